@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"pacsd/dicom"
+)
+
+// Sentinel errors; wrap them with the operation (fmt.Errorf("put %s: %w", uid, ErrInvalid)).
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrInvalid     = errors.New("invalid DICOM object") // unparsable, missing UIDs, UID mismatch
+	ErrTooLarge    = errors.New("object too large")
+	ErrNoSpace     = errors.New("out of storage space") // disk full or below the free-space floor
+	ErrConflict    = errors.New("conflicting object")
+	ErrUnavailable = errors.New("storage unavailable")
+)
+
+// Origin says where an object came from.
+type Origin struct {
+	Transport  string // "dimse" or "stow"
+	CallingAE  string
+	CalledAE   string
+	RemoteAddr string
+	Site       string // attributed site, when known (issue E)
+}
+
+// Instance is the index record of one stored SOP instance.
+type Instance struct {
+	StudyInstanceUID  string
+	SeriesInstanceUID string
+	SOPInstanceUID    string
+	SOPClassUID       string
+	TransferSyntaxUID string
+
+	BlobKey       string // where Blobs keeps the Part-10 object; only the index maps UIDs to keys
+	Size          int64  // bytes of the Part-10 object
+	SHA256        string // hex digest of the Part-10 object
+	DatasetOffset int64  // where the data set starts in the Part-10 object (after the meta)
+
+	Origin     Origin
+	ReceivedAt time.Time
+
+	// Attributes of each level as DICOM JSON, taken from the object's header (UTF-8).
+	// Patient attributes travel with the study (study root).
+	StudyAttrs    dicom.JSONDataset
+	SeriesAttrs   dicom.JSONDataset
+	InstanceAttrs dicom.JSONDataset
+}
+
+// Level is a query/retrieve level.
+type Level int
+
+const (
+	LevelStudy Level = iota
+	LevelSeries
+	LevelInstance
+)
+
+// Match is one matching key of a query (PS3.4 C.2.2.2, PS3.18 8.3.4): single value, list of
+// UIDs ('\'-separated), wildcards '*' and '?', ranges "a-b" for DA/TM/DT, empty = universal.
+type Match struct {
+	Tag   dicom.Tag
+	Value string
+}
+
+// Query is a study-root search. StudyInstanceUID/SeriesInstanceUID scope the search when
+// given (as in /studies/{s}/series); Matches may name attributes of the level searched or
+// of any level above it.
+type Query struct {
+	Level             Level
+	StudyInstanceUID  string
+	SeriesInstanceUID string
+	Matches           []Match
+	Fuzzy             bool // fuzzymatching=true: PN matching ignores case and accents
+	Limit             int  // 0 = no limit
+	Offset            int
+}
+
+// Index is the catalogue of stored instances. Implementations: store/sqlite.
+type Index interface {
+	// PutInstance records inst. If an instance with the same SOP Instance UID exists, it is
+	// replaced and the previous record returned (so its blob can be removed); prev is nil
+	// otherwise. Study/series derived attributes are kept current in the same transaction.
+	PutInstance(ctx context.Context, inst *Instance) (prev *Instance, err error)
+	// Instance returns the record of one SOP instance, or ErrNotFound.
+	Instance(ctx context.Context, sopInstanceUID string) (*Instance, error)
+	// Instances lists the instances of a study, or of one series when seriesUID != "",
+	// ordered by series number, instance number, UID. ErrNotFound when there are none.
+	Instances(ctx context.Context, studyUID, seriesUID string) ([]*Instance, error)
+	// Search answers a query from the index alone. Each result carries the attributes of its
+	// level and every level above, plus the derived attributes of PS3.18 table 10.6.3-x
+	// (ModalitiesInStudy, NumberOfStudyRelatedSeries/Instances, NumberOfSeriesRelatedInstances).
+	// Results are in a stable order (newest study first; series and instance numbers).
+	Search(ctx context.Context, q Query) ([]dicom.JSONDataset, error)
+	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
+	DeleteInstance(ctx context.Context, sopInstanceUID string) error
+	// BlobKeys calls fn for every blob key the index references (for consistency checks).
+	BlobKeys(ctx context.Context, fn func(key string) error) error
+	Close() error
+}
+
+// Blobs keeps Part-10 objects by key. Implementations: store/file (later store/s3).
+// A successful Put is durable: the bytes are on stable storage before it returns.
+type Blobs interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every key with its size.
+	List(ctx context.Context, fn func(key string, size int64) error) error
+}
+
+// FileAdopter is implemented by Blobs that can take ownership of a local, already written
+// file by renaming it into place (the folder backend), which avoids copying a spooled object.
+// AdoptFile must leave the object durable (fsync'd file, renamed, directory fsync'd).
+type FileAdopter interface {
+	AdoptFile(ctx context.Context, key, path string) error
+}
