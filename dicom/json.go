@@ -1,8 +1,20 @@
 package dicom
 
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"strings"
+)
+
 // JSONAttribute is one attribute of the DICOM JSON model (PS3.18 F.2.2).
 // Value holds strings, numbers, PN objects (map with Alphabetic/Ideographic/Phonetic keys)
 // or nested JSONDataset items, by VR (PS3.18 F.2.3).
+//
+// As produced by ToJSON: strings are string, numbers are float64 (encoding/json prints
+// whole numbers without a fraction, as json.Unmarshal would give them back), PN values are
+// map[string]string, items are JSONDataset, and an empty value inside a multi-valued
+// attribute is nil (JSON null, PS3.18 F.2.5).
 type JSONAttribute struct {
 	VR           string `json:"vr"`
 	Value        []any  `json:"Value,omitempty"`
@@ -21,16 +33,158 @@ type JSONOptions struct {
 	// BulkDataURI, when set, is called for binary values (OB/OW/OD/OF/OL/OV/UN) and values
 	// that were too long to load; it returns the URI to put in BulkDataURI. When nil, loaded
 	// binary values are emitted as InlineBinary (base64) and unloaded ones are omitted.
+	// path lists the tags from the top-level data set down to e, e.Tag last (item indexes
+	// are not part of it). Returning "" treats the value as if the callback were nil.
 	BulkDataURI func(path []Tag, e *Element) string
 }
 
 // ToJSON converts the data set to the DICOM JSON model. PN values become objects with
 // their non-empty groups; IS/DS become JSON numbers; empty values have no "Value".
+//
+// The conversion is faithful: Specific Character Set (0008,0005) is kept as read although
+// the text is now UTF-8 (PS3.18 F.2.2 note 3); callers building new objects decide what
+// to do with it. Group Length (gggg,0000) elements are left out (PS3.18 F.2.2). IS and
+// DS values that are not numbers (and FL/FD NaN or infinities, which JSON cannot carry)
+// are left out of Value, which keeps the output valid JSON at the cost of shifting later
+// values of the same attribute.
 func (d *Dataset) ToJSON(opts JSONOptions) JSONDataset {
-	panic("TODO")
+	return d.toJSON(opts, nil)
+}
+
+func (d *Dataset) toJSON(opts JSONOptions, path []Tag) JSONDataset {
+	out := JSONDataset{}
+	if d == nil {
+		return out
+	}
+	for _, e := range d.Elements {
+		if len(path) == 0 && opts.Include != nil && !opts.Include(e.Tag) {
+			continue
+		}
+		if e.Tag.Element() == 0 {
+			continue
+		}
+		p := append(path[:len(path):len(path)], e.Tag)
+		if a, ok := elementJSON(e, opts, p); ok {
+			out[e.Tag.Hex()] = a
+		}
+	}
+	return out
+}
+
+// elementJSON converts one element (PS3.18 F.2.3-F.2.7); ok is false when the element is
+// to be left out (an unloaded value with no URI to point at it).
+func elementJSON(e *Element, opts JSONOptions, path []Tag) (JSONAttribute, bool) {
+	a := JSONAttribute{VR: e.VR}
+	if a.VR == "" {
+		a.VR = "UN"
+	}
+	// A value too long to load (any VR but SQ), or encapsulated data that was skipped.
+	unloaded := !e.Loaded()
+	binary := !textVRs[e.VR] && numericSize[e.VR] == 0 && e.VR != "SQ"
+	if unloaded || (binary && e.Bytes != nil) {
+		if opts.BulkDataURI != nil {
+			if uri := opts.BulkDataURI(path, e); uri != "" {
+				a.BulkDataURI = uri
+				return a, true
+			}
+		}
+		if unloaded {
+			return a, false
+		}
+		a.InlineBinary = base64.StdEncoding.EncodeToString(e.Bytes)
+		return a, true
+	}
+	if binary {
+		return a, true // empty binary value: vr only
+	}
+	switch {
+	case e.VR == "SQ":
+		for _, item := range e.Items {
+			a.Value = append(a.Value, item.toJSON(opts, path))
+		}
+	case e.VR == "PN":
+		a.Value = stringValues(e.Strings, func(s string) any {
+			if m := PersonNameJSON(s); len(m) > 0 {
+				return m
+			}
+			return nil // "==": no group has a name, which is an empty value
+		})
+	case e.VR == "IS" || e.VR == "DS":
+		for _, s := range e.Strings {
+			if s == "" {
+				a.Value = append(a.Value, nil)
+				continue
+			}
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				continue
+			}
+			a.Value = append(a.Value, f)
+		}
+		if allNil(a.Value) {
+			a.Value = nil
+		}
+	case e.VR == "AT":
+		for _, n := range e.Numbers {
+			a.Value = append(a.Value, Tag(uint32(n)).Hex())
+		}
+	case numericSize[e.VR] != 0:
+		for _, n := range e.Numbers {
+			if math.IsNaN(n) || math.IsInf(n, 0) {
+				continue
+			}
+			if e.VR == "FL" {
+				// The float64 nearest the shortest decimal that round-trips the float32,
+				// so that FL 0.1 is written 0.1, not 0.10000000149011612.
+				n, _ = strconv.ParseFloat(strconv.FormatFloat(n, 'g', -1, 32), 64)
+			}
+			a.Value = append(a.Value, n)
+		}
+	default:
+		a.Value = stringValues(e.Strings, func(s string) any { return s })
+	}
+	return a, true
+}
+
+// stringValues maps string values, empty ones to null (PS3.18 F.2.5); no Value at all when
+// every value is empty.
+func stringValues(ss []string, f func(string) any) []any {
+	var out []any
+	for _, s := range ss {
+		if s == "" {
+			out = append(out, nil)
+		} else {
+			out = append(out, f(s))
+		}
+	}
+	if allNil(out) {
+		return nil
+	}
+	return out
+}
+
+func allNil(v []any) bool {
+	for _, x := range v {
+		if x != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // PersonNameJSON is the PS3.18 F.2.2 object for one PN value.
+// Only non-empty component groups appear; "" gives an empty object.
 func PersonNameJSON(s string) map[string]string {
-	panic("TODO")
+	p := ParsePersonName(s)
+	m := make(map[string]string, 3)
+	if p.Alphabetic != "" {
+		m["Alphabetic"] = p.Alphabetic
+	}
+	if p.Ideographic != "" {
+		m["Ideographic"] = p.Ideographic
+	}
+	if p.Phonetic != "" {
+		m["Phonetic"] = p.Phonetic
+	}
+	return m
 }

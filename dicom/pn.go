@@ -1,5 +1,7 @@
 package dicom
 
+import "strings"
+
 // PersonName is a PN value split into its component groups (PS3.5 6.2.1): alphabetic
 // (romanised, e.g. "Zhang^Wei"), ideographic (e.g. "张^伟"), phonetic. Components stay
 // '^'-separated inside each group.
@@ -9,12 +11,29 @@ type PersonName struct {
 	Phonetic    string
 }
 
-// ParsePersonName splits a decoded (UTF-8) PN value at '=' into its groups.
+// ParsePersonName splits a decoded (UTF-8) PN value at '=' into its groups. PS3.5 6.2.1.1
+// allows three groups; an '=' beyond the third is kept inside the phonetic group rather than
+// dropped, so that nothing of a malformed name is lost.
 func ParsePersonName(s string) PersonName {
-	panic("TODO")
+	g := strings.SplitN(s, "=", 3)
+	var p PersonName
+	p.Alphabetic = g[0]
+	if len(g) > 1 {
+		p.Ideographic = g[1]
+	}
+	if len(g) > 2 {
+		p.Phonetic = g[2]
+	}
+	return p
 }
 
 // String joins the groups with '=' and drops trailing empty groups.
 func (p PersonName) String() string {
-	panic("TODO")
+	switch {
+	case p.Phonetic != "":
+		return p.Alphabetic + "=" + p.Ideographic + "=" + p.Phonetic
+	case p.Ideographic != "":
+		return p.Alphabetic + "=" + p.Ideographic
+	}
+	return p.Alphabetic
 }

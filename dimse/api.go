@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 )
 
@@ -43,7 +42,10 @@ type StoreRequest struct {
 // StoreHandler receives C-STORE data sets. HandleStore must consume data until EOF or
 // return early; the server drains whatever it leaves. data yields exactly the data set
 // bytes the peer sent (no File Meta Information). The returned status goes into the
-// C-STORE-RSP. ctx is cancelled when the association is aborted or the server closes.
+// C-STORE-RSP, which is sent only after HandleStore returned: return success only once the
+// object is durable. A panic becomes status 0x0110. ctx is cancelled when the association
+// is aborted or the server closes (not by Shutdown: a running handler may finish); if the
+// association breaks while data is still arriving, reads from data fail.
 type StoreHandler interface {
 	HandleStore(ctx context.Context, req *StoreRequest, data io.Reader) Status
 }
@@ -57,42 +59,32 @@ func (f StoreHandlerFunc) HandleStore(ctx context.Context, req *StoreRequest, da
 
 // AssociationInfo describes an association request, for acceptance policy.
 type AssociationInfo struct {
+	AssociationID  string
 	CallingAETitle string
 	CalledAETitle  string
 	RemoteAddr     string
 }
 
-// Server is a DIMSE SCP. Zero values of the optional fields mean the defaults noted.
+// Server is a DIMSE SCP: Verification and, with a Store handler, every Storage SOP class,
+// in every transfer syntax pacsd knows. Zero values of the optional fields mean the
+// defaults noted. A Server must not be copied after first use.
 type Server struct {
 	AETitle        string // our AE title; with StrictCalledAE, requests to another title are rejected
 	StrictCalledAE bool
 	Store          StoreHandler // nil: Storage SOP classes are not offered
-	Logger         *slog.Logger
+	Logger         *slog.Logger // nil: slog.Default()
 
 	// Accept, when set, may refuse an association (return a non-nil error: A-ASSOCIATE-RJ,
 	// calling AE title not recognised).
 	Accept func(AssociationInfo) error
 
-	MaxPDULength    uint32        // we receive; default 128 KiB (announced in A-ASSOCIATE-AC)
+	MaxPDULength    uint32        // we receive; default 128 KiB (announced in A-ASSOCIATE-AC), clamped to 4 KiB..16 MiB
 	MaxAssociations int           // concurrent; default 64; over it: A-ASSOCIATE-RJ transient, local limit
 	ARTIMTimeout    time.Duration // PS3.8 9.1.5; default 30 s
 	IdleTimeout     time.Duration // no PDU for this long aborts the association; default 5 min
+
+	st serverState
 }
-
-// Serve accepts associations on ln until Shutdown or Close. It returns ErrServerClosed
-// after Shutdown/Close.
-func (s *Server) Serve(ln net.Listener) error { panic("TODO") }
-
-// ListenAndServe listens on addr (e.g. ":11112") and serves.
-func (s *Server) ListenAndServe(addr string) error { panic("TODO") }
-
-// Shutdown stops accepting, lets in-flight associations finish their current operations
-// and release (A-RELEASE after the running C-STORE completes), and aborts the rest when ctx
-// ends.
-func (s *Server) Shutdown(ctx context.Context) error { panic("TODO") }
-
-// Close aborts every association at once.
-func (s *Server) Close() error { panic("TODO") }
 
 // ClientConfig configures an SCU association.
 type ClientConfig struct {
@@ -100,28 +92,10 @@ type ClientConfig struct {
 	CalledAETitle  string // default "ANY-SCP"
 	MaxPDULength   uint32 // we receive; default 128 KiB
 	// Contexts to propose: abstract syntax -> transfer syntaxes. Verification is always added.
+	// See Dial for how they are laid out (one presentation context per pair).
 	Contexts map[string][]string
-	Timeout  time.Duration // connect + negotiation; default 30 s
+	Timeout  time.Duration // connect + negotiation, and A-RELEASE; default 30 s
+	// ResponseTimeout bounds every wait for the peer once associated (a DIMSE response,
+	// the next PDU): default 5 min, as the SCP may be making a large object durable.
+	ResponseTimeout time.Duration
 }
-
-// Client is one SCU association.
-type Client struct{}
-
-// Dial connects, negotiates and returns an established association.
-func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) { panic("TODO") }
-
-// Echo sends C-ECHO-RQ and returns the response status.
-func (c *Client) Echo(ctx context.Context) (Status, error) { panic("TODO") }
-
-// Store sends one data set (bare, no meta) of the given SOP class/instance encoded in
-// transfer syntax ts, streaming it in P-DATA fragments. An accepted presentation context for
-// (sopClass, ts) must exist; else ErrNoContext.
-func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, data io.Reader) (Status, error) {
-	panic("TODO")
-}
-
-// Release performs A-RELEASE.
-func (c *Client) Release(ctx context.Context) error { panic("TODO") }
-
-// Abort sends A-ABORT and closes the connection.
-func (c *Client) Abort() error { panic("TODO") }

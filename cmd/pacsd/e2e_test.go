@@ -1,0 +1,455 @@
+package main
+
+// End-to-end tests: the real pacsd binary against DCMTK peers, over loopback, the way a
+// township modality and a county viewer use it.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pacsd/dicom"
+)
+
+var (
+	pacsdBin string // built once by TestMain
+	genBin   string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pacsd-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pacsdBin = filepath.Join(dir, "pacsd")
+	genBin = filepath.Join(dir, "gentestdata")
+	for bin, pkg := range map[string]string{pacsdBin: ".", genBin: "../../tools/gentestdata"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a child's log output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type node struct {
+	t         *testing.T
+	cmd       *exec.Cmd
+	dataDir   string
+	dicomAddr string
+	dicomPort string
+	baseURL   string
+	log       *syncBuffer
+	exited    chan struct{} // closed when the process has been reaped
+	exitErr   error
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// startPacsd runs the binary on fresh loopback ports over dataDir and waits until both
+// listeners answer.
+func startPacsd(t *testing.T, dataDir string, extra ...string) *node {
+	t.Helper()
+	n := &node{t: t, dataDir: dataDir, log: &syncBuffer{}, exited: make(chan struct{})}
+	n.dicomPort = freePort(t)
+	httpPort := freePort(t)
+	n.dicomAddr = "127.0.0.1:" + n.dicomPort
+	n.baseURL = "http://127.0.0.1:" + httpPort
+	args := append([]string{"serve", "--dicom-addr", n.dicomAddr, "--http-addr", "127.0.0.1:" + httpPort,
+		"--data-dir", dataDir, "--min-free-mb", "16", "--log-level", "debug"}, extra...)
+	n.cmd = exec.Command(pacsdBin, args...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.exitErr = n.cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-n.exited:
+		default:
+			n.cmd.Process.Kill()
+			<-n.exited
+		}
+		if t.Failed() {
+			t.Logf("pacsd log:\n%s", n.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(n.baseURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if c, err := net.Dial("tcp", n.dicomAddr); err == nil {
+				c.Close()
+				return n
+			}
+		}
+		select {
+		case <-n.exited:
+			t.Fatalf("pacsd exited early: %v\n%s", n.exitErr, n.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pacsd did not come up\n%s", n.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *node) kill() {
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+}
+
+func (n *node) stop() error {
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+		return n.exitErr
+	case <-time.After(60 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.exited
+		return fmt.Errorf("pacsd did not stop on SIGTERM")
+	}
+}
+
+func needTool(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make test installs DCMTK)", tool)
+		}
+	}
+}
+
+func runTool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// testdataFiles lists the committed, well-formed test objects.
+func testdataFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../../testdata/*.dcm")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	return files
+}
+
+// datasetBytes returns the bytes after the File Meta Information: what a modality sends
+// over DIMSE and what must come back unchanged.
+func datasetBytes(t *testing.T, part10 []byte) []byte {
+	t.Helper()
+	h, err := dicom.ReadPart10(bytes.NewReader(part10), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("read header: %v", err)
+	}
+	return part10[h.DatasetOffset:]
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+type expectedFile struct {
+	PatientName       string
+	StudyInstanceUID  string
+	SOPInstanceUID    string
+	TransferSyntaxUID string
+}
+
+func loadExpected(t *testing.T) map[string]expectedFile {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]expectedFile{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// wadoInstance fetches one instance over WADO-RS and returns its Part-10 bytes.
+func (n *node) wadoInstance(t *testing.T, study, series, inst string) ([]byte, int) {
+	t.Helper()
+	u := fmt.Sprintf("%s/dicomweb/studies/%s/series/%s/instances/%s", n.baseURL, study, series, inst)
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Accept", `multipart/related; type="application/dicom"; transfer-syntax=*`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode
+	}
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("content-type: %v", err)
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	p, err := mr.NextPart()
+	if err != nil {
+		t.Fatalf("first part: %v", err)
+	}
+	b, err := io.ReadAll(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		t.Fatalf("want exactly one part, next: %v", err)
+	}
+	return b, resp.StatusCode
+}
+
+func (n *node) qido(t *testing.T, path string, q url.Values) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(n.baseURL + "/dicomweb" + path + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("QIDO %s?%s: %d %s", path, q.Encode(), resp.StatusCode, b)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("QIDO JSON: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestDCMTKPeersStoreEverything is the foundation's acceptance test: echoscu, storescu and
+// dcmsend of every committed test object (every transfer syntax, every charset) succeed;
+// QIDO finds the GB18030 study by a Chinese prefix; WADO-RS returns the data set bytes
+// exactly as sent.
+func TestDCMTKPeersStoreEverything(t *testing.T) {
+	needTool(t, "echoscu", "storescu", "dcmsend")
+	n := startPacsd(t, t.TempDir())
+	runTool(t, "echoscu", "-aec", "PACSD", "127.0.0.1", n.dicomPort)
+
+	files := testdataFiles(t)
+	expected := loadExpected(t)
+	half := len(files) / 2
+	// storescu proposes each file's own transfer syntax; -R proposes only what the files need.
+	runTool(t, "storescu", append([]string{"-aec", "PACSD", "-aet", "TOWNSHIP1", "-R", "127.0.0.1", n.dicomPort}, files[:half]...)...)
+	runTool(t, "dcmsend", append([]string{"-aec", "PACSD", "-aet", "TOWNSHIP2", "--no-halt", "127.0.0.1", n.dicomPort}, files[half:]...)...)
+
+	for _, f := range files {
+		name := filepath.Base(f)
+		exp, ok := expected[name]
+		if !ok {
+			t.Errorf("%s: not described in testdata/expected.json", name)
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := dicom.ReadPart10(bytes.NewReader(src), dicom.ReadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, code := n.wadoInstance(t, exp.StudyInstanceUID, h.Dataset.String(dicom.TagSeriesInstanceUID), exp.SOPInstanceUID)
+		if code != http.StatusOK {
+			t.Errorf("%s: WADO-RS status %d", name, code)
+			continue
+		}
+		if sum(datasetBytes(t, got)) != sum(src[h.DatasetOffset:]) {
+			t.Errorf("%s: WADO-RS data set differs from what was sent", name)
+		}
+		gh, err := dicom.ReadPart10(bytes.NewReader(got), dicom.ReadOptions{})
+		if err != nil {
+			t.Fatalf("%s: returned object unreadable: %v", name, err)
+		}
+		if gh.TransferSyntax != exp.TransferSyntaxUID {
+			t.Errorf("%s: stored transfer syntax %s, sent %s", name, gh.TransferSyntax, exp.TransferSyntaxUID)
+		}
+	}
+
+	// A Chinese prefix, percent-encoded as every client sends it.
+	res := n.qido(t, "/studies", url.Values{"PatientName": {"张*"}, "includefield": {"00100010"}})
+	var names []string
+	for _, r := range res {
+		names = append(names, pnAlphabeticOrIdeographic(r))
+	}
+	gb := expected["dr_mono2.dcm"]
+	found := false
+	for _, r := range res {
+		if uidOf(r, "0020000D") == gb.StudyInstanceUID {
+			found = true
+			if got := pnAlphabeticOrIdeographic(r); got != gb.PatientName {
+				t.Errorf("GB18030 study PatientName = %q, want %q", got, gb.PatientName)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("PatientName=张* did not find the GB18030 study; got %q", names)
+	}
+}
+
+func uidOf(r map[string]any, tag string) string {
+	a, _ := r[tag].(map[string]any)
+	v, _ := a["Value"].([]any)
+	if len(v) == 0 {
+		return ""
+	}
+	s, _ := v[0].(string)
+	return s
+}
+
+// pnAlphabeticOrIdeographic renders a PN JSON value back to its "=" string form.
+func pnAlphabeticOrIdeographic(r map[string]any) string {
+	a, _ := r["00100010"].(map[string]any)
+	v, _ := a["Value"].([]any)
+	if len(v) == 0 {
+		return ""
+	}
+	pn, _ := v[0].(map[string]any)
+	groups := []string{fmt.Sprint(orEmpty(pn["Alphabetic"])), fmt.Sprint(orEmpty(pn["Ideographic"])), fmt.Sprint(orEmpty(pn["Phonetic"]))}
+	return strings.TrimRight(strings.Join(groups, "="), "=")
+}
+
+func orEmpty(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
+}
+
+// TestPacsdSendCommand: pacsd's own SCU sends to pacsd and to DCMTK's storescp.
+func TestPacsdSendCommand(t *testing.T) {
+	needTool(t, "storescp")
+	n := startPacsd(t, t.TempDir())
+	files := testdataFiles(t)
+	out, err := exec.Command(pacsdBin, append([]string{"send", "--addr", n.dicomAddr, "--aec", "PACSD"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pacsd send: %v\n%s", err, out)
+	}
+	if c := strings.Count(string(out), "status 0x0000"); c != len(files) {
+		t.Errorf("pacsd send: %d successes, want %d\n%s", c, len(files), out)
+	}
+
+	// storescp as the peer: every file arrives with the same data set bytes.
+	dir := t.TempDir()
+	port := freePort(t)
+	scp := exec.Command("storescp", "-od", dir, "-aet", "STORESCP", port)
+	if err := scp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { scp.Process.Kill(); scp.Wait() }()
+	waitTCP(t, "127.0.0.1:"+port)
+	out, err = exec.Command(pacsdBin, append([]string{"send", "--addr", "127.0.0.1:" + port, "--aec", "STORESCP"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pacsd send to storescp: %v\n%s", err, out)
+	}
+	got, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(got) != len(files) {
+		t.Errorf("storescp received %d files, want %d", len(got), len(files))
+	}
+}
+
+func waitTCP(t *testing.T, addr string) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s never accepted", addr)
+}
+
+// genCorpus writes generated objects (see tools/gentestdata) and returns their paths.
+func genCorpus(t *testing.T, large, small int) []string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command(genBin, "-bench", dir, "-large", fmt.Sprint(large), "-small", fmt.Sprint(small), "-seed", "7").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gentestdata: %v\n%s", err, out)
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".dcm") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != large+small {
+		t.Fatalf("gentestdata wrote %d files, want %d", len(files), large+small)
+	}
+	return files
+}
+
+// storescuEach runs one storescu association per file list, in parallel, and returns the
+// SOP Instance UIDs whose C-STORE-RSP was success, read from storescu's verbose log.
+func parseHeaderUIDs(t *testing.T, path string) (study, series, inst string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := dicom.ReadPart10(bufio.NewReader(f), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return h.Dataset.String(dicom.TagStudyInstanceUID), h.Dataset.String(dicom.TagSeriesInstanceUID), h.Dataset.String(dicom.TagSOPInstanceUID)
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"pacsd/dicom"
+	"pacsd/dimse"
+	"pacsd/store"
+)
+
+// ingest turns C-STORE data sets into Archive.Put calls: it prefixes the File Meta
+// Information so the archive stores a Part-10 object whose data set bytes are exactly
+// what the modality sent.
+type ingest struct {
+	archive *store.Archive
+	log     *slog.Logger
+}
+
+func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data io.Reader) dimse.Status {
+	var meta bytes.Buffer
+	if _, err := dicom.WriteFileMeta(&meta, dicom.FileMeta{
+		SOPClassUID:       req.SOPClassUID,
+		SOPInstanceUID:    req.SOPInstanceUID,
+		TransferSyntaxUID: req.TransferSyntaxUID,
+		SourceAETitle:     req.CallingAETitle,
+	}); err != nil {
+		return dimse.Status{Code: dimse.StatusCannotUnderstand, ErrorComment: "bad command UIDs"}
+	}
+	inst, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
+		Origin: store.Origin{
+			Transport:  "dimse",
+			CallingAE:  req.CallingAETitle,
+			CalledAE:   req.CalledAETitle,
+			RemoteAddr: req.RemoteAddr,
+		},
+		ExpectSOPInstanceUID: req.SOPInstanceUID,
+		ExpectSOPClassUID:    req.SOPClassUID,
+	})
+	st := storeStatus(err)
+	lv := slog.LevelDebug
+	if st.Code != dimse.StatusSuccess {
+		lv = slog.LevelWarn
+	}
+	attrs := []any{"assoc", req.AssociationID, "calling_ae", req.CallingAETitle,
+		"sop_instance_uid", req.SOPInstanceUID, "status", st.Code}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	} else {
+		attrs = append(attrs, "bytes", inst.Size)
+	}
+	h.log.Log(ctx, lv, "c-store", attrs...)
+	return st
+}
+
+// storeStatus is the one table from archive errors to C-STORE statuses (PS3.4 B.2.3).
+// Error comments are fixed strings: internals never reach the peer.
+func storeStatus(err error) dimse.Status {
+	switch {
+	case err == nil:
+		return dimse.Status{Code: dimse.StatusSuccess}
+	case errors.Is(err, store.ErrNoSpace):
+		return dimse.Status{Code: dimse.StatusOutOfResources, ErrorComment: "out of storage space"}
+	case errors.Is(err, store.ErrTooLarge):
+		return dimse.Status{Code: dimse.StatusOutOfResources, ErrorComment: "object too large"}
+	case errors.Is(err, store.ErrInvalid):
+		return dimse.Status{Code: dimse.StatusCannotUnderstand, ErrorComment: "data set invalid or does not match the command"}
+	case errors.Is(err, store.ErrUnavailable):
+		return dimse.Status{Code: dimse.StatusOutOfResources, ErrorComment: "storage unavailable"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return dimse.Status{Code: dimse.StatusProcessingFailure, ErrorComment: "cancelled"}
+	default:
+		return dimse.Status{Code: dimse.StatusProcessingFailure, ErrorComment: "processing failure"}
+	}
+}

@@ -1,0 +1,91 @@
+// Command pacsd is the county imaging hub: a DIMSE SCP that stores what township modalities
+// send, an SQLite index, a blob store and DICOMweb, in one process.
+//
+//	pacsd [serve] [flags]        run the hub (default)
+//	pacsd send [flags] FILES...  send Part-10 files to a DICOM SCP (C-STORE)
+//	pacsd echo [flags]           C-ECHO a DICOM SCP
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "pacsd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, stderr)
+	case "send":
+		return runSend(ctx, args, stdout, stderr)
+	case "echo":
+		return runEcho(ctx, args, stdout, stderr)
+	case "help":
+		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo] [flags]; pacsd CMD -h for flags")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (serve, send, echo)", cmd)
+	}
+}
+
+// parseFlags parses args, then fills every flag not given on the command line from its
+// environment variable PACSD_<NAME> (dashes to underscores), so containers and systemd
+// units can configure pacsd without a command line.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := "PACSD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
+	}
+}

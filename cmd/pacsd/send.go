@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/dimse"
+)
+
+type scuFlags struct {
+	addr    string
+	aet     string
+	aec     string
+	timeout time.Duration
+}
+
+func (s *scuFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.addr, "addr", "127.0.0.1:11112", "SCP host:port")
+	fs.StringVar(&s.aet, "aet", "PACSD-SCU", "our (calling) AE title")
+	fs.StringVar(&s.aec, "aec", "PACSD", "called AE title")
+	fs.DurationVar(&s.timeout, "timeout", 30*time.Second, "connect and negotiation timeout")
+}
+
+func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s scuFlags
+	fs := flag.NewFlagSet("pacsd echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := dimse.Dial(ctx, s.addr, dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout})
+	if err != nil {
+		return err
+	}
+	st, err := c.Echo(ctx)
+	if err != nil {
+		c.Abort()
+		return err
+	}
+	if err := c.Release(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "C-ECHO %s: status 0x%04X\n", s.addr, st.Code)
+	if st.Code != dimse.StatusSuccess {
+		return fmt.Errorf("C-ECHO status 0x%04X", st.Code)
+	}
+	return nil
+}
+
+// sendFile is one Part-10 file to send, with what its header said.
+type sendFile struct {
+	path                  string
+	sopClass, sopInstance string
+	ts                    string
+	datasetOffset         int64
+}
+
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s scuFlags
+	fset := flag.NewFlagSet("pacsd send", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	s.register(fset)
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() == 0 {
+		return errors.New("send: no files (give files or folders)")
+	}
+	var files []sendFile
+	var bad int
+	for _, arg := range fset.Args() {
+		err := filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			f, err := inspect(p)
+			if err != nil {
+				bad++
+				fmt.Fprintf(stderr, "skip %s: %v\n", p, err)
+				return nil
+			}
+			files = append(files, f)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
+	if len(files) == 0 {
+		return errors.New("send: no DICOM files found")
+	}
+	contexts := map[string][]string{}
+	for _, f := range files {
+		if !contains(contexts[f.sopClass], f.ts) {
+			contexts[f.sopClass] = append(contexts[f.sopClass], f.ts)
+		}
+	}
+	c, err := dimse.Dial(ctx, s.addr, dimse.ClientConfig{
+		CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout, Contexts: contexts,
+	})
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	failed := 0
+	for _, f := range files {
+		st, err := storeFile(ctx, c, f)
+		switch {
+		case err != nil:
+			c.Abort()
+			return fmt.Errorf("send %s: %w", f.path, err)
+		case st.Code != dimse.StatusSuccess && st.Code&0xF000 != 0xB000:
+			failed++
+			fmt.Fprintf(stdout, "%s: FAILED status 0x%04X %s\n", f.path, st.Code, st.ErrorComment)
+		default:
+			fmt.Fprintf(stdout, "%s: status 0x%04X\n", f.path, st.Code)
+		}
+	}
+	if err := c.Release(ctx); err != nil {
+		return fmt.Errorf("send: release: %w", err)
+	}
+	if failed > 0 || bad > 0 {
+		return fmt.Errorf("send: %d of %d files failed, %d unreadable", failed, len(files), bad)
+	}
+	return nil
+}
+
+func inspect(path string) (sendFile, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return sendFile{}, err
+	}
+	defer fh.Close()
+	h, err := dicom.ReadPart10(bufio.NewReader(fh), dicom.ReadOptions{})
+	if err != nil {
+		return sendFile{}, err
+	}
+	f := sendFile{
+		path:          path,
+		sopClass:      h.Meta.String(dicom.TagMediaStorageSOPClassUID),
+		sopInstance:   h.Meta.String(dicom.TagMediaStorageSOPInstanceUID),
+		ts:            h.TransferSyntax,
+		datasetOffset: h.DatasetOffset,
+	}
+	if f.sopClass == "" {
+		f.sopClass = h.Dataset.String(dicom.TagSOPClassUID)
+	}
+	if f.sopInstance == "" {
+		f.sopInstance = h.Dataset.String(dicom.TagSOPInstanceUID)
+	}
+	if f.sopClass == "" || f.sopInstance == "" || f.ts == "" {
+		return sendFile{}, errors.New("no SOP class, SOP instance or transfer syntax UID")
+	}
+	return f, nil
+}
+
+func storeFile(ctx context.Context, c *dimse.Client, f sendFile) (dimse.Status, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return dimse.Status{}, err
+	}
+	defer fh.Close()
+	if _, err := fh.Seek(f.datasetOffset, io.SeekStart); err != nil {
+		return dimse.Status{}, err
+	}
+	return c.Store(ctx, f.sopClass, f.sopInstance, f.ts, bufio.NewReaderSize(fh, 256<<10))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"pacsd/dicomweb"
+	"pacsd/dimse"
+	"pacsd/store"
+	"pacsd/store/file"
+	"pacsd/store/sqlite"
+)
+
+type serveConfig struct {
+	dicomAddr       string
+	httpAddr        string
+	dataDir         string
+	aet             string
+	strictCalledAE  bool
+	maxAssociations int
+	maxPDU          uint
+	maxObjectMB     int64
+	minFreeMB       int64
+	shutdownGrace   time.Duration
+	publicURL       string
+	logLevel        string
+	logFormat       string
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("pacsd serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dicomAddr, "dicom-addr", ":11112", "DIMSE listen address (env PACSD_DICOM_ADDR)")
+	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address; DICOMweb at /dicomweb (env PACSD_HTTP_ADDR)")
+	fs.StringVar(&c.dataDir, "data-dir", "./pacsd-data", "index, spool and blob folder (env PACSD_DATA_DIR)")
+	fs.StringVar(&c.aet, "aet", "PACSD", "our AE title (env PACSD_AET)")
+	fs.BoolVar(&c.strictCalledAE, "strict-called-ae", false, "reject associations addressed to another AE title")
+	fs.IntVar(&c.maxAssociations, "max-associations", 64, "concurrent DIMSE associations")
+	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
+	fs.Int64Var(&c.maxObjectMB, "max-object-mb", 4096, "largest object accepted, MiB")
+	fs.Int64Var(&c.minFreeMB, "min-free-mb", 512, "refuse new objects (0xA700 / 507) below this much free disk, MiB")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
+	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, log)
+}
+
+func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
+	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockDir(c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	idx, err := sqlite.Open(ctx, filepath.Join(c.dataDir, "index.db"))
+	if err != nil {
+		return fmt.Errorf("open index: %w", err)
+	}
+	defer idx.Close()
+	blobs, err := file.New(filepath.Join(c.dataDir, "blobs"))
+	if err != nil {
+		return fmt.Errorf("open blobs: %w", err)
+	}
+	// The spool lives beside the blobs so that adopting a spooled object is a rename.
+	archive, err := store.NewArchive(idx, blobs, store.Config{
+		SpoolDir:      filepath.Join(c.dataDir, "spool"),
+		MaxObjectSize: c.maxObjectMB << 20,
+		MinFreeBytes:  c.minFreeMB << 20,
+		Logger:        log,
+	})
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	if err := archive.Recover(ctx); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+
+	dimseLn, err := net.Listen("tcp", c.dicomAddr)
+	if err != nil {
+		return fmt.Errorf("dicom listen: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		dimseLn.Close()
+		return fmt.Errorf("http listen: %w", err)
+	}
+
+	dsrv := &dimse.Server{
+		AETitle:         c.aet,
+		StrictCalledAE:  c.strictCalledAE,
+		Store:           &ingest{archive: archive, log: log},
+		Logger:          log,
+		MaxPDULength:    uint32(c.maxPDU),
+		MaxAssociations: c.maxAssociations,
+	}
+	hsrv := &http.Server{Handler: newHTTPHandler(archive, c, log), ReadHeaderTimeout: 30 * time.Second}
+
+	log.Info("pacsd listening", "dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(),
+		"aet", c.aet, "data", c.dataDir)
+
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := dsrv.Serve(dimseLn); err != nil && !errors.Is(err, dimse.ErrServerClosed) {
+			errc <- fmt.Errorf("dicom server: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := hsrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", c.shutdownGrace)
+	case runErr = <-errc:
+		log.Error("server failed, shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+	defer cancel()
+	var shut sync.WaitGroup
+	shut.Add(2)
+	go func() {
+		defer shut.Done()
+		if err := dsrv.Shutdown(sctx); err != nil {
+			log.Warn("dicom shutdown incomplete; aborted remaining associations", "err", err)
+			dsrv.Close()
+		}
+	}()
+	go func() {
+		defer shut.Done()
+		if err := hsrv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown incomplete", "err", err)
+			hsrv.Close()
+		}
+	}()
+	shut.Wait()
+	wg.Wait()
+	log.Info("pacsd stopped")
+	return runErr
+}
+
+func newHTTPHandler(archive *store.Archive, c serveConfig, log *slog.Logger) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
+	e.GET("/", func(ec echo.Context) error {
+		return ec.HTML(http.StatusOK, `<!doctype html><meta charset="utf-8"><title>pacsd</title>`+
+			`<h1>pacsd</h1><p>DICOMweb: <a href="dicomweb/studies">/dicomweb/studies</a></p>`)
+	})
+	dicomweb.Register(e.Group("/dicomweb"), archive, dicomweb.Config{Logger: log, PublicURL: c.publicURL})
+	return e
+}
+
+// lockDir takes an exclusive flock on the data dir: two pacsd processes on one index and
+// spool would break the recovery rules (each would delete the other's spool files).
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another pacsd: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,104 @@
+package dicomweb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/store"
+)
+
+// The one table from domain errors to HTTP statuses (DESIGN.md section 5; PS3.18 8.5 lists
+// the statuses a DICOMweb origin server uses). The message is all a client ever sees: it
+// names the kind of failure, never the wrapped internal text.
+var errorTable = []struct {
+	target  error
+	status  int
+	message string
+}{
+	{store.ErrNotFound, http.StatusNotFound, "no such study, series or instance"},
+	{store.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "object too large"},
+	{store.ErrConflict, http.StatusConflict, "conflicts with a stored object"},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "the archive is out of storage space"},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "storage is temporarily unavailable"},
+	// The client went away or the server is shutting down; the status rarely reaches
+	// anyone, but 503 tells a retrying proxy the truth.
+	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "request timed out"},
+}
+
+// retryAfterSeconds is sent with 503 so that well-behaved clients back off.
+const retryAfterSeconds = "30"
+
+// HTTPStatus maps an error from store (or a context error) to the HTTP status a transport
+// should answer with; unknown errors are 500. Other HTTP transports (the viewer) can share
+// the table through it.
+func HTTPStatus(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return he.Code
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.target) {
+			return e.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// publicError turns err into the echo error a handler returns: the status from the table
+// and a fixed message. Server-side failures are logged with the wrapped text (which may
+// name UIDs and keys, never patient names or IDs); client-side ones only at debug level.
+func (s *server) publicError(c echo.Context, op string, err error) error {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		s.log.Debug("dicomweb request refused", "op", op, "status", he.Code, "msg", he.Message)
+		return he
+	}
+	status, msg := http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
+	for _, e := range errorTable {
+		if errors.Is(err, e.target) {
+			status, msg = e.status, e.message
+			break
+		}
+	}
+	level := slog.LevelDebug
+	if status >= 500 && !errors.Is(err, context.Canceled) {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request().Context(), level, "dicomweb request failed", "op", op, "status", status, "err", err)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
+	return echo.NewHTTPError(status, msg)
+}
+
+// badRequest is a 400 whose message tells the client what to fix. Callers quote any
+// client-supplied text with %q (and keep it short) so the message stays one clean line.
+func badRequest(format string, args ...any) *echo.HTTPError {
+	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// notAcceptable is a 406 explaining which representations are offered.
+func notAcceptable(format string, args ...any) *echo.HTTPError {
+	return echo.NewHTTPError(http.StatusNotAcceptable, fmt.Sprintf(format, args...))
+}
+
+// short trims client-supplied text for error messages, on a rune boundary.
+func short(s string) string {
+	const max = 64
+	for i := range s {
+		if i >= max {
+			return s[:i] + "..."
+		}
+	}
+	return s
+}

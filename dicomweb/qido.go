@@ -1,0 +1,657 @@
+package dicomweb
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// QIDO-RS, PS3.18 10.6: search for studies, series and instances, answered from the index
+// alone (DESIGN.md section 4).
+
+// searchTarget is one of the search resources of PS3.18 Table 10.6.1-2.
+type searchTarget int
+
+const (
+	searchStudies         searchTarget = iota // /studies
+	searchAllSeries                           // /series
+	searchAllInstances                        // /instances
+	searchStudySeries                         // /studies/{study}/series
+	searchStudyInstances                      // /studies/{study}/instances
+	searchSeriesInstances                     // /studies/{study}/series/{series}/instances
+)
+
+func (t searchTarget) level() store.Level {
+	switch t {
+	case searchStudies:
+		return store.LevelStudy
+	case searchAllSeries, searchStudySeries:
+		return store.LevelSeries
+	default:
+		return store.LevelInstance
+	}
+}
+
+// Default return attributes per level: PS3.18 Table 10.6.3-3 (study), 10.6.3-4 (series),
+// 10.6.3-5 (instance). Retrieve URL is in all three and is built here, not by the index.
+var (
+	studyReturnTags = []dicom.Tag{
+		dicom.TagStudyDate, dicom.TagStudyTime, dicom.TagAccessionNumber,
+		store.TagInstanceAvailability, dicom.TagModalitiesInStudy, dicom.TagReferringPhysicianName,
+		store.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagPatientName, dicom.TagPatientID,
+		dicom.TagPatientBirthDate, dicom.TagPatientSex, dicom.TagStudyInstanceUID, dicom.TagStudyID,
+		dicom.TagNumberOfStudyRelatedSeries, dicom.TagNumberOfStudyRelatedInstances,
+	}
+	seriesReturnTags = []dicom.Tag{
+		dicom.TagModality, store.TagTimezoneOffsetFromUTC, dicom.TagSeriesDescription,
+		dicom.TagRetrieveURL, dicom.TagSeriesInstanceUID, dicom.TagSeriesNumber,
+		dicom.TagNumberOfSeriesRelatedInstances, dicom.TagPerformedProcedureStepStartDate,
+		dicom.TagPerformedProcedureStepStartTime, dicom.TagRequestAttributesSequence,
+	}
+	instanceReturnTags = []dicom.Tag{
+		dicom.TagSOPClassUID, dicom.TagSOPInstanceUID, store.TagInstanceAvailability,
+		store.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagInstanceNumber,
+		dicom.TagRows, dicom.TagColumns, dicom.TagBitsAllocated, dicom.TagNumberOfFrames,
+	}
+)
+
+// defaultReturnKeys holds, per search target, the JSON keys returned without includefield.
+// A search that is not scoped to a study or series also returns the attributes of the
+// levels above (PS3.18 10.6.3.3.2: "If the Target Resource is All Series, then include all
+// Study Level Attributes"; 10.6.3.3.3 likewise for Study's Instances and All Instances).
+var defaultReturnKeys = func() map[searchTarget]map[string]bool {
+	set := func(lists ...[]dicom.Tag) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range lists {
+			for _, t := range l {
+				m[t.Hex()] = true
+			}
+		}
+		return m
+	}
+	return map[searchTarget]map[string]bool{
+		searchStudies:         set(studyReturnTags),
+		searchAllSeries:       set(seriesReturnTags, studyReturnTags),
+		searchStudySeries:     set(seriesReturnTags),
+		searchAllInstances:    set(instanceReturnTags, seriesReturnTags, studyReturnTags),
+		searchStudyInstances:  set(instanceReturnTags, seriesReturnTags),
+		searchSeriesInstances: set(instanceReturnTags),
+	}
+}()
+
+// Query parameters that are not attribute matches (PS3.18 8.3.4, Table 8.3.4-1; "accept"
+// is the Accept query parameter of PS3.18 8.3.3.1).
+const (
+	qpIncludeField  = "includefield"
+	qpFuzzyMatching = "fuzzymatching"
+	qpLimit         = "limit"
+	qpOffset        = "offset"
+	qpAccept        = "accept"
+)
+
+// Bounds on what one query may ask, checked before anything is allocated for it.
+const (
+	maxQueryParams = 128
+	maxValueLen    = 8192 // a list of 100 UIDs fits
+	maxUIDLen      = 64   // PS3.5 9.1
+)
+
+// searchRequest is a parsed QIDO-RS query string.
+type searchRequest struct {
+	matches    []store.Match
+	returnKeys map[string]bool // matching and includefield keys, as JSON keys
+	includeAll bool
+	limit      int // 0: none given
+	offset     int
+	fuzzy      bool
+	accept     string // the accept query parameter, "" when absent
+}
+
+// parseSearch reads a raw (still percent-encoded) query string. url.ParseQuery decodes it
+// as application/x-www-form-urlencoded, so '+' is a space; see the package comment.
+func parseSearch(rawQuery string) (*searchRequest, error) {
+	if strings.Count(rawQuery, "&")+1 > maxQueryParams*2 {
+		return nil, badRequest("too many query parameters (at most %d)", maxQueryParams)
+	}
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query string: percent-encode reserved characters (';' is not a separator)")
+	}
+	if len(vals) > maxQueryParams {
+		return nil, badRequest("too many query parameters (at most %d)", maxQueryParams)
+	}
+	req := &searchRequest{returnKeys: map[string]bool{}}
+	seen := map[dicom.Tag]string{}
+	// Sorted names give stable error messages and match order.
+	names := make([]string, 0, len(vals))
+	for name := range vals {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		values := vals[name]
+		if !utf8.ValidString(name) {
+			return nil, badRequest("query parameter names must be UTF-8")
+		}
+		for _, v := range values {
+			if len(v) > maxValueLen {
+				return nil, badRequest("value of %q too long (at most %d bytes)", short(name), maxValueLen)
+			}
+			if !utf8.ValidString(v) {
+				return nil, badRequest("value of %q is not UTF-8 after percent-decoding", short(name))
+			}
+		}
+		switch strings.ToLower(name) {
+		case qpIncludeField:
+			for _, v := range values {
+				if err := req.addIncludeFields(v); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		case qpFuzzyMatching:
+			v, err := single(name, values)
+			if err != nil {
+				return nil, err
+			}
+			switch strings.ToLower(v) {
+			case "true":
+				req.fuzzy = true
+			case "false":
+				req.fuzzy = false
+			default:
+				return nil, badRequest("fuzzymatching must be true or false, not %q", short(v))
+			}
+			continue
+		case qpLimit, qpOffset:
+			v, err := single(name, values)
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			lower := strings.ToLower(name)
+			if err != nil || n < 0 || (lower == qpLimit && n == 0) {
+				if lower == qpLimit {
+					return nil, badRequest("limit must be a positive integer, not %q", short(v))
+				}
+				return nil, badRequest("offset must be a non-negative integer, not %q", short(v))
+			}
+			if lower == qpLimit {
+				req.limit = n
+			} else {
+				req.offset = n
+			}
+			continue
+		case qpAccept:
+			req.accept = strings.Join(values, ",")
+			continue
+		}
+
+		tag, err := parseAttributePath(name)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := seen[tag]; dup {
+			return nil, badRequest("attribute %s given more than once (%q and %q)", tag, short(prev), short(name))
+		}
+		seen[tag] = name
+		v, err := single(name, values)
+		if err != nil {
+			return nil, err
+		}
+		mv, err := matchValue(tag, v)
+		if err != nil {
+			return nil, err
+		}
+		req.matches = append(req.matches, store.Match{Tag: tag, Value: mv})
+		// PS3.18 10.6.3.3: attributes passed as match parameters are returned too.
+		req.returnKeys[tag.Hex()] = true
+	}
+	return req, nil
+}
+
+// single returns the one value of a parameter that may not repeat.
+func single(name string, values []string) (string, error) {
+	if len(values) != 1 {
+		return "", badRequest("query parameter %q given %d times; give it once", short(name), len(values))
+	}
+	return values[0], nil
+}
+
+// addIncludeFields reads one includefield value: "all", or a comma-separated list of
+// keywords or tags (PS3.18 8.3.4.3).
+func (r *searchRequest) addIncludeFields(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case f == "":
+			continue
+		case strings.EqualFold(f, "all"):
+			r.includeAll = true
+			continue
+		}
+		tag, err := parseIncludePath(f)
+		if err != nil {
+			return err
+		}
+		r.returnKeys[tag.Hex()] = true
+	}
+	return nil
+}
+
+// parseIncludePath reads an includefield attribute: a keyword or tag, or a dotted path into
+// a sequence (PS3.18 8.3.4.1), of which the top-level sequence is returned whole.
+func parseIncludePath(f string) (dicom.Tag, error) {
+	parts := strings.Split(f, ".")
+	var top dicom.Tag
+	for i, p := range parts {
+		t, ok := dicom.ParseTag(p)
+		if !ok {
+			return 0, badRequest("includefield %q: %q is not a DICOM keyword or tag", short(f), short(p))
+		}
+		if i == 0 {
+			top = t
+		}
+	}
+	return top, nil
+}
+
+// parseAttributePath reads the name of a matching parameter. Matching inside sequences
+// (dotted paths) is not supported by the index yet, which is said rather than ignored.
+func parseAttributePath(name string) (dicom.Tag, error) {
+	if strings.Contains(name, ".") {
+		if t, ok := dicom.ParseTag(name[:strings.IndexByte(name, '.')]); ok {
+			return 0, badRequest("matching on attributes inside sequences (%q, in %s) is not supported", short(name), t)
+		}
+	}
+	t, ok := dicom.ParseTag(name)
+	if !ok {
+		return 0, badRequest("unknown query parameter %q: not a DICOM keyword or tag, nor one of %s, %s, %s, %s, %s",
+			short(name), qpIncludeField, qpLimit, qpOffset, qpFuzzyMatching, qpAccept)
+	}
+	return t, nil
+}
+
+// wildcardVRs may carry '*' and '?' (PS3.4 C.2.2.2.4).
+var wildcardVRs = map[string]bool{
+	"AE": true, "CS": true, "LO": true, "LT": true, "PN": true, "SH": true,
+	"ST": true, "UC": true, "UR": true, "UT": true,
+}
+
+// matchValue checks a matching value against what PS3.4 C.2.2.2 allows for the
+// attribute's VR and returns it in the form store.Match expects. An empty value is
+// universal matching (PS3.4 C.2.2.2.3): the attribute is only returned.
+func matchValue(tag dicom.Tag, v string) (string, error) {
+	info, known := dicom.LookupTag(tag)
+	if tag.IsPrivate() || !known {
+		return "", badRequest("matching on %s is not supported: private or unknown attribute", tag)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] == 0x7f {
+			return "", badRequest("value of %s contains a control character", info.Keyword)
+		}
+	}
+	if v == "" {
+		return "", nil
+	}
+	if strings.ContainsAny(v, "*?") && !wildcardVRs[info.VR] {
+		return "", badRequest("%s (VR %s) does not allow wildcards '*' or '?' (PS3.4 C.2.2.2.4)", info.Keyword, info.VR)
+	}
+	bad := func(what string) error {
+		hint := ""
+		if strings.Contains(v, " ") {
+			hint = "; note that '+' in a query string means a space, send a literal '+' as %2B"
+		}
+		return badRequest("value of %s (VR %s) %q is not %s%s", info.Keyword, info.VR, short(v), what, hint)
+	}
+	switch info.VR {
+	case "UI":
+		// PS3.4 C.2.2.2.2 list of UID matching; PS3.18 8.3.4.1 lets the list be separated
+		// by commas as well as by the DICOM backslash.
+		uids := strings.Split(strings.ReplaceAll(v, ",", `\`), `\`)
+		for _, u := range uids {
+			if !validUID(u) {
+				return "", bad("a UID or a list of UIDs")
+			}
+		}
+		return strings.Join(uids, `\`), nil
+	case "DA":
+		if !validRange(v, validDate) {
+			return "", bad("a date YYYYMMDD or a range of dates (PS3.4 C.2.2.2.5)")
+		}
+	case "TM":
+		if !validRange(v, validTime) {
+			return "", bad("a time HHMMSS.FFFFFF or a range of times (PS3.4 C.2.2.2.5)")
+		}
+	case "DT":
+		if !validDateTimeRange(v) {
+			return "", bad("a date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX or a range of them (PS3.4 C.2.2.2.5)")
+		}
+	case "IS", "US", "UL", "SS", "SL", "UV", "SV":
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+			return "", bad("an integer")
+		}
+	case "DS", "FL", "FD":
+		if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return "", bad("a number")
+		}
+	case "SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT":
+		return "", badRequest("matching on %s (VR %s) is not supported", info.Keyword, info.VR)
+	}
+	return v, nil
+}
+
+// validUID checks the PS3.5 9.1 syntax: digits in '.'-separated components, at most 64
+// characters. Components with leading zeros are accepted: they are invalid but exist in
+// the field, and refusing to find such objects would help no one.
+func validUID(u string) bool {
+	if u == "" || len(u) > maxUIDLen || u[0] == '.' || u[len(u)-1] == '.' || strings.Contains(u, "..") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if (u[i] < '0' || u[i] > '9') && u[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// validRange accepts "a", "a-", "-b" and "a-b" with each side valid (PS3.4 C.2.2.2.5).
+func validRange(v string, valid func(string) bool) bool {
+	a, b, isRange := strings.Cut(v, "-")
+	if !isRange {
+		return valid(v)
+	}
+	if a == "" && b == "" {
+		return false
+	}
+	return (a == "" || valid(a)) && (b == "" || valid(b))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validDate checks YYYYMMDD (PS3.5 Table 6.2-1, DA).
+func validDate(s string) bool {
+	if len(s) != 8 || !allDigits(s) {
+		return false
+	}
+	m, _ := strconv.Atoi(s[4:6])
+	d, _ := strconv.Atoi(s[6:8])
+	return m >= 1 && m <= 12 && d >= 1 && d <= 31
+}
+
+// validTime checks HH[MM[SS[.F{1,6}]]] (PS3.5 Table 6.2-1, TM).
+func validTime(s string) bool {
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if hasFrac && (len(whole) != 6 || frac == "" || len(frac) > 6 || !allDigits(frac)) {
+		return false
+	}
+	if (len(whole) != 2 && len(whole) != 4 && len(whole) != 6) || !allDigits(whole) {
+		return false
+	}
+	limits := []int{23, 59, 60}
+	for i := 0; i < len(whole); i += 2 {
+		n, _ := strconv.Atoi(whole[i : i+2])
+		if n > limits[i/2] {
+			return false
+		}
+	}
+	return true
+}
+
+// validDateTime checks YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX] (PS3.5 Table 6.2-1, DT).
+func validDateTime(s string) bool {
+	if i := strings.LastIndexAny(s, "+-"); i >= 0 {
+		off := s[i+1:]
+		if len(off) != 4 || !allDigits(off) {
+			return false
+		}
+		s = s[:i]
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if hasFrac && (len(whole) != 14 || frac == "" || len(frac) > 6 || !allDigits(frac)) {
+		return false
+	}
+	switch len(whole) {
+	case 4, 6, 8, 10, 12, 14:
+	default:
+		return false
+	}
+	if !allDigits(whole) {
+		return false
+	}
+	if len(whole) >= 8 && !validDate(whole[:8]) {
+		return false
+	}
+	if len(whole) > 8 && !validTime(whole[8:]) {
+		return false
+	}
+	return true
+}
+
+// validDateTimeRange is validRange for DT, whose UTC offset may itself contain '-': every
+// '-' is tried as the range separator.
+func validDateTimeRange(v string) bool {
+	if validDateTime(v) {
+		return true
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '-' {
+			continue
+		}
+		a, b := v[:i], v[i+1:]
+		if (a != "" || b != "") && (a == "" || validDateTime(a)) && (b == "" || validDateTime(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Media types of QIDO-RS responses (PS3.18 8.7.4, 10.6.3.3). DICOM JSON is always UTF-8
+// (PS3.18 F.1); the charset parameter is there for browsers viewing a response.
+const (
+	mediaDicomJSON = "application/dicom+json; charset=utf-8"
+	mediaJSON      = "application/json; charset=utf-8"
+)
+
+var (
+	offerDicomJSON = offer{typ: "application", sub: "dicom+json"}
+	offerJSON      = offer{typ: "application", sub: "json"}
+	offerDicomXML  = offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom+xml"}}
+)
+
+// negotiateSearch picks the response media type for accept (the joined Accept field, or
+// the accept query parameter). An absent field accepts anything (RFC 9110 12.5.1).
+func negotiateSearch(accept string) (string, error) {
+	if strings.TrimSpace(accept) == "" {
+		return mediaDicomJSON, nil
+	}
+	ranges := parseAccept(accept)
+	qd, qj := quality(ranges, offerDicomJSON), quality(ranges, offerJSON)
+	switch {
+	case qd > 0 && qd >= qj:
+		return mediaDicomJSON, nil
+	case qj > 0:
+		return mediaJSON, nil
+	}
+	// The XML representation is required of origin servers by PS3.18 10.6.3.3 and will come
+	// with a later issue; until then say so plainly.
+	for _, r := range ranges {
+		if r.q > 0 && r.typ == "multipart" && r.sub == "related" {
+			if spec, ok := r.matches(offerDicomXML); ok && spec == 3 {
+				return "", notAcceptable(`multipart/related; type="application/dicom+xml" is not supported yet; accept application/dicom+json`)
+			}
+		}
+	}
+	return "", notAcceptable("search results are offered as application/dicom+json or application/json")
+}
+
+// warningTruncated is the Warning of PS3.18 8.3.4.4 when the server's maximum cut the
+// results short. warn-agent "pacsd:" is a uri-host with an empty port, which RFC 9111
+// 5.5 (obsoleted Warning syntax) allows, and keeps the form PS3.18 shows.
+const warningTruncated = `299 pacsd: "The number of results exceeded the maximum supported by the server. Additional results can be requested."`
+
+// search serves one QIDO-RS resource.
+func (s *server) search(t searchTarget) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req, err := parseSearch(c.Request().URL.RawQuery)
+		if err != nil {
+			return s.publicError(c, "search", err)
+		}
+		accept := req.accept
+		if accept == "" {
+			accept = acceptField(c.Request().Header.Values(echo.HeaderAccept))
+		}
+		ctype, err := negotiateSearch(accept)
+		if err != nil {
+			return s.publicError(c, "search", err)
+		}
+
+		q := store.Query{Level: t.level(), Matches: req.matches, Fuzzy: req.fuzzy, Offset: req.offset}
+		switch t {
+		case searchStudySeries, searchStudyInstances, searchSeriesInstances:
+			if q.StudyInstanceUID, err = pathUID(c, paramStudy); err != nil {
+				return s.publicError(c, "search", err)
+			}
+		}
+		if t == searchSeriesInstances {
+			if q.SeriesInstanceUID, err = pathUID(c, paramSeries); err != nil {
+				return s.publicError(c, "search", err)
+			}
+		}
+
+		// PS3.18 8.3.4.4: a limit above what the server supports, or none, gets the server's
+		// maximum; one more is asked for to know whether anything was cut.
+		limit, capped := req.limit, false
+		if limit == 0 || limit > s.maxResults {
+			limit, capped = s.maxResults, true
+		}
+		q.Limit = limit
+		if capped {
+			q.Limit = limit + 1
+		}
+		results, err := s.archive.Index().Search(c.Request().Context(), q)
+		if err != nil {
+			return s.publicError(c, "search", err)
+		}
+		truncated := capped && len(results) > limit
+		if truncated {
+			results = results[:limit]
+		}
+
+		base := s.baseURL(c)
+		out := make([]dicom.JSONDataset, len(results))
+		for i, r := range results {
+			out[i] = shapeResult(t, req, r, base)
+		}
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(out); err != nil {
+			return s.publicError(c, "search", err)
+		}
+
+		h := c.Response().Header()
+		if truncated {
+			h.Set("Warning", warningTruncated)
+		}
+		setPrivateNoStore(h)
+		h.Add(echo.HeaderVary, echo.HeaderAccept)
+		s.log.Debug("qido-rs", "resource", c.Path(), "results", len(out), "truncated", truncated)
+		return c.Blob(http.StatusOK, ctype, buf.Bytes())
+	}
+}
+
+// setPrivateNoStore marks a search response as PHI that may not be cached: results change
+// as objects arrive, and shared caches must never keep patient data.
+func setPrivateNoStore(h http.Header) {
+	h.Set(echo.HeaderCacheControl, "private, no-store")
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+}
+
+// shapeResult keeps the attributes the request returns (PS3.18 10.6.3.3) and adds Retrieve
+// URL (0008,1190) of the result's own level.
+func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base string) dicom.JSONDataset {
+	defaults := defaultReturnKeys[t]
+	out := make(dicom.JSONDataset, len(defaults))
+	for k, a := range r {
+		if req.includeAll || defaults[k] || req.returnKeys[k] {
+			out[k] = a
+		}
+	}
+	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
+	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).
+	if _, ok := out[dicom.TagSpecificCharacterSet.Hex()]; ok {
+		out[dicom.TagSpecificCharacterSet.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ISO_IR 192"}}
+	}
+	// Instance Availability (0008,0056) "shall be present if known": everything the index
+	// lists is retrievable at once (PS3.3 C.4.23.1.1, ONLINE).
+	avail := store.TagInstanceAvailability.Hex()
+	if _, ok := out[avail]; !ok && (req.includeAll || defaults[avail] || req.returnKeys[avail]) {
+		out[avail] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
+	}
+	if u := retrieveURL(base, t.level(), r); u != "" {
+		out[dicom.TagRetrieveURL.Hex()] = dicom.JSONAttribute{VR: "UR", Value: []any{u}}
+	}
+	return out
+}
+
+// retrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL), or "" when
+// the result lacks the UIDs to build it.
+func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
+	study := firstString(r, dicom.TagStudyInstanceUID)
+	if study == "" {
+		return ""
+	}
+	u := base + "/studies/" + url.PathEscape(study)
+	if level == store.LevelStudy {
+		return u
+	}
+	series := firstString(r, dicom.TagSeriesInstanceUID)
+	if series == "" {
+		return ""
+	}
+	u += "/series/" + url.PathEscape(series)
+	if level == store.LevelSeries {
+		return u
+	}
+	inst := firstString(r, dicom.TagSOPInstanceUID)
+	if inst == "" {
+		return ""
+	}
+	return u + "/instances/" + url.PathEscape(inst)
+}
+
+// firstString returns the first value of t in ds when it is a string.
+func firstString(ds dicom.JSONDataset, t dicom.Tag) string {
+	a, ok := ds[t.Hex()]
+	if !ok || len(a.Value) == 0 {
+		return ""
+	}
+	s, _ := a.Value[0].(string)
+	return s
+}
+
+// pathUID returns a UID path parameter, or 400 when it is not a UID.
+func pathUID(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if !validUID(v) {
+		return "", badRequest("%s UID %q in the path is not a valid UID", name, short(v))
+	}
+	return v, nil
+}

@@ -1,0 +1,368 @@
+package dicomweb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// WADO-RS, PS3.18 10.4: retrieve a study, a series or one instance as
+// multipart/related; type="application/dicom" (PS3.18 8.7.3.3.2, 8.7.3.5), one part per
+// instance, each the stored Part-10 object byte for byte.
+
+// Cache lifetimes. Responses carry PHI, so only the client may cache them ("private").
+// One instance is revalidated with its ETag after an hour (an object re-sent under the same
+// UID gets a new hash); a study or series gains instances while a modality is still
+// sending, so it is not reused without asking again.
+const (
+	cacheInstance   = "private, max-age=3600"
+	cacheCollection = "private, max-age=0"
+)
+
+// copyBufferSize is the buffer one transfer streams through: a whole instance or study is
+// never held in memory.
+const copyBufferSize = 64 << 10
+
+// retrieve serves the three WADO-RS instance resources for GET and HEAD.
+func (s *server) retrieve(c echo.Context) error {
+	study, err := pathUID(c, paramStudy)
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	var series, instance string
+	if c.Param(paramSeries) != "" {
+		if series, err = pathUID(c, paramSeries); err != nil {
+			return s.publicError(c, "retrieve", err)
+		}
+	}
+	if c.Param(paramInstance) != "" {
+		if instance, err = pathUID(c, paramInstance); err != nil {
+			return s.publicError(c, "retrieve", err)
+		}
+	}
+	// PS3.18 8.3.3.1: the accept query parameter, when present, replaces the Accept field.
+	accept := c.QueryParam(qpAccept)
+	if accept == "" {
+		accept = acceptField(c.Request().Header.Values(echo.HeaderAccept))
+	}
+	ranges := parseAccept(accept)
+	if strings.TrimSpace(accept) == "" {
+		ranges = []mediaRange{{typ: "*", sub: "*", q: 1}}
+	}
+
+	if instance != "" {
+		return s.retrieveInstance(c, ranges, study, series, instance)
+	}
+	ctx := c.Request().Context()
+	list, err := s.archive.Index().Instances(ctx, study, series)
+	if err == nil && len(list) == 0 {
+		err = fmt.Errorf("list instances of %s/%s: %w", study, series, store.ErrNotFound)
+	}
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	for _, inst := range list {
+		if err := negotiateInstance(ranges, inst.TransferSyntaxUID); err != nil {
+			return s.publicError(c, "retrieve", err)
+		}
+	}
+	boundary, err := newBoundary()
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, multipartMedia(boundary))
+	h.Set(echo.HeaderCacheControl, cacheCollection)
+	h.Add(echo.HeaderVary, echo.HeaderAccept)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(http.StatusOK)
+	}
+
+	// The first object is opened before the status goes out, so that the common failures
+	// (storage down, object gone) still get an honest status line.
+	mw := &multipartWriter{w: c.Response(), boundary: boundary}
+	for i, inst := range list {
+		rec, rc, err := s.openPart(ctx, ranges, inst.SOPInstanceUID)
+		if err != nil {
+			if i == 0 {
+				return s.publicError(c, "retrieve", err)
+			}
+			s.abort(ctx, "open", inst.SOPInstanceUID, err)
+		}
+		if i == 0 {
+			c.Response().WriteHeader(http.StatusOK)
+		}
+		err = mw.writePart(ctx, rec, rc)
+		rc.Close()
+		if err != nil {
+			s.abort(ctx, "send", inst.SOPInstanceUID, err)
+		}
+		// Each finished part goes out now: a viewer can start on it, and should a later
+		// part fail, everything before it has arrived whole.
+		_ = http.NewResponseController(c.Response().Writer).Flush()
+	}
+	if err := mw.close(); err != nil {
+		s.abort(ctx, "send", "", err)
+	}
+	s.log.Debug("wado-rs", "study", study, "series", series, "instances", len(list))
+	return nil
+}
+
+// retrieveInstance serves one instance: it can promise a Content-Length and an ETag.
+func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, series, uid string) error {
+	ctx := c.Request().Context()
+	rec, err := s.archive.Index().Instance(ctx, uid)
+	if err == nil && (rec.StudyInstanceUID != study || rec.SeriesInstanceUID != series) {
+		// The instance exists, but not at this URL.
+		err = fmt.Errorf("instance %s is in %s/%s: %w", uid, rec.StudyInstanceUID, rec.SeriesInstanceUID, store.ErrNotFound)
+	}
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	if err := negotiateInstance(ranges, rec.TransferSyntaxUID); err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, cacheInstance)
+	h.Add(echo.HeaderVary, echo.HeaderAccept)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	etag := weakETag(rec.SHA256)
+	if etag != "" {
+		h.Set("ETag", etag)
+		// RFC 9110 13.1.2: If-None-Match uses the weak comparison.
+		if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+
+	var rc io.ReadSeekCloser
+	if c.Request().Method != http.MethodHead {
+		if rec, rc, err = s.openPart(ctx, ranges, uid); err != nil {
+			return s.publicError(c, "retrieve", err)
+		}
+		defer rc.Close()
+	}
+	boundary, err := newBoundary()
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	mw := &multipartWriter{w: c.Response(), boundary: boundary}
+	h.Set(echo.HeaderContentType, multipartMedia(boundary))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf(rec), 10))
+	if rc == nil {
+		return c.NoContent(http.StatusOK)
+	}
+	c.Response().WriteHeader(http.StatusOK)
+	if err := mw.writePart(ctx, rec, rc); err != nil {
+		s.abort(ctx, "send", uid, err)
+	}
+	if err := mw.close(); err != nil {
+		s.abort(ctx, "send", uid, err)
+	}
+	return nil
+}
+
+// openPart opens one instance for sending and checks what a.Open returned: it is still
+// acceptable (it may have been replaced since it was listed) and the blob is as long as
+// the index says, which a Content-Length is about to promise.
+func (s *server) openPart(ctx context.Context, ranges []mediaRange, uid string) (*store.Instance, io.ReadSeekCloser, error) {
+	rec, rc, err := s.archive.Open(ctx, uid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open instance %s: %w", uid, err)
+	}
+	if err := negotiateInstance(ranges, rec.TransferSyntaxUID); err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	size, err := rc.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = rc.Seek(0, io.SeekStart)
+	}
+	if err == nil && size != rec.Size {
+		err = fmt.Errorf("blob %s is %d bytes, index says %d", rec.BlobKey, size, rec.Size)
+	}
+	if err != nil {
+		rc.Close()
+		return nil, nil, fmt.Errorf("open instance %s: %w", uid, err)
+	}
+	return rec, rc, nil
+}
+
+// abort ends a response whose status is already sent. Leaving the multipart body without
+// its close delimiter and the connection without its final chunk makes every client see a
+// failed transfer, rather than a study that silently lacks instances.
+func (s *server) abort(ctx context.Context, op, uid string, err error) {
+	if ctx.Err() != nil {
+		s.log.Debug("wado-rs client went away", "op", op, "sop_instance_uid", uid, "err", err)
+	} else {
+		s.log.Error("wado-rs transfer aborted", "op", op, "sop_instance_uid", uid, "err", err)
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// negotiateInstance reports whether an instance stored in transfer syntax ts can be sent
+// to a client accepting ranges, as stored (no transcoding yet).
+func negotiateInstance(ranges []mediaRange, ts string) error {
+	o := offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom", "transfer-syntax": ts}}
+	if quality(ranges, o) > 0 {
+		return nil
+	}
+	anyTS := offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom"}}
+	if quality(ranges, anyTS) > 0 {
+		name := ts
+		if info, ok := dicom.LookupTransferSyntax(ts); ok {
+			name = info.Name + " (" + ts + ")"
+		}
+		return notAcceptable(`an instance is stored as %s and transcoding is not supported yet; `+
+			`accept multipart/related; type="application/dicom"; transfer-syntax=*`, name)
+	}
+	return notAcceptable(`instances are offered as multipart/related; type="application/dicom" only`)
+}
+
+// multipartMedia is the response Content-Type (PS3.18 8.7.3.5; RFC 2387).
+func multipartMedia(boundary string) string {
+	return `multipart/related; type="application/dicom"; boundary=` + boundary
+}
+
+// newBoundary returns a random boundary; 128 random bits make a collision with the
+// content of a part as unlikely as anything in the archive.
+func newBoundary() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("multipart boundary: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// multipartWriter writes an RFC 2046 5.1.1 body. The delimiter after a part's body
+// (CRLF "--" boundary) is written with that body, not with the next part: a reader knows a
+// part is complete as soon as it has arrived, and the stream ends either with the rest of
+// the close delimiter ("--" CRLF) or, for the next part, with CRLF and its headers.
+// It is written here rather than with mime/multipart so that the exact length is known in
+// advance for a Content-Length.
+type multipartWriter struct {
+	w        io.Writer
+	boundary string
+	parts    int
+	buf      []byte
+}
+
+// partHeader is what precedes the body of part number n (0-based): the dash-boundary
+// line for the first part, the end of the delimiter line for the others, then headers.
+func (m *multipartWriter) partHeader(n int, rec *store.Instance) string {
+	var b strings.Builder
+	if n == 0 {
+		b.WriteString("--" + m.boundary)
+	}
+	b.WriteString("\r\n")
+	// PS3.18 8.7.3.5.2: each part names its transfer syntax.
+	b.WriteString("Content-Type: application/dicom; transfer-syntax=" + rec.TransferSyntaxUID + "\r\n")
+	b.WriteString("Content-Length: " + strconv.FormatInt(rec.Size, 10) + "\r\n\r\n")
+	return b.String()
+}
+
+// delimiter follows every body.
+func (m *multipartWriter) delimiter() string { return "\r\n--" + m.boundary }
+
+// closeEnd turns the last delimiter into the close delimiter.
+const closeEnd = "--\r\n"
+
+// lengthOf is the length of a body holding rec alone.
+func (m *multipartWriter) lengthOf(rec *store.Instance) int64 {
+	return int64(len(m.partHeader(0, rec))) + rec.Size + int64(len(m.delimiter())+len(closeEnd))
+}
+
+// writePart sends one instance: exactly rec.Size bytes of rc, stopping when ctx ends.
+func (m *multipartWriter) writePart(ctx context.Context, rec *store.Instance, rc io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(m.w, m.partHeader(m.parts, rec)); err != nil {
+		return fmt.Errorf("write part header: %w", err)
+	}
+	m.parts++
+	if m.buf == nil {
+		m.buf = make([]byte, copyBufferSize)
+	}
+	n, err := io.CopyBuffer(m.w, io.LimitReader(ctxReader{ctx, rc}, rec.Size), m.buf)
+	if err == nil && n != rec.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s after %d of %d bytes: %w", rec.SOPInstanceUID, n, rec.Size, err)
+	}
+	if _, err := io.WriteString(m.w, m.delimiter()); err != nil {
+		return fmt.Errorf("write delimiter: %w", err)
+	}
+	return nil
+}
+
+// close ends the body; it needs at least one part written.
+func (m *multipartWriter) close() error {
+	if m.parts == 0 {
+		return errors.New("multipart body without parts")
+	}
+	if _, err := io.WriteString(m.w, closeEnd); err != nil {
+		return fmt.Errorf("write close delimiter: %w", err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy once the request is cancelled (client gone, server shutting
+// down), even while the client side of the connection still accepts writes.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// weakETag builds the validator of an instance response from its SHA-256. It is weak
+// (RFC 9110 8.8.1) because the multipart boundary differs between responses: the bytes
+// differ, the content does not. "" when the digest is not the hex a header may carry.
+func weakETag(sha string) string {
+	if len(sha) != 64 {
+		return ""
+	}
+	if _, err := hex.DecodeString(sha); err != nil {
+		return ""
+	}
+	return `W/"` + strings.ToLower(sha) + `"`
+}
+
+// etagMatches implements If-None-Match's weak comparison (RFC 9110 13.1.2) of the
+// field against etag.
+func etagMatches(field, etag string) bool {
+	field = strings.TrimSpace(field)
+	if field == "" {
+		return false
+	}
+	if field == "*" {
+		return true
+	}
+	opaque := strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(field, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == opaque {
+			return true
+		}
+	}
+	return false
+}

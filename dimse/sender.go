@@ -1,0 +1,164 @@
+package dimse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+)
+
+// StoreItem is one data set for StoreAll.
+type StoreItem struct {
+	SOPClassUID       string
+	SOPInstanceUID    string
+	TransferSyntaxUID string
+	// Open returns the data set (bare: no preamble, no File Meta Information) encoded in
+	// TransferSyntaxUID. It is called when the item's turn comes; the reader is closed after.
+	Open func() (io.ReadCloser, error)
+}
+
+// StoreResult reports what became of one item.
+type StoreResult struct {
+	Index  int // into the items given to StoreAll
+	Status Status
+	// Err is set when no status was received: ErrNoContext (the peer accepted no
+	// presentation context for the item's SOP class and transfer syntax), an Open error, or
+	// the association failing.
+	Err error
+}
+
+// OK reports whether the peer took responsibility for the item (success or warning).
+func (r StoreResult) OK() bool { return r.Err == nil && r.Status.OK() }
+
+type contextPair struct{ abstract, ts string }
+
+// SplitContexts splits (abstract syntax -> transfer syntaxes) into groups that each fit one
+// association: 127 presentation contexts, the 128th being Verification (PS3.8 9.3.2.2).
+// Pairs are taken in abstract syntax order, so the split is deterministic.
+func SplitContexts(contexts map[string][]string) []map[string][]string {
+	var pairs []contextPair
+	abstracts := make([]string, 0, len(contexts))
+	for as := range contexts {
+		abstracts = append(abstracts, as)
+	}
+	sort.Strings(abstracts)
+	for _, as := range abstracts {
+		var seen []string
+		for _, ts := range contexts[as] {
+			if !slices.Contains(seen, ts) {
+				seen = append(seen, ts)
+				pairs = append(pairs, contextPair{as, ts})
+			}
+		}
+	}
+	var groups []map[string][]string
+	for len(pairs) > 0 {
+		n := min(len(pairs), maxPresentationContexts-1)
+		g := map[string][]string{}
+		for _, p := range pairs[:n] {
+			g[p.abstract] = append(g[p.abstract], p.ts)
+		}
+		groups = append(groups, g)
+		pairs = pairs[n:]
+	}
+	return groups
+}
+
+// StoreAll sends items to the SCP at addr, as `pacsd send` does: items are grouped so that
+// each association proposes at most 128 presentation contexts (one per SOP class and
+// transfer syntax, see Dial), sent in their order within each group, one association after
+// the other. report (may be nil) is called once per item. When an association fails in the
+// middle, the remaining items of its group go over a new one. StoreAll returns nil when the
+// peer took every item, else an error counting the failures (the first cause wrapped).
+func StoreAll(ctx context.Context, addr string, cfg ClientConfig, items []StoreItem, report func(StoreResult)) error {
+	if report == nil {
+		report = func(StoreResult) {}
+	}
+	all := map[string][]string{}
+	for _, it := range items {
+		if !slices.Contains(all[it.SOPClassUID], it.TransferSyntaxUID) {
+			all[it.SOPClassUID] = append(all[it.SOPClassUID], it.TransferSyntaxUID)
+		}
+	}
+	var failed int
+	var firstErr error
+	fail := func(r StoreResult) {
+		failed++
+		if firstErr == nil {
+			if r.Err != nil {
+				firstErr = r.Err
+			} else {
+				firstErr = fmt.Errorf("status %s", r.Status)
+			}
+		}
+	}
+	for _, g := range SplitContexts(all) {
+		var todo []int
+		for i, it := range items {
+			if slices.Contains(g[it.SOPClassUID], it.TransferSyntaxUID) {
+				todo = append(todo, i)
+			}
+		}
+		gcfg := cfg
+		gcfg.Contexts = g
+		for len(todo) > 0 {
+			c, err := Dial(ctx, addr, gcfg)
+			if err != nil {
+				for _, i := range todo {
+					r := StoreResult{Index: i, Err: err}
+					fail(r)
+					report(r)
+				}
+				todo = nil
+				break
+			}
+			var broken bool
+			todo, broken = storeGroup(ctx, c, items, todo, func(r StoreResult) {
+				if !r.OK() {
+					fail(r)
+				}
+				report(r)
+			})
+			if !broken {
+				if err := c.Release(ctx); err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}
+			if ctx.Err() != nil {
+				for _, i := range todo {
+					r := StoreResult{Index: i, Err: ctx.Err()}
+					fail(r)
+					report(r)
+				}
+				todo = nil
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("dimse store: %d of %d failed: %w", failed, len(items), firstErr)
+	}
+	return firstErr
+}
+
+// storeGroup sends items[todo...] over c. When the association breaks it returns the items
+// not yet tried and broken=true (the failing item is reported, not retried: the peer may
+// have stored it).
+func storeGroup(ctx context.Context, c *Client, items []StoreItem, todo []int, report func(StoreResult)) (rest []int, broken bool) {
+	for k, i := range todo {
+		it := items[i]
+		rc, err := it.Open()
+		if err != nil {
+			report(StoreResult{Index: i, Err: fmt.Errorf("open: %w", err)})
+			continue
+		}
+		st, err := c.Store(ctx, it.SOPClassUID, it.SOPInstanceUID, it.TransferSyntaxUID, rc)
+		rc.Close()
+		report(StoreResult{Index: i, Status: st, Err: err})
+		if err != nil && !errors.Is(err, ErrNoContext) {
+			return todo[k+1:], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,315 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"pacsd/store"
+)
+
+// tmpDir holds objects being written by Put; it sits under the root so that the final rename
+// never crosses a filesystem. List skips it and keys may not name it.
+const tmpDir = ".tmp"
+
+// Blobs is a store.Blobs (and store.FileAdopter) on a local folder.
+type Blobs struct {
+	root string
+}
+
+var (
+	_ store.Blobs       = (*Blobs)(nil)
+	_ store.FileAdopter = (*Blobs)(nil)
+)
+
+// New opens (creating when needed) a blob folder at root. Leftover temporary files of
+// interrupted Puts are removed: nothing in .tmp was ever acknowledged.
+func New(root string) (*Blobs, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("blob folder %s: %w", root, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o750); err != nil {
+		return nil, fmt.Errorf("blob folder %s: %w", root, err)
+	}
+	entries, err := os.ReadDir(filepath.Join(abs, tmpDir))
+	if err != nil {
+		return nil, fmt.Errorf("blob folder %s: %w", root, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(abs, tmpDir, e.Name())); err != nil {
+			return nil, fmt.Errorf("blob folder %s: clean %s: %w", root, e.Name(), err)
+		}
+	}
+	return &Blobs{root: abs}, nil
+}
+
+// Root is the folder the blobs live in.
+func (b *Blobs) Root() string { return b.root }
+
+// ValidKey reports whether key may name a blob: a clean, relative, slash-separated path
+// (io/fs.ValidPath) whose elements do not start with a dot, so that no key can escape the
+// root, alias another key, or name the temporary folder.
+func ValidKey(key string) bool {
+	if key == "" || key == "." || !fs.ValidPath(key) || strings.ContainsAny(key, "\\\x00") {
+		return false
+	}
+	for _, el := range strings.Split(key, "/") {
+		if strings.HasPrefix(el, ".") {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Blobs) path(key string) (string, error) {
+	if !ValidKey(key) {
+		return "", fmt.Errorf("blob key %q: %w", key, store.ErrInvalid)
+	}
+	return filepath.Join(b.root, filepath.FromSlash(key)), nil
+}
+
+// Put writes r to a temporary file, fsyncs it and renames it over key. When size >= 0 the
+// object must have exactly size bytes, else nothing is stored.
+func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	dst, err := b.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	f, err := os.CreateTemp(filepath.Join(b.root, tmpDir), "put-*")
+	if err != nil {
+		return ioErr("put blob "+key, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return ioErr("put blob "+key, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("put blob %s: got %d bytes, want %d: %w", key, n, size, store.ErrInvalid)
+	}
+	if err := f.Sync(); err != nil {
+		return ioErr("put blob "+key, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return ioErr("put blob "+key, err)
+	}
+	return b.place(ctx, key, tmp, dst)
+}
+
+// AdoptFile renames the file at path (normally a spooled object on the same filesystem) to
+// key. The file is fsync'd first, so callers need not. When path is on another filesystem
+// (EXDEV) the object is copied with Put and the source removed.
+func (b *Blobs) AdoptFile(ctx context.Context, key, path string) error {
+	dst, err := b.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("adopt blob %s: %w", key, err)
+	}
+	if err := syncFile(path); err != nil {
+		return ioErr("adopt blob "+key, err)
+	}
+	err = b.place(ctx, key, path, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		if err := b.copyFrom(ctx, key, path); err != nil {
+			return err
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("adopt blob %s: remove source: %w", key, err)
+		}
+		return nil
+	}
+	return err
+}
+
+func (b *Blobs) copyFrom(ctx context.Context, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return ioErr("adopt blob "+key, err)
+	}
+	defer f.Close()
+	return b.Put(ctx, key, f, -1)
+}
+
+// place renames src to dst, creating and fsyncing missing parent directories first and the
+// final directory after, so the new name survives a crash (rename(2) alone is atomic but not
+// durable until its directory is synced).
+func (b *Blobs) place(ctx context.Context, key, src, dst string) error {
+	if err := b.mkdirs(filepath.Dir(dst)); err != nil {
+		return ioErr("place blob "+key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("place blob %s: %w", key, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return ioErr("place blob "+key, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return ioErr("place blob "+key, err)
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents below the root, fsyncing each parent that
+// gained an entry.
+func (b *Blobs) mkdirs(dir string) error {
+	rel, err := filepath.Rel(b.root, dir)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return nil
+	}
+	cur := b.root
+	for _, el := range strings.Split(rel, string(filepath.Separator)) {
+		next := filepath.Join(cur, el)
+		err := os.Mkdir(next, 0o750)
+		switch {
+		case err == nil:
+			if err := syncDir(cur); err != nil {
+				return err
+			}
+		case errors.Is(err, fs.ErrExist):
+		default:
+			return err
+		}
+		cur = next
+	}
+	return nil
+}
+
+// Open returns the object as an *os.File, or an error wrapping store.ErrNotFound.
+func (b *Blobs) Open(ctx context.Context, key string) (io.ReadSeekCloser, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", key, err)
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open blob %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, ioErr("open blob "+key, err)
+	}
+	return f, nil
+}
+
+// Delete removes the object; deleting an absent key is not an error. The directory is not
+// fsync'd: a delete lost in a crash leaves an unreferenced blob, which Archive.Recover reports.
+func (b *Blobs) Delete(ctx context.Context, key string) error {
+	p, err := b.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete blob %s: %w", key, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return ioErr("delete blob "+key, err)
+	}
+	return nil
+}
+
+// List walks the folder in lexical order, skipping the temporary folder.
+func (b *Blobs) List(ctx context.Context, fn func(key string, size int64) error) error {
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != b.root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while walking
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.root, p)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel), info.Size())
+	})
+	if err != nil {
+		return fmt.Errorf("list blobs in %s: %w", b.root, err)
+	}
+	return nil
+}
+
+// ioErr wraps err with op, adding store.ErrNoSpace for a full disk or quota so that
+// transports answer "out of resources" rather than a generic failure.
+func ioErr(op string, err error) error {
+	if store.IsNoSpace(err) {
+		return fmt.Errorf("%s: %w: %w", op, store.ErrNoSpace, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when ctx is cancelled (a client gone away mid-transfer).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

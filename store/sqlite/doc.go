@@ -1,0 +1,59 @@
+// Package sqlite is the store.Index of a pacsd node: a study-root catalogue (studies with
+// their patient attributes, series, instances) in one SQLite file, the only package that
+// imports the SQLite driver (github.com/mattn/go-sqlite3, cgo).
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so a write has been
+// fsync'd to the WAL before PutInstance or DeleteInstance return. All writes go through one
+// connection owned by one writer goroutine, which batches the writes that are waiting into
+// one transaction (group commit: one fsync for many associations); each write runs in its
+// own savepoint, so one failing write does not fail the others, and every caller is released
+// only after the commit that holds its write. Reads use a separate pool and never wait for
+// the writer (WAL readers see the last commit).
+//
+// Schema changes are numbered files in migrations/, embedded, each applied in one
+// transaction and recorded in schema_version. A database newer than the code is refused.
+//
+// Levels: PutInstance replaces the study's and series' attributes with those of the incoming
+// instance (the latest object wins, e.g. after a patient-name correction at the modality);
+// derived attributes (ModalitiesInStudy, NumberOfStudyRelatedSeries/Instances,
+// NumberOfSeriesRelatedInstances) are recomputed in the same transaction. Empty series and
+// studies are removed with their last instance.
+//
+// # Matching (PS3.4 C.2.2.2, PS3.18 8.3.4)
+//
+// Column-backed keys, answered from indexes:
+//
+//	study:    StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, PatientName,
+//	          PatientID, PatientBirthDate, PatientSex, ReferringPhysicianName, StudyID,
+//	          StudyDescription, InstitutionName, ModalitiesInStudy
+//	series:   SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription,
+//	          BodyPartExamined, PerformedProcedureStepStartDate/Time
+//	instance: SOPInstanceUID, SOPClassUID, InstanceNumber
+//
+// Rules: an empty value or "*" is universal matching (no constraint). Values separated by
+// '\' match when any of them matches (UID list matching, C.2.2.2.2, and multiple value
+// matching for the other VRs). UI: exact, no wildcards. DA/TM (and DT in JSON keys): a single
+// value or a range "a-b", "a-", "-b" (C.2.2.2.5), compared as strings after dropping ':' (TM)
+// and '.' (DA); a TM value or bound is a prefix, so "0800-1200" includes 12:00:59 and
+// StudyTime=0830 matches 083015; empty values never match a range; combined DA+TM range
+// matching (C.2.2.2.5.1) is not supported. IS keys: integer equality. Text keys: case-
+// sensitive, with '*' and '?' wildcards (C.2.2.2.4, via GLOB). PN keys: case-insensitive
+// for ASCII letters (via NOCASE columns and LIKE); a value without '=' matches when it
+// matches the alphabetic, ideographic or phonetic group, so "张*" finds "张伟" and
+// "Zhang^Wei=张^伟"; a value with '=' is matched against the whole name; trailing empty
+// components ("Zhang^Wei^^") are ignored on both sides.
+//
+// Fuzzy matching (Query.Fuzzy, PS3.18 8.3.4.5) applies to PN keys: the value is split into
+// words at '^', '=' and spaces; each word must match the start of some name component,
+// ignoring case and accents (Unicode NFD with marks removed, then lower case), so "wei" finds
+// "Zhang^Wei" and "jose" finds "José". It scans the studies table (no index can serve a
+// match inside a column); that is acceptable for the occasional interactive search.
+//
+// Other keys are matched against the level's DICOM JSON (json_each over the attribute's
+// values) when the index keeps the attribute (store.LevelOf) and its dictionary VR is a
+// string VR (AE CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT, same rules as above) or a
+// numeric one (US SS UL SL FL FD: equality). Sequences, binary VRs, attributes the index
+// does not keep, derived attributes other than ModalitiesInStudy, and non-universal keys
+// of a level below the one searched give an error wrapping store.ErrInvalid whose text says
+// "unsupported matching key". (0008,0005) and (0008,0052) are ignored as keys.
+package sqlite

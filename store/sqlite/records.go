@@ -1,0 +1,405 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// timeFormat is fixed-width so that received_at sorts as text.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// queryer is what *sql.DB and *sql.Tx share.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// PutInstance records inst (see store.Index). The study and series rows take the attributes
+// of inst; derived counts are recomputed in the same transaction.
+func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.Instance, error) {
+	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" ||
+		inst.SOPInstanceUID == "" || inst.BlobKey == "" {
+		return nil, fmt.Errorf("put instance: missing UID or blob key: %w", store.ErrInvalid)
+	}
+	cols, err := columnsOf(inst)
+	if err != nil {
+		return nil, fmt.Errorf("put instance %s: %w", inst.SOPInstanceUID, err)
+	}
+	var prev *store.Instance
+	err = x.write(ctx, func(tx *sql.Tx) error {
+		prev = nil
+		p, prevSeries, err := loadInstance(context.Background(), tx, inst.SOPInstanceUID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		studyPK, err := upsertStudy(tx, inst, cols)
+		if err != nil {
+			return err
+		}
+		seriesPK, err := upsertSeries(tx, studyPK, inst, cols)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			_, err = tx.Exec(`INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number,
+				transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
+				transport, site, received_at, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
+				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
+				cols.receivedAt, cols.instanceAttrs)
+		} else {
+			_, err = tx.Exec(`UPDATE instances SET series_pk=?, sop_class_uid=?, instance_number=?,
+				transfer_syntax=?, blob_key=?, size=?, sha256=?, dataset_offset=?, calling_ae=?, called_ae=?,
+				remote_addr=?, transport=?, site=?, received_at=?, attrs=? WHERE sop_uid=?`,
+				seriesPK, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
+				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
+				cols.receivedAt, cols.instanceAttrs, inst.SOPInstanceUID)
+		}
+		if err != nil {
+			return dbErr("write instance", err)
+		}
+		if err := refreshSeries(tx, seriesPK, studyPK); err != nil {
+			return err
+		}
+		if p != nil && prevSeries.series != seriesPK {
+			// The instance moved (a corrected study or series UID): the old parents may
+			// now be empty.
+			if err := refreshSeries(tx, prevSeries.series, prevSeries.study); err != nil {
+				return err
+			}
+		}
+		prev = p
+		return nil
+	})
+	if err != nil {
+		return nil, dbErr("put instance "+inst.SOPInstanceUID, err)
+	}
+	return prev, nil
+}
+
+// DeleteInstance removes the record and any series and study it leaves empty.
+func (x *Index) DeleteInstance(ctx context.Context, sopInstanceUID string) error {
+	err := x.write(ctx, func(tx *sql.Tx) error {
+		var seriesPK, studyPK int64
+		err := tx.QueryRow(`SELECT i.series_pk, se.study_pk FROM instances i
+			JOIN series se ON se.id = i.series_pk WHERE i.sop_uid = ?`, sopInstanceUID).Scan(&seriesPK, &studyPK)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return dbErr("find instance", err)
+		}
+		if _, err := tx.Exec("DELETE FROM instances WHERE sop_uid = ?", sopInstanceUID); err != nil {
+			return dbErr("delete instance", err)
+		}
+		return refreshSeries(tx, seriesPK, studyPK)
+	})
+	if err != nil {
+		return dbErr("delete instance "+sopInstanceUID, err)
+	}
+	return nil
+}
+
+func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
+	var pk int64
+	err := tx.QueryRow(`INSERT INTO studies (study_uid, study_date, study_time, accession_number,
+		patient_name, pn_alpha, pn_ideo, pn_phon, pn_fuzzy, patient_id, patient_birth_date, patient_sex,
+		referring_physician_name, rp_alpha, rp_ideo, rp_phon, rp_fuzzy, study_id, study_description,
+		institution_name, attrs, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (study_uid) DO UPDATE SET study_date=excluded.study_date,
+		study_time=excluded.study_time, accession_number=excluded.accession_number,
+		patient_name=excluded.patient_name, pn_alpha=excluded.pn_alpha, pn_ideo=excluded.pn_ideo,
+		pn_phon=excluded.pn_phon, pn_fuzzy=excluded.pn_fuzzy, patient_id=excluded.patient_id,
+		patient_birth_date=excluded.patient_birth_date, patient_sex=excluded.patient_sex,
+		referring_physician_name=excluded.referring_physician_name, rp_alpha=excluded.rp_alpha,
+		rp_ideo=excluded.rp_ideo, rp_phon=excluded.rp_phon, rp_fuzzy=excluded.rp_fuzzy,
+		study_id=excluded.study_id, study_description=excluded.study_description,
+		institution_name=excluded.institution_name, attrs=excluded.attrs, updated_at=excluded.updated_at
+		RETURNING id`,
+		inst.StudyInstanceUID, c.studyDate, c.studyTime, c.accession,
+		c.patientName.full, c.patientName.alpha, c.patientName.ideo, c.patientName.phon, c.patientName.fuzzy,
+		c.patientID, c.birthDate, c.sex,
+		c.referring.full, c.referring.alpha, c.referring.ideo, c.referring.phon, c.referring.fuzzy,
+		c.studyID, c.studyDescription, c.institution, c.studyAttrs, c.receivedAt).Scan(&pk)
+	if err != nil {
+		return 0, dbErr("write study", err)
+	}
+	return pk, nil
+}
+
+func upsertSeries(tx *sql.Tx, studyPK int64, inst *store.Instance, c *columns) (int64, error) {
+	var pk int64
+	err := tx.QueryRow(`INSERT INTO series (study_pk, series_uid, modality, series_number,
+		series_description, body_part, pps_start_date, pps_start_time, attrs)
+		VALUES (?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (study_pk, series_uid) DO UPDATE SET modality=excluded.modality,
+		series_number=excluded.series_number, series_description=excluded.series_description,
+		body_part=excluded.body_part, pps_start_date=excluded.pps_start_date,
+		pps_start_time=excluded.pps_start_time, attrs=excluded.attrs
+		RETURNING id`,
+		studyPK, inst.SeriesInstanceUID, c.modality, c.seriesNumber, c.seriesDescription,
+		c.bodyPart, c.ppsDate, c.ppsTime, c.seriesAttrs).Scan(&pk)
+	if err != nil {
+		return 0, dbErr("write series", err)
+	}
+	return pk, nil
+}
+
+// refreshSeries recomputes the derived attributes of a series and its study, removing them
+// when they have become empty.
+func refreshSeries(tx *sql.Tx, seriesPK, studyPK int64) error {
+	if _, err := tx.Exec(`UPDATE series SET num_instances =
+		(SELECT count(*) FROM instances WHERE series_pk = series.id) WHERE id = ?`, seriesPK); err != nil {
+		return dbErr("count series instances", err)
+	}
+	if _, err := tx.Exec("DELETE FROM series WHERE id = ? AND num_instances = 0", seriesPK); err != nil {
+		return dbErr("delete empty series", err)
+	}
+	if _, err := tx.Exec(`UPDATE studies SET
+		num_series = (SELECT count(*) FROM series WHERE study_pk = studies.id),
+		num_instances = (SELECT coalesce(sum(num_instances), 0) FROM series WHERE study_pk = studies.id),
+		modalities_in_study = (SELECT coalesce(group_concat(modality, '\' ORDER BY modality), '')
+			FROM (SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND modality <> ''))
+		WHERE id = ?`, studyPK); err != nil {
+		return dbErr("count study series", err)
+	}
+	if _, err := tx.Exec("DELETE FROM studies WHERE id = ? AND num_series = 0", studyPK); err != nil {
+		return dbErr("delete empty study", err)
+	}
+	return nil
+}
+
+type parents struct{ series, study int64 }
+
+const instanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
+	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
+	i.site, i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk
+	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
+
+// decodeCache shares the decoding of study and series JSON between the rows of one listing.
+type decodeCache map[string]dicom.JSONDataset
+
+func (c decodeCache) get(s string) (dicom.JSONDataset, error) {
+	if ds, ok := c[s]; ok {
+		return maps.Clone(ds), nil
+	}
+	ds, err := decodeJSON(s)
+	if err != nil {
+		return nil, err
+	}
+	c[s] = ds
+	return maps.Clone(ds), nil
+}
+
+func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*store.Instance, parents, error) {
+	var (
+		in          store.Instance
+		recv        string
+		sa, sea, ia string
+		p           parents
+	)
+	err := rows.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
+		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
+		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &in.Origin.Site, &recv,
+		&sa, &sea, &ia, &p.series, &p.study)
+	if err != nil {
+		return nil, p, err
+	}
+	if recv != "" {
+		t, err := time.Parse(timeFormat, recv)
+		if err != nil {
+			return nil, p, fmt.Errorf("instance %s: received_at %q: %w", in.SOPInstanceUID, recv, err)
+		}
+		in.ReceivedAt = t
+	}
+	if in.StudyAttrs, err = cache.get(sa); err != nil {
+		return nil, p, fmt.Errorf("instance %s: study attributes: %w", in.SOPInstanceUID, err)
+	}
+	if in.SeriesAttrs, err = cache.get(sea); err != nil {
+		return nil, p, fmt.Errorf("instance %s: series attributes: %w", in.SOPInstanceUID, err)
+	}
+	if in.InstanceAttrs, err = decodeJSON(ia); err != nil {
+		return nil, p, fmt.Errorf("instance %s: attributes: %w", in.SOPInstanceUID, err)
+	}
+	return &in, p, nil
+}
+
+func loadInstance(ctx context.Context, q queryer, sopUID string) (*store.Instance, parents, error) {
+	in, p, err := scanInstance(q.QueryRowContext(ctx, instanceSelect+"WHERE i.sop_uid = ?", sopUID), decodeCache{})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, p, fmt.Errorf("instance %s: %w", sopUID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, p, dbErr("read instance "+sopUID, err)
+	}
+	return in, p, nil
+}
+
+// Instance returns the record of one SOP instance, or an error wrapping store.ErrNotFound.
+func (x *Index) Instance(ctx context.Context, sopInstanceUID string) (*store.Instance, error) {
+	in, _, err := loadInstance(ctx, x.r, sopInstanceUID)
+	return in, err
+}
+
+// Instances lists the instances of a study (or one of its series) in series number,
+// series UID, instance number, SOP Instance UID order (absent numbers last).
+func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*store.Instance, error) {
+	q := instanceSelect + "WHERE s.study_uid = ?"
+	args := []any{studyUID}
+	if seriesUID != "" {
+		q += " AND se.series_uid = ?"
+		args = append(args, seriesUID)
+	}
+	q += ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
+		i.instance_number IS NULL, i.instance_number, i.sop_uid`
+	rows, err := x.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list instances", err)
+	}
+	defer rows.Close()
+	cache := decodeCache{}
+	var out []*store.Instance
+	for rows.Next() {
+		in, _, err := scanInstance(rows, cache)
+		if err != nil {
+			return nil, dbErr("list instances", err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list instances", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("instances of study %s series %q: %w", studyUID, seriesUID, store.ErrNotFound)
+	}
+	return out, nil
+}
+
+// BlobKeys calls fn for every referenced blob key, in no particular order. The read runs in
+// one transaction (a consistent snapshot) and fn runs while it is open.
+func (x *Index) BlobKeys(ctx context.Context, fn func(key string) error) error {
+	rows, err := x.r.QueryContext(ctx, "SELECT blob_key FROM instances")
+	if err != nil {
+		return dbErr("list blob keys", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return dbErr("list blob keys", err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dbErr("list blob keys", err)
+	}
+	return nil
+}
+
+// columns are the column values of one instance's study, series and instance rows.
+type columns struct {
+	studyDate, studyTime, accession        string
+	patientName, referring                 pnCols
+	patientID, birthDate, sex              string
+	studyID, studyDescription, institution string
+	modality, seriesDescription, bodyPart  string
+	ppsDate, ppsTime                       string
+	seriesNumber, instanceNumber           sql.NullInt64
+	studyAttrs, seriesAttrs, instanceAttrs string
+	receivedAt                             string
+}
+
+type pnCols struct{ full, alpha, ideo, phon, fuzzy string }
+
+func columnsOf(in *store.Instance) (*columns, error) {
+	st, se, ia := in.StudyAttrs, in.SeriesAttrs, in.InstanceAttrs
+	c := &columns{
+		studyDate:         normDate(store.JSONString(st, dicom.TagStudyDate)),
+		studyTime:         normTime(store.JSONString(st, dicom.TagStudyTime)),
+		accession:         store.JSONString(st, dicom.TagAccessionNumber),
+		patientName:       pnColumns(store.JSONPersonName(st, dicom.TagPatientName)),
+		referring:         pnColumns(store.JSONPersonName(st, dicom.TagReferringPhysicianName)),
+		patientID:         store.JSONString(st, dicom.TagPatientID),
+		birthDate:         normDate(store.JSONString(st, dicom.TagPatientBirthDate)),
+		sex:               store.JSONString(st, dicom.TagPatientSex),
+		studyID:           store.JSONString(st, dicom.TagStudyID),
+		studyDescription:  store.JSONString(st, dicom.TagStudyDescription),
+		institution:       store.JSONString(st, dicom.TagInstitutionName),
+		modality:          store.JSONString(se, dicom.TagModality),
+		seriesDescription: store.JSONString(se, dicom.TagSeriesDescription),
+		bodyPart:          store.JSONString(se, dicom.TagBodyPartExamined),
+		ppsDate:           normDate(store.JSONString(se, dicom.TagPerformedProcedureStepStartDate)),
+		ppsTime:           normTime(store.JSONString(se, dicom.TagPerformedProcedureStepStartTime)),
+	}
+	if n, ok := store.JSONInt(se, dicom.TagSeriesNumber); ok {
+		c.seriesNumber = sql.NullInt64{Int64: n, Valid: true}
+	}
+	if n, ok := store.JSONInt(ia, dicom.TagInstanceNumber); ok {
+		c.instanceNumber = sql.NullInt64{Int64: n, Valid: true}
+	}
+	var err error
+	if c.studyAttrs, err = encodeJSON(st); err != nil {
+		return nil, fmt.Errorf("study attributes: %w", err)
+	}
+	if c.seriesAttrs, err = encodeJSON(se); err != nil {
+		return nil, fmt.Errorf("series attributes: %w", err)
+	}
+	if c.instanceAttrs, err = encodeJSON(ia); err != nil {
+		return nil, fmt.Errorf("instance attributes: %w", err)
+	}
+	recv := in.ReceivedAt
+	if recv.IsZero() {
+		recv = time.Now()
+	}
+	c.receivedAt = recv.UTC().Format(timeFormat)
+	return c, nil
+}
+
+func encodeJSON(ds dicom.JSONDataset) (string, error) {
+	if ds == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(ds)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	return string(b), nil
+}
+
+func pnColumns(p dicom.PersonName) pnCols {
+	p = normPN(p)
+	return pnCols{
+		full:  store.JoinPersonName(p),
+		alpha: p.Alphabetic,
+		ideo:  p.Ideographic,
+		phon:  p.Phonetic,
+		fuzzy: fuzzyWords(p.Alphabetic + "=" + p.Ideographic + "=" + p.Phonetic),
+	}
+}
+
+// normPN drops trailing empty components and padding from each group, so "Zhang^Wei^^"
+// and "Zhang^Wei" are the same name (PS3.5 6.2.1 allows both spellings).
+func normPN(p dicom.PersonName) dicom.PersonName {
+	trim := func(s string) string { return strings.TrimRight(strings.TrimSpace(s), "^ ") }
+	return dicom.PersonName{Alphabetic: trim(p.Alphabetic), Ideographic: trim(p.Ideographic), Phonetic: trim(p.Phonetic)}
+}
+
+// normDate accepts the ACR-NEMA "YYYY.MM.DD" spelling some old devices still send.
+func normDate(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), ".", "") }
+
+// normTime accepts the ACR-NEMA "HH:MM:SS" spelling.
+func normTime(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), ":", "") }

@@ -1,0 +1,404 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// RunIndex runs the store.Index contract against fresh, empty indexes made by newIndex (one
+// per subtest; newIndex arranges closing, e.g. with t.Cleanup).
+func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
+	ctx := context.Background()
+
+	t.Run("PutGet", func(t *testing.T) {
+		x := newIndex(t)
+		in := MatchingFixtures()[1].Instance()
+		prev, err := x.PutInstance(ctx, in)
+		if err != nil || prev != nil {
+			t.Fatalf("PutInstance = %v, %v; want nil, nil", prev, err)
+		}
+		got, err := x.Instance(ctx, in.SOPInstanceUID)
+		if err != nil {
+			t.Fatalf("Instance: %v", err)
+		}
+		sameInstance(t, got, in)
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		x := newIndex(t)
+		for _, mut := range []func(*store.Instance){
+			func(in *store.Instance) { in.StudyInstanceUID = "" },
+			func(in *store.Instance) { in.SeriesInstanceUID = "" },
+			func(in *store.Instance) { in.SOPInstanceUID = "" },
+			func(in *store.Instance) { in.BlobKey = "" },
+		} {
+			in := MatchingFixtures()[0].Instance()
+			mut(in)
+			if _, err := x.PutInstance(ctx, in); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("PutInstance of an incomplete record: %v, want ErrInvalid", err)
+			}
+		}
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		x := newIndex(t)
+		if _, err := x.PutInstance(ctx, MatchingFixtures()[0].Instance()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Instance(ctx, "9.9.9"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Instance: %v, want ErrNotFound", err)
+		}
+		if err := x.DeleteInstance(ctx, "9.9.9"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteInstance: %v, want ErrNotFound", err)
+		}
+		if _, err := x.Instances(ctx, "9.9", ""); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Instances of an unknown study: %v, want ErrNotFound", err)
+		}
+		if _, err := x.Instances(ctx, "1.2.1", "9.9"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Instances of an unknown series: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("Replace", func(t *testing.T) {
+		x := newIndex(t)
+		f := MatchingFixtures()[0]
+		first := f.Instance()
+		if _, err := x.PutInstance(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		f.Content, f.PatientName = "corrected object", "Zhang^Wei^Jr"
+		second := f.Instance()
+		prev, err := x.PutInstance(ctx, second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev == nil {
+			t.Fatal("PutInstance of an existing UID returned no previous record")
+		}
+		sameInstance(t, prev, first)
+		got, err := x.Instance(ctx, f.SOP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameInstance(t, got, second)
+		res := search(t, x, store.Query{Level: store.LevelStudy})
+		if len(res) != 1 {
+			t.Fatalf("after a replace: %d studies, want 1", len(res))
+		}
+		if n := intAttr(res[0], dicom.TagNumberOfStudyRelatedInstances); n != 1 {
+			t.Fatalf("after a replace: %d instances, want 1", n)
+		}
+		if name := store.JSONString(res[0], dicom.TagPatientName); name != "Zhang^Wei^Jr" {
+			t.Fatalf("study attributes not updated by the replacing instance: PatientName %q", name)
+		}
+	})
+
+	t.Run("ReplaceMovesInstance", func(t *testing.T) {
+		x := newIndex(t)
+		f := MatchingFixtures()[0]
+		put(t, x, f)
+		other := f
+		other.SOP, other.InstanceNumber = "1.2.1.1.2", 2
+		put(t, x, other)
+		// The same SOP instance re-sent under a corrected study: the old study keeps only
+		// the other instance, the new one has it.
+		moved := f
+		moved.Study, moved.Series, moved.Content = "1.2.99", "1.2.99.1", "moved"
+		prev := put(t, x, moved)
+		if prev == nil || prev.StudyInstanceUID != "1.2.1" {
+			t.Fatalf("prev = %+v, want the record under study 1.2.1", prev)
+		}
+		for _, c := range []struct {
+			study string
+			n     int
+		}{{"1.2.1", 1}, {"1.2.99", 1}} {
+			res := search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: c.study})
+			if len(res) != 1 || intAttr(res[0], dicom.TagNumberOfStudyRelatedInstances) != c.n {
+				t.Fatalf("study %s: %d results", c.study, len(res))
+			}
+		}
+		// Moving the last instance away removes the emptied series and study.
+		last := other
+		last.Study, last.Series, last.Content = "1.2.99", "1.2.99.1", "moved too"
+		put(t, x, last)
+		if res := search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: "1.2.1"}); len(res) != 0 {
+			t.Fatalf("emptied study still listed: %v", res)
+		}
+		if res := search(t, x, store.Query{Level: store.LevelSeries, StudyInstanceUID: "1.2.99"}); len(res) != 1 ||
+			intAttr(res[0], dicom.TagNumberOfSeriesRelatedInstances) != 2 {
+			t.Fatalf("new series: %v", res)
+		}
+	})
+
+	t.Run("Derived", func(t *testing.T) {
+		x := newIndex(t)
+		for _, f := range MatchingFixtures() {
+			put(t, x, f)
+		}
+		res := search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: "1.2.3"})
+		if len(res) != 1 {
+			t.Fatalf("%d results", len(res))
+		}
+		s := res[0]
+		if got := store.JSONStrings(s, dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"SR", "US"}) {
+			t.Errorf("ModalitiesInStudy = %q, want [SR US]", got)
+		}
+		if n := intAttr(s, dicom.TagNumberOfStudyRelatedSeries); n != 2 {
+			t.Errorf("NumberOfStudyRelatedSeries = %d, want 2", n)
+		}
+		if n := intAttr(s, dicom.TagNumberOfStudyRelatedInstances); n != 3 {
+			t.Errorf("NumberOfStudyRelatedInstances = %d, want 3", n)
+		}
+		if a := store.JSONString(s, store.TagInstanceAvailability); a != "ONLINE" {
+			t.Errorf("InstanceAvailability = %q", a)
+		}
+		if cs := store.JSONString(s, dicom.TagSpecificCharacterSet); cs != "ISO_IR 192" {
+			t.Errorf("SpecificCharacterSet = %q", cs)
+		}
+		se := search(t, x, store.Query{Level: store.LevelSeries, StudyInstanceUID: "1.2.3", SeriesInstanceUID: "1.2.3.1"})
+		if len(se) != 1 || intAttr(se[0], dicom.TagNumberOfSeriesRelatedInstances) != 2 {
+			t.Fatalf("series 1.2.3.1: %v", se)
+		}
+		if name := store.JSONString(se[0], dicom.TagPatientName); name != "张伟" {
+			t.Errorf("series result lacks the study's PatientName: %q", name)
+		}
+		in := search(t, x, store.Query{Level: store.LevelInstance, StudyInstanceUID: "1.2.3", SeriesInstanceUID: "1.2.3.1"})
+		if len(in) != 2 || store.JSONString(in[0], dicom.TagModality) != "US" || store.JSONString(in[0], dicom.TagStudyDescription) != "ABDOMEN" {
+			t.Fatalf("instance results lack series or study attributes: %v", in)
+		}
+
+		// Deleting keeps the derived attributes current and removes what becomes empty.
+		if err := x.DeleteInstance(ctx, "1.2.3.2.1"); err != nil {
+			t.Fatal(err)
+		}
+		s = search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: "1.2.3"})[0]
+		if got := store.JSONStrings(s, dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"US"}) {
+			t.Errorf("after delete ModalitiesInStudy = %q", got)
+		}
+		if n := intAttr(s, dicom.TagNumberOfStudyRelatedSeries); n != 1 {
+			t.Errorf("after delete NumberOfStudyRelatedSeries = %d", n)
+		}
+		for _, uid := range []string{"1.2.3.1.1", "1.2.3.1.2"} {
+			if err := x.DeleteInstance(ctx, uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res := search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: "1.2.3"}); len(res) != 0 {
+			t.Fatalf("empty study still listed")
+		}
+		if _, err := x.Instances(ctx, "1.2.3", ""); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Instances of a deleted study: %v", err)
+		}
+	})
+
+	t.Run("InstancesOrder", func(t *testing.T) {
+		x := newIndex(t)
+		base := Fixture{Study: "1.5", SOPClass: ClassCT, Modality: "CT"}
+		for _, c := range []struct {
+			series       string
+			seriesNumber int
+			sop          string
+			number       int
+		}{
+			{"1.5.2", 2, "1.5.2.10", 10}, {"1.5.2", 2, "1.5.2.2", 2}, {"1.5.2", 2, "1.5.2.0", 0},
+			{"1.5.1", 1, "1.5.1.9", 1}, {"1.5.1", 1, "1.5.1.1", 1},
+			{"1.5.3", 0, "1.5.3.1", 1},
+		} {
+			f := base
+			f.Series, f.SeriesNumber, f.SOP, f.InstanceNumber = c.series, c.seriesNumber, c.sop, c.number
+			put(t, x, f)
+		}
+		list, err := x.Instances(ctx, "1.5", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range list {
+			got = append(got, in.SOPInstanceUID)
+		}
+		want := []string{"1.5.1.1", "1.5.1.9", "1.5.2.2", "1.5.2.10", "1.5.2.0", "1.5.3.1"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("Instances order = %q, want %q", got, want)
+		}
+		list, err = x.Instances(ctx, "1.5", "1.5.2")
+		if err != nil || len(list) != 3 {
+			t.Fatalf("Instances of one series: %d, %v", len(list), err)
+		}
+		if store.JSONString(list[0].SeriesAttrs, dicom.TagSeriesInstanceUID) != "1.5.2" {
+			t.Fatal("listed instance lacks its series attributes")
+		}
+	})
+
+	t.Run("BlobKeys", func(t *testing.T) {
+		x := newIndex(t)
+		var want []string
+		for _, f := range MatchingFixtures() {
+			put(t, x, f)
+			want = append(want, f.Instance().BlobKey)
+		}
+		var got []string
+		if err := x.BlobKeys(ctx, func(k string) error { got = append(got, k); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("BlobKeys = %q, want %q", got, want)
+		}
+		stop := errors.New("stop")
+		if err := x.BlobKeys(ctx, func(string) error { return stop }); !errors.Is(err, stop) {
+			t.Fatalf("BlobKeys does not pass fn's error on: %v", err)
+		}
+	})
+
+	t.Run("Matching", func(t *testing.T) {
+		x := newIndex(t)
+		for _, f := range MatchingFixtures() {
+			put(t, x, f)
+		}
+		for _, tc := range MatchingCases() {
+			t.Run(tc.Name, func(t *testing.T) {
+				res, err := x.Search(ctx, tc.Query)
+				if tc.Invalid {
+					if !errors.Is(err, store.ErrInvalid) {
+						t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Search: %v", err)
+				}
+				if got := ResultUIDs(res, tc.Query.Level); !slices.Equal(got, tc.Want) {
+					t.Fatalf("Search = %q, want %q", got, tc.Want)
+				}
+			})
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		x := newIndex(t)
+		const goroutines, each = 8, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, goroutines*each)
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					// Two studies shared by everybody, one series per goroutine.
+					f := Fixture{Study: fmt.Sprintf("1.7.%d", g%2), Series: fmt.Sprintf("1.7.%d.%d", g%2, g),
+						SOP: fmt.Sprintf("1.7.%d.%d.%d", g%2, g, i), SOPClass: ClassCT, Modality: "CT",
+						PatientName: "Concurrent^Test", SeriesNumber: g + 1, InstanceNumber: i + 1}
+					if _, err := x.PutInstance(ctx, f.Instance()); err != nil {
+						errs <- err
+					}
+					if i%5 == 0 {
+						if _, err := x.Search(ctx, store.Query{Level: store.LevelStudy}); err != nil {
+							errs <- err
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		res := search(t, x, store.Query{Level: store.LevelStudy})
+		if len(res) != 2 {
+			t.Fatalf("%d studies, want 2", len(res))
+		}
+		for _, s := range res {
+			if n := intAttr(s, dicom.TagNumberOfStudyRelatedInstances); n != goroutines/2*each {
+				t.Errorf("study has %d instances, want %d", n, goroutines/2*each)
+			}
+			if n := intAttr(s, dicom.TagNumberOfStudyRelatedSeries); n != goroutines/2 {
+				t.Errorf("study has %d series, want %d", n, goroutines/2)
+			}
+		}
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		x := newIndex(t)
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := x.PutInstance(c, MatchingFixtures()[0].Instance()); err == nil {
+			t.Fatal("PutInstance with a cancelled context succeeded")
+		}
+		if _, err := x.Instance(ctx, MatchingFixtures()[0].SOP); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a cancelled PutInstance was recorded: %v", err)
+		}
+	})
+}
+
+// ResultUIDs returns the UID identifying each result at level l.
+func ResultUIDs(res []dicom.JSONDataset, l store.Level) []string {
+	tag := map[store.Level]dicom.Tag{store.LevelStudy: dicom.TagStudyInstanceUID,
+		store.LevelSeries: dicom.TagSeriesInstanceUID, store.LevelInstance: dicom.TagSOPInstanceUID}[l]
+	var out []string
+	for _, r := range res {
+		out = append(out, store.JSONString(r, tag))
+	}
+	return out
+}
+
+// put records f and returns the previous record.
+func put(t *testing.T, x store.Index, f Fixture) *store.Instance {
+	t.Helper()
+	prev, err := x.PutInstance(context.Background(), f.Instance())
+	if err != nil {
+		t.Fatalf("PutInstance %s: %v", f.SOP, err)
+	}
+	return prev
+}
+
+func search(t *testing.T, x store.Index, q store.Query) []dicom.JSONDataset {
+	t.Helper()
+	res, err := x.Search(context.Background(), q)
+	if err != nil {
+		t.Fatalf("Search(%+v): %v", q, err)
+	}
+	return res
+}
+
+func intAttr(ds dicom.JSONDataset, t dicom.Tag) int {
+	n, _ := store.JSONInt(ds, t)
+	return int(n)
+}
+
+// sameInstance compares two records field by field, and their attributes as DICOM JSON (the
+// Go types inside may differ after a round trip through storage).
+func sameInstance(t *testing.T, got, want *store.Instance) {
+	t.Helper()
+	g, w := *got, *want
+	if !g.ReceivedAt.Equal(w.ReceivedAt) {
+		t.Errorf("ReceivedAt = %v, want %v", g.ReceivedAt, w.ReceivedAt)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want dicom.JSONDataset
+	}{{"StudyAttrs", g.StudyAttrs, w.StudyAttrs}, {"SeriesAttrs", g.SeriesAttrs, w.SeriesAttrs},
+		{"InstanceAttrs", g.InstanceAttrs, w.InstanceAttrs}} {
+		gj, _ := json.Marshal(c.got)
+		wj, _ := json.Marshal(c.want)
+		if string(gj) != string(wj) {
+			t.Errorf("%s =\n%s\nwant\n%s", c.name, gj, wj)
+		}
+	}
+	g.ReceivedAt = w.ReceivedAt
+	g.StudyAttrs, g.SeriesAttrs, g.InstanceAttrs = nil, nil, nil
+	w.StudyAttrs, w.SeriesAttrs, w.InstanceAttrs = nil, nil, nil
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("record =\n%+v\nwant\n%+v", g, w)
+	}
+}
