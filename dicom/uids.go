@@ -40,8 +40,8 @@ type TransferSyntax struct {
 }
 
 var transferSyntaxes = []TransferSyntax{
-	{UID: ImplicitVRLittleEndian, Name: "Implicit VR Little Endian"},
 	{UID: ExplicitVRLittleEndian, Name: "Explicit VR Little Endian", ExplicitVR: true},
+	{UID: ImplicitVRLittleEndian, Name: "Implicit VR Little Endian"},
 	{UID: DeflatedExplicitVRLittleEndian, Name: "Deflated Explicit VR Little Endian", ExplicitVR: true, Deflated: true},
 	{UID: ExplicitVRBigEndian, Name: "Explicit VR Big Endian (retired)", ExplicitVR: true, BigEndian: true},
 	{UID: JPEGBaseline8Bit, Name: "JPEG Baseline (Process 1)", ExplicitVR: true, Encapsulated: true, Lossy: true},
@@ -65,8 +65,8 @@ func LookupTransferSyntax(uid string) (TransferSyntax, bool) {
 	return TransferSyntax{}, false
 }
 
-// TransferSyntaxes lists the transfer syntaxes pacsd accepts for storage, uncompressed first
-// (the SCP prefers them in that order when a peer proposes several in one context).
+// TransferSyntaxes lists the transfer syntaxes pacsd accepts for storage, uncompressed first,
+// Explicit VR Little Endian before Implicit (explicit VRs survive for private tags).
 func TransferSyntaxes() []TransferSyntax {
 	out := make([]TransferSyntax, len(transferSyntaxes))
 	copy(out, transferSyntaxes)

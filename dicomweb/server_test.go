@@ -754,6 +754,9 @@ func testWADOErrors(t *testing.T, f *fixture) {
 				if r.status != tt.status {
 					t.Errorf("%s: status %d, want %d: %s", m, r.status, tt.status, r.body)
 				}
+				if ct := r.header.Get("Content-Type"); m == http.MethodGet && !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("error body typed %q", ct)
+				}
 			}
 		})
 	}
@@ -813,6 +816,9 @@ func TestWADOAbortsOnMissingBlob(t *testing.T) {
 		"/instances/"+list[2].SOPInstanceUID, nil)
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Errorf("missing blob of one instance: status %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || r.header.Get("ETag") != "" {
+		t.Errorf("error response carries Content-Type %q, ETag %q", ct, r.header.Get("ETag"))
 	}
 	if strings.Contains(string(r.body), list[2].BlobKey) {
 		t.Errorf("error body names the blob key: %s", r.body)

@@ -81,28 +81,25 @@ func (s *server) retrieve(c echo.Context) error {
 	if err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, multipartMedia(boundary))
-	h.Set(echo.HeaderCacheControl, cacheCollection)
-	h.Add(echo.HeaderVary, echo.HeaderAccept)
-	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 	if c.Request().Method == http.MethodHead {
+		setCollectionHeaders(c.Response().Header(), boundary)
 		return c.NoContent(http.StatusOK)
 	}
 
 	// The first object is opened before the status goes out, so that the common failures
-	// (storage down, object gone) still get an honest status line.
+	// (storage down, object gone) still get an honest status line and a plain error body.
+	rec, rc, err := s.openPart(ctx, ranges, list[0].SOPInstanceUID)
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	setCollectionHeaders(c.Response().Header(), boundary)
+	c.Response().WriteHeader(http.StatusOK)
 	mw := &multipartWriter{w: c.Response(), boundary: boundary}
 	for i, inst := range list {
-		rec, rc, err := s.openPart(ctx, ranges, inst.SOPInstanceUID)
-		if err != nil {
-			if i == 0 {
-				return s.publicError(c, "retrieve", err)
+		if i > 0 {
+			if rec, rc, err = s.openPart(ctx, ranges, inst.SOPInstanceUID); err != nil {
+				s.abort(ctx, "open", inst.SOPInstanceUID, err)
 			}
-			s.abort(ctx, "open", inst.SOPInstanceUID, err)
-		}
-		if i == 0 {
-			c.Response().WriteHeader(http.StatusOK)
 		}
 		err = mw.writePart(ctx, rec, rc)
 		rc.Close()
@@ -134,22 +131,15 @@ func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, se
 	if err := negotiateInstance(ranges, rec.TransferSyntaxUID); err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
-
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheInstance)
-	h.Add(echo.HeaderVary, echo.HeaderAccept)
-	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-	etag := weakETag(rec.SHA256)
-	if etag != "" {
-		h.Set("ETag", etag)
-		// RFC 9110 13.1.2: If-None-Match uses the weak comparison.
-		if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
-			return c.NoContent(http.StatusNotModified)
-		}
+	// RFC 9110 13.1.2: If-None-Match uses the weak comparison.
+	if etag := weakETag(rec.SHA256); etag != "" && etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		setInstanceHeaders(c.Response().Header(), rec)
+		return c.NoContent(http.StatusNotModified)
 	}
 
 	var rc io.ReadSeekCloser
 	if c.Request().Method != http.MethodHead {
+		// What Open returns is what is sent, and what the headers describe.
 		if rec, rc, err = s.openPart(ctx, ranges, uid); err != nil {
 			return s.publicError(c, "retrieve", err)
 		}
@@ -160,6 +150,8 @@ func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, se
 		return s.publicError(c, "retrieve", err)
 	}
 	mw := &multipartWriter{w: c.Response(), boundary: boundary}
+	h := c.Response().Header()
+	setInstanceHeaders(h, rec)
 	h.Set(echo.HeaderContentType, multipartMedia(boundary))
 	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf(rec), 10))
 	if rc == nil {
@@ -173,6 +165,26 @@ func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, se
 		s.abort(ctx, "send", uid, err)
 	}
 	return nil
+}
+
+// setCollectionHeaders describes a study or series response. They are set only once the
+// response is certain to succeed, so that an error body never goes out under them.
+func setCollectionHeaders(h http.Header, boundary string) {
+	h.Set(echo.HeaderContentType, multipartMedia(boundary))
+	h.Set(echo.HeaderCacheControl, cacheCollection)
+	h.Add(echo.HeaderVary, echo.HeaderAccept)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+}
+
+// setInstanceHeaders sets the validator and caching headers of a single-instance response
+// (and of its 304).
+func setInstanceHeaders(h http.Header, rec *store.Instance) {
+	if etag := weakETag(rec.SHA256); etag != "" {
+		h.Set("ETag", etag)
+	}
+	h.Set(echo.HeaderCacheControl, cacheInstance)
+	h.Add(echo.HeaderVary, echo.HeaderAccept)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 }
 
 // openPart opens one instance for sending and checks what a.Open returned: it is still

@@ -2,45 +2,24 @@ package dimse
 
 import (
 	"slices"
+	"strings"
 
 	"pacsd/dicom"
 )
 
-// ourTransferSyntaxes is pacsd's preference order (uncompressed first), PS3.5 Annex A.
-var ourTransferSyntaxes = dicom.TransferSyntaxes()
-
 // chooseTransferSyntax picks the transfer syntax of one presentation context from what the
-// peer proposed (PS3.8 9.3.3.2: exactly one is accepted). When the peer offers an
-// uncompressed syntax we take the first of ours, in our order, that it proposed. When it
-// offers only compressed ones (encapsulated or deflated) we take its first that we know:
-// the peer listed what the data is in, and we store what was sent rather than ask for a
-// conversion it may do lossily or not at all.
+// peer proposed (PS3.8 9.3.3.2: exactly one is accepted). We take the first one it proposed
+// that we know: a sender lists its preference first, and that is normally the syntax its data
+// is already in. Choosing our own favourite instead makes storescu and most modalities
+// convert on the fly (explicit to implicit loses the VRs of private tags; JPEG may be
+// decompressed), and pacsd stores what was sent, as it was sent.
 func chooseTransferSyntax(proposed []string) (string, bool) {
-	var known []dicom.TransferSyntax
 	for _, uid := range proposed {
-		if ts, ok := dicom.LookupTransferSyntax(uid); ok {
-			known = append(known, ts)
+		if _, ok := dicom.LookupTransferSyntax(uid); ok {
+			return uid, true
 		}
 	}
-	if len(known) == 0 {
-		return "", false
-	}
-	compressedOnly := true
-	for _, ts := range known {
-		if !ts.Encapsulated && !ts.Deflated {
-			compressedOnly = false
-			break
-		}
-	}
-	if compressedOnly {
-		return known[0].UID, true
-	}
-	for _, ts := range ourTransferSyntaxes {
-		if slices.Contains(proposed, ts.UID) {
-			return ts.UID, true
-		}
-	}
-	return known[0].UID, true // unreachable: known is a subset of ours
+	return "", false
 }
 
 // acceptedContext is a presentation context in use on an association.
@@ -77,7 +56,8 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 	if rq.ApplicationContext != applicationContextName {
 		return reject(rjReasonAppContextNotSupported)
 	}
-	if s.StrictCalledAE && rq.CalledAETitle != s.AETitle {
+	// PS3.5 6.2: leading and trailing spaces of an AE title are not significant.
+	if s.StrictCalledAE && rq.CalledAETitle != strings.TrimSpace(s.AETitle) {
 		return reject(rjReasonCalledAENotRecognized)
 	}
 	if s.Accept != nil {

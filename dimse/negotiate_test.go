@@ -23,8 +23,9 @@ func TestChooseTransferSyntax(t *testing.T) {
 		ok       bool
 	}{
 		{"single", []string{ele}, ele, true},
-		{"our order wins among uncompressed", []string{ebe, ele, ile}, ile, true},
-		{"uncompressed preferred over compressed", []string{jpg, ele}, ele, true},
+		{"peer's order wins among uncompressed", []string{ebe, ele, ile}, ebe, true},
+		{"implicit first stays implicit", []string{ile, ele}, ile, true},
+		{"compressed first is stored as sent", []string{jpg, ele}, jpg, true},
 		{"compressed only: peer's first known", []string{"1.2.3.99", j2k, jpg}, j2k, true},
 		{"deflated counts as compressed", []string{defl, jpg}, defl, true},
 		{"unknown only", []string{"1.2.3.99"}, "", false},

@@ -140,10 +140,7 @@ func (c *scpConn) serve() {
 	c.releaseReader()
 	for c.a.sta != sta1 {
 		if c.kill != nil && c.killed() {
-			// Close wins over anything else that is ready at the same time.
-			c.kill, c.hardStop = nil, nil
-			c.ended = "server closed"
-			c.abortNow(ErrServerClosed)
+			c.onKill() // Close wins over anything else that is ready at the same time
 			continue
 		}
 		var opDone <-chan Status
@@ -160,11 +157,16 @@ func (c *scpConn) serve() {
 			c.hardStop = nil
 			c.onHardStop()
 		case <-c.kill:
-			c.kill, c.hardStop = nil, nil
-			c.ended = "server closed"
-			c.abortNow(ErrServerClosed)
+			c.onKill()
 		}
 	}
+}
+
+// onKill: Close aborts at once, whatever runs.
+func (c *scpConn) onKill() {
+	c.kill, c.hardStop = nil, nil
+	c.ended = "server closed"
+	c.abortNow(ErrServerClosed)
 }
 
 // killed reports whether the server was closed.

@@ -78,7 +78,8 @@ func firstDiff(a, b []byte) int {
 }
 
 // TestStoreSCUDefaultProposal: storescu's default proposal (all uncompressed syntaxes, each
-// in its own context) with several files on one association; our preference order decides.
+// combined into one context by +C) with several files on one association: the peer's first
+// proposal (its local byte order, Explicit VR LE) is accepted, and storescu converts to it.
 func TestStoreSCUDefaultProposal(t *testing.T) {
 	requireTools(t, "storescu")
 	dir := t.TempDir()
@@ -91,13 +92,13 @@ func TestStoreSCUDefaultProposal(t *testing.T) {
 		t.Fatalf("%d successes:\n%s", n, out)
 	}
 	for _, r := range rec.requests() {
-		// One combined context with three uncompressed syntaxes: we pick ours first, Implicit.
-		if r.TransferSyntaxUID != dicom.ImplicitVRLittleEndian {
+		// One combined context with three uncompressed syntaxes: the peer's first wins.
+		if r.TransferSyntaxUID != dicom.ExplicitVRLittleEndian {
 			t.Errorf("%s arrived in %s", r.SOPInstanceUID, r.TransferSyntaxUID)
 		}
 	}
-	if got := rec.received(t, a.sopInstance); !bytes.Equal(got, a.dataset) {
-		t.Error("implicit file changed on the way")
+	if got := rec.received(t, b.sopInstance); !bytes.Equal(got, b.dataset) {
+		t.Error("explicit file changed on the way")
 	}
 }
 
@@ -150,7 +151,7 @@ func TestStoreSCURejectPerContext(t *testing.T) {
 	f := makeFile(t, dir, dicom.ExplicitVRLittleEndian, 16, 16, 1)
 	cfg := storescuConfig(t, dir, [][2]string{
 		{"1.2.840.10008.5.1.4.1.2.2.1", dicom.ExplicitVRLittleEndian}, // Study Root Q/R FIND: not served
-		{"1.2.840.10008.5.1.4.1.1.7", "1.2.3.4.5.6.7.8.9"},           // a transfer syntax nobody knows
+		{"1.2.840.10008.5.1.4.1.1.7", "1.2.3.4.5.6.7.8.9"},            // a transfer syntax nobody knows
 		{f.sopClass, dicom.ExplicitVRLittleEndian},
 	})
 	out := mustRun(t, "storescu", "-v", "+v", "-xf", cfg, "Test", "-aec", "PACSD", host, port, f.path)

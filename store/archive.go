@@ -173,25 +173,32 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	}
 
 	inst.BlobKey = BlobKey(inst.StudyInstanceUID, inst.SeriesInstanceUID, inst.SOPInstanceUID, inst.SHA256)
+	// undo removes the new blob of a Put that will not be acknowledged, unless it is the
+	// very key the existing record points at (same content re-stored to repair it).
+	undo := func() {
+		if existing != nil && existing.BlobKey == inst.BlobKey {
+			return
+		}
+		if err := a.blobs.Delete(context.WithoutCancel(ctx), inst.BlobKey); err != nil {
+			a.log.Warn("cannot remove blob of a failed put", "blob_key", inst.BlobKey, "err", err)
+		}
+	}
 	if ad, ok := a.blobs.(FileAdopter); ok {
 		if err := ad.AdoptFile(ctx, inst.BlobKey, spool); err != nil {
+			// The rename may have happened before a later step (directory fsync) failed.
+			undo()
 			return nil, ioError("put "+inst.SOPInstanceUID+": store blob", err)
 		}
 		adopted = true
 	} else if err := a.putBlob(ctx, inst.BlobKey, spool, inst.Size); err != nil {
+		undo()
 		return nil, ioError("put "+inst.SOPInstanceUID+": store blob", err)
 	}
 
 	inst.ReceivedAt = time.Now().UTC()
 	prev, err := a.idx.PutInstance(ctx, inst)
 	if err != nil {
-		// Not committed: the new blob is unreferenced unless it is the very key the existing
-		// record already points at (same content re-stored to repair a missing blob).
-		if existing == nil || existing.BlobKey != inst.BlobKey {
-			if derr := a.blobs.Delete(context.WithoutCancel(ctx), inst.BlobKey); derr != nil {
-				a.log.Warn("cannot remove blob of a failed put", "blob_key", inst.BlobKey, "err", derr)
-			}
-		}
+		undo()
 		return nil, indexError("put "+inst.SOPInstanceUID+": index", err)
 	}
 	if prev != nil && prev.BlobKey != inst.BlobKey {

@@ -80,7 +80,9 @@ type Query struct {
 	Offset            int
 }
 
-// Index is the catalogue of stored instances. Implementations: store/sqlite.
+// Index is the catalogue of stored instances. Implementations: store/sqlite; all must pass
+// storetest.RunIndex. Matching rules and the keys an implementation supports are documented
+// by the implementation; unsupported keys give an error wrapping ErrInvalid.
 type Index interface {
 	// PutInstance records inst. If an instance with the same SOP Instance UID exists, it is
 	// replaced and the previous record returned (so its blob can be removed); prev is nil
@@ -103,11 +105,20 @@ type Index interface {
 	Close() error
 }
 
-// Blobs keeps Part-10 objects by key. Implementations: store/file (later store/s3).
+// Blobs keeps Part-10 objects by key. Implementations: store/file (later store/s3); all
+// must pass storetest.RunBlobs.
 // A successful Put is durable: the bytes are on stable storage before it returns.
+// Keys are clean, relative, slash-separated paths whose elements do not start with a dot
+// (BlobKey makes them); others are refused with an error wrapping ErrInvalid.
 type Blobs interface {
+	// Put stores r under key, replacing any object there atomically (readers see the old or
+	// the new object, never a mix). size < 0 means unknown; otherwise r must yield exactly
+	// size bytes, else nothing is stored. A failed Put leaves no object under key (or the
+	// old one).
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Open returns the object, or an error wrapping ErrNotFound.
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+	// Delete removes the object; deleting an absent key is not an error (S3 semantics).
 	Delete(ctx context.Context, key string) error
 	// List calls fn for every key with its size.
 	List(ctx context.Context, fn func(key string, size int64) error) error

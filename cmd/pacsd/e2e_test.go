@@ -286,40 +286,63 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 
 	files := testdataFiles(t)
 	expected := loadExpected(t)
-	half := len(files) / 2
-	// storescu proposes each file's own transfer syntax; -R proposes only what the files need.
-	runTool(t, "storescu", append([]string{"-aec", "PACSD", "-aet", "TOWNSHIP1", "-R", "127.0.0.1", n.dicomPort}, files[:half]...)...)
-	runTool(t, "dcmsend", append([]string{"-aec", "PACSD", "-aet", "TOWNSHIP2", "--no-halt", "127.0.0.1", n.dicomPort}, files[half:]...)...)
-
+	// storescu may convert between uncompressed syntaxes on the way (it proposes its own
+	// order); pacsd must accept and store whatever arrives. Then dcmsend sends every file
+	// as it is stored on disk, and those bytes must come back unchanged: an object resent
+	// with different bytes replaces the earlier one.
+	// storescu proposes a compressed syntax only when told which (-xy, -xv, ...); a modality
+	// configured for JPEG does the same. Uncompressed files go together on one association.
+	successes := 0
+	var plain []string
 	for _, f := range files {
-		name := filepath.Base(f)
-		exp, ok := expected[name]
-		if !ok {
-			t.Errorf("%s: not described in testdata/expected.json", name)
-			continue
+		ts := expected[filepath.Base(f)].TransferSyntaxUID
+		if opt, ok := storescuProposal[ts]; ok {
+			successes += storescu(t, n, opt, f)
+		} else if ts == dicom.JPEGLossless || ts == dicom.RLELossless {
+			successes += storescu(t, n, "-xf", storescuConfig(t, f), "Pacsd", f)
+		} else {
+			plain = append(plain, f)
 		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	}
+	successes += storescu(t, n, append([]string{"-R"}, plain...)...)
+	if successes != len(files) {
+		t.Errorf("storescu: %d success responses, want %d", successes, len(files))
+	}
+	// dcmsend re-encodes what it reads (as every DCMTK sender does), so "the bytes that
+	// were sent" are what a bit-preserving storescp receives from the same dcmsend run.
+	// pacsd must hand back exactly those data set bytes, in the negotiated syntax.
+	refDir := t.TempDir()
+	refPort := freePort(t)
+	scp := exec.Command("storescp", "+B", "-xf", storescpConfig(t, files), "Pacsd", "-od", refDir, "-aet", "REFSCP", refPort)
+	if err := scp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { scp.Process.Kill(); scp.Wait() }()
+	waitTCP(t, "127.0.0.1:"+refPort)
+	for _, port := range []string{refPort, n.dicomPort} {
+		out := runTool(t, "dcmsend", append([]string{"-v", "-dn", "-aec", "PACSD", "-aet", "TOWNSHIP2", "127.0.0.1", port}, files...)...)
+		if !strings.Contains(out, fmt.Sprintf("with status SUCCESS  : %d", len(files))) {
+			t.Errorf("dcmsend to port %s did not report %d successes:\n%s", port, len(files), out)
 		}
-		h, err := dicom.ReadPart10(bytes.NewReader(src), dicom.ReadOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		got, code := n.wadoInstance(t, exp.StudyInstanceUID, h.Dataset.String(dicom.TagSeriesInstanceUID), exp.SOPInstanceUID)
-		if code != http.StatusOK {
-			t.Errorf("%s: WADO-RS status %d", name, code)
-			continue
-		}
-		if sum(datasetBytes(t, got)) != sum(src[h.DatasetOffset:]) {
-			t.Errorf("%s: WADO-RS data set differs from what was sent", name)
-		}
-		gh, err := dicom.ReadPart10(bytes.NewReader(got), dicom.ReadOptions{})
-		if err != nil {
-			t.Fatalf("%s: returned object unreadable: %v", name, err)
-		}
-		if gh.TransferSyntax != exp.TransferSyntaxUID {
-			t.Errorf("%s: stored transfer syntax %s, sent %s", name, gh.TransferSyntax, exp.TransferSyntaxUID)
+	}
+	refs, _ := filepath.Glob(filepath.Join(refDir, "*"))
+	if len(refs) != len(files) {
+		t.Fatalf("reference storescp received %d objects, want %d", len(refs), len(files))
+	}
+	for _, ref := range refs {
+		n.assertSameDataset(t, ref)
+	}
+
+	// pacsd's own SCU sends the bytes of each file untouched: they come back identical, in
+	// the transfer syntax of the file.
+	out, err := exec.Command(pacsdBin, append([]string{"send", "--addr", n.dicomAddr, "--aec", "PACSD", "--aet", "TOWNSHIP3"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pacsd send: %v\n%s", err, out)
+	}
+	for _, f := range files {
+		ts := n.assertSameDataset(t, f)
+		if exp := expected[filepath.Base(f)].TransferSyntaxUID; ts != exp {
+			t.Errorf("%s: stored in %s, sent in %s", filepath.Base(f), ts, exp)
 		}
 	}
 
@@ -342,6 +365,114 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 	if !found {
 		t.Errorf("PatientName=张* did not find the GB18030 study; got %q", names)
 	}
+}
+
+// storescuProposal is the storescu option that proposes each compressed transfer syntax.
+// JPEG Lossless process 14 (.57) and RLE have none: they go through a storescu
+// configuration file (storescuConfig), the way a site would set up its modality.
+var storescuProposal = map[string]string{
+	dicom.JPEGBaseline8Bit:   "-xy",
+	dicom.JPEGExtended12Bit:  "-xx",
+	dicom.JPEGLosslessSV1:    "-xs",
+	dicom.JPEGLSLossless:     "-xt",
+	dicom.JPEGLSNearLossless: "-xu",
+	dicom.JPEG2000Lossless:   "-xv",
+	dicom.JPEG2000:           "-xw",
+}
+
+// storescu sends files on one association and returns the number of success responses.
+func storescu(t *testing.T, n *node, args ...string) int {
+	t.Helper()
+	out := runTool(t, "storescu", append([]string{"-v", "-aec", "PACSD", "-aet", "TOWNSHIP1", "127.0.0.1", n.dicomPort}, args...)...)
+	return strings.Count(out, "Received Store Response (Success)")
+}
+
+// storescuConfig writes a storescu association profile "Pacsd" that proposes exactly the
+// file's SOP class in its own transfer syntax (DCMTK's storescu configuration format).
+func storescuConfig(t *testing.T, path string) string {
+	t.Helper()
+	f, err := inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[[TransferSyntaxes]]
+[AsStored]
+TransferSyntax1 = %s
+
+[[PresentationContexts]]
+[AsStoredContexts]
+PresentationContext1 = %s\AsStored
+
+[[Profiles]]
+[Pacsd]
+PresentationContexts = AsStoredContexts
+`, f.ts, f.sopClass)
+	p := filepath.Join(t.TempDir(), "storescu.cfg")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// assertSameDataset fetches the instance of the Part-10 file at path over WADO-RS and
+// checks that its data set bytes equal the file's; it returns the stored transfer syntax.
+func (n *node) assertSameDataset(t *testing.T, path string) string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dicom.ReadPart10(bytes.NewReader(src), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	name := filepath.Base(path)
+	got, code := n.wadoInstance(t, h.Dataset.String(dicom.TagStudyInstanceUID), h.Dataset.String(dicom.TagSeriesInstanceUID), h.Dataset.String(dicom.TagSOPInstanceUID))
+	if code != http.StatusOK {
+		t.Errorf("%s: WADO-RS status %d", name, code)
+		return ""
+	}
+	gh, err := dicom.ReadPart10(bytes.NewReader(got), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("%s: returned object unreadable: %v", name, err)
+	}
+	if sum(got[gh.DatasetOffset:]) != sum(src[h.DatasetOffset:]) {
+		t.Errorf("%s: WADO-RS data set differs from what was sent (%d vs %d bytes)", name, len(got)-int(gh.DatasetOffset), len(src)-int(h.DatasetOffset))
+	}
+	if gh.TransferSyntax != h.TransferSyntax {
+		t.Errorf("%s: returned in %s, sent in %s", name, gh.TransferSyntax, h.TransferSyntax)
+	}
+	return gh.TransferSyntax
+}
+
+// storescpConfig writes a storescp profile "Pacsd" that accepts the SOP classes of files in
+// every transfer syntax pacsd accepts: storescp's own +xa leaves out those DCMTK cannot
+// decode (JPEG 2000), and a reference receiver must take the bytes as sent.
+func storescpConfig(t *testing.T, files []string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("[[TransferSyntaxes]]\n[All]\n")
+	for i, ts := range dicom.TransferSyntaxes() {
+		fmt.Fprintf(&b, "TransferSyntax%d = %s\n", i+1, ts.UID)
+	}
+	b.WriteString("\n[[PresentationContexts]]\n[AllContexts]\n")
+	seen := map[string]bool{}
+	for _, p := range files {
+		f, err := inspect(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !seen[f.sopClass] {
+			seen[f.sopClass] = true
+			fmt.Fprintf(&b, "PresentationContext%d = %s\\All\n", len(seen), f.sopClass)
+		}
+	}
+	b.WriteString("\n[[Profiles]]\n[Pacsd]\nPresentationContexts = AllContexts\n")
+	p := filepath.Join(t.TempDir(), "storescp.cfg")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func uidOf(r map[string]any, tag string) string {
@@ -386,10 +517,11 @@ func TestPacsdSendCommand(t *testing.T) {
 		t.Errorf("pacsd send: %d successes, want %d\n%s", c, len(files), out)
 	}
 
-	// storescp as the peer: every file arrives with the same data set bytes.
+	// storescp as the peer (bit-preserving, accepting every syntax we send): every file
+	// arrives with the same data set bytes.
 	dir := t.TempDir()
 	port := freePort(t)
-	scp := exec.Command("storescp", "-od", dir, "-aet", "STORESCP", port)
+	scp := exec.Command("storescp", "+B", "-xf", storescpConfig(t, files), "Pacsd", "-od", dir, "-aet", "STORESCP", port)
 	if err := scp.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +533,33 @@ func TestPacsdSendCommand(t *testing.T) {
 	}
 	got, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(got) != len(files) {
-		t.Errorf("storescp received %d files, want %d", len(got), len(files))
+		t.Fatalf("storescp received %d files, want %d", len(got), len(files))
+	}
+	sent := map[string]string{}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		sent[sum(datasetBytes(t, b))] = f
+	}
+	for _, g := range got {
+		b, _ := os.ReadFile(g)
+		if _, ok := sent[sum(datasetBytes(t, b))]; !ok {
+			t.Errorf("storescp received %s, whose data set matches none of the files sent", filepath.Base(g))
+		}
+	}
+
+	// A peer that refuses a syntax: those files fail with a clear message, the rest go.
+	plain := t.TempDir()
+	port2 := freePort(t)
+	scp2 := exec.Command("storescp", "-od", plain, "-aet", "PLAIN", port2)
+	if err := scp2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { scp2.Process.Kill(); scp2.Wait() }()
+	waitTCP(t, "127.0.0.1:"+port2)
+	out, err = exec.Command(pacsdBin, "send", "--addr", "127.0.0.1:"+port2, "--aec", "PLAIN",
+		"../../testdata/ts_explicit_le.dcm", "../../testdata/ts_j2k.dcm").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "ts_j2k.dcm: FAILED") || !strings.Contains(string(out), "ts_explicit_le.dcm: status 0x0000") {
+		t.Errorf("send to a peer without JPEG 2000: err %v\n%s", err, out)
 	}
 }
 

@@ -99,37 +99,30 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(files) == 0 {
 		return errors.New("send: no DICOM files found")
 	}
-	contexts := map[string][]string{}
-	for _, f := range files {
-		if !contains(contexts[f.sopClass], f.ts) {
-			contexts[f.sopClass] = append(contexts[f.sopClass], f.ts)
+	items := make([]dimse.StoreItem, len(files))
+	for i, f := range files {
+		items[i] = dimse.StoreItem{
+			SOPClassUID: f.sopClass, SOPInstanceUID: f.sopInstance, TransferSyntaxUID: f.ts,
+			Open: f.open,
 		}
 	}
-	c, err := dimse.Dial(ctx, s.addr, dimse.ClientConfig{
-		CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout, Contexts: contexts,
+	cfg := dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout}
+	err := dimse.StoreAll(ctx, s.addr, cfg, items, func(r dimse.StoreResult) {
+		f := files[r.Index]
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(stdout, "%s: FAILED %v\n", f.path, r.Err)
+		case !r.OK():
+			fmt.Fprintf(stdout, "%s: FAILED status %s\n", f.path, r.Status)
+		default:
+			fmt.Fprintf(stdout, "%s: status 0x%04X\n", f.path, r.Status.Code)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	failed := 0
-	for _, f := range files {
-		st, err := storeFile(ctx, c, f)
-		switch {
-		case err != nil:
-			c.Abort()
-			return fmt.Errorf("send %s: %w", f.path, err)
-		case st.Code != dimse.StatusSuccess && st.Code&0xF000 != 0xB000:
-			failed++
-			fmt.Fprintf(stdout, "%s: FAILED status 0x%04X %s\n", f.path, st.Code, st.ErrorComment)
-		default:
-			fmt.Fprintf(stdout, "%s: status 0x%04X\n", f.path, st.Code)
-		}
-	}
-	if err := c.Release(ctx); err != nil {
-		return fmt.Errorf("send: release: %w", err)
-	}
-	if failed > 0 || bad > 0 {
-		return fmt.Errorf("send: %d of %d files failed, %d unreadable", failed, len(files), bad)
+	if bad > 0 {
+		return fmt.Errorf("send: %d unreadable files skipped", bad)
 	}
 	return nil
 }
@@ -163,16 +156,29 @@ func inspect(path string) (sendFile, error) {
 	return f, nil
 }
 
-func storeFile(ctx context.Context, c *dimse.Client, f sendFile) (dimse.Status, error) {
+// open returns the file positioned at its data set: DIMSE carries no File Meta Information.
+func (f sendFile) open() (io.ReadCloser, error) {
 	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fh.Seek(f.datasetOffset, io.SeekStart); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{bufio.NewReaderSize(fh, 256<<10), fh}, nil
+}
+
+func storeFile(ctx context.Context, c *dimse.Client, f sendFile) (dimse.Status, error) {
+	rc, err := f.open()
 	if err != nil {
 		return dimse.Status{}, err
 	}
-	defer fh.Close()
-	if _, err := fh.Seek(f.datasetOffset, io.SeekStart); err != nil {
-		return dimse.Status{}, err
-	}
-	return c.Store(ctx, f.sopClass, f.sopInstance, f.ts, bufio.NewReaderSize(fh, 256<<10))
+	defer rc.Close()
+	return c.Store(ctx, f.sopClass, f.sopInstance, f.ts, rc)
 }
 
 func contains(list []string, s string) bool {

@@ -51,8 +51,8 @@
 //
 // Other keys are matched against the level's DICOM JSON (json_each over the attribute's
 // values) when the index keeps the attribute (store.LevelOf) and its dictionary VR is a
-// string VR (AE CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT, same rules as above) or a
-// numeric one (US SS UL SL FL FD: equality). Sequences, binary VRs, attributes the index
+// text VR (AE AS CS DA DT LO LT PN SH ST TM UC UI UR UT, same rules as above; PN there is
+// case-insensitive but not fuzzy) or a numeric one (IS DS US SS UL SL FL FD: equality). Sequences, binary VRs, attributes the index
 // does not keep, derived attributes other than ModalitiesInStudy, and non-universal keys
 // of a level below the one searched give an error wrapping store.ErrInvalid whose text says
 // "unsupported matching key". (0008,0005) and (0008,0052) are ignored as keys.

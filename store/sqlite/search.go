@@ -249,7 +249,7 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 	info, _ := dicom.LookupTag(t)
 	var k kind
 	switch info.VR {
-	case "AE", "CS", "LO", "LT", "SH", "ST", "UC", "UR", "UT":
+	case "AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UR", "UT":
 		k = kText
 	case "UI":
 		k = kUID

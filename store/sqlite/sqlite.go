@@ -173,6 +173,8 @@ func (x *Index) Close() error {
 	x.close.Do(func() {
 		close(x.quit)
 		<-x.stopped
+		// Lets SQLite refresh the planner statistics it finds stale; cheap, and best effort.
+		x.w.Exec("PRAGMA optimize")
 		err = errors.Join(x.r.Close(), x.w.Close())
 	})
 	return err
