@@ -4,7 +4,7 @@ GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test deps vet lint bench fuzz testdata clean
+.PHONY: run build test deps minio vet lint bench fuzz testdata clean
 
 run:
 	$(GO) run ./cmd/pacsd
@@ -14,6 +14,9 @@ build:
 
 deps:
 	./scripts/deps.sh
+
+minio:
+	./scripts/minio.sh
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }

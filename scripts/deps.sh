@@ -27,4 +27,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v go >/dev/null 2>&1 || { echo "deps: go is not on PATH (install Go 1.26)" >&2; exit 1; }
+# MinIO server for store/s3's tests: built once through the Go module proxy, then cached.
+"$(dirname "$0")/minio.sh"
 echo "deps: ok ($(storescu --version 2>&1 | head -1 | tr -s ' '))"

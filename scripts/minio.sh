@@ -5,14 +5,15 @@
 # machine that already has it cost nothing; a first build takes minutes on 2 cores.
 #
 #   PACSD_CACHE    cache dir for the binary (default $HOME/.cache/pacsd/bin)
-#   MINIO_VERSION  module version to build (default latest)
+#   MINIO_VERSION  module version to build (default: the one the tests were written
+#                  against; "latest" for the newest; MinIO tags no Go module versions)
 #
 # Prints the binary's path on its last line. store/s3/miniotest looks in the same place.
 set -euo pipefail
 
 dir="${PACSD_CACHE:-$HOME/.cache/pacsd/bin}"
 bin="$dir/minio"
-version="${MINIO_VERSION:-latest}"
+version="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 
 if [ -x "$bin" ]; then
   echo "minio: cached at $bin"

@@ -97,7 +97,9 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 // and never re-read from disk; a bad header or a UID that does not match the request fails
 // before the pixel data is spooled. Put may then return before r is exhausted: the caller
 // discards the rest. The rest is checked to end on an element boundary (readTail), so a
-// truncated object is refused rather than acknowledged.
+// truncated object is refused rather than acknowledged. The exceptions are re-read from
+// the spool and parsed whole (checkSpooled): deflated data sets, whose structure readTail
+// cannot see, and objects with an undefined-length element after Pixel Data.
 func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put: %w", err)
@@ -136,7 +138,8 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
-	if err := readTail(br, inst.TransferSyntaxUID); err != nil {
+	recheck, err := readTail(br, inst.TransferSyntaxUID)
+	if err != nil {
 		return nil, a.streamError("put "+inst.SOPInstanceUID, err, src, sink, false)
 	}
 	if err := bw.Flush(); err != nil {
@@ -146,6 +149,11 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	f = nil
 	if err != nil {
 		return nil, ioError("put "+inst.SOPInstanceUID+": spool", err)
+	}
+	if recheck {
+		if err := checkSpooled(spool); err != nil {
+			return nil, ioError("put "+inst.SOPInstanceUID+": check", err)
+		}
 	}
 	inst.Size = src.n
 	inst.SHA256 = hex.EncodeToString(hash.Sum(nil))

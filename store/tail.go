@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"pacsd/dicom"
 )
@@ -13,19 +15,34 @@ import (
 // acknowledged object must be whole, so Put refuses it as ErrInvalid.
 var errTruncated = errors.New("object truncated after the header")
 
+// errRecheck: readNative drained the stream without seeing its structure.
+var errRecheck = errors.New("structure after the header not visible to readTail")
+
 // readTail reads what follows the header (normally Pixel Data and perhaps trailing
 // elements; the caller's TeeReader spools it) and checks that the stream ends on an element
 // boundary: every top-level
 // element's declared length is present (PS3.5 7.1), and encapsulated Pixel Data (undefined
 // length, PS3.5 A.4) is a run of items closed by a Sequence Delimitation Item. Deflated data
 // sets, and anything after an undefined-length element other than Pixel Data, are read
-// unchecked: their structure is not visible without a full parser.
-func readTail(src io.Reader, ts string) error {
+// without a look at their structure, which is not visible without a full parser: readTail
+// then reports recheck, and the caller runs checkSpooled on the spooled copy before it
+// acknowledges anything. A syntax the table does not know is read unchecked.
+func readTail(src io.Reader, ts string) (recheck bool, err error) {
 	syntax, ok := dicom.LookupTransferSyntax(ts)
 	if !ok || syntax.Deflated {
 		_, err := io.Copy(io.Discard, src)
-		return err
+		return ok, err
 	}
+	err = readNative(src, syntax)
+	if errors.Is(err, errRecheck) {
+		return true, nil
+	}
+	return false, err
+}
+
+// readNative is readTail for the non-deflated syntaxes. It returns errRecheck after
+// draining src when an undefined-length element other than Pixel Data hides the structure.
+func readNative(src io.Reader, syntax dicom.TransferSyntax) error {
 	var order binary.ByteOrder = binary.LittleEndian
 	if syntax.BigEndian {
 		order = binary.BigEndian
@@ -69,8 +86,10 @@ func readTail(src io.Reader, ts string) error {
 			continue
 		}
 		if tag != dicom.TagPixelData {
-			_, err := io.Copy(io.Discard, src)
-			return err
+			if _, err := io.Copy(io.Discard, src); err != nil {
+				return err
+			}
+			return errRecheck
 		}
 		if err := readFragments(src, order); err != nil {
 			return err
@@ -116,6 +135,24 @@ func skip(src io.Reader, n int64) error {
 func tailErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %w", errTruncated, ErrInvalid)
+	}
+	return err
+}
+
+// checkSpooled parses the whole spooled Part-10 object, Pixel Data and what follows it
+// included (values over the reader's limit are skipped, not loaded), so that an object whose
+// tail readTail could not check (deflated, or with a sequence after Pixel Data) is refused
+// when it ends inside an element or its deflate stream ends early. Errors for bad bytes
+// wrap ErrInvalid; others are the spool file's I/O errors.
+func checkSpooled(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = dicom.ReadPart10(bufio.NewReaderSize(f, 64<<10), dicom.ReadOptions{KeepPixelData: true})
+	if errors.Is(err, dicom.ErrMalformed) {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err
 }
