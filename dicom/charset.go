@@ -175,7 +175,8 @@ func NewDecoder(charsets []string) (*Decoder, error) {
 // NewDecoderWithFallback is NewDecoder with a site-chosen repertoire for bytes the
 // declared one cannot explain: non-ASCII bytes under the default repertoire (no or empty
 // (0008,0005), which devices that speak GB18030 often send), unknown terms, and G1 bytes
-// before any G1 designation. "" keeps the UTF-8-else-ISO-8859-1 guess. A fallback must be
+// before any G1 designation. Bytes that are valid UTF-8 are always read as UTF-8; the
+// fallback explains the rest ("" means ISO 8859-1). A fallback must be
 // a term without code extensions (e.g. "GB18030", "ISO_IR 100").
 func NewDecoderWithFallback(charsets []string, fallback string) (*Decoder, error) {
 	d := &Decoder{charsets: charsets, g0: csetASCII}
@@ -335,12 +336,14 @@ func (d *Decoder) decodeSingle(raw []byte, vr string) string {
 }
 
 // decodeFallback explains bytes the declared repertoire cannot.
+// Valid UTF-8 wins even over a site fallback: undeclared UTF-8 is common from newer devices,
+// and GB18030 or Latin-1 text of any length is almost never valid UTF-8 by accident.
 func (d *Decoder) decodeFallback(raw []byte) string {
-	if d.fallback != nil {
-		return (&Decoder{mode: modeForFallback(d.fallback), g0: csetASCII, g1: g1ForFallback(d.fallback)}).Decode(raw, "")
-	}
 	if utf8.Valid(raw) {
 		return string(raw)
+	}
+	if d.fallback != nil {
+		return (&Decoder{mode: modeForFallback(d.fallback), g0: csetASCII, g1: g1ForFallback(d.fallback)}).Decode(raw, "")
 	}
 	return decodeWith(charmap.ISO8859_1, raw)
 }

@@ -27,6 +27,10 @@ type Config struct {
 	MaxObjectSize int64  // 0 = 4 GiB
 	MinFreeBytes  int64  // refuse new objects (ErrNoSpace) when the spool filesystem has less free; 0 = 512 MiB; < 0 = no floor
 	Logger        *slog.Logger
+	// FallbackCharset decodes text whose character set is undeclared or unknown and is not
+	// valid UTF-8 (dicom.ReadOptions.FallbackCharset): "GB18030" for sites whose modalities
+	// send Chinese without (0008,0005). "" reads such bytes as ISO 8859-1.
+	FallbackCharset string
 }
 
 const (
@@ -130,7 +134,7 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	// leaves it on the Pixel Data tag, so readTail continues at the right place.
 	br := bufio.NewReaderSize(io.TeeReader(src, sink), 64<<10)
 
-	hdr, err := dicom.ReadPart10(br, dicom.ReadOptions{})
+	hdr, err := dicom.ReadPart10(br, dicom.ReadOptions{FallbackCharset: a.cfg.FallbackCharset})
 	if err != nil {
 		return nil, a.streamError("put: read header", err, src, sink, true)
 	}

@@ -298,6 +298,8 @@ func TestPutVendorQuirks(t *testing.T) {
 		elems  []qe
 		noMeta bool
 		mutate func([]byte) []byte
+		// fallback is the site's Config.FallbackCharset for this case.
+		fallback string
 		// What the index must say.
 		wantName   string
 		wantOffset int // DatasetOffset, added to the meta's length unless noMeta
@@ -441,6 +443,27 @@ func TestPutVendorQuirks(t *testing.T) {
 			wantName: "ÕÅÎ°",
 		},
 		{
+			// The same object at a site configured as pacsd's default (--fallback-charset
+			// GB18030): the name is read as the device meant it.
+			name: "GB18030 name without Specific Character Set, GB18030 site fallback", ts: explicit,
+			fallback: "GB18030",
+			elems: []qe{
+				{dicom.TagSpecificCharacterSet, nil},
+				rawEl(dicom.TagPatientName, "PN", gb18030(t, "张伟")),
+			},
+			wantName: "张伟",
+		},
+		{
+			// Undeclared UTF-8 stays UTF-8 under a GB18030 fallback.
+			name: "UTF-8 name without Specific Character Set, GB18030 site fallback", ts: explicit,
+			fallback: "GB18030",
+			elems: []qe{
+				{dicom.TagSpecificCharacterSet, nil},
+				rawEl(dicom.TagPatientName, "PN", []byte("Zhang^Wei=张^伟")),
+			},
+			wantName: "Zhang^Wei=张^伟",
+		},
+		{
 			// An unknown term: the lenient decoder still reads valid UTF-8 as UTF-8.
 			name: "unknown character set term", ts: explicit,
 			elems: []qe{
@@ -480,7 +503,7 @@ func TestPutVendorQuirks(t *testing.T) {
 			if tc.mutate != nil {
 				data = tc.mutate(data)
 			}
-			e := newEnv(t)
+			e := newEnv(t, func(c *store.Config) { c.FallbackCharset = tc.fallback })
 			ctx := context.Background()
 			inst, err := e.a.Put(ctx, bytes.NewReader(data), store.PutRequest{})
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"pacsd/dicom"
 	"pacsd/dicomweb"
 	"pacsd/dimse"
 	"pacsd/store"
@@ -37,6 +38,7 @@ type serveConfig struct {
 	minFreeMB       int64
 	shutdownGrace   time.Duration
 	publicURL       string
+	fallbackCharset string
 	logLevel        string
 	logFormat       string
 }
@@ -55,6 +57,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.maxObjectMB, "max-object-mb", 4096, "largest object accepted, MiB")
 	fs.Int64Var(&c.minFreeMB, "min-free-mb", 512, "refuse new objects (0xA700 / 507) below this much free disk, MiB")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
+	fs.StringVar(&c.fallbackCharset, "fallback-charset", "GB18030", "character set for text that is not valid UTF-8 and whose (0008,0005) is missing or unknown; \"\" = ISO 8859-1")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -64,6 +67,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log, err := newLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
 		return err
+	}
+	if _, err := dicom.NewDecoderWithFallback(nil, c.fallbackCharset); err != nil {
+		return fmt.Errorf("--fallback-charset: %w", err)
 	}
 	return serve(ctx, c, log)
 }
@@ -93,6 +99,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		MaxObjectSize: c.maxObjectMB << 20,
 		MinFreeBytes:  c.minFreeMB << 20,
 		Logger:        log,
+		// Township devices that send Chinese often omit (0008,0005); GB18030 is what
+		// they mean far more often than Latin-1.
+		FallbackCharset: c.fallbackCharset,
 	})
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
