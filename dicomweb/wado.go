@@ -309,7 +309,7 @@ func (m *multipartWriter) writePart(ctx context.Context, rec *store.Instance, rc
 	if m.buf == nil {
 		m.buf = make([]byte, copyBufferSize)
 	}
-	n, err := io.CopyBuffer(m.w, io.LimitReader(ctxReader{ctx, rc}, rec.Size), m.buf)
+	n, err := io.CopyBuffer(m.w, io.LimitReader(store.ContextReader(ctx, rc), rec.Size), m.buf)
 	if err == nil && n != rec.Size {
 		err = io.ErrUnexpectedEOF
 	}
@@ -331,20 +331,6 @@ func (m *multipartWriter) close() error {
 		return fmt.Errorf("write close delimiter: %w", err)
 	}
 	return nil
-}
-
-// ctxReader stops a copy once the request is cancelled (client gone, server shutting
-// down), even while the client side of the connection still accepts writes.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // weakETag builds the validator of an instance response from its SHA-256. It is weak

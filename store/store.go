@@ -130,3 +130,19 @@ type Blobs interface {
 type FileAdopter interface {
 	AdoptFile(ctx context.Context, key, path string) error
 }
+
+// ContextReader returns a reader that fails with ctx's error once ctx ends, so that a long
+// copy (a blob written, an instance streamed to a client) stops when its caller is gone.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -98,7 +98,7 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 			os.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := io.Copy(f, store.ContextReader(ctx, r))
 	if err != nil {
 		return ioErr("put blob "+key, err)
 	}
@@ -299,17 +299,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// ctxReader stops a copy when ctx is cancelled (a client gone away mid-transfer).
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
