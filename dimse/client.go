@@ -367,28 +367,7 @@ func (c *Client) receive(timeout time.Duration) (indication, pdu, error) {
 }
 
 func (c *Client) eventFor(p pdu) (event, error) {
-	switch p.pduType() {
-	case pduAssociateAC:
-		return evt3, nil
-	case pduAssociateRJ:
-		return evt4, nil
-	case pduAssociateRQ:
-		return evt6, nil
-	case pduPDataTF:
-		for _, v := range p.(*pDataTF).PDVs {
-			if _, ok := c.accepted[v.ContextID]; !ok {
-				return evt19, malformed(abortReasonInvalidParamValue, "PDV on presentation context %d, which is not accepted", v.ContextID)
-			}
-		}
-		return evt10, nil
-	case pduReleaseRQ:
-		return evt12, nil
-	case pduReleaseRP:
-		return evt13, nil
-	case pduAbort:
-		return evt16, nil
-	}
-	return evt19, malformed(abortReasonUnrecognizedPDU, "unknown PDU")
+	return pduEvent(p, func(id byte) bool { _, ok := c.accepted[id]; return ok })
 }
 
 func (c *Client) unexpected(ind indication) error {

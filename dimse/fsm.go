@@ -176,3 +176,31 @@ func (a action) String() string {
 	}
 	return actionNames[a]
 }
+
+// pduEvent maps a received PDU to its state-machine event (PS3.8 Table 9-10). A P-DATA-TF
+// carrying a PDV for a presentation context that accepted() refuses is an invalid PDU
+// (Evt19): both the SCP and the SCU abort on it.
+func pduEvent(p pdu, accepted func(id byte) bool) (event, error) {
+	switch p.pduType() {
+	case pduAssociateRQ:
+		return evt6, nil
+	case pduAssociateAC:
+		return evt3, nil
+	case pduAssociateRJ:
+		return evt4, nil
+	case pduPDataTF:
+		for _, v := range p.(*pDataTF).PDVs {
+			if !accepted(v.ContextID) {
+				return evt19, malformed(abortReasonInvalidParamValue, "PDV on presentation context %d, which was not accepted", v.ContextID)
+			}
+		}
+		return evt10, nil
+	case pduReleaseRQ:
+		return evt12, nil
+	case pduReleaseRP:
+		return evt13, nil
+	case pduAbort:
+		return evt16, nil
+	}
+	return evt19, malformed(abortReasonUnrecognizedPDU, "unknown PDU")
+}

@@ -312,33 +312,16 @@ func (c *scpConn) classify(ev netEvent) (event, error) {
 		}
 		return evt17, nil
 	}
-	switch ev.p.pduType() {
-	case pduAssociateRQ:
-		return evt6, nil
-	case pduAssociateAC:
-		return evt3, nil
-	case pduAssociateRJ:
-		return evt4, nil
-	case pduPDataTF:
-		if c.contexts != nil {
-			for _, v := range ev.p.(*pDataTF).PDVs {
-				if _, ok := c.contexts[v.ContextID]; !ok {
-					err := malformed(abortReasonInvalidParamValue, "PDV on presentation context %d, which was not accepted", v.ContextID)
-					c.log.Warn("invalid P-DATA-TF", "err", err)
-					c.ended = "aborted: PDV on unknown presentation context"
-					return evt19, err
-				}
-			}
-		}
-		return evt10, nil
-	case pduReleaseRQ:
-		return evt12, nil
-	case pduReleaseRP:
-		return evt13, nil
-	case pduAbort:
-		return evt16, nil
+	e, err := pduEvent(ev.p, func(id byte) bool {
+		// Before negotiation (contexts nil) no PDV is valid anyway; the state table rejects it.
+		_, ok := c.contexts[id]
+		return c.contexts == nil || ok
+	})
+	if err != nil && ev.p.pduType() == pduPDataTF {
+		c.log.Warn("invalid P-DATA-TF", "err", err)
+		c.ended = "aborted: PDV on unknown presentation context"
 	}
-	return evt19, malformed(abortReasonUnrecognizedPDU, "unknown PDU")
+	return e, err
 }
 
 func (c *scpConn) onIndication(ind indication, p pdu, cause error) {
