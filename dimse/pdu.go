@@ -520,53 +520,78 @@ func decodeAssociateRQ(body []byte) (*associateRQ, error) {
 		return nil, err
 	}
 	p := &associateRQ{ProtocolVersion: f.version, CalledAETitle: f.called, CallingAETitle: f.calling}
-	var seenApp, seenUser bool
 	ids := map[byte]bool{}
+	common, err := walkAssociateItems(items, "A-ASSOCIATE-RQ", itemPresentationContextRQ, func(val []byte) error {
+		pc, err := decodePresentationContextRQ(val)
+		if err != nil {
+			return err
+		}
+		if ids[pc.ID] {
+			return malformed(abortReasonInvalidParamValue, "presentation context ID %d proposed twice", pc.ID)
+		}
+		ids[pc.ID] = true
+		if len(p.Contexts) == maxPresentationContexts {
+			return malformed(abortReasonInvalidParamValue, "more than %d presentation contexts", maxPresentationContexts)
+		}
+		p.Contexts = append(p.Contexts, pc)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !common.seenUser {
+		return nil, malformed(abortReasonInvalidParamValue, "A-ASSOCIATE-RQ without user information")
+	}
+	p.ApplicationContext, p.UserInfo = common.appContext, common.userInfo
+	return p, nil
+}
+
+// associateItems is what A-ASSOCIATE-RQ and -AC share: one application context item and
+// at most one user information item (PS3.8 9.3.2, 9.3.3).
+type associateItems struct {
+	appContext string
+	userInfo   userInfo
+	seenUser   bool
+}
+
+// walkAssociateItems reads the variable items of an A-ASSOCIATE-RQ/AC, handing each
+// presentation context item of type pcItem to onContext. Any other item type is an error.
+func walkAssociateItems(items []byte, name string, pcItem byte, onContext func(val []byte) error) (associateItems, error) {
+	var out associateItems
+	var seenApp bool
 	for len(items) > 0 {
 		typ, val, rest, err := nextItem(items)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		items = rest
 		switch typ {
 		case itemApplicationContext:
 			if seenApp {
-				return nil, malformed(abortReasonUnexpectedParam, "two application context items")
+				return out, malformed(abortReasonUnexpectedParam, "two application context items")
 			}
 			seenApp = true
-			p.ApplicationContext = trimUID(val)
-		case itemPresentationContextRQ:
-			pc, err := decodePresentationContextRQ(val)
-			if err != nil {
-				return nil, err
+			out.appContext = trimUID(val)
+		case pcItem:
+			if err := onContext(val); err != nil {
+				return out, err
 			}
-			if ids[pc.ID] {
-				return nil, malformed(abortReasonInvalidParamValue, "presentation context ID %d proposed twice", pc.ID)
-			}
-			ids[pc.ID] = true
-			if len(p.Contexts) == maxPresentationContexts {
-				return nil, malformed(abortReasonInvalidParamValue, "more than %d presentation contexts", maxPresentationContexts)
-			}
-			p.Contexts = append(p.Contexts, pc)
 		case itemUserInformation:
-			if seenUser {
-				return nil, malformed(abortReasonUnexpectedParam, "two user information items")
+			if out.seenUser {
+				return out, malformed(abortReasonUnexpectedParam, "two user information items")
 			}
-			seenUser = true
-			if p.UserInfo, err = decodeUserInfo(val); err != nil {
-				return nil, err
+			out.seenUser = true
+			if out.userInfo, err = decodeUserInfo(val); err != nil {
+				return out, err
 			}
 		default:
-			return nil, malformed(abortReasonUnrecognizedParam, "unknown item 0x%02X in A-ASSOCIATE-RQ", typ)
+			return out, malformed(abortReasonUnrecognizedParam, "unknown item 0x%02X in %s", typ, name)
 		}
 	}
 	if !seenApp {
-		return nil, malformed(abortReasonInvalidParamValue, "A-ASSOCIATE-RQ without application context")
+		return out, malformed(abortReasonInvalidParamValue, "%s without application context", name)
 	}
-	if !seenUser {
-		return nil, malformed(abortReasonInvalidParamValue, "A-ASSOCIATE-RQ without user information")
-	}
-	return p, nil
+	return out, nil
 }
 
 func decodePresentationContextRQ(val []byte) (presentationContextRQ, error) {
@@ -614,68 +639,45 @@ func decodeAssociateAC(body []byte) (*associateAC, error) {
 		return nil, err
 	}
 	p := &associateAC{ProtocolVersion: f.version, CalledAETitle: f.called, CallingAETitle: f.calling}
-	var seenApp, seenUser bool
 	ids := map[byte]bool{}
-	for len(items) > 0 {
-		typ, val, rest, err := nextItem(items)
-		if err != nil {
-			return nil, err
+	common, err := walkAssociateItems(items, "A-ASSOCIATE-AC", itemPresentationContextAC, func(val []byte) error {
+		if len(val) < 4 {
+			return malformed(abortReasonInvalidParamValue, "presentation context item of %d bytes", len(val))
 		}
-		items = rest
-		switch typ {
-		case itemApplicationContext:
-			if seenApp {
-				return nil, malformed(abortReasonUnexpectedParam, "two application context items")
-			}
-			seenApp = true
-			p.ApplicationContext = trimUID(val)
-		case itemPresentationContextAC:
-			if len(val) < 4 {
-				return nil, malformed(abortReasonInvalidParamValue, "presentation context item of %d bytes", len(val))
-			}
-			pc := presentationContextAC{ID: val[0], Result: val[2]}
-			if ids[pc.ID] {
-				return nil, malformed(abortReasonInvalidParamValue, "presentation context ID %d answered twice", pc.ID)
-			}
-			ids[pc.ID] = true
-			// PS3.8 9.3.3.2: one transfer syntax sub-item, not significant unless accepted.
-			sub := val[4:]
-			for len(sub) > 0 {
-				t, v, rest, err := nextItem(sub)
-				if err != nil {
-					return nil, err
-				}
-				sub = rest
-				if t != itemTransferSyntax {
-					return nil, malformed(abortReasonUnrecognizedParam, "unknown sub-item 0x%02X in presentation context %d", t, pc.ID)
-				}
-				pc.TransferSyntax = trimUID(v)
-				if err := checkUID("transfer syntax", pc.TransferSyntax); err != nil {
-					return nil, err
-				}
-			}
-			if pc.Result == presentationResultAcceptance && pc.TransferSyntax == "" {
-				return nil, malformed(abortReasonInvalidParamValue, "accepted presentation context %d without transfer syntax", pc.ID)
-			}
-			if len(p.Contexts) == maxPresentationContexts {
-				return nil, malformed(abortReasonInvalidParamValue, "more than %d presentation contexts", maxPresentationContexts)
-			}
-			p.Contexts = append(p.Contexts, pc)
-		case itemUserInformation:
-			if seenUser {
-				return nil, malformed(abortReasonUnexpectedParam, "two user information items")
-			}
-			seenUser = true
-			if p.UserInfo, err = decodeUserInfo(val); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, malformed(abortReasonUnrecognizedParam, "unknown item 0x%02X in A-ASSOCIATE-AC", typ)
+		pc := presentationContextAC{ID: val[0], Result: val[2]}
+		if ids[pc.ID] {
+			return malformed(abortReasonInvalidParamValue, "presentation context ID %d answered twice", pc.ID)
 		}
+		ids[pc.ID] = true
+		// PS3.8 9.3.3.2: one transfer syntax sub-item, not significant unless accepted.
+		sub := val[4:]
+		for len(sub) > 0 {
+			t, v, rest, err := nextItem(sub)
+			if err != nil {
+				return err
+			}
+			sub = rest
+			if t != itemTransferSyntax {
+				return malformed(abortReasonUnrecognizedParam, "unknown sub-item 0x%02X in presentation context %d", t, pc.ID)
+			}
+			pc.TransferSyntax = trimUID(v)
+			if err := checkUID("transfer syntax", pc.TransferSyntax); err != nil {
+				return err
+			}
+		}
+		if pc.Result == presentationResultAcceptance && pc.TransferSyntax == "" {
+			return malformed(abortReasonInvalidParamValue, "accepted presentation context %d without transfer syntax", pc.ID)
+		}
+		if len(p.Contexts) == maxPresentationContexts {
+			return malformed(abortReasonInvalidParamValue, "more than %d presentation contexts", maxPresentationContexts)
+		}
+		p.Contexts = append(p.Contexts, pc)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !seenApp {
-		return nil, malformed(abortReasonInvalidParamValue, "A-ASSOCIATE-AC without application context")
-	}
+	p.ApplicationContext, p.UserInfo = common.appContext, common.userInfo
 	return p, nil
 }
 
