@@ -7,12 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +28,13 @@ type Config struct {
 	// valid UTF-8 (dicom.ReadOptions.FallbackCharset): "GB18030" for sites whose modalities
 	// send Chinese without (0008,0005). "" reads such bytes as ISO 8859-1.
 	FallbackCharset string
+
+	// Remote, when set, is where objects are kept for good (S3): Put makes the object
+	// durable in the local blob store and indexes it, then returns; a background uploader
+	// copies it to Remote (see UploadConfig and Archive.Start). Nil: the local blob store is
+	// the archive.
+	Remote Blobs
+	Upload UploadConfig
 }
 
 const (
@@ -56,11 +60,13 @@ type PutRequest struct {
 
 // Archive is the one way objects enter and leave pacsd (DESIGN.md section 3).
 type Archive struct {
-	idx   Index
-	blobs Blobs
-	cfg   Config
-	log   *slog.Logger
-	locks uidLocks
+	idx    Index
+	blobs  Blobs // the local store: the archive itself, or the write-back cache before Remote
+	remote Blobs // nil for a folder-only archive
+	cfg    Config
+	log    *slog.Logger
+	locks  uidLocks
+	wb     *writeBack // nil unless remote != nil
 }
 
 // NewArchive builds an archive over an index and a blob store. The spool directory is
@@ -85,7 +91,11 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Archive{idx: idx, blobs: blobs, cfg: cfg, log: log.With("component", "archive")}, nil
+	a := &Archive{idx: idx, blobs: blobs, remote: cfg.Remote, cfg: cfg, log: log.With("component", "archive")}
+	if a.remote != nil {
+		a.wb = newWriteBack(a)
+	}
+	return a, nil
 }
 
 // Put stores one Part-10 object read from r: spool while hashing, read the header, dedupe,
@@ -111,6 +121,10 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	if err := a.checkFree(); err != nil {
 		return nil, err
 	}
+	if err := a.wb.checkSpool(); err != nil {
+		return nil, err
+	}
+	defer a.wb.putting()()
 	f, err := os.CreateTemp(a.cfg.SpoolDir, spoolPrefix+"*"+spoolSuffix)
 	if err != nil {
 		return nil, ioError("put: create spool file", err)
@@ -175,7 +189,7 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	case err != nil:
 		return nil, indexError("put "+inst.SOPInstanceUID+": look up", err)
 	case existing.SHA256 == inst.SHA256:
-		if a.blobPresent(ctx, existing.BlobKey) {
+		if a.present(ctx, existing) {
 			a.log.Debug("duplicate instance, nothing written", "sop_instance_uid", inst.SOPInstanceUID)
 			return existing, nil
 		}
@@ -208,18 +222,18 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	}
 
 	inst.ReceivedAt = time.Now().UTC()
+	inst.Uploaded, inst.Evicted = false, false // a new local blob, to be uploaded if there is a remote
 	prev, err := a.idx.PutInstance(ctx, inst)
 	if err != nil {
 		undo()
 		return nil, indexError("put "+inst.SOPInstanceUID+": index", err)
 	}
+	a.wb.stored(inst, prev)
 	if prev != nil && prev.BlobKey != inst.BlobKey {
 		a.log.Warn("instance replaced by a different object",
 			"sop_instance_uid", inst.SOPInstanceUID, "study_instance_uid", inst.StudyInstanceUID,
 			"old_blob_key", prev.BlobKey, "new_blob_key", inst.BlobKey)
-		if err := a.blobs.Delete(context.WithoutCancel(ctx), prev.BlobKey); err != nil {
-			a.log.Warn("cannot remove replaced blob; it stays unreferenced", "blob_key", prev.BlobKey, "err", err)
-		}
+		a.deleteBlob(context.WithoutCancel(ctx), prev.BlobKey)
 	}
 	a.log.Debug("instance stored", "sop_instance_uid", inst.SOPInstanceUID, "size", inst.Size,
 		"calling_ae", req.Origin.CallingAE)
@@ -285,13 +299,33 @@ func (a *Archive) putBlob(ctx context.Context, key, path string, size int64) err
 	return a.blobs.Put(ctx, key, f, size)
 }
 
-func (a *Archive) blobPresent(ctx context.Context, key string) bool {
-	rc, err := a.blobs.Open(ctx, key)
+// present reports whether the blob of an indexed instance can be read. An uploaded blob is
+// taken on the index's word: the upload was verified, and asking the remote store on every
+// duplicate would make a re-sent study as slow as the remote.
+func (a *Archive) present(ctx context.Context, inst *Instance) bool {
+	if inst.Uploaded && a.remote != nil {
+		return true
+	}
+	rc, err := a.blobs.Open(ctx, inst.BlobKey)
 	if err != nil {
 		return false
 	}
 	rc.Close()
 	return true
+}
+
+// deleteBlob removes a blob the index no longer references, locally and remotely.
+func (a *Archive) deleteBlob(ctx context.Context, key string) {
+	if err := a.blobs.Delete(ctx, key); err != nil {
+		a.log.Warn("cannot remove replaced blob; it stays unreferenced", "blob_key", key, "err", err)
+	}
+	if a.remote != nil {
+		// It may not be uploaded yet, or its upload may be in flight: the uploader removes
+		// what it uploads for a record that has moved on (MarkUploaded fails).
+		if err := a.remote.Delete(ctx, key); err != nil {
+			a.log.Warn("cannot remove replaced blob from the remote store; it stays unreferenced", "blob_key", key, "err", err)
+		}
+	}
 }
 
 // checkFree refuses new objects below the free-space floor, before anything is written: a
@@ -411,125 +445,50 @@ func (s *sinkWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Open returns the record and the Part-10 bytes of one instance, or ErrNotFound.
+// Open returns the record and the Part-10 bytes of one instance, or ErrNotFound. With a
+// remote store the local copy is read when there is one (recent studies: the radiologists'
+// reading), else the remote object.
 func (a *Archive) Open(ctx context.Context, sopInstanceUID string) (*Instance, io.ReadSeekCloser, error) {
 	inst, err := a.idx.Instance(ctx, sopInstanceUID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", sopInstanceUID, err)
 	}
-	rc, err := a.blobs.Open(ctx, inst.BlobKey)
-	if errors.Is(err, ErrNotFound) {
-		// The index promised this object: a missing blob is damage, not a wrong request.
-		a.log.Error("indexed blob missing", "sop_instance_uid", sopInstanceUID, "blob_key", inst.BlobKey)
-		return nil, nil, fmt.Errorf("open %s: blob %s missing: %w", sopInstanceUID, inst.BlobKey, ErrUnavailable)
-	}
+	rc, err := a.openBlob(ctx, inst)
 	if err != nil {
-		return nil, nil, ioError("open "+sopInstanceUID, err)
+		return nil, nil, err
 	}
 	return inst, rc, nil
 }
 
+func (a *Archive) openBlob(ctx context.Context, inst *Instance) (io.ReadSeekCloser, error) {
+	sop := inst.SOPInstanceUID
+	if !inst.Evicted || a.remote == nil {
+		rc, err := a.blobs.Open(ctx, inst.BlobKey)
+		switch {
+		case err == nil:
+			return rc, nil
+		case !errors.Is(err, ErrNotFound):
+			return nil, ioError("open "+sop, err)
+		}
+		// Evicted after the record was read, or lost: the remote copy may still serve.
+	}
+	if a.remote != nil && inst.Uploaded {
+		rc, err := a.remote.Open(ctx, inst.BlobKey)
+		if err == nil {
+			return rc, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, ioError("open "+sop+" from the remote store", err)
+		}
+	}
+	// The index promised this object: a missing blob is damage, not a wrong request.
+	a.log.Error("indexed blob missing", "sop_instance_uid", sop, "blob_key", inst.BlobKey,
+		"uploaded", inst.Uploaded, "evicted", inst.Evicted)
+	return nil, fmt.Errorf("open %s: blob %s missing: %w", sop, inst.BlobKey, ErrUnavailable)
+}
+
 // Index exposes the index for read-only callers (QIDO-RS, WADO-RS listing).
 func (a *Archive) Index() Index { return a.idx }
-
-// Recover runs at start-up, before the first Put: it removes spool files that never reached
-// the index (no Put that wrote them returned success) and then runs Check, which reports
-// index entries whose blob is missing and blobs the index does not reference. It deletes no
-// blob: an unreferenced blob may be the only copy of something an operator wants back.
-func (a *Archive) Recover(ctx context.Context) error {
-	entries, err := os.ReadDir(a.cfg.SpoolDir)
-	if err != nil {
-		return fmt.Errorf("recover: read spool: %w", err)
-	}
-	removed := 0
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, spoolPrefix) || !strings.HasSuffix(name, spoolSuffix) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(a.cfg.SpoolDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("recover: remove spool file %s: %w", name, err)
-		}
-		removed++
-	}
-	if removed > 0 {
-		a.log.Warn("removed spool files of unfinished puts", "count", removed)
-	}
-	_, err = a.Check(ctx)
-	return err
-}
-
-// Consistency is what Check found.
-type Consistency struct {
-	Referenced   int // blob keys in the index
-	Stored       int // blobs in the blob store
-	Missing      int // referenced but not stored: damage, logged at error level
-	Unreferenced int // stored but not referenced: left over from a crash or a failed delete
-}
-
-// maxReported bounds the per-key log lines of one Check; the counts are always complete.
-const maxReported = 100
-
-// Check compares the keys the index references with the blobs the store holds and logs
-// every difference (keys only, never patient data). It keeps 8 bytes per referenced key in
-// memory (a hash, not the key), so 10M instances cost about 90 MB; a hash collision can only
-// hide a difference, never invent one. Puts running meanwhile may show up as unreferenced.
-func (a *Archive) Check(ctx context.Context) (Consistency, error) {
-	var c Consistency
-	seed := maphash.MakeSeed()
-	var refs []uint64
-	err := a.idx.BlobKeys(ctx, func(k string) error {
-		refs = append(refs, maphash.String(seed, k))
-		return nil
-	})
-	if err != nil {
-		return c, fmt.Errorf("check: index keys: %w", err)
-	}
-	slices.Sort(refs)
-	c.Referenced = len(refs)
-	seen := make([]bool, len(refs))
-	err = a.blobs.List(ctx, func(k string, _ int64) error {
-		c.Stored++
-		h := maphash.String(seed, k)
-		i, found := slices.BinarySearch(refs, h)
-		if !found {
-			c.Unreferenced++
-			if c.Unreferenced <= maxReported {
-				a.log.Warn("blob not referenced by the index", "blob_key", k)
-			}
-			return nil
-		}
-		for ; i < len(refs) && refs[i] == h; i++ {
-			seen[i] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return c, fmt.Errorf("check: list blobs: %w", err)
-	}
-	if slices.Contains(seen, false) {
-		err = a.idx.BlobKeys(ctx, func(k string) error {
-			i, _ := slices.BinarySearch(refs, maphash.String(seed, k))
-			if !seen[i] {
-				c.Missing++
-				if c.Missing <= maxReported {
-					a.log.Error("indexed blob missing", "blob_key", k)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return c, fmt.Errorf("check: index keys: %w", err)
-		}
-	}
-	lvl := slog.LevelInfo
-	if c.Missing > 0 || c.Unreferenced > 0 {
-		lvl = slog.LevelWarn
-	}
-	a.log.Log(ctx, lvl, "archive consistency check", "referenced", c.Referenced, "stored", c.Stored,
-		"missing", c.Missing, "unreferenced", c.Unreferenced)
-	return c, nil
-}
 
 // uidLocks serialises work on one SOP Instance UID; entries live only while in use.
 type uidLocks struct {

@@ -395,7 +395,7 @@ func TestPutConcurrent(t *testing.T) {
 	if k := e.blobKeys(t); len(k) != goroutines*each+1 {
 		t.Fatalf("%d blobs, want %d", len(k), goroutines*each+1)
 	}
-	c, err := e.a.Check(ctx)
+	c, err := e.a.Check(ctx, store.CheckOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestRecover(t *testing.T) {
 	if s := e.spoolFiles(t); len(s) != 1 || s[0] != "operator-notes.txt" {
 		t.Fatalf("spool after Recover = %q, want only the foreign file", s)
 	}
-	c, err := e.a.Check(ctx)
+	c, err := e.a.Check(ctx, store.CheckOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func TestPutDiskFull(t *testing.T) {
 	if s := e.spoolFiles(t); len(s) != 0 {
 		t.Fatalf("spool files left: %q", s)
 	}
-	c, err := e.a.Check(ctx)
+	c, err := e.a.Check(ctx, store.CheckOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

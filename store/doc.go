@@ -1,6 +1,6 @@
 // Package store is the archive's domain: the Instance record, Archive (the one way objects
 // enter and leave pacsd), and the two boundaries it stands on: Index (store/sqlite) and
-// Blobs (store/file, later store/s3). It knows nothing of DIMSE, DICOMweb or the viewer;
+// Blobs (store/file, store/s3). It knows nothing of DIMSE, DICOMweb or the viewer;
 // transports translate its sentinel errors to their own statuses once.
 //
 // Archive.Put is the ingest path of DESIGN.md section 3: the object is spooled to
@@ -19,6 +19,20 @@
 // Disk space: Put refuses new objects when the spool filesystem has less than
 // Config.MinFreeBytes free, and maps ENOSPC/EDQUOT anywhere on the way to ErrNoSpace.
 //
+// Write-back (Config.Remote, an S3 bucket): Put is unchanged, so the local blob store holds
+// every acknowledged object first and the index records it as not uploaded. Archive.Start
+// runs an uploader that takes the index's not-uploaded instances oldest first, streams each
+// local copy to the remote store while checking it against the indexed size and SHA-256
+// (store/s3 has the server verify a SHA-256 checksum too), and records the upload in the
+// index; failures back off (UploadConfig.RetryMin/RetryMax) and are retried for ever. Uploads
+// yield to ingest for up to UploadConfig.YieldMax. An evictor then removes local copies of
+// uploaded objects, oldest received first, beyond UploadConfig.LocalBudget; reads use the
+// local copy when there is one, else the remote object. While more than
+// UploadConfig.MaxPending bytes wait for upload, Put answers ErrNoSpace. Because the work
+// list is the index, a crash loses no upload: Start finds what is still pending.
+//
 // Archive.Recover (start-up) removes spool files of Puts that never returned and logs the
-// differences between index and blob store (Check); it never deletes a blob.
+// differences between index and local blob store; it never deletes a blob. Archive.Check
+// compares the index with both stores (and with CheckOptions.Hash, their bytes), and with
+// CheckOptions.Repair removes unreferenced blobs older than a grace period.
 package store

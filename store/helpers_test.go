@@ -190,8 +190,8 @@ func (e *env) put(t testing.TB, data []byte, req store.PutRequest) *store.Instan
 func (e *env) blobKeys(t testing.TB) []string {
 	t.Helper()
 	var keys []string
-	if err := e.blobs.List(context.Background(), func(k string, _ int64) error {
-		keys = append(keys, k)
+	if err := e.blobs.List(context.Background(), func(bi store.BlobInfo) error {
+		keys = append(keys, bi.Key)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -44,6 +44,13 @@ type Instance struct {
 	Origin     Origin
 	ReceivedAt time.Time
 
+	// Where the bytes are, when the archive writes back to a remote blob store (S3):
+	// Uploaded means the remote store holds the object, verified by size and SHA-256;
+	// Evicted means the local copy has been removed since (only ever after Uploaded).
+	// A folder-only archive leaves both false. PutInstance stores them as given.
+	Uploaded bool
+	Evicted  bool
+
 	// Attributes of each level as DICOM JSON, taken from the object's header (UTF-8).
 	// Patient attributes travel with the study (study root).
 	StudyAttrs    dicom.JSONDataset
@@ -100,12 +107,66 @@ type Index interface {
 	Search(ctx context.Context, q Query) ([]dicom.JSONDataset, error)
 	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
 	DeleteInstance(ctx context.Context, sopInstanceUID string) error
-	// BlobKeys calls fn for every blob key the index references (for consistency checks).
-	BlobKeys(ctx context.Context, fn func(key string) error) error
+	// BlobRefs calls fn for the blob reference of every instance that filter selects,
+	// oldest received first for RefsPending and RefsEvictable (the upload and eviction
+	// order), in no particular order for RefsAll. At most limit refs when limit > 0.
+	BlobRefs(ctx context.Context, filter RefFilter, limit int, fn func(BlobRef) error) error
+	// MarkUploaded records that the remote store holds blobKey for the instance. It fails
+	// with ErrNotFound when the instance is gone or now points at another blob (replaced
+	// while uploading), so the caller can remove what it uploaded.
+	MarkUploaded(ctx context.Context, sopInstanceUID, blobKey string) error
+	// MarkEvicted records that the local copy of an uploaded blob is gone; ErrNotFound as
+	// for MarkUploaded, and also when the blob is not uploaded (it must never be evicted)
+	// or already evicted (so that two evictors never both count it).
+	MarkEvicted(ctx context.Context, sopInstanceUID, blobKey string) error
+	// Usage sums the instances by where their bytes are.
+	Usage(ctx context.Context) (Usage, error)
+	// Setting and SetSetting keep small facts about the archive itself (which remote store
+	// holds its objects). Setting returns "" for a key never set.
+	Setting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
 	Close() error
 }
 
-// Blobs keeps Part-10 objects by key. Implementations: store/file (later store/s3); all
+// RefFilter selects blob references.
+type RefFilter int
+
+const (
+	RefsAll       RefFilter = iota
+	RefsPending             // not yet uploaded to the remote store
+	RefsEvictable           // uploaded and still kept locally
+)
+
+// BlobRef is what the index knows of one instance's blob.
+type BlobRef struct {
+	SOPInstanceUID string
+	BlobKey        string
+	Size           int64
+	SHA256         string
+	ReceivedAt     time.Time
+	Uploaded       bool
+	Evicted        bool
+}
+
+// Usage counts instances and their bytes by location.
+type Usage struct {
+	Instances       int64
+	Bytes           int64
+	PendingObjects  int64 // not yet uploaded (all of them in a folder-only archive)
+	PendingBytes    int64
+	LocalObjects    int64 // with a local copy (not evicted)
+	LocalBytes      int64
+	UploadedObjects int64
+}
+
+// BlobInfo is one object of a blob store.
+type BlobInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time // when the object was written; zero if the store cannot tell
+}
+
+// Blobs keeps Part-10 objects by key. Implementations: store/file, store/s3; all
 // must pass storetest.RunBlobs.
 // A successful Put is durable: the bytes are on stable storage before it returns.
 // Keys are clean, relative, slash-separated paths whose elements do not start with a dot
@@ -120,8 +181,8 @@ type Blobs interface {
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	// Delete removes the object; deleting an absent key is not an error (S3 semantics).
 	Delete(ctx context.Context, key string) error
-	// List calls fn for every key with its size.
-	List(ctx context.Context, fn func(key string, size int64) error) error
+	// List calls fn for every object.
+	List(ctx context.Context, fn func(BlobInfo) error) error
 }
 
 // FileAdopter is implemented by Blobs that can take ownership of a local, already written

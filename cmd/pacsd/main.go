@@ -4,6 +4,8 @@
 //	pacsd [serve] [flags]        run the hub (default)
 //	pacsd send [flags] FILES...  send Part-10 files to a DICOM SCP (C-STORE)
 //	pacsd echo [flags]           C-ECHO a DICOM SCP
+//	pacsd check [flags]          check the index against the stored objects (--repair)
+//	pacsd migrate --to s3 [flags] move a folder archive into an S3 bucket
 package main
 
 import (
@@ -42,11 +44,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSend(ctx, args, stdout, stderr)
 	case "echo":
 		return runEcho(ctx, args, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo] [flags]; pacsd CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo|check|migrate] [flags]; pacsd CMD -h for flags")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, send, echo)", cmd)
+		return fmt.Errorf("unknown command %q (serve, send, echo, check, migrate)", cmd)
 	}
 }
 

@@ -22,23 +22,18 @@ import (
 	"pacsd/dicomweb"
 	"pacsd/dimse"
 	"pacsd/store"
-	"pacsd/store/file"
-	"pacsd/store/sqlite"
 )
 
 type serveConfig struct {
+	archiveConfig
 	dicomAddr       string
 	httpAddr        string
-	dataDir         string
 	aet             string
 	strictCalledAE  bool
 	maxAssociations int
 	maxPDU          uint
-	maxObjectMB     int64
-	minFreeMB       int64
 	shutdownGrace   time.Duration
 	publicURL       string
-	fallbackCharset string
 	logLevel        string
 	logFormat       string
 }
@@ -49,15 +44,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.dicomAddr, "dicom-addr", ":11112", "DIMSE listen address (env PACSD_DICOM_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address; DICOMweb at /dicomweb (env PACSD_HTTP_ADDR)")
-	fs.StringVar(&c.dataDir, "data-dir", "./pacsd-data", "index, spool and blob folder (env PACSD_DATA_DIR)")
+	c.archiveConfig.register(fs)
 	fs.StringVar(&c.aet, "aet", "PACSD", "our AE title (env PACSD_AET)")
 	fs.BoolVar(&c.strictCalledAE, "strict-called-ae", false, "reject associations addressed to another AE title")
 	fs.IntVar(&c.maxAssociations, "max-associations", 64, "concurrent DIMSE associations")
 	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
-	fs.Int64Var(&c.maxObjectMB, "max-object-mb", 4096, "largest object accepted, MiB")
-	fs.Int64Var(&c.minFreeMB, "min-free-mb", 512, "refuse new objects (0xA700 / 507) below this much free disk, MiB")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
-	fs.StringVar(&c.fallbackCharset, "fallback-charset", "GB18030", "character set for text that is not valid UTF-8 and whose (0008,0005) is missing or unknown; \"\" = ISO 8859-1")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -84,30 +76,18 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	defer unlock()
 
-	idx, err := sqlite.Open(ctx, filepath.Join(c.dataDir, "index.db"))
+	archive, err := openArchive(ctx, c.archiveConfig, log)
 	if err != nil {
-		return fmt.Errorf("open index: %w", err)
+		return err
 	}
-	defer idx.Close()
-	blobs, err := file.New(filepath.Join(c.dataDir, "blobs"))
-	if err != nil {
-		return fmt.Errorf("open blobs: %w", err)
-	}
-	// The spool lives beside the blobs so that adopting a spooled object is a rename.
-	archive, err := store.NewArchive(idx, blobs, store.Config{
-		SpoolDir:      filepath.Join(c.dataDir, "spool"),
-		MaxObjectSize: c.maxObjectMB << 20,
-		MinFreeBytes:  c.minFreeMB << 20,
-		Logger:        log,
-		// Township devices that send Chinese often omit (0008,0005); GB18030 is what
-		// they mean far more often than Latin-1.
-		FallbackCharset: c.fallbackCharset,
-	})
-	if err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
+	defer archive.Close()
 	if err := archive.Recover(ctx); err != nil {
 		return fmt.Errorf("recover: %w", err)
+	}
+	// Uploads pending from before a crash resume here; an archive whose objects are in a
+	// bucket refuses to start without it.
+	if err := archive.Start(ctx, archive.remoteName); err != nil {
+		return err
 	}
 
 	dimseLn, err := net.Listen("tcp", c.dicomAddr)
@@ -123,12 +103,12 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	dsrv := &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
-		Store:           &ingest{archive: archive, log: log},
+		Store:           &ingest{archive: archive.Archive, log: log},
 		Logger:          log,
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
 	}
-	hsrv := &http.Server{Handler: newHTTPHandler(archive, c, log), ReadHeaderTimeout: 30 * time.Second}
+	hsrv := &http.Server{Handler: newHTTPHandler(archive.Archive, c, log), ReadHeaderTimeout: 30 * time.Second}
 
 	log.Info("pacsd listening", "dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(),
 		"aet", c.aet, "data", c.dataDir)
@@ -185,6 +165,7 @@ func newHTTPHandler(archive *store.Archive, c serveConfig, log *slog.Logger) htt
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
+	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive) })
 	e.GET("/", func(ec echo.Context) error {
 		return ec.HTML(http.StatusOK, `<!doctype html><meta charset="utf-8"><title>pacsd</title>`+
 			`<h1>pacsd</h1><p>DICOMweb: <a href="dicomweb/studies">/dicomweb/studies</a></p>`)

@@ -156,14 +156,28 @@ func (b *Blobs) copyFrom(ctx context.Context, key, path string) error {
 // final directory after, so the new name survives a crash (rename(2) alone is atomic but not
 // durable until its directory is synced).
 func (b *Blobs) place(ctx context.Context, key, src, dst string) error {
-	if err := b.mkdirs(filepath.Dir(dst)); err != nil {
-		return ioErr("place blob "+key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("place blob %s: %w", key, err)
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return ioErr("place blob "+key, err)
+	for try := 0; ; try++ {
+		if err := b.mkdirs(filepath.Dir(dst)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && try < 10 {
+				continue // a parent was pruned by a concurrent Delete mid-way
+			}
+			return ioErr("place blob "+key, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("place blob %s: %w", key, err)
+		}
+		err := os.Rename(src, dst)
+		if err == nil {
+			break
+		}
+		// A Delete of the folder's last other object may have removed the folder between
+		// mkdirs and the rename: make it again.
+		if !errors.Is(err, fs.ErrNotExist) || try >= 10 {
+			return ioErr("place blob "+key, err)
+		}
+		if _, serr := os.Stat(src); serr != nil {
+			return ioErr("place blob "+key, err) // it is the source that is gone
+		}
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return ioErr("place blob "+key, err)
@@ -218,8 +232,10 @@ func (b *Blobs) Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	return f, nil
 }
 
-// Delete removes the object; deleting an absent key is not an error. The directory is not
-// fsync'd: a delete lost in a crash leaves an unreferenced blob, which Archive.Recover reports.
+// Delete removes the object, and the folders it leaves empty (a write-back cache evicts
+// whole studies; years of empty study folders would slow every walk). Deleting an absent
+// key is not an error. The directory is not fsync'd: a delete lost in a crash leaves an
+// unreferenced blob, which Archive.Recover reports.
 func (b *Blobs) Delete(ctx context.Context, key string) error {
 	p, err := b.path(key)
 	if err != nil {
@@ -231,11 +247,18 @@ func (b *Blobs) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ioErr("delete blob "+key, err)
 	}
+	// rmdir(2) fails on a folder that is not empty, so a folder a concurrent Put is
+	// filling stays (and place retries if it lost the race before its rename).
+	for dir := filepath.Dir(p); dir != b.root && strings.HasPrefix(dir, b.root); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
+	}
 	return nil
 }
 
 // List walks the folder in lexical order, skipping the temporary folder.
-func (b *Blobs) List(ctx context.Context, fn func(key string, size int64) error) error {
+func (b *Blobs) List(ctx context.Context, fn func(store.BlobInfo) error) error {
 	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -263,7 +286,7 @@ func (b *Blobs) List(ctx context.Context, fn func(key string, size int64) error)
 		if err != nil {
 			return err
 		}
-		return fn(filepath.ToSlash(rel), info.Size())
+		return fn(store.BlobInfo{Key: filepath.ToSlash(rel), Size: info.Size(), ModTime: info.ModTime()})
 	})
 	if err != nil {
 		return fmt.Errorf("list blobs in %s: %w", b.root, err)

@@ -3,8 +3,11 @@ package file_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"pacsd/store"
@@ -35,7 +38,7 @@ func TestNewCleansTemp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var listed []string
-	if err := b.List(context.Background(), func(k string, _ int64) error { listed = append(listed, k); return nil }); err != nil {
+	if err := b.List(context.Background(), func(bi store.BlobInfo) error { listed = append(listed, bi.Key); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(listed) != 0 {
@@ -62,5 +65,61 @@ func TestValidKey(t *testing.T) {
 		if got := file.ValidKey(tc.key); got != tc.want {
 			t.Errorf("ValidKey(%q) = %v, want %v", tc.key, got, tc.want)
 		}
+	}
+}
+
+// TestDeletePrunesFolders: evicting a study leaves no empty folders behind, and a Put into a
+// folder that a concurrent Delete empties still lands (the rename is retried).
+func TestDeletePrunesFolders(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	b, err := file.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ab/1.2/1.2.3/a.dcm", "ab/1.2/1.2.3/b.dcm", "ab/1.2/1.2.4/c.dcm"} {
+		if err := b.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExist := func(rel string, want bool) {
+		t.Helper()
+		_, err := os.Stat(filepath.Join(root, rel))
+		if got := err == nil; got != want {
+			t.Fatalf("%s exists = %v, want %v", rel, got, want)
+		}
+	}
+	b.Delete(ctx, "ab/1.2/1.2.3/a.dcm")
+	mustExist("ab/1.2/1.2.3", true) // b.dcm is still there
+	b.Delete(ctx, "ab/1.2/1.2.3/b.dcm")
+	mustExist("ab/1.2/1.2.3", false)
+	mustExist("ab/1.2", true) // 1.2.4 is still there
+	b.Delete(ctx, "ab/1.2/1.2.4/c.dcm")
+	mustExist("ab", false)
+	mustExist(".", true)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := fmt.Sprintf("cd/9.9/9.9.9/%d-%d.dcm", g, i)
+				if err := b.Put(ctx, k, strings.NewReader("y"), 1); err != nil {
+					errs <- err
+					return
+				}
+				if err := b.Delete(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Put/Delete racing in one folder: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,6 +83,17 @@ func (c *Config) KeysFromEnv(getenv func(string) string) {
 	c.SecretKey = getenv(EnvSecretKey)
 }
 
+// Name identifies where objects are, for the archive's record of its remote store: the
+// bucket and prefix. Not the endpoint, which may change (a new DNS name, a proxy) while the
+// objects stay where they are.
+func (c Config) Name() string {
+	p, err := cleanPrefix(c.Prefix)
+	if err != nil {
+		p = c.Prefix
+	}
+	return "s3:" + c.Bucket + "/" + p
+}
+
 // String describes the configuration for logs and error messages, without the secret and
 // with most of the access key masked.
 func (c Config) String() string {
@@ -130,19 +142,36 @@ func redacted(s string) string {
 
 // Blobs is a store.Blobs on one bucket (and optional prefix). It is safe for concurrent use.
 type Blobs struct {
-	client *minio.Client
-	core   minio.Core
-	bucket string
-	prefix string // "" or ends with "/"
-	log    *slog.Logger
+	client  *minio.Client
+	core    minio.Core
+	bucket  string
+	prefix  string // "" or ends with "/"
+	region  string
+	log     *slog.Logger
+	checked atomic.Bool // Check has succeeded
 }
 
 var _ store.Blobs = (*Blobs)(nil)
 
 // New connects to the bucket described by cfg, creates the bucket if it is missing, and
 // checks that the credentials may write, read and delete under the prefix, so that a wrong
-// configuration fails at start rather than at the first upload.
+// configuration fails at start rather than at the first upload. It is Open then Check.
 func New(ctx context.Context, cfg Config) (*Blobs, error) {
+	b, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Check(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Open validates cfg and builds the client without contacting the server, so that pacsd
+// can start while the bucket is unreachable (the write-back spool takes the objects).
+// Until Check has succeeded once, Put runs it first: a bucket that did not exist when
+// pacsd started is created by the first upload after the server comes back.
+func Open(cfg Config) (*Blobs, error) {
 	endpoint, secure, err := parseEndpoint(cfg.Endpoint, cfg.Secure)
 	if err != nil {
 		return nil, err
@@ -179,20 +208,28 @@ func New(ctx context.Context, cfg Config) (*Blobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", endpoint, err)
 	}
-	b := &Blobs{
+	return &Blobs{
 		client: client,
 		core:   minio.Core{Client: client},
 		bucket: cfg.Bucket,
 		prefix: prefix,
+		region: cfg.Region,
 		log:    slog.Default().With("component", "s3", "bucket", cfg.Bucket),
-	}
-	if err := b.ensureBucket(ctx, cfg.Region); err != nil {
-		return nil, err
+	}, nil
+}
+
+// Check creates the bucket if it is missing and checks that the credentials may write,
+// read and delete under the prefix. Errors wrap store.ErrUnavailable when the server
+// cannot be reached (waiting may help) and ErrAccess when it refuses the keys.
+func (b *Blobs) Check(ctx context.Context) error {
+	if err := b.ensureBucket(ctx, b.region); err != nil {
+		return err
 	}
 	if err := b.probe(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	return b, nil
+	b.checked.Store(true)
+	return nil
 }
 
 func parseEndpoint(ep string, secure bool) (hostport string, tls bool, err error) {
@@ -292,6 +329,14 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
+	if !b.checked.Load() {
+		if err := b.Check(ctx); err != nil {
+			return fmt.Errorf("put blob %s: %w", key, err)
+		}
+	}
+	if ra, ok := r.(io.ReaderAt); ok && size > partSize {
+		return b.putReaderAt(ctx, key, name, r, ra, size)
+	}
 	var src *sourceReader
 	if size < 0 {
 		// Read a little first: small objects of unknown size go as one PUT of known size.
@@ -331,11 +376,15 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		}
 		return fmt.Errorf("put blob %s: %w", key, b.classify(ctx, err))
 	}
-	// Trust, but verify: the stored object must have every byte we read, no more. Pinned
-	// to our upload's ETag: a concurrent Put of the same key may already have replaced it,
-	// which is the last-writer-wins the contract allows, not a fault of ours.
+	return b.checkStored(ctx, key, name, up.ETag, src.n)
+}
+
+// checkStored trusts, but verifies: the stored object must have every byte we sent, no
+// more. Pinned to our upload's ETag: a concurrent Put of the same key may already have
+// replaced it, which is the last-writer-wins the contract allows, not a fault of ours.
+func (b *Blobs) checkStored(ctx context.Context, key, name, etag string, sent int64) error {
 	var stat minio.StatObjectOptions
-	if err := stat.SetMatchETag(up.ETag); err != nil {
+	if err := stat.SetMatchETag(etag); err != nil {
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
 	info, err := b.client.StatObject(ctx, b.bucket, name, stat)
@@ -345,12 +394,44 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	case err != nil:
 		return fmt.Errorf("put blob %s: check stored object: %w", key, err)
 	}
-	if info.Size != src.n {
+	if info.Size != sent {
 		// Not removed: the key may hold someone else's good object by now, and an object
 		// the index never references is found and removed by the consistency check.
-		return fmt.Errorf("put blob %s: stored %d bytes, sent %d: %w", key, info.Size, src.n, store.ErrUnavailable)
+		return fmt.Errorf("put blob %s: stored %d bytes, sent %d: %w", key, info.Size, sent, store.ErrUnavailable)
 	}
 	return nil
+}
+
+// putReaderAt uploads a large object from a random-access source (a local file) as
+// multipart parts read with ReadAt, streamed from the file: no part is held in memory, so
+// eight 100 MB uploads cost kilobytes, not 16 MiB each. The source's length is checked
+// before the upload, since parts are read from offsets rather than to an end.
+func (b *Blobs) putReaderAt(ctx context.Context, key, name string, r io.Reader, ra io.ReaderAt, size int64) error {
+	var off int64
+	if sk, ok := r.(io.Seeker); ok {
+		var err error
+		if off, err = sk.Seek(0, io.SeekCurrent); err != nil {
+			return fmt.Errorf("put blob %s: read source: %w", key, err)
+		}
+	}
+	var one [1]byte
+	if n, err := ra.ReadAt(one[:], off+size-1); n != 1 {
+		return fmt.Errorf("put blob %s: %w (%v)", key, errShort, err)
+	}
+	if n, _ := ra.ReadAt(one[:], off+size); n != 0 {
+		return fmt.Errorf("put blob %s: %w", key, errTooLong)
+	}
+	opts := minio.PutObjectOptions{
+		ContentType: "application/dicom",
+		PartSize:    partSize,
+		Checksum:    minio.ChecksumSHA256,
+		NumThreads:  2, // parts in flight per object; the write-back runs several objects at once
+	}
+	up, err := b.client.PutObject(ctx, b.bucket, name, io.NewSectionReader(ra, off, size), size, opts)
+	if err != nil {
+		return fmt.Errorf("put blob %s: %w", key, b.classify(ctx, err))
+	}
+	return b.checkStored(ctx, key, name, up.ETag, size)
 }
 
 var errTooLong = errors.New("source has more bytes than the declared size")
@@ -461,7 +542,7 @@ func (b *Blobs) Delete(ctx context.Context, key string) error {
 // List calls fn for every blob under the prefix, with the prefix removed, in key order.
 // The listing is paginated by the server (1000 keys a page), so memory does not grow with
 // the bucket. Names that are not valid blob keys (probe objects, foreign files) are skipped.
-func (b *Blobs) List(ctx context.Context, fn func(key string, size int64) error) error {
+func (b *Blobs) List(ctx context.Context, fn func(store.BlobInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio-go's listing when fn fails
 	for obj := range b.client.ListObjectsIter(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix, Recursive: true}) {
@@ -472,7 +553,7 @@ func (b *Blobs) List(ctx context.Context, fn func(key string, size int64) error)
 		if !file.ValidKey(key) {
 			continue
 		}
-		if err := fn(key, obj.Size); err != nil {
+		if err := fn(store.BlobInfo{Key: key, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,7 @@ func TestS3(t *testing.T) {
 			t.Fatal(err)
 		}
 		var keys []string
-		if err := admin.List(ctx, func(k string, _ int64) error { keys = append(keys, k); return nil }); err != nil {
+		if err := admin.List(ctx, func(bi store.BlobInfo) error { keys = append(keys, bi.Key); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		// Without a prefix the other store sees the full name; New's probe object is gone.
@@ -134,7 +134,8 @@ func TestS3(t *testing.T) {
 					t.Fatalf("Put: %v", err)
 				}
 				var size int64 = -1
-				if err := b.List(ctx, func(k string, s int64) error {
+				if err := b.List(ctx, func(bi store.BlobInfo) error {
+					k, s := bi.Key, bi.Size
 					if k == key {
 						size = s
 					}
@@ -257,7 +258,7 @@ func TestS3(t *testing.T) {
 		}
 		stop := errors.New("enough")
 		calls := 0
-		err := b.List(ctx, func(string, int64) error { calls++; return stop })
+		err := b.List(ctx, func(store.BlobInfo) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
 			t.Fatalf("List = %v after %d calls, want fn's error after 1", err, calls)
 		}
@@ -459,7 +460,7 @@ func TestUnavailable(t *testing.T) {
 		"Open":       func() error { _, err := b.Open(ctx, "before.dcm"); return err },
 		"Read":       func() error { _, err := io.ReadAll(held); return err },
 		"Delete":     func() error { return b.Delete(ctx, "before.dcm") },
-		"List":       func() error { return b.List(ctx, func(string, int64) error { return nil }) },
+		"List":       func() error { return b.List(ctx, func(store.BlobInfo) error { return nil }) },
 		"New":        func() error { _, err := s3.New(ctx, config(srv, unique("outage"), "")); return err },
 		"Open (new)": func() error { _, err := b.Open(ctx, "never.dcm"); return err },
 	}
@@ -499,7 +500,7 @@ func TestCancelledContext(t *testing.T) {
 		"Put":    b.Put(ctx, "c.dcm", strings.NewReader("x"), 1),
 		"Open":   func() error { _, err := b.Open(ctx, "c.dcm"); return err }(),
 		"Delete": b.Delete(ctx, "c.dcm"),
-		"List":   b.List(ctx, func(string, int64) error { return nil }),
+		"List":   b.List(ctx, func(store.BlobInfo) error { return nil }),
 	} {
 		if !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s with a cancelled context: %v, want context.Canceled only", name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,8 +96,9 @@ func TestReopenAndSchemaVersion(t *testing.T) {
 	if err := y.r.QueryRow("SELECT count(*) FROM schema_version").Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Fatalf("%d schema versions recorded after reopening, want 1", versions)
+	files, _ := fs.Glob(migrations, "migrations/*.sql")
+	if versions != len(files) {
+		t.Fatalf("%d schema versions recorded after reopening, want %d (one per migration)", versions, len(files))
 	}
 	// A database written by a newer pacsd is refused rather than misread.
 	if err := y.write(ctx, func(tx *sql.Tx) error {
@@ -134,4 +136,52 @@ func FuzzSearch(f *testing.F) {
 			t.Fatalf("Search(%s=%q): %v", tag, v, err)
 		}
 	})
+}
+
+// A database written by the first release (schema 1) is upgraded in place: its instances
+// become local, not uploaded, which is exactly what a folder archive's objects are.
+func TestUpgradeFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := migrations.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+		string(body),
+		"INSERT INTO schema_version VALUES (1, 'then')",
+		"INSERT INTO studies (id, study_uid) VALUES (1, '1.2')",
+		"INSERT INTO series (id, study_pk, series_uid) VALUES (1, 1, '1.2.3')",
+		"INSERT INTO instances (series_pk, sop_uid, blob_key, size, sha256, received_at) VALUES (1, '1.2.3.4', 'k.dcm', 10, 'ab', '2026-01-02T03:04:05.000000000Z')",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%.60s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	x, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open schema-1 database: %v", err)
+	}
+	defer x.Close()
+	in, err := x.Instance(ctx, "1.2.3.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Uploaded || in.Evicted || in.BlobKey != "k.dcm" {
+		t.Fatalf("upgraded instance = uploaded %v evicted %v key %q", in.Uploaded, in.Evicted, in.BlobKey)
+	}
+	u, err := x.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u != (store.Usage{Instances: 1, Bytes: 10, PendingObjects: 1, PendingBytes: 10, LocalObjects: 1, LocalBytes: 10}) {
+		t.Fatalf("Usage after upgrade = %+v", u)
+	}
 }

@@ -52,19 +52,19 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		if p == nil {
 			_, err = tx.Exec(`INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number,
 				transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
-				transport, site, received_at, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+				transport, site, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
 				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
-				cols.receivedAt, cols.instanceAttrs)
+				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted)
 		} else {
 			_, err = tx.Exec(`UPDATE instances SET series_pk=?, sop_class_uid=?, instance_number=?,
 				transfer_syntax=?, blob_key=?, size=?, sha256=?, dataset_offset=?, calling_ae=?, called_ae=?,
-				remote_addr=?, transport=?, site=?, received_at=?, attrs=? WHERE sop_uid=?`,
+				remote_addr=?, transport=?, site=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
 				seriesPK, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
 				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
-				cols.receivedAt, cols.instanceAttrs, inst.SOPInstanceUID)
+				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted, inst.SOPInstanceUID)
 		}
 		if err != nil {
 			return dbErr("write instance", err)
@@ -185,7 +185,7 @@ type parents struct{ series, study int64 }
 
 const instanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
 	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
-	i.site, i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk
+	i.site, i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted
 	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
 
 // decodeCache shares the decoding of study and series JSON between the rows of one listing.
@@ -213,7 +213,7 @@ func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*sto
 	err := rows.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
 		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
 		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &in.Origin.Site, &recv,
-		&sa, &sea, &ia, &p.series, &p.study)
+		&sa, &sea, &ia, &p.series, &p.study, &in.Uploaded, &in.Evicted)
 	if err != nil {
 		return nil, p, err
 	}
@@ -287,25 +287,119 @@ func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*s
 	return out, nil
 }
 
-// BlobKeys calls fn for every referenced blob key, in no particular order. The read runs in
-// one transaction (a consistent snapshot) and fn runs while it is open.
-func (x *Index) BlobKeys(ctx context.Context, fn func(key string) error) error {
-	rows, err := x.r.QueryContext(ctx, "SELECT blob_key FROM instances")
+// BlobRefs calls fn for the references filter selects (see store.Index). The read runs in
+// one transaction (a consistent snapshot) and fn runs while it is open, so fn must not wait
+// for this index's writes to become visible.
+func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int, fn func(store.BlobRef) error) error {
+	q := "SELECT sop_uid, blob_key, size, sha256, received_at, uploaded, evicted FROM instances"
+	switch filter {
+	case store.RefsAll:
+	case store.RefsPending:
+		q += " WHERE uploaded = 0 ORDER BY received_at"
+	case store.RefsEvictable:
+		q += " WHERE uploaded = 1 AND evicted = 0 ORDER BY received_at"
+	default:
+		return fmt.Errorf("blob refs: filter %d: %w", filter, store.ErrInvalid)
+	}
+	var args []any
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := x.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return dbErr("list blob keys", err)
+		return dbErr("list blob refs", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return dbErr("list blob keys", err)
+		var (
+			r    store.BlobRef
+			recv string
+		)
+		if err := rows.Scan(&r.SOPInstanceUID, &r.BlobKey, &r.Size, &r.SHA256, &recv, &r.Uploaded, &r.Evicted); err != nil {
+			return dbErr("list blob refs", err)
 		}
-		if err := fn(k); err != nil {
+		if recv != "" {
+			if r.ReceivedAt, err = time.Parse(timeFormat, recv); err != nil {
+				return fmt.Errorf("instance %s: received_at %q: %w", r.SOPInstanceUID, recv, err)
+			}
+		}
+		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return dbErr("list blob keys", err)
+		return dbErr("list blob refs", err)
+	}
+	return nil
+}
+
+// MarkUploaded records the upload of blobKey (see store.Index).
+func (x *Index) MarkUploaded(ctx context.Context, sopInstanceUID, blobKey string) error {
+	return x.mark(ctx, "mark uploaded", sopInstanceUID, blobKey,
+		"UPDATE instances SET uploaded = 1 WHERE sop_uid = ? AND blob_key = ?")
+}
+
+// MarkEvicted records that the local copy of an uploaded blob is gone (see store.Index).
+func (x *Index) MarkEvicted(ctx context.Context, sopInstanceUID, blobKey string) error {
+	return x.mark(ctx, "mark evicted", sopInstanceUID, blobKey,
+		"UPDATE instances SET evicted = 1 WHERE sop_uid = ? AND blob_key = ? AND uploaded = 1 AND evicted = 0")
+}
+
+func (x *Index) mark(ctx context.Context, op, sop, key, stmt string) error {
+	err := x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(stmt, sop, key)
+		if err != nil {
+			return dbErr(op, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbErr(op, err)
+		} else if n == 0 {
+			return fmt.Errorf("instance %s with blob %s: %w", sop, key, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return dbErr(op+" "+sop, err)
+	}
+	return nil
+}
+
+// Usage sums the instances by location in one pass over the instances table.
+func (x *Index) Usage(ctx context.Context) (store.Usage, error) {
+	var u store.Usage
+	err := x.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
+		coalesce(sum(uploaded = 0), 0), coalesce(sum(CASE WHEN uploaded = 0 THEN size END), 0),
+		coalesce(sum(evicted = 0), 0), coalesce(sum(CASE WHEN evicted = 0 THEN size END), 0),
+		coalesce(sum(uploaded), 0) FROM instances`).Scan(&u.Instances, &u.Bytes,
+		&u.PendingObjects, &u.PendingBytes, &u.LocalObjects, &u.LocalBytes, &u.UploadedObjects)
+	if err != nil {
+		return u, dbErr("usage", err)
+	}
+	return u, nil
+}
+
+// Setting returns the value of key, or "" when it was never set.
+func (x *Index) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := x.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", dbErr("setting "+key, err)
+	}
+	return v, nil
+}
+
+// SetSetting stores value under key.
+func (x *Index) SetSetting(ctx context.Context, key, value string) error {
+	err := x.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+		return err
+	})
+	if err != nil {
+		return dbErr("set setting "+key, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"pacsd/store"
 )
@@ -123,6 +124,8 @@ func RunBlobs(t *testing.T, newBlobs func(t *testing.T) store.Blobs) {
 
 	t.Run("List", func(t *testing.T) {
 		b := newBlobs(t)
+		// Object stores keep whole seconds; the check --repair grace period needs no more.
+		start := time.Now().Add(-2 * time.Second)
 		var want []string
 		for i := range 20 {
 			data := randomBytes(i*10, uint64(i))
@@ -134,6 +137,16 @@ func RunBlobs(t *testing.T, newBlobs func(t *testing.T) store.Blobs) {
 		slices.Sort(want)
 		if got := listBlobs(t, b); !slices.Equal(got, want) {
 			t.Fatalf("List =\n%q\nwant\n%q", got, want)
+		}
+		// ModTime tells an orphan left by a crash from a put still in flight.
+		err := b.List(ctx, func(bi store.BlobInfo) error {
+			if bi.ModTime.Before(start) || bi.ModTime.After(time.Now().Add(2*time.Second)) {
+				t.Errorf("List: %s ModTime %v, want about now (%v)", bi.Key, bi.ModTime, start)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 
@@ -178,6 +191,48 @@ func RunBlobs(t *testing.T, newBlobs func(t *testing.T) store.Blobs) {
 				}
 				if got := listBlobs(t, b); len(got) != 0 {
 					t.Fatalf("failed Put left %q", got)
+				}
+			})
+		}
+	})
+
+	// A large object from a local file (the write-back uploads spooled files): backends may
+	// read it by offset rather than as a stream, and must still refuse a file whose length
+	// is not the declared size.
+	t.Run("LargeFile", func(t *testing.T) {
+		const n = 16<<20 + 4097 // more than one 16 MiB part
+		data := randomBytes(n, 11)
+		path := filepath.Join(t.TempDir(), "large.dcm")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			size int64
+			ok   bool
+		}{{"exact", n, true}, {"file shorter than declared", n + 1, false}, {"file longer than declared", n - 1, false}} {
+			t.Run(tc.name, func(t *testing.T) {
+				b := newBlobs(t)
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				err = b.Put(ctx, key(9), f, tc.size)
+				if !tc.ok {
+					if err == nil {
+						t.Fatal("Put succeeded")
+					}
+					if got := listBlobs(t, b); len(got) != 0 {
+						t.Fatalf("failed Put left %q", got)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readBlob(t, b, key(9)); !bytes.Equal(got, data) {
+					t.Fatal("large object read back differs")
 				}
 			})
 		}
@@ -276,8 +331,8 @@ func readBlob(t *testing.T, b store.Blobs, key string) []byte {
 func listBlobs(t *testing.T, b store.Blobs) []string {
 	t.Helper()
 	var out []string
-	err := b.List(context.Background(), func(k string, size int64) error {
-		out = append(out, fmt.Sprintf("%s %d", k, size))
+	err := b.List(context.Background(), func(bi store.BlobInfo) error {
+		out = append(out, fmt.Sprintf("%s %d", bi.Key, bi.Size))
 		return nil
 	})
 	if err != nil {

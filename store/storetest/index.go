@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"pacsd/dicom"
 	"pacsd/store"
@@ -238,25 +239,144 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 	})
 
-	t.Run("BlobKeys", func(t *testing.T) {
+	t.Run("BlobRefs", func(t *testing.T) {
 		x := newIndex(t)
 		var want []string
-		for _, f := range MatchingFixtures() {
-			put(t, x, f)
-			want = append(want, f.Instance().BlobKey)
+		base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		fixtures := MatchingFixtures()
+		for i, f := range fixtures {
+			in := f.Instance()
+			// Received in reverse fixture order, so "oldest first" is not insertion order.
+			in.ReceivedAt = base.Add(time.Duration(len(fixtures)-i) * time.Minute)
+			if _, err := x.PutInstance(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, in.BlobKey)
 		}
-		var got []string
-		if err := x.BlobKeys(ctx, func(k string) error { got = append(got, k); return nil }); err != nil {
+		refs := func(filter store.RefFilter, limit int) []store.BlobRef {
+			t.Helper()
+			var got []store.BlobRef
+			if err := x.BlobRefs(ctx, filter, limit, func(r store.BlobRef) error { got = append(got, r); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		keysOf := func(rs []store.BlobRef) []string {
+			var k []string
+			for _, r := range rs {
+				k = append(k, r.BlobKey)
+			}
+			return k
+		}
+		all := keysOf(refs(store.RefsAll, 0))
+		slices.Sort(all)
+		slices.Sort(want)
+		if !slices.Equal(all, want) {
+			t.Fatalf("BlobRefs(all) = %q, want %q", all, want)
+		}
+		// Pending: every instance, oldest received first; each ref complete.
+		pending := refs(store.RefsPending, 0)
+		if len(pending) != len(fixtures) {
+			t.Fatalf("pending = %d refs, want %d", len(pending), len(fixtures))
+		}
+		for i, r := range pending {
+			f := fixtures[len(fixtures)-1-i]
+			in := f.Instance()
+			if r.SOPInstanceUID != f.SOP || r.BlobKey != in.BlobKey || r.Size != in.Size || r.SHA256 != in.SHA256 ||
+				r.Uploaded || r.Evicted || !r.ReceivedAt.Equal(base.Add(time.Duration(i+1)*time.Minute)) {
+				t.Fatalf("pending[%d] = %+v, want %s received %v", i, r, f.SOP, base.Add(time.Duration(i+1)*time.Minute))
+			}
+		}
+		if got := refs(store.RefsPending, 2); len(got) != 2 || got[0].SOPInstanceUID != pending[0].SOPInstanceUID {
+			t.Fatalf("pending limit 2 = %+v", got)
+		}
+		if got := refs(store.RefsEvictable, 0); len(got) != 0 {
+			t.Fatalf("evictable before any upload = %+v", got)
+		}
+
+		// Upload the two oldest; evict the oldest.
+		p0, p1 := pending[0], pending[1]
+		if err := x.MarkEvicted(ctx, p0.SOPInstanceUID, p0.BlobKey); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("MarkEvicted before upload = %v, want ErrNotFound (never evict the only copy)", err)
+		}
+		for _, r := range []store.BlobRef{p0, p1} {
+			if err := x.MarkUploaded(ctx, r.SOPInstanceUID, r.BlobKey); err != nil {
+				t.Fatalf("MarkUploaded: %v", err)
+			}
+		}
+		if err := x.MarkUploaded(ctx, p0.SOPInstanceUID, "other/key.dcm"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("MarkUploaded with a stale key = %v, want ErrNotFound", err)
+		}
+		if err := x.MarkUploaded(ctx, "1.2.3.404", p0.BlobKey); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("MarkUploaded of an unknown instance = %v, want ErrNotFound", err)
+		}
+		if got := keysOf(refs(store.RefsEvictable, 0)); !slices.Equal(got, []string{p0.BlobKey, p1.BlobKey}) {
+			t.Fatalf("evictable = %q, want the two uploaded, oldest first", got)
+		}
+		if err := x.MarkEvicted(ctx, p0.SOPInstanceUID, p0.BlobKey); err != nil {
+			t.Fatalf("MarkEvicted: %v", err)
+		}
+		if err := x.MarkEvicted(ctx, p0.SOPInstanceUID, p0.BlobKey); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second MarkEvicted = %v, want ErrNotFound", err)
+		}
+		if got := keysOf(refs(store.RefsEvictable, 0)); !slices.Equal(got, []string{p1.BlobKey}) {
+			t.Fatalf("evictable after eviction = %q", got)
+		}
+		if got := refs(store.RefsPending, 0); len(got) != len(fixtures)-2 {
+			t.Fatalf("pending after two uploads = %d", len(got))
+		}
+		in, err := x.Instance(ctx, p0.SOPInstanceUID)
+		if err != nil || !in.Uploaded || !in.Evicted {
+			t.Fatalf("Instance after upload and eviction: %+v, %v", in, err)
+		}
+		u, err := x.Usage(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("BlobKeys = %q, want %q", got, want)
+		var total int64
+		for _, r := range pending {
+			total += r.Size
 		}
+		wantU := store.Usage{
+			Instances: int64(len(fixtures)), Bytes: total,
+			PendingObjects: int64(len(fixtures) - 2), PendingBytes: total - p0.Size - p1.Size,
+			LocalObjects: int64(len(fixtures) - 1), LocalBytes: total - p0.Size,
+			UploadedObjects: 2,
+		}
+		if u != wantU {
+			t.Fatalf("Usage = %+v, want %+v", u, wantU)
+		}
+
+		// A new version of an uploaded instance is pending again: PutInstance stores the
+		// location it is given.
+		corrected := fixtures[len(fixtures)-1]
+		corrected.Content += " corrected"
+		again := corrected.Instance()
+		if _, err := x.PutInstance(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+		if got := refs(store.RefsEvictable, 0); len(got) != 1 || got[0].SOPInstanceUID != p1.SOPInstanceUID {
+			t.Fatalf("evictable after replacing %s = %+v", p0.SOPInstanceUID, got)
+		}
+
 		stop := errors.New("stop")
-		if err := x.BlobKeys(ctx, func(string) error { return stop }); !errors.Is(err, stop) {
-			t.Fatalf("BlobKeys does not pass fn's error on: %v", err)
+		if err := x.BlobRefs(ctx, store.RefsAll, 0, func(store.BlobRef) error { return stop }); !errors.Is(err, stop) {
+			t.Fatalf("BlobRefs does not pass fn's error on: %v", err)
+		}
+	})
+
+	t.Run("Settings", func(t *testing.T) {
+		x := newIndex(t)
+		if v, err := x.Setting(ctx, "remote"); err != nil || v != "" {
+			t.Fatalf("unset Setting = %q, %v", v, err)
+		}
+		for _, v := range []string{"s3://a/b", "s3://c/d"} {
+			if err := x.SetSetting(ctx, "remote", v); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := x.Setting(ctx, "remote"); err != nil || got != v {
+				t.Fatalf("Setting = %q, %v; want %q", got, err, v)
+			}
 		}
 	})
 

@@ -1,0 +1,698 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UploadConfig tunes the write-back to a remote blob store (Config.Remote).
+type UploadConfig struct {
+	// Workers is the number of concurrent uploads; 0 means 4. Each holds at most one
+	// multipart part in memory (store/s3: 16 MiB).
+	Workers int
+	// LocalBudget is how many bytes of already uploaded objects stay in the local store
+	// as a read cache; the oldest received are evicted first, so recent studies (the ones
+	// radiologists open) are read from local disk. Objects not yet uploaded are never
+	// evicted and do not count against it. 0 evicts every object once uploaded; < 0
+	// keeps all.
+	LocalBudget int64
+	// MaxPending is the spool's hard limit: while more bytes than this wait for upload,
+	// Put refuses new objects with ErrNoSpace (C-STORE 0xA700, STOW 507), so that a long
+	// remote outage fills the spool to a known size rather than the disk. 0 = no limit
+	// other than Config.MinFreeBytes. Only objects received since the archive first had a
+	// remote count: a folder archive being migrated is already on disk.
+	MaxPending int64
+	// RetryMin and RetryMax bound the back-off after a failed upload: 0 = 1 s and 1 min.
+	RetryMin, RetryMax time.Duration
+	// YieldMax is how long an object may wait for upload while objects are arriving:
+	// uploads start when ingest pauses (or an object has waited this long), so that the
+	// modalities get the disk and CPU first; this is how the spool hides the remote store
+	// from them. 0 means one minute; < 0 uploads at once.
+	YieldMax time.Duration
+}
+
+// SpoolStats are the write-back counters (exposed on /metrics by cmd/pacsd). Counts since
+// start, except the Pending* and Local* gauges which describe the archive now.
+type SpoolStats struct {
+	PendingObjects  int64 // received, not yet uploaded
+	PendingBytes    int64
+	SpoolBytes      int64 // pending bytes counted against UploadConfig.MaxPending
+	LocalBytes      int64 // bytes kept locally (pending plus cached)
+	UploadedObjects int64 // uploads completed and verified since start
+	UploadedBytes   int64
+	UploadFailures  int64 // failed upload attempts since start (each is retried)
+	EvictedObjects  int64
+	EvictedBytes    int64
+	UploadRate      float64   // bytes per second over the last minute of uploading
+	RemoteDownSince time.Time // first failure of the current run of failures; zero when healthy
+}
+
+// settingRemote and settingRemoteSince record which remote store holds the archive and when
+// it was first configured.
+const (
+	settingRemote      = "remote"
+	settingRemoteSince = "remote_since"
+)
+
+// writeBack uploads indexed objects from the local store to the remote one and evicts local
+// copies under a budget. Its work list is the index (uploaded = 0), so nothing depends on
+// memory surviving a crash: on start it simply finds what is still pending.
+type writeBack struct {
+	a   *Archive
+	cfg UploadConfig
+	log *slog.Logger
+
+	since time.Time // objects received from then on count against MaxPending
+
+	pendingObjects, pendingBytes, spoolBytes, localBytes atomic.Int64
+	uploadedObjects, uploadedBytes, failures             atomic.Int64
+	evictedObjects, evictedBytes                         atomic.Int64
+
+	puts    atomic.Int32 // Puts in progress
+	lastPut atomic.Int64 // when the last Put ended, unix nanoseconds
+
+	kick      chan struct{} // new pending work, or a worker finished
+	evictKick chan struct{}
+
+	mu         sync.Mutex
+	inflight   map[string]bool      // SOP Instance UIDs being uploaded
+	skip       map[string]time.Time // objects that failed for a local reason, until when
+	pauseUntil time.Time            // back-off after a remote failure
+	backoff    time.Duration
+	downSince  time.Time
+	rate       rateMeter
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newWriteBack(a *Archive) *writeBack {
+	cfg := a.cfg.Upload
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Minute
+	}
+	if cfg.YieldMax == 0 {
+		cfg.YieldMax = time.Minute
+	}
+	return &writeBack{
+		a:         a,
+		cfg:       cfg,
+		log:       a.log.With("component", "uploader"),
+		kick:      make(chan struct{}, 1),
+		evictKick: make(chan struct{}, 1),
+		inflight:  make(map[string]bool),
+		skip:      make(map[string]time.Time),
+	}
+}
+
+// Start starts the background work of an archive with a remote store (uploads, eviction);
+// it does nothing for a folder-only archive. remoteName identifies the remote store (its
+// bucket and prefix): an archive whose objects were uploaded to one remote refuses to start
+// with another, or with none, since the index would point at objects it cannot reach.
+// Call it after Recover, once; Close stops it.
+func (a *Archive) Start(ctx context.Context, remoteName string) error {
+	if a.wb == nil {
+		u, err := a.idx.Usage(ctx)
+		if err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		name, err := a.idx.Setting(ctx, settingRemote)
+		if err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		if u.LocalObjects < u.Instances {
+			return fmt.Errorf("start: %d of %d instances are kept only in the remote store %q: configure it (--s3-*): %w",
+				u.Instances-u.LocalObjects, u.Instances, name, ErrUnavailable)
+		}
+		return nil
+	}
+	return a.wb.start(ctx, remoteName)
+}
+
+// Close stops the background work and waits for it. Uploads in flight are abandoned; they
+// stay pending in the index and are redone after the next Start.
+func (a *Archive) Close() error {
+	if a.wb != nil && a.wb.cancel != nil {
+		a.wb.cancel()
+		a.wb.wg.Wait()
+	}
+	return nil
+}
+
+// SpoolStats returns the write-back counters; zero for a folder-only archive.
+func (a *Archive) SpoolStats() SpoolStats {
+	w := a.wb
+	if w == nil {
+		return SpoolStats{}
+	}
+	w.mu.Lock()
+	rate, down := w.rate.perSecond(time.Now()), w.downSince
+	w.mu.Unlock()
+	return SpoolStats{
+		PendingObjects:  w.pendingObjects.Load(),
+		PendingBytes:    w.pendingBytes.Load(),
+		SpoolBytes:      w.spoolBytes.Load(),
+		LocalBytes:      w.localBytes.Load(),
+		UploadedObjects: w.uploadedObjects.Load(),
+		UploadedBytes:   w.uploadedBytes.Load(),
+		UploadFailures:  w.failures.Load(),
+		EvictedObjects:  w.evictedObjects.Load(),
+		EvictedBytes:    w.evictedBytes.Load(),
+		UploadRate:      rate,
+		RemoteDownSince: down,
+	}
+}
+
+// Drain waits until nothing is pending upload (or ctx ends), then evicts local copies down
+// to the budget. `pacsd migrate` and tests use it; it does not stop new objects arriving.
+func (a *Archive) Drain(ctx context.Context) error {
+	if a.wb == nil {
+		return nil
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for a.wb.pendingObjects.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %d objects still pending: %w", a.wb.pendingObjects.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	if a.wb.cfg.LocalBudget < 0 {
+		return nil
+	}
+	if err := a.wb.evict(ctx); err != nil {
+		return fmt.Errorf("drain: evict: %w", err)
+	}
+	return nil
+}
+
+func (w *writeBack) start(ctx context.Context, remoteName string) error {
+	idx := w.a.idx
+	prev, err := idx.Setting(ctx, settingRemote)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	u, err := idx.Usage(ctx)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if prev != "" && prev != remoteName && u.UploadedObjects > 0 {
+		return fmt.Errorf("start: %d instances were uploaded to %q, not to %q: %w", u.UploadedObjects, prev, remoteName, ErrInvalid)
+	}
+	if prev != remoteName {
+		if err := idx.SetSetting(ctx, settingRemote, remoteName); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	}
+	since, err := idx.Setting(ctx, settingRemoteSince)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if since == "" {
+		w.since = time.Now().UTC()
+		if err := idx.SetSetting(ctx, settingRemoteSince, w.since.Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	} else if w.since, err = time.Parse(time.RFC3339Nano, since); err != nil {
+		return fmt.Errorf("start: setting %s %q: %w", settingRemoteSince, since, err)
+	}
+	// The spool's own bytes: pending objects received since the remote was configured.
+	var spool int64
+	err = idx.BlobRefs(ctx, RefsPending, 0, func(r BlobRef) error {
+		if !r.ReceivedAt.Before(w.since) {
+			spool += r.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	w.pendingObjects.Store(u.PendingObjects)
+	w.pendingBytes.Store(u.PendingBytes)
+	w.localBytes.Store(u.LocalBytes)
+	w.spoolBytes.Store(spool)
+	if u.PendingObjects > 0 {
+		w.log.Info("resuming uploads", "pending_objects", u.PendingObjects, "pending_bytes", u.PendingBytes,
+			"spool_bytes", spool)
+	}
+
+	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	jobs := make(chan BlobRef)
+	w.wg.Add(2 + w.cfg.Workers)
+	go func() { defer w.wg.Done(); w.dispatch(ctx, jobs) }()
+	go func() { defer w.wg.Done(); w.evictLoop(ctx) }()
+	for range w.cfg.Workers {
+		go func() {
+			defer w.wg.Done()
+			for r := range jobs {
+				w.upload(ctx, r)
+			}
+		}()
+	}
+	w.poke(w.kick)
+	w.poke(w.evictKick)
+	return nil
+}
+
+func (w *writeBack) poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// putting marks a Put in progress until the returned function is called.
+func (w *writeBack) putting() func() {
+	if w == nil {
+		return func() {}
+	}
+	w.puts.Add(1)
+	return func() {
+		w.lastPut.Store(time.Now().UnixNano())
+		w.puts.Add(-1)
+	}
+}
+
+// yieldGap is how long after the last Put ingest counts as paused: the gap between two
+// C-STOREs of one association is well under it.
+const yieldGap = 250 * time.Millisecond
+
+// yielding reports whether r's upload should wait for ingest to pause.
+func (w *writeBack) yielding(r BlobRef) bool {
+	if w.cfg.YieldMax < 0 || time.Since(r.ReceivedAt) >= w.cfg.YieldMax {
+		return false
+	}
+	return w.puts.Load() > 0 || time.Since(time.Unix(0, w.lastPut.Load())) < yieldGap
+}
+
+// checkSpool refuses new objects while the spool is over its hard limit.
+func (w *writeBack) checkSpool() error {
+	if w == nil || w.cfg.MaxPending <= 0 {
+		return nil
+	}
+	if n := w.spoolBytes.Load(); n > w.cfg.MaxPending {
+		return fmt.Errorf("put: %d bytes wait for upload to the remote store, the spool limit is %d: %w",
+			n, w.cfg.MaxPending, ErrNoSpace)
+	}
+	return nil
+}
+
+// stored accounts for a Put that committed inst (replacing prev, if not nil).
+func (w *writeBack) stored(inst, prev *Instance) {
+	if w == nil {
+		return
+	}
+	if prev != nil {
+		w.forget(prev)
+	}
+	w.pendingObjects.Add(1)
+	w.pendingBytes.Add(inst.Size)
+	w.spoolBytes.Add(inst.Size)
+	w.localBytes.Add(inst.Size)
+	w.poke(w.kick)
+}
+
+// forget removes a replaced record from the counters.
+func (w *writeBack) forget(prev *Instance) {
+	if !prev.Uploaded {
+		w.pendingObjects.Add(-1)
+		w.pendingBytes.Add(-prev.Size)
+		if !prev.ReceivedAt.Before(w.since) {
+			w.spoolBytes.Add(-prev.Size)
+		}
+	}
+	if !prev.Evicted {
+		w.localBytes.Add(-prev.Size)
+	}
+}
+
+// dispatch feeds pending objects to the workers, oldest first, skipping those in flight,
+// and sleeps while the remote store is backing off or there is nothing to do.
+func (w *writeBack) dispatch(ctx context.Context, jobs chan<- BlobRef) {
+	defer close(jobs)
+	idle := time.NewTicker(30 * time.Second) // a safety net: kicks carry all real news
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		if d := w.pause(); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			continue
+		}
+		var batch []BlobRef
+		now := time.Now()
+		// The limit leaves room beyond what can be in flight (workers + the one in hand).
+		err := w.a.idx.BlobRefs(ctx, RefsPending, 4*w.cfg.Workers+64, func(r BlobRef) error {
+			w.mu.Lock()
+			busy := w.inflight[r.SOPInstanceUID] || now.Before(w.skip[r.SOPInstanceUID])
+			w.mu.Unlock()
+			if !busy {
+				batch = append(batch, r)
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("cannot read the upload queue from the index", "err", err)
+				w.failed(err)
+			}
+			continue
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.kick:
+			case <-idle.C:
+			}
+			continue
+		}
+		yielded := false
+		for _, r := range batch {
+			if w.pause() > 0 {
+				break
+			}
+			if w.yielding(r) {
+				yielded = true
+				break // oldest first: the rest are younger still
+			}
+			w.mu.Lock()
+			w.inflight[r.SOPInstanceUID] = true
+			w.mu.Unlock()
+			select {
+			case jobs <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if yielded {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(yieldGap / 2):
+			}
+		}
+	}
+}
+
+func (w *writeBack) pause() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Until(w.pauseUntil)
+}
+
+// errLocalCopy marks failures of the local copy (missing, or not the bytes the index
+// recorded): the remote store is not to blame and other uploads go on.
+var errLocalCopy = errors.New("local copy")
+
+// upload copies one object to the remote store after verifying that the local copy holds
+// the bytes indexed (size and SHA-256; store/s3 then has the server verify a SHA-256
+// checksum of what it received, and checks the stored size), then records it.
+func (w *writeBack) upload(ctx context.Context, r BlobRef) {
+	defer func() {
+		w.mu.Lock()
+		delete(w.inflight, r.SOPInstanceUID)
+		w.mu.Unlock()
+		w.poke(w.kick)
+	}()
+	// The dispatcher's list may predate an upload that finished just before r was handed
+	// over (its record read before the commit, its in-flight mark cleared after): the index
+	// says whether there is still work, so nothing is uploaded or counted twice.
+	if inst, err := w.a.idx.Instance(ctx, r.SOPInstanceUID); err != nil || inst.BlobKey != r.BlobKey || inst.Uploaded {
+		return
+	}
+	start := time.Now()
+	err := w.copyUp(ctx, r)
+	if ctx.Err() != nil {
+		return // shutting down: still pending, redone after the next start
+	}
+	if errors.Is(err, errLocalCopy) {
+		w.failures.Add(1)
+		// Is it still the indexed blob? A replaced or deleted record explains a missing file.
+		inst, ierr := w.a.idx.Instance(ctx, r.SOPInstanceUID)
+		if errors.Is(ierr, ErrNotFound) || (ierr == nil && inst.BlobKey != r.BlobKey) {
+			return
+		}
+		w.log.Error("cannot upload: the local copy is damaged or gone; retrying in 10 min",
+			"sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey, "err", err)
+		w.mu.Lock()
+		w.skip[r.SOPInstanceUID] = time.Now().Add(10 * time.Minute)
+		w.mu.Unlock()
+		return
+	}
+	if err != nil {
+		w.failed(err)
+		return
+	}
+	err = w.a.idx.MarkUploaded(ctx, r.SOPInstanceUID, r.BlobKey)
+	if errors.Is(err, ErrNotFound) {
+		// Replaced or deleted while uploading: what we uploaded is referenced by nothing.
+		if err := w.a.remote.Delete(context.WithoutCancel(ctx), r.BlobKey); err != nil {
+			w.log.Warn("cannot remove the upload of a replaced instance", "blob_key", r.BlobKey, "err", err)
+		}
+		return
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("uploaded, but cannot record it in the index; will upload again", "sop_instance_uid", r.SOPInstanceUID, "err", err)
+			w.failed(err)
+		}
+		return
+	}
+	w.pendingObjects.Add(-1)
+	w.pendingBytes.Add(-r.Size)
+	if !r.ReceivedAt.Before(w.since) {
+		w.spoolBytes.Add(-r.Size)
+	}
+	w.uploadedObjects.Add(1)
+	w.uploadedBytes.Add(r.Size)
+	w.mu.Lock()
+	if !w.downSince.IsZero() {
+		w.log.Info("remote store reachable again", "down_for", time.Since(w.downSince).Round(time.Second))
+	}
+	w.backoff, w.downSince = 0, time.Time{}
+	delete(w.skip, r.SOPInstanceUID)
+	w.rate.add(time.Now(), r.Size)
+	w.mu.Unlock()
+	w.log.Debug("uploaded", "sop_instance_uid", r.SOPInstanceUID, "size", r.Size, "took", time.Since(start))
+	w.poke(w.evictKick)
+}
+
+func (w *writeBack) copyUp(ctx context.Context, r BlobRef) error {
+	rc, err := w.a.blobs.Open(ctx, r.BlobKey)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("upload %s: %w: %w", r.BlobKey, errLocalCopy, err)
+	}
+	if err != nil {
+		return fmt.Errorf("upload %s: open local copy: %w", r.BlobKey, err)
+	}
+	defer rc.Close()
+	// Verify first, then upload the file itself: a damaged copy never starts an upload,
+	// and the remote store may read the file by offset (parts in parallel, nothing
+	// buffered) instead of as one stream. The second read comes from the page cache.
+	v := &verifyReader{r: rc, h: sha256.New(), left: r.Size, want: r.SHA256}
+	if _, err := io.Copy(io.Discard, ContextReader(ctx, v)); err != nil {
+		if v.err != nil {
+			return fmt.Errorf("upload %s: %w", r.BlobKey, v.err)
+		}
+		return fmt.Errorf("upload %s: read local copy: %w", r.BlobKey, err)
+	}
+	if _, err := rc.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("upload %s: read local copy: %w", r.BlobKey, err)
+	}
+	if err := w.a.remote.Put(ctx, r.BlobKey, rc, r.Size); err != nil {
+		return fmt.Errorf("upload %s: %w", r.BlobKey, err)
+	}
+	return nil
+}
+
+// failed starts or lengthens the back-off after a remote failure.
+func (w *writeBack) failed(err error) {
+	w.failures.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.backoff == 0 {
+		w.backoff = w.cfg.RetryMin
+	} else {
+		w.backoff = min(2*w.backoff, w.cfg.RetryMax)
+	}
+	w.pauseUntil = time.Now().Add(w.backoff)
+	lvl := slog.LevelWarn
+	if w.downSince.IsZero() {
+		w.downSince = time.Now()
+	} else if w.backoff == w.cfg.RetryMax {
+		lvl = slog.LevelError
+	}
+	w.log.Log(context.Background(), lvl, "upload to the remote store failed; objects stay in the local spool",
+		"err", err, "retry_in", w.backoff, "down_since", w.downSince.Format(time.RFC3339),
+		"pending_objects", w.pendingObjects.Load(), "pending_bytes", w.pendingBytes.Load())
+}
+
+// verifyReader reads a local copy, failing at its end when the bytes are not the indexed
+// ones (size and SHA-256).
+type verifyReader struct {
+	r    io.Reader
+	h    hash.Hash
+	left int64
+	want string
+	done bool
+	err  error
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.done {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > v.left {
+		p = p[:v.left]
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.left -= int64(n)
+	if v.left == 0 {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			v.err = fmt.Errorf("%w: SHA-256 %s, indexed %s", errLocalCopy, got, v.want)
+			return 0, v.err
+		}
+		// The file must end here too: a longer file is not the indexed object.
+		var one [1]byte
+		if m, _ := io.ReadFull(v.r, one[:]); m > 0 {
+			v.err = fmt.Errorf("%w: longer than the indexed size", errLocalCopy)
+			return 0, v.err
+		}
+		v.done = true
+		return n, nil
+	}
+	if err == io.EOF {
+		v.err = fmt.Errorf("%w: %d bytes shorter than indexed", errLocalCopy, v.left)
+		return n, v.err
+	}
+	if err != nil {
+		v.err = fmt.Errorf("read local copy: %w", err)
+		return n, v.err
+	}
+	return n, nil
+}
+
+// evictLoop keeps the bytes of local copies within LocalBudget.
+func (w *writeBack) evictLoop(ctx context.Context) {
+	if w.cfg.LocalBudget < 0 {
+		return
+	}
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.evictKick:
+		case <-tick.C:
+		}
+		if err := w.evict(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("eviction of local copies stopped", "err", err)
+		}
+	}
+}
+
+// cached is the bytes of local copies of uploaded objects: what LocalBudget bounds.
+func (w *writeBack) cached() int64 { return w.localBytes.Load() - w.pendingBytes.Load() }
+
+func (w *writeBack) evict(ctx context.Context) error {
+	for w.cached() > w.cfg.LocalBudget {
+		var batch []BlobRef
+		err := w.a.idx.BlobRefs(ctx, RefsEvictable, 256, func(r BlobRef) error {
+			batch = append(batch, r)
+			return nil
+		})
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		for _, r := range batch {
+			if w.cached() <= w.cfg.LocalBudget {
+				return nil
+			}
+			if err := w.evictOne(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// evictOne removes one local copy. Under the instance's lock, so that a Put re-storing the
+// same object (same key) cannot have its fresh local copy deleted; the index is updated
+// first, so a crash leaves at worst a stray local file (reported and repaired by Check),
+// never a record that promises a local copy the remote does not back.
+func (w *writeBack) evictOne(ctx context.Context, r BlobRef) error {
+	defer w.a.locks.lock(r.SOPInstanceUID)()
+	err := w.a.idx.MarkEvicted(ctx, r.SOPInstanceUID, r.BlobKey)
+	if errors.Is(err, ErrNotFound) {
+		return nil // replaced meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	// Not cancelled by shutdown: the index already says evicted, and a local delete is quick.
+	if err := w.a.blobs.Delete(context.WithoutCancel(ctx), r.BlobKey); err != nil {
+		w.log.Warn("evicted in the index, but the local copy stays", "blob_key", r.BlobKey, "err", err)
+	}
+	w.localBytes.Add(-r.Size)
+	w.evictedObjects.Add(1)
+	w.evictedBytes.Add(r.Size)
+	return nil
+}
+
+// rateMeter is bytes per second over a sliding minute, in one-second buckets.
+type rateMeter struct {
+	buckets [60]int64
+	last    int64 // unix second of the newest bucket
+}
+
+func (m *rateMeter) advance(now time.Time) {
+	s := now.Unix()
+	if s-m.last >= int64(len(m.buckets)) {
+		m.buckets = [60]int64{}
+	} else {
+		for t := m.last + 1; t <= s; t++ {
+			m.buckets[t%int64(len(m.buckets))] = 0
+		}
+	}
+	if s > m.last {
+		m.last = s
+	}
+}
+
+func (m *rateMeter) add(now time.Time, n int64) {
+	m.advance(now)
+	m.buckets[now.Unix()%int64(len(m.buckets))] += n
+}
+
+func (m *rateMeter) perSecond(now time.Time) float64 {
+	m.advance(now)
+	var sum int64
+	for _, b := range m.buckets {
+		sum += b
+	}
+	return float64(sum) / float64(len(m.buckets))
+}
