@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,6 +68,41 @@ type Archive struct {
 	log    *slog.Logger
 	locks  uidLocks
 	wb     *writeBack // nil unless remote != nil
+
+	puts    atomic.Int32 // Puts in progress
+	lastPut atomic.Int64 // when the last Put ended, unix nanoseconds
+
+	mu       sync.Mutex
+	onStored []func(*Instance)
+}
+
+// OnStored registers fn to be called after each Put that stored a new object (not for a
+// duplicate), once the object is durable and indexed: thumbnails, the viewer's live
+// worklist. fn runs on the Put's goroutine and must not block (queue and return).
+func (a *Archive) OnStored(fn func(*Instance)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onStored = append(a.onStored, fn)
+}
+
+// putting marks a Put in progress until the returned function is called.
+func (a *Archive) putting() func() {
+	a.puts.Add(1)
+	return func() {
+		a.lastPut.Store(time.Now().UnixNano())
+		a.puts.Add(-1)
+	}
+}
+
+// ingestGap is how long after the last Put ingest counts as paused: the gap between two
+// C-STOREs of one association is well under it.
+const ingestGap = 250 * time.Millisecond
+
+// Ingesting reports whether objects are arriving: a Put is in progress or ended moments
+// ago. Background work (uploads, thumbnails) yields to ingest while it is true, so that
+// modalities get the disk and CPU first.
+func (a *Archive) Ingesting() bool {
+	return a.puts.Load() > 0 || time.Since(time.Unix(0, a.lastPut.Load())) < ingestGap
 }
 
 // NewArchive builds an archive over an index and a blob store. The spool directory is
@@ -124,7 +160,7 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	if err := a.wb.checkSpool(); err != nil {
 		return nil, err
 	}
-	defer a.wb.putting()()
+	defer a.putting()()
 	f, err := os.CreateTemp(a.cfg.SpoolDir, spoolPrefix+"*"+spoolSuffix)
 	if err != nil {
 		return nil, ioError("put: create spool file", err)
@@ -237,6 +273,12 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	}
 	a.log.Debug("instance stored", "sop_instance_uid", inst.SOPInstanceUID, "size", inst.Size,
 		"calling_ae", req.Origin.CallingAE)
+	a.mu.Lock()
+	fns := a.onStored
+	a.mu.Unlock()
+	for _, fn := range fns {
+		fn(inst)
+	}
 	return inst, nil
 }
 

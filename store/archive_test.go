@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pacsd/dicom"
 	"pacsd/store"
@@ -451,5 +452,47 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	} else {
 		rc.Close()
+	}
+}
+
+// TestOnStored: listeners hear of each new object once it is indexed, not of duplicates;
+// Ingesting is true while a Put runs.
+func TestOnStored(t *testing.T) {
+	e := newEnv(t)
+	var heard []string
+	e.a.OnStored(func(in *store.Instance) {
+		if _, err := e.idx.Instance(context.Background(), in.SOPInstanceUID); err != nil {
+			t.Errorf("OnStored before the index commit: %v", err)
+		}
+		heard = append(heard, in.SOPInstanceUID)
+	})
+	a := obj{sop: "1.2.826.0.1.1.1.1"}
+	b := obj{sop: "1.2.826.0.1.1.1.2"}
+	e.put(t, a.bytes(), store.PutRequest{})
+	e.put(t, a.bytes(), store.PutRequest{}) // duplicate
+	e.put(t, b.bytes(), store.PutRequest{})
+	if len(heard) != 2 || heard[0] != a.sop || heard[1] != b.sop {
+		t.Fatalf("OnStored heard %q, want %s then %s", heard, a.sop, b.sop)
+	}
+
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.a.Put(context.Background(), pr, store.PutRequest{})
+		done <- err
+	}()
+	data := obj{sop: "1.2.826.0.1.1.1.3"}.bytes()
+	pw.Write(data[:10])
+	if !e.a.Ingesting() {
+		t.Error("Ingesting false while a Put is reading its object")
+	}
+	pw.Write(data[10:])
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if e.a.Ingesting() {
+		t.Error("Ingesting still true well after the last Put ended")
 	}
 }

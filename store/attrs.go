@@ -266,3 +266,12 @@ func splitPersonName(s string) dicom.PersonName {
 	}
 	return dicom.PersonName{Alphabetic: g[0], Ideographic: g[1], Phonetic: g[2]}
 }
+
+// HasPixelData reports whether an instance is an image, judged from the index alone: image
+// pixel modules require Rows and Columns (PS3.3 C.7.6.3), which no structured report or
+// encapsulated document carries.
+func HasPixelData(in *Instance) bool {
+	r, ok1 := JSONInt(in.InstanceAttrs, dicom.TagRows)
+	c, ok2 := JSONInt(in.InstanceAttrs, dicom.TagColumns)
+	return ok1 && ok2 && r > 0 && c > 0
+}

@@ -77,9 +77,6 @@ type writeBack struct {
 	uploadedObjects, uploadedBytes, failures             atomic.Int64
 	evictedObjects, evictedBytes                         atomic.Int64
 
-	puts    atomic.Int32 // Puts in progress
-	lastPut atomic.Int64 // when the last Put ended, unix nanoseconds
-
 	kick      chan struct{} // new pending work, or a worker finished
 	evictKick chan struct{}
 
@@ -277,28 +274,12 @@ func (w *writeBack) poke(c chan struct{}) {
 	}
 }
 
-// putting marks a Put in progress until the returned function is called.
-func (w *writeBack) putting() func() {
-	if w == nil {
-		return func() {}
-	}
-	w.puts.Add(1)
-	return func() {
-		w.lastPut.Store(time.Now().UnixNano())
-		w.puts.Add(-1)
-	}
-}
-
-// yieldGap is how long after the last Put ingest counts as paused: the gap between two
-// C-STOREs of one association is well under it.
-const yieldGap = 250 * time.Millisecond
-
 // yielding reports whether r's upload should wait for ingest to pause.
 func (w *writeBack) yielding(r BlobRef) bool {
 	if w.cfg.YieldMax < 0 || time.Since(r.ReceivedAt) >= w.cfg.YieldMax {
 		return false
 	}
-	return w.puts.Load() > 0 || time.Since(time.Unix(0, w.lastPut.Load())) < yieldGap
+	return w.a.Ingesting()
 }
 
 // checkSpool refuses new objects while the spool is over its hard limit.
@@ -407,7 +388,7 @@ func (w *writeBack) dispatch(ctx context.Context, jobs chan<- BlobRef) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(yieldGap / 2):
+			case <-time.After(ingestGap / 2):
 			}
 		}
 	}
