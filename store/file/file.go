@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"pacsd/store"
 )
@@ -17,6 +18,9 @@ import (
 // tmpDir holds objects being written by Put; it sits under the root so that the final rename
 // never crosses a filesystem. List skips it and keys may not name it.
 const tmpDir = ".tmp"
+
+// staleTemp is how long a temporary file must have been left alone to count as abandoned.
+const staleTemp = time.Hour
 
 // Blobs is a store.Blobs (and store.FileAdopter) on a local folder.
 type Blobs struct {
@@ -29,7 +33,9 @@ var (
 )
 
 // New opens (creating when needed) a blob folder at root. Leftover temporary files of
-// interrupted Puts are removed: nothing in .tmp was ever acknowledged.
+// interrupted Puts are removed: nothing in .tmp was ever acknowledged. Only those not
+// written to for an hour, since another process (`pacsd check` beside a serving pacsd)
+// may open the same folder while a Put is writing one.
 func New(root string) (*Blobs, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -43,6 +49,9 @@ func New(root string) (*Blobs, error) {
 		return nil, fmt.Errorf("blob folder %s: %w", root, err)
 	}
 	for _, e := range entries {
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < staleTemp {
+			continue
+		}
 		if err := os.RemoveAll(filepath.Join(abs, tmpDir, e.Name())); err != nil {
 			return nil, fmt.Errorf("blob folder %s: clean %s: %w", root, e.Name(), err)
 		}

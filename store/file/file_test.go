@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pacsd/store"
 	"pacsd/store/file"
@@ -26,7 +27,8 @@ func TestContract(t *testing.T) {
 }
 
 // TestNewCleansTemp: temporary files of Puts interrupted by a crash were never acknowledged;
-// New removes them, and List never shows them.
+// New removes them once abandoned (an hour without writes), and List never shows them. A
+// fresh one may belong to a Put of another process and stays.
 func TestNewCleansTemp(t *testing.T) {
 	root := t.TempDir()
 	b, err := file.New(root)
@@ -47,8 +49,18 @@ func TestNewCleansTemp(t *testing.T) {
 	if _, err := file.New(root); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("fresh temporary file (a Put in flight elsewhere) removed by New: %v", err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(leftover, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.New(root); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("leftover temporary file survived New: %v", err)
+		t.Fatalf("abandoned temporary file survived New: %v", err)
 	}
 }
 
