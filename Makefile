@@ -4,7 +4,7 @@ GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test deps minio vet lint bench fuzz testdata clean
+.PHONY: run build test deps minio ohif vet lint bench fuzz testdata clean
 
 run:
 	$(GO) run ./cmd/pacsd
@@ -14,9 +14,30 @@ build:
 
 deps:
 	./scripts/deps.sh
+	@$(MAKE) --no-print-directory ohif
 
 minio:
 	./scripts/minio.sh
+
+# OHIF v3's built app, served by pacsd at /ohif/ (package ohif): only the dist/ folder of the
+# npm package @ohif/app (npm pack, no dependency tree), checked against the pinned integrity,
+# unpacked into .cache/ohif/<version>/dist. Skipped when already there.
+OHIF_VERSION   := $(shell sed -n 's/^const Version = "\(.*\)"$$/\1/p' ohif/version.go)
+# the registry's dist.integrity of that tarball (sha512-WZdxmpmG...B9E8EA==), in hex
+OHIF_SHA512    := 5997719a9986eeba85816f5924b71b82bdd70ad2e2d4a0cd3e831a798e4f3deea3e06e1f8c48e393271933a0ba664d85f3b04ac457e9abe8dde715d907d13c10
+OHIF_DIR       := .cache/ohif/$(OHIF_VERSION)
+ohif:
+	@set -eu; \
+	if [ -f $(OHIF_DIR)/dist/index.html ]; then echo "ohif: $(OHIF_DIR)/dist present"; exit 0; fi; \
+	tmp=$(OHIF_DIR).tmp; rm -rf $$tmp; mkdir -p $$tmp; \
+	echo "ohif: fetching @ohif/app@$(OHIF_VERSION)"; \
+	(cd $$tmp && npm pack --silent --loglevel=error @ohif/app@$(OHIF_VERSION) >/dev/null); \
+	got=$$(sha512sum $$tmp/ohif-app-$(OHIF_VERSION).tgz | cut -d' ' -f1); \
+	if [ "$$got" != "$(OHIF_SHA512)" ]; then echo "ohif: sha512 mismatch: $$got" >&2; exit 1; fi; \
+	tar -xzf $$tmp/ohif-app-$(OHIF_VERSION).tgz -C $$tmp package/dist package/package.json package/LICENSE; \
+	test -f $$tmp/package/dist/index.html; \
+	rm -rf $(OHIF_DIR); mv $$tmp/package $(OHIF_DIR); rm -rf $$tmp; \
+	echo "ohif: installed $(OHIF_DIR)/dist"
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }

@@ -1,21 +1,51 @@
-// Package dicomweb serves the DICOMweb Studies Service (PS3.18 10) over a store.Archive,
-// on the echo router: QIDO-RS search (PS3.18 10.6) answered from the index alone, and
-// WADO-RS instance retrieval (PS3.18 10.4) streamed from the blob store.
+// Package dicomweb serves the DICOMweb Studies Service (PS3.18 10) and the URI Service
+// (PS3.18 9) over a store.Archive, on the echo router:
 //
-// This first cut covers:
+//   - QIDO-RS search (PS3.18 10.6) on /studies, /series, /instances and their study- and
+//     series-scoped forms, answered from the index alone, as application/dicom+json
+//     (Annex F) or multipart/related; type="application/dicom+xml" (PS3.19 Native DICOM
+//     Model), with includefield, limit/offset and fuzzymatching.
+//   - WADO-RS (PS3.18 10.4): instances of a study, series or one instance as
+//     multipart/related; type="application/dicom"; metadata at all three levels; frames;
+//     bulk data.
+//   - STOW-RS (PS3.18 10.5): POST /studies and /studies/{study}, parts streamed one by one
+//     into Archive.Put; the Store Instances Response (Annex I) in JSON or XML.
+//   - WADO-URI (PS3.18 9) at /wado: application/dicom, and application/pdf for
+//     Encapsulated PDF; rendered types answer 406 until the renderer is wired into
+//     renderWADOURI.
+//   - A capabilities document at the root (JSON, or HTML for a browser).
 //
-//   - QIDO-RS on /studies, /series, /instances and their study/series-scoped forms, returning
-//     application/dicom+json (PS3.18 Annex F) with the default attribute sets of
-//     PS3.18 Table 10.6.3-3/4/5, includefield, limit/offset paging and fuzzymatching.
-//   - WADO-RS of a study, a series or one instance as
-//     multipart/related; type="application/dicom", each part the stored Part-10 object.
+// It is not (yet): /rendered, /thumbnail, transcoding (everything is sent in its stored
+// transfer syntax), STOW of metadata plus bulk data, or matching on attributes inside
+// sequences.
 //
-// It is not (yet): STOW-RS, /metadata, /frames, /bulkdata, /rendered, /thumbnail, CORS,
-// transcoding, or the multipart/related; type="application/dicom+xml" QIDO representation.
-// Those answer 404 (no route) or 406 (representation not offered) until a later issue adds
-// them.
+// # Metadata and its cache
 //
-// Choices a client may notice:
+// The first request that needs an object's metadata reads its header once (cache.go,
+// record.go): the DICOM JSON, where each bulk value and each frame lies. That record is
+// kept in a file under Config.CacheDir named by SOP Instance UID and content SHA-256 (a
+// replaced instance gets a new record) and in a byte-bounded LRU. A series' or study's
+// metadata is the concatenation of its instances' records, kept whole (with its gzip
+// form) until an instance changes. Values over 1 KiB and Pixel Data are sent by
+// BulkDataURI: relative references by default ("instances/{uid}/bulkdata/7FE00010" in a
+// series' metadata, resolved against the request URL, which is also how OHIF resolves
+// them), absolute under Config.PublicURL when it is set. Bulk data paths name tags from
+// the top level down with 1-based item numbers between them ("00400275/2/00091010").
+//
+// # Frames and bulk data
+//
+// Frames are located from headers alone: the Pixel Data value for native data; for
+// encapsulated data the Extended or Basic Offset Table, one fragment per frame, or, failing
+// those, the fragments that start a codestream. Uncompressed frames and values go out
+// little endian (swapped from Explicit VR Big Endian, inflated from a deflated data set)
+// as application/octet-stream; compressed frames go out as stored, typed image/jpeg,
+// image/jls, image/jp2, image/jpx or image/dicom-rle, or as application/octet-stream with
+// the transfer-syntax parameter when a client accepts transfer-syntax=* (what OHIF sends).
+// A media type without transfer-syntax stands for its default syntax, so a client asking
+// for plain octet-stream frames of a JPEG image gets 406, with a message saying what is
+// offered. One byte range (Range) is honoured on bulk data and WADO-URI objects.
+//
+// # Choices a client may notice
 //
 //   - Query strings are decoded as application/x-www-form-urlencoded (net/url.ParseQuery),
 //     as browsers and most HTTP libraries encode them: "%E5%BC%A0*" is "张*" and a literal '+'
@@ -27,23 +57,33 @@
 //     parameter (PS3.18 8.3.3.1) replaces the Accept header field, for links.
 //
 //   - Accept fields are read leniently: q-values, quoted or unquoted type parameters, any
-//     case, several fields. Unparsable ranges are skipped, not answered with 400.
+//     case, several fields, legacy names (image/x-jls). Unparsable ranges are skipped.
 //
-//   - A search without matches is 200 with an empty JSON array, not 204 No Content: every
-//     client then parses one shape of answer.
+//   - A search without matches is 200 with an empty JSON array, not 204 No Content.
 //
-//   - WADO-RS sends each instance in the transfer syntax it was stored in. Accepting
-//     transfer-syntax=*, or naming no transfer syntax, or naming the stored one, gets it;
-//     naming another one is 406 until transcoding exists. (PS3.18 8.7.3.5.2 makes Explicit
-//     VR Little Endian the default when no transfer-syntax is named; sending the stored
-//     syntax instead is what origin servers commonly do and never alters pixel data.)
+//   - WADO-RS instances go out in their stored transfer syntax when transfer-syntax=* or
+//     none is named (PS3.18 8.7.3.5.2 would default to Explicit VR Little Endian; sending
+//     the stored syntax never alters pixel data); naming another one is 406.
 //
-//   - Responses carry PHI: searches are "private, no-store"; instances are "private" with a
-//     weak ETag from their SHA-256 (If-None-Match gives 304). A failure after the first part
-//     of a study has gone out breaks the connection rather than ending the body cleanly, so
-//     no client mistakes a partial study for a whole one.
+//   - STOW-RS answers 200 when every part was stored, 202 when some were not, 409 when none
+//     was (400 for a body that is not multipart, 415 for a Content-Type other than
+//     multipart/related; type="application/dicom"). Failure Reasons: 0xC000 unreadable or
+//     malformed, 0xA900 identifying attributes missing or invalid, 0x0122 not a storage SOP
+//     class, 0xA700 out of resources, 0x0110 processing failure, 0xC409 Study Instance UID
+//     other than the one in the URL. Parts whose UIDs cannot be read are listed in Other
+//     Failures Sequence (0008,119A). No Warning Reason is ever sent: objects are stored
+//     byte for byte.
+//
+//   - Responses carry PHI: searches are "private, no-store"; instances, frames and bulk
+//     data "private, max-age=3600" with an ETag; metadata "private, no-cache" with an ETag
+//     (If-None-Match gives 304). JSON and XML bodies are gzip-compressed when accepted.
+//     Cross-origin reads are allowed only for Config.AllowedOrigins.
+//
+//   - A failure after the first byte of a multipart body has gone out breaks the
+//     connection rather than ending the body cleanly, so no client mistakes a partial
+//     study for a whole one.
 //
 // The package knows store and dicom and nothing of DIMSE or the viewer. Errors from store
-// are translated to HTTP statuses in one table (errors.go); response bodies never carry
-// internal error text.
+// are translated to HTTP statuses in one table (errors.go) and to STOW-RS Failure Reasons
+// in another (stow.go); response bodies never carry internal error text.
 package dicomweb

@@ -295,30 +295,25 @@ var (
 	offerDicomXML  = offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom+xml"}}
 )
 
-// negotiateSearch picks the response media type for accept (the joined Accept field, or
-// the accept query parameter). An absent field accepts anything (RFC 9110 12.5.1).
+// negotiateSearch picks the response representation for accept (the joined Accept field,
+// or the accept query parameter): DICOM JSON, plain JSON, or the XML of PS3.18 10.6.3.3
+// (multipart/related; type="application/dicom+xml", one Native DICOM Model document per
+// result). An absent field accepts anything (RFC 9110 12.5.1).
 func negotiateSearch(accept string) (string, error) {
 	if strings.TrimSpace(accept) == "" {
 		return mediaDicomJSON, nil
 	}
 	ranges := parseAccept(accept)
-	qd, qj := quality(ranges, offerDicomJSON), quality(ranges, offerJSON)
+	qd, qj, qx := quality(ranges, offerDicomJSON), quality(ranges, offerJSON), quality(ranges, offerDicomXML)
 	switch {
-	case qd > 0 && qd >= qj:
+	case qd > 0 && qd >= qj && qd >= qx:
 		return mediaDicomJSON, nil
+	case qx > 0 && qx > qj:
+		return mediaDicomXML, nil
 	case qj > 0:
 		return mediaJSON, nil
 	}
-	// The XML representation is required of origin servers by PS3.18 10.6.3.3 and will come
-	// with a later issue; until then say so plainly.
-	for _, r := range ranges {
-		if r.q > 0 && r.typ == "multipart" && r.sub == "related" {
-			if spec, ok := r.matches(offerDicomXML); ok && spec == 3 {
-				return "", notAcceptable(`multipart/related; type="application/dicom+xml" is not supported yet; accept application/dicom+json`)
-			}
-		}
-	}
-	return "", notAcceptable("search results are offered as application/dicom+json or application/json")
+	return "", notAcceptable(`search results are offered as application/dicom+json, application/json or multipart/related; type="application/dicom+xml"`)
 }
 
 // warningTruncated is the Warning of PS3.18 8.3.4.4 when the server's maximum cut the
@@ -379,10 +374,6 @@ func (s *server) search(t searchTarget) echo.HandlerFunc {
 		for i, r := range results {
 			out[i] = shapeResult(t, req, r, base)
 		}
-		var buf bytes.Buffer
-		if err := json.NewEncoder(&buf).Encode(out); err != nil {
-			return s.publicError(c, "search", err)
-		}
 
 		h := c.Response().Header()
 		if truncated {
@@ -391,7 +382,18 @@ func (s *server) search(t searchTarget) echo.HandlerFunc {
 		setPrivateNoStore(h)
 		h.Add(echo.HeaderVary, echo.HeaderAccept)
 		s.log.Debug("qido-rs", "resource", c.Path(), "results", len(out), "truncated", truncated)
-		return c.Blob(http.StatusOK, ctype, buf.Bytes())
+		if ctype == mediaDicomXML {
+			docs := make([][]byte, len(out))
+			for i, r := range out {
+				docs[i] = nativeXML(r)
+			}
+			return s.sendXMLParts(c, docs)
+		}
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(out); err != nil {
+			return s.publicError(c, "search", err)
+		}
+		return sendBody(c, http.StatusOK, ctype, buf.Bytes(), nil)
 	}
 }
 

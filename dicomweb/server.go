@@ -12,7 +12,8 @@ import (
 	"pacsd/store"
 )
 
-// Config tunes the DICOMweb handlers.
+// Config tunes the DICOMweb handlers. cmd/pacsd maps its flags onto it; the zero value
+// works (no cache folder, same-origin only).
 type Config struct {
 	Logger *slog.Logger // nil: slog.Default()
 	// MaxResults caps the results of one QIDO-RS request (PS3.18 8.3.4.4); a larger limit,
@@ -20,11 +21,29 @@ type Config struct {
 	MaxResults int
 	// PublicURL is the external base URL of the server (e.g. "https://pacs.example/county1/"),
 	// used to build Retrieve URL (0008,1190). When empty, the request's scheme and host are
-	// used (see baseURL); set it whenever a reverse proxy strips a path prefix.
+	// used (see baseURL); set it whenever a reverse proxy strips a path prefix. When set,
+	// BulkDataURIs in metadata are absolute URLs under it too; otherwise they are relative
+	// (RFC 3986 references resolved against the metadata URL), which survive any proxy.
 	PublicURL string
+	// CacheDir keeps one metadata record per stored object version (cache.go), so that a
+	// restart does not re-read every header. "" keeps records in memory only.
+	CacheDir string
+	// CacheBytes bounds the in-memory metadata cache (instance records and assembled series
+	// and study metadata). 0 means 256 MiB.
+	CacheBytes int64
+	// FallbackCharset decodes undeclared non-UTF-8 text when metadata is built; give it the
+	// archive's setting (store.Config.FallbackCharset).
+	FallbackCharset string
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) that may read
+	// DICOMweb responses across origins (CORS); "*" allows every origin, without
+	// credentials. Empty: same-origin only.
+	AllowedOrigins []string
 }
 
-const defaultMaxResults = 1000
+const (
+	defaultMaxResults = 1000
+	defaultCacheBytes = 256 << 20
+)
 
 // server holds what every handler needs.
 type server struct {
@@ -33,6 +52,10 @@ type server struct {
 	maxResults int
 	publicURL  string // without trailing '/'
 	prefix     string // the group's path prefix, e.g. "/dicomweb"
+	fallback   string
+	meta       *metaCache
+	bodies     *lru // assembled metadata bodies (shares the budget with meta's records)
+	cors       corsPolicy
 }
 
 // Route parameter names.
@@ -40,17 +63,21 @@ const (
 	paramStudy    = "study"
 	paramSeries   = "series"
 	paramInstance = "instance"
+	paramFrames   = "frames"
 )
 
-// Register mounts the Studies Service resources (PS3.18 10.1, Table 10.1-1) on g:
-// QIDO-RS search and WADO-RS instance retrieval. cmd/pacsd calls it as
-// Register(e.Group("/dicomweb"), archive, cfg).
+// Register mounts the Studies Service resources (PS3.18 10.1, Table 10.1-1) on g: QIDO-RS
+// search, WADO-RS retrieval (instances, metadata, frames, bulk data), STOW-RS, WADO-URI
+// (PS3.18 9, at /wado) and a capabilities document at the group root. cmd/pacsd calls it
+// as Register(e.Group("/dicomweb"), archive, cfg).
 func Register(g *echo.Group, a *store.Archive, cfg Config) {
 	s := &server{
 		archive:    a,
 		log:        cfg.Logger,
 		maxResults: cfg.MaxResults,
 		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
+		fallback:   cfg.FallbackCharset,
+		cors:       newCORSPolicy(cfg.AllowedOrigins),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -58,27 +85,82 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) {
 	if s.maxResults <= 0 {
 		s.maxResults = defaultMaxResults
 	}
+	budget := cfg.CacheBytes
+	if budget <= 0 {
+		budget = defaultCacheBytes
+	}
+	// Records and assembled bodies share the budget, a quarter and three quarters: a
+	// series body is its records' JSON again, and it is what OHIF asks for.
+	s.bodies = newLRU(budget - budget/4)
+	s.meta = &metaCache{
+		dir:      cfg.CacheDir,
+		mem:      newLRU(budget / 4),
+		fallback: cfg.FallbackCharset,
+		log:      s.log,
+		open:     a.Open,
+		inflight: map[string]*flight{},
+	}
 
-	// QIDO-RS, PS3.18 10.6 (Table 10.6.1-2 lists the search resources).
-	r := g.GET("/studies", s.search(searchStudies))
+	// routes registers a handler per method on path, each with CORS, plus an OPTIONS
+	// handler naming those methods; route is routes for GET and HEAD sharing a handler
+	// (HEAD answers with the headers a GET would carry, no body).
+	routes := func(path string, byMethod map[string]echo.HandlerFunc) *echo.Route {
+		var (
+			methods []string
+			get     *echo.Route
+		)
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			if h, ok := byMethod[m]; ok {
+				methods = append(methods, m)
+				if r := g.Add(m, path, s.withCORS(h)); m == http.MethodGet {
+					get = r
+				}
+			}
+		}
+		g.OPTIONS(path, s.preflight(methods))
+		return get
+	}
+	route := func(path string, h echo.HandlerFunc) *echo.Route {
+		return routes(path, map[string]echo.HandlerFunc{http.MethodGet: h, http.MethodHead: h})
+	}
+	study := "/studies/:" + paramStudy
+	series := study + "/series/:" + paramSeries
+	instance := series + "/instances/:" + paramInstance
+
+	// QIDO-RS, PS3.18 10.6 (Table 10.6.1-2 lists the search resources), and STOW-RS,
+	// PS3.18 10.5, on /studies and /studies/{study}, which also retrieve (WADO-RS).
+	r := routes("/studies", map[string]echo.HandlerFunc{
+		http.MethodGet: s.search(searchStudies), http.MethodHead: s.search(searchStudies), http.MethodPost: s.store})
 	s.prefix = strings.TrimSuffix(r.Path, "/studies")
-	g.GET("/series", s.search(searchAllSeries))
-	g.GET("/instances", s.search(searchAllInstances))
-	g.GET("/studies/:"+paramStudy+"/series", s.search(searchStudySeries))
-	g.GET("/studies/:"+paramStudy+"/instances", s.search(searchStudyInstances))
-	g.GET("/studies/:"+paramStudy+"/series/:"+paramSeries+"/instances", s.search(searchSeriesInstances))
+	route("/series", s.search(searchAllSeries))
+	route("/instances", s.search(searchAllInstances))
+	route(study+"/series", s.search(searchStudySeries))
+	route(study+"/instances", s.search(searchStudyInstances))
+	route(series+"/instances", s.search(searchSeriesInstances))
+	routes(study, map[string]echo.HandlerFunc{http.MethodGet: s.retrieve, http.MethodHead: s.retrieve, http.MethodPost: s.store})
 
-	// WADO-RS, PS3.18 10.4 (Table 10.4.1-1): the instance resources. HEAD answers whether
-	// the resource exists in an acceptable representation without moving the bytes.
-	for _, path := range []string{
-		"/studies/:" + paramStudy,
-		"/studies/:" + paramStudy + "/series/:" + paramSeries,
-		"/studies/:" + paramStudy + "/series/:" + paramSeries + "/instances/:" + paramInstance,
-	} {
-		g.GET(path, s.retrieve)
-		g.HEAD(path, s.retrieve)
+	// WADO-RS, PS3.18 10.4 (Table 10.4.1-1).
+	route(series, s.retrieve)
+	route(instance, s.retrieve)
+	route(study+"/metadata", s.metadata(levelStudy))
+	route(series+"/metadata", s.metadata(levelSeries))
+	route(instance+"/metadata", s.metadata(levelInstance))
+	route(instance+"/frames/:"+paramFrames, s.frames)
+	route(instance+"/bulkdata/*", s.bulkdata)
+
+	// WADO-URI, PS3.18 9, conventionally at the DICOMweb root.
+	route("/wado", s.wadoURI)
+
+	// What this server offers, for people and scripts.
+	route("", s.capabilities)
+	route("/", s.capabilities)
+	if registered != nil {
+		registered(s)
 	}
 }
+
+// registered, when set (by tests), is given every server Register builds.
+var registered func(*server)
 
 // baseURL is the absolute URL of the DICOMweb root as the client sees it, without a
 // trailing '/': PublicURL plus the group prefix when configured, else built from the

@@ -2,9 +2,7 @@ package dicomweb
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -101,7 +99,7 @@ func (s *server) retrieve(c echo.Context) error {
 				s.abort(ctx, "open", inst.SOPInstanceUID, err)
 			}
 		}
-		err = mw.writePart(ctx, rec, rc)
+		err = mw.writePart(ctx, instancePart(rec), rc)
 		rc.Close()
 		if err != nil {
 			s.abort(ctx, "send", inst.SOPInstanceUID, err)
@@ -153,12 +151,12 @@ func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, se
 	h := c.Response().Header()
 	setInstanceHeaders(h, rec)
 	h.Set(echo.HeaderContentType, multipartMedia(boundary))
-	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf(rec), 10))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf([]partHead{instancePart(rec)}), 10))
 	if rc == nil {
 		return c.NoContent(http.StatusOK)
 	}
 	c.Response().WriteHeader(http.StatusOK)
-	if err := mw.writePart(ctx, rec, rc); err != nil {
+	if err := mw.writePart(ctx, instancePart(rec), rc); err != nil {
 		s.abort(ctx, "send", uid, err)
 	}
 	if err := mw.close(); err != nil {
@@ -244,95 +242,6 @@ func negotiateInstance(ranges []mediaRange, ts string) error {
 	return notAcceptable(`instances are offered as multipart/related; type="application/dicom" only`)
 }
 
-// multipartMedia is the response Content-Type (PS3.18 8.7.3.5; RFC 2387).
-func multipartMedia(boundary string) string {
-	return `multipart/related; type="application/dicom"; boundary=` + boundary
-}
-
-// newBoundary returns a random boundary; 128 random bits make a collision with the
-// content of a part as unlikely as anything in the archive.
-func newBoundary() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("multipart boundary: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-// multipartWriter writes an RFC 2046 5.1.1 body. The delimiter after a part's body
-// (CRLF "--" boundary) is written with that body, not with the next part: a reader knows a
-// part is complete as soon as it has arrived, and the stream ends either with the rest of
-// the close delimiter ("--" CRLF) or, for the next part, with CRLF and its headers.
-// It is written here rather than with mime/multipart so that the exact length is known in
-// advance for a Content-Length.
-type multipartWriter struct {
-	w        io.Writer
-	boundary string
-	parts    int
-	buf      []byte
-}
-
-// partHeader is what precedes the body of part number n (0-based): the dash-boundary
-// line for the first part, the end of the delimiter line for the others, then headers.
-func (m *multipartWriter) partHeader(n int, rec *store.Instance) string {
-	var b strings.Builder
-	if n == 0 {
-		b.WriteString("--" + m.boundary)
-	}
-	b.WriteString("\r\n")
-	// PS3.18 8.7.3.5.2: each part names its transfer syntax.
-	b.WriteString("Content-Type: application/dicom; transfer-syntax=" + rec.TransferSyntaxUID + "\r\n")
-	b.WriteString("Content-Length: " + strconv.FormatInt(rec.Size, 10) + "\r\n\r\n")
-	return b.String()
-}
-
-// delimiter follows every body.
-func (m *multipartWriter) delimiter() string { return "\r\n--" + m.boundary }
-
-// closeEnd turns the last delimiter into the close delimiter.
-const closeEnd = "--\r\n"
-
-// lengthOf is the length of a body holding rec alone.
-func (m *multipartWriter) lengthOf(rec *store.Instance) int64 {
-	return int64(len(m.partHeader(0, rec))) + rec.Size + int64(len(m.delimiter())+len(closeEnd))
-}
-
-// writePart sends one instance: exactly rec.Size bytes of rc, stopping when ctx ends.
-func (m *multipartWriter) writePart(ctx context.Context, rec *store.Instance, rc io.Reader) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(m.w, m.partHeader(m.parts, rec)); err != nil {
-		return fmt.Errorf("write part header: %w", err)
-	}
-	m.parts++
-	if m.buf == nil {
-		m.buf = make([]byte, copyBufferSize)
-	}
-	n, err := io.CopyBuffer(m.w, io.LimitReader(store.ContextReader(ctx, rc), rec.Size), m.buf)
-	if err == nil && n != rec.Size {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		return fmt.Errorf("copy %s after %d of %d bytes: %w", rec.SOPInstanceUID, n, rec.Size, err)
-	}
-	if _, err := io.WriteString(m.w, m.delimiter()); err != nil {
-		return fmt.Errorf("write delimiter: %w", err)
-	}
-	return nil
-}
-
-// close ends the body; it needs at least one part written.
-func (m *multipartWriter) close() error {
-	if m.parts == 0 {
-		return errors.New("multipart body without parts")
-	}
-	if _, err := io.WriteString(m.w, closeEnd); err != nil {
-		return fmt.Errorf("write close delimiter: %w", err)
-	}
-	return nil
-}
-
 // weakETag builds the validator of an instance response from its SHA-256. It is weak
 // (RFC 9110 8.8.1) because the multipart boundary differs between responses: the bytes
 // differ, the content does not. "" when the digest is not the hex a header may carry.
@@ -357,7 +266,7 @@ func etagMatches(field, etag string) bool {
 		return true
 	}
 	opaque := strings.TrimPrefix(etag, "W/")
-	for _, t := range strings.Split(field, ",") {
+	for _, t := range splitQuoted(field, ',') {
 		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == opaque {
 			return true
 		}

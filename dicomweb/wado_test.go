@@ -30,19 +30,19 @@ func TestMultipartWriter(t *testing.T) {
 		t.Run(fmt.Sprint(n, " parts"), func(t *testing.T) {
 			var buf bytes.Buffer
 			mw := &multipartWriter{w: &buf, boundary: "b0undary"}
+			var heads []partHead
 			for _, p := range parts[:n] {
 				rec := &store.Instance{SOPInstanceUID: "1.2", TransferSyntaxUID: p.ts, Size: int64(len(p.body))}
-				if err := mw.writePart(context.Background(), rec, strings.NewReader(p.body)); err != nil {
+				if err := mw.writePart(context.Background(), instancePart(rec), strings.NewReader(p.body)); err != nil {
 					t.Fatal(err)
 				}
-				if n == 1 {
-					if got, want := int64(buf.Len()+len(closeEnd)), mw.lengthOf(rec); got != want {
-						t.Errorf("lengthOf = %d, body is %d", want, got)
-					}
-				}
+				heads = append(heads, instancePart(rec))
 			}
 			if err := mw.close(); err != nil {
 				t.Fatal(err)
+			}
+			if got, want := int64(buf.Len()), mw.lengthOf(heads); got != want {
+				t.Errorf("lengthOf = %d, body is %d", want, got)
 			}
 			mr := multipart.NewReader(&buf, "b0undary")
 			for i, p := range parts[:n] {
@@ -68,7 +68,7 @@ func TestMultipartWriter(t *testing.T) {
 func TestMultipartWriterShortBlob(t *testing.T) {
 	mw := &multipartWriter{w: io.Discard, boundary: "b"}
 	rec := &store.Instance{SOPInstanceUID: "1.2", TransferSyntaxUID: "1.2.840.10008.1.2.1", Size: 10}
-	err := mw.writePart(context.Background(), rec, strings.NewReader("short"))
+	err := mw.writePart(context.Background(), instancePart(rec), strings.NewReader("short"))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short blob: %v, want ErrUnexpectedEOF", err)
 	}
@@ -79,7 +79,7 @@ func TestMultipartWriterCancelled(t *testing.T) {
 	cancel()
 	mw := &multipartWriter{w: io.Discard, boundary: "b"}
 	rec := &store.Instance{SOPInstanceUID: "1.2", TransferSyntaxUID: "1.2.840.10008.1.2.1", Size: 3}
-	if err := mw.writePart(ctx, rec, strings.NewReader("abc")); !errors.Is(err, context.Canceled) {
+	if err := mw.writePart(ctx, instancePart(rec), strings.NewReader("abc")); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v, want context.Canceled", err)
 	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pacsd's tests and benchmarks need on a fresh Debian machine, only when
 # missing: DCMTK (the real DIMSE peers), Orthanc (a second peer), GDCM and OpenJPEG tools
-# (JPEG 2000 test data and reference decoding). Go itself is expected on PATH.
+# (JPEG 2000 test data and reference decoding), Debian's Chromium and playwright-core (the
+# browser tests in browsertest/). Go itself is expected on PATH.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,18 @@ command -v gdcmconv >/dev/null 2>&1 || need+=(libgdcm-tools)
 command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
 # Orthanc: a second, independent DICOM implementation for interop tests.
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+# dicom/pixel's cgo codecs: OpenJPEG (JPEG 2000) and CharLS (JPEG-LS), found via pkg-config.
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -e /usr/include/openjpeg-2.5/openjpeg.h ] || need+=(libopenjp2-7-dev)
+[ -e /usr/include/charls/charls.h ] || need+=(libcharls-dev)
+# A second, independent JPEG lossless encoder for dicom/pixel's decoder tests.
+command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
+# Headless Chromium for the browser tests; playwright-core drives it and never downloads a
+# browser of its own.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# A CJK font, so that screenshots show Chinese patient names rather than empty boxes.
+[ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-zenhei)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
@@ -27,6 +40,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v go >/dev/null 2>&1 || { echo "deps: go is not on PATH (install Go 1.26)" >&2; exit 1; }
+# playwright-core for browsertest/, exactly as its lockfile pins it.
+browsertest="$(dirname "$0")/../browsertest"
+if [ ! -d "$browsertest/node_modules/playwright-core" ]; then
+  echo "deps: npm ci in browsertest/"
+  (cd "$browsertest" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # MinIO server for store/s3's tests: built once through the Go module proxy, then cached.
 "$(dirname "$0")/minio.sh"
 echo "deps: ok ($(storescu --version 2>&1 | head -1 | tr -s ' '))"

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"pacsd/dicom"
 	"pacsd/dicomweb"
 	"pacsd/dimse"
+	"pacsd/ohif"
 	"pacsd/store"
 )
 
@@ -34,6 +36,9 @@ type serveConfig struct {
 	maxPDU          uint
 	shutdownGrace   time.Duration
 	publicURL       string
+	corsOrigins     string
+	metadataCacheMB int64
+	ohifDir         string
 	logLevel        string
 	logFormat       string
 }
@@ -51,6 +56,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
+	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
+	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
+	fs.StringVar(&c.ohifDir, "ohif-dir", ohif.DefaultDir, "OHIF v3 build served at /ohif/ (make ohif installs it); missing: /ohif/ says how to install it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -168,9 +176,24 @@ func newHTTPHandler(archive *store.Archive, c serveConfig, log *slog.Logger) htt
 	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive) })
 	e.GET("/", func(ec echo.Context) error {
 		return ec.HTML(http.StatusOK, `<!doctype html><meta charset="utf-8"><title>pacsd</title>`+
-			`<h1>pacsd</h1><p>DICOMweb: <a href="dicomweb/studies">/dicomweb/studies</a></p>`)
+			`<h1>pacsd</h1><p>DICOMweb: <a href="dicomweb/">/dicomweb/</a></p><p>OHIF: <a href="ohif/">/ohif/</a></p>`)
 	})
-	dicomweb.Register(e.Group("/dicomweb"), archive, dicomweb.Config{Logger: log, PublicURL: c.publicURL})
+	var origins []string
+	for _, o := range strings.Split(c.corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	dicomweb.Register(e.Group("/dicomweb"), archive, dicomweb.Config{
+		Logger:          log,
+		PublicURL:       c.publicURL,
+		CacheDir:        filepath.Join(c.dataDir, "cache", "metadata"),
+		CacheBytes:      c.metadataCacheMB << 20,
+		FallbackCharset: c.fallbackCharset,
+		AllowedOrigins:  origins,
+	})
+	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.
+	ohif.Register(e, ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log})
 	return e
 }
 

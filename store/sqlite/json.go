@@ -81,11 +81,20 @@ func fold(s string) string {
 	return strings.ToLower(out)
 }
 
-// fuzzyWords is the fuzzy-matching form of a PN value: its name words (split at component
-// and group delimiters and spaces), accent-folded and lower-cased, each preceded by '^' and
-// the whole closed by '^', e.g. "^zhang^wei^张^伟^". A word start is then "^" + prefix.
-func fuzzyWords(pn string) string {
-	words := splitWords(fold(pn))
+// fuzzyName is the pn_fuzzy column of a person name: its name words (split at component
+// delimiters and spaces, per group), accent-folded and lower-cased, plus each group's
+// components run together, because a Chinese name is typed as one word: 张伟 (or zhangwei)
+// must find Zhang^Wei=张^伟. Each word is preceded by '^' and the whole closed by '^', e.g.
+// "^zhang^wei^zhangwei^张^伟^张伟^"; a word start is then "^" + prefix.
+func fuzzyName(p dicom.PersonName) string {
+	var words []string
+	for _, g := range []string{p.Alphabetic, p.Ideographic, p.Phonetic} {
+		parts := splitWords(fold(g))
+		words = append(words, parts...)
+		if len(parts) > 1 {
+			words = append(words, strings.Join(parts, ""))
+		}
+	}
 	if len(words) == 0 {
 		return ""
 	}

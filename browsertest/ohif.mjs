@@ -1,0 +1,190 @@
+// OHIF v3 served by pacsd, driven as a radiologist would: the study list shows the test
+// studies, a DR study opens from the list and renders, a multi-frame US study opens from a
+// link and plays as cine. Run by ohif/browser_test.go (go test ./ohif/); by hand:
+//
+//   PACSD_BASE_URL=http://127.0.0.1:8080 OHIF_SCENARIO='{"dr":{...},"us":{...}}' node ohif.mjs
+//
+// OHIF_SCENARIO (JSON) says what the server holds:
+//   mount, dicomweb   paths of the app and of DICOMweb ("/ohif", "/dicomweb")
+//   patientNames      names the study list must show, as OHIF formats them
+//   dr: {studyUID, patientName, instances}   the DR study, opened from the list
+//   cr: {studyUID}                           a MONOCHROME1 copy of the DR picture, by link
+//   us: {studyUID, instances, frames}        the multi-frame US study, opened by link
+
+import { Run, canvasGrid, canvasStats, correlation, imageStats, poll } from './lib.mjs';
+
+const scenario = JSON.parse(process.env.OHIF_SCENARIO || '{}');
+const mount = (scenario.mount || '/ohif').replace(/\/+$/, '');
+const dicomwebPath = scenario.dicomweb || '/dicomweb';
+
+const run = new Run('ohif');
+const viewport = '[data-cy="viewport-pane"] canvas.cornerstone-canvas';
+const thumbnails = '[data-cy="study-browser-thumbnail"] img';
+// A picture: the variance of its luminance (0-255 scale) is well above what a blank or
+// uniformly filled viewport has.
+const minVariance = 20;
+
+let page;
+let drGrid = null; // the DR picture as shown, to compare the MONOCHROME1 rendering with
+try {
+  page = await run.launch();
+  await scenarioSteps();
+} catch (e) {
+  run.log('aborted:', e.message);
+}
+process.exitCode = await run.finish();
+
+async function scenarioSteps() {
+  await run.step('app loads with pacsd as its data source', async () => {
+    await page.goto(run.baseURL + mount + '/', { waitUntil: 'load' });
+    const cfg = await page.evaluate(() => {
+      const ds = window.config?.dataSources?.[0]?.configuration || {};
+      return { qidoRoot: ds.qidoRoot, wadoRoot: ds.wadoRoot, routerBasename: window.config?.routerBasename, publicURL: window.PUBLIC_URL };
+    });
+    const want = run.baseURL + dicomwebPath;
+    if (cfg.qidoRoot !== want || cfg.wadoRoot !== want) {
+      throw new Error(`data source roots ${JSON.stringify(cfg)}, want ${want}`);
+    }
+    if (cfg.publicURL !== mount + '/') throw new Error(`window.PUBLIC_URL is ${cfg.publicURL}, want ${mount}/`);
+    return cfg;
+  }, { fatal: true });
+
+  await run.step('study list shows the test studies', async () => {
+    for (const name of scenario.patientNames || []) {
+      await page.locator('tr', { hasText: name }).first().waitFor();
+    }
+    await dismissOverlays();
+    await run.screenshot('study-list');
+    return { names: scenario.patientNames };
+  });
+
+  if (scenario.dr) {
+    const dr = scenario.dr;
+    await run.step('DR study opens from the study list', async () => {
+      await page.locator('tr', { hasText: dr.patientName }).first().click();
+      await page.getByRole('button', { name: 'Basic Viewer' }).click();
+      await page.waitForURL((u) => u.pathname.startsWith(mount + '/viewer') && u.search.includes(dr.studyUID));
+      return { url: page.url() };
+    });
+    await run.step('DR image renders', async () => {
+      const stats = await rendered('DR viewport');
+      await checkNoErrors();
+      const thumbs = await renderedThumbnails('DR thumbnails', dr.instances);
+      drGrid = await canvasGrid(page, viewport);
+      await run.screenshot('dr');
+      return { viewport: stats, thumbnails: thumbs };
+    });
+  }
+
+  if (scenario.cr) {
+    await run.step('MONOCHROME1 CR renders like the DR', async () => {
+      await page.goto(`${run.baseURL}${mount}/viewer?StudyInstanceUIDs=${encodeURIComponent(scenario.cr.studyUID)}`);
+      const stats = await rendered('CR viewport');
+      await checkNoErrors();
+      await run.screenshot('cr-monochrome1');
+      if (!drGrid) throw new Error('no DR rendering to compare with');
+      // The CR holds the DR's picture with inverted samples (MONOCHROME1): shown right, the
+      // two look alike (r near 1); shown without inversion, they are negatives (r near -1).
+      const r = correlation(drGrid, await canvasGrid(page, viewport));
+      if (!(r > 0.5)) throw new Error(`CR and DR renderings correlate at r=${r.toFixed(3)}; MONOCHROME1 not inverted?`);
+      return { viewport: stats, correlationWithDR: r };
+    });
+  }
+
+  if (scenario.us) {
+    const us = scenario.us;
+    await run.step('US multi-frame study opens by link', async () => {
+      // A deep link: the server answers the client route with the app (SPA fallback).
+      await page.goto(`${run.baseURL}${mount}/viewer?StudyInstanceUIDs=${encodeURIComponent(us.studyUID)}`);
+      const stats = await rendered('US viewport');
+      await checkNoErrors();
+      const thumbs = await renderedThumbnails('US thumbnails', us.instances);
+      await run.screenshot('us');
+      return { viewport: stats, thumbnails: thumbs };
+    });
+    await run.step('US cine plays through the frames', async () => {
+      const play = page.locator('[data-cy="cine-player-play-pause"]');
+      if (!(await play.isVisible())) {
+        // OHIF opens the cine player by itself for US; otherwise it is in the toolbar's
+        // "more tools" menu.
+        await page.locator('[data-cy="MoreTools-split-button-secondary"]').click();
+        await page.getByText('Cine', { exact: true }).first().click();
+      }
+      const before = await canvasStats(page, viewport);
+      await play.click();
+      // 25 frames/s over 8 frames: within two seconds the picture must have changed several
+      // times (frame k shows k+1 white squares).
+      const hashes = new Set([before.hash]);
+      const overlays = new Set();
+      const end = Date.now() + 4000;
+      while (Date.now() < end && (hashes.size < 3 || overlays.size < 2)) {
+        await page.waitForTimeout(60);
+        const s = await canvasStats(page, viewport);
+        if (s && s.variance > minVariance) hashes.add(s.hash);
+        overlays.add(await overlayText());
+      }
+      await run.screenshot('us-cine');
+      await play.click(); // pause
+      await checkNoErrors();
+      const detail = { distinctFrames: hashes.size, overlayTexts: [...overlays].slice(0, 8) };
+      if (hashes.size < 3) throw new Error(`the viewport did not change during cine: ${JSON.stringify(detail)}`);
+      return detail;
+    });
+  }
+}
+
+// rendered waits for the viewport canvas to show a picture.
+async function rendered(what) {
+  await dismissOverlays();
+  const s = await poll(what, async () => {
+    const st = await canvasStats(page, viewport);
+    await dismissOverlays();
+    return st && { ok: st.variance > minVariance, ...st };
+  }, run.stepTimeout);
+  return s;
+}
+
+// renderedThumbnails waits for n study-browser thumbnails, each decoded from the instance's
+// pixel data by OHIF's codecs, and checks that none is blank.
+async function renderedThumbnails(what, n) {
+  if (!n) return [];
+  const r = await poll(what, async () => {
+    const st = await imageStats(page, thumbnails);
+    return { ok: st.length >= n && st.every((s) => s && s.variance > minVariance), stats: st };
+  }, run.stepTimeout);
+  return r.stats;
+}
+
+async function overlayText() {
+  return page.locator('[data-cy="viewport-overlay-bottom-right"]').innerText().catch(() => '');
+}
+
+// checkNoErrors fails when OHIF shows an error: a notification of type error, an error
+// dialog, or an error text in the viewport.
+async function checkNoErrors() {
+  const found = await page.evaluate(() => {
+    const out = [];
+    for (const t of document.querySelectorAll('[data-sonner-toast]')) {
+      const type = t.getAttribute('data-type') || '';
+      if (type === 'error' || type === 'warning') out.push(`${type} notification: ${t.innerText}`);
+    }
+    for (const d of document.querySelectorAll('[role="dialog"], [role="alertdialog"]')) {
+      if (/error|failed|went wrong|unable/i.test(d.innerText)) out.push(`dialog: ${d.innerText}`);
+    }
+    const pane = document.querySelector('[data-cy="viewport-grid"]');
+    if (pane && /error|failed|went wrong|unable to/i.test(pane.innerText)) out.push(`viewport: ${pane.innerText}`);
+    return out;
+  });
+  if (found.length) throw new Error('OHIF shows an error: ' + found.join(' | ').slice(0, 600));
+}
+
+// dismissOverlays closes what OHIF shows a first-time user over the app: the
+// investigational-use notice and the viewer's guided tour.
+async function dismissOverlays() {
+  for (const sel of ['[data-cy="confirm-and-hide-button"]']) {
+    const b = page.locator(sel);
+    if (await b.isVisible().catch(() => false)) await b.click().catch(() => {});
+  }
+  const skip = page.getByRole('button', { name: 'Skip all' });
+  if (await skip.isVisible().catch(() => false)) await skip.click().catch(() => {});
+}

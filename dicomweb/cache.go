@@ -1,0 +1,263 @@
+package dicomweb
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"pacsd/store"
+)
+
+// The metadata cache (DESIGN.md section 4: metadata is built once and cached). Two layers:
+//
+//   - instance records (record.go), one file per stored object version under
+//     Config.CacheDir, named by SOP Instance UID and content SHA-256: a replaced instance
+//     has a new name, so a stale record is never served, and survives restarts;
+//   - an in-memory LRU bounded by bytes, holding instance records and the assembled
+//     metadata bodies of series and studies (metadata.go).
+//
+// Everything in it can be rebuilt from the archive, so files are written without fsync and
+// a file that does not read back whole is rebuilt.
+
+// maxRecordFile bounds what is read back from a cache file (a record is kilobytes; a
+// multi-frame object's frame table, at most tens of megabytes).
+const maxRecordFile = 256 << 20
+
+// lru is a least-recently-used map bounded by the summed cost of its values.
+type lru struct {
+	mu    sync.Mutex
+	max   int64
+	size  int64
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type lruEntry struct {
+	key  string
+	val  any
+	cost int64
+}
+
+func newLRU(maxBytes int64) *lru {
+	return &lru{max: maxBytes, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *lru) get(key string) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		return el.Value.(*lruEntry).val, true
+	}
+	return nil, false
+}
+
+// add keeps val under key. A value costing more than half the budget is not kept: it
+// would push out everything else for one request's benefit.
+func (c *lru) add(key string, val any, cost int64) {
+	if cost > c.max/2 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*lruEntry)
+		c.size += cost - e.cost
+		e.val, e.cost = val, cost
+		c.ll.MoveToFront(el)
+	} else {
+		c.items[key] = c.ll.PushFront(&lruEntry{key: key, val: val, cost: cost})
+		c.size += cost
+	}
+	for c.size > c.max {
+		el := c.ll.Back()
+		e := el.Value.(*lruEntry)
+		c.ll.Remove(el)
+		delete(c.items, e.key)
+		c.size -= e.cost
+	}
+}
+
+// reset drops everything kept.
+func (c *lru) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	c.items = map[string]*list.Element{}
+	c.size = 0
+}
+
+// metaCache builds, keeps and hands out instance records.
+type metaCache struct {
+	dir      string // "" keeps records in memory only
+	mem      *lru
+	fallback string // character set for undeclared non-UTF-8 text (dicom.ReadOptions)
+	log      *slog.Logger
+	open     func(ctx context.Context, sop string) (*store.Instance, io.ReadSeekCloser, error)
+
+	mu       sync.Mutex
+	inflight map[string]*flight
+
+	builds atomic.Int64 // records built from objects (not read from files); for tests
+}
+
+// flight is one record being built; later requests for it wait instead of building too.
+type flight struct {
+	done chan struct{}
+	ir   *instanceRecord
+	err  error
+}
+
+func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
+
+// record returns the record of the object rec describes. If the instance has been
+// replaced since rec was read, the record describes what is stored now; callers use the
+// record's own UIDs and SHA-256.
+func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
+	key := recordKey(rec.SOPInstanceUID, rec.SHA256)
+	if v, ok := m.mem.get(key); ok {
+		return v.(*instanceRecord), nil
+	}
+	m.mu.Lock()
+	if f, ok := m.inflight[key]; ok {
+		m.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.ir, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	m.inflight[key] = f
+	m.mu.Unlock()
+
+	// The build is short (headers only) and shared: it is not cut short because the
+	// client that started it went away while others wait for it.
+	f.ir, f.err = m.load(context.WithoutCancel(ctx), rec)
+	if f.err == nil {
+		m.mem.add(recordKey(f.ir.SOPInstanceUID, f.ir.SHA256), f.ir, f.ir.cost())
+	}
+	m.mu.Lock()
+	delete(m.inflight, key)
+	m.mu.Unlock()
+	close(f.done)
+	return f.ir, f.err
+}
+
+// load reads the record's file, or builds the record from the object (and writes the file).
+func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
+	if m.dir != "" {
+		if ir, err := m.readFile(rec.SOPInstanceUID, rec.SHA256); err == nil {
+			return ir, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			m.log.Warn("metadata cache file unusable; rebuilding", "sop_instance_uid", rec.SOPInstanceUID, "err", err)
+		}
+	}
+	got, rc, err := m.open(ctx, rec.SOPInstanceUID)
+	if err != nil {
+		return nil, fmt.Errorf("open instance %s: %w", rec.SOPInstanceUID, err)
+	}
+	defer rc.Close()
+	ir, err := buildRecord(got, rc, m.fallback)
+	if err != nil {
+		return nil, fmt.Errorf("describe instance %s: %w", got.SOPInstanceUID, err)
+	}
+	m.builds.Add(1)
+	if m.dir != "" {
+		if err := m.writeFile(ir); err != nil {
+			m.log.Warn("cannot write metadata cache file", "sop_instance_uid", ir.SOPInstanceUID, "err", err)
+		}
+	}
+	return ir, nil
+}
+
+// recordPath is where the record of one object version lives: a folder from the hash of
+// the SOP Instance UID (256 folders share the files out), then UID and content hash. UIDs
+// are checked (digits and dots) before they get here, so the name is a safe file name.
+func (m *metaCache) recordPath(sop, sha string) string {
+	h := sha256.Sum256([]byte(sop))
+	return filepath.Join(m.dir, hex.EncodeToString(h[:1]), sop+"."+sha+".json")
+}
+
+func (m *metaCache) readFile(sop, sha string) (*instanceRecord, error) {
+	f, err := os.Open(m.recordPath(sop, sha))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRecordFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRecordFile {
+		return nil, fmt.Errorf("cache file larger than %d bytes", maxRecordFile)
+	}
+	var ir instanceRecord
+	if err := json.Unmarshal(b, &ir); err != nil {
+		return nil, fmt.Errorf("decode cache file: %w", err)
+	}
+	if ir.Version != recordVersion || ir.SOPInstanceUID != sop || ir.SHA256 != sha || !json.Valid(ir.Metadata) {
+		return nil, fmt.Errorf("cache file of version %d for %s/%s", ir.Version, ir.SOPInstanceUID, ir.SHA256)
+	}
+	return &ir, nil
+}
+
+// writeFile stores a record (write to a temporary name, rename into place) and removes the
+// files of earlier versions of the same instance.
+func (m *metaCache) writeFile(ir *instanceRecord) error {
+	path := m.recordPath(ir.SOPInstanceUID, ir.SHA256)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	b, err := json.Marshal(ir)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return werr
+	}
+	// Earlier versions: exactly "<sop>.<64 hex>.json" with another hash (a prefix match
+	// alone would also catch UIDs that merely start with this one).
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, ir.SOPInstanceUID+".")
+		if !ok || len(rest) != 64+len(".json") || !strings.HasSuffix(rest, ".json") || name == filepath.Base(path) {
+			continue
+		}
+		if _, err := hex.DecodeString(strings.TrimSuffix(rest, ".json")); err != nil {
+			continue
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
+	return nil
+}

@@ -1,0 +1,358 @@
+package dicomweb
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// STOW-RS, PS3.18 10.5: POST /studies and /studies/{study} with a multipart/related body
+// of Part-10 objects (type="application/dicom"). Each part streams straight into
+// Archive.Put, the one way into the archive (DESIGN.md section 3), so no object and no
+// request is ever held whole in memory; the response is the Store Instances Response
+// Module (PS3.18 Annex I) as DICOM JSON, or XML when asked.
+
+// Failure Reason (0008,1197) values, PS3.18 Table I.2-2 and PS3.4 Table B.2-1.
+const (
+	reasonProcessingFailure    uint16 = 0x0110 // general failure
+	reasonSOPClassNotSupported uint16 = 0x0122 // not a storage SOP class
+	reasonOutOfResources       uint16 = 0xA700 // disk full, object too large, storage down
+	reasonDataSetMismatch      uint16 = 0xA900 // required identifying attributes missing or invalid
+	reasonCannotUnderstand     uint16 = 0xC000 // not DICOM, truncated, malformed
+	// reasonStudyMismatch is in the Cxxx ("cannot understand") family that Table I.2-2
+	// lets an origin server extend; C409 is the value other archives (dcm4chee-arc) send
+	// for an object whose Study Instance UID differs from the one in the request URL, so
+	// clients that know one know the other. Listed in the capabilities document.
+	reasonStudyMismatch uint16 = 0xC409
+)
+
+// Part-level errors found by this handler before the archive sees the object.
+var (
+	errStudyMismatch = errors.New("study instance UID differs from the study in the request URL")
+	errNotStorage    = errors.New("SOP Class is not a storage SOP class")
+	errPartType      = errors.New("part is not application/dicom")
+)
+
+// stowFailures is the one table from errors to Failure Reasons (DESIGN.md section 5);
+// the first entry that matches wins, so specific causes come before the sentinels that
+// wrap them (a malformed object is also store.ErrInvalid).
+var stowFailures = []struct {
+	target error
+	reason uint16
+}{
+	{errStudyMismatch, reasonStudyMismatch},
+	{errNotStorage, reasonSOPClassNotSupported},
+	{errPartType, reasonCannotUnderstand},
+	{dicom.ErrMalformed, reasonCannotUnderstand},
+	{io.ErrUnexpectedEOF, reasonCannotUnderstand}, // the part ended before the object did
+	{store.ErrInvalid, reasonDataSetMismatch},
+	{store.ErrTooLarge, reasonOutOfResources},
+	{store.ErrNoSpace, reasonOutOfResources},
+	{store.ErrUnavailable, reasonOutOfResources},
+	{store.ErrConflict, reasonProcessingFailure},
+}
+
+// slogLevelFor logs refusals the client caused at debug level and the server's own
+// failures as errors (DESIGN.md section 5).
+func slogLevelFor(reason uint16) slog.Level {
+	switch reason {
+	case reasonOutOfResources, reasonProcessingFailure:
+		return slog.LevelError
+	}
+	return slog.LevelDebug
+}
+
+// failureReason maps an error of one part to its Failure Reason.
+func failureReason(err error) uint16 {
+	for _, f := range stowFailures {
+		if errors.Is(err, f.target) {
+			return f.reason
+		}
+	}
+	return reasonProcessingFailure
+}
+
+// Bounds of one STOW request.
+const (
+	maxStowParts = 10000    // parts read from one request; the rest is refused
+	stowPeek     = 64 << 10 // bytes of a part looked at before it is stored
+	maxBoundary  = 70       // RFC 2046 5.1.1
+)
+
+// stowResult collects the outcome of each part.
+type stowResult struct {
+	stored []dicom.JSONDataset // Referenced SOP Sequence items
+	failed []dicom.JSONDataset // Failed SOP Sequence items
+	other  []dicom.JSONDataset // Other Failures Sequence items (no UIDs known)
+	study  string              // the one study of everything stored, "" if several
+	multi  bool
+}
+
+// store serves POST /studies and POST /studies/{study}.
+func (s *server) store(c echo.Context) error {
+	ctx := c.Request().Context()
+	var target string
+	if hasParam(c, paramStudy) {
+		var err error
+		if target, err = pathUID(c, paramStudy); err != nil {
+			return s.publicError(c, "stow", err)
+		}
+	}
+	// The response representation is settled before the body is read, so that a client
+	// that could not read the answer does not store anything.
+	ranges := acceptRanges(c)
+	qd, qj, qx := quality(ranges, offerDicomJSON), quality(ranges, offerJSON), quality(ranges, offerXMLBare)
+	if qd == 0 && qj == 0 && qx == 0 {
+		return s.publicError(c, "stow", notAcceptable("the store response is offered as application/dicom+json or application/dicom+xml"))
+	}
+	boundary, err := stowBoundary(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil {
+		return s.publicError(c, "stow", err)
+	}
+
+	res := &stowResult{}
+	mr := multipart.NewReader(c.Request().Body, boundary)
+	var syntaxErr error
+	parts := 0
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			syntaxErr = err
+			break
+		}
+		if parts == maxStowParts {
+			res.other = append(res.other, failureItem("", "", reasonOutOfResources))
+			syntaxErr = fmt.Errorf("more than %d parts", maxStowParts)
+			p.Close()
+			break
+		}
+		parts++
+		s.storePart(ctx, c.Request(), p, target, res)
+		p.Close()
+		if ctx.Err() != nil {
+			s.log.Debug("stow-rs client went away", "parts", parts)
+			return nil
+		}
+	}
+	if syntaxErr != nil {
+		s.log.Debug("stow-rs body malformed", "after_parts", parts, "err", syntaxErr)
+		if parts > 0 || len(res.other) > 0 {
+			res.other = append(res.other, failureItem("", "", reasonCannotUnderstand))
+		}
+	}
+
+	status := http.StatusOK
+	switch {
+	case parts == 0 && syntaxErr != nil && len(res.other) == 0:
+		return s.publicError(c, "stow", badRequest("malformed multipart/related body: no part could be read (check the boundary)"))
+	case parts == 0:
+		return s.publicError(c, "stow", badRequest("the request has no parts"))
+	case len(res.stored) == 0 && syntaxErr != nil:
+		status = http.StatusBadRequest
+	case len(res.stored) == 0:
+		// PS3.18 10.5.3, Table 10.5.3-1: nothing stored for reasons in the request.
+		status = http.StatusConflict
+	case len(res.failed) > 0 || len(res.other) > 0:
+		status = http.StatusAccepted
+	}
+	s.log.Info("stow-rs", "stored", len(res.stored), "failed", len(res.failed)+len(res.other), "status", status)
+
+	out := s.stowResponse(c, target, res)
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	if qx > qd && qx > qj {
+		return sendBody(c, status, mediaDicomXML+"; charset=utf-8", nativeXML(out), nil)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return s.publicError(c, "stow", err)
+	}
+	ctype := mediaDicomJSON
+	if qj > qd {
+		ctype = mediaJSON
+	}
+	return sendBody(c, status, ctype, b, nil)
+}
+
+// stowBoundary checks the request's Content-Type (PS3.18 10.5.1.1) and returns its
+// boundary. Read leniently, like Accept: type may be quoted or not.
+func stowBoundary(ct string) (string, error) {
+	unsupported := echo.NewHTTPError(http.StatusUnsupportedMediaType,
+		`STOW-RS accepts multipart/related; type="application/dicom" (Part-10 objects); metadata with bulk data (application/dicom+json, application/dicom+xml parts) is not supported`)
+	rs := parseAccept(ct)
+	if len(rs) != 1 || rs[0].typ != "multipart" || rs[0].sub != "related" {
+		return "", unsupported
+	}
+	if typ, ok := rs[0].params["type"]; ok && !strings.EqualFold(strings.TrimSpace(typ), mediaDicom) {
+		return "", unsupported
+	}
+	b := rs[0].params["boundary"]
+	if b == "" || len(b) > maxBoundary {
+		return "", badRequest("multipart/related Content-Type without a valid boundary parameter")
+	}
+	return b, nil
+}
+
+// storePart stores one part and records the outcome.
+func (s *server) storePart(ctx context.Context, req *http.Request, p *multipart.Part, target string, res *stowResult) {
+	if err := checkPartHeader(p); err != nil {
+		res.other = append(res.other, failureItem("", "", failureReason(err)))
+		return
+	}
+	br := bufio.NewReaderSize(p, stowPeek)
+	prefix, _ := br.Peek(stowPeek)
+	// Look at the header first (from the first 64 KiB only; a header larger than that is
+	// left to the archive): the UIDs name the instance in the response even when it is
+	// refused, and two refusals need them before anything is stored.
+	class, sop, study := peekUIDs(prefix, s.fallback)
+	var err error
+	switch {
+	case class != "" && !dicom.IsStorageSOPClass(class):
+		err = fmt.Errorf("part %s: SOP Class %s: %w", sop, class, errNotStorage)
+	case target != "" && study != "" && study != target:
+		err = fmt.Errorf("part %s: study %s: %w", sop, study, errStudyMismatch)
+	}
+	var inst *store.Instance
+	if err == nil {
+		inst, err = s.archive.Put(ctx, br, store.PutRequest{
+			Origin:                 store.Origin{Transport: "stow", RemoteAddr: req.RemoteAddr},
+			ExpectStudyInstanceUID: target,
+		})
+	}
+	if err != nil {
+		reason := failureReason(err)
+		level := slogLevelFor(reason)
+		s.log.Log(ctx, level, "stow-rs part refused", "sop_instance_uid", sop, "reason", fmt.Sprintf("0x%04X", reason), "err", err)
+		if class == "" && sop == "" {
+			res.other = append(res.other, failureItem("", "", reason))
+		} else {
+			res.failed = append(res.failed, failureItem(class, sop, reason))
+		}
+		return
+	}
+	item := dicom.JSONDataset{
+		"00081150": {VR: "UI", Value: []any{inst.SOPClassUID}},
+		"00081155": {VR: "UI", Value: []any{inst.SOPInstanceUID}},
+	}
+	item["00081190"] = dicom.JSONAttribute{VR: "UR", Value: []any{"/studies/" + url.PathEscape(inst.StudyInstanceUID) +
+		"/series/" + url.PathEscape(inst.SeriesInstanceUID) + "/instances/" + url.PathEscape(inst.SOPInstanceUID)}}
+	res.stored = append(res.stored, item)
+	switch {
+	case res.study == "" && !res.multi:
+		res.study = inst.StudyInstanceUID
+	case res.study != inst.StudyInstanceUID:
+		res.study, res.multi = "", true
+	}
+}
+
+// checkPartHeader accepts parts typed application/dicom (with any parameters) or not typed
+// at all (the request's type then applies, RFC 2387), sent as binary.
+func checkPartHeader(p *multipart.Part) error {
+	if ct := p.Header.Get("Content-Type"); ct != "" {
+		rs := parseAccept(ct)
+		if len(rs) != 1 || rs[0].typ+"/"+rs[0].sub != mediaDicom {
+			return fmt.Errorf("part of type %q: %w", short(ct), errPartType)
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
+	case "", "binary", "8bit", "7bit":
+		return nil
+	}
+	return fmt.Errorf("content transfer encoding %q: %w", short(p.Header.Get("Content-Transfer-Encoding")), errPartType)
+}
+
+// peekUIDs reads SOP Class, SOP Instance and Study Instance UIDs from the start of a
+// Part-10 object, when they are there.
+func peekUIDs(prefix []byte, fallback string) (class, sop, study string) {
+	hdr, err := dicom.ReadPart10(bytes.NewReader(prefix), dicom.ReadOptions{FallbackCharset: fallback})
+	if err != nil || hdr.Dataset == nil {
+		return "", "", ""
+	}
+	clean := func(s string) string {
+		s = strings.TrimRight(s, "\x00 ")
+		if !store.ValidUID(s) {
+			return ""
+		}
+		return s
+	}
+	class = clean(hdr.Dataset.String(dicom.TagSOPClassUID))
+	sop = clean(hdr.Dataset.String(dicom.TagSOPInstanceUID))
+	if class == "" && hdr.Meta != nil {
+		class = clean(hdr.Meta.String(dicom.TagMediaStorageSOPClassUID))
+	}
+	if sop == "" && hdr.Meta != nil {
+		sop = clean(hdr.Meta.String(dicom.TagMediaStorageSOPInstanceUID))
+	}
+	return class, sop, clean(hdr.Dataset.String(dicom.TagStudyInstanceUID))
+}
+
+// failureItem is one item of Failed SOP Sequence (with the UIDs) or of Other Failures
+// Sequence (without).
+func failureItem(class, sop string, reason uint16) dicom.JSONDataset {
+	item := dicom.JSONDataset{"00081197": {VR: "US", Value: []any{float64(reason)}}}
+	if class != "" || sop != "" {
+		item["00081150"] = uidAttr(class)
+		item["00081155"] = uidAttr(sop)
+	}
+	return item
+}
+
+func uidAttr(u string) dicom.JSONAttribute {
+	if u == "" {
+		return dicom.JSONAttribute{VR: "UI"}
+	}
+	return dicom.JSONAttribute{VR: "UI", Value: []any{u}}
+}
+
+// stowResponse builds the Store Instances Response Module (PS3.18 Table I.1-1). Retrieve
+// URLs are absolute (baseURL), the study's when the request named one or everything
+// stored belongs to one study.
+func (s *server) stowResponse(c echo.Context, target string, res *stowResult) dicom.JSONDataset {
+	base := s.baseURL(c)
+	out := dicom.JSONDataset{}
+	study := target
+	if study == "" {
+		study = res.study
+	}
+	if study != "" && (len(res.stored) > 0 || target != "") {
+		out["00081190"] = dicom.JSONAttribute{VR: "UR", Value: []any{base + "/studies/" + url.PathEscape(study)}}
+	}
+	seq := func(items []dicom.JSONDataset) dicom.JSONAttribute {
+		a := dicom.JSONAttribute{VR: "SQ"}
+		for _, it := range items {
+			if u, ok := it["00081190"]; ok && len(u.Value) == 1 {
+				if rel, ok := u.Value[0].(string); ok && strings.HasPrefix(rel, "/studies/") {
+					it["00081190"] = dicom.JSONAttribute{VR: "UR", Value: []any{base + rel}}
+				}
+			}
+			a.Value = append(a.Value, it)
+		}
+		return a
+	}
+	if len(res.stored) > 0 {
+		out["00081199"] = seq(res.stored)
+	}
+	if len(res.failed) > 0 {
+		out["00081198"] = seq(res.failed)
+	}
+	if len(res.other) > 0 {
+		out["0008119A"] = seq(res.other)
+	}
+	return out
+}

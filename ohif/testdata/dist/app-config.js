@@ -1,0 +1,1 @@
+window.config = { name: 'the build's own configuration, which pacsd replaces' };
