@@ -1,0 +1,328 @@
+// Package thumbnail keeps a representative thumbnail for every stored image: one JPEG per
+// instance (its middle frame), made in the background after ingest by a few workers that
+// yield to ingest, cached on disk, and made on demand when missing. A series is shown by
+// its middle image instance, a study by its first series that has images.
+//
+// It is not a renderer (dicom/pixel is) and not an HTTP handler (dicomweb and viewer serve
+// what it returns).
+package thumbnail
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/dicom/pixel"
+	"pacsd/store"
+)
+
+// ErrNoImage: the instance (or every instance of the series or study) has no pixel data,
+// as for a structured report or an encapsulated PDF.
+var ErrNoImage = errors.New("no image to show")
+
+// Config tunes the service.
+type Config struct {
+	Dir     string // cache folder, created when missing
+	Size    int    // longest side in pixels; 0 means 256
+	Quality int    // JPEG quality; 0 means 85
+	Workers int    // background workers; 0 means 1 (ingest comes first)
+	// MaxWait bounds how long a background thumbnail waits for ingest to pause; 0 = 30 s.
+	MaxWait time.Duration
+	Logger  *slog.Logger
+}
+
+// Stats count the service's work since start.
+type Stats struct {
+	Made, Failed, Dropped, Served int64
+}
+
+// Service makes and caches thumbnails.
+type Service struct {
+	a   *store.Archive
+	cfg Config
+	log *slog.Logger
+
+	queue  chan *store.Instance
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[string]*call // by cache path: one render per thumbnail at a time
+
+	made, failed, dropped, served atomic.Int64
+}
+
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// New builds a service over a; Start runs its background workers.
+func New(a *store.Archive, cfg Config) (*Service, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("thumbnail: Dir is required")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("thumbnail: %w", err)
+	}
+	if cfg.Size <= 0 {
+		cfg.Size = 256
+	}
+	if cfg.Quality <= 0 {
+		cfg.Quality = 85
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		a: a, cfg: cfg, log: log.With("component", "thumbnail"),
+		queue:    make(chan *store.Instance, 4096),
+		inflight: make(map[string]*call),
+	}, nil
+}
+
+// Start subscribes to the archive's new objects and runs the workers until Close.
+func (s *Service) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.a.OnStored(s.enqueue)
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case in := <-s.queue:
+					s.background(ctx, in)
+				}
+			}
+		}()
+	}
+}
+
+// Close stops the workers; thumbnails not yet made are made on demand later.
+func (s *Service) Close() {
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load(), Served: s.served.Load()}
+}
+
+// enqueue never blocks the Put that calls it: a full queue drops the job, and the
+// thumbnail is made when first asked for.
+func (s *Service) enqueue(in *store.Instance) {
+	select {
+	case s.queue <- in:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+func (s *Service) background(ctx context.Context, in *store.Instance) {
+	// Yield to ingest, for a while: a study arriving is worth more than its thumbnails.
+	deadline := time.Now().Add(s.cfg.MaxWait)
+	for s.a.Ingesting() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := s.ofInstance(ctx, in); err != nil && !errors.Is(err, ErrNoImage) && ctx.Err() == nil {
+		s.log.Warn("cannot make thumbnail", "sop_instance_uid", in.SOPInstanceUID, "err", err)
+	}
+}
+
+// Instance returns the JPEG thumbnail of one instance, making it if needed.
+func (s *Service) Instance(ctx context.Context, sopInstanceUID string) ([]byte, error) {
+	in, err := s.a.Index().Instance(ctx, sopInstanceUID)
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail %s: %w", sopInstanceUID, err)
+	}
+	return s.ofInstance(ctx, in)
+}
+
+// Series returns the thumbnail of the series' middle image instance.
+func (s *Service) Series(ctx context.Context, studyUID, seriesUID string) ([]byte, error) {
+	list, err := s.a.Index().Instances(ctx, studyUID, seriesUID)
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail of series %s: %w", seriesUID, err)
+	}
+	return s.representative(ctx, list)
+}
+
+// Study returns the thumbnail of the first series (in series order) that has an image.
+func (s *Service) Study(ctx context.Context, studyUID string) ([]byte, error) {
+	list, err := s.a.Index().Instances(ctx, studyUID, "")
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail of study %s: %w", studyUID, err)
+	}
+	for len(list) > 0 {
+		n := 1
+		for n < len(list) && list[n].SeriesInstanceUID == list[0].SeriesInstanceUID {
+			n++
+		}
+		b, err := s.representative(ctx, list[:n])
+		if !errors.Is(err, ErrNoImage) {
+			return b, err
+		}
+		list = list[n:]
+	}
+	return nil, fmt.Errorf("thumbnail of study %s: %w", studyUID, ErrNoImage)
+}
+
+// representative tries the middle instance of a series first, then the others outward:
+// the middle of a stack is the most typical image, and a report in the series is skipped.
+func (s *Service) representative(ctx context.Context, list []*store.Instance) ([]byte, error) {
+	mid := len(list) / 2
+	for d := 0; d <= len(list); d++ {
+		for _, i := range []int{mid - d, mid + d} {
+			if i < 0 || i >= len(list) || (d == 0 && i != mid) || (d > 0 && i == mid) {
+				continue
+			}
+			if !store.HasPixelData(list[i]) {
+				continue
+			}
+			b, err := s.ofInstance(ctx, list[i])
+			if !errors.Is(err, ErrNoImage) {
+				return b, err
+			}
+		}
+	}
+	return nil, ErrNoImage
+}
+
+// path is where the thumbnail of in is cached: by SOP Instance UID and content, so a
+// replaced instance gets a new thumbnail.
+func (s *Service) path(in *store.Instance) string {
+	h := sha256.Sum256([]byte(in.SOPInstanceUID))
+	sum := in.SHA256
+	if len(sum) > 16 {
+		sum = sum[:16]
+	}
+	return filepath.Join(s.cfg.Dir, hex.EncodeToString(h[:1]), in.SOPInstanceUID+"."+sum+".jpg")
+}
+
+func (s *Service) ofInstance(ctx context.Context, in *store.Instance) ([]byte, error) {
+	if !store.HasPixelData(in) {
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
+	}
+	p := s.path(in)
+	if b, err := os.ReadFile(p); err == nil {
+		s.served.Add(1)
+		return b, nil
+	}
+	s.mu.Lock()
+	c := s.inflight[p]
+	if c == nil {
+		c = &call{done: make(chan struct{})}
+		s.inflight[p] = c
+		s.mu.Unlock()
+		c.err = s.make(ctx, in, p)
+		s.mu.Lock()
+		delete(s.inflight, p)
+		s.mu.Unlock()
+		close(c.done)
+	} else {
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	s.served.Add(1)
+	return b, nil
+}
+
+// make renders the middle frame, fitted to Size, and writes the cache file atomically.
+func (s *Service) make(ctx context.Context, in *store.Instance, dst string) error {
+	_, rc, err := s.a.Open(ctx, in.SOPInstanceUID)
+	if err != nil {
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	defer rc.Close()
+	ra, ok := rc.(io.ReaderAt)
+	if !ok {
+		return fmt.Errorf("thumbnail %s: the blob store gives no random access", in.SOPInstanceUID)
+	}
+	hdr, err := dicom.ReadPart10(bufio.NewReaderSize(rc, 64<<10), dicom.ReadOptions{})
+	if err != nil {
+		return fmt.Errorf("thumbnail %s: read header: %w", in.SOPInstanceUID, err)
+	}
+	if hdr.PixelDataOffset < 0 {
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
+	}
+	im, err := pixel.Open(ra, in.Size, hdr)
+	if err != nil {
+		s.failed.Add(1)
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	fr, err := im.FrameFit(ctx, im.NumFrames()/2, s.cfg.Size, s.cfg.Size)
+	if err != nil {
+		s.failed.Add(1)
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	img, err := pixel.Render(fr, im.Info(), pixel.RenderOptions{Width: s.cfg.Size, Height: s.cfg.Size})
+	if err != nil {
+		s.failed.Add(1)
+		return fmt.Errorf("thumbnail %s: render: %w", in.SOPInstanceUID, err)
+	}
+	var buf bytes.Buffer
+	if err := pixel.EncodeJPEG(&buf, img, s.cfg.Quality); err != nil {
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	// A cache, not an archive: no fsync. A torn file after a crash would be served as a
+	// broken JPEG, so write aside and rename.
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	_, werr := tmp.Write(buf.Bytes())
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+	}
+	s.made.Add(1)
+	return nil
+}

@@ -1,0 +1,217 @@
+package thumbnail_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/jpeg"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/store"
+	"pacsd/store/file"
+	"pacsd/store/sqlite"
+	"pacsd/thumbnail"
+)
+
+type env struct {
+	a   *store.Archive
+	svc *thumbnail.Service
+	dir string
+}
+
+func newEnv(t *testing.T, start bool) *env {
+	t.Helper()
+	dir := t.TempDir()
+	idx, err := sqlite.Open(context.Background(), filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	blobs, err := file.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := thumbnail.New(a, thumbnail.Config{Dir: filepath.Join(dir, "thumbs"), MaxWait: time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start {
+		svc.Start(context.Background())
+		t.Cleanup(svc.Close)
+	}
+	return &env{a: a, svc: svc, dir: dir}
+}
+
+func (e *env) put(t *testing.T, name string) *store.Instance {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	in, err := e.a.Put(context.Background(), f, store.PutRequest{})
+	if err != nil {
+		t.Fatalf("put %s: %v", name, err)
+	}
+	return in
+}
+
+func decode(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	img, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("thumbnail is not a JPEG: %v", err)
+	}
+	return img
+}
+
+// lum is the image's luminance as floats, for comparing thumbnails of one anatomy.
+func lum(img image.Image) []float64 {
+	r := img.Bounds()
+	out := make([]float64, 0, r.Dx()*r.Dy())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			out = append(out, 0.299*float64(cr)+0.587*float64(cg)+0.114*float64(cb))
+		}
+	}
+	return out
+}
+
+func correlation(a, b []float64) float64 {
+	n := min(len(a), len(b))
+	var ma, mb float64
+	for i := range n {
+		ma += a[i]
+		mb += b[i]
+	}
+	ma, mb = ma/float64(n), mb/float64(n)
+	var sab, saa, sbb float64
+	for i := range n {
+		sab += (a[i] - ma) * (b[i] - mb)
+		saa += (a[i] - ma) * (a[i] - ma)
+		sbb += (b[i] - mb) * (b[i] - mb)
+	}
+	return sab / math.Sqrt(saa*sbb)
+}
+
+func TestBackgroundAfterIngest(t *testing.T) {
+	e := newEnv(t, true)
+	images := []string{"dr_mono2.dcm", "dr_mono1.dcm", "ts_jpeg_lossless.dcm", "ts_j2k.dcm", "ts_jpegls_lossless.dcm",
+		"ts_rle.dcm", "us_multiframe.dcm", "us_multiframe_jpeg.dcm"}
+	for _, n := range images {
+		e.put(t, n)
+	}
+	sr := e.put(t, "sr_basic_text.dcm")
+	deadline := time.Now().Add(60 * time.Second)
+	for e.svc.Stats().Made < int64(len(images)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := e.svc.Stats(); st.Made != int64(len(images)) || st.Failed != 0 {
+		t.Fatalf("after ingest: %+v, want %d made in the background", st, len(images))
+	}
+	if _, err := e.svc.Instance(context.Background(), sr.SOPInstanceUID); !errors.Is(err, thumbnail.ErrNoImage) {
+		t.Fatalf("thumbnail of an SR = %v, want ErrNoImage", err)
+	}
+	// Served from the cache now: nothing more is made.
+	before := e.svc.Stats().Made
+	for _, n := range images {
+		in := e.put(t, n) // duplicate: the stored record
+		b, err := e.svc.Instance(context.Background(), in.SOPInstanceUID)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		img := decode(t, b)
+		// Fitted within 256 x 256, keeping the aspect; small images are not enlarged.
+		rows, _ := store.JSONInt(in.InstanceAttrs, dicom.TagRows)
+		cols, _ := store.JSONInt(in.InstanceAttrs, dicom.TagColumns)
+		w, h := img.Bounds().Dx(), img.Bounds().Dy()
+		if want := min(256, int(max(rows, cols))); max(w, h) != want || w*int(rows) != h*int(cols) {
+			t.Errorf("%s: thumbnail %dx%d of a %dx%d image, want the longest side %d and the same aspect", n, w, h, cols, rows, want)
+		}
+	}
+	if got := e.svc.Stats().Made; got != before {
+		t.Fatalf("%d thumbnails remade; the cache should have served them", got-before)
+	}
+}
+
+// TestPolarity: a MONOCHROME1 and a MONOCHROME2 image of the same chest look alike (the
+// inversion is applied once), and not like each other's negative.
+func TestPolarity(t *testing.T) {
+	e := newEnv(t, false)
+	m1 := e.put(t, "dr_mono1.dcm")
+	m2 := e.put(t, "dr_mono2.dcm")
+	b1, err := e.svc.Instance(context.Background(), m1.SOPInstanceUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := e.svc.Instance(context.Background(), m2.SOPInstanceUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := correlation(lum(decode(t, b1)), lum(decode(t, b2))); r < 0.9 {
+		t.Fatalf("MONOCHROME1 vs MONOCHROME2 thumbnails correlate %.3f, want > 0.9 (same anatomy, same polarity)", r)
+	}
+}
+
+// TestSeriesAndStudy: a series is shown by an image, a study skips series without images.
+func TestSeriesAndStudy(t *testing.T) {
+	e := newEnv(t, false)
+	dr := e.put(t, "dr_mono2.dcm")
+	for _, n := range []string{"ts_rle.dcm", "ts_explicit_le.dcm", "sr_basic_text.dcm", "pdf_encapsulated.dcm"} {
+		e.put(t, n) // the same study (see testdata/README.md)
+	}
+	ctx := context.Background()
+	b, err := e.svc.Series(ctx, dr.StudyInstanceUID, dr.SeriesInstanceUID)
+	if err != nil {
+		t.Fatalf("series thumbnail: %v", err)
+	}
+	decode(t, b)
+	b, err = e.svc.Study(ctx, dr.StudyInstanceUID)
+	if err != nil {
+		t.Fatalf("study thumbnail: %v", err)
+	}
+	decode(t, b)
+	if _, err := e.svc.Study(ctx, "1.2.3.404"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown study: %v, want ErrNotFound", err)
+	}
+}
+
+// TestOneRenderPerThumbnail: many viewers asking for a missing thumbnail at once cost one
+// render.
+func TestOneRenderPerThumbnail(t *testing.T) {
+	e := newEnv(t, false)
+	in := e.put(t, "ts_j2k_lossless.dcm")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.Instance(context.Background(), in.SOPInstanceUID); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if st := e.svc.Stats(); st.Made != 1 {
+		t.Fatalf("made %d thumbnails for one instance", st.Made)
+	}
+}
