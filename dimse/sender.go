@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"sort"
+
+	"pacsd/dicom"
 )
 
 // StoreItem is one data set for StoreAll.
@@ -17,6 +19,12 @@ type StoreItem struct {
 	// Open returns the data set (bare: no preamble, no File Meta Information) encoded in
 	// TransferSyntaxUID. It is called when the item's turn comes; the reader is closed after.
 	Open func() (io.ReadCloser, error)
+	// Uncompressed, when set, returns the data set re-encoded in Explicit VR Little Endian
+	// with native pixel data. StoreAll then also proposes Explicit VR Little Endian for the
+	// SOP class and uses it when the peer accepts the class but not TransferSyntaxUID
+	// (PS3.5 10.1: every SCP accepts Implicit VR LE; most accept Explicit VR LE too, and
+	// many older workstations nothing compressed).
+	Uncompressed func() (io.ReadCloser, error)
 }
 
 // StoreResult reports what became of one item.
@@ -27,6 +35,9 @@ type StoreResult struct {
 	// presentation context for the item's SOP class and transfer syntax), an Open error, or
 	// the association failing.
 	Err error
+	// Uncompressed: the item was sent re-encoded in Explicit VR Little Endian, because the
+	// peer did not accept its own transfer syntax.
+	Uncompressed bool
 }
 
 // OK reports whether the peer took responsibility for the item (success or warning).
@@ -82,6 +93,13 @@ func StoreAll(ctx context.Context, addr string, cfg ClientConfig, items []StoreI
 			all[it.SOPClassUID] = append(all[it.SOPClassUID], it.TransferSyntaxUID)
 		}
 	}
+	// The fallback comes after every syntax of the class's own items, so SplitContexts
+	// keeps it in the same association as them unless a class has over a hundred syntaxes.
+	for _, it := range items {
+		if it.Uncompressed != nil && !slices.Contains(all[it.SOPClassUID], dicom.ExplicitVRLittleEndian) {
+			all[it.SOPClassUID] = append(all[it.SOPClassUID], dicom.ExplicitVRLittleEndian)
+		}
+	}
 	var failed int
 	var firstErr error
 	fail := func(r StoreResult) {
@@ -101,6 +119,7 @@ func StoreAll(ctx context.Context, addr string, cfg ClientConfig, items []StoreI
 				todo = append(todo, i)
 			}
 		}
+		// An item goes over the association that proposes its own syntax, and only there.
 		gcfg := cfg
 		gcfg.Contexts = g
 		for len(todo) > 0 {
@@ -148,14 +167,20 @@ func StoreAll(ctx context.Context, addr string, cfg ClientConfig, items []StoreI
 func storeGroup(ctx context.Context, c *Client, items []StoreItem, todo []int, report func(StoreResult)) (rest []int, broken bool) {
 	for k, i := range todo {
 		it := items[i]
-		rc, err := it.Open()
+		open, ts, uncompressed := it.Open, it.TransferSyntaxUID, false
+		if _, ok := c.find(it.SOPClassUID, ts); !ok && it.Uncompressed != nil {
+			if _, ok := c.find(it.SOPClassUID, dicom.ExplicitVRLittleEndian); ok {
+				open, ts, uncompressed = it.Uncompressed, dicom.ExplicitVRLittleEndian, true
+			}
+		}
+		rc, err := open()
 		if err != nil {
-			report(StoreResult{Index: i, Err: fmt.Errorf("open: %w", err)})
+			report(StoreResult{Index: i, Err: fmt.Errorf("open: %w", err), Uncompressed: uncompressed})
 			continue
 		}
-		st, err := c.Store(ctx, it.SOPClassUID, it.SOPInstanceUID, it.TransferSyntaxUID, rc)
+		st, err := c.Store(ctx, it.SOPClassUID, it.SOPInstanceUID, ts, rc)
 		rc.Close()
-		report(StoreResult{Index: i, Status: st, Err: err})
+		report(StoreResult{Index: i, Status: st, Err: err, Uncompressed: uncompressed})
 		if err != nil && !errors.Is(err, ErrNoContext) {
 			return todo[k+1:], true
 		}

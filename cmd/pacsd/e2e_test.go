@@ -20,6 +20,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -547,7 +549,8 @@ func TestPacsdSendCommand(t *testing.T) {
 		}
 	}
 
-	// A peer that refuses a syntax: those files fail with a clear message, the rest go.
+	// A peer that takes nothing compressed (storescp's default: uncompressed syntaxes only):
+	// compressed files go re-encoded in Explicit VR Little Endian, with the same pixels.
 	plain := t.TempDir()
 	port2 := freePort(t)
 	scp2 := exec.Command("storescp", "-od", plain, "-aet", "PLAIN", port2)
@@ -556,11 +559,142 @@ func TestPacsdSendCommand(t *testing.T) {
 	}
 	defer func() { scp2.Process.Kill(); scp2.Wait() }()
 	waitTCP(t, "127.0.0.1:"+port2)
-	out, err = exec.Command(pacsdBin, "send", "--addr", "127.0.0.1:"+port2, "--aec", "PLAIN",
-		"../../testdata/ts_explicit_le.dcm", "../../testdata/ts_j2k.dcm").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "ts_j2k.dcm: FAILED") || !strings.Contains(string(out), "ts_explicit_le.dcm: status 0x0000") {
-		t.Errorf("send to a peer without JPEG 2000: err %v\n%s", err, out)
+	compressed := []string{"ts_jpeg_baseline.dcm", "ts_jpeg_extended.dcm", "ts_jpeg_lossless.dcm",
+		"ts_jpeg_lossless_sv1.dcm", "ts_jpegls_lossless.dcm", "ts_jpegls_near.dcm", "ts_j2k.dcm",
+		"ts_j2k_lossless.dcm", "ts_rle.dcm", "us_multiframe_jpeg.dcm"}
+	var paths []string
+	for _, c := range compressed {
+		paths = append(paths, filepath.Join("..", "..", "testdata", c))
 	}
+	out, err = exec.Command(pacsdBin, append([]string{"send", "--addr", "127.0.0.1:" + port2, "--aec", "PLAIN",
+		"../../testdata/ts_explicit_le.dcm"}, paths...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("send to a peer without compressed syntaxes: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "sent as Explicit VR Little Endian"); n != len(compressed) {
+		t.Errorf("%d files re-encoded, want %d:\n%s", n, len(compressed), out)
+	}
+	received := map[string]string{} // SOP Instance UID -> file storescp wrote
+	got, _ = filepath.Glob(filepath.Join(plain, "*"))
+	for _, g := range got {
+		_, _, sop := parseHeaderUIDs(t, g)
+		received[sop] = g
+	}
+	for _, p := range paths {
+		_, _, sop := parseHeaderUIDs(t, p)
+		r, ok := received[sop]
+		if !ok {
+			t.Errorf("%s not received", filepath.Base(p))
+			continue
+		}
+		if ts := transferSyntaxOf(t, r); ts != dicom.ExplicitVRLittleEndian {
+			t.Errorf("%s arrived in %s", filepath.Base(p), ts)
+		}
+		// DCMTK (GDCM for JPEG 2000) decodes the original; DCMTK reads the re-encoded copy:
+		// every frame's samples must be the same.
+		want, gotPix := dcmtkPixels(t, p), dcmtkPixels(t, r)
+		if transferSyntaxOf(t, p) == dicom.JPEG2000 {
+			// Lossy JPEG 2000: pacsd decodes with Debian's OpenJPEG, GDCM with its own
+			// bundled copy; their irreversible wavelet rounds a handful of samples apart.
+			if d, n := sampleDiff(want, gotPix); len(want) != len(gotPix) || d > 2 || n > len(want)/1000 {
+				t.Errorf("%s: re-encoded pixels differ from GDCM's decode: %d samples, by up to %d", filepath.Base(p), n, d)
+			}
+		} else if d, n := sampleDiff(want, gotPix); len(want) != len(gotPix) || n > 0 {
+			t.Errorf("%s: pixels sent in Explicit VR LE differ from the original's: %d of %d samples, by up to %d", filepath.Base(p), n, len(want), d)
+		}
+	}
+}
+
+// sampleDiff compares two sample lists: the largest difference and how many differ.
+func sampleDiff(a, b []int) (maxDiff, n int) {
+	for i := range min(len(a), len(b)) {
+		if d := max(a[i]-b[i], b[i]-a[i]); d > 0 {
+			n++
+			maxDiff = max(maxDiff, d)
+		}
+	}
+	return maxDiff, n
+}
+
+// pnmSamples reads the samples of a plain (ASCII) PNM, which dcm2pnm +opn writes. The
+// header's maxval depends on the Bits Stored the file declares, which GDCM's uncompressed
+// copy of a JPEG 2000 file may change; the samples are what must agree.
+func pnmSamples(t *testing.T, b []byte) []int {
+	t.Helper()
+	f := strings.Fields(string(b))
+	if len(f) < 4 || (f[0] != "P2" && f[0] != "P3") {
+		t.Fatalf("not a plain PNM: %.20q", b)
+	}
+	out := make([]int, 0, len(f)-4)
+	for _, v := range f[4:] {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("PNM sample %q: %v", v, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func transferSyntaxOf(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := dicom.ReadPart10(bufio.NewReader(f), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return h.TransferSyntax
+}
+
+// dcmtkPixels decodes every frame with DCMTK (JPEG 2000 through GDCM's gdcmconv --raw) to
+// plain PNM at the stored depth, without windowing, and returns the samples in frame order.
+func dcmtkPixels(t *testing.T, path string) []int {
+	t.Helper()
+	needTool(t, "dcm2pnm", "dcmj2pnm", "dcml2pnm", "gdcmconv")
+	in, tool := path, "dcm2pnm"
+	switch ts := transferSyntaxOf(t, path); {
+	case ts == dicom.JPEG2000Lossless || ts == dicom.JPEG2000:
+		in = filepath.Join(t.TempDir(), "raw.dcm")
+		runTool(t, "gdcmconv", "--raw", path, in)
+	case ts == dicom.JPEGLSLossless || ts == dicom.JPEGLSNearLossless:
+		tool = "dcml2pnm"
+	case ts != dicom.ExplicitVRLittleEndian && ts != dicom.ImplicitVRLittleEndian:
+		tool = "dcmj2pnm"
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dicom.ReadPart10(bufio.NewReader(f), dicom.ReadOptions{})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits, _ := h.Dataset.Int(dicom.TagBitsStored)
+	prefix := filepath.Join(t.TempDir(), "f")
+	runTool(t, tool, "+Fa", "-M", "-W", "+Pid", "+opn", fmt.Sprint(bits), in, prefix)
+	frames, _ := filepath.Glob(prefix + ".*")
+	sort.Slice(frames, func(i, j int) bool {
+		ni, _ := strconv.Atoi(strings.Split(filepath.Base(frames[i]), ".")[1])
+		nj, _ := strconv.Atoi(strings.Split(filepath.Base(frames[j]), ".")[1])
+		return ni < nj
+	})
+	var all []int
+	for _, fr := range frames {
+		b, err := os.ReadFile(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, pnmSamples(t, b)...)
+	}
+	if len(all) == 0 {
+		t.Fatalf("%s decoded no frames of %s", tool, path)
+	}
+	return all
 }
 
 func waitTCP(t *testing.T, addr string) {

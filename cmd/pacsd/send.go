@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/dimse"
 )
 
@@ -105,6 +107,10 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			SOPClassUID: f.sopClass, SOPInstanceUID: f.sopInstance, TransferSyntaxUID: f.ts,
 			Open: f.open,
 		}
+		if f.ts != dicom.ExplicitVRLittleEndian && f.ts != dicom.ImplicitVRLittleEndian {
+			// For peers that take nothing compressed (many older workstations).
+			items[i].Uncompressed = func() (io.ReadCloser, error) { return f.openUncompressed(ctx) }
+		}
 	}
 	cfg := dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout}
 	err := dimse.StoreAll(ctx, s.addr, cfg, items, func(r dimse.StoreResult) {
@@ -114,6 +120,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "%s: FAILED %v\n", f.path, r.Err)
 		case !r.OK():
 			fmt.Fprintf(stdout, "%s: FAILED status %s\n", f.path, r.Status)
+		case r.Uncompressed:
+			fmt.Fprintf(stdout, "%s: status 0x%04X (sent as Explicit VR Little Endian: the peer does not accept %s)\n",
+				f.path, r.Status.Code, f.ts)
 		default:
 			fmt.Fprintf(stdout, "%s: status 0x%04X\n", f.path, r.Status.Code)
 		}
@@ -170,6 +179,59 @@ func (f sendFile) open() (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{bufio.NewReaderSize(fh, 256<<10), fh}, nil
+}
+
+// openUncompressed streams the data set re-encoded in Explicit VR Little Endian with
+// native pixel data (dicom/pixel decodes one frame at a time), without the File Meta
+// Information the transcoder writes.
+func (f sendFile) openUncompressed(ctx context.Context) (io.ReadCloser, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	hdr, err := dicom.ReadPart10(bufio.NewReader(fh), dicom.ReadOptions{})
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		defer fh.Close()
+		pw.CloseWithError(pixel.TranscodeExplicitLE(ctx, pw, fh, st.Size(), hdr))
+	}()
+	body, err := skipFileMeta(pr)
+	if err != nil {
+		pr.CloseWithError(err)
+		return nil, fmt.Errorf("transcode %s: %w", f.path, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{body, pr}, nil
+}
+
+// skipFileMeta reads past the preamble, "DICM" and the File Meta Information group, whose
+// length (0002,0000) gives (PS3.10 7.1), and returns the rest: the bare data set.
+func skipFileMeta(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var head [132 + 12]byte
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		return nil, err
+	}
+	el := head[132:]
+	if string(head[128:132]) != "DICM" || binary.LittleEndian.Uint16(el[0:]) != 0x0002 ||
+		binary.LittleEndian.Uint16(el[2:]) != 0x0000 || string(el[4:6]) != "UL" {
+		return nil, errors.New("transcoder output does not start with File Meta Information")
+	}
+	if _, err := br.Discard(int(binary.LittleEndian.Uint32(el[8:]))); err != nil {
+		return nil, err
+	}
+	return br, nil
 }
 
 func storeFile(ctx context.Context, c *dimse.Client, f sendFile) (dimse.Status, error) {
