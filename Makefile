@@ -50,10 +50,12 @@ lint: vet
 test: deps lint
 	$(GO) test $(TESTFLAGS) ./...
 
-# Ingest benchmark against DCMTK's storescp, plus the Go micro-benchmarks.
+# Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb
+# benchmark against Orthanc, then the Go micro-benchmarks.
 bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
-	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/...
+	$(GO) run ./tools/benchweb
+	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 20s

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+
+	"pacsd/dicom"
+	"pacsd/store"
 )
 
 func TestParseAccept(t *testing.T) {
@@ -99,46 +102,79 @@ func TestNegotiateSearch(t *testing.T) {
 	}
 }
 
-func TestNegotiateInstance(t *testing.T) {
+// TestPlanInstance: the transfer syntax each kind of stored object is sent in (PS3.18
+// 8.7.3.4, 8.7.8.2): "S" as stored, "T" transcoded to Explicit VR Little Endian, "-" 406.
+func TestPlanInstance(t *testing.T) {
 	const (
 		le   = "1.2.840.10008.1.2.1"
 		jpeg = "1.2.840.10008.1.2.4.50"
+		dcm  = `multipart/related; type="application/dicom"`
 	)
-	tests := []struct {
-		accept       string
-		leOK, jpegOK bool
+	image := func(ts string, bits int) *store.Instance {
+		return &store.Instance{TransferSyntaxUID: ts, InstanceAttrs: dicom.JSONDataset{
+			dicom.TagRows.Hex():                      {VR: "US", Value: []any{256}},
+			dicom.TagColumns.Hex():                   {VR: "US", Value: []any{256}},
+			dicom.TagBitsAllocated.Hex():             {VR: "US", Value: []any{bits}},
+			dicom.TagSamplesPerPixel.Hex():           {VR: "US", Value: []any{1}},
+			dicom.TagPhotometricInterpretation.Hex(): {VR: "CS", Value: []any{"MONOCHROME2"}},
+		}}
+	}
+	objects := []struct {
+		name string
+		in   *store.Instance
 	}{
-		{`*/*`, true, true},
-		{`multipart/*`, true, true},
-		{`multipart/related`, true, true},
-		{`multipart/related; type="application/dicom"`, true, true},
-		{`multipart/related; type=application/dicom; transfer-syntax=*`, true, true},
-		{`multipart/related; type="application/dicom"; transfer-syntax=` + le, true, false},
-		{`multipart/related; type="application/dicom"; transfer-syntax="` + jpeg + `"`, false, true},
-		{`multipart/related; type="application/dicom"; transfer-syntax=` + le +
-			`, multipart/related; type="application/dicom"; transfer-syntax=*;q=0.1`, true, true},
-		{`multipart/related; type="application/dicom"; transfer-syntax=*;q=0`, false, false},
-		// A refused syntax named outright beats a wildcard.
-		{`multipart/related; type="application/dicom"; transfer-syntax=` + jpeg + `;q=0, */*`, true, false},
-		{`multipart/related; type="application/octet-stream"`, false, false},
-		{`application/dicom+json`, false, false},
-		{`application/dicom`, false, false},
+		{"explicit LE", image(le, 16)},
+		{"JPEG baseline (lossy)", image(jpeg, 8)},
+		{"JPEG lossless", image(dicom.JPEGLosslessSV1, 16)},
+		{"implicit LE", image(dicom.ImplicitVRLittleEndian, 16)},
+		{"JPEG 2000 Part 2 (no decoder)", image("1.2.840.10008.1.2.4.92", 16)},
+		{"1-bit (not decodable)", image(dicom.ImplicitVRLittleEndian, 1)},
+		{"report, implicit LE", &store.Instance{TransferSyntaxUID: dicom.ImplicitVRLittleEndian}},
+	}
+	tests := []struct {
+		accept string
+		want   string // one letter per object, in objects' order
+	}{
+		{``, "SSSSSSS"},
+		{`*/*`, "SSSSSSS"},
+		{`multipart/*`, "SSSSSSS"},
+		{`multipart/related`, "SSSSSSS"},
+		// The default syntax, except for lossy and undecodable objects.
+		{dcm, "SSTTSST"},
+		{`multipart/related; type=application/dicom; transfer-syntax=*`, "SSSSSSS"},
+		{dcm + `; transfer-syntax=` + le, "STTT--T"},
+		{dcm + `; transfer-syntax="` + jpeg + `"`, "-S-----"},
+		{dcm + `; transfer-syntax=` + le + `, ` + dcm + `; transfer-syntax=*;q=0.1`, "STTTSST"},
+		{dcm + `; transfer-syntax=*;q=0`, "-------"},
+		// A refused syntax named outright beats a wildcard; the wildcard still takes the
+		// transcoded form.
+		{dcm + `; transfer-syntax=` + jpeg + `;q=0, */*`, "STSSSSS"},
+		{`multipart/related; type="application/octet-stream"`, "-------"},
+		{`application/dicom+json`, "-------"},
+		{`application/dicom`, "-------"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.accept, func(t *testing.T) {
 			ranges := parseAccept(tt.accept)
-			for ts, want := range map[string]bool{le: tt.leOK, jpeg: tt.jpegOK} {
-				err := negotiateInstance(ranges, ts)
-				if want {
-					if err != nil {
-						t.Errorf("%s: %v, want acceptable", ts, err)
+			if strings.TrimSpace(tt.accept) == "" {
+				ranges = []mediaRange{{typ: "*", sub: "*", q: 1}}
+			}
+			for i, o := range objects {
+				plan, err := planInstance(ranges, o.in)
+				got := "S"
+				switch {
+				case err != nil:
+					got = "-"
+					he := asHTTPError(t, err, http.StatusNotAcceptable)
+					// The message says what to ask for instead.
+					if !strings.Contains(he.Message.(string), `type="application/dicom"`) {
+						t.Errorf("%s: unhelpful message %q", o.name, he.Message)
 					}
-					continue
+				case plan.transcode:
+					got = "T"
 				}
-				he := asHTTPError(t, err, http.StatusNotAcceptable)
-				// The message says what to ask for instead.
-				if !strings.Contains(he.Message.(string), `type="application/dicom"`) {
-					t.Errorf("%s: unhelpful message %q", ts, he.Message)
+				if want := tt.want[i : i+1]; got != want {
+					t.Errorf("%s: %s, want %s", o.name, got, want)
 				}
 			}
 		})
@@ -185,6 +221,7 @@ func FuzzParseAccept(f *testing.F) {
 			}
 		}
 		_, _ = negotiateSearch(s)
-		_ = negotiateInstance(ranges, "1.2.840.10008.1.2.1")
+		_, _ = planInstance(ranges, &store.Instance{TransferSyntaxUID: "1.2.840.10008.1.2.4.70"})
+		_, _ = negotiateRendered(ranges, true, true)
 	})
 }

@@ -46,7 +46,9 @@ func (s *server) capabilitiesDoc() capabilitiesDoc {
 	get := []string{"GET", "HEAD"}
 	jsonXML := []string{"application/dicom+json", "application/json", `multipart/related; type="application/dicom+xml"`}
 	pixels := []string{`multipart/related; type="application/octet-stream"; transfer-syntax=*`,
-		`multipart/related; type="image/jpeg|image/jls|image/jp2|image/jpx|image/dicom-rle"`, "application/octet-stream (one frame)"}
+		`multipart/related; type="image/jpeg|image/jls|image/jp2|image/jpx|image/dicom-rle"`, "application/octet-stream (one frame)",
+		`multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1 (decoded)`}
+	rendered := []string{"image/jpeg", "image/png", `multipart/related; type="image/jpeg"`, `multipart/related; type="image/png"`}
 	doc := capabilitiesDoc{
 		Service:  "pacsd DICOMweb origin server",
 		Standard: "DICOM PS3.18 (Web Services): QIDO-RS, WADO-RS, STOW-RS, WADO-URI",
@@ -54,20 +56,29 @@ func (s *server) capabilitiesDoc() capabilitiesDoc {
 			{"/studies, /series, /instances, /studies/{study}/series, /studies/{study}/instances, /studies/{study}/series/{series}/instances",
 				[]string{"GET"}, jsonXML, "QIDO-RS (PS3.18 10.6): includefield, limit, offset, fuzzymatching"},
 			{"/studies/{study}[/series/{series}[/instances/{instance}]]", get,
-				[]string{`multipart/related; type="application/dicom"; transfer-syntax=*`}, "WADO-RS instances (PS3.18 10.4), as stored"},
+				[]string{`multipart/related; type="application/dicom"; transfer-syntax=*`,
+					`multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`},
+				"WADO-RS instances (PS3.18 10.4): as stored, or transcoded to Explicit VR Little Endian; without transfer-syntax, " +
+					"Explicit VR Little Endian except lossy and undecodable objects (as stored)"},
 			{"/studies/{study}[/series/{series}[/instances/{instance}]]/metadata", get, jsonXML,
 				"WADO-RS metadata; BulkDataURI for Pixel Data and binary values over 1 KiB"},
 			{"/studies/{study}/series/{series}/instances/{instance}/frames/{list}", get, pixels,
-				"frames as stored; uncompressed frames little endian"},
+				"frames as stored, or decoded to native little-endian samples; uncompressed frames little endian"},
+			{"/studies/{study}[/series/{series}[/instances/{instance}[/frames/{list}]]]/rendered", get, rendered,
+				"Retrieve Rendered (PS3.18 10.4.1.1.3): window=center,width[,linear|linear-exact|sigmoid], viewport=vw,vh[,sx,sy,sw,sh], " +
+					"quality=1-100; annotation accepted, not drawn; a multi-frame instance is one image (its first frame) unless multipart is named"},
+			{"/studies/{study}[/series/{series}[/instances/{instance}[/frames/{list}]]]/thumbnail", get, []string{"image/jpeg", "image/png"},
+				"Thumbnails (PS3.18 10.4.1.1.4): viewport=vw,vh; 404 where there is no image"},
 			{"/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag path}", get,
 				[]string{`multipart/related; type="application/octet-stream"`, "application/octet-stream", "the MIME type of an Encapsulated Document"},
 				"Range (one byte range) supported"},
 			{"/studies, /studies/{study}", []string{"POST"}, []string{`multipart/related; type="application/dicom"`},
 				"STOW-RS (PS3.18 10.5); response application/dicom+json or application/dicom+xml"},
 			{"/wado?requestType=WADO&studyUID=&seriesUID=&objectUID=&contentType=application/dicom", get,
-				[]string{"application/dicom", "application/pdf (Encapsulated PDF)"}, "WADO-URI (PS3.18 9); rendered types not yet available"},
+				[]string{"application/dicom", "application/pdf (Encapsulated PDF)", "image/jpeg", "image/png"},
+				"WADO-URI (PS3.18 9): transferSyntax (stored or 1.2.840.10008.1.2.1), rows, columns, windowCenter, windowWidth, region, frameNumber, imageQuality"},
 		},
-		Transcoding:   false,
+		Transcoding:   true,
 		MaxResults:    s.maxResults,
 		FuzzyMatching: "Patient's and Referring Physician's Name: case- and accent-insensitive, word-prefix matching on every component group",
 		FailureReasons: []capFailure{
@@ -127,7 +138,7 @@ func capabilitiesHTML(doc capabilitiesDoc) []byte {
 	for _, ts := range doc.TransferSyntaxes {
 		b.WriteString("<li>" + e(ts) + "</li>")
 	}
-	b.WriteString("</ul><p>Transcoding: none; objects and frames are sent as stored.</p>")
+	b.WriteString("</ul><p>Transcoding: to Explicit VR Little Endian (objects) and native samples (frames), from every stored syntax this server decodes.</p>")
 	b.WriteString(fmt.Sprintf("<p>Search results per request: at most %d.</p><p>Fuzzy matching: %s.</p>", doc.MaxResults, e(doc.FuzzyMatching)))
 	b.WriteString("<h2>STOW-RS failure reasons</h2><ul>")
 	for _, f := range doc.FailureReasons {

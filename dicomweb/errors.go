@@ -9,7 +9,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/dicom/pixel"
 	"pacsd/store"
+	"pacsd/thumbnail"
 )
 
 // The one table from domain errors to HTTP statuses (DESIGN.md section 5; PS3.18 8.5 lists
@@ -26,6 +28,13 @@ var errorTable = []struct {
 	{store.ErrConflict, http.StatusConflict, "conflicts with a stored object"},
 	{store.ErrNoSpace, http.StatusInsufficientStorage, "the archive is out of storage space"},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "storage is temporarily unavailable"},
+	// Pixel work (rendering, thumbnails, decoded frames, transcoding). An image this server
+	// cannot decode has no representation it can produce (406); damaged pixel data is the
+	// archive's problem, not the request's.
+	{thumbnail.ErrNoImage, http.StatusNotFound, "no image to show: the study, series or instance holds no pixel data"},
+	{pixel.ErrNoPixelData, http.StatusNotFound, "the instance has no pixel data"},
+	{pixel.ErrUnsupported, http.StatusNotAcceptable, "this server cannot decode the pixel data of this image"},
+	{pixel.ErrCorrupt, http.StatusInternalServerError, "the stored pixel data cannot be decoded"},
 	// The client went away or the server is shutting down; the status rarely reaches
 	// anyone, but 503 tells a retrying proxy the truth.
 	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},

@@ -2,6 +2,7 @@ package dicomweb
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/zlib"
 	"context"
@@ -18,17 +19,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/store"
 )
 
 // WADO-RS frames, PS3.18 10.4.1.1.3 (Retrieve Frames) and 8.7.3 (bulk data media types):
-// one or more frames of an image, each as stored. Uncompressed frames are sent as
-// application/octet-stream in little-endian byte order; compressed (encapsulated) frames
-// as their codestream, typed by the single-frame media type of the stored transfer syntax
-// (Table 8.7.3-5) or as application/octet-stream with that transfer syntax named, which is
-// what OHIF asks for (multipart/related; type=application/octet-stream; transfer-syntax=*).
-// There is no transcoding yet: a client that accepts only a syntax the frames are not
-// stored in gets 406.
+// one or more frames of an image. Uncompressed frames are sent as application/octet-stream
+// in little-endian byte order; compressed (encapsulated) frames as their codestream, typed
+// by the single-frame media type of the stored transfer syntax (Table 8.7.3-5) or as
+// application/octet-stream with that transfer syntax named, which is what OHIF asks for
+// (multipart/related; type=application/octet-stream; transfer-syntax=*). A client that
+// accepts only uncompressed frames (application/octet-stream without transfer-syntax, or
+// with Explicit VR Little Endian) gets compressed frames decoded: native little-endian
+// samples, pixel-interleaved, at Bits Allocated 8 or 16, colour JPEG (YBR) as RGB, i.e.
+// the Pixel Data TranscodeExplicitLE would write (PS3.5 8.1.1, 8.2). Any other syntax, or
+// a codec this server lacks, is 406.
 
 // Bounds on a frame list.
 const (
@@ -67,6 +72,7 @@ type pixelChoice struct {
 	single    bool
 	mediaType string
 	ts        string
+	decode    bool // encapsulated frames decoded to native samples
 }
 
 func (p pixelChoice) contentType() string {
@@ -100,6 +106,10 @@ func pixelCandidates(ir *instanceRecord, singleOK bool) []pixelCandidate {
 		add(pixelCandidate{pixelChoice{mediaType: m, ts: ir.TransferSyntax}, false})
 	}
 	add(pixelCandidate{pixelChoice{mediaType: mediaOctetStream, ts: ir.TransferSyntax}, false})
+	// Last, so that a client accepting the stored form gets it: decoded frames.
+	if decodableSyntaxes[ir.TransferSyntax] {
+		add(pixelCandidate{pixelChoice{mediaType: mediaOctetStream, ts: dicom.ExplicitVRLittleEndian, decode: true}, true})
+	}
 	return out
 }
 
@@ -203,8 +213,12 @@ func negotiatePixels(ranges []mediaRange, ir *instanceRecord, singleOK bool) (pi
 		if m == "" {
 			m = mediaOctetStream
 		}
-		return pixelChoice{}, notAcceptable(`the frames are stored compressed as %s and transcoding is not supported yet; `+
-			`accept multipart/related; type="application/octet-stream"; transfer-syntax=* or type="%s"`, name, m)
+		also := ""
+		if decodableSyntaxes[ir.TransferSyntax] {
+			also = ", or decoded as application/octet-stream; transfer-syntax=" + dicom.ExplicitVRLittleEndian
+		}
+		return pixelChoice{}, notAcceptable(`the frames are stored compressed as %s; `+
+			`accept multipart/related; type="application/octet-stream"; transfer-syntax=* or type="%s"%s`, name, m, also)
 	}
 	if singleOK {
 		return pixelChoice{}, notAcceptable(`uncompressed frames are offered as multipart/related; type="application/octet-stream" ` +
@@ -246,7 +260,103 @@ func (s *server) frames(c echo.Context) error {
 	if err != nil {
 		return s.publicError(c, "frames", err)
 	}
+	if choice.decode {
+		return s.sendDecodedFrames(c, ir, choice, nums)
+	}
 	return s.sendPixels(c, ir, choice, pieces, sizes, framesETag(ir, nums))
+}
+
+// sendDecodedFrames sends frames of an encapsulated image decoded to native samples, one
+// at a time (a multi-frame object is never held whole). Every frame has the size the header
+// gives, so the response's length is known before the first frame is decoded; the first is
+// decoded before the status goes out, so that a codec this server lacks is a 406.
+func (s *server) sendDecodedFrames(c echo.Context, ir *instanceRecord, choice pixelChoice, nums []int) error {
+	ctx := c.Request().Context()
+	h, err := s.openImage(ctx, ir.SOPInstanceUID)
+	if err != nil {
+		return s.publicError(c, "frames", decodeError(err))
+	}
+	defer h.Close()
+	if h.rec.SHA256 != ir.SHA256 {
+		return s.publicError(c, "frames", fmt.Errorf("instance %s replaced while being read: %w", ir.SOPInstanceUID, store.ErrUnavailable))
+	}
+	size := decodedFrameSize(h.im.Info())
+	etag := strings.TrimSuffix(framesETag(ir, nums), `"`) + "-" + dicom.ExplicitVRLittleEndian + `"`
+	hd := c.Response().Header()
+	hd.Set("ETag", etag)
+	hd.Set(echo.HeaderCacheControl, cacheInstance)
+	hd.Add(echo.HeaderVary, echo.HeaderAccept)
+	hd.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	var (
+		mw     *multipartWriter
+		length = size
+	)
+	if !choice.single {
+		boundary, err := newBoundary()
+		if err != nil {
+			return s.publicError(c, "frames", err)
+		}
+		mw = &multipartWriter{w: c.Response(), boundary: boundary}
+		heads := make([]partHead, len(nums))
+		for i := range heads {
+			heads[i] = partHead{contentType: choice.contentType(), size: size}
+		}
+		length = mw.lengthOf(heads)
+		hd.Set(echo.HeaderContentType, multipartType(choice.mediaType, boundary))
+	} else {
+		hd.Set(echo.HeaderContentType, choice.contentType())
+	}
+	if c.Request().Method == http.MethodHead {
+		hd.Set(echo.HeaderContentLength, strconv.FormatInt(length, 10))
+		return c.NoContent(http.StatusOK)
+	}
+	for i, n := range nums {
+		df, err := s.decodeFrame(ctx, h.im, n-1, 0)
+		var b []byte
+		if err == nil {
+			if b = frameBytes(df.fr); int64(len(b)) != size {
+				err = fmt.Errorf("frame %d decoded to %d bytes, the header says %d: %w", n, len(b), size, pixel.ErrCorrupt)
+			}
+		}
+		if err != nil {
+			if i == 0 {
+				hd.Del("ETag")
+				hd.Del(echo.HeaderContentType)
+				return s.publicError(c, "frames", decodeError(fmt.Errorf("instance %s: %w", ir.SOPInstanceUID, err)))
+			}
+			s.abort(ctx, "decode frame", ir.SOPInstanceUID, err)
+		}
+		if i == 0 {
+			hd.Set(echo.HeaderContentLength, strconv.FormatInt(length, 10))
+			c.Response().WriteHeader(http.StatusOK)
+		}
+		if mw == nil {
+			_, err = c.Response().Write(b)
+		} else {
+			err = mw.writePart(ctx, partHead{contentType: choice.contentType(), size: size}, bytes.NewReader(b))
+		}
+		if err != nil {
+			s.abort(ctx, "send frames", ir.SOPInstanceUID, err)
+		}
+	}
+	if mw != nil {
+		if err := mw.close(); err != nil {
+			s.abort(ctx, "send frames", ir.SOPInstanceUID, err)
+		}
+	}
+	return nil
+}
+
+// decodeError makes a decoder's refusal a 406: the client asked for decoded frames and
+// this server cannot produce them, but the frames as stored are still offered.
+func decodeError(err error) error {
+	if errors.Is(err, pixel.ErrUnsupported) {
+		return notAcceptable(`this server cannot decode these frames; accept multipart/related; type="application/octet-stream"; transfer-syntax=*`)
+	}
+	return err
 }
 
 // framesETag is the validator of a frames response: the object's content hash and the

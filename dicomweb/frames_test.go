@@ -230,7 +230,8 @@ func testFrames(t *testing.T, f *fixture) {
 		}{
 			{"ts_jpeg_baseline.dcm", "1", "", 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50", false},
 			{"ts_jpeg_baseline.dcm", "1", "*/*", 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50", false},
-			{"ts_jpeg_baseline.dcm", "1", octet, 406, "", false}, // uncompressed wanted
+			// Uncompressed wanted: decoded (transcode_test.go checks the samples).
+			{"ts_jpeg_baseline.dcm", "1", octet, 200, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1", false},
 			{"ts_jpeg_baseline.dcm", "1", `multipart/related; type="image/jpeg"`, 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50", false},
 			{"ts_jpeg_baseline.dcm", "1", "image/jpeg", 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50", true},
 			{"ts_jpeg_baseline.dcm", "1", "image/*", 200, "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50", true},
@@ -266,6 +267,16 @@ func testFrames(t *testing.T, f *fixture) {
 				}
 				want := f.expectedFrames(t, tt.file)
 				first := atoiOr(strings.Split(tt.frames, ",")[0], 1)
+				e := f.expected[tt.file]
+				if stored, _ := dicom.LookupTransferSyntax(e.TransferSyntaxUID); stored.Encapsulated && strings.HasSuffix(tt.wantType, "="+dicom.ExplicitVRLittleEndian) {
+					// Decoded frames: the size of native samples.
+					want[first-1] = make([]byte, atoiOr(e.Rows, 0)*atoiOr(e.Columns, 0)*atoiOr(e.SamplesPerPixel, 1)*atoiOr(e.BitsAllocated, 0)/8)
+					_, ps := frameParts(t, r)
+					if len(ps) != 1 || ps[0].contentType != tt.wantType || len(ps[0].body) != len(want[first-1]) {
+						t.Errorf("decoded parts %d, first %q", len(ps), ps[0].contentType)
+					}
+					return
+				}
 				if tt.single {
 					if ct := r.header.Get("Content-Type"); ct != tt.wantType || !bytes.Equal(r.body, want[first-1]) {
 						t.Errorf("single body %q, %d bytes", ct, len(r.body))

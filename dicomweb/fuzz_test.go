@@ -2,14 +2,19 @@ package dicomweb
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/store"
 )
 
@@ -53,6 +58,53 @@ func FuzzPathParsers(f *testing.F) {
 				asHTTPError(t, err, http.StatusBadRequest)
 			}
 		}
+	})
+}
+
+// FuzzRenderParams: the rendering parameters of WADO-RS (PS3.18 8.3.5.1), thumbnails and
+// WADO-URI come from the wire; whatever they are, the parsers answer with parameters the
+// renderer can use, or 400 (406 for a presentation state), and rendering a small frame with
+// what they accept never fails for want of a valid window or size.
+func FuzzRenderParams(f *testing.F) {
+	for _, s := range []string{"viewport=512,512", "viewport=64,64,10,10,-20,30&window=40,400,sigmoid&quality=80",
+		"window=1e308,1e308", "viewport=1,1,,,,", "annotation=patient,technique&iccprofile=yes",
+		"rows=64&columns=32&windowCenter=10&windowWidth=20&region=0,0,0.5,0.5&frameNumber=2&imageQuality=5",
+		"viewport=99999,1", "window=1,0.5,linear-exact", "quality=-1", "viewport=5,5,1e400,0,1,1"} {
+		f.Add(s)
+	}
+	df := &decodedFrame{fr: &pixel.Frame{Rows: 8, Columns: 8, SamplesPerPixel: 1, Photometric: pixel.Monochrome2, BitsStored: 12, Data16: make([]uint16, 64)},
+		info: pixel.Info{Rows: 8, Columns: 8, NumberOfFrames: 1, SamplesPerPixel: 1, BitsAllocated: 16, BitsStored: 12, HighBit: 11,
+			Photometric: pixel.Monochrome2, RescaleSlope: 1}, cols: 8, rows: 8}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := url.ParseQuery(s)
+		if err != nil {
+			return
+		}
+		check := func(p renderParams, err error, statuses ...int) {
+			if err != nil {
+				var he *echo.HTTPError
+				if !errors.As(err, &he) || !slices.Contains(statuses, he.Code) {
+					t.Fatalf("error %v for %q, want one of %v", err, s, statuses)
+				}
+				return
+			}
+			if p.vw < 0 || p.vh < 0 || p.vw > maxViewport || p.vh > maxViewport || p.quality < 0 || p.quality > 100 ||
+				(p.window != nil && !(p.window.Width > 0)) {
+				t.Fatalf("accepted %+v for %q", p, s)
+			}
+			if size := p.decodeSize(8, 8); size < 0 {
+				t.Fatalf("decode size %d", size)
+			}
+			if _, err := p.render(df); err != nil && !strings.Contains(err.Error(), "outside") {
+				t.Fatalf("render with %+v: %v", p, err)
+			}
+		}
+		for _, thumb := range []bool{false, true} {
+			p, err := parseRenderParams(q, thumb)
+			check(p, err, http.StatusBadRequest)
+		}
+		p, _, err := parseWADOURIRendering(q, 3)
+		check(p, err, http.StatusBadRequest, http.StatusNotAcceptable)
 	})
 }
 

@@ -40,7 +40,9 @@ func multipartType(typ, boundary string) string {
 // multipartMedia is the Content-Type of a response of Part-10 objects.
 func multipartMedia(boundary string) string { return multipartType(mediaDicom, boundary) }
 
-// partHead describes one part: its headers and the exact number of body bytes.
+// partHead describes one part: its headers and the exact number of body bytes, or -1 when
+// that is not known before the part is written (a transcoded instance): then the part has
+// no Content-Length and ends at the next delimiter, as RFC 2046 parts do.
 type partHead struct {
 	contentType     string
 	contentLocation string // "" for none
@@ -74,7 +76,10 @@ func (m *multipartWriter) header(n int, h partHead) string {
 	if h.contentRange != "" {
 		b.WriteString("Content-Range: " + h.contentRange + "\r\n")
 	}
-	b.WriteString("Content-Length: " + strconv.FormatInt(h.size, 10) + "\r\n\r\n")
+	if h.size >= 0 {
+		b.WriteString("Content-Length: " + strconv.FormatInt(h.size, 10) + "\r\n")
+	}
+	b.WriteString("\r\n")
 	return b.String()
 }
 
@@ -93,15 +98,31 @@ func (m *multipartWriter) lengthOf(heads []partHead) int64 {
 	return n + int64(len(closeEnd))
 }
 
+// beginPart writes the header of the next part; its body follows, then endPart.
+func (m *multipartWriter) beginPart(h partHead) error {
+	if _, err := io.WriteString(m.w, m.header(m.parts, h)); err != nil {
+		return fmt.Errorf("write part header: %w", err)
+	}
+	m.parts++
+	return nil
+}
+
+// endPart writes the delimiter that ends a part's body.
+func (m *multipartWriter) endPart() error {
+	if _, err := io.WriteString(m.w, m.delimiter()); err != nil {
+		return fmt.Errorf("write delimiter: %w", err)
+	}
+	return nil
+}
+
 // writePart sends one part: exactly h.size bytes of r, stopping when ctx ends.
 func (m *multipartWriter) writePart(ctx context.Context, h partHead, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(m.w, m.header(m.parts, h)); err != nil {
-		return fmt.Errorf("write part header: %w", err)
+	if err := m.beginPart(h); err != nil {
+		return err
 	}
-	m.parts++
 	if m.buf == nil {
 		m.buf = make([]byte, copyBufferSize)
 	}
@@ -112,10 +133,7 @@ func (m *multipartWriter) writePart(ctx context.Context, h partHead, r io.Reader
 	if err != nil {
 		return fmt.Errorf("copy part %d after %d of %d bytes: %w", m.parts, n, h.size, err)
 	}
-	if _, err := io.WriteString(m.w, m.delimiter()); err != nil {
-		return fmt.Errorf("write delimiter: %w", err)
-	}
-	return nil
+	return m.endPart()
 }
 
 // close ends the body; it needs at least one part written.

@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"pacsd/store"
+	"pacsd/thumbnail"
 )
 
 // Config tunes the DICOMweb handlers. cmd/pacsd maps its flags onto it; the zero value
@@ -38,11 +40,19 @@ type Config struct {
 	// DICOMweb responses across origins (CORS); "*" allows every origin, without
 	// credentials. Empty: same-origin only.
 	AllowedOrigins []string
+	// Thumbnails serves the default thumbnails (PS3.18 10.4.1.1.4) from its cache. nil:
+	// every thumbnail is rendered on request (and kept only in the frame cache).
+	Thumbnails *thumbnail.Service
+	// FrameCacheBytes bounds the decoded frames kept for rendering (render.go), reduced to
+	// the size they are shown at: a viewer's window/level drag re-renders them without
+	// decoding. 0 means 256 MiB; a frame larger than half of it is not kept.
+	FrameCacheBytes int64
 }
 
 const (
-	defaultMaxResults = 1000
-	defaultCacheBytes = 256 << 20
+	defaultMaxResults      = 1000
+	defaultCacheBytes      = 256 << 20
+	defaultFrameCacheBytes = 256 << 20
 )
 
 // server holds what every handler needs.
@@ -56,6 +66,10 @@ type server struct {
 	meta       *metaCache
 	bodies     *lru // assembled metadata bodies (shares the budget with meta's records)
 	cors       corsPolicy
+	thumbs     *thumbnail.Service // nil: thumbnails rendered on request
+	decoded    *frameCache        // decoded frames for rendering
+	// decodeSlots bounds the frames decoded at once (CPU-bound work) to the cores there are.
+	decodeSlots chan struct{}
 }
 
 // Route parameter names.
@@ -67,18 +81,26 @@ const (
 )
 
 // Register mounts the Studies Service resources (PS3.18 10.1, Table 10.1-1) on g: QIDO-RS
-// search, WADO-RS retrieval (instances, metadata, frames, bulk data), STOW-RS, WADO-URI
-// (PS3.18 9, at /wado) and a capabilities document at the group root. cmd/pacsd calls it
-// as Register(e.Group("/dicomweb"), archive, cfg).
-func Register(g *echo.Group, a *store.Archive, cfg Config) {
+// search, WADO-RS retrieval (instances, metadata, frames, bulk data, rendered, thumbnail),
+// STOW-RS, WADO-URI (PS3.18 9, at /wado) and a capabilities document at the group root.
+// cmd/pacsd calls it as Register(e.Group("/dicomweb"), archive, cfg), then Start on what it
+// returns so that metadata is built as objects arrive (warm.go), and Close at shutdown.
+func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	s := &server{
-		archive:    a,
-		log:        cfg.Logger,
-		maxResults: cfg.MaxResults,
-		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
-		fallback:   cfg.FallbackCharset,
-		cors:       newCORSPolicy(cfg.AllowedOrigins),
+		archive:     a,
+		log:         cfg.Logger,
+		maxResults:  cfg.MaxResults,
+		publicURL:   strings.TrimRight(cfg.PublicURL, "/"),
+		fallback:    cfg.FallbackCharset,
+		cors:        newCORSPolicy(cfg.AllowedOrigins),
+		thumbs:      cfg.Thumbnails,
+		decodeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
+	frameBytes := cfg.FrameCacheBytes
+	if frameBytes <= 0 {
+		frameBytes = defaultFrameCacheBytes
+	}
+	s.decoded = newFrameCache(frameBytes)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -148,6 +170,16 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) {
 	route(instance+"/frames/:"+paramFrames, s.frames)
 	route(instance+"/bulkdata/*", s.bulkdata)
 
+	// Rendered resources, PS3.18 10.4.1.1.3, and thumbnails, 10.4.1.1.4 (Supplement 203).
+	route(study+"/rendered", s.rendered(renderStudy))
+	route(series+"/rendered", s.rendered(renderSeries))
+	route(instance+"/rendered", s.rendered(renderInstance))
+	route(instance+"/frames/:"+paramFrames+"/rendered", s.rendered(renderFrames))
+	route(study+"/thumbnail", s.thumbnailFor(renderStudy))
+	route(series+"/thumbnail", s.thumbnailFor(renderSeries))
+	route(instance+"/thumbnail", s.thumbnailFor(renderInstance))
+	route(instance+"/frames/:"+paramFrames+"/thumbnail", s.thumbnailFor(renderFrames))
+
 	// WADO-URI, PS3.18 9, conventionally at the DICOMweb root.
 	route("/wado", s.wadoURI)
 
@@ -157,6 +189,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) {
 	if registered != nil {
 		registered(s)
 	}
+	return &Service{s: s, queue: make(chan *store.Instance, warmQueueLen)}
 }
 
 // registered, when set (by tests), is given every server Register builds.

@@ -648,25 +648,40 @@ func testWADOInstances(t *testing.T, f *fixture) {
 	name := "ts_jpeg_baseline.dcm"
 	jpeg := f.expected[name].TransferSyntaxUID
 	for _, tt := range []struct {
-		accept string
-		status int
+		accept     string
+		status     int
+		transcoded bool // to Explicit VR Little Endian (transcode_test.go checks the content)
 	}{
-		{"", http.StatusOK},
-		{"*/*", http.StatusOK},
-		{`multipart/related; type=application/dicom`, http.StatusOK},
-		{`multipart/related; type="application/dicom"; transfer-syntax=` + jpeg, http.StatusOK},
-		{`multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, http.StatusNotAcceptable},
-		{`application/dicom+json`, http.StatusNotAcceptable},
+		{"", http.StatusOK, false},
+		{"*/*", http.StatusOK, false},
+		// Lossy: the default syntax does not apply (PS3.18 8.7.3.4).
+		{`multipart/related; type=application/dicom`, http.StatusOK, false},
+		{`multipart/related; type="application/dicom"; transfer-syntax=` + jpeg, http.StatusOK, false},
+		{`multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, http.StatusOK, true},
+		{`multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.70`, http.StatusNotAcceptable, false},
+		{`application/dicom+json`, http.StatusNotAcceptable, false},
 	} {
 		t.Run("accept "+tt.accept, func(t *testing.T) {
 			r := get(t, http.MethodGet, f.instanceURL(name), map[string]string{"Accept": tt.accept})
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
-			if tt.status == http.StatusOK {
-				if _, bodies := parts(t, r); len(bodies) != 1 || sha(bodies[0]) != sha(f.files[name]) {
-					t.Error("body is not the stored object")
+			if tt.status != http.StatusOK {
+				return
+			}
+			ts, bodies := parts(t, r)
+			switch {
+			case len(bodies) != 1:
+				t.Errorf("%d parts", len(bodies))
+			case tt.transcoded:
+				if ts[0] != dicom.ExplicitVRLittleEndian || sha(bodies[0]) == sha(f.files[name]) {
+					t.Errorf("part in %s, same bytes as stored %v; want transcoded", ts[0], sha(bodies[0]) == sha(f.files[name]))
 				}
+				if r.header.Get("Content-Length") != "" || r.header.Get("ETag") == `W/"`+sha(f.files[name])+`"` {
+					t.Errorf("transcoded: Content-Length %q, ETag %q", r.header.Get("Content-Length"), r.header.Get("ETag"))
+				}
+			case sha(bodies[0]) != sha(f.files[name]):
+				t.Error("body is not the stored object")
 			}
 		})
 	}
@@ -732,12 +747,28 @@ func testWADOStudySeries(t *testing.T, f *fixture) {
 				t.Error("a collection response carries an ETag")
 			}
 
-			// Stored in many syntaxes: naming one of them cannot be honoured without
-			// transcoding.
+			// Stored in many syntaxes: naming Explicit VR Little Endian transcodes every
+			// other one (transcode_test.go checks the content with DCMTK).
 			r = get(t, http.MethodGet, tt.url, map[string]string{
 				"Accept": `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`})
+			if r.status != http.StatusOK {
+				t.Fatalf("explicit transfer syntax over mixed syntaxes: %d, want 200", r.status)
+			}
+			ts, bodies = parts(t, r)
+			if len(bodies) != len(tt.files) {
+				t.Errorf("%d parts, want %d", len(bodies), len(tt.files))
+			}
+			for i, b := range bodies {
+				h, err := dicom.ReadPart10(bytes.NewReader(b), dicom.ReadOptions{})
+				if ts[i] != dicom.ExplicitVRLittleEndian || err != nil || h.TransferSyntax != dicom.ExplicitVRLittleEndian {
+					t.Errorf("part %d: labelled %s, reads as %v (%v)", i, ts[i], h, err)
+				}
+			}
+			// Another syntax than the stored ones and Explicit VR Little Endian: 406.
+			r = get(t, http.MethodGet, tt.url, map[string]string{
+				"Accept": `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50`})
 			if r.status != http.StatusNotAcceptable {
-				t.Errorf("explicit transfer syntax over mixed syntaxes: %d, want 406", r.status)
+				t.Errorf("JPEG baseline over mixed syntaxes: %d, want 406", r.status)
 			}
 			h := get(t, http.MethodHead, tt.url, map[string]string{"Accept": acceptAnyTS})
 			if h.status != http.StatusOK || len(h.body) != 0 || !strings.HasPrefix(h.header.Get("Content-Type"), "multipart/related") {

@@ -3,6 +3,7 @@ package dicomweb
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,12 +13,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/store"
 )
 
 // WADO-RS, PS3.18 10.4: retrieve a study, a series or one instance as
 // multipart/related; type="application/dicom" (PS3.18 8.7.3.3.2, 8.7.3.5), one part per
-// instance, each the stored Part-10 object byte for byte.
+// instance, each the stored Part-10 object byte for byte or transcoded to Explicit VR
+// Little Endian (transcode.go decides which).
 
 // Cache lifetimes. Responses carry PHI, so only the client may cache them ("private").
 // One instance is revalidated with its ETag after an hour (an object re-sent under the same
@@ -70,8 +73,10 @@ func (s *server) retrieve(c echo.Context) error {
 	if err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
+	// Every instance must be sendable before the status goes out (PS3.18 8.7.8.2: each
+	// part's transfer syntax is selected on its own).
 	for _, inst := range list {
-		if err := negotiateInstance(ranges, inst.TransferSyntaxUID); err != nil {
+		if _, err := planInstance(ranges, inst); err != nil {
 			return s.publicError(c, "retrieve", err)
 		}
 	}
@@ -86,23 +91,27 @@ func (s *server) retrieve(c echo.Context) error {
 
 	// The first object is opened before the status goes out, so that the common failures
 	// (storage down, object gone) still get an honest status line and a plain error body.
-	rec, rc, err := s.openPart(ctx, ranges, list[0].SOPInstanceUID)
+	p, err := s.openPart(ctx, ranges, list[0].SOPInstanceUID)
 	if err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
 	setCollectionHeaders(c.Response().Header(), boundary)
 	c.Response().WriteHeader(http.StatusOK)
 	mw := &multipartWriter{w: c.Response(), boundary: boundary}
+	transcoded := 0
 	for i, inst := range list {
 		if i > 0 {
-			if rec, rc, err = s.openPart(ctx, ranges, inst.SOPInstanceUID); err != nil {
+			if p, err = s.openPart(ctx, ranges, inst.SOPInstanceUID); err != nil {
 				s.abort(ctx, "open", inst.SOPInstanceUID, err)
 			}
 		}
-		err = mw.writePart(ctx, instancePart(rec), rc)
-		rc.Close()
+		err := s.sendInstancePart(ctx, mw, p)
+		p.rc.Close()
 		if err != nil {
 			s.abort(ctx, "send", inst.SOPInstanceUID, err)
+		}
+		if p.sent.transcode {
+			transcoded++
 		}
 		// Each finished part goes out now: a viewer can start on it, and should a later
 		// part fail, everything before it has arrived whole.
@@ -111,37 +120,26 @@ func (s *server) retrieve(c echo.Context) error {
 	if err := mw.close(); err != nil {
 		s.abort(ctx, "send", "", err)
 	}
-	s.log.Debug("wado-rs", "study", study, "series", series, "instances", len(list))
+	s.log.Debug("wado-rs", "study", study, "series", series, "instances", len(list), "transcoded", transcoded)
 	return nil
 }
 
-// retrieveInstance serves one instance: it can promise a Content-Length and an ETag.
+// retrieveInstance serves one instance. As stored, it can promise a Content-Length; a
+// transcoded instance is streamed as it is produced, without one.
 func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, series, uid string) error {
 	ctx := c.Request().Context()
-	rec, err := s.archive.Index().Instance(ctx, uid)
-	if err == nil && (rec.StudyInstanceUID != study || rec.SeriesInstanceUID != series) {
-		// The instance exists, but not at this URL.
-		err = fmt.Errorf("instance %s is in %s/%s: %w", uid, rec.StudyInstanceUID, rec.SeriesInstanceUID, store.ErrNotFound)
-	}
+	rec, err := s.lookupInstance(ctx, study, series, uid)
 	if err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
-	if err := negotiateInstance(ranges, rec.TransferSyntaxUID); err != nil {
+	plan, err := planInstance(ranges, rec)
+	if err != nil {
 		return s.publicError(c, "retrieve", err)
 	}
 	// RFC 9110 13.1.2: If-None-Match uses the weak comparison.
-	if etag := weakETag(rec.SHA256); etag != "" && etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
-		setInstanceHeaders(c.Response().Header(), rec)
+	if etag := instanceETag(rec, plan); etag != "" && etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		setInstanceHeaders(c.Response().Header(), rec, plan)
 		return c.NoContent(http.StatusNotModified)
-	}
-
-	var rc io.ReadSeekCloser
-	if c.Request().Method != http.MethodHead {
-		// What Open returns is what is sent, and what the headers describe.
-		if rec, rc, err = s.openPart(ctx, ranges, uid); err != nil {
-			return s.publicError(c, "retrieve", err)
-		}
-		defer rc.Close()
 	}
 	boundary, err := newBoundary()
 	if err != nil {
@@ -149,14 +147,51 @@ func (s *server) retrieveInstance(c echo.Context, ranges []mediaRange, study, se
 	}
 	mw := &multipartWriter{w: c.Response(), boundary: boundary}
 	h := c.Response().Header()
-	setInstanceHeaders(h, rec)
-	h.Set(echo.HeaderContentType, multipartMedia(boundary))
-	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf([]partHead{instancePart(rec)}), 10))
-	if rc == nil {
+	if c.Request().Method == http.MethodHead {
+		setInstanceHeaders(h, rec, plan)
+		h.Set(echo.HeaderContentType, multipartMedia(boundary))
+		if !plan.transcode {
+			h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf([]partHead{instancePart(rec)}), 10))
+		}
 		return c.NoContent(http.StatusOK)
 	}
+	// What Open returns is what is sent, and what the headers describe.
+	p, err := s.openPart(ctx, ranges, uid)
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	defer p.rc.Close()
+	if p.plan.transcode {
+		// The headers describe what is actually sent, settled by the first byte written.
+		c.Response().Before(func() {
+			if !p.writing {
+				return // an error response
+			}
+			setInstanceHeaders(h, p.rec, p.sent)
+			h.Set(echo.HeaderContentType, multipartMedia(boundary))
+		})
+		err := s.sendInstancePart(ctx, mw, p)
+		switch {
+		case err != nil && !c.Response().Committed:
+			// Nothing went out: the client gets a status that says why.
+			if errors.Is(err, pixel.ErrUnsupported) {
+				err = notAcceptable(`the instance cannot be sent in Explicit VR Little Endian: this server cannot decode its pixel data; ` +
+					`accept multipart/related; type="application/dicom"; transfer-syntax=*`)
+			}
+			return s.publicError(c, "retrieve", err)
+		case err != nil:
+			s.abort(ctx, "send", uid, err)
+		}
+		if err := mw.close(); err != nil {
+			s.abort(ctx, "send", uid, err)
+		}
+		return nil
+	}
+	setInstanceHeaders(h, p.rec, p.plan)
+	h.Set(echo.HeaderContentType, multipartMedia(boundary))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(mw.lengthOf([]partHead{instancePart(p.rec)}), 10))
 	c.Response().WriteHeader(http.StatusOK)
-	if err := mw.writePart(ctx, instancePart(rec), rc); err != nil {
+	if err := mw.writePart(ctx, instancePart(p.rec), p.rc); err != nil {
 		s.abort(ctx, "send", uid, err)
 	}
 	if err := mw.close(); err != nil {
@@ -176,8 +211,8 @@ func setCollectionHeaders(h http.Header, boundary string) {
 
 // setInstanceHeaders sets the validator and caching headers of a single-instance response
 // (and of its 304).
-func setInstanceHeaders(h http.Header, rec *store.Instance) {
-	if etag := weakETag(rec.SHA256); etag != "" {
+func setInstanceHeaders(h http.Header, rec *store.Instance, plan tsPlan) {
+	if etag := instanceETag(rec, plan); etag != "" {
 		h.Set("ETag", etag)
 	}
 	h.Set(echo.HeaderCacheControl, cacheInstance)
@@ -185,17 +220,41 @@ func setInstanceHeaders(h http.Header, rec *store.Instance) {
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 }
 
+// instanceETag is the validator of a single-instance response: the content hash, and for
+// a transcoded representation the syntax it was transcoded to (the same object, other
+// bytes).
+func instanceETag(rec *store.Instance, plan tsPlan) string {
+	etag := weakETag(rec.SHA256)
+	if etag != "" && plan.transcode {
+		etag = strings.TrimSuffix(etag, `"`) + "-" + dicom.ExplicitVRLittleEndian + `"`
+	}
+	return etag
+}
+
+// outPart is one instance opened for sending, how it is to be sent, and (once writing
+// starts) how it is actually sent.
+type outPart struct {
+	rec  *store.Instance
+	rc   io.ReadSeekCloser
+	plan tsPlan
+	sent tsPlan
+	// writing is set once sent is settled and the part's first byte is about to go out.
+	writing bool
+}
+
 // openPart opens one instance for sending and checks what a.Open returned: it is still
-// acceptable (it may have been replaced since it was listed) and the blob is as long as
-// the index says, which a Content-Length is about to promise.
-func (s *server) openPart(ctx context.Context, ranges []mediaRange, uid string) (*store.Instance, io.ReadSeekCloser, error) {
+// acceptable (it may have been replaced since it was listed; the plan is made again for
+// what was opened) and the blob is as long as the index says, which a Content-Length is
+// about to promise.
+func (s *server) openPart(ctx context.Context, ranges []mediaRange, uid string) (*outPart, error) {
 	rec, rc, err := s.archive.Open(ctx, uid)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open instance %s: %w", uid, err)
+		return nil, fmt.Errorf("open instance %s: %w", uid, err)
 	}
-	if err := negotiateInstance(ranges, rec.TransferSyntaxUID); err != nil {
+	plan, err := planInstance(ranges, rec)
+	if err != nil {
 		rc.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	size, err := rc.Seek(0, io.SeekEnd)
 	if err == nil {
@@ -206,9 +265,41 @@ func (s *server) openPart(ctx context.Context, ranges []mediaRange, uid string) 
 	}
 	if err != nil {
 		rc.Close()
-		return nil, nil, fmt.Errorf("open instance %s: %w", uid, err)
+		return nil, fmt.Errorf("open instance %s: %w", uid, err)
 	}
-	return rec, rc, nil
+	return &outPart{rec: rec, rc: rc, plan: plan}, nil
+}
+
+// sendInstancePart writes one instance as the next part of mw, as stored or transcoded to
+// Explicit VR Little Endian (PS3.18 8.7.3.5.2: the part names its transfer syntax). The
+// transcoded object is written as it is produced, a frame at a time; its part header goes
+// out with its first byte, so an object that turns out not to be decodable can still be sent
+// as stored when the plan allows. p.sent says which was written, from the first byte on.
+func (s *server) sendInstancePart(ctx context.Context, mw *multipartWriter, p *outPart) error {
+	if p.plan.transcode {
+		h, err := s.handleFor(ctx, p.rec, p.rc)
+		if err == nil {
+			head := partHead{contentType: mediaDicom + "; transfer-syntax=" + dicom.ExplicitVRLittleEndian, size: -1}
+			sw := &startWriter{w: mw.w, start: func() error {
+				p.sent, p.writing = p.plan, true
+				return mw.beginPart(head)
+			}}
+			if err = transcodeTo(ctx, sw, h); err == nil {
+				return mw.endPart()
+			}
+			if !p.plan.fallback || !transcodeFailed(sw, err) {
+				return err
+			}
+		} else if !p.plan.fallback {
+			return err
+		}
+		s.log.Debug("wado-rs: cannot transcode; sending as stored", "sop_instance_uid", p.rec.SOPInstanceUID, "err", err)
+		if _, err := p.rc.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("instance %s: %w", p.rec.SOPInstanceUID, err)
+		}
+	}
+	p.sent, p.writing = tsPlan{}, true
+	return mw.writePart(ctx, instancePart(p.rec), p.rc)
 }
 
 // abort ends a response whose status is already sent. Leaving the multipart body without
@@ -221,25 +312,6 @@ func (s *server) abort(ctx context.Context, op, uid string, err error) {
 		s.log.Error("wado-rs transfer aborted", "op", op, "sop_instance_uid", uid, "err", err)
 	}
 	panic(http.ErrAbortHandler)
-}
-
-// negotiateInstance reports whether an instance stored in transfer syntax ts can be sent
-// to a client accepting ranges, as stored (no transcoding yet).
-func negotiateInstance(ranges []mediaRange, ts string) error {
-	o := offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom", "transfer-syntax": ts}}
-	if quality(ranges, o) > 0 {
-		return nil
-	}
-	anyTS := offer{typ: "multipart", sub: "related", params: map[string]string{"type": "application/dicom"}}
-	if quality(ranges, anyTS) > 0 {
-		name := ts
-		if info, ok := dicom.LookupTransferSyntax(ts); ok {
-			name = info.Name + " (" + ts + ")"
-		}
-		return notAcceptable(`an instance is stored as %s and transcoding is not supported yet; `+
-			`accept multipart/related; type="application/dicom"; transfer-syntax=*`, name)
-	}
-	return notAcceptable(`instances are offered as multipart/related; type="application/dicom" only`)
 }
 
 // weakETag builds the validator of an instance response from its SHA-256. It is weak

@@ -47,8 +47,11 @@ func testWADOURI(t *testing.T, f *fixture) {
 		{"stored transfer syntax", url.Values{"contentType": {"application/dicom"}, "transferSyntax": {stored}}, nil, 200},
 		{"other transfer syntax", url.Values{"contentType": {"application/dicom"}, "transferSyntax": {"1.2.840.10008.1.2.4.50"}}, nil, 406},
 		{"list with weights", url.Values{"contentType": {"image/jpeg;q=0.5, application/dicom"}}, nil, 200},
-		{"rendered", url.Values{"contentType": {"image/jpeg"}}, nil, 406},
-		{"image without contentType is rendered", nil, nil, 406},
+		{"rendered by weight", url.Values{"contentType": {"image/jpeg, application/dicom;q=0.5"}}, nil, 200},
+		{"rendered on a tie", url.Values{"contentType": {"application/dicom, image/png"}}, nil, 200},
+		{"rendered", url.Values{"contentType": {"image/jpeg"}}, nil, 200},
+		{"image without contentType is rendered", nil, nil, 200},
+		{"rendered type not offered", url.Values{"contentType": {"image/gif"}}, nil, 406},
 		{"Accept application/dicom", nil, map[string]string{"Accept": "application/dicom"}, 200},
 		{"anonymize", url.Values{"contentType": {"application/dicom"}, "anonymize": {"yes"}}, nil, 406},
 		{"anonymize other value", url.Values{"contentType": {"application/dicom"}, "anonymize": {"no"}}, nil, 400},
@@ -65,12 +68,17 @@ func testWADOURI(t *testing.T, f *fixture) {
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
+			if ct := r.header.Get("Content-Type"); tt.status == http.StatusOK && strings.Contains(tt.name, "rendered") && !strings.HasPrefix(ct, "image/") {
+				t.Errorf("rendered: Content-Type %q", ct)
+			} else if tt.status == http.StatusOK && !strings.Contains(tt.name, "rendered") && ct != mediaDicom {
+				t.Errorf("object: Content-Type %q", ct)
+			}
 			if tt.status != http.StatusOK {
 				var body struct{ Message string }
 				if json.Unmarshal(r.body, &body) != nil || body.Message == "" {
 					t.Errorf("error body %q", r.body)
 				}
-				if tt.name == "rendered" && !strings.Contains(body.Message, "application/dicom") {
+				if tt.name == "rendered type not offered" && !strings.Contains(body.Message, "application/dicom") {
 					t.Errorf("406 does not say what to ask for: %q", body.Message)
 				}
 			}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what pacsd's tests and benchmarks need on a fresh Debian machine, only when
-# missing: DCMTK (the real DIMSE peers), Orthanc (a second peer), GDCM and OpenJPEG tools
+# missing: DCMTK (the real DIMSE peers), Orthanc and its DICOMweb plugin (a second peer, and
+# the DICOMweb benchmark's reference), GDCM and OpenJPEG tools
 # (JPEG 2000 test data and reference decoding), Debian's Chromium and playwright-core (the
 # browser tests in browsertest/). Go itself is expected on PATH.
 set -euo pipefail
@@ -11,6 +12,8 @@ command -v gdcmconv >/dev/null 2>&1 || need+=(libgdcm-tools)
 command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
 # Orthanc: a second, independent DICOM implementation for interop tests.
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+# Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`).
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 # dicom/pixel's cgo codecs: OpenJPEG (JPEG 2000) and CharLS (JPEG-LS), found via pkg-config.
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -e /usr/include/openjpeg-2.5/openjpeg.h ] || need+=(libopenjp2-7-dev)

@@ -27,7 +27,18 @@ type env struct {
 	dir string
 }
 
-func newEnv(t *testing.T, start bool) *env {
+func newEnvB(b *testing.B) *env { return newEnv(b, false) }
+
+func (e *env) putB(b *testing.B, name string) *store.Instance { return e.put(b, name) }
+
+// clearCache removes every cached thumbnail.
+func (e *env) clearCache(tb testing.TB) {
+	if err := os.RemoveAll(filepath.Join(e.dir, "thumbs")); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func newEnv(t testing.TB, start bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	idx, err := sqlite.Open(context.Background(), filepath.Join(dir, "index.db"))
@@ -55,7 +66,7 @@ func newEnv(t *testing.T, start bool) *env {
 	return &env{a: a, svc: svc, dir: dir}
 }
 
-func (e *env) put(t *testing.T, name string) *store.Instance {
+func (e *env) put(t testing.TB, name string) *store.Instance {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "testdata", name))
 	if err != nil {

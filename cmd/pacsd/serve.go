@@ -24,6 +24,8 @@ import (
 	"pacsd/dimse"
 	"pacsd/ohif"
 	"pacsd/store"
+	"pacsd/thumbnail"
+	"pacsd/viewer"
 )
 
 type serveConfig struct {
@@ -38,7 +40,11 @@ type serveConfig struct {
 	publicURL       string
 	corsOrigins     string
 	metadataCacheMB int64
+	frameCacheMB    int64
 	ohifDir         string
+	dicomwebOpen    bool
+	sitesFile       string
+	organization    string
 	logLevel        string
 	logFormat       string
 }
@@ -58,6 +64,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
 	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
+	fs.Int64Var(&c.frameCacheMB, "frame-cache-mb", 256, "memory for decoded frames kept for rendered images (a viewer's window/level), MiB")
+	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, is required")
+	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
+	fs.StringVar(&c.organization, "organization", "", "the county hospital's name on printed reports and report SRs")
 	fs.StringVar(&c.ohifDir, "ohif-dir", ohif.DefaultDir, "OHIF v3 build served at /ohif/ (make ohif installs it); missing: /ohif/ says how to install it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -71,10 +81,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := dicom.NewDecoderWithFallback(nil, c.fallbackCharset); err != nil {
 		return fmt.Errorf("--fallback-charset: %w", err)
 	}
-	return serve(ctx, c, log)
+	return serve(ctx, c, log, stderr)
 }
 
-func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
+func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Writer) error {
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -97,6 +107,25 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if err := archive.Start(ctx, archive.remoteName); err != nil {
 		return err
 	}
+	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log})
+	if err != nil {
+		return err
+	}
+	thumbs.Start(ctx)
+	defer thumbs.Close()
+	ohifPath := "/ohif"
+	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
+		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
+	}
+	rr, err := viewer.New(ctx, viewer.Config{
+		Repo: archive.idx.Reading(), Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
+	})
+	if err != nil {
+		return fmt.Errorf("reading room: %w", err)
+	}
+	rr.Start(ctx)
+	defer rr.Close()
 
 	dimseLn, err := net.Listen("tcp", c.dicomAddr)
 	if err != nil {
@@ -116,7 +145,14 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
 	}
-	hsrv := &http.Server{Handler: newHTTPHandler(archive.Archive, c, log), ReadHeaderTimeout: 30 * time.Second}
+	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, c, log)
+	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
+	web.Start(ctx)
+	defer web.Close()
+	hsrv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	// Live worklists hold server-sent event streams open: end them, or shutdown would wait
+	// for the whole grace period.
+	hsrv.RegisterOnShutdown(rr.CloseEvents)
 
 	log.Info("pacsd listening", "dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(),
 		"aet", c.aet, "data", c.dataDir)
@@ -168,33 +204,48 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	return runErr
 }
 
-func newHTTPHandler(archive *store.Archive, c serveConfig, log *slog.Logger) http.Handler {
+func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
 	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive) })
-	e.GET("/", func(ec echo.Context) error {
-		return ec.HTML(http.StatusOK, `<!doctype html><meta charset="utf-8"><title>pacsd</title>`+
-			`<h1>pacsd</h1><p>DICOMweb: <a href="dicomweb/">/dicomweb/</a></p><p>OHIF: <a href="ohif/">/ohif/</a></p>`)
-	})
+	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
+	// township's own users read their studies in the reading room, which scopes them.
+	var guard []echo.MiddlewareFunc
+	if !c.dicomwebOpen {
+		guard = append(guard, rr.RequireStaff())
+		staff := rr.RequireStaff()
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			guarded := staff(next)
+			return func(ec echo.Context) error {
+				if p := ec.Request().URL.Path; p == "/ohif" || strings.HasPrefix(p, "/ohif/") {
+					return guarded(ec)
+				}
+				return next(ec)
+			}
+		})
+	}
 	var origins []string
 	for _, o := range strings.Split(c.corsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			origins = append(origins, o)
 		}
 	}
-	dicomweb.Register(e.Group("/dicomweb"), archive, dicomweb.Config{
+	web := dicomweb.Register(e.Group("/dicomweb", guard...), archive, dicomweb.Config{
 		Logger:          log,
 		PublicURL:       c.publicURL,
 		CacheDir:        filepath.Join(c.dataDir, "cache", "metadata"),
 		CacheBytes:      c.metadataCacheMB << 20,
 		FallbackCharset: c.fallbackCharset,
 		AllowedOrigins:  origins,
+		Thumbnails:      thumbs,
+		FrameCacheBytes: c.frameCacheMB << 20,
 	})
 	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.
 	ohif.Register(e, ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log})
-	return e
+	rr.Register(e) // the reading room, at /
+	return e, web
 }
 
 // lockDir takes an exclusive flock on the data dir: two pacsd processes on one index and

@@ -185,3 +185,38 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		t.Fatalf("Usage after upgrade = %+v", u)
 	}
 }
+
+func TestPinyinKeys(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want []string // must all be among the keys
+		none bool
+	}{
+		{name: "张伟", want: []string{"zhangwei"}},
+		{name: "Zhang^Wei=张^伟", want: []string{"zhangwei"}},
+		{name: "单田芳", want: []string{"dantianfang", "shantianfang"}}, // 单 as a surname is Shan
+		{name: "曾^小东", want: []string{"zengxiaodong", "cengxiaodong"}},
+		{name: "王㛃", want: []string{"wangjie"}}, // a GB18030 four-byte character
+		{name: "Buc^Jérôme", none: true},
+	} {
+		keys := pinyinKeys(dicom.ParsePersonName(c.name))
+		if c.none {
+			if keys != nil {
+				t.Errorf("%s: pinyin keys %q, want none", c.name, keys)
+			}
+			continue
+		}
+		if len(keys) > maxPinyinKeys {
+			t.Errorf("%s: %d keys, more than %d", c.name, len(keys), maxPinyinKeys)
+		}
+		for _, w := range c.want {
+			found := false
+			for _, k := range keys {
+				found = found || k == w
+			}
+			if !found {
+				t.Errorf("%s: keys %q lack %q", c.name, keys, w)
+			}
+		}
+	}
+}

@@ -84,8 +84,9 @@ func fold(s string) string {
 // fuzzyName is the pn_fuzzy column of a person name: its name words (split at component
 // delimiters and spaces, per group), accent-folded and lower-cased, plus each group's
 // components run together, because a Chinese name is typed as one word: 张伟 (or zhangwei)
-// must find Zhang^Wei=张^伟. Each word is preceded by '^' and the whole closed by '^', e.g.
-// "^zhang^wei^zhangwei^张^伟^张伟^"; a word start is then "^" + prefix.
+// must find Zhang^Wei=张^伟; and the pinyin of a name in characters (pinyinWords), so that
+// 张伟 alone is found by zhang or zhangwei. Each word is preceded by '^' and the whole closed
+// by '^', e.g. "^zhang^wei^zhangwei^张^伟^张伟^"; a word start is then "^" + prefix.
 func fuzzyName(p dicom.PersonName) string {
 	var words []string
 	for _, g := range []string{p.Alphabetic, p.Ideographic, p.Phonetic} {
@@ -95,6 +96,7 @@ func fuzzyName(p dicom.PersonName) string {
 			words = append(words, strings.Join(parts, ""))
 		}
 	}
+	words = append(words, pinyinWords(p)...)
 	if len(words) == 0 {
 		return ""
 	}

@@ -137,6 +137,10 @@ func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
 	if err != nil {
 		return 0, dbErr("write study", err)
 	}
+	name := dicom.PersonName{Alphabetic: c.patientName.alpha, Ideographic: c.patientName.ideo, Phonetic: c.patientName.phon}
+	if err := writePinyin(tx, pk, name); err != nil {
+		return 0, err
+	}
 	return pk, nil
 }
 

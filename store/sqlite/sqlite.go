@@ -70,6 +70,10 @@ func Open(ctx context.Context, path string) (*Index, error) {
 		w.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
+	if err := backfillPinyin(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
 	r, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=true")
 	if err != nil {
 		w.Close()

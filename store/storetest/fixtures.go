@@ -225,12 +225,14 @@ func MatchingCases() []MatchingCase {
 		{Name: "pn_question_mark", Query: study(dicom.TagPatientName, "W?ng*"), Want: []string{"1.2.4"}},
 		{Name: "pn_no_partial_without_wildcard", Query: study(dicom.TagPatientName, "Zhang"), Want: nil},
 		{Name: "pn_referring", Query: study(dicom.TagReferringPhysicianName, "li^na"), Want: []string{"1.2.4", "1.2.1"}},
-		{Name: "fuzzy_component_start", Query: fuzzy(dicom.TagPatientName, "wei"), Want: []string{"1.2.2", "1.2.1"}},
+		// 1.2.3 is 张伟 in characters only: found through its pinyin.
+		{Name: "fuzzy_component_start", Query: fuzzy(dicom.TagPatientName, "wei"), Want: []string{"1.2.2", "1.2.1", "1.2.3"}},
 		{Name: "fuzzy_accents", Query: fuzzy(dicom.TagPatientName, "jose garc"), Want: []string{"1.2.5"}},
 		{Name: "fuzzy_ideographic", Query: fuzzy(dicom.TagPatientName, "伟"), Want: []string{"1.2.2"}},
 		// A Chinese name is typed as one word, whether the modality split it or not.
 		{Name: "fuzzy_ideographic_whole_name", Query: fuzzy(dicom.TagPatientName, "张伟"), Want: []string{"1.2.2", "1.2.3"}},
-		{Name: "fuzzy_pinyin_run_together", Query: fuzzy(dicom.TagPatientName, "zhangwei"), Want: []string{"1.2.2", "1.2.1"}},
+		{Name: "fuzzy_pinyin_run_together", Query: fuzzy(dicom.TagPatientName, "zhangwei"), Want: []string{"1.2.2", "1.2.1", "1.2.3"}},
+		{Name: "fuzzy_pinyin_of_characters", Query: fuzzy(dicom.TagPatientName, "zhang"), Want: []string{"1.2.2", "1.2.1", "1.2.3"}},
 		{Name: "modalities_in_study", Query: study(dicom.TagModalitiesInStudy, "SR"), Want: []string{"1.2.3"}},
 		{Name: "modalities_in_study_list", Query: study(dicom.TagModalitiesInStudy, `CT\MR`), Want: []string{"1.2.4", "1.2.5"}},
 		{Name: "json_key_study", Query: study(dicom.TagIssuerOfPatientID, "HOSP"), Want: []string{"1.2.1"}},

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"net/http"
+	"regexp"
+	"testing"
+)
+
+// TestDICOMwebNeedsAccount: by default DICOMweb and OHIF, which show every site's patients,
+// need a staff account: none is 401, the initial administrator (its password printed once
+// at first start) passes with HTTP Basic authentication, and the reading room's login page
+// is served at /.
+func TestDICOMwebNeedsAccount(t *testing.T) {
+	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false")
+	m := regexp.MustCompile(`initial administrator created: user "admin", password "([^"]+)"`).FindStringSubmatch(n.log.String())
+	if m == nil {
+		t.Fatalf("no initial administrator password printed:\n%s", n.log.String())
+	}
+	get := func(path, user, pw string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, n.baseURL+path, nil)
+		req.Header.Set("Accept", "application/dicom+json")
+		if user != "" {
+			req.SetBasicAuth(user, pw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, user, pw string
+		want           int
+	}{
+		{"/dicomweb/studies", "", "", http.StatusUnauthorized},
+		{"/dicomweb/studies", "admin", "wrong", http.StatusUnauthorized},
+		{"/dicomweb/studies", "admin", m[1], http.StatusOK},
+		{"/ohif/app-config.js", "", "", http.StatusUnauthorized},
+		{"/metrics", "", "", http.StatusOK},
+		{"/login", "", "", http.StatusOK},
+	} {
+		if got := get(c.path, c.user, c.pw); got != c.want {
+			t.Errorf("GET %s as %q: %d, want %d", c.path, c.user, got, c.want)
+		}
+	}
+}

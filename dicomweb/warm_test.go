@@ -1,0 +1,105 @@
+package dicomweb
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"pacsd/store"
+)
+
+// registerWith mounts the handlers as cmd/pacsd does and returns the server's URL, the
+// server and the Service Register returned.
+func registerWith(t *testing.T, a *store.Archive, cfg Config) (string, *server, *Service) {
+	t.Helper()
+	var s *server
+	registered = func(x *server) { s = x }
+	defer func() { registered = nil }()
+	e := echo.New()
+	e.Use(middleware.Recover())
+	svc := Register(e.Group("/dicomweb"), a, cfg)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv.URL, s, svc
+}
+
+// TestWarmAtIngest: objects stored while the Service runs have their metadata records
+// built in the background, so the first series metadata request reads no header.
+func TestWarmAtIngest(t *testing.T) {
+	a, _ := newArchive(t)
+	cacheDir := t.TempDir()
+	base, s, svc := registerWith(t, a, Config{Logger: testLogger(), CacheDir: cacheDir})
+	svc.Start(context.Background())
+	t.Cleanup(svc.Close)
+
+	const n = 6
+	study, series := "1.2.826.0.1.3680043.10.11.1", "1.2.826.0.1.3680043.10.11.2"
+	for i := range n {
+		obj := imageObject(fmt.Sprintf("1.2.826.0.1.3680043.10.11.3.%d", i+1), study, series, 32, 32, 1).
+			with(0x00200013, "IS", fmt.Sprint(i+1)+" ")
+		if _, err := a.Put(context.Background(), bytes.NewReader(obj.bytes(t)), store.PutRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The worker waits for ingest to pause (Archive.Ingesting), then builds.
+	deadline := time.Now().Add(30 * time.Second)
+	for svc.Stats().Warmed < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %+v", svc.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	built := s.meta.builds.Load()
+	if built != n {
+		t.Errorf("%d records built in the background, want %d", built, n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(cacheDir, "*", "*.json")); len(files) != n {
+		t.Errorf("%d record files, want %d", len(files), n)
+	}
+	ds, r := getMeta(t, base+"/dicomweb/studies/"+study+"/series/"+series+"/metadata", nil)
+	if r.status != http.StatusOK || len(ds) != n {
+		t.Fatalf("series metadata: %d, %d data sets", r.status, len(ds))
+	}
+	if got := s.meta.builds.Load(); got != built {
+		t.Errorf("the first series metadata request built %d records; the background should have", got-built)
+	}
+	if st := svc.Stats(); st.Dropped != 0 || st.Failed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestWarmNeverBlocks: Warm is called on the Put's goroutine; a full queue or a closed
+// Service drops the object instead of waiting.
+func TestWarmNeverBlocks(t *testing.T) {
+	a, _ := newArchive(t)
+	_, _, svc := registerWith(t, a, Config{Logger: testLogger()})
+	// Not started: nothing drains the queue.
+	in := &store.Instance{SOPInstanceUID: "1.2.3", SHA256: fakeSHA("x")}
+	done := make(chan struct{})
+	go func() {
+		for range warmQueueLen + 10 {
+			svc.Warm(in)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Warm blocked on a full queue")
+	}
+	if d := svc.Stats().Dropped; d != 10 {
+		t.Errorf("dropped %d, want 10", d)
+	}
+	svc.Close()
+	svc.Warm(in) // after Close: dropped quietly
+	svc.Start(context.Background())
+	svc.Close() // Start after Close does nothing; Close twice is harmless
+}

@@ -1,0 +1,333 @@
+package reading
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors; implementations wrap them with the operation.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Role is what an account may do.
+type Role string
+
+const (
+	RoleAdmin       Role = "admin"       // everything, including sites, users and templates
+	RoleRadiologist Role = "radiologist" // every study; writes and signs reports
+	RoleSite        Role = "site"        // the studies and signed reports of one site, read-only
+)
+
+// Valid reports whether r is one of the three roles.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleRadiologist || r == RoleSite }
+
+// Staff reports whether r reads every site's studies (the county side).
+func (r Role) Staff() bool { return r == RoleAdmin || r == RoleRadiologist }
+
+// Site is one sender in the registry.
+type Site struct {
+	ID           int64
+	Name         string
+	AETitles     []string // calling AE titles of its modalities
+	Institutions []string // Institution Name values its objects carry
+}
+
+// Normalize trims and deduplicates the site's values and checks them: a name is required,
+// AE titles follow PS3.5 6.2 (at most 16 characters, no backslash or control characters).
+func (s *Site) Normalize() error {
+	s.Name = strings.TrimSpace(s.Name)
+	if s.Name == "" || utf8.RuneCountInString(s.Name) > 64 {
+		return fmt.Errorf("site name must be 1-64 characters: %w", ErrInvalid)
+	}
+	var aes []string
+	for _, a := range s.AETitles {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if len(a) > 16 || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '\\' }) {
+			return fmt.Errorf("AE title %q: %w", a, ErrInvalid)
+		}
+		if !slices.Contains(aes, a) {
+			aes = append(aes, a)
+		}
+	}
+	var insts []string
+	for _, n := range s.Institutions {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if utf8.RuneCountInString(n) > 64 {
+			return fmt.Errorf("institution name %q too long: %w", n, ErrInvalid)
+		}
+		if !slices.ContainsFunc(insts, func(m string) bool { return strings.EqualFold(m, n) }) {
+			insts = append(insts, n)
+		}
+	}
+	s.AETitles, s.Institutions = aes, insts
+	return nil
+}
+
+// User is a local account.
+type User struct {
+	ID           int64
+	Username     string
+	DisplayName  string
+	Role         Role
+	SiteID       int64  // the site of a RoleSite user; 0 for the others
+	PasswordHash string // bcrypt; never leaves the server
+	Disabled     bool
+	CreatedAt    time.Time
+}
+
+// Name is how the user is shown (and how a signature reads).
+func (u User) Name() string {
+	if u.DisplayName != "" {
+		return u.DisplayName
+	}
+	return u.Username
+}
+
+// Validate checks the user's fields (not the password, which callers hash first).
+func (u *User) Validate() error {
+	u.Username = strings.TrimSpace(u.Username)
+	u.DisplayName = strings.TrimSpace(u.DisplayName)
+	if u.Username == "" || len(u.Username) > 64 ||
+		strings.ContainsFunc(u.Username, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("user name must be 1-64 characters without spaces: %w", ErrInvalid)
+	}
+	if utf8.RuneCountInString(u.DisplayName) > 64 {
+		return fmt.Errorf("display name too long: %w", ErrInvalid)
+	}
+	if !u.Role.Valid() {
+		return fmt.Errorf("role %q: %w", u.Role, ErrInvalid)
+	}
+	if (u.Role == RoleSite) != (u.SiteID != 0) {
+		return fmt.Errorf("a site user needs a site, other roles none: %w", ErrInvalid)
+	}
+	if u.PasswordHash == "" {
+		return fmt.Errorf("no password: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Session is a logged-in browser. The token itself is only in the cookie; the repository
+// keeps its hash.
+type Session struct {
+	TokenHash string
+	UserID    int64
+	CSRF      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Status is a study's report status (see the package comment).
+type Status string
+
+const (
+	StatusUnread  Status = "unread"
+	StatusDraft   Status = "draft"
+	StatusFinal   Status = "final"
+	StatusAmended Status = "amended"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	return s == StatusUnread || s == StatusDraft || s == StatusFinal || s == StatusAmended
+}
+
+// Signed reports whether a report version with status s is signed.
+func (s Status) Signed() bool { return s == StatusFinal || s == StatusAmended }
+
+// Report is one version of a study's report. Status is draft, final or amended.
+type Report struct {
+	ID           int64
+	StudyUID     string
+	Version      int
+	Status       Status
+	Findings     string
+	Impression   string
+	AuthorID     int64
+	AuthorName   string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	SignedBy     int64
+	SignedByName string
+	SignedAt     time.Time
+	AmendReason  string
+	// SOPInstanceUID is the DICOM object written into the study for a signed version;
+	// "" until it has been stored.
+	SOPInstanceUID string
+}
+
+// MaxReportText bounds the findings and the impression each (characters).
+const MaxReportText = 20000
+
+// Template is a report skeleton for a modality and body part ("" matches any).
+type Template struct {
+	ID         int64
+	Name       string
+	Modality   string
+	BodyPart   string
+	Findings   string
+	Impression string
+	UpdatedAt  time.Time
+}
+
+// Validate trims and checks a template.
+func (t *Template) Validate() error {
+	t.Name = strings.TrimSpace(t.Name)
+	t.Modality = strings.ToUpper(strings.TrimSpace(t.Modality))
+	t.BodyPart = strings.ToUpper(strings.TrimSpace(t.BodyPart))
+	if t.Name == "" || utf8.RuneCountInString(t.Name) > 64 {
+		return fmt.Errorf("template name must be 1-64 characters: %w", ErrInvalid)
+	}
+	if len(t.Modality) > 16 || len(t.BodyPart) > 16 {
+		return fmt.Errorf("modality and body part are at most 16 characters: %w", ErrInvalid)
+	}
+	if utf8.RuneCountInString(t.Findings) > MaxReportText || utf8.RuneCountInString(t.Impression) > MaxReportText {
+		return fmt.Errorf("template text too long: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// WorklistFilter selects and pages worklist rows, newest received first.
+type WorklistFilter struct {
+	SiteID      int64  // only this site's studies; 0 any
+	UnknownSite bool   // only studies from unknown senders (SiteID must be 0)
+	Modality    string // a modality in the study
+	DateFrom    string // Study Date range, YYYYMMDD, inclusive; "" open
+	DateTo      string
+	Status      Status // "" any
+	Query       string // prefix of the patient's name (any group, also without '^') or ID
+	UrgentOnly  bool
+	Limit       int    // rows per page; 0 means 50, at most 500
+	After       string // Next of the previous page
+}
+
+// SeriesRef is one series of a worklist row.
+type SeriesRef struct {
+	UID          string
+	Modality     string
+	Number       int
+	Description  string
+	NumInstances int
+}
+
+// WorklistRow is one study as the worklist shows it. Text is UTF-8.
+type WorklistRow struct {
+	StudyUID     string
+	SiteID       int64 // 0: unknown sender
+	SiteName     string
+	CallingAE    string
+	Institution  string
+	PatientName  string // PN value, groups '='-joined
+	PatientID    string
+	PatientSex   string
+	BirthDate    string
+	PatientAge   string
+	Modalities   []string
+	BodyPart     string
+	StudyDate    string
+	StudyTime    string
+	Description  string
+	Accession    string
+	NumInstances int
+	Status       Status
+	Urgent       bool
+	ReceivedAt   time.Time
+	FinalAt      time.Time
+	Series       []SeriesRef
+}
+
+// WorklistPage is one page; Next is "" on the last.
+type WorklistPage struct {
+	Rows []WorklistRow
+	Next string
+}
+
+// DayCount is one site's work on one day.
+type DayCount struct {
+	Day      string // YYYY-MM-DD in the requested time zone
+	SiteID   int64  // 0: unknown sender
+	Received int
+	Reported int // studies whose first report was signed that day
+}
+
+// Turnaround is the dashboard's figures for a period.
+type Turnaround struct {
+	Days []DayCount
+	// Receipt-to-first-signature of studies signed in the period.
+	Reported     int
+	Median, P90  time.Duration
+	OldestUnread *WorklistRow // nil when nothing is unread
+	UnreadCount  int
+}
+
+// Repository keeps the reading room's records. Implementations: store/sqlite; all must pass
+// readingtest.Run.
+type Repository interface {
+	Sites(ctx context.Context) ([]Site, error)
+	Site(ctx context.Context, id int64) (Site, error)
+	// PutSite creates (ID 0) or replaces a site and resolves every study's site again.
+	// An AE title or institution name that belongs to another site is ErrConflict, as is a
+	// duplicate name.
+	PutSite(ctx context.Context, s Site) (Site, error)
+	// DeleteSite removes a site; its studies become unknown again. ErrConflict while users
+	// are bound to it.
+	DeleteSite(ctx context.Context, id int64) error
+
+	CountUsers(ctx context.Context) (int, error)
+	Users(ctx context.Context) ([]User, error)
+	User(ctx context.Context, id int64) (User, error)
+	UserByName(ctx context.Context, username string) (User, error)
+	// CreateUser adds an account; ErrConflict for a taken user name.
+	CreateUser(ctx context.Context, u User) (User, error)
+	// UpdateUser replaces an account's fields (all of them, PasswordHash included).
+	UpdateUser(ctx context.Context, u User) error
+
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns a live session and its enabled user; ErrNotFound otherwise.
+	Session(ctx context.Context, tokenHash string, now time.Time) (Session, User, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteUserSessions logs a user out everywhere (disabled, password changed).
+	DeleteUserSessions(ctx context.Context, userID int64) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+
+	Templates(ctx context.Context) ([]Template, error)
+	PutTemplate(ctx context.Context, t Template) (Template, error)
+	DeleteTemplate(ctx context.Context, id int64) error
+
+	Worklist(ctx context.Context, f WorklistFilter) (WorklistPage, error)
+	// Study returns one study's worklist row (with all its series); ErrNotFound.
+	Study(ctx context.Context, studyUID string) (WorklistRow, error)
+	SetUrgent(ctx context.Context, studyUID string, urgent bool) error
+
+	// Reports lists every version of a study's report, oldest first (none: empty).
+	Reports(ctx context.Context, studyUID string) ([]Report, error)
+	// SaveDraft writes findings and impression into the study's draft, creating version 1
+	// when there is no report. ErrConflict when the latest version is signed (amend first).
+	SaveDraft(ctx context.Context, studyUID string, findings, impression string, author User, at time.Time) (Report, error)
+	// Sign signs the draft with the given version (final for version 1, amended after);
+	// ErrConflict when that version is not the latest draft.
+	Sign(ctx context.Context, studyUID string, version int, signer User, at time.Time) (Report, error)
+	// Amend starts a new draft version from the latest signed one, with a reason;
+	// ErrConflict when there is no signed version or a draft is already open.
+	Amend(ctx context.Context, studyUID, reason string, author User, at time.Time) (Report, error)
+	// Unexported lists signed versions whose DICOM object is not yet stored, oldest first.
+	Unexported(ctx context.Context, limit int) ([]Report, error)
+	// SetReportObject records the SOP Instance UID stored for a signed version.
+	SetReportObject(ctx context.Context, studyUID string, version int, sopUID string) error
+
+	// Turnaround computes the dashboard for [from, to), days counted at UTC offset tz.
+	Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (Turnaround, error)
+}

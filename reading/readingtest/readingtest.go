@@ -1,0 +1,539 @@
+// Package readingtest is the contract every reading.Repository passes: the site
+// attribution rules, accounts and sessions, templates, report versions and statuses, the
+// worklist's filters and paging, and the turnaround figures.
+package readingtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"pacsd/reading"
+)
+
+// Study is what a test puts in the archive's index: one instance of one series.
+type Study struct {
+	UID         string
+	SeriesUID   string // "" derives one from UID
+	PatientName string // PN value, groups '='-joined
+	PatientID   string
+	CallingAE   string
+	Institution string
+	Modality    string
+	BodyPart    string
+	StudyDate   string
+	ReceivedAt  time.Time
+}
+
+// Env is one fresh repository and a way to index studies beside it.
+type Env struct {
+	Repo     reading.Repository
+	AddStudy func(t testing.TB, s Study)
+}
+
+// Run runs the contract against the repositories open makes (a new, empty one per call).
+func Run(t *testing.T, open func(t *testing.T) Env) {
+	t.Run("Sites", func(t *testing.T) { testSites(t, open(t)) })
+	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("Templates", func(t *testing.T) { testTemplates(t, open(t)) })
+	t.Run("Reports", func(t *testing.T) { testReports(t, open(t)) })
+	t.Run("Worklist", func(t *testing.T) { testWorklist(t, open(t)) })
+	t.Run("Paging", func(t *testing.T) { testPaging(t, open(t)) })
+	t.Run("Turnaround", func(t *testing.T) { testTurnaround(t, open(t)) })
+}
+
+var base = time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)
+
+// must(f())(t) is f's value, or the end of the test on f's error.
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func siteOf(t *testing.T, r reading.Repository, uid string) int64 {
+	t.Helper()
+	return must(r.Study(context.Background(), uid))(t).SiteID
+}
+
+func testSites(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	// Studies arrive before anybody registered their senders.
+	e.AddStudy(t, Study{UID: "1.1", CallingAE: "TOWN_A", Institution: "甲镇卫生院", Modality: "DX", ReceivedAt: base})
+	e.AddStudy(t, Study{UID: "1.2", CallingAE: "", Institution: "乙镇卫生院", Modality: "DX", ReceivedAt: base.Add(time.Minute)})
+	e.AddStudy(t, Study{UID: "1.3", CallingAE: "STRANGER", Institution: "甲镇卫生院", Modality: "US", ReceivedAt: base.Add(2 * time.Minute)})
+	e.AddStudy(t, Study{UID: "1.4", CallingAE: "NOBODY", Institution: "", Modality: "US", ReceivedAt: base.Add(3 * time.Minute)})
+	for _, uid := range []string{"1.1", "1.2", "1.3", "1.4"} {
+		if id := siteOf(t, r, uid); id != 0 {
+			t.Fatalf("study %s attributed to site %d before any site exists", uid, id)
+		}
+	}
+	a := must(r.PutSite(ctx, reading.Site{Name: " 甲镇 ", AETitles: []string{"TOWN_A", " TOWN_A2 ", "TOWN_A"}}))(t)
+	if a.ID == 0 || a.Name != "甲镇" || !slices.Equal(a.AETitles, []string{"TOWN_A", "TOWN_A2"}) {
+		t.Fatalf("PutSite returned %+v", a)
+	}
+	b := must(r.PutSite(ctx, reading.Site{Name: "乙镇", Institutions: []string{"乙镇卫生院", "甲镇卫生院"}}))(t)
+
+	// The AE title wins over the institution; the institution decides when the AE is unknown.
+	for _, c := range []struct {
+		uid  string
+		want int64
+	}{{"1.1", a.ID}, {"1.2", b.ID}, {"1.3", b.ID}, {"1.4", 0}} {
+		if got := siteOf(t, r, c.uid); got != c.want {
+			t.Errorf("study %s: site %d, want %d", c.uid, got, c.want)
+		}
+	}
+	// A study arriving now is attributed at once.
+	e.AddStudy(t, Study{UID: "1.5", CallingAE: "TOWN_A2", ReceivedAt: base.Add(4 * time.Minute)})
+	if got := siteOf(t, r, "1.5"); got != a.ID {
+		t.Errorf("new study from TOWN_A2: site %d, want %d", got, a.ID)
+	}
+
+	// An AE title or institution belongs to one site only; a name is unique.
+	for _, s := range []reading.Site{
+		{Name: "丙镇", AETitles: []string{"TOWN_A"}},
+		{Name: "丙镇", Institutions: []string{"乙镇卫生院"}},
+		{Name: "甲镇"},
+	} {
+		if _, err := r.PutSite(ctx, s); !errors.Is(err, reading.ErrConflict) {
+			t.Errorf("PutSite(%+v): %v, want ErrConflict", s, err)
+		}
+	}
+	for _, s := range []reading.Site{{Name: ""}, {Name: "x", AETitles: []string{"THIS_AE_IS_TOO_LONG"}}, {Name: "x", AETitles: []string{"A\\B"}}} {
+		if _, err := r.PutSite(ctx, s); !errors.Is(err, reading.ErrInvalid) {
+			t.Errorf("PutSite(%+v): %v, want ErrInvalid", s, err)
+		}
+	}
+
+	// Moving an AE title from one site to another moves its studies; without it, the
+	// institution decides.
+	a.AETitles = []string{"TOWN_A2"}
+	must(r.PutSite(ctx, a))(t)
+	if got := siteOf(t, r, "1.1"); got != b.ID {
+		t.Errorf("after TOWN_A left site a, study 1.1 is at site %d, want %d (its institution's)", got, b.ID)
+	}
+	b.Institutions = []string{"乙镇卫生院"}
+	must(r.PutSite(ctx, b))(t)
+	if got := siteOf(t, r, "1.1"); got != 0 {
+		t.Errorf("with neither AE nor institution registered, study 1.1 is at site %d, want unknown", got)
+	}
+	b.AETitles = []string{"TOWN_A"}
+	must(r.PutSite(ctx, b))(t)
+	if got := siteOf(t, r, "1.1"); got != b.ID {
+		t.Errorf("after TOWN_A joined site b, study 1.1 is at site %d, want %d", got, b.ID)
+	}
+	got := must(r.Site(ctx, b.ID))(t)
+	if !slices.Equal(got.AETitles, []string{"TOWN_A"}) || !slices.Equal(got.Institutions, []string{"乙镇卫生院"}) {
+		t.Errorf("Site(b) = %+v", got)
+	}
+	if _, err := r.Site(ctx, 9999); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("Site(9999): %v, want ErrNotFound", err)
+	}
+
+	// A site with users cannot go; without, its studies become unknown.
+	u := must(r.CreateUser(ctx, reading.User{Username: "site-b", Role: reading.RoleSite, SiteID: b.ID, PasswordHash: "x"}))(t)
+	if err := r.DeleteSite(ctx, b.ID); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("DeleteSite with a user: %v, want ErrConflict", err)
+	}
+	u.Role, u.SiteID = reading.RoleRadiologist, 0
+	if err := r.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeleteSite(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := siteOf(t, r, "1.2"); got != 0 {
+		t.Errorf("after deleting site b, study 1.2 is at site %d", got)
+	}
+	if sites := must(r.Sites(ctx))(t); len(sites) != 1 || sites[0].ID != a.ID {
+		t.Errorf("Sites = %+v, want only a", sites)
+	}
+}
+
+func testUsers(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	if n := must(r.CountUsers(ctx))(t); n != 0 {
+		t.Fatalf("CountUsers of a new repository = %d", n)
+	}
+	site := must(r.PutSite(ctx, reading.Site{Name: "甲镇"}))(t)
+	for _, c := range []struct {
+		name string
+		u    reading.User
+		want error
+	}{
+		{"radiologist", reading.User{Username: "li", DisplayName: "李医生", Role: reading.RoleRadiologist, PasswordHash: "h"}, nil},
+		{"site user", reading.User{Username: "town", Role: reading.RoleSite, SiteID: site.ID, PasswordHash: "h"}, nil},
+		{"taken name, other case", reading.User{Username: "LI", Role: reading.RoleAdmin, PasswordHash: "h"}, reading.ErrConflict},
+		{"site user without site", reading.User{Username: "x", Role: reading.RoleSite, PasswordHash: "h"}, reading.ErrInvalid},
+		{"radiologist with site", reading.User{Username: "y", Role: reading.RoleRadiologist, SiteID: site.ID, PasswordHash: "h"}, reading.ErrInvalid},
+		{"unknown role", reading.User{Username: "z", Role: "root", PasswordHash: "h"}, reading.ErrInvalid},
+		{"no password", reading.User{Username: "w", Role: reading.RoleAdmin}, reading.ErrInvalid},
+		{"space in name", reading.User{Username: "a b", Role: reading.RoleAdmin, PasswordHash: "h"}, reading.ErrInvalid},
+	} {
+		_, err := r.CreateUser(ctx, c.u)
+		if (c.want == nil) != (err == nil) || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Errorf("%s: CreateUser: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if n := must(r.CountUsers(ctx))(t); n != 2 {
+		t.Errorf("CountUsers = %d, want 2", n)
+	}
+	li := must(r.UserByName(ctx, "LI"))(t)
+	if li.DisplayName != "李医生" || li.Role != reading.RoleRadiologist || li.Name() != "李医生" {
+		t.Errorf("UserByName(LI) = %+v", li)
+	}
+	li.Disabled, li.PasswordHash = true, "h2"
+	if err := r.UpdateUser(ctx, li); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(r.User(ctx, li.ID))(t); !got.Disabled || got.PasswordHash != "h2" {
+		t.Errorf("after UpdateUser: %+v", got)
+	}
+	if _, err := r.UserByName(ctx, "nobody"); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("UserByName(nobody): %v", err)
+	}
+	if users := must(r.Users(ctx))(t); len(users) != 2 {
+		t.Errorf("Users = %d", len(users))
+	}
+}
+
+func testSessions(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	u := must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	now := base
+	live := reading.Session{TokenHash: "aa", UserID: u.ID, CSRF: "c1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	old := reading.Session{TokenHash: "bb", UserID: u.ID, CSRF: "c2", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	for _, s := range []reading.Session{live, old} {
+		if err := r.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, su, err := r.Session(ctx, "aa", now)
+	if err != nil || s.CSRF != "c1" || su.ID != u.ID || !s.ExpiresAt.Equal(live.ExpiresAt) {
+		t.Fatalf("Session(aa) = %+v %+v %v", s, su, err)
+	}
+	if _, _, err := r.Session(ctx, "bb", now); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("expired session: %v, want ErrNotFound", err)
+	}
+	if err := r.DeleteExpiredSessions(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := r.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Session(ctx, "aa", now); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("session of a disabled user: %v, want ErrNotFound", err)
+	}
+	u.Disabled = false
+	if err := r.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeleteUserSessions(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Session(ctx, "aa", now); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("session after DeleteUserSessions: %v", err)
+	}
+}
+
+func testTemplates(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	tp := must(r.PutTemplate(ctx, reading.Template{Name: "胸部正位", Modality: "dx", BodyPart: "chest",
+		Findings: "双肺纹理清晰。", Impression: "心肺未见异常。"}))(t)
+	if tp.ID == 0 || tp.Modality != "DX" || tp.BodyPart != "CHEST" {
+		t.Fatalf("PutTemplate = %+v", tp)
+	}
+	tp.Findings = "双肺纹理增多。"
+	must(r.PutTemplate(ctx, tp))(t)
+	list := must(r.Templates(ctx))(t)
+	if len(list) != 1 || list[0].Findings != "双肺纹理增多。" {
+		t.Fatalf("Templates = %+v", list)
+	}
+	if _, err := r.PutTemplate(ctx, reading.Template{Name: ""}); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("empty name: %v", err)
+	}
+	if err := r.DeleteTemplate(ctx, tp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeleteTemplate(ctx, tp.ID); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+func status(t *testing.T, r reading.Repository, uid string) reading.Status {
+	t.Helper()
+	return must(r.Study(context.Background(), uid))(t).Status
+}
+
+func testReports(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	e.AddStudy(t, Study{UID: "2.1", PatientName: "张伟", Modality: "DX", ReceivedAt: base})
+	doc := must(r.CreateUser(ctx, reading.User{Username: "li", DisplayName: "李医生", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	if st := status(t, r, "2.1"); st != reading.StatusUnread {
+		t.Fatalf("new study status %q", st)
+	}
+	if _, err := r.SaveDraft(ctx, "9.9", "x", "y", doc, base); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("draft for an unknown study: %v", err)
+	}
+	if _, err := r.Sign(ctx, "2.1", 1, doc, base); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("sign without report: %v", err)
+	}
+	if _, err := r.Amend(ctx, "2.1", "why", doc, base); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("amend without report: %v", err)
+	}
+	d := must(r.SaveDraft(ctx, "2.1", "", "", doc, base))(t)
+	if d.Version != 1 || d.Status != reading.StatusDraft {
+		t.Fatalf("first draft = %+v", d)
+	}
+	if _, err := r.Sign(ctx, "2.1", 1, doc, base); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("signing an empty report: %v, want ErrInvalid", err)
+	}
+	d = must(r.SaveDraft(ctx, "2.1", "双肺纹理清晰。", "未见异常。", doc, base.Add(time.Minute)))(t)
+	if d.Version != 1 || d.Findings != "双肺纹理清晰。" {
+		t.Fatalf("second save = %+v", d)
+	}
+	if st := status(t, r, "2.1"); st != reading.StatusDraft {
+		t.Errorf("status after draft %q", st)
+	}
+	if _, err := r.Sign(ctx, "2.1", 2, doc, base); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("sign of a version that does not exist: %v", err)
+	}
+	signedAt := base.Add(30 * time.Minute)
+	f := must(r.Sign(ctx, "2.1", 1, doc, signedAt))(t)
+	if f.Status != reading.StatusFinal || f.SignedByName != "李医生" || !f.SignedAt.Equal(signedAt) {
+		t.Fatalf("signed = %+v", f)
+	}
+	row := must(r.Study(ctx, "2.1"))(t)
+	if row.Status != reading.StatusFinal || !row.FinalAt.Equal(signedAt) {
+		t.Errorf("after sign: status %q final at %v", row.Status, row.FinalAt)
+	}
+	if _, err := r.SaveDraft(ctx, "2.1", "改", "改", doc, base); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("editing a signed report: %v, want ErrConflict", err)
+	}
+	if _, err := r.Sign(ctx, "2.1", 1, doc, base); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("signing twice: %v, want ErrConflict", err)
+	}
+	if _, err := r.Amend(ctx, "2.1", "  ", doc, base); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("amend without reason: %v", err)
+	}
+	a := must(r.Amend(ctx, "2.1", "补充印象", doc, base.Add(time.Hour)))(t)
+	if a.Version != 2 || a.Status != reading.StatusDraft || a.Findings != f.Findings || a.AmendReason != "补充印象" {
+		t.Fatalf("amendment = %+v", a)
+	}
+	// The amendment in progress leaves the signed status (township users still see v1).
+	if st := status(t, r, "2.1"); st != reading.StatusFinal {
+		t.Errorf("status during amendment %q, want final", st)
+	}
+	if _, err := r.Amend(ctx, "2.1", "again", doc, base); !errors.Is(err, reading.ErrConflict) {
+		t.Errorf("second amendment while one is open: %v", err)
+	}
+	must(r.SaveDraft(ctx, "2.1", f.Findings, "未见异常。建议复查。", doc, base.Add(time.Hour)))(t)
+	must(r.Sign(ctx, "2.1", 2, doc, base.Add(2*time.Hour)))(t)
+	row = must(r.Study(ctx, "2.1"))(t)
+	if row.Status != reading.StatusAmended || !row.FinalAt.Equal(signedAt) {
+		t.Errorf("after amendment: status %q, final at %v (the first signature counts)", row.Status, row.FinalAt)
+	}
+	versions := must(r.Reports(ctx, "2.1"))(t)
+	if len(versions) != 2 || versions[0].Impression != "未见异常。" || versions[0].Status != reading.StatusFinal ||
+		versions[1].Impression != "未见异常。建议复查。" || versions[1].Status != reading.StatusAmended {
+		t.Fatalf("versions = %+v", versions)
+	}
+
+	un := must(r.Unexported(ctx, 10))(t)
+	if len(un) != 2 || un[0].Version != 1 || un[1].Version != 2 {
+		t.Fatalf("Unexported = %+v", un)
+	}
+	if err := r.SetReportObject(ctx, "2.1", 1, "2.25.1"); err != nil {
+		t.Fatal(err)
+	}
+	un = must(r.Unexported(ctx, 10))(t)
+	if len(un) != 1 || un[0].Version != 2 {
+		t.Errorf("Unexported after export of v1 = %+v", un)
+	}
+	if err := r.SetReportObject(ctx, "2.1", 7, "2.25.2"); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("SetReportObject of a missing version: %v", err)
+	}
+	if got := must(r.Reports(ctx, "2.1"))(t)[0].SOPInstanceUID; got != "2.25.1" {
+		t.Errorf("v1 object %q", got)
+	}
+}
+
+func uids(rows []reading.WorklistRow) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.StudyUID)
+	}
+	return out
+}
+
+func testWorklist(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	a := must(r.PutSite(ctx, reading.Site{Name: "甲镇", AETitles: []string{"TOWN_A"}}))(t)
+	b := must(r.PutSite(ctx, reading.Site{Name: "乙镇", AETitles: []string{"TOWN_B"}}))(t)
+	studies := []Study{
+		{UID: "3.1", PatientName: "张伟", PatientID: "P001", CallingAE: "TOWN_A", Modality: "DX", BodyPart: "CHEST", StudyDate: "20260301"},
+		{UID: "3.2", PatientName: "Zhang^Wei=张^伟", PatientID: "P002", CallingAE: "TOWN_B", Modality: "US", StudyDate: "20260302"},
+		{UID: "3.3", PatientName: "王芳", PatientID: "Q100", CallingAE: "TOWN_A", Modality: "US", StudyDate: "20260303"},
+		{UID: "3.4", PatientName: "Li^Na=李^娜", PatientID: "X_1%", CallingAE: "ELSEWHERE", Modality: "DX", StudyDate: "20260304"},
+	}
+	for i, s := range studies {
+		s.ReceivedAt = base.Add(time.Duration(i) * time.Minute)
+		e.AddStudy(t, s)
+	}
+	doc := must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	must(r.SaveDraft(ctx, "3.3", "x", "y", doc, base))(t)
+	must(r.SaveDraft(ctx, "3.1", "x", "y", doc, base))(t)
+	must(r.Sign(ctx, "3.1", 1, doc, base.Add(time.Hour)))(t)
+	if err := r.SetUrgent(ctx, "3.2", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetUrgent(ctx, "9.9", true); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("SetUrgent of an unknown study: %v", err)
+	}
+
+	for _, c := range []struct {
+		name string
+		f    reading.WorklistFilter
+		want []string
+	}{
+		{"all, newest first", reading.WorklistFilter{}, []string{"3.4", "3.3", "3.2", "3.1"}},
+		{"site a", reading.WorklistFilter{SiteID: a.ID}, []string{"3.3", "3.1"}},
+		{"site b", reading.WorklistFilter{SiteID: b.ID}, []string{"3.2"}},
+		{"unknown sender", reading.WorklistFilter{UnknownSite: true}, []string{"3.4"}},
+		{"modality US", reading.WorklistFilter{Modality: "us"}, []string{"3.3", "3.2"}},
+		{"date range", reading.WorklistFilter{DateFrom: "20260302", DateTo: "20260303"}, []string{"3.3", "3.2"}},
+		{"unread", reading.WorklistFilter{Status: reading.StatusUnread}, []string{"3.4", "3.2"}},
+		{"draft", reading.WorklistFilter{Status: reading.StatusDraft}, []string{"3.3"}},
+		{"final", reading.WorklistFilter{Status: reading.StatusFinal}, []string{"3.1"}},
+		{"urgent", reading.WorklistFilter{UrgentOnly: true}, []string{"3.2"}},
+		{"Chinese surname", reading.WorklistFilter{Query: "张"}, []string{"3.2", "3.1"}},
+		{"Chinese full name", reading.WorklistFilter{Query: "王芳"}, []string{"3.3"}},
+		// 3.1 is 张伟 in characters only: found through the pinyin of its characters.
+		{"pinyin prefix, any case", reading.WorklistFilter{Query: "zha"}, []string{"3.2", "3.1"}},
+		{"pinyin of a name in characters", reading.WorklistFilter{Query: "wangf"}, []string{"3.3"}},
+		{"pinyin with caret", reading.WorklistFilter{Query: "li^n"}, []string{"3.4"}},
+		{"ID prefix", reading.WorklistFilter{Query: "P00"}, []string{"3.2", "3.1"}},
+		{"ID is case-sensitive", reading.WorklistFilter{Query: "p00"}, nil},
+		{"LIKE metacharacters are literal", reading.WorklistFilter{Query: "X_1%"}, []string{"3.4"}},
+		{"underscore is not a wildcard", reading.WorklistFilter{Query: "XA"}, nil},
+		{"combined", reading.WorklistFilter{SiteID: a.ID, Modality: "DX", Status: reading.StatusFinal}, []string{"3.1"}},
+	} {
+		page, err := r.Worklist(ctx, c.f)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := uids(page.Rows); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, f := range []reading.WorklistFilter{{Status: "lost"}, {DateFrom: "2026-03-01"}, {After: "garbage"}} {
+		if _, err := r.Worklist(ctx, f); !errors.Is(err, reading.ErrInvalid) {
+			t.Errorf("Worklist(%+v): %v, want ErrInvalid", f, err)
+		}
+	}
+
+	row := must(r.Study(ctx, "3.1"))(t)
+	if row.SiteName != "甲镇" || row.PatientName != "张伟" || row.PatientID != "P001" || row.BodyPart != "CHEST" ||
+		!slices.Equal(row.Modalities, []string{"DX"}) || len(row.Series) != 1 || row.NumInstances != 1 ||
+		row.CallingAE != "TOWN_A" || !row.ReceivedAt.Equal(base) {
+		t.Errorf("Study(3.1) = %+v", row)
+	}
+	if !must(r.Study(ctx, "3.2"))(t).Urgent {
+		t.Error("3.2 not urgent")
+	}
+}
+
+func testPaging(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	const n = 23
+	var want []string
+	for i := range n {
+		uid := fmt.Sprintf("4.%d", i+1)
+		// Two studies share each receipt time: paging must not lose or repeat either.
+		e.AddStudy(t, Study{UID: uid, Modality: "DX", ReceivedAt: base.Add(time.Duration(i/2) * time.Second)})
+		want = append(want, uid)
+	}
+	var got []string
+	f := reading.WorklistFilter{Limit: 5}
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatal("paging does not end")
+		}
+		page := must(r.Worklist(ctx, f))(t)
+		if len(page.Rows) > 5 {
+			t.Fatalf("page of %d rows", len(page.Rows))
+		}
+		got = append(got, uids(page.Rows)...)
+		if page.Next == "" {
+			break
+		}
+		f.After = page.Next
+	}
+	slices.Sort(want)
+	sorted := slices.Clone(got)
+	slices.Sort(sorted)
+	if !slices.Equal(sorted, want) || len(got) != n {
+		t.Errorf("pages gave %v", got)
+	}
+	// Newest first across pages.
+	for i := 1; i < len(got); i++ {
+		a, b := must(r.Study(ctx, got[i-1]))(t), must(r.Study(ctx, got[i]))(t)
+		if a.ReceivedAt.Before(b.ReceivedAt) {
+			t.Errorf("%s before %s but received earlier", got[i-1], got[i])
+		}
+	}
+}
+
+func testTurnaround(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	a := must(r.PutSite(ctx, reading.Site{Name: "甲镇", AETitles: []string{"TOWN_A"}}))(t)
+	doc := must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	// Day 1 (UTC+8): three studies from site a, one unknown. 2026-03-02 01:00 UTC is 09:00 in China;
+	// 2026-03-01 20:00 UTC is already 2026-03-02 04:00 there.
+	recv := []time.Time{base, base.Add(time.Hour), base.Add(-5 * time.Hour), base.Add(2 * time.Hour)}
+	aes := []string{"TOWN_A", "TOWN_A", "TOWN_A", "OTHER"}
+	for i := range recv {
+		e.AddStudy(t, Study{UID: fmt.Sprintf("5.%d", i+1), CallingAE: aes[i], Modality: "DX", ReceivedAt: recv[i]})
+	}
+	// Reported after 10, 20 and 60 minutes.
+	for i, d := range []time.Duration{10 * time.Minute, 20 * time.Minute, time.Hour} {
+		uid := fmt.Sprintf("5.%d", i+1)
+		must(r.SaveDraft(ctx, uid, "x", "y", doc, recv[i]))(t)
+		must(r.Sign(ctx, uid, 1, doc, recv[i].Add(d)))(t)
+	}
+	tz := 8 * time.Hour
+	ta := must(r.Turnaround(ctx, base.Add(-24*time.Hour), base.Add(24*time.Hour), tz))(t)
+	if ta.Reported != 3 || ta.Median != 20*time.Minute || ta.P90 != time.Hour {
+		t.Errorf("turnaround: %d reported, median %v, p90 %v", ta.Reported, ta.Median, ta.P90)
+	}
+	want := []reading.DayCount{{Day: "2026-03-02", SiteID: 0, Received: 1}, {Day: "2026-03-02", SiteID: a.ID, Received: 3, Reported: 3}}
+	if !slices.Equal(ta.Days, want) {
+		t.Errorf("days = %+v, want %+v", ta.Days, want)
+	}
+	if ta.UnreadCount != 1 || ta.OldestUnread == nil || ta.OldestUnread.StudyUID != "5.4" {
+		t.Errorf("unread %d, oldest %+v", ta.UnreadCount, ta.OldestUnread)
+	}
+	// Days counted in UTC split the early study off.
+	ta = must(r.Turnaround(ctx, base.Add(-24*time.Hour), base.Add(24*time.Hour), 0))(t)
+	if len(ta.Days) != 3 || ta.Days[0].Day != "2026-03-01" || ta.Days[0].Received != 1 {
+		t.Errorf("UTC days = %+v", ta.Days)
+	}
+}

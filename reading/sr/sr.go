@@ -1,0 +1,298 @@
+// Package sr writes a signed report as a DICOM Basic Text SR document (PS3.3 A.35.1), the
+// object pacsd stores into the report's study so that DICOMweb clients and other archives
+// receive the report with the images.
+//
+// Why Basic Text SR rather than Encapsulated PDF: its text is searchable and readable by
+// every SR-aware viewer (OHIF, DCMTK's dsrdump), it carries the signer as the verifying
+// observer and amendments as predecessor documents in DICOM's own terms, and it needs no
+// PDF writer with CJK fonts. The printable form is the viewer's print page.
+//
+// The document is Explicit VR Little Endian with Specific Character Set ISO_IR 192, so
+// Chinese text needs no conversion. It is not a general SR writer.
+package sr
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// BasicTextSRStorage is the SOP Class UID of what Build writes (PS3.4 B.5).
+const BasicTextSRStorage = "1.2.840.10008.5.1.4.1.1.88.11"
+
+// Ref is one instance the document refers to.
+type Ref struct {
+	SeriesUID, SOPClassUID, SOPInstanceUID string
+}
+
+// Document is what Build needs.
+type Document struct {
+	SOPInstanceUID string
+	SeriesUID      string
+	SeriesNumber   int
+	InstanceNumber int // the report version
+	// StudyAttrs are the study's attributes as the index keeps them (patient and study
+	// identification are copied from them, so the report files with its images).
+	StudyAttrs   dicom.JSONDataset
+	Findings     string
+	Impression   string
+	Signer       string // verifying observer, shown as given
+	Organization string // verifying organisation (the county hospital)
+	SignedAt     time.Time
+	Created      time.Time
+	// Evidence lists the study's images the report was made from (Current Requested
+	// Procedure Evidence Sequence); Predecessor the document an amendment replaces.
+	Evidence    []Ref
+	Predecessor *Ref
+	// Title is the document title's meaning; "" gives "Diagnostic Imaging Report".
+	Title string
+}
+
+// Tags used here that package dicom does not name.
+const (
+	tagInstanceCreationDate      dicom.Tag = 0x00080012
+	tagInstanceCreationTime      dicom.Tag = 0x00080013
+	tagContentDate               dicom.Tag = 0x00080023
+	tagContentTime               dicom.Tag = 0x00080033
+	tagCodeValue                 dicom.Tag = 0x00080100
+	tagCodingSchemeDesignator    dicom.Tag = 0x00080102
+	tagCodeMeaning               dicom.Tag = 0x00080104
+	tagRefPPSSequence            dicom.Tag = 0x00081111
+	tagReferencedSeriesSequence  dicom.Tag = 0x00081115
+	tagReferencedSOPClassUID     dicom.Tag = 0x00081150
+	tagReferencedSOPInstanceUID  dicom.Tag = 0x00081155
+	tagReferencedSOPSequence     dicom.Tag = 0x00081199
+	tagRelationshipType          dicom.Tag = 0x0040A010
+	tagVerifyingOrganization     dicom.Tag = 0x0040A027
+	tagVerificationDateTime      dicom.Tag = 0x0040A030
+	tagValueType                 dicom.Tag = 0x0040A040
+	tagConceptNameCodeSequence   dicom.Tag = 0x0040A043
+	tagContinuityOfContent       dicom.Tag = 0x0040A050
+	tagVerifyingObserverSequence dicom.Tag = 0x0040A073
+	tagVerifyingObserverName     dicom.Tag = 0x0040A075
+	tagVerifyingObserverIDCodes  dicom.Tag = 0x0040A088
+	tagTextValue                 dicom.Tag = 0x0040A160
+	tagPredecessorDocuments      dicom.Tag = 0x0040A360
+	tagPerformedProcedureCodes   dicom.Tag = 0x0040A372
+	tagCurrentRequestedEvidence  dicom.Tag = 0x0040A375
+	tagContentSequence           dicom.Tag = 0x0040A730
+	tagCompletionFlag            dicom.Tag = 0x0040A491
+	tagVerificationFlag          dicom.Tag = 0x0040A493
+)
+
+type code struct{ value, scheme, meaning string }
+
+// Concept names: LOINC's diagnostic imaging report, DCM's finding and impression (PS3.16).
+var (
+	codeReport     = code{"18748-4", "LN", "Diagnostic Imaging Report"}
+	codeFinding    = code{"121071", "DCM", "Finding"}
+	codeImpression = code{"121073", "DCM", "Impression"}
+)
+
+var utf8Set = []string{"ISO_IR 192"}
+
+// textVRs are the VRs whose values Build copies from the study's attributes.
+var textVRs = map[string]bool{"AE": true, "AS": true, "CS": true, "DA": true, "DS": true, "DT": true, "IS": true,
+	"LO": true, "LT": true, "PN": true, "SH": true, "ST": true, "TM": true, "UC": true, "UI": true, "UR": true, "UT": true}
+
+// Build returns the Part-10 bytes of the document.
+func Build(d Document) ([]byte, error) {
+	studyUID := store.JSONString(d.StudyAttrs, dicom.TagStudyInstanceUID)
+	for _, u := range []string{d.SOPInstanceUID, d.SeriesUID, studyUID} {
+		if !store.ValidUID(u) {
+			return nil, fmt.Errorf("build report document: UID %q: %w", u, store.ErrInvalid)
+		}
+	}
+	var body bytes.Buffer
+	enc, err := dicom.NewEncoder(&body, dicom.ExplicitVRLittleEndian)
+	if err != nil {
+		return nil, err
+	}
+	w := writer{enc: enc}
+	st := func(t dicom.Tag) string { return store.JSONString(d.StudyAttrs, t) }
+	created := d.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	title := codeReport
+	if d.Title != "" {
+		title.meaning = d.Title
+	}
+
+	// Every element, by tag: the study's own attributes first (so that storing the report,
+	// which makes its study-level attributes the study's, keeps what the images said), then
+	// the document's, which replace any of the same tag. Written in ascending order.
+	els := map[dicom.Tag]func(){}
+	for key, a := range d.StudyAttrs {
+		t, ok := dicom.ParseTag(key)
+		if !ok || !textVRs[a.VR] || len(a.Value) == 0 {
+			continue
+		}
+		var v string
+		if a.VR == "PN" {
+			v = store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, t))
+		} else {
+			v = strings.Join(store.JSONStrings(d.StudyAttrs, t), `\`)
+		}
+		vr := a.VR
+		els[t] = func() { w.text(t, vr, v) }
+	}
+	set := func(t dicom.Tag, vr, v string) { els[t] = func() { w.text(t, vr, v) } }
+	seq := func(t dicom.Tag, fn func()) { els[t] = fn }
+	empty := func(t dicom.Tag) func() { return func() { enc.BeginSequence(t); enc.EndSequence() } }
+
+	set(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
+	set(tagInstanceCreationDate, "DA", created.Format("20060102"))
+	set(tagInstanceCreationTime, "TM", created.Format("150405"))
+	set(dicom.TagSOPClassUID, "UI", BasicTextSRStorage)
+	set(dicom.TagSOPInstanceUID, "UI", d.SOPInstanceUID)
+	set(dicom.TagStudyDate, "DA", st(dicom.TagStudyDate))
+	set(tagContentDate, "DA", d.SignedAt.Format("20060102"))
+	set(dicom.TagStudyTime, "TM", st(dicom.TagStudyTime))
+	set(tagContentTime, "TM", d.SignedAt.Format("150405"))
+	set(dicom.TagAccessionNumber, "SH", st(dicom.TagAccessionNumber))
+	set(dicom.TagModality, "CS", "SR")
+	set(dicom.TagManufacturer, "LO", "pacsd")
+	set(dicom.TagReferringPhysicianName, "PN", store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, dicom.TagReferringPhysicianName)))
+	seq(tagRefPPSSequence, empty(tagRefPPSSequence)) // type 2
+	set(dicom.TagPatientName, "PN", store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, dicom.TagPatientName)))
+	set(dicom.TagPatientID, "LO", st(dicom.TagPatientID))
+	set(dicom.TagPatientBirthDate, "DA", st(dicom.TagPatientBirthDate))
+	set(dicom.TagPatientSex, "CS", st(dicom.TagPatientSex))
+	set(dicom.TagStudyInstanceUID, "UI", studyUID)
+	set(dicom.TagSeriesInstanceUID, "UI", d.SeriesUID)
+	set(dicom.TagStudyID, "SH", st(dicom.TagStudyID))
+	set(dicom.TagSeriesNumber, "IS", strconv.Itoa(d.SeriesNumber))
+	set(dicom.TagInstanceNumber, "IS", strconv.Itoa(d.InstanceNumber))
+	set(tagValueType, "CS", "CONTAINER")
+	seq(tagConceptNameCodeSequence, func() { w.code(tagConceptNameCodeSequence, title) })
+	set(tagContinuityOfContent, "CS", "SEPARATE")
+	// PS3.3 C.17.2: a VERIFIED document names who verified it and when.
+	seq(tagVerifyingObserverSequence, func() {
+		enc.BeginSequence(tagVerifyingObserverSequence)
+		enc.BeginItem()
+		w.text(tagVerifyingOrganization, "LO", d.Organization)
+		w.text(tagVerificationDateTime, "DT", d.SignedAt.Format("20060102150405-0700"))
+		w.text(tagVerifyingObserverName, "PN", d.Signer)
+		empty(tagVerifyingObserverIDCodes)() // type 2
+		enc.EndItem()
+		enc.EndSequence()
+	})
+	if d.Predecessor != nil {
+		seq(tagPredecessorDocuments, func() { w.refs(tagPredecessorDocuments, studyUID, []Ref{*d.Predecessor}) })
+	}
+	seq(tagPerformedProcedureCodes, empty(tagPerformedProcedureCodes)) // type 2
+	if len(d.Evidence) > 0 {
+		seq(tagCurrentRequestedEvidence, func() { w.refs(tagCurrentRequestedEvidence, studyUID, d.Evidence) })
+	}
+	set(tagCompletionFlag, "CS", "COMPLETE")
+	set(tagVerificationFlag, "CS", "VERIFIED")
+	seq(tagContentSequence, func() {
+		enc.BeginSequence(tagContentSequence)
+		for _, item := range []struct {
+			c    code
+			text string
+		}{{codeFinding, d.Findings}, {codeImpression, d.Impression}} {
+			if item.text == "" {
+				continue
+			}
+			enc.BeginItem()
+			w.text(tagRelationshipType, "CS", "CONTAINS")
+			w.text(tagValueType, "CS", "TEXT")
+			w.code(tagConceptNameCodeSequence, item.c)
+			w.text(tagTextValue, "UT", item.text)
+			enc.EndItem()
+		}
+		enc.EndSequence()
+	})
+	tags := make([]dicom.Tag, 0, len(els))
+	for t := range els {
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	for _, t := range tags {
+		els[t]()
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("build report document: %w", err)
+	}
+	if w.err != nil {
+		return nil, fmt.Errorf("build report document: %w", w.err)
+	}
+
+	var out bytes.Buffer
+	if _, err := dicom.WriteFileMeta(&out, dicom.FileMeta{
+		SOPClassUID:       BasicTextSRStorage,
+		SOPInstanceUID:    d.SOPInstanceUID,
+		TransferSyntaxUID: dicom.ExplicitVRLittleEndian,
+	}); err != nil {
+		return nil, fmt.Errorf("build report document: %w", err)
+	}
+	out.Write(body.Bytes())
+	return out.Bytes(), nil
+}
+
+type writer struct {
+	enc *dicom.Encoder
+	err error
+}
+
+func (w *writer) text(t dicom.Tag, vr, s string) {
+	b, err := dicom.EncodeText(s, utf8Set, vr)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("(%04X,%04X): %w", uint32(t)>>16, uint32(t)&0xffff, err)
+		}
+		return
+	}
+	w.enc.WriteElement(t, vr, b)
+}
+
+func (w *writer) code(t dicom.Tag, c code) {
+	w.enc.BeginSequence(t)
+	w.enc.BeginItem()
+	w.text(tagCodeValue, "SH", c.value)
+	w.text(tagCodingSchemeDesignator, "SH", c.scheme)
+	w.text(tagCodeMeaning, "LO", c.meaning)
+	w.enc.EndItem()
+	w.enc.EndSequence()
+}
+
+// refs writes a Hierarchical SOP Instance Reference Macro sequence (PS3.3 Table C.17-3):
+// one item for the study, one series item per series, in the order first seen.
+func (w *writer) refs(t dicom.Tag, studyUID string, refs []Ref) {
+	var order []string
+	bySeries := map[string][]Ref{}
+	for _, r := range refs {
+		if _, ok := bySeries[r.SeriesUID]; !ok {
+			order = append(order, r.SeriesUID)
+		}
+		bySeries[r.SeriesUID] = append(bySeries[r.SeriesUID], r)
+	}
+	w.enc.BeginSequence(t)
+	w.enc.BeginItem()
+	w.enc.BeginSequence(tagReferencedSeriesSequence)
+	for _, s := range order {
+		w.enc.BeginItem()
+		w.enc.BeginSequence(tagReferencedSOPSequence)
+		for _, r := range bySeries[s] {
+			w.enc.BeginItem()
+			w.text(tagReferencedSOPClassUID, "UI", r.SOPClassUID)
+			w.text(tagReferencedSOPInstanceUID, "UI", r.SOPInstanceUID)
+			w.enc.EndItem()
+		}
+		w.enc.EndSequence()
+		w.text(dicom.TagSeriesInstanceUID, "UI", s)
+		w.enc.EndItem()
+	}
+	w.enc.EndSequence()
+	w.text(dicom.TagStudyInstanceUID, "UI", studyUID)
+	w.enc.EndItem()
+	w.enc.EndSequence()
+}

@@ -1,0 +1,438 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"pacsd/reading"
+)
+
+// Reading is the reading room's repository (reading.Repository) on the index's database:
+// same file, same writer, so the worklist joins the studies table directly (migration
+// 0003_reading.sql).
+type Reading struct{ x *Index }
+
+var _ reading.Repository = (*Reading)(nil)
+
+// Reading returns the reading room's repository on this index. It is closed with the index.
+func (x *Index) Reading() *Reading { return &Reading{x: x} }
+
+// readErr maps database errors to reading's sentinels: unique and foreign-key violations
+// are conflicts; store's sentinels (unavailable, no space) pass through dbErr.
+func readErr(op string, err error) error {
+	var se sqlite3.Error
+	switch {
+	case errors.Is(err, reading.ErrNotFound), errors.Is(err, reading.ErrConflict), errors.Is(err, reading.ErrInvalid):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, reading.ErrNotFound)
+	case errors.As(err, &se) && se.Code == sqlite3.ErrConstraint:
+		return fmt.Errorf("%s: %w: %w", op, reading.ErrConflict, err)
+	}
+	return dbErr(op, err)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// ---- sites ----
+
+func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
+	rows, err := r.x.r.QueryContext(ctx, `SELECT id, name FROM sites ORDER BY name`)
+	if err != nil {
+		return nil, readErr("list sites", err)
+	}
+	var out []reading.Site
+	idx := map[int64]int{}
+	for rows.Next() {
+		var s reading.Site
+		if err := rows.Scan(&s.ID, &s.Name); err != nil {
+			rows.Close()
+			return nil, readErr("list sites", err)
+		}
+		idx[s.ID] = len(out)
+		out = append(out, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, readErr("list sites", err)
+	}
+	for _, q := range []struct {
+		sql string
+		add func(*reading.Site, string)
+	}{
+		{`SELECT site_id, ae FROM site_aes ORDER BY ae`, func(s *reading.Site, v string) { s.AETitles = append(s.AETitles, v) }},
+		{`SELECT site_id, name FROM site_institutions ORDER BY name`, func(s *reading.Site, v string) { s.Institutions = append(s.Institutions, v) }},
+	} {
+		rows, err := r.x.r.QueryContext(ctx, q.sql)
+		if err != nil {
+			return nil, readErr("list sites", err)
+		}
+		for rows.Next() {
+			var id int64
+			var v string
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, readErr("list sites", err)
+			}
+			if i, ok := idx[id]; ok {
+				q.add(&out[i], v)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, readErr("list sites", err)
+		}
+	}
+	return out, nil
+}
+
+func (r *Reading) Site(ctx context.Context, id int64) (reading.Site, error) {
+	sites, err := r.Sites(ctx)
+	if err != nil {
+		return reading.Site{}, err
+	}
+	for _, s := range sites {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return reading.Site{}, fmt.Errorf("site %d: %w", id, reading.ErrNotFound)
+}
+
+// resolveSites attributes every study again from the registry. It runs in the writer's
+// transaction of the registry change, so the worklist never sees a half-updated registry.
+const resolveSites = `UPDATE reading_studies SET site_id = (SELECT COALESCE(
+	(SELECT a.site_id FROM site_aes a WHERE a.ae = reading_studies.calling_ae AND reading_studies.calling_ae <> ''),
+	(SELECT i.site_id FROM site_institutions i JOIN studies st ON st.id = reading_studies.study_pk
+		WHERE i.name = st.institution_name AND st.institution_name <> '')))`
+
+func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, error) {
+	if err := s.Normalize(); err != nil {
+		return reading.Site{}, fmt.Errorf("put site: %w", err)
+	}
+	now := fmtTime(time.Now())
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		if s.ID == 0 {
+			res, err := tx.Exec(`INSERT INTO sites (name, updated_at) VALUES (?, ?)`, s.Name, now)
+			if err != nil {
+				return err
+			}
+			if s.ID, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.Exec(`UPDATE sites SET name = ?, updated_at = ? WHERE id = ?`, s.Name, now, s.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return reading.ErrNotFound
+			}
+			if _, err := tx.Exec(`DELETE FROM site_aes WHERE site_id = ?`, s.ID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM site_institutions WHERE site_id = ?`, s.ID); err != nil {
+				return err
+			}
+		}
+		for _, ae := range s.AETitles {
+			if _, err := tx.Exec(`INSERT INTO site_aes (ae, site_id) VALUES (?, ?)`, ae, s.ID); err != nil {
+				return fmt.Errorf("AE title %s: %w", ae, err)
+			}
+		}
+		for _, n := range s.Institutions {
+			if _, err := tx.Exec(`INSERT INTO site_institutions (name, site_id) VALUES (?, ?)`, n, s.ID); err != nil {
+				return fmt.Errorf("institution %s: %w", n, err)
+			}
+		}
+		_, err := tx.Exec(resolveSites)
+		return err
+	})
+	if err != nil {
+		return reading.Site{}, readErr("put site "+s.Name, err)
+	}
+	return s, nil
+}
+
+func (r *Reading) DeleteSite(ctx context.Context, id int64) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM users WHERE site_id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%d users belong to it: %w", n, reading.ErrConflict)
+		}
+		res, err := tx.Exec(`DELETE FROM sites WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		_, err = tx.Exec(resolveSites)
+		return err
+	})
+	if err != nil {
+		return readErr(fmt.Sprintf("delete site %d", id), err)
+	}
+	return nil
+}
+
+// ---- users and sessions ----
+
+const userCols = `id, username, display_name, role, COALESCE(site_id, 0), password_hash, disabled, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (reading.User, error) {
+	var u reading.User
+	var role, created string
+	if err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &created); err != nil {
+		return reading.User{}, err
+	}
+	u.Role = reading.Role(role)
+	u.CreatedAt = parseTime(created)
+	return u, nil
+}
+
+func (r *Reading) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, readErr("count users", err)
+	}
+	return n, nil
+}
+
+func (r *Reading) Users(ctx context.Context) ([]reading.User, error) {
+	rows, err := r.x.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, readErr("list users", err)
+	}
+	defer rows.Close()
+	var out []reading.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, readErr("list users", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr("list users", err)
+	}
+	return out, nil
+}
+
+func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
+	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return reading.User{}, readErr(fmt.Sprintf("user %d", id), err)
+	}
+	return u, nil
+}
+
+func (r *Reading) UserByName(ctx context.Context, username string) (reading.User, error) {
+	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return reading.User{}, readErr("user by name", err)
+	}
+	return u, nil
+}
+
+func nullSite(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func (r *Reading) CreateUser(ctx context.Context, u reading.User) (reading.User, error) {
+	if err := u.Validate(); err != nil {
+		return reading.User{}, fmt.Errorf("create user: %w", err)
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = time.Now()
+	}
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO users (username, display_name, role, site_id, password_hash, disabled, created_at)
+			VALUES (?,?,?,?,?,?,?)`, u.Username, u.DisplayName, string(u.Role), nullSite(u.SiteID), u.PasswordHash,
+			u.Disabled, fmtTime(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return reading.User{}, readErr("create user", err)
+	}
+	return u, nil
+}
+
+func (r *Reading) UpdateUser(ctx context.Context, u reading.User) error {
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE users SET username = ?, display_name = ?, role = ?, site_id = ?,
+			password_hash = ?, disabled = ? WHERE id = ?`, u.Username, u.DisplayName, string(u.Role),
+			nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return readErr(fmt.Sprintf("update user %d", u.ID), err)
+	}
+	return nil
+}
+
+func (r *Reading) CreateSession(ctx context.Context, s reading.Session) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?,?,?,?,?)`,
+			s.TokenHash, s.UserID, s.CSRF, fmtTime(s.CreatedAt), fmtTime(s.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return readErr("create session", err)
+	}
+	return nil
+}
+
+func (r *Reading) Session(ctx context.Context, tokenHash string, now time.Time) (reading.Session, reading.User, error) {
+	row := r.x.r.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf, s.created_at, s.expires_at,
+		u.id, u.username, u.display_name, u.role, COALESCE(u.site_id, 0), u.password_hash, u.disabled, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, fmtTime(now))
+	var s reading.Session
+	var u reading.User
+	var created, expires, role, ucreated string
+	err := row.Scan(&s.TokenHash, &s.UserID, &s.CSRF, &created, &expires,
+		&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &ucreated)
+	if err != nil {
+		return reading.Session{}, reading.User{}, readErr("session", err)
+	}
+	s.CreatedAt, s.ExpiresAt = parseTime(created), parseTime(expires)
+	u.Role, u.CreatedAt = reading.Role(role), parseTime(ucreated)
+	return s, u, nil
+}
+
+func (r *Reading) exec(ctx context.Context, op, q string, args ...any) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(q, args...)
+		return err
+	})
+	if err != nil {
+		return readErr(op, err)
+	}
+	return nil
+}
+
+func (r *Reading) DeleteSession(ctx context.Context, tokenHash string) error {
+	return r.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+}
+
+func (r *Reading) DeleteUserSessions(ctx context.Context, userID int64) error {
+	return r.exec(ctx, "delete user sessions", `DELETE FROM sessions WHERE user_id = ?`, userID)
+}
+
+func (r *Reading) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
+	return r.exec(ctx, "delete expired sessions", `DELETE FROM sessions WHERE expires_at <= ?`, fmtTime(now))
+}
+
+// ---- templates ----
+
+func (r *Reading) Templates(ctx context.Context) ([]reading.Template, error) {
+	rows, err := r.x.r.QueryContext(ctx, `SELECT id, name, modality, body_part, findings, impression, updated_at
+		FROM report_templates ORDER BY modality, body_part, name`)
+	if err != nil {
+		return nil, readErr("list templates", err)
+	}
+	defer rows.Close()
+	var out []reading.Template
+	for rows.Next() {
+		var t reading.Template
+		var upd string
+		if err := rows.Scan(&t.ID, &t.Name, &t.Modality, &t.BodyPart, &t.Findings, &t.Impression, &upd); err != nil {
+			return nil, readErr("list templates", err)
+		}
+		t.UpdatedAt = parseTime(upd)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr("list templates", err)
+	}
+	return out, nil
+}
+
+func (r *Reading) PutTemplate(ctx context.Context, t reading.Template) (reading.Template, error) {
+	if err := t.Validate(); err != nil {
+		return reading.Template{}, fmt.Errorf("put template: %w", err)
+	}
+	t.UpdatedAt = time.Now().UTC()
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		if t.ID == 0 {
+			res, err := tx.Exec(`INSERT INTO report_templates (name, modality, body_part, findings, impression, updated_at)
+				VALUES (?,?,?,?,?,?)`, t.Name, t.Modality, t.BodyPart, t.Findings, t.Impression, fmtTime(t.UpdatedAt))
+			if err != nil {
+				return err
+			}
+			t.ID, err = res.LastInsertId()
+			return err
+		}
+		res, err := tx.Exec(`UPDATE report_templates SET name=?, modality=?, body_part=?, findings=?, impression=?,
+			updated_at=? WHERE id=?`, t.Name, t.Modality, t.BodyPart, t.Findings, t.Impression, fmtTime(t.UpdatedAt), t.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return reading.Template{}, readErr("put template", err)
+	}
+	return t, nil
+}
+
+func (r *Reading) DeleteTemplate(ctx context.Context, id int64) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM report_templates WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return readErr(fmt.Sprintf("delete template %d", id), err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"pacsd/reading"
+)
+
+const reportCols = `id, study_uid, version, status, findings, impression, author_id, author_name, created_at,
+	updated_at, COALESCE(signed_by, 0), signed_by_name, signed_at, amend_reason, sop_uid`
+
+func scanReport(row interface{ Scan(...any) error }) (reading.Report, error) {
+	var rp reading.Report
+	var status, created, updated, signed string
+	err := row.Scan(&rp.ID, &rp.StudyUID, &rp.Version, &status, &rp.Findings, &rp.Impression, &rp.AuthorID,
+		&rp.AuthorName, &created, &updated, &rp.SignedBy, &rp.SignedByName, &signed, &rp.AmendReason, &rp.SOPInstanceUID)
+	if err != nil {
+		return reading.Report{}, err
+	}
+	rp.Status = reading.Status(status)
+	rp.CreatedAt, rp.UpdatedAt, rp.SignedAt = parseTime(created), parseTime(updated), parseTime(signed)
+	return rp, nil
+}
+
+func (r *Reading) Reports(ctx context.Context, studyUID string) ([]reading.Report, error) {
+	rows, err := r.x.r.QueryContext(ctx, `SELECT `+reportCols+` FROM reports WHERE study_uid = ? ORDER BY version`, studyUID)
+	if err != nil {
+		return nil, readErr("reports", err)
+	}
+	defer rows.Close()
+	var out []reading.Report
+	for rows.Next() {
+		rp, err := scanReport(rows)
+		if err != nil {
+			return nil, readErr("reports", err)
+		}
+		out = append(out, rp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr("reports", err)
+	}
+	return out, nil
+}
+
+// latest returns the study's newest report version (ErrNotFound when none), inside tx.
+func latest(tx *sql.Tx, studyUID string) (reading.Report, error) {
+	return scanReport(tx.QueryRow(`SELECT `+reportCols+` FROM reports WHERE study_uid = ?
+		ORDER BY version DESC LIMIT 1`, studyUID))
+}
+
+// refreshStatus recomputes the study's worklist status after a report change (package
+// comment of reading: a draft over a signed version leaves the signed status).
+func refreshStatus(tx *sql.Tx, studyUID string) error {
+	_, err := tx.Exec(`UPDATE reading_studies SET
+		status = COALESCE((SELECT status FROM reports WHERE study_uid = ?1 AND status <> 'draft' ORDER BY version DESC LIMIT 1),
+			(SELECT 'draft' FROM reports WHERE study_uid = ?1 LIMIT 1), 'unread'),
+		final_at = COALESCE((SELECT signed_at FROM reports WHERE study_uid = ?1 AND version = 1 AND status <> 'draft'), '')
+		WHERE study_uid = ?1`, studyUID)
+	return err
+}
+
+func checkText(findings, impression string) error {
+	for _, s := range []string{findings, impression} {
+		if !utf8.ValidString(s) || utf8.RuneCountInString(s) > reading.MaxReportText {
+			return fmt.Errorf("report text must be valid UTF-8 of at most %d characters: %w", reading.MaxReportText, reading.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func (r *Reading) SaveDraft(ctx context.Context, studyUID, findings, impression string, author reading.User, at time.Time) (reading.Report, error) {
+	if err := checkText(findings, impression); err != nil {
+		return reading.Report{}, fmt.Errorf("save draft: %w", err)
+	}
+	var out reading.Report
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM reading_studies WHERE study_uid = ?`, studyUID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("study %s: %w", studyUID, reading.ErrNotFound)
+		}
+		cur, err := latest(tx, studyUID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out = reading.Report{StudyUID: studyUID, Version: 1, Status: reading.StatusDraft, Findings: findings,
+				Impression: impression, AuthorID: author.ID, AuthorName: author.Name(), CreatedAt: at, UpdatedAt: at}
+			res, err := tx.Exec(`INSERT INTO reports (study_uid, version, status, findings, impression, author_id,
+				author_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)`, studyUID, 1, "draft", findings,
+				impression, author.ID, author.Name(), fmtTime(at), fmtTime(at))
+			if err != nil {
+				return err
+			}
+			if out.ID, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case cur.Status != reading.StatusDraft:
+			return fmt.Errorf("version %d is signed; amend it: %w", cur.Version, reading.ErrConflict)
+		default:
+			if _, err := tx.Exec(`UPDATE reports SET findings = ?, impression = ?, author_id = ?, author_name = ?,
+				updated_at = ? WHERE id = ?`, findings, impression, author.ID, author.Name(), fmtTime(at), cur.ID); err != nil {
+				return err
+			}
+			out = cur
+			out.Findings, out.Impression, out.AuthorID, out.AuthorName, out.UpdatedAt =
+				findings, impression, author.ID, author.Name(), at
+		}
+		return refreshStatus(tx, studyUID)
+	})
+	if err != nil {
+		return reading.Report{}, readErr("save draft "+studyUID, err)
+	}
+	return out, nil
+}
+
+func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer reading.User, at time.Time) (reading.Report, error) {
+	var out reading.Report
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		cur, err := latest(tx, studyUID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no report: %w", reading.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Version != version || cur.Status != reading.StatusDraft {
+			return fmt.Errorf("version %d is not the open draft: %w", version, reading.ErrConflict)
+		}
+		if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
+			return fmt.Errorf("an empty report cannot be signed: %w", reading.ErrInvalid)
+		}
+		status := reading.StatusFinal
+		if version > 1 {
+			status = reading.StatusAmended
+		}
+		if _, err := tx.Exec(`UPDATE reports SET status = ?, signed_by = ?, signed_by_name = ?, signed_at = ?,
+			updated_at = ? WHERE id = ?`, string(status), signer.ID, signer.Name(), fmtTime(at), fmtTime(at), cur.ID); err != nil {
+			return err
+		}
+		out = cur
+		out.Status, out.SignedBy, out.SignedByName, out.SignedAt, out.UpdatedAt = status, signer.ID, signer.Name(), at, at
+		return refreshStatus(tx, studyUID)
+	})
+	if err != nil {
+		return reading.Report{}, readErr("sign "+studyUID, err)
+	}
+	return out, nil
+}
+
+func (r *Reading) Amend(ctx context.Context, studyUID, reason string, author reading.User, at time.Time) (reading.Report, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 1000 || !utf8.ValidString(reason) {
+		return reading.Report{}, fmt.Errorf("amend: a reason of at most 1000 characters is required: %w", reading.ErrInvalid)
+	}
+	var out reading.Report
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		cur, err := latest(tx, studyUID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no report: %w", reading.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		if !cur.Status.Signed() {
+			return fmt.Errorf("version %d is still a draft: %w", cur.Version, reading.ErrConflict)
+		}
+		out = reading.Report{StudyUID: studyUID, Version: cur.Version + 1, Status: reading.StatusDraft,
+			Findings: cur.Findings, Impression: cur.Impression, AuthorID: author.ID, AuthorName: author.Name(),
+			CreatedAt: at, UpdatedAt: at, AmendReason: reason}
+		res, err := tx.Exec(`INSERT INTO reports (study_uid, version, status, findings, impression, author_id,
+			author_name, created_at, updated_at, amend_reason) VALUES (?,?,?,?,?,?,?,?,?,?)`, studyUID, out.Version,
+			"draft", out.Findings, out.Impression, author.ID, author.Name(), fmtTime(at), fmtTime(at), reason)
+		if err != nil {
+			return err
+		}
+		if out.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return refreshStatus(tx, studyUID)
+	})
+	if err != nil {
+		return reading.Report{}, readErr("amend "+studyUID, err)
+	}
+	return out, nil
+}
+
+func (r *Reading) Unexported(ctx context.Context, limit int) ([]reading.Report, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := r.x.r.QueryContext(ctx, `SELECT `+reportCols+` FROM reports
+		WHERE status <> 'draft' AND sop_uid = '' ORDER BY signed_at LIMIT ?`, limit)
+	if err != nil {
+		return nil, readErr("unexported reports", err)
+	}
+	defer rows.Close()
+	var out []reading.Report
+	for rows.Next() {
+		rp, err := scanReport(rows)
+		if err != nil {
+			return nil, readErr("unexported reports", err)
+		}
+		out = append(out, rp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr("unexported reports", err)
+	}
+	return out, nil
+}
+
+func (r *Reading) SetReportObject(ctx context.Context, studyUID string, version int, sopUID string) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE reports SET sop_uid = ? WHERE study_uid = ? AND version = ? AND status <> 'draft'`,
+			sopUID, studyUID, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return readErr("set report object "+studyUID, err)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"pacsd/reading"
+)
+
+// worklistSelect is one worklist row: the reading row, its study and its site's name.
+// The patient's age is read from the study's kept attributes (only for the rows of a page).
+const worklistSelect = `SELECT rs.study_pk, rs.study_uid, COALESCE(rs.site_id, 0), COALESCE(si.name, ''),
+	rs.calling_ae, st.institution_name, st.patient_name, st.patient_id, st.patient_sex, st.patient_birth_date,
+	COALESCE(json_extract(st.attrs, '$."00101010".Value[0]'), ''), st.modalities_in_study, st.study_date,
+	st.study_time, st.study_description, st.accession_number, st.num_instances, rs.status, rs.urgent,
+	rs.received_at, rs.final_at
+	FROM reading_studies rs JOIN studies st ON st.id = rs.study_pk LEFT JOIN sites si ON si.id = rs.site_id `
+
+// maxWorklistPage bounds one page.
+const maxWorklistPage = 500
+
+// Worklist answers one page newest received first. Every filter but the name is a column
+// of reading_studies with an index ordered by receipt, so SQLite walks that index and stops
+// at the page size; a name or ID prefix is looked up through the studies' name and ID
+// indexes first. Paging is by key (received_at, study_pk), so page 1000 costs what page 1
+// does.
+func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (reading.WorklistPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, maxWorklistPage)
+	var where []string
+	var args []any
+	if f.SiteID != 0 {
+		where, args = append(where, "rs.site_id = ?"), append(args, f.SiteID)
+	} else if f.UnknownSite {
+		where = append(where, "rs.site_id IS NULL")
+	}
+	if f.Status != "" {
+		if !f.Status.Valid() {
+			return reading.WorklistPage{}, fmt.Errorf("worklist: status %q: %w", f.Status, reading.ErrInvalid)
+		}
+		where, args = append(where, "rs.status = ?"), append(args, string(f.Status))
+	}
+	if f.UrgentOnly {
+		where = append(where, "rs.urgent = 1")
+	}
+	if f.Modality != "" {
+		where, args = append(where, "EXISTS (SELECT 1 FROM series se WHERE se.study_pk = rs.study_pk AND se.modality = ?)"),
+			append(args, strings.ToUpper(strings.TrimSpace(f.Modality)))
+	}
+	for _, d := range []struct {
+		v, op string
+	}{{f.DateFrom, ">="}, {f.DateTo, "<="}} {
+		if d.v == "" {
+			continue
+		}
+		if !isDate(d.v) {
+			return reading.WorklistPage{}, fmt.Errorf("worklist: date %q: %w", d.v, reading.ErrInvalid)
+		}
+		where, args = append(where, "st.study_date "+d.op+" ?"), append(args, d.v)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		if len(q) > 64 {
+			return reading.WorklistPage{}, fmt.Errorf("worklist: query too long: %w", reading.ErrInvalid)
+		}
+		// Each arm can use an index (the PN columns are NOCASE, so is LIKE; IDs are
+		// case-sensitive, so GLOB): the union is the set of candidate studies.
+		like := likePrefix(q)
+		where = append(where, `rs.study_pk IN (
+			SELECT id FROM studies WHERE pn_alpha LIKE ? ESCAPE '\'
+			UNION SELECT id FROM studies WHERE pn_ideo LIKE ? ESCAPE '\'
+			UNION SELECT id FROM studies WHERE pn_phon LIKE ? ESCAPE '\'
+			UNION SELECT study_pk FROM study_pinyin WHERE key LIKE ? ESCAPE '\'
+			UNION SELECT id FROM studies WHERE patient_id GLOB ?)`)
+		// The pinyin keys run syllables together: "zhang wei" is typed as either.
+		pin := likePrefix(strings.ReplaceAll(q, " ", ""))
+		args = append(args, like, like, like, pin, strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(q)+"*")
+	}
+	if f.After != "" {
+		recv, pk, ok := parseCursor(f.After)
+		if !ok {
+			return reading.WorklistPage{}, fmt.Errorf("worklist: cursor: %w", reading.ErrInvalid)
+		}
+		where, args = append(where, "(rs.received_at, rs.study_pk) < (?, ?)"), append(args, recv, pk)
+	}
+	q := worklistSelect
+	if len(where) > 0 {
+		q += "WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY rs.received_at DESC, rs.study_pk DESC LIMIT ?"
+	args = append(args, limit+1)
+	rows, pks, err := r.worklistRows(ctx, q, args...)
+	if err != nil {
+		return reading.WorklistPage{}, err
+	}
+	var page reading.WorklistPage
+	if len(rows) > limit {
+		rows, pks = rows[:limit], pks[:limit]
+		last := rows[limit-1]
+		page.Next = fmtTime(last.ReceivedAt) + "~" + strconv.FormatInt(pks[limit-1], 10)
+	}
+	if err := r.attachSeries(ctx, rows, pks); err != nil {
+		return reading.WorklistPage{}, err
+	}
+	page.Rows = rows
+	return page, nil
+}
+
+func (r *Reading) Study(ctx context.Context, studyUID string) (reading.WorklistRow, error) {
+	rows, pks, err := r.worklistRows(ctx, worklistSelect+"WHERE rs.study_uid = ?", studyUID)
+	if err != nil {
+		return reading.WorklistRow{}, err
+	}
+	if len(rows) == 0 {
+		return reading.WorklistRow{}, fmt.Errorf("study %s: %w", studyUID, reading.ErrNotFound)
+	}
+	if err := r.attachSeries(ctx, rows, pks); err != nil {
+		return reading.WorklistRow{}, err
+	}
+	return rows[0], nil
+}
+
+func (r *Reading) SetUrgent(ctx context.Context, studyUID string, urgent bool) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE reading_studies SET urgent = ? WHERE study_uid = ?`, urgent, studyUID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return reading.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return readErr("set urgent "+studyUID, err)
+	}
+	return nil
+}
+
+func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
+	rs, err := r.x.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, readErr("worklist", err)
+	}
+	defer rs.Close()
+	var out []reading.WorklistRow
+	var pks []int64
+	for rs.Next() {
+		var w reading.WorklistRow
+		var pk int64
+		var mods, status, recv, final string
+		var age any
+		if err := rs.Scan(&pk, &w.StudyUID, &w.SiteID, &w.SiteName, &w.CallingAE, &w.Institution, &w.PatientName,
+			&w.PatientID, &w.PatientSex, &w.BirthDate, &age, &mods, &w.StudyDate, &w.StudyTime, &w.Description,
+			&w.Accession, &w.NumInstances, &status, &w.Urgent, &recv, &final); err != nil {
+			return nil, nil, readErr("worklist", err)
+		}
+		if age != nil {
+			w.PatientAge = fmt.Sprint(age)
+		}
+		if mods != "" {
+			w.Modalities = strings.Split(mods, `\`)
+		}
+		w.Status = reading.Status(status)
+		w.ReceivedAt, w.FinalAt = parseTime(recv), parseTime(final)
+		out = append(out, w)
+		pks = append(pks, pk)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, nil, readErr("worklist", err)
+	}
+	return out, pks, nil
+}
+
+// attachSeries adds the series of a page's studies with one query.
+func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, pks []int64) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	at := make(map[int64]int, len(pks))
+	ph := make([]string, len(pks))
+	args := make([]any, len(pks))
+	for i, pk := range pks {
+		at[pk], ph[i], args[i] = i, "?", pk
+	}
+	rs, err := r.x.r.QueryContext(ctx, `SELECT study_pk, series_uid, modality, COALESCE(series_number, 0),
+		series_description, body_part, num_instances FROM series WHERE study_pk IN (`+strings.Join(ph, ",")+`)
+		ORDER BY study_pk, series_number, series_uid`, args...)
+	if err != nil {
+		return readErr("worklist series", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var pk int64
+		var s reading.SeriesRef
+		var body string
+		if err := rs.Scan(&pk, &s.UID, &s.Modality, &s.Number, &s.Description, &body, &s.NumInstances); err != nil {
+			return readErr("worklist series", err)
+		}
+		w := &rows[at[pk]]
+		w.Series = append(w.Series, s)
+		if w.BodyPart == "" && body != "" {
+			w.BodyPart = body
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return readErr("worklist series", err)
+	}
+	return nil
+}
+
+func isDate(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	_, err := time.Parse("20060102", s)
+	return err == nil
+}
+
+// likePrefix is a LIKE pattern for values starting with s ('\' escapes).
+func likePrefix(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
+}
+
+func parseCursor(s string) (string, int64, bool) {
+	recv, pkS, ok := strings.Cut(s, "~")
+	if !ok {
+		return "", 0, false
+	}
+	if _, err := time.Parse(timeFormat, recv); err != nil {
+		return "", 0, false
+	}
+	pk, err := strconv.ParseInt(pkS, 10, 64)
+	if err != nil || pk <= 0 {
+		return "", 0, false
+	}
+	return recv, pk, true
+}
+
+// ---- dashboard ----
+
+// dayExpr turns a stored timestamp into a local day: SQLite's date functions read the first
+// 19 characters (the stored form has nanoseconds and a zone SQLite would also accept, but
+// the plain form is unambiguous).
+const dayExpr = `date(substr(%s, 1, 19), ?)`
+
+func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (reading.Turnaround, error) {
+	var out reading.Turnaround
+	mod := fmt.Sprintf("%+d minutes", int(tz/time.Minute))
+	f, t := fmtTime(from), fmtTime(to)
+	days := map[[2]string]*reading.DayCount{}
+	get := func(day string, site int64) *reading.DayCount {
+		k := [2]string{day, strconv.FormatInt(site, 10)}
+		if d, ok := days[k]; ok {
+			return d
+		}
+		d := &reading.DayCount{Day: day, SiteID: site}
+		days[k] = d
+		return d
+	}
+	for _, q := range []struct {
+		col string
+		add func(*reading.DayCount, int)
+	}{
+		{"received_at", func(d *reading.DayCount, n int) { d.Received += n }},
+		{"final_at", func(d *reading.DayCount, n int) { d.Reported += n }},
+	} {
+		day := fmt.Sprintf(dayExpr, q.col)
+		rows, err := r.x.r.QueryContext(ctx, `SELECT `+day+`, COALESCE(site_id, 0), count(*) FROM reading_studies
+			WHERE `+q.col+` >= ? AND `+q.col+` < ? AND `+q.col+` <> '' GROUP BY 1, 2`, mod, f, t)
+		if err != nil {
+			return out, readErr("turnaround", err)
+		}
+		for rows.Next() {
+			var d string
+			var site int64
+			var n int
+			if err := rows.Scan(&d, &site, &n); err != nil {
+				rows.Close()
+				return out, readErr("turnaround", err)
+			}
+			q.add(get(d, site), n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return out, readErr("turnaround", err)
+		}
+	}
+	for _, d := range days {
+		out.Days = append(out.Days, *d)
+	}
+	sort.Slice(out.Days, func(i, j int) bool {
+		if out.Days[i].Day != out.Days[j].Day {
+			return out.Days[i].Day < out.Days[j].Day
+		}
+		return out.Days[i].SiteID < out.Days[j].SiteID
+	})
+
+	rows, err := r.x.r.QueryContext(ctx, `SELECT received_at, final_at FROM reading_studies
+		WHERE final_at >= ? AND final_at < ? AND final_at <> ''`, f, t)
+	if err != nil {
+		return out, readErr("turnaround", err)
+	}
+	var ds []time.Duration
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			rows.Close()
+			return out, readErr("turnaround", err)
+		}
+		ta, tb := parseTime(a), parseTime(b)
+		if !ta.IsZero() && !tb.IsZero() {
+			ds = append(ds, max(tb.Sub(ta), 0))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, readErr("turnaround", err)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	out.Reported = len(ds)
+	out.Median, out.P90 = percentile(ds, 50), percentile(ds, 90)
+
+	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread'`).
+		Scan(&out.UnreadCount); err != nil {
+		return out, readErr("turnaround", err)
+	}
+	oldest, pks, err := r.worklistRows(ctx, worklistSelect+
+		`WHERE rs.status = 'unread' ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
+	if err != nil {
+		return out, err
+	}
+	if len(oldest) == 1 {
+		if err := r.attachSeries(ctx, oldest, pks); err != nil {
+			return out, err
+		}
+		out.OldestUnread = &oldest[0]
+	}
+	return out, nil
+}
+
+// percentile is the nearest-rank percentile of sorted durations (0 for none).
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}

@@ -1,0 +1,469 @@
+package viewer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"pacsd/reading"
+)
+
+const (
+	sessionCookie = "pacsd_session"
+	langCookie    = "pacsd_lang"
+	csrfHeader    = "X-CSRF-Token"
+	csrfField     = "csrf"
+	minPassword   = 8
+	maxPassword   = 72 // bcrypt uses the first 72 bytes only; longer would be silently cut
+	bcryptCost    = 11
+)
+
+// Keys of the request's echo.Context.
+const (
+	ctxUser    = "viewer.user"
+	ctxSession = "viewer.session"
+)
+
+// randomToken returns n random bytes, URL-safe base64.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // the platform has no randomness: nothing is safe
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// hashPassword checks the policy (8-72 bytes) and returns the bcrypt hash.
+func hashPassword(pw string) (string, error) {
+	if len(pw) < minPassword || len(pw) > maxPassword {
+		return "", fmt.Errorf("password must be %d-%d bytes: %w", minPassword, maxPassword, reading.ErrInvalid)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// dummyHash is compared against when the user does not exist, so that a wrong user name
+// costs the same time as a wrong password.
+var dummyHash = func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anybody"), bcryptCost)
+	return h
+}()
+
+// ensureAdmin creates the first administrator when the repository has no account.
+func (v *Viewer) ensureAdmin(ctx context.Context) error {
+	n, err := v.repo.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("viewer: count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	pw := randomToken(12) // 16 characters, 96 bits
+	h, err := hashPassword(pw)
+	if err != nil {
+		return err
+	}
+	if _, err := v.repo.CreateUser(ctx, reading.User{Username: "admin", DisplayName: "admin",
+		Role: reading.RoleAdmin, PasswordHash: h}); err != nil {
+		return fmt.Errorf("viewer: create the initial administrator: %w", err)
+	}
+	// A first start also gets the report templates a county department starts from; the
+	// administrator edits them at /admin/templates.
+	for _, t := range defaultTemplates {
+		if _, err := v.repo.PutTemplate(ctx, t); err != nil {
+			return fmt.Errorf("viewer: default templates: %w", err)
+		}
+	}
+	// Printed once, never logged: the log may be collected elsewhere.
+	fmt.Fprintf(v.cfg.AdminOut, "pacsd: initial administrator created: user %q, password %q (shown only now; change it at /admin/users)\n", "admin", pw)
+	return nil
+}
+
+// basicUser checks HTTP Basic credentials: the user, or nil when they are wrong (or the
+// limiter refuses another try).
+func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, error) {
+	ctx := c.Request().Context()
+	ip := clientIP(c.Request())
+	now := time.Now()
+	key := hashToken(user + "\x00" + pw)
+	v.basicMu.Lock()
+	if e, ok := v.basicOK[key]; ok && now.Before(e.until) {
+		v.basicMu.Unlock()
+		// Re-read the account: a disabled user or a changed role takes effect at once.
+		u, err := v.repo.UserByName(ctx, user)
+		if err == nil && !u.Disabled && u.ID == e.id {
+			return &u, nil
+		}
+		v.basicMu.Lock()
+		delete(v.basicOK, key)
+	}
+	v.basicMu.Unlock()
+	if len(user) > 64 || len(pw) > 1024 || !v.limit.allowed(user, ip, now) {
+		return nil, nil
+	}
+	u, err := v.repo.UserByName(ctx, user)
+	hash := dummyHash
+	if err == nil {
+		hash = []byte(u.PasswordHash)
+	} else if !errors.Is(err, reading.ErrNotFound) {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pw)) != nil || err != nil || u.Disabled {
+		v.limit.fail(user, ip, now)
+		v.log.Info("viewer: basic authentication failed", "ip", ip)
+		return nil, nil
+	}
+	v.limit.reset(user, ip)
+	v.basicMu.Lock()
+	if len(v.basicOK) > 1000 {
+		clear(v.basicOK)
+	}
+	v.basicOK[key] = basicEntry{id: u.ID, until: now.Add(5 * time.Minute)}
+	v.basicMu.Unlock()
+	return &u, nil
+}
+
+type basicEntry struct {
+	id    int64
+	until time.Time
+}
+
+// loginLimiter counts failed logins per user name and client address, and per user name
+// alone with a higher bound (an attacker may change address).
+type loginLimiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	fails  map[string]*failCount
+}
+
+type failCount struct {
+	n     int
+	first time.Time
+}
+
+func newLoginLimiter(max int, window time.Duration) *loginLimiter {
+	return &loginLimiter{max: max, window: window, fails: map[string]*failCount{}}
+}
+
+func limiterKeys(user, ip string) [2]string {
+	u := strings.ToLower(user)
+	return [2]string{"u+ip|" + u + "|" + ip, "u|" + u}
+}
+
+// allowed reports whether another attempt may be made now.
+func (l *loginLimiter) allowed(user, ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys := limiterKeys(user, ip)
+	for i, k := range keys {
+		f, ok := l.fails[k]
+		if !ok {
+			continue
+		}
+		if now.Sub(f.first) > l.window {
+			delete(l.fails, k)
+			continue
+		}
+		bound := l.max
+		if i == 1 {
+			bound = 4 * l.max
+		}
+		if f.n >= bound {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loginLimiter) fail(user, ip string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.fails) > 10000 { // bounded memory under a spray of names
+		for k, f := range l.fails {
+			if now.Sub(f.first) > l.window {
+				delete(l.fails, k)
+			}
+		}
+	}
+	for _, k := range limiterKeys(user, ip) {
+		f, ok := l.fails[k]
+		if !ok || now.Sub(f.first) > l.window {
+			f = &failCount{first: now}
+			l.fails[k] = f
+		}
+		f.n++
+	}
+}
+
+func (l *loginLimiter) reset(user, ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.fails, limiterKeys(user, ip)[0])
+}
+
+// clientIP is the connection's address: X-Forwarded-For is not trusted, since anybody
+// could set it to slip past the limiter.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// localPath accepts a redirect target only when it stays on this server.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+func (v *Viewer) loginPage(c echo.Context) error {
+	return v.render(c, http.StatusOK, "login", pageData{Next: localPath(c.QueryParam("next"))})
+}
+
+func (v *Viewer) login(c echo.Context) error {
+	ctx := c.Request().Context()
+	user := strings.TrimSpace(c.FormValue("username"))
+	pw := c.FormValue("password")
+	next := localPath(c.FormValue("next"))
+	ip := clientIP(c.Request())
+	now := time.Now()
+	if len(user) > 64 || len(pw) > 1024 {
+		return v.render(c, http.StatusBadRequest, "login", pageData{Next: next, Error: "login.failed"})
+	}
+	if !v.limit.allowed(user, ip, now) {
+		v.log.Warn("viewer: login refused, too many failures", "ip", ip)
+		return v.render(c, http.StatusTooManyRequests, "login", pageData{Next: next, Error: "login.limited"})
+	}
+	u, err := v.repo.UserByName(ctx, user)
+	hash := dummyHash
+	if err == nil {
+		hash = []byte(u.PasswordHash)
+	} else if !errors.Is(err, reading.ErrNotFound) {
+		return err
+	}
+	match := bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
+	if err != nil || !match || u.Disabled {
+		v.limit.fail(user, ip, now)
+		v.log.Info("viewer: login failed", "ip", ip)
+		return v.render(c, http.StatusUnauthorized, "login", pageData{Next: next, Error: "login.failed"})
+	}
+	v.limit.reset(user, ip)
+	token := randomToken(32)
+	s := reading.Session{TokenHash: hashToken(token), UserID: u.ID, CSRF: randomToken(32),
+		CreatedAt: now, ExpiresAt: now.Add(v.cfg.SessionTTL)}
+	if err := v.repo.CreateSession(ctx, s); err != nil {
+		return err
+	}
+	v.setCookie(c, sessionCookie, token, v.cfg.SessionTTL)
+	v.log.Info("viewer: login", "user_id", u.ID, "role", u.Role, "ip", ip)
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (v *Viewer) logout(c echo.Context) error {
+	s := c.Get(ctxSession).(reading.Session)
+	if err := v.repo.DeleteSession(c.Request().Context(), s.TokenHash); err != nil {
+		return err
+	}
+	v.setCookie(c, sessionCookie, "", -1)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (v *Viewer) setCookie(c echo.Context, name, value string, ttl time.Duration) {
+	ck := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: c.Scheme() == "https"}
+	if ttl < 0 {
+		ck.MaxAge = -1
+	} else {
+		ck.MaxAge = int(ttl / time.Second)
+	}
+	c.SetCookie(ck)
+}
+
+func (v *Viewer) setLanguage(c echo.Context) error {
+	lang := c.Param("lang")
+	if _, ok := catalogue[lang]; !ok {
+		lang = languages[0]
+	}
+	v.setCookie(c, langCookie, lang, 365*24*time.Hour)
+	return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
+}
+
+func langOf(c echo.Context) string {
+	if ck, err := c.Cookie(langCookie); err == nil {
+		if _, ok := catalogue[ck.Value]; ok {
+			return ck.Value
+		}
+	}
+	return languages[0]
+}
+
+// session returns the request's live session and user, if any.
+func (v *Viewer) session(c echo.Context) (reading.Session, reading.User, bool, error) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
+		return reading.Session{}, reading.User{}, false, nil
+	}
+	s, u, err := v.repo.Session(c.Request().Context(), hashToken(ck.Value), time.Now())
+	if errors.Is(err, reading.ErrNotFound) {
+		return reading.Session{}, reading.User{}, false, nil
+	}
+	if err != nil {
+		return reading.Session{}, reading.User{}, false, err
+	}
+	return s, u, true, nil
+}
+
+// wantsPage tells a browser navigation (redirect it to the login page) from a script's
+// or an image's request (answer 401); the scripts mark their fetches with
+// X-Requested-With.
+func wantsPage(c echo.Context) bool {
+	r := c.Request()
+	return r.Method == http.MethodGet && r.Header.Get("X-Requested-With") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// authenticate requires a session.
+func (v *Viewer) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s, u, ok, err := v.session(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if wantsPage(c) {
+				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			}
+			return echo.NewHTTPError(http.StatusUnauthorized, "login required")
+		}
+		c.Set(ctxSession, s)
+		c.Set(ctxUser, u)
+		return next(c)
+	}
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// sameOrigin refuses unsafe requests whose Origin (or, lacking one, Referer) is another
+// site's: a second line behind the CSRF token and SameSite cookies.
+func (v *Viewer) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if unsafeMethod(r.Method) {
+			src := r.Header.Get("Origin")
+			if src == "" {
+				src = r.Header.Get("Referer")
+			}
+			if src != "" {
+				u, err := url.Parse(src)
+				if err != nil || u.Host != r.Host {
+					return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+// checkCSRF requires the session's CSRF token on every unsafe request.
+func (v *Viewer) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if unsafeMethod(c.Request().Method) {
+			s := c.Get(ctxSession).(reading.Session)
+			got := c.Request().Header.Get(csrfHeader)
+			if got == "" {
+				got = c.FormValue(csrfField)
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) != 1 {
+				return &httpError{status: http.StatusForbidden, key: "err.csrf"}
+			}
+		}
+		return next(c)
+	}
+}
+
+// requireRole admits only the given roles (403 for the others).
+func (v *Viewer) requireRole(roles ...reading.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u := c.Get(ctxUser).(reading.User)
+			for _, r := range roles {
+				if u.Role == r {
+					return next(c)
+				}
+			}
+			return &httpError{status: http.StatusForbidden, key: "err.forbidden"}
+		}
+	}
+}
+
+// RequireStaff is middleware for handlers outside the reading room that show every site's
+// data (DICOMweb, OHIF): a radiologist's or administrator's session is required; site
+// users get 403, requests without a session 401 (a browser navigation is sent to the login
+// page instead). Unsafe methods must come from this origin.
+//
+// Scripts (QIDO searches, STOW uploads) have no browser session: they may send a staff
+// account's name and password with HTTP Basic authentication (RFC 7617) instead, which is
+// checked like a login (bcrypt, the same failure limits) and remembered for a few minutes
+// so that a search loop does not pay a bcrypt per request. Use it over HTTPS.
+func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return v.sameOrigin(func(c echo.Context) error {
+			_, u, ok, err := v.session(c)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				if user, pw, basic := c.Request().BasicAuth(); basic {
+					bu, err := v.basicUser(c, user, pw)
+					if err != nil {
+						return err
+					}
+					if bu == nil {
+						c.Response().Header().Set("WWW-Authenticate", `Basic realm="pacsd", charset="UTF-8"`)
+						return echo.NewHTTPError(http.StatusUnauthorized, "wrong user name or password")
+					}
+					u, ok = *bu, true
+				}
+			}
+			if !ok {
+				if wantsPage(c) {
+					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+				}
+				return echo.NewHTTPError(http.StatusUnauthorized, "login required")
+			}
+			if !u.Role.Staff() {
+				return echo.NewHTTPError(http.StatusForbidden, "staff only")
+			}
+			c.Set(ctxUser, u)
+			return next(c)
+		})
+	}
+}

@@ -1,0 +1,135 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pacsd/dimse"
+	"pacsd/internal/browsertest"
+	"pacsd/store"
+)
+
+// TestReadingRoomInBrowser runs browsertest/viewer.mjs against a real reading room: the
+// viewer and DICOMweb on one HTTP server, a DIMSE server DCMTK's storescu sends to, SQLite
+// and a folder archive. See the scenario for the steps; every one must pass.
+func TestReadingRoomInBrowser(t *testing.T) {
+	browsertest.Require(t)
+	storescu, err := exec.LookPath("storescu")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("storescu (DCMTK) is required")
+		}
+		t.Skip("storescu (DCMTK) not installed")
+	}
+	en := newEnv(t)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsrv := &dimse.Server{AETitle: "PACSD", Store: ingest{en.archive}, Logger: quietLogger(t)}
+	go dsrv.Serve(ln)
+	t.Cleanup(func() { dsrv.Close() })
+
+	var expected map[string]struct {
+		PatientName, StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID string
+	}
+	b, err := os.ReadFile("../testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &expected); err != nil {
+		t.Fatal(err)
+	}
+	dr := expected["dr_mono2.dcm"]
+	if dr.PatientName != "张伟" {
+		t.Fatalf("dr_mono2.dcm's patient is %q, want 张伟", dr.PatientName)
+	}
+	drFile, err := filepath.Abs("../testdata/dr_mono2.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A full-size DR for the window/level timing, received from site A before the site is
+	// registered (the registry must claim it later).
+	big := syntheticDR(t, "2.25.900001", "2.25.900002", "2.25.900003", "测试^大图", 3000, 3000)
+	if _, err := en.archive.Put(context.Background(), bytes.NewReader(big), store.PutRequest{
+		Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	sc := map[string]any{
+		"adminPassword": en.adminPW,
+		"storescu":      map[string]any{"bin": storescu, "host": host, "port": p, "aec": "PACSD", "file": drFile},
+		"sites":         []map[string]string{{"name": "甲镇卫生院", "ae": "TOWN_A"}, {"name": "乙镇卫生院", "ae": "TOWN_B"}},
+		"study": map[string]string{"uid": dr.StudyInstanceUID, "patientName": dr.PatientName,
+			"series": dr.SeriesInstanceUID, "sop": dr.SOPInstanceUID},
+		"large":       map[string]string{"uid": "2.25.900001"},
+		"windowSteps": 40,
+	}
+	scJSON, _ := json.Marshal(sc)
+	res := browsertest.Run(t, "viewer.mjs", browsertest.Options{
+		BaseURL: en.srv.URL,
+		Env:     map[string]string{"VIEWER_SCENARIO": string(scJSON)},
+		Timeout: 4 * time.Minute,
+	})
+	browsertest.Report(t, res)
+	for _, name := range []string{
+		"admin logs in with the initial password",
+		"admin creates two sites",
+		"admin creates a radiologist and the sites' users",
+		"radiologist opens the worklist",
+		"storescu sends the DR study from the site's AE title",
+		"the study appears without reloading, with site, Chinese name and thumbnail",
+		"radiologist opens the study and the image renders",
+		"window/level changes by dragging and by preset",
+		"radiologist writes and signs a report in Chinese",
+		"window/level on a 3000x3000 DR (client-side timing)",
+		"the site's user sees the final report and prints it",
+		"another site's user is refused every URL of the study",
+		"the signed report is in the study over QIDO-RS",
+		"no failed requests",
+	} {
+		s := res.Step(name)
+		switch {
+		case s == nil:
+			t.Errorf("step %q did not run", name)
+		case !s.OK:
+			t.Errorf("step %q failed: %s", name, s.Error)
+		}
+	}
+	if s := res.Step("window/level on a 3000x3000 DR (client-side timing)"); s != nil {
+		t.Logf("window/level timing: %s", s.Detail)
+	}
+
+	// The server's side of the same story: the study is site A's, its report final and
+	// stored as an SR; the large DR, received before site A existed, is site A's too.
+	ctx := context.Background()
+	for _, uid := range []string{dr.StudyInstanceUID, "2.25.900001"} {
+		row, err := en.idx.Reading().Study(ctx, uid)
+		if err != nil || row.SiteName != "甲镇卫生院" {
+			t.Errorf("study %s: site %q (%v)", uid, row.SiteName, err)
+		}
+	}
+	vs, err := en.idx.Reading().Reports(ctx, dr.StudyInstanceUID)
+	if err != nil || len(vs) != 1 || vs[0].Status != "final" || vs[0].SOPInstanceUID == "" || vs[0].SignedByName != "李医生" {
+		t.Errorf("reports %+v (%v)", vs, err)
+	}
+	doc := en.login("doc", "doc-password-1")
+	resp, body := doc.get("/dicomweb/studies/"+dr.StudyInstanceUID+"/instances?Modality=SR", "application/dicom+json")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "1.2.840.10008.5.1.4.1.1.88.11") {
+		t.Errorf("QIDO-RS for the SR: %d %s", resp.StatusCode, body)
+	}
+}

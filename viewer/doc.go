@@ -1,0 +1,42 @@
+// Package viewer is the reading room: the web pages pacsd serves at "/" for county
+// radiologists (worklist, study view with images, report editor, turnaround dashboard),
+// for township users (their own site's studies, signed reports, an A4 print view) and for
+// administrators (sites, users, report templates). Pages are html/template with assets
+// embedded (embed.FS) and plain JavaScript; no build step. Every visible string comes from
+// the message catalogue (messages.go): Chinese by default, English by a switch.
+//
+// It is not the archive (store), the domain (reading) or the diagnostic viewer (OHIF, at
+// /ohif/, linked from the study view).
+//
+// # Security
+//
+// Accounts are local (reading.User); passwords are bcrypt hashes. A login creates a session
+// whose random 256-bit token is the cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) and
+// whose SHA-256 is what the database keeps. Every session has its own CSRF token, required
+// on every POST, PUT and DELETE (form field "csrf" or header X-CSRF-Token, compared in
+// constant time); unsafe requests from another Origin are refused outright. Failed logins
+// are limited per user name and client address. Who may see a study is decided in one
+// place, Viewer.authorizeStudy: staff (radiologists, admins) see every study; a site user
+// sees only the studies attributed to its site, and gets 404 for any other, on pages,
+// thumbnails, pixels and reports alike. RequireStaff guards other handlers (DICOMweb,
+// OHIF) the same way.
+//
+// # Images
+//
+// Window/level must feel live on a 3000x3000 DR, so windowing is done in the browser:
+// the viewer fetches each greyscale frame once as 16-bit values with the Modality LUT
+// applied on the server and the frame reduced to at most 2048 pixels a side
+// (.../frames/{n}/pixels, cached on the server), and maps them through a 65536-entry
+// lookup table in JavaScript on every drag step. Colour images (ultrasound) are rendered
+// by the server as JPEG (.../frames/{n}/rendered) and shown as they are; multi-frame
+// images play as cine from those. A server round trip per window step would cost a
+// decode-free re-render plus JPEG encoding and transfer for each mouse move.
+//
+// # Reports
+//
+// Drafts are saved as the radiologist types (debounced PUT); signing makes the version
+// final with the signer and time recorded; an amendment opens a new version with a reason,
+// and no version is ever overwritten once signed. Each signed version is written into its
+// study as a Basic Text SR (package reading/sr) through Archive.Put, retried in the
+// background until it is stored.
+package viewer

@@ -1,0 +1,452 @@
+package viewer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"container/list"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/dicom"
+	"pacsd/dicom/pixel"
+	"pacsd/store"
+	"pacsd/thumbnail"
+)
+
+// maxPixelsSide bounds the frames sent for windowing: a 3000x3000 DR becomes 2048x2048
+// (8 MiB of 16-bit values, about half that gzipped), which a 1366x768 screen shows at
+// full zoom-to-fit and beyond.
+const maxPixelsSide = 2048
+
+// renderedSide bounds colour frames rendered as JPEG (ultrasound is 640-1024 wide).
+const renderedSide = 1024
+
+// imageInfo is one image instance for the study view's scripts.
+type imageInfo struct {
+	SOP          string `json:"sop"`
+	Series       string `json:"series"`
+	SeriesNumber int64  `json:"seriesNumber"`
+	Number       int64  `json:"number"`
+	Frames       int64  `json:"frames"`
+	Rows         int64  `json:"rows"`
+	Columns      int64  `json:"columns"`
+	Color        bool   `json:"color"`
+	Modality     string `json:"modality"`
+}
+
+func (v *Viewer) studyImages(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	insts, err := v.cfg.Archive.Index().Instances(c.Request().Context(), row.StudyUID, "")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	out := []imageInfo{}
+	for _, in := range insts {
+		if !store.HasPixelData(in) {
+			continue
+		}
+		ii := imageInfo{SOP: in.SOPInstanceUID, Series: in.SeriesInstanceUID,
+			Modality: store.JSONString(in.SeriesAttrs, dicom.TagModality)}
+		ii.SeriesNumber, _ = store.JSONInt(in.SeriesAttrs, dicom.TagSeriesNumber)
+		ii.Number, _ = store.JSONInt(in.InstanceAttrs, dicom.TagInstanceNumber)
+		ii.Rows, _ = store.JSONInt(in.InstanceAttrs, dicom.TagRows)
+		ii.Columns, _ = store.JSONInt(in.InstanceAttrs, dicom.TagColumns)
+		ii.Frames, _ = store.JSONInt(in.InstanceAttrs, dicom.TagNumberOfFrames)
+		ii.Frames = max(ii.Frames, 1)
+		spp, _ := store.JSONInt(in.InstanceAttrs, dicom.TagSamplesPerPixel)
+		pi := store.JSONString(in.InstanceAttrs, dicom.TagPhotometricInterpretation)
+		ii.Color = spp > 1 || (pi != "" && !strings.HasPrefix(pi, "MONOCHROME"))
+		out = append(out, ii)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// instanceOf returns an instance of the authorised study: an instance UID of another study
+// is not found, so authorising one study never opens another's images.
+func (v *Viewer) instanceOf(c echo.Context) (*store.Instance, int, error) {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return nil, 0, err
+	}
+	sop := c.Param("sop")
+	if !store.ValidUID(sop) {
+		return nil, 0, errNotFound
+	}
+	in, err := v.cfg.Archive.Index().Instance(c.Request().Context(), sop)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && in.StudyInstanceUID != row.StudyUID) {
+		return nil, 0, errNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	frame, err := strconv.Atoi(c.Param("frame"))
+	if err != nil || frame < 0 || frame > 1<<20 {
+		return nil, 0, errNotFound
+	}
+	return in, frame, nil
+}
+
+// openImage opens an instance's pixels. The returned func releases the object.
+func (v *Viewer) openImage(ctx context.Context, sop string) (*pixel.Image, func(), error) {
+	in, rc, err := v.cfg.Archive.Open(ctx, sop)
+	if err != nil {
+		return nil, nil, err
+	}
+	ra, ok := rc.(io.ReaderAt)
+	closer := func() { rc.Close() }
+	if !ok {
+		// A remote object (S3) without random access: keep a local temporary copy while
+		// the frame is decoded.
+		f, err := os.CreateTemp("", "pacsd-viewer-*.dcm")
+		if err != nil {
+			rc.Close()
+			return nil, nil, err
+		}
+		_, err = io.Copy(f, io.LimitReader(store.ContextReader(ctx, rc), in.Size))
+		rc.Close()
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, nil, err
+		}
+		ra = f
+		closer = func() { f.Close(); os.Remove(f.Name()) }
+	}
+	hdr, err := dicom.ReadPart10(io.NewSectionReader(ra, 0, in.Size), dicom.ReadOptions{})
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("read header of %s: %w", sop, err)
+	}
+	im, err := pixel.Open(ra, in.Size, hdr)
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("open pixels of %s: %w", sop, err)
+	}
+	return im, closer, nil
+}
+
+// pixelError maps the pixel pipeline's refusals to answers: bad or unsupported pixel data
+// is the object's problem (422), not the server's.
+func pixelError(err error) error {
+	switch {
+	case errors.Is(err, pixel.ErrNoPixelData):
+		return errNotFound
+	case errors.Is(err, pixel.ErrCorrupt), errors.Is(err, pixel.ErrUnsupported), errors.Is(err, pixel.ErrTooLarge):
+		return &httpError{status: http.StatusUnprocessableEntity, key: "viewer.error"}
+	}
+	return err
+}
+
+// framePixels sends one greyscale frame for windowing in the browser: little-endian
+// uint16 values v, where the modality value (after Rescale Slope/Intercept or the
+// Modality LUT) is X-Pixel-Offset + v * X-Pixel-Scale; the frame reduced to fit
+// maxPixelsSide. X-Window-Center/Width are the default window in modality units,
+// X-Photometric says whether low values are white (MONOCHROME1). The body is gzipped.
+func (v *Viewer) framePixels(c echo.Context) error {
+	in, n, err := v.instanceOf(c)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("p/%s/%s/%d", in.SOPInstanceUID, in.SHA256, n)
+	e, ok := v.frames.get(key)
+	if !ok {
+		e, err = v.preparePixels(c.Request().Context(), in.SOPInstanceUID, n)
+		if err != nil {
+			return pixelError(err)
+		}
+		v.frames.put(key, e)
+	}
+	return v.sendFrame(c, e)
+}
+
+func (v *Viewer) sendFrame(c echo.Context, e *frameEntry) error {
+	h := c.Response().Header()
+	for k, val := range e.header {
+		h.Set(k, val)
+	}
+	h.Set("Cache-Control", "private, max-age=300")
+	h.Set("X-Content-Type-Options", "nosniff")
+	body := e.body
+	if e.gzipped {
+		h.Add("Vary", "Accept-Encoding")
+		if strings.Contains(c.Request().Header.Get("Accept-Encoding"), "gzip") {
+			h.Set("Content-Encoding", "gzip")
+		} else {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			return c.Stream(http.StatusOK, e.ctype, zr)
+		}
+	}
+	return c.Blob(http.StatusOK, e.ctype, body)
+}
+
+// preparePixels decodes, reduces, applies the Modality LUT and packs one frame.
+func (v *Viewer) preparePixels(ctx context.Context, sop string, n int) (*frameEntry, error) {
+	im, done, err := v.openImage(ctx, sop)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	info := im.Info()
+	if n >= im.NumFrames() {
+		return nil, errNotFound
+	}
+	if info.SamplesPerPixel != 1 {
+		return nil, &httpError{status: http.StatusUnsupportedMediaType, key: "viewer.error"}
+	}
+	fr, err := im.FrameFit(ctx, n, maxPixelsSide, maxPixelsSide)
+	if err != nil {
+		return nil, err
+	}
+	return packPixels(fr, info)
+}
+
+// modalityFunc is the Modality LUT of info as a function of a stored sample.
+func modalityFunc(info pixel.Info) func(int) float64 {
+	if lut := info.ModalityLUT; lut != nil && len(lut.Data) > 0 {
+		return func(s int) float64 {
+			i := min(max(s-lut.FirstMapped, 0), len(lut.Data)-1)
+			return float64(lut.Data[i])
+		}
+	}
+	slope, icpt := info.RescaleSlope, info.RescaleIntercept
+	if slope == 0 {
+		slope = 1
+	}
+	return func(s int) float64 { return float64(s)*slope + icpt }
+}
+
+// packPixels turns a decoded greyscale frame into the framePixels payload.
+func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
+	mod := modalityFunc(info)
+	n := fr.Len()
+	if n == 0 {
+		return nil, fmt.Errorf("empty frame: %w", pixel.ErrCorrupt)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := 0; i < n; i++ {
+		m := mod(fr.Sample(i))
+		lo, hi = math.Min(lo, m), math.Max(hi, m)
+	}
+	// Whole modality values that fit 16 bits are sent exactly; anything else is quantised
+	// to 65536 steps over the frame's range.
+	scale := 1.0
+	integral := info.ModalityLUT != nil || (info.RescaleSlope == math.Trunc(info.RescaleSlope) &&
+		info.RescaleIntercept == math.Trunc(info.RescaleIntercept))
+	if !integral || hi-lo > 65535 {
+		scale = math.Max((hi-lo)/65535, 1e-9)
+	}
+	raw := make([]byte, 2*n)
+	for i := 0; i < n; i++ {
+		q := math.Round((mod(fr.Sample(i)) - lo) / scale)
+		binary.LittleEndian.PutUint16(raw[2*i:], uint16(min(max(q, 0), 65535)))
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed) // the level is valid
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+
+	center, width := defaultWindow(fr, info, lo, hi)
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
+	return &frameEntry{
+		body: gz.Bytes(), gzipped: true, ctype: "application/octet-stream",
+		header: map[string]string{
+			"X-Pixel-Width":   strconv.Itoa(fr.Columns),
+			"X-Pixel-Height":  strconv.Itoa(fr.Rows),
+			"X-Pixel-Offset":  f(lo),
+			"X-Pixel-Scale":   f(scale),
+			"X-Pixel-Min":     f(lo),
+			"X-Pixel-Max":     f(hi),
+			"X-Window-Center": f(center),
+			"X-Window-Width":  f(width),
+			"X-Photometric":   fr.Photometric,
+		},
+	}, nil
+}
+
+// defaultWindow is the window the browser starts with, in modality units: the file's
+// (pixel.DefaultWindow); for a VOI LUT Sequence, its input range (the browser windows
+// linearly, which approximates the table); for images shown over their full range, that.
+func defaultWindow(fr *pixel.Frame, info pixel.Info, lo, hi float64) (float64, float64) {
+	if w, ok := pixel.DefaultWindow(fr, info); ok && w.Width > 0 {
+		return w.Center, w.Width
+	}
+	if len(info.VOILUTs) > 0 && len(info.VOILUTs[0].Data) > 1 {
+		l := info.VOILUTs[0]
+		return float64(l.FirstMapped) + float64(len(l.Data))/2, float64(len(l.Data))
+	}
+	if info.BitsStored > 0 && info.BitsStored <= 8 && !info.Signed && info.ModalityLUT == nil &&
+		info.RescaleSlope == 1 && info.RescaleIntercept == 0 {
+		full := float64(int(1) << info.BitsStored)
+		return full / 2, full
+	}
+	return (lo + hi + 1) / 2, math.Max(hi-lo+1, 1)
+}
+
+// frameRendered sends one frame rendered by the server as JPEG: colour images and cine.
+func (v *Viewer) frameRendered(c echo.Context) error {
+	in, n, err := v.instanceOf(c)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("r/%s/%s/%d", in.SOPInstanceUID, in.SHA256, n)
+	e, ok := v.frames.get(key)
+	if !ok {
+		b, err := v.renderJPEG(c.Request().Context(), in.SOPInstanceUID, n, renderedSide)
+		if err != nil {
+			return pixelError(err)
+		}
+		e = &frameEntry{body: b, ctype: "image/jpeg"}
+		v.frames.put(key, e)
+	}
+	return v.sendFrame(c, e)
+}
+
+func (v *Viewer) renderJPEG(ctx context.Context, sop string, n, side int) ([]byte, error) {
+	im, done, err := v.openImage(ctx, sop)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if n >= im.NumFrames() {
+		return nil, errNotFound
+	}
+	fr, err := im.FrameFit(ctx, n, side, side)
+	if err != nil {
+		return nil, err
+	}
+	img, err := pixel.Render(fr, im.Info(), pixel.RenderOptions{Width: side, Height: side})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := pixel.EncodeJPEG(&buf, img, 88); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (v *Viewer) seriesThumbnail(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	series := c.Param("series")
+	if !store.ValidUID(series) {
+		return errNotFound
+	}
+	ctx := c.Request().Context()
+	var b []byte
+	if v.cfg.Thumbnails != nil {
+		b, err = v.cfg.Thumbnails.Series(ctx, row.StudyUID, series)
+	} else {
+		b, err = v.seriesThumbnailFallback(ctx, row.StudyUID, series)
+	}
+	if errors.Is(err, thumbnail.ErrNoImage) || errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return pixelError(err)
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	return c.Blob(http.StatusOK, "image/jpeg", b)
+}
+
+// seriesThumbnailFallback renders the series' middle image when no thumbnail service is
+// configured (tests, tools); pacsd serve gives the cached service.
+func (v *Viewer) seriesThumbnailFallback(ctx context.Context, study, series string) ([]byte, error) {
+	insts, err := v.cfg.Archive.Index().Instances(ctx, study, series)
+	if err != nil {
+		return nil, err
+	}
+	var imgs []*store.Instance
+	for _, in := range insts {
+		if store.HasPixelData(in) {
+			imgs = append(imgs, in)
+		}
+	}
+	if len(imgs) == 0 {
+		return nil, thumbnail.ErrNoImage
+	}
+	return v.renderJPEG(ctx, imgs[len(imgs)/2].SOPInstanceUID, 0, 160)
+}
+
+// frameEntry is a prepared frame: the response body and its headers.
+type frameEntry struct {
+	body    []byte
+	gzipped bool
+	ctype   string
+	header  map[string]string
+}
+
+// frameCache keeps prepared frames, least recently used out first, within a byte budget:
+// stepping back to an image, or a second reader of the same study, costs no decoding.
+type frameCache struct {
+	mu    sync.Mutex
+	max   int64
+	size  int64
+	order *list.List // front: most recent
+	items map[string]*list.Element
+}
+
+type cacheItem struct {
+	key string
+	e   *frameEntry
+}
+
+func newFrameCache(max int64) *frameCache {
+	return &frameCache{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (fc *frameCache) get(key string) (*frameEntry, bool) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	el, ok := fc.items[key]
+	if !ok {
+		return nil, false
+	}
+	fc.order.MoveToFront(el)
+	return el.Value.(*cacheItem).e, true
+}
+
+func (fc *frameCache) put(key string, e *frameEntry) {
+	n := int64(len(e.body))
+	if n > fc.max {
+		return
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if el, ok := fc.items[key]; ok {
+		fc.size -= int64(len(el.Value.(*cacheItem).e.body))
+		fc.order.Remove(el)
+	}
+	fc.items[key] = fc.order.PushFront(&cacheItem{key, e})
+	fc.size += n
+	for fc.size > fc.max {
+		el := fc.order.Back()
+		it := el.Value.(*cacheItem)
+		fc.order.Remove(el)
+		delete(fc.items, it.key)
+		fc.size -= int64(len(it.e.body))
+	}
+}

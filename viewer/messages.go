@@ -1,0 +1,202 @@
+package viewer
+
+import "fmt"
+
+// Languages the pages speak; the first is the default.
+var languages = []string{"zh", "en"}
+
+// messages is the catalogue: key, Chinese (zh-CN), English. Templates ask for strings with
+// {{t "key"}}; scripts get the "js." keys and the few others they name in jsKeys.
+var messages = [][3]string{
+	{"app.name", "县域影像阅片室", "County reading room"},
+	{"lang.switch", "English", "中文"},
+	{"nav.worklist", "工作列表", "Worklist"},
+	{"nav.dashboard", "统计", "Dashboard"},
+	{"nav.sites", "站点", "Sites"},
+	{"nav.users", "用户", "Users"},
+	{"nav.templates", "报告模板", "Templates"},
+	{"nav.logout", "退出", "Log out"},
+
+	{"login.title", "登录", "Log in"},
+	{"login.username", "用户名", "User name"},
+	{"login.password", "密码", "Password"},
+	{"login.submit", "登录", "Log in"},
+	{"login.failed", "用户名或密码错误", "Wrong user name or password"},
+	{"login.limited", "登录失败次数过多，请稍后再试", "Too many failed attempts; try again later"},
+
+	{"wl.site", "站点", "Site"},
+	{"wl.allsites", "全部站点", "All sites"},
+	{"wl.unknown", "未知来源", "Unknown sender"},
+	{"wl.modality", "设备类型", "Modality"},
+	{"wl.all", "全部", "All"},
+	{"wl.from", "开始日期", "From"},
+	{"wl.to", "结束日期", "To"},
+	{"wl.status", "报告状态", "Report status"},
+	{"wl.query", "姓名 / 拼音 / 患者ID", "Name / pinyin / patient ID"},
+	{"wl.urgentonly", "仅急诊", "Urgent only"},
+	{"wl.filter", "筛选", "Filter"},
+	{"wl.reset", "重置", "Reset"},
+	{"wl.col.urgent", "急", "!"},
+	{"wl.col.site", "站点", "Site"},
+	{"wl.col.patient", "姓名", "Patient"},
+	{"wl.col.id", "患者ID", "Patient ID"},
+	{"wl.col.sexage", "性别/年龄", "Sex/age"},
+	{"wl.col.modality", "类型", "Modality"},
+	{"wl.col.bodypart", "部位", "Body part"},
+	{"wl.col.time", "检查时间", "Study time"},
+	{"wl.col.images", "图像", "Images"},
+	{"wl.col.status", "状态", "Status"},
+	{"wl.col.series", "序列", "Series"},
+	{"wl.col.received", "接收时间", "Received"},
+	{"wl.empty", "没有符合条件的检查", "No studies match"},
+	{"wl.next", "下一页", "Next page"},
+	{"wl.first", "第一页", "First page"},
+	{"wl.live", "新检查会自动出现", "New studies appear automatically"},
+
+	{"status.unread", "未读", "Unread"},
+	{"status.draft", "草稿", "Draft"},
+	{"status.final", "已审核", "Final"},
+	{"status.amended", "已修订", "Amended"},
+	{"sex.M", "男", "M"},
+	{"sex.F", "女", "F"},
+	{"sex.O", "其他", "O"},
+
+	{"study.patient", "患者信息", "Patient"},
+	{"study.study", "检查信息", "Study"},
+	{"study.name", "姓名", "Name"},
+	{"study.id", "患者ID", "Patient ID"},
+	{"study.birth", "出生日期", "Birth date"},
+	{"study.sex", "性别", "Sex"},
+	{"study.age", "年龄", "Age"},
+	{"study.date", "检查时间", "Study date"},
+	{"study.desc", "检查描述", "Description"},
+	{"study.accession", "检查号", "Accession"},
+	{"study.institution", "机构", "Institution"},
+	{"study.site", "来源站点", "Site"},
+	{"study.sender", "发送方 AE", "Calling AE"},
+	{"study.received", "接收时间", "Received"},
+	{"study.images", "图像数", "Images"},
+	{"study.ohif", "在 OHIF 中打开", "Open in OHIF"},
+	{"study.urgent", "标记急诊", "Mark urgent"},
+	{"study.noturgent", "取消急诊", "Not urgent"},
+	{"study.isurgent", "急诊", "Urgent"},
+
+	{"tool.preset", "窗位预设", "Presets"},
+	{"tool.preset.default", "默认", "Default"},
+	{"tool.preset.lung", "肺窗", "Lung"},
+	{"tool.preset.bone", "骨窗", "Bone"},
+	{"tool.preset.soft", "软组织窗", "Soft tissue"},
+	{"tool.invert", "反相", "Invert"},
+	{"tool.reset", "复位", "Reset"},
+	{"tool.prev", "上一幅", "Previous"},
+	{"tool.next", "下一幅", "Next"},
+	{"tool.play", "播放", "Play"},
+	{"tool.pause", "暂停", "Pause"},
+	{"tool.fps", "帧/秒", "fps"},
+	{"tool.hint", "左键拖动：窗宽窗位　右键或 Shift 拖动：平移　滚轮：缩放　←/→：上/下一幅", "Drag: window/level · Right or Shift drag: pan · Wheel: zoom · ←/→: previous/next image"},
+	{"viewer.loading", "加载中…", "Loading…"},
+	{"viewer.error", "图像无法显示", "The image cannot be shown"},
+	{"viewer.noimage", "本检查没有图像", "This study has no images"},
+	{"viewer.image", "图像", "Image"},
+	{"viewer.frame", "帧", "Frame"},
+
+	{"report.title", "诊断报告", "Report"},
+	{"report.findings", "检查所见", "Findings"},
+	{"report.impression", "诊断意见", "Impression"},
+	{"report.template", "报告模板", "Template"},
+	{"report.apply", "套用", "Apply"},
+	{"report.saved", "草稿已保存", "Draft saved"},
+	{"report.saving", "保存中…", "Saving…"},
+	{"report.savefailed", "保存失败", "Could not save"},
+	{"report.sign", "签发报告", "Sign report"},
+	{"report.signconfirm", "签发后该版本不可更改，确认签发？", "A signed version cannot be changed. Sign now?"},
+	{"report.amend", "修订报告", "Amend report"},
+	{"report.amendreason", "修订原因", "Reason for the amendment"},
+	{"report.signedby", "审核医师", "Signed by"},
+	{"report.signedat", "审核时间", "Signed at"},
+	{"report.author", "报告医师", "Reported by"},
+	{"report.version", "版本", "Version"},
+	{"report.history", "历史版本", "Versions"},
+	{"report.print", "打印报告", "Print report"},
+	{"report.none", "尚无已签发的报告", "No signed report yet"},
+	{"report.conflict", "报告已被他人签发或修改，请刷新页面", "The report was signed or changed by someone else; reload the page"},
+	{"report.object", "已写入 DICOM 结构化报告", "Stored as DICOM SR"},
+	{"report.objectpending", "DICOM 结构化报告待写入", "DICOM SR pending"},
+
+	{"print.title", "医学影像诊断报告书", "Imaging report"},
+	{"print.hospital", "县人民医院 医学影像科", "County Hospital · Department of Radiology"},
+	{"print.note", "本报告仅供临床参考，请结合临床。", "This report is for clinical reference."},
+	{"print.print", "打印", "Print"},
+
+	{"dash.title", "工作量与报告时效", "Workload and turnaround"},
+	{"dash.days", "统计天数", "Days"},
+	{"dash.day", "日期", "Day"},
+	{"dash.received", "接收", "Received"},
+	{"dash.reported", "已报告", "Reported"},
+	{"dash.median", "接收至签发 中位时间", "Receipt to signature, median"},
+	{"dash.p90", "接收至签发 90% 时间", "Receipt to signature, 90th percentile"},
+	{"dash.count", "已签发检查数", "Studies signed"},
+	{"dash.unread", "未读检查", "Unread studies"},
+	{"dash.oldest", "最早的未读检查", "Oldest unread study"},
+	{"dash.none", "无", "None"},
+	{"dash.total", "合计", "Total"},
+
+	{"admin.sites", "站点管理", "Sites"},
+	{"admin.users", "用户管理", "Users"},
+	{"admin.templates", "报告模板", "Report templates"},
+	{"admin.name", "名称", "Name"},
+	{"admin.aes", "AE 标题（每行一个）", "AE titles (one per line)"},
+	{"admin.institutions", "机构名称（每行一个）", "Institution names (one per line)"},
+	{"admin.save", "保存", "Save"},
+	{"admin.delete", "删除", "Delete"},
+	{"admin.new", "新建", "New"},
+	{"admin.edit", "编辑", "Edit"},
+	{"admin.username", "用户名", "User name"},
+	{"admin.displayname", "显示名（签名用）", "Display name (signature)"},
+	{"admin.role", "角色", "Role"},
+	{"admin.site", "所属站点", "Site"},
+	{"admin.password", "密码（至少 8 位）", "Password (8 characters or more)"},
+	{"admin.newpassword", "新密码（留空不改）", "New password (empty: unchanged)"},
+	{"admin.disabled", "停用", "Disabled"},
+	{"admin.modality", "设备类型", "Modality"},
+	{"admin.bodypart", "检查部位", "Body part"},
+	{"admin.none", "（无）", "(none)"},
+	{"admin.saved", "已保存", "Saved"},
+	{"role.admin", "管理员", "Administrator"},
+	{"role.radiologist", "放射科医师", "Radiologist"},
+	{"role.site", "站点用户", "Site user"},
+
+	{"err.title", "出错了", "Error"},
+	{"err.notfound", "未找到，或无权查看", "Not found, or not yours to see"},
+	{"err.forbidden", "无权访问", "Forbidden"},
+	{"err.invalid", "输入有误", "Invalid input"},
+	{"err.conflict", "与现有数据冲突", "Conflicts with existing data"},
+	{"err.internal", "服务器内部错误", "Server error"},
+	{"err.csrf", "页面已过期，请刷新后重试", "The page has expired; reload and try again"},
+	{"err.back", "返回", "Back"},
+}
+
+// jsKeys are the catalogue entries the scripts need besides the "js." ones.
+var jsPrefixes = []string{"status.", "tool.", "viewer.", "report."}
+
+// catalogue maps language -> key -> text.
+var catalogue = func() map[string]map[string]string {
+	m := map[string]map[string]string{"zh": {}, "en": {}}
+	for _, e := range messages {
+		if _, dup := m["zh"][e[0]]; dup {
+			panic(fmt.Sprintf("viewer: message %q defined twice", e[0]))
+		}
+		m["zh"][e[0]], m["en"][e[0]] = e[1], e[2]
+	}
+	return m
+}()
+
+// translate returns the text of key in lang; an unknown key is an error, so that a
+// template naming a missing message fails its test instead of showing a key.
+func translate(lang, key string) (string, error) {
+	s, ok := catalogue[lang][key]
+	if !ok {
+		return "", fmt.Errorf("no message %q", key)
+	}
+	return s, nil
+}

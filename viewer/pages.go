@@ -1,0 +1,511 @@
+package viewer
+
+import (
+	"encoding/json"
+	"errors"
+	htmltemplate "html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/reading"
+	"pacsd/store"
+)
+
+// authorizeStudy is the one place that decides whether the request's user may see a study:
+// staff see every study, a site user only its own site's. A study the user may not see is
+// answered exactly like one that does not exist (404), so its existence does not leak.
+// Every handler under /studies/{study} and /api/studies/{study} starts here.
+func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.WorklistRow, error) {
+	u := currentUser(c)
+	if !store.ValidUID(studyUID) {
+		return reading.WorklistRow{}, errNotFound
+	}
+	row, err := v.repo.Study(c.Request().Context(), studyUID)
+	if errors.Is(err, reading.ErrNotFound) {
+		return reading.WorklistRow{}, errNotFound
+	}
+	if err != nil {
+		return reading.WorklistRow{}, err
+	}
+	if !mayRead(u, row) {
+		v.log.Info("viewer: study refused to a site user", "user_id", u.ID, "study_uid", studyUID)
+		return reading.WorklistRow{}, errNotFound
+	}
+	return row, nil
+}
+
+// mayRead is the rule itself.
+func mayRead(u reading.User, row reading.WorklistRow) bool {
+	switch u.Role {
+	case reading.RoleAdmin, reading.RoleRadiologist:
+		return true
+	case reading.RoleSite:
+		return u.SiteID != 0 && row.SiteID == u.SiteID
+	}
+	return false
+}
+
+// scopeFilter forces a site user's worklist to its own site, whatever the query says.
+func scopeFilter(u reading.User, f *reading.WorklistFilter) {
+	if u.Role == reading.RoleSite {
+		f.SiteID, f.UnknownSite = u.SiteID, false
+	}
+}
+
+type worklistView struct {
+	Filter    reading.WorklistFilter
+	SiteParam string // "", "unknown" or the site ID
+	Rows      []reading.WorklistRow
+	Next      string // URL of the next page, "" on the last
+	First     string // URL of the first page when not on it
+	Sites     []reading.Site
+	Statuses  []reading.Status
+	Modality  []string
+}
+
+func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string) {
+	q := c.QueryParams()
+	f := reading.WorklistFilter{
+		Modality:   strings.TrimSpace(q.Get("modality")),
+		DateFrom:   strings.ReplaceAll(q.Get("from"), "-", ""),
+		DateTo:     strings.ReplaceAll(q.Get("to"), "-", ""),
+		Status:     reading.Status(q.Get("status")),
+		Query:      strings.TrimSpace(q.Get("q")),
+		UrgentOnly: q.Get("urgent") == "1",
+		After:      q.Get("after"),
+		Limit:      50,
+	}
+	site := q.Get("site")
+	switch {
+	case site == "unknown":
+		f.UnknownSite = true
+	case site != "":
+		f.SiteID, _ = strconv.ParseInt(site, 10, 64)
+	}
+	scopeFilter(currentUser(c), &f)
+	return f, site
+}
+
+func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
+	ctx := c.Request().Context()
+	f, site := v.worklistFilter(c)
+	page, err := v.repo.Worklist(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows,
+		Statuses: []reading.Status{reading.StatusUnread, reading.StatusDraft, reading.StatusFinal, reading.StatusAmended},
+		Modality: []string{"DX", "CR", "DR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
+	if currentUser(c).Role.Staff() {
+		if wv.Sites, err = v.repo.Sites(ctx); err != nil {
+			return nil, err
+		}
+	}
+	q := c.QueryParams()
+	if page.Next != "" {
+		n := cloneValues(q)
+		n.Set("after", page.Next)
+		wv.Next = "/?" + n.Encode()
+	}
+	if f.After != "" {
+		n := cloneValues(q)
+		n.Del("after")
+		wv.First = "/?" + n.Encode()
+	}
+	return wv, nil
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range q {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func (v *Viewer) worklistPage(c echo.Context) error {
+	wv, err := v.worklist(c)
+	if err != nil {
+		return err
+	}
+	return v.render(c, http.StatusOK, "worklist", pageData{Active: "worklist", Worklist: wv})
+}
+
+// worklistRows answers the live worklist's refresh: the table body for the same filter.
+func (v *Viewer) worklistRows(c echo.Context) error {
+	wv, err := v.worklist(c)
+	if err != nil {
+		return err
+	}
+	return v.render(c, http.StatusOK, "worklist-rows", pageData{Worklist: wv})
+}
+
+type studyView struct {
+	Row       reading.WorklistRow
+	Reports   []reading.Report
+	Current   *reading.Report // the latest version (a draft is shown only to staff)
+	Signed    *reading.Report // the latest signed version
+	Templates []reading.Template
+	OHIF      string
+}
+
+// studyData is the study page's data island for the scripts.
+type studyData struct {
+	Study     string             `json:"study"`
+	Modality  []string           `json:"modality"`
+	CanEdit   bool               `json:"canEdit"`
+	Report    *reportJSON        `json:"report,omitempty"`
+	Templates []reading.Template `json:"templates"`
+	Messages  json.RawMessage    `json:"messages"`
+}
+
+func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Request().Context()
+	sv := &studyView{Row: row}
+	reports, err := v.repo.Reports(ctx, row.StudyUID)
+	if err != nil {
+		return nil, err
+	}
+	u := currentUser(c)
+	for i := range reports {
+		r := &reports[i]
+		if r.Status.Signed() {
+			sv.Signed = r
+		}
+		if u.Role.Staff() || r.Status.Signed() {
+			sv.Reports = append(sv.Reports, *r)
+		}
+	}
+	if u.Role.Staff() {
+		if len(reports) > 0 {
+			sv.Current = &reports[len(reports)-1]
+		}
+		if sv.Templates, err = v.repo.Templates(ctx); err != nil {
+			return nil, err
+		}
+		if v.cfg.OHIFPath != "" {
+			sv.OHIF = strings.TrimRight(v.cfg.OHIFPath, "/") + "/viewer?StudyInstanceUIDs=" + url.QueryEscape(row.StudyUID)
+		}
+	} else {
+		sv.Current = sv.Signed
+	}
+	return sv, nil
+}
+
+func (v *Viewer) studyPage(c echo.Context) error {
+	sv, err := v.loadStudy(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	lang := langOf(c)
+	data := studyData{Study: sv.Row.StudyUID, Modality: sv.Row.Modalities, CanEdit: u.Role.Staff(),
+		Templates: sv.Templates, Messages: json.RawMessage(jsMessages(lang))}
+	if data.Templates == nil {
+		data.Templates = []reading.Template{}
+	}
+	if sv.Current != nil {
+		data.Report = toReportJSON(*sv.Current)
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	// json.Marshal escapes '<', '>' and '&', so the island cannot close its script element.
+	return v.render(c, http.StatusOK, "study", pageData{Active: "worklist", Study: sv, JSON: htmltemplate.JS(b)})
+}
+
+func (v *Viewer) printPage(c echo.Context) error {
+	sv, err := v.loadStudy(c)
+	if err != nil {
+		return err
+	}
+	if sv.Signed == nil {
+		return errNotFound
+	}
+	return v.render(c, http.StatusOK, "print", pageData{Study: sv})
+}
+
+func (v *Viewer) setUrgent(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	urgent := c.FormValue("urgent") == "1"
+	if err := v.repo.SetUrgent(c.Request().Context(), row.StudyUID, urgent); err != nil {
+		return err
+	}
+	v.events.publish("studies")
+	if wantsPage(c) || c.Request().Header.Get(csrfHeader) == "" {
+		return c.Redirect(http.StatusSeeOther, "/studies/"+row.StudyUID)
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"urgent": urgent})
+}
+
+// ---- dashboard ----
+
+type dashboardView struct {
+	Days       int
+	Sites      map[int64]string
+	Rows       []dashRow
+	Turnaround reading.Turnaround
+}
+
+type dashRow struct {
+	Day      string
+	Site     string
+	Received int
+	Reported int
+}
+
+func (v *Viewer) dashboardPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	days, _ := strconv.Atoi(c.QueryParam("days"))
+	if days <= 0 || days > 366 {
+		days = 14
+	}
+	now := time.Now().In(v.loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, v.loc)
+	from, to := today.AddDate(0, 0, 1-days), today.AddDate(0, 0, 1)
+	_, off := now.Zone()
+	ta, err := v.repo.Turnaround(ctx, from, to, time.Duration(off)*time.Second)
+	if err != nil {
+		return err
+	}
+	sites, err := v.repo.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	names := map[int64]string{}
+	for _, s := range sites {
+		names[s.ID] = s.Name
+	}
+	unknown, _ := translate(langOf(c), "wl.unknown")
+	dv := &dashboardView{Days: days, Sites: names, Turnaround: ta}
+	for i := len(ta.Days) - 1; i >= 0; i-- { // newest day first
+		d := ta.Days[i]
+		name, ok := names[d.SiteID]
+		if !ok {
+			name = unknown
+		}
+		dv.Rows = append(dv.Rows, dashRow{Day: d.Day, Site: name, Received: d.Received, Reported: d.Reported})
+	}
+	return v.render(c, http.StatusOK, "dashboard", pageData{Active: "dashboard", Dashboard: dv})
+}
+
+// ---- administration ----
+
+func (v *Viewer) sitesPage(c echo.Context) error {
+	sites, err := v.repo.Sites(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d := pageData{Active: "sites", Sites: sites, Flash: flash(c)}
+	if id, _ := strconv.ParseInt(c.QueryParam("edit"), 10, 64); id != 0 {
+		for _, s := range sites {
+			if s.ID == id {
+				d.Edit = s
+			}
+		}
+	}
+	return v.render(c, http.StatusOK, "sites", d)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func flash(c echo.Context) string {
+	if c.QueryParam("saved") == "1" {
+		return "admin.saved"
+	}
+	return ""
+}
+
+// adminError shows an admin form's refusal (invalid input, conflict) on the page itself.
+func (v *Viewer) adminError(c echo.Context, err error, reload func() error) error {
+	switch {
+	case errors.Is(err, reading.ErrInvalid):
+		c.Set("formError", "err.invalid")
+	case errors.Is(err, reading.ErrConflict):
+		c.Set("formError", "err.conflict")
+	default:
+		return err
+	}
+	c.Response().Status = http.StatusBadRequest
+	return reload()
+}
+
+func formError(c echo.Context) string {
+	s, _ := c.Get("formError").(string)
+	return s
+}
+
+func (v *Viewer) saveSite(c echo.Context) error {
+	id, _ := strconv.ParseInt(c.FormValue("id"), 10, 64)
+	s := reading.Site{ID: id, Name: c.FormValue("name"), AETitles: splitLines(c.FormValue("aes")),
+		Institutions: splitLines(c.FormValue("institutions"))}
+	if _, err := v.repo.PutSite(c.Request().Context(), s); err != nil {
+		return v.adminError(c, err, func() error { return v.sitesPageStatus(c, http.StatusBadRequest) })
+	}
+	v.log.Info("viewer: site saved", "by", currentUser(c).ID, "site", s.Name)
+	v.events.publish("studies")
+	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
+}
+
+func (v *Viewer) sitesPageStatus(c echo.Context, status int) error {
+	sites, err := v.repo.Sites(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return v.render(c, status, "sites", pageData{Active: "sites", Sites: sites, Error: formError(c)})
+}
+
+func (v *Viewer) deleteSite(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	if err := v.repo.DeleteSite(c.Request().Context(), id); err != nil {
+		return v.adminError(c, err, func() error { return v.sitesPageStatus(c, http.StatusConflict) })
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
+}
+
+func (v *Viewer) usersPage(c echo.Context) error {
+	return v.usersPageStatus(c, http.StatusOK)
+}
+
+func (v *Viewer) usersPageStatus(c echo.Context, status int) error {
+	ctx := c.Request().Context()
+	users, err := v.repo.Users(ctx)
+	if err != nil {
+		return err
+	}
+	sites, err := v.repo.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	return v.render(c, status, "users", pageData{Active: "users", Users: users, Sites: sites,
+		Flash: flash(c), Error: formError(c)})
+}
+
+func (v *Viewer) userFromForm(c echo.Context, u reading.User) reading.User {
+	u.DisplayName = c.FormValue("display_name")
+	u.Role = reading.Role(c.FormValue("role"))
+	u.SiteID = 0
+	if u.Role == reading.RoleSite {
+		u.SiteID, _ = strconv.ParseInt(c.FormValue("site"), 10, 64)
+	}
+	return u
+}
+
+func (v *Viewer) createUser(c echo.Context) error {
+	u := v.userFromForm(c, reading.User{Username: c.FormValue("username")})
+	h, err := hashPassword(c.FormValue("password"))
+	if err == nil {
+		u.PasswordHash = h
+		_, err = v.repo.CreateUser(c.Request().Context(), u)
+	}
+	if err != nil {
+		return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+	}
+	v.log.Info("viewer: user created", "by", currentUser(c).ID, "role", u.Role)
+	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
+}
+
+func (v *Viewer) updateUser(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	old, err := v.repo.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	u := v.userFromForm(c, old)
+	u.Disabled = c.FormValue("disabled") == "1"
+	pwChanged := false
+	if pw := c.FormValue("password"); pw != "" {
+		h, err := hashPassword(pw)
+		if err != nil {
+			return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+		}
+		u.PasswordHash, pwChanged = h, true
+	}
+	me := currentUser(c)
+	if u.ID == me.ID && (u.Disabled || u.Role != reading.RoleAdmin) {
+		// An administrator cannot lock themselves out (and possibly everybody).
+		c.Set("formError", "err.conflict")
+		return v.usersPageStatus(c, http.StatusConflict)
+	}
+	if err := v.repo.UpdateUser(ctx, u); err != nil {
+		return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+	}
+	// A changed role, site, password or a disabled account takes effect now, not at the
+	// end of the sessions already open.
+	if (pwChanged || u.Disabled || u.Role != old.Role || u.SiteID != old.SiteID) && u.ID != me.ID {
+		if err := v.repo.DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	v.log.Info("viewer: user updated", "by", me.ID, "user_id", u.ID)
+	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
+}
+
+func (v *Viewer) templatesPage(c echo.Context) error {
+	return v.templatesPageStatus(c, http.StatusOK)
+}
+
+func (v *Viewer) templatesPageStatus(c echo.Context, status int) error {
+	ts, err := v.repo.Templates(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d := pageData{Active: "templates", Templates: ts, Flash: flash(c), Error: formError(c)}
+	if id, _ := strconv.ParseInt(c.QueryParam("edit"), 10, 64); id != 0 {
+		for _, t := range ts {
+			if t.ID == id {
+				d.Edit = t
+			}
+		}
+	}
+	return v.render(c, status, "templates", d)
+}
+
+func (v *Viewer) saveTemplate(c echo.Context) error {
+	id, _ := strconv.ParseInt(c.FormValue("id"), 10, 64)
+	t := reading.Template{ID: id, Name: c.FormValue("name"), Modality: c.FormValue("modality"),
+		BodyPart: c.FormValue("body_part"), Findings: c.FormValue("findings"), Impression: c.FormValue("impression")}
+	if _, err := v.repo.PutTemplate(c.Request().Context(), t); err != nil {
+		return v.adminError(c, err, func() error { return v.templatesPageStatus(c, http.StatusBadRequest) })
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/templates?saved=1")
+}
+
+func (v *Viewer) deleteTemplate(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	if err := v.repo.DeleteTemplate(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/templates?saved=1")
+}

@@ -1,0 +1,279 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/reading"
+	"pacsd/reading/sr"
+	"pacsd/store"
+)
+
+// reportJSON is a report version as the scripts see it.
+type reportJSON struct {
+	Version      int    `json:"version"`
+	Status       string `json:"status"`
+	Findings     string `json:"findings"`
+	Impression   string `json:"impression"`
+	AuthorName   string `json:"authorName"`
+	UpdatedAt    string `json:"updatedAt"`
+	SignedByName string `json:"signedByName,omitempty"`
+	SignedAt     string `json:"signedAt,omitempty"`
+	AmendReason  string `json:"amendReason,omitempty"`
+	Object       string `json:"object,omitempty"` // SOP Instance UID of the stored SR
+}
+
+func toReportJSON(r reading.Report) *reportJSON {
+	out := &reportJSON{Version: r.Version, Status: string(r.Status), Findings: r.Findings, Impression: r.Impression,
+		AuthorName: r.AuthorName, UpdatedAt: r.UpdatedAt.Format(time.RFC3339), SignedByName: r.SignedByName,
+		AmendReason: r.AmendReason, Object: r.SOPInstanceUID}
+	if !r.SignedAt.IsZero() {
+		out.SignedAt = r.SignedAt.Format(time.RFC3339)
+	}
+	return out
+}
+
+// getReport returns the versions the user may see: all for staff, signed ones for sites.
+func (v *Viewer) getReport(c echo.Context) error {
+	sv, err := v.loadStudy(c)
+	if err != nil {
+		return err
+	}
+	out := []*reportJSON{}
+	for _, r := range sv.Reports {
+		out = append(out, toReportJSON(r))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": sv.Row.Status, "versions": out})
+}
+
+type draftRequest struct {
+	Findings   string `json:"findings"`
+	Impression string `json:"impression"`
+}
+
+// maxReportBody bounds a report request body before it is read.
+const maxReportBody = 256 << 10
+
+func readJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, maxReportBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("request body: %w: %w", reading.ErrInvalid, err)
+	}
+	return nil
+}
+
+func (v *Viewer) saveDraft(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	var req draftRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := v.repo.SaveDraft(c.Request().Context(), row.StudyUID, req.Findings, req.Impression, currentUser(c), time.Now())
+	if err != nil {
+		return err
+	}
+	if row.Status == reading.StatusUnread {
+		v.events.publish("studies")
+	}
+	return c.JSON(http.StatusOK, toReportJSON(r))
+}
+
+func (v *Viewer) signReport(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Version    int    `json:"version"`
+		Findings   string `json:"findings"`
+		Impression string `json:"impression"`
+	}
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	// What the radiologist sees is what is signed: the editor's text is saved first.
+	if _, err := v.repo.SaveDraft(ctx, row.StudyUID, req.Findings, req.Impression, u, time.Now()); err != nil {
+		return err
+	}
+	r, err := v.repo.Sign(ctx, row.StudyUID, req.Version, u, time.Now())
+	if err != nil {
+		return err
+	}
+	v.log.Info("viewer: report signed", "study_uid", row.StudyUID, "version", r.Version, "user_id", u.ID)
+	v.events.publish("studies")
+	// The signature stands even if the SR cannot be stored now; it is retried.
+	if uid, err := v.exportReport(ctx, r); err != nil {
+		v.log.Warn("viewer: report SR not stored yet; will retry", "study_uid", row.StudyUID, "version", r.Version, "err", err)
+	} else {
+		r.SOPInstanceUID = uid
+	}
+	return c.JSON(http.StatusOK, toReportJSON(r))
+}
+
+func (v *Viewer) amendReport(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := v.repo.Amend(c.Request().Context(), row.StudyUID, req.Reason, currentUser(c), time.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toReportJSON(r))
+}
+
+// newUID returns a UID under 2.25 (PS3.5 B.2: a UUID as a decimal integer), from 122
+// random bits like a version 4 UUID.
+func newUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return "2.25." + new(big.Int).SetBytes(b[:]).String()
+}
+
+// reportSeriesNumber is the Series Number of the reports pacsd writes: high, so viewers that
+// sort by number put the report after the images.
+const reportSeriesNumber = 9901
+
+// exportReport writes a signed version into its study as a Basic Text SR through
+// Archive.Put, and records it. Versions of one study share one report series; an amended
+// version names the version it replaces as its predecessor.
+func (v *Viewer) exportReport(ctx context.Context, r reading.Report) (string, error) {
+	v.exportMu.Lock()
+	defer v.exportMu.Unlock()
+	return v.exportLocked(ctx, r)
+}
+
+// exportLocked is exportReport under exportMu, which keeps the background retry and a
+// signature from storing two documents for one version.
+func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, error) {
+	if !r.Status.Signed() {
+		return "", nil
+	}
+	insts, err := v.cfg.Archive.Index().Instances(ctx, r.StudyUID, "")
+	if err != nil {
+		return "", fmt.Errorf("export report: study instances: %w", err)
+	}
+	if len(insts) == 0 {
+		return "", fmt.Errorf("export report: study %s has no instances: %w", r.StudyUID, store.ErrNotFound)
+	}
+	versions, err := v.repo.Reports(ctx, r.StudyUID)
+	if err != nil {
+		return "", err
+	}
+	known := map[string]bool{}
+	var pred *sr.Ref
+	for _, o := range versions {
+		if o.Version == r.Version && o.SOPInstanceUID != "" {
+			return o.SOPInstanceUID, nil // stored meanwhile
+		}
+		if o.SOPInstanceUID != "" {
+			known[o.SOPInstanceUID] = true
+			if o.Version < r.Version {
+				pred = &sr.Ref{SOPClassUID: sr.BasicTextSRStorage, SOPInstanceUID: o.SOPInstanceUID}
+			}
+		}
+	}
+	doc := sr.Document{
+		SOPInstanceUID: newUID(),
+		SeriesNumber:   reportSeriesNumber,
+		InstanceNumber: r.Version,
+		StudyAttrs:     insts[0].StudyAttrs,
+		Findings:       r.Findings,
+		Impression:     r.Impression,
+		Signer:         r.SignedByName,
+		Organization:   v.organization(),
+		SignedAt:       r.SignedAt.In(v.loc),
+		Created:        time.Now().In(v.loc),
+	}
+	for _, in := range insts {
+		if known[in.SOPInstanceUID] {
+			doc.SeriesUID = in.SeriesInstanceUID // the report series already exists
+			if pred != nil && pred.SOPInstanceUID == in.SOPInstanceUID {
+				pred.SeriesUID = in.SeriesInstanceUID
+			}
+			continue
+		}
+		if store.HasPixelData(in) {
+			doc.Evidence = append(doc.Evidence, sr.Ref{SeriesUID: in.SeriesInstanceUID, SOPClassUID: in.SOPClassUID,
+				SOPInstanceUID: in.SOPInstanceUID})
+		}
+	}
+	if doc.SeriesUID == "" {
+		doc.SeriesUID = newUID()
+	}
+	if pred != nil && pred.SeriesUID != "" {
+		doc.Predecessor = pred
+	}
+	b, err := sr.Build(doc)
+	if err != nil {
+		return "", err
+	}
+	if _, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
+		Origin:                 store.Origin{Transport: "viewer"},
+		ExpectSOPInstanceUID:   doc.SOPInstanceUID,
+		ExpectSOPClassUID:      sr.BasicTextSRStorage,
+		ExpectStudyInstanceUID: r.StudyUID,
+	}); err != nil {
+		return "", fmt.Errorf("export report: store SR: %w", err)
+	}
+	if err := v.repo.SetReportObject(ctx, r.StudyUID, r.Version, doc.SOPInstanceUID); err != nil {
+		return "", err
+	}
+	v.log.Info("viewer: report stored as SR", "study_uid", r.StudyUID, "version", r.Version, "sop_instance_uid", doc.SOPInstanceUID)
+	return doc.SOPInstanceUID, nil
+}
+
+func (v *Viewer) organization() string {
+	if v.cfg.Organization != "" {
+		return v.cfg.Organization
+	}
+	s, _ := translate(languages[0], "print.hospital")
+	return s
+}
+
+// exportPending retries the SR of every signed version not yet stored.
+func (v *Viewer) exportPending(ctx context.Context) {
+	v.exportMu.Lock()
+	defer v.exportMu.Unlock()
+	pending, err := v.repo.Unexported(ctx, 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.Warn("viewer: listing reports to store", "err", err)
+		}
+		return
+	}
+	for _, r := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := v.exportLocked(ctx, r); err != nil && !errors.Is(err, context.Canceled) {
+			v.log.Warn("viewer: report SR not stored yet", "study_uid", r.StudyUID, "version", r.Version, "err", err)
+		}
+	}
+}

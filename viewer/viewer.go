@@ -1,0 +1,263 @@
+package viewer
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"pacsd/reading"
+	"pacsd/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Thumbnails is what the viewer needs of the thumbnail service (package thumbnail).
+type Thumbnails interface {
+	Series(ctx context.Context, studyUID, seriesUID string) ([]byte, error)
+}
+
+// Config wires the viewer.
+type Config struct {
+	Repo       reading.Repository
+	Archive    *store.Archive
+	Thumbnails Thumbnails
+	Logger     *slog.Logger // nil: slog.Default()
+	// OHIFPath is where OHIF is mounted ("/ohif"); "" hides the "open in OHIF" link.
+	OHIFPath string
+	// Location is the time zone pages show and the dashboard counts days in; nil means
+	// China Standard Time (UTC+8).
+	Location *time.Location
+	// SessionTTL is how long a login lasts; 0 means 12 hours (a working day).
+	SessionTTL time.Duration
+	// AdminOut receives the initial administrator's password, once, when no account
+	// exists yet (cmd/pacsd gives stderr). Nil: os.Stderr.
+	AdminOut io.Writer
+	// SitesFile, when set, is a JSON file of sites ([{"name", "aeTitles", "institutions"}])
+	// applied at start: sites are created or updated by name, never deleted.
+	SitesFile string
+	// Organization names the county hospital on printed reports and in SR documents;
+	// "" uses the catalogue's default.
+	Organization string
+	// FrameCacheBytes bounds the server's cache of prepared frames; 0 means 256 MiB.
+	FrameCacheBytes int64
+	// ReportRetry is how often signed reports whose SR is not yet stored are retried;
+	// 0 means one minute.
+	ReportRetry time.Duration
+}
+
+// Viewer serves the reading room.
+type Viewer struct {
+	cfg    Config
+	repo   reading.Repository
+	log    *slog.Logger
+	loc    *time.Location
+	pages  map[string]*template.Template // by language
+	static http.Handler
+	limit  *loginLimiter
+	frames *frameCache
+	events *hub
+
+	basicMu sync.Mutex
+	basicOK map[string]basicEntry // HTTP Basic credentials checked lately, by hash
+
+	exportMu sync.Mutex // one SR export pass at a time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New prepares the viewer: it applies SitesFile and, when the repository has no account
+// at all, creates the administrator "admin" with a random password printed once to
+// AdminOut. Start runs its background work; Register mounts its pages.
+func New(ctx context.Context, cfg Config) (*Viewer, error) {
+	if cfg.Repo == nil || cfg.Archive == nil {
+		return nil, errors.New("viewer: Repo and Archive are required")
+	}
+	v := &Viewer{cfg: cfg, repo: cfg.Repo, log: cfg.Logger, loc: cfg.Location,
+		limit: newLoginLimiter(5, 15*time.Minute), events: newHub(), basicOK: map[string]basicEntry{}}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
+	if v.loc == nil {
+		v.loc = time.FixedZone("CST", 8*3600)
+	}
+	if v.cfg.SessionTTL <= 0 {
+		v.cfg.SessionTTL = 12 * time.Hour
+	}
+	if v.cfg.FrameCacheBytes <= 0 {
+		v.cfg.FrameCacheBytes = 256 << 20
+	}
+	if v.cfg.ReportRetry <= 0 {
+		v.cfg.ReportRetry = time.Minute
+	}
+	if v.cfg.AdminOut == nil {
+		v.cfg.AdminOut = os.Stderr
+	}
+	v.frames = newFrameCache(v.cfg.FrameCacheBytes)
+	var err error
+	if v.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	v.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	if cfg.SitesFile != "" {
+		if err := v.applySitesFile(ctx, cfg.SitesFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.ensureAdmin(ctx); err != nil {
+		return nil, err
+	}
+	// New objects refresh open worklists. The event names no study: a browser learns what
+	// changed by asking again, under its own user's scope.
+	cfg.Archive.OnStored(func(*store.Instance) { v.events.publish("studies") })
+	return v, nil
+}
+
+// Start runs the background work until Close: SR documents of signed reports that are not
+// yet stored are retried, and expired sessions removed.
+func (v *Viewer) Start(ctx context.Context) {
+	ctx, v.cancel = context.WithCancel(ctx)
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		t := time.NewTicker(v.cfg.ReportRetry)
+		defer t.Stop()
+		for {
+			v.exportPending(ctx)
+			if err := v.repo.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				v.log.Warn("viewer: removing expired sessions", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// CloseEvents ends the open event streams (live worklists), so an http.Server's Shutdown
+// is not held up by them: give it to http.Server.RegisterOnShutdown.
+func (v *Viewer) CloseEvents() { v.events.close() }
+
+// Close stops the background work and the event streams.
+func (v *Viewer) Close() {
+	v.events.close()
+	if v.cancel != nil {
+		v.cancel()
+	}
+	v.wg.Wait()
+}
+
+// Register mounts the reading room on e at "/" (pages, /static/, /api/, /admin/). It must be
+// the only handler of "/" on e. Middleware is given per route rather than by groups: an
+// echo group with middleware claims every unmatched path under its prefix, which at "/"
+// would be all of them.
+func (v *Viewer) Register(e *echo.Echo) {
+	open := []echo.MiddlewareFunc{v.errorsMiddleware}
+	authed := []echo.MiddlewareFunc{v.errorsMiddleware, v.sameOrigin, v.authenticate, v.checkCSRF}
+	with := func(base []echo.MiddlewareFunc, more ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append(append([]echo.MiddlewareFunc{}, base...), more...)
+	}
+	staff := with(authed, v.requireRole(reading.RoleRadiologist, reading.RoleAdmin))
+	admin := with(authed, v.requireRole(reading.RoleAdmin))
+
+	e.GET("/static/*", echo.WrapHandler(v.staticHandler()))
+	e.GET("/login", v.loginPage, open...)
+	e.POST("/login", v.login, with(open, v.sameOrigin)...)
+	e.GET("/lang/:lang", v.setLanguage, open...)
+
+	e.POST("/logout", v.logout, authed...)
+	e.GET("/", v.worklistPage, authed...)
+	e.GET("/api/worklist", v.worklistRows, authed...)
+	e.GET("/api/events", v.eventStream, authed...)
+	e.GET("/studies/:study", v.studyPage, authed...)
+	e.GET("/studies/:study/print", v.printPage, authed...)
+	e.GET("/studies/:study/series/:series/thumbnail", v.seriesThumbnail, authed...)
+	e.GET("/api/studies/:study/images", v.studyImages, authed...)
+	e.GET("/api/studies/:study/instances/:sop/frames/:frame/pixels", v.framePixels, authed...)
+	e.GET("/api/studies/:study/instances/:sop/frames/:frame/rendered", v.frameRendered, authed...)
+	e.GET("/api/studies/:study/report", v.getReport, authed...)
+
+	e.PUT("/api/studies/:study/report", v.saveDraft, staff...)
+	e.POST("/api/studies/:study/report/sign", v.signReport, staff...)
+	e.POST("/api/studies/:study/report/amend", v.amendReport, staff...)
+	e.POST("/api/studies/:study/urgent", v.setUrgent, staff...)
+	e.GET("/dashboard", v.dashboardPage, staff...)
+
+	e.GET("/admin/sites", v.sitesPage, admin...)
+	e.POST("/admin/sites", v.saveSite, admin...)
+	e.POST("/admin/sites/:id/delete", v.deleteSite, admin...)
+	e.GET("/admin/users", v.usersPage, admin...)
+	e.POST("/admin/users", v.createUser, admin...)
+	e.POST("/admin/users/:id", v.updateUser, admin...)
+	e.GET("/admin/templates", v.templatesPage, admin...)
+	e.POST("/admin/templates", v.saveTemplate, admin...)
+	e.POST("/admin/templates/:id/delete", v.deleteTemplate, admin...)
+}
+
+func (v *Viewer) staticHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Assets change only with the binary; a day's caching spares the county's links.
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		v.static.ServeHTTP(w, r)
+	})
+}
+
+// siteFile is one entry of Config.SitesFile.
+type siteFile struct {
+	Name         string   `json:"name"`
+	AETitles     []string `json:"aeTitles"`
+	Institutions []string `json:"institutions"`
+}
+
+func (v *Viewer) applySitesFile(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sites file: %w", err)
+	}
+	defer f.Close()
+	var entries []siteFile
+	dec := json.NewDecoder(io.LimitReader(f, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&entries); err != nil {
+		return fmt.Errorf("sites file %s: %w", path, err)
+	}
+	existing, err := v.repo.Sites(ctx)
+	if err != nil {
+		return fmt.Errorf("sites file: %w", err)
+	}
+	for _, e := range entries {
+		s := reading.Site{Name: e.Name, AETitles: e.AETitles, Institutions: e.Institutions}
+		for _, x := range existing {
+			if strings.EqualFold(x.Name, strings.TrimSpace(e.Name)) {
+				s.ID = x.ID
+			}
+		}
+		if _, err := v.repo.PutSite(ctx, s); err != nil {
+			return fmt.Errorf("sites file %s: site %q: %w", path, e.Name, err)
+		}
+	}
+	v.log.Info("viewer: sites file applied", "path", path, "sites", len(entries))
+	return nil
+}
