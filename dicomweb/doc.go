@@ -66,6 +66,10 @@
 //   - transfer-syntax=1.2.840.10008.1.2.1 gets every instance in Explicit VR Little
 //     Endian, transcoded (dicom/pixel.TranscodeExplicitLE) where it is stored otherwise;
 //     406 for an object that cannot be (a codec or pixel layout dicom/pixel lacks);
+//   - transfer-syntax=1.2.840.10008.1.2.4.50 gets 8-bit unsigned images (ultrasound,
+//     secondary capture) in JPEG Baseline (dicom/pixel.TranscodeJPEGBaseline, quality 90),
+//     for viewers that ask for it; other images are 406 unless the client also takes
+//     their stored form;
 //   - type="application/dicom" without transfer-syntax gets the default: Explicit VR
 //     Little Endian, except lossy compressed objects and objects too large for it (as
 //     stored, as 8.7.3.4 allows), and objects this server cannot decode (as stored too,
@@ -75,7 +79,8 @@
 //     sent the stored syntax whenever none was named; only clients naming
 //     application/dicom without a syntax see a difference.
 //
-// WADO-URI follows the same rules with its transferSyntax parameter (PS3.18 9.4.2.4).
+// WADO-URI follows the same rules with its transferSyntax parameter (PS3.18 9.4.2.4), with
+// Explicit VR Little Endian as its only transcoding.
 // Each part is selected on its own (8.7.8.2 Note 1) and streamed as it is transcoded, a
 // frame at a time: a study is never in memory, and a transcoded part has no Content-Length
 // (the response none either). Its ETag names the syntax as well as the content.

@@ -27,10 +27,37 @@ import (
 
 // tsPlan is how one instance is sent.
 type tsPlan struct {
-	transcode bool // to Explicit VR Little Endian; else as stored
+	transcode bool   // to target(); else as stored
+	to        string // the syntax transcoded to; "" is Explicit VR Little Endian
 	// fallback: the transcoding was chosen by default (no syntax named), so an object that
 	// turns out not to be decodable is sent as stored instead of failing.
 	fallback bool
+}
+
+// target is the transfer syntax a transcoding plan writes.
+func (p tsPlan) target() string {
+	if p.to == "" {
+		return dicom.ExplicitVRLittleEndian
+	}
+	return p.to
+}
+
+// jpegable predicts from the index whether pixel.TranscodeJPEGBaseline can rewrite the
+// instance: 8-bit unsigned greyscale or colour (ultrasound, secondary capture), for viewers
+// that ask for JPEG baseline and for slow township links.
+func jpegable(in *store.Instance) bool {
+	if ok, _ := transcodable(in); !ok || !store.HasPixelData(in) {
+		return false
+	}
+	a := in.InstanceAttrs
+	ba, _ := store.JSONInt(a, dicom.TagBitsAllocated)
+	bs, _ := store.JSONInt(a, dicom.TagBitsStored)
+	pr, _ := store.JSONInt(a, dicom.TagPixelRepresentation)
+	switch strings.TrimSpace(store.JSONString(a, dicom.TagPhotometricInterpretation)) {
+	case pixel.Monochrome1, pixel.Monochrome2, pixel.RGB, pixel.YBRFull, pixel.YBRFull422:
+		return ba == 8 && bs == 8 && pr == 0
+	}
+	return false
 }
 
 // decodableSyntaxes are the encapsulated transfer syntaxes dicom/pixel decodes.
@@ -162,9 +189,17 @@ func planInstance(ranges []mediaRange, in *store.Instance) (tsPlan, error) {
 	if stored != dicom.ExplicitVRLittleEndian && canLE {
 		qLE = rangesQuality(ranges, dicom.ExplicitVRLittleEndian, def)
 	}
+	qJPEG := 0.0
+	if stored != dicom.JPEGBaseline8Bit && jpegable(in) {
+		qJPEG = rangesQuality(ranges, dicom.JPEGBaseline8Bit, def)
+	}
 	switch {
-	case qStored > 0 && qStored >= qLE:
+	case qStored > 0 && qStored >= qLE && qStored >= qJPEG:
 		return tsPlan{}, nil
+	case qJPEG > qLE:
+		// Only ever named (never a default), so the stored form is a fallback only if the
+		// client takes it too.
+		return tsPlan{transcode: true, to: dicom.JPEGBaseline8Bit, fallback: qStored > 0}, nil
 	case qLE > 0:
 		// Should the object turn out not to be decodable after all, it goes as stored if the
 		// client takes that too (a range without transfer-syntax, see above).
@@ -179,9 +214,9 @@ func planInstance(ranges []mediaRange, in *store.Instance) (tsPlan, error) {
 			`accept multipart/related; type="application/dicom"; transfer-syntax=*`, name, why)
 	}
 	if anyDicomRange(ranges) {
-		return tsPlan{}, notAcceptable(`an instance is stored as %s, and this server transcodes only to Explicit VR Little Endian (%s); `+
-			`accept multipart/related; type="application/dicom"; transfer-syntax=* or transfer-syntax=%s`,
-			name, dicom.ExplicitVRLittleEndian, dicom.ExplicitVRLittleEndian)
+		return tsPlan{}, notAcceptable(`an instance is stored as %s, and this server transcodes only to Explicit VR Little Endian (%s), `+
+			`and 8-bit images to JPEG Baseline (%s); accept multipart/related; type="application/dicom"; transfer-syntax=* or transfer-syntax=%s`,
+			name, dicom.ExplicitVRLittleEndian, dicom.JPEGBaseline8Bit, dicom.ExplicitVRLittleEndian)
 	}
 	return tsPlan{}, notAcceptable(`instances are offered as multipart/related; type="application/dicom" only`)
 }
@@ -215,9 +250,15 @@ func (s *startWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// transcodeTo writes the object h holds to w in Explicit VR Little Endian.
-func transcodeTo(ctx context.Context, w io.Writer, h *imageHandle) error {
-	if err := pixel.TranscodeExplicitLE(ctx, w, h.ra, h.rec.Size, h.hdr); err != nil {
+// transcodeTo writes the object h holds to w in the plan's target syntax.
+func transcodeTo(ctx context.Context, w io.Writer, h *imageHandle, plan tsPlan) error {
+	var err error
+	if plan.target() == dicom.JPEGBaseline8Bit {
+		err = pixel.TranscodeJPEGBaseline(ctx, w, h.ra, h.rec.Size, h.hdr, 90)
+	} else {
+		err = pixel.TranscodeExplicitLE(ctx, w, h.ra, h.rec.Size, h.hdr)
+	}
+	if err != nil {
 		return fmt.Errorf("instance %s: %w", h.rec.SOPInstanceUID, err)
 	}
 	return nil

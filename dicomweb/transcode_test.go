@@ -192,6 +192,41 @@ func TestTranscode(t *testing.T) {
 		}
 	})
 
+	// JPEG Baseline for a viewer that asks for it: 8-bit images only (PS3.18 8.7.3.5.2).
+	t.Run("JPEG baseline", func(t *testing.T) {
+		acceptJPEG := `multipart/related; type="application/dicom"; transfer-syntax=` + dicom.JPEGBaseline8Bit
+		needTool(t, "dcmj2pnm")
+		for _, name := range []string{"us_multiframe_jpeg.dcm", "ts_rle.dcm"} {
+			r := get(t, http.MethodGet, f.instanceURL(name), map[string]string{"Accept": acceptJPEG})
+			if name == "ts_rle.dcm" { // 12-bit DR: no JPEG Baseline for it
+				if r.status != http.StatusNotAcceptable {
+					t.Errorf("%s as JPEG Baseline: %d, want 406", name, r.status)
+				}
+				continue
+			}
+			if r.status != http.StatusOK {
+				t.Fatalf("%s as JPEG Baseline: %d %s", name, r.status, r.body)
+			}
+			ts, bodies := parts(t, r)
+			if len(bodies) != 1 || ts[0] != dicom.JPEGBaseline8Bit {
+				t.Fatalf("%s: %d parts in %v", name, len(bodies), ts)
+			}
+			// DCMTK decodes what we wrote; it is the original within JPEG's loss.
+			got := dcmtkSamples(t, writeTemp(t, "jpeg.dcm", bodies[0]))
+			want := dcmtkSamples(t, "../testdata/"+name)
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d samples, original %d", name, len(got), len(want))
+			}
+			var sum int
+			for i := range got {
+				sum += max(got[i]-want[i], want[i]-got[i])
+			}
+			if mean := float64(sum) / float64(len(got)); mean > 3 {
+				t.Errorf("%s: JPEG Baseline differs from the original by %.2f levels on average", name, mean)
+			}
+		}
+	})
+
 	t.Run("default transfer syntax", func(t *testing.T) {
 		for _, tt := range []struct {
 			name       string

@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"pacsd/dicom"
 	"pacsd/dicom/pixel"
 	"pacsd/store"
 )
@@ -226,7 +225,7 @@ func setInstanceHeaders(h http.Header, rec *store.Instance, plan tsPlan) {
 func instanceETag(rec *store.Instance, plan tsPlan) string {
 	etag := weakETag(rec.SHA256)
 	if etag != "" && plan.transcode {
-		etag = strings.TrimSuffix(etag, `"`) + "-" + dicom.ExplicitVRLittleEndian + `"`
+		etag = strings.TrimSuffix(etag, `"`) + "-" + plan.target() + `"`
 	}
 	return etag
 }
@@ -279,12 +278,12 @@ func (s *server) sendInstancePart(ctx context.Context, mw *multipartWriter, p *o
 	if p.plan.transcode {
 		h, err := s.handleFor(ctx, p.rec, p.rc)
 		if err == nil {
-			head := partHead{contentType: mediaDicom + "; transfer-syntax=" + dicom.ExplicitVRLittleEndian, size: -1}
+			head := partHead{contentType: mediaDicom + "; transfer-syntax=" + p.plan.target(), size: -1}
 			sw := &startWriter{w: mw.w, start: func() error {
 				p.sent, p.writing = p.plan, true
 				return mw.beginPart(head)
 			}}
-			if err = transcodeTo(ctx, sw, h); err == nil {
+			if err = transcodeTo(ctx, sw, h, p.plan); err == nil {
 				return mw.endPart()
 			}
 			if !p.plan.fallback || !transcodeFailed(sw, err) {

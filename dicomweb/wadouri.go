@@ -247,7 +247,7 @@ func (s *server) wadoURIObject(c echo.Context, req *wadoURIRequest, sop string) 
 			}
 			return nil
 		}}
-		err = transcodeTo(ctx, sw, hd)
+		err = transcodeTo(ctx, sw, hd, tsPlan{transcode: true})
 		switch {
 		case errors.Is(err, errHeadDone):
 			c.Response().WriteHeader(http.StatusOK)
