@@ -165,31 +165,18 @@ func (s *server) representative(ctx context.Context, study, series string) (*sto
 	if err != nil {
 		return nil, err
 	}
-	for len(list) > 0 {
-		n := 1
-		for n < len(list) && list[n].SeriesInstanceUID == list[0].SeriesInstanceUID {
-			n++
+	// The listing carries UIDs only: each candidate's record says whether it is an image.
+	for _, c := range thumbnail.Candidates(list) {
+		rec, err := s.archive.Index().Instance(ctx, c.SOPInstanceUID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
 		}
-		group := list[:n]
-		mid := len(group) / 2
-		for d := 0; d <= len(group); d++ {
-			for _, i := range []int{mid - d, mid + d} {
-				if i < 0 || i >= len(group) || (d > 0 && i == mid) || (d == 0 && i != mid) {
-					continue
-				}
-				rec, err := s.archive.Index().Instance(ctx, group[i].SOPInstanceUID)
-				if errors.Is(err, store.ErrNotFound) {
-					continue // deleted meanwhile
-				}
-				if err != nil {
-					return nil, err
-				}
-				if store.HasPixelData(rec) {
-					return rec, nil
-				}
-			}
+		if err != nil {
+			return nil, err
 		}
-		list = list[n:]
+		if store.HasPixelData(rec) {
+			return rec, nil
+		}
 	}
 	what := "study " + study
 	if series != "" {

@@ -173,7 +173,7 @@ func (s *Service) Series(ctx context.Context, studyUID, seriesUID string) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("thumbnail of series %s: %w", seriesUID, err)
 	}
-	return s.representative(ctx, list)
+	return s.first(ctx, list, "series "+seriesUID)
 }
 
 // Study returns the thumbnail of the first series (in series order) that has an image.
@@ -182,39 +182,45 @@ func (s *Service) Study(ctx context.Context, studyUID string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("thumbnail of study %s: %w", studyUID, err)
 	}
+	return s.first(ctx, list, "study "+studyUID)
+}
+
+func (s *Service) first(ctx context.Context, list []*store.Instance, what string) ([]byte, error) {
+	for _, in := range Candidates(list) {
+		if !store.HasPixelData(in) {
+			continue
+		}
+		b, err := s.ofInstance(ctx, in)
+		if !errors.Is(err, ErrNoImage) {
+			return b, err
+		}
+	}
+	return nil, fmt.Errorf("thumbnail of %s: %w", what, ErrNoImage)
+}
+
+// Candidates orders the instances of a study or series (as Index.Instances lists them) the
+// way a representative image is looked for: series by series, and in each the middle
+// instance first, then outward. The middle of a stack is its most typical image, and a
+// report or document in the series is passed over by the caller's image test.
+func Candidates(list []*store.Instance) []*store.Instance {
+	out := make([]*store.Instance, 0, len(list))
 	for len(list) > 0 {
 		n := 1
 		for n < len(list) && list[n].SeriesInstanceUID == list[0].SeriesInstanceUID {
 			n++
 		}
-		b, err := s.representative(ctx, list[:n])
-		if !errors.Is(err, ErrNoImage) {
-			return b, err
+		group, mid := list[:n], n/2
+		out = append(out, group[mid])
+		for d := 1; d <= n; d++ {
+			for _, i := range []int{mid - d, mid + d} {
+				if i >= 0 && i < n {
+					out = append(out, group[i])
+				}
+			}
 		}
 		list = list[n:]
 	}
-	return nil, fmt.Errorf("thumbnail of study %s: %w", studyUID, ErrNoImage)
-}
-
-// representative tries the middle instance of a series first, then the others outward:
-// the middle of a stack is the most typical image, and a report in the series is skipped.
-func (s *Service) representative(ctx context.Context, list []*store.Instance) ([]byte, error) {
-	mid := len(list) / 2
-	for d := 0; d <= len(list); d++ {
-		for _, i := range []int{mid - d, mid + d} {
-			if i < 0 || i >= len(list) || (d == 0 && i != mid) || (d > 0 && i == mid) {
-				continue
-			}
-			if !store.HasPixelData(list[i]) {
-				continue
-			}
-			b, err := s.ofInstance(ctx, list[i])
-			if !errors.Is(err, ErrNoImage) {
-				return b, err
-			}
-		}
-	}
-	return nil, ErrNoImage
+	return out
 }
 
 // path is where the thumbnail of in is cached: by SOP Instance UID and content, so a

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,5 +225,21 @@ func TestOneRenderPerThumbnail(t *testing.T) {
 	}
 	if st := e.svc.Stats(); st.Made != 1 {
 		t.Fatalf("made %d thumbnails for one instance", st.Made)
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	var list []*store.Instance
+	for _, id := range []string{"a1", "a2", "a3", "a4", "b1", "b2"} {
+		list = append(list, &store.Instance{SeriesInstanceUID: id[:1], SOPInstanceUID: id})
+	}
+	var got []string
+	for _, in := range thumbnail.Candidates(list) {
+		got = append(got, in.SOPInstanceUID)
+	}
+	// Series by series; in each the middle first, then outward.
+	want := []string{"a3", "a2", "a4", "a1", "b2", "b1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("Candidates = %v, want %v", got, want)
 	}
 }

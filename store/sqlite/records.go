@@ -306,15 +306,8 @@ func (x *Index) Instance(ctx context.Context, sopInstanceUID string) (*store.Ins
 // Instances lists the instances of a study (or one of its series) in series number,
 // series UID, instance number, SOP Instance UID order (absent numbers last).
 func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*store.Instance, error) {
-	q := instanceSelect + "WHERE s.study_uid = ?"
-	args := []any{studyUID}
-	if seriesUID != "" {
-		q += " AND se.series_uid = ?"
-		args = append(args, seriesUID)
-	}
-	q += ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
-		i.instance_number IS NULL, i.instance_number, i.sop_uid`
-	rows, err := x.r.QueryContext(ctx, q, args...)
+	where, args := instancesOf(studyUID, seriesUID)
+	rows, err := x.r.QueryContext(ctx, instanceSelect+where, args...)
 	if err != nil {
 		return nil, dbErr("list instances", err)
 	}
@@ -335,6 +328,19 @@ func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*s
 		return nil, fmt.Errorf("instances of study %s series %q: %w", studyUID, seriesUID, store.ErrNotFound)
 	}
 	return out, nil
+}
+
+// instancesOf is the WHERE and ORDER BY of a study's (or one series') instances in
+// series number, series UID, instance number, SOP Instance UID order (absent numbers last),
+// over the aliases of instanceSelect.
+func instancesOf(studyUID, seriesUID string) (string, []any) {
+	q, args := "WHERE s.study_uid = ?", []any{studyUID}
+	if seriesUID != "" {
+		q += " AND se.series_uid = ?"
+		args = append(args, seriesUID)
+	}
+	return q + ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
+		i.instance_number IS NULL, i.instance_number, i.sop_uid`, args
 }
 
 // BlobRefs calls fn for the references filter selects (see store.Index). The read runs in
@@ -553,16 +559,9 @@ func normTime(s string) string { return strings.ReplaceAll(strings.TrimSpace(s),
 // attributes: what WADO-RS metadata needs to find its cached records, for a fraction of
 // Instances' cost on a 500-instance series.
 func (x *Index) EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error {
-	q := `SELECT se.series_uid, i.sop_uid, i.sha256 FROM instances i
-		JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk WHERE s.study_uid = ?`
-	args := []any{studyUID}
-	if seriesUID != "" {
-		q += " AND se.series_uid = ?"
-		args = append(args, seriesUID)
-	}
-	q += ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
-		i.instance_number IS NULL, i.instance_number, i.sop_uid`
-	rows, err := x.r.QueryContext(ctx, q, args...)
+	where, args := instancesOf(studyUID, seriesUID)
+	rows, err := x.r.QueryContext(ctx, `SELECT se.series_uid, i.sop_uid, i.sha256 FROM instances i
+		JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `+where, args...)
 	if err != nil {
 		return dbErr("list instance versions", err)
 	}
