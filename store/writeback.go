@@ -77,6 +77,8 @@ type writeBack struct {
 	uploadedObjects, uploadedBytes, failures             atomic.Int64
 	evictedObjects, evictedBytes                         atomic.Int64
 
+	evictMu sync.Mutex // one eviction pass at a time
+
 	kick      chan struct{} // new pending work, or a worker finished
 	evictKick chan struct{}
 
@@ -600,6 +602,10 @@ func (w *writeBack) evictLoop(ctx context.Context) {
 func (w *writeBack) cached() int64 { return w.localBytes.Load() - w.pendingBytes.Load() }
 
 func (w *writeBack) evict(ctx context.Context) error {
+	// One pass at a time (the loop's and Drain's): a pass that finds nothing left to evict
+	// then knows the other has finished counting what it evicted.
+	w.evictMu.Lock()
+	defer w.evictMu.Unlock()
 	for w.cached() > w.cfg.LocalBudget {
 		var batch []BlobRef
 		err := w.a.idx.BlobRefs(ctx, RefsEvictable, 256, func(r BlobRef) error {
