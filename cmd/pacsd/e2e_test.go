@@ -641,6 +641,12 @@ func pnmSamples(t *testing.T, b []byte) []int {
 
 func transferSyntaxOf(t *testing.T, path string) string {
 	t.Helper()
+	return readHeader(t, path).TransferSyntax
+}
+
+// readHeader reads a Part-10 file's header (up to Pixel Data).
+func readHeader(t *testing.T, path string) *dicom.Header {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -650,7 +656,7 @@ func transferSyntaxOf(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return h.TransferSyntax
+	return h
 }
 
 // dcmtkPixels decodes every frame with DCMTK (JPEG 2000 through GDCM's gdcmconv --raw) to
@@ -668,16 +674,7 @@ func dcmtkPixels(t *testing.T, path string) []int {
 	case ts != dicom.ExplicitVRLittleEndian && ts != dicom.ImplicitVRLittleEndian:
 		tool = "dcmj2pnm"
 	}
-	f, err := os.Open(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dicom.ReadPart10(bufio.NewReader(f), dicom.ReadOptions{})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bits, _ := h.Dataset.Int(dicom.TagBitsStored)
+	bits, _ := readHeader(t, in).Dataset.Int(dicom.TagBitsStored)
 	prefix := filepath.Join(t.TempDir(), "f")
 	runTool(t, tool, "+Fa", "-M", "-W", "+Pid", "+opn", fmt.Sprint(bits), in, prefix)
 	frames, _ := filepath.Glob(prefix + ".*")
@@ -733,18 +730,9 @@ func genCorpus(t *testing.T, large, small int) []string {
 	return files
 }
 
-// storescuEach runs one storescu association per file list, in parallel, and returns the
-// SOP Instance UIDs whose C-STORE-RSP was success, read from storescu's verbose log.
+// parseHeaderUIDs reads a file's study, series and SOP Instance UIDs.
 func parseHeaderUIDs(t *testing.T, path string) (study, series, inst string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := dicom.ReadPart10(bufio.NewReader(f), dicom.ReadOptions{})
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	h := readHeader(t, path)
 	return h.Dataset.String(dicom.TagStudyInstanceUID), h.Dataset.String(dicom.TagSeriesInstanceUID), h.Dataset.String(dicom.TagSOPInstanceUID)
 }
