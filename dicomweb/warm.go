@@ -44,6 +44,7 @@ type Service struct {
 // WarmStats counts the background work since Start.
 type WarmStats struct {
 	Warmed, Dropped, Failed int64
+	Queued                  int64 // objects waiting now
 }
 
 // Start subscribes to the archive's new objects and runs the worker until Close.
@@ -97,7 +98,7 @@ func (v *Service) Warm(in *store.Instance) {
 
 // Stats returns the counters.
 func (v *Service) Stats() WarmStats {
-	return WarmStats{Warmed: v.warmed.Load(), Dropped: v.dropped.Load(), Failed: v.failed.Load()}
+	return WarmStats{Warmed: v.warmed.Load(), Dropped: v.dropped.Load(), Failed: v.failed.Load(), Queued: int64(len(v.queue))}
 }
 
 func (v *Service) warm(ctx context.Context, in *store.Instance) {

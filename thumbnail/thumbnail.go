@@ -46,6 +46,7 @@ type Config struct {
 // Stats count the service's work since start.
 type Stats struct {
 	Made, Failed, Dropped, Served int64
+	Queued                        int64 // instances waiting for a background thumbnail now
 }
 
 // Service makes and caches thumbnails.
@@ -130,7 +131,8 @@ func (s *Service) Close() {
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
-	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load(), Served: s.served.Load()}
+	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load(), Served: s.served.Load(),
+		Queued: int64(len(s.queue))}
 }
 
 // enqueue never blocks the Put that calls it: a full queue drops the job, and the

@@ -4,14 +4,24 @@ import (
 	"fmt"
 	"net/http"
 
+	"pacsd/dicomweb"
 	"pacsd/store"
+	"pacsd/thumbnail"
 )
 
 // writeMetrics answers /metrics in the Prometheus text format (version 0.0.4): the
-// write-back spool's counters. Written by hand: a handful of numbers do not need a client
-// library.
-func writeMetrics(w http.ResponseWriter, a *store.Archive) error {
+// write-back spool's counters and the background work after ingest (thumbnails, metadata).
+// Written by hand: a handful of numbers do not need a client library.
+func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Service, web *dicomweb.Service) error {
 	s := a.SpoolStats()
+	var ts thumbnail.Stats
+	if thumbs != nil {
+		ts = thumbs.Stats()
+	}
+	var ws dicomweb.WarmStats
+	if web != nil {
+		ws = web.Stats()
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	down := 0.0
@@ -33,6 +43,11 @@ func writeMetrics(w http.ResponseWriter, a *store.Archive) error {
 		{"pacsd_evicted_objects_total", "counter", "Local copies evicted after upload.", float64(s.EvictedObjects)},
 		{"pacsd_evicted_bytes_total", "counter", "Bytes of local copies evicted after upload.", float64(s.EvictedBytes)},
 		{"pacsd_remote_down_since_seconds", "gauge", "Unix time of the first failure of the current run of upload failures; 0 when uploads succeed.", down},
+		{"pacsd_thumbnails_queued", "gauge", "New images waiting for their background thumbnail.", float64(ts.Queued)},
+		{"pacsd_thumbnails_made_total", "counter", "Thumbnails made (in the background or on demand).", float64(ts.Made)},
+		{"pacsd_thumbnail_failures_total", "counter", "Images whose thumbnail could not be made.", float64(ts.Failed)},
+		{"pacsd_metadata_queued", "gauge", "New objects waiting for their WADO-RS metadata record.", float64(ws.Queued)},
+		{"pacsd_metadata_warmed_total", "counter", "WADO-RS metadata records built after ingest.", float64(ws.Warmed)},
 	} {
 		if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v); err != nil {
 			return err

@@ -209,7 +209,8 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
-	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive) })
+	var web *dicomweb.Service // set below; /metrics reads its queue
+	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web) })
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
 	// township's own users read their studies in the reading room, which scopes them.
 	var guard []echo.MiddlewareFunc
@@ -232,7 +233,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 			origins = append(origins, o)
 		}
 	}
-	web := dicomweb.Register(e.Group("/dicomweb", guard...), archive, dicomweb.Config{
+	web = dicomweb.Register(e.Group("/dicomweb", guard...), archive, dicomweb.Config{
 		Logger:          log,
 		PublicURL:       c.publicURL,
 		CacheDir:        filepath.Join(c.dataDir, "cache", "metadata"),

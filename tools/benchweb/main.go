@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -200,6 +201,15 @@ func benchmark(o options) error {
 		}
 	}
 	fmt.Printf("both list %d studies over QIDO-RS; load average %s\n", nStudies, loadavg())
+	// Steady state: pacsd makes thumbnails and metadata records of new objects in the
+	// background after ingest; queries measured while 22,000 of them are being made would
+	// measure that work. Wait for its queues to empty (they are on /metrics).
+	start := time.Now()
+	if err := waitBackground(p.base, 10*time.Minute); err != nil {
+		return err
+	}
+	fmt.Printf("pacsd's background work after ingest (thumbnails, metadata) done %.0f s later; load average %s\n",
+		time.Since(start).Seconds(), loadavg())
 
 	rows, err := measureAll(o, c, p, orth)
 	if err != nil {
@@ -459,6 +469,42 @@ func verdict(target string, p50, ratio, p99 float64) string {
 		return "met"
 	}
 	return "MISSED " + strings.Join(missed, "+")
+}
+
+// waitBackground waits until pacsd's thumbnail and metadata queues are empty and the
+// archive idle for a few seconds in a row.
+func waitBackground(base string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	quiet := 0
+	for quiet < 3 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pacsd's background queues did not empty in %s", limit)
+		}
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return fmt.Errorf("pacsd metrics: %w", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("pacsd metrics: %w", err)
+		}
+		busy := false
+		for _, line := range strings.Split(string(body), "\n") {
+			for _, m := range []string{"pacsd_thumbnails_queued ", "pacsd_metadata_queued "} {
+				if v, ok := strings.CutPrefix(line, m); ok && v != "0" {
+					busy = true
+				}
+			}
+		}
+		if busy {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		time.Sleep(time.Second)
+	}
+	return nil
 }
 
 func loadavg() string {
