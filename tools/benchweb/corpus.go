@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/big"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/xorshift"
 )
 
 // corpusVersion names the cache folder: bump it whenever the generator's output changes,
@@ -131,28 +131,28 @@ const spanDays = 728 // 104 weeks
 // give the same studies, UIDs and files. total counts every study (the large series' study
 // and the large objects' studies included).
 func planCorpus(dir string, total, bigSeries, nLarge int, seed uint64) *corpus {
-	rng := newXorshift(seed, "plan")
+	rng := xorshift.New(seed, "plan")
 	c := &corpus{dir: dir, seed: seed}
 	nLargeStudies := (nLarge + 1) / 2
 	nSmall := total - 1 - nLargeStudies
 	newPatient := func() int {
 		n := len(c.patients)
 		p := patientInfo{
-			id:    fmt.Sprintf("T%02d-%07d", 1+rng.intn(25), 1000000+n*7+rng.intn(7)),
-			birth: dayZero.AddDate(-1-rng.intn(85), 0, -rng.intn(365)).Format("20060102"),
-			sex:   []string{"M", "F"}[rng.intn(2)],
+			id:    fmt.Sprintf("T%02d-%07d", 1+rng.Intn(25), 1000000+n*7+rng.Intn(7)),
+			birth: dayZero.AddDate(-1-rng.Intn(85), 0, -rng.Intn(365)).Format("20060102"),
+			sex:   []string{"M", "F"}[rng.Intn(2)],
 		}
-		s, g := surnames[rng.intn(len(surnames))], givenNames[rng.intn(len(givenNames))]
-		switch r := rng.intn(100); {
+		s, g := surnames[rng.Intn(len(surnames))], givenNames[rng.Intn(len(givenNames))]
+		switch r := rng.Intn(100); {
 		case r < 45: // ideographs only, as most township devices fill it
 			p.name, p.chinese = s.han+g.han, true
-			if rng.intn(2) == 0 {
+			if rng.Intn(2) == 0 {
 				p.name = s.han + "^" + g.han
 			}
 		case r < 90: // alphabetic=ideographic (PS3.5 6.2.1.1)
 			p.name, p.chinese = s.pinyin+"^"+g.pinyin+"="+s.han+"^"+g.han, true
 		default:
-			p.name = latinFamily[rng.intn(len(latinFamily))] + "^" + latinGiven[rng.intn(len(latinGiven))]
+			p.name = latinFamily[rng.Intn(len(latinFamily))] + "^" + latinGiven[rng.Intn(len(latinGiven))]
 		}
 		c.patients = append(c.patients, p)
 		return n
@@ -168,17 +168,17 @@ func planCorpus(dir string, total, bigSeries, nLarge int, seed uint64) *corpus {
 		st := &studyPlan{
 			uid:       uid("study"),
 			patient:   patient,
-			date:      dayZero.AddDate(0, 0, rng.intn(spanDays)).Format("20060102"),
-			time:      fmt.Sprintf("%02d%02d%02d", 7+rng.intn(11), rng.intn(60), rng.intn(60)),
+			date:      dayZero.AddDate(0, 0, rng.Intn(spanDays)).Format("20060102"),
+			time:      fmt.Sprintf("%02d%02d%02d", 7+rng.Intn(11), rng.Intn(60), rng.Intn(60)),
 			accession: fmt.Sprintf("A%08d", 10000000+n),
 			id:        strconv.Itoa(n),
-			referring: doctors[rng.intn(len(doctors))],
-			institute: townships[rng.intn(len(townships))],
+			referring: doctors[rng.Intn(len(doctors))],
+			institute: townships[rng.Intn(len(townships))],
 		}
 		if p.chinese {
 			// Most devices send UTF-8 today; older ones GB18030 (both declared).
 			st.charset = "ISO_IR 192"
-			if rng.intn(10) < 3 {
+			if rng.Intn(10) < 3 {
 				st.charset = "GB18030"
 			}
 		}
@@ -201,25 +201,25 @@ func planCorpus(dir string, total, bigSeries, nLarge int, seed uint64) *corpus {
 	for i := 0; i < nSmall; i++ {
 		// About a third of studies are returning patients, so some PatientIDs have several.
 		var pi int
-		if len(c.patients) > 0 && rng.intn(100) < 35 {
-			pi = rng.intn(len(c.patients))
+		if len(c.patients) > 0 && rng.Intn(100) < 35 {
+			pi = rng.Intn(len(c.patients))
 		} else {
 			pi = newPatient()
 		}
 		st := newStudy(pi)
-		w, k := rng.intn(100), 0
+		w, k := rng.Intn(100), 0
 		for ; w >= studyKinds[k].weight; k++ {
 			w -= studyKinds[k].weight
 		}
 		sk := studyKinds[k]
 		nSeries := 1
-		switch r := rng.intn(100); {
+		switch r := rng.Intn(100); {
 		case r >= 90:
 			nSeries = 3
 		case r >= 60:
 			nSeries = 2
 		}
-		d := rng.intn(len(sk.desc) / 2)
+		d := rng.Intn(len(sk.desc) / 2)
 		if c.patients[pi].chinese {
 			st.desc = sk.desc[2*d]
 		} else {
@@ -229,12 +229,12 @@ func planCorpus(dir string, total, bigSeries, nLarge int, seed uint64) *corpus {
 			mod, class, desc := sk.modality, sk.class, st.desc
 			// An ultrasound study often carries a secondary-capture report page; a DX
 			// study sometimes a CR view taken on the old plate reader.
-			if s > 0 && mod == "US" && rng.intn(3) == 0 {
+			if s > 0 && mod == "US" && rng.Intn(3) == 0 {
 				mod, class, desc = "OT", classSC, "Report"
-			} else if s > 0 && mod == "DX" && rng.intn(10) == 0 {
+			} else if s > 0 && mod == "DX" && rng.Intn(10) == 0 {
 				mod, class = "CR", classCR
 			}
-			addSeries(st, mod, class, desc, sk.bodyPart[d%len(sk.bodyPart)], kindSmall, 1+rng.intn(2))
+			addSeries(st, mod, class, desc, sk.bodyPart[d%len(sk.bodyPart)], kindSmall, 1+rng.Intn(2))
 		}
 	}
 
@@ -470,61 +470,11 @@ func (c *corpus) writeFile(st *studyPlan, se *seriesPlan, in *instancePlan) (err
 	if bits == 8 {
 		mask = ^uint64(0)
 	}
-	enc.WriteElementFrom(0x7FE00010, vr, length, &noise{x: newXorshift(c.seed, in.uid), mask: mask})
+	enc.WriteElementFrom(0x7FE00010, vr, length, xorshift.Noise(xorshift.New(c.seed, in.uid), mask))
 	if err := enc.Close(); err != nil {
 		return err
 	}
 	return w.Flush()
-}
-
-// xorshift is Marsaglia's xorshift64: cheap and deterministic.
-type xorshift struct{ s uint64 }
-
-func newXorshift(seed uint64, stream string) *xorshift {
-	s := seed ^ 0x9E3779B97F4A7C15
-	for _, c := range []byte(stream) {
-		s = (s ^ uint64(c)) * 0x100000001B3
-	}
-	if s == 0 {
-		s = 1
-	}
-	return &xorshift{s: s}
-}
-
-func (x *xorshift) next() uint64 {
-	x.s ^= x.s << 13
-	x.s ^= x.s >> 7
-	x.s ^= x.s << 17
-	return x.s
-}
-
-func (x *xorshift) intn(n int) int { return int(x.next() % uint64(n)) }
-
-// noise reads xorshift words ANDed with mask (keeping 16-bit samples within Bits Stored).
-type noise struct {
-	x    *xorshift
-	mask uint64
-	left []byte
-}
-
-func (r *noise) Read(p []byte) (int, error) {
-	n := 0
-	for len(r.left) > 0 && n < len(p) {
-		p[n] = r.left[0]
-		r.left = r.left[1:]
-		n++
-	}
-	for ; n+8 <= len(p); n += 8 {
-		binary.LittleEndian.PutUint64(p[n:], r.x.next()&r.mask)
-	}
-	if n < len(p) {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], r.x.next()&r.mask)
-		k := copy(p[n:], w[:])
-		r.left = append(r.left[:0], w[k:]...)
-		n += k
-	}
-	return n, nil
 }
 
 // openDataset returns an instance's data set (no preamble, no File Meta Information), as
@@ -556,10 +506,10 @@ func (c *corpus) openDataset(se *seriesPlan, in *instancePlan, off int64) (io.Re
 
 // weeks returns n one-week StudyDate ranges ("YYYYMMDD-YYYYMMDD") drawn from the span.
 func weeks(n int, seed uint64) []string {
-	rng := newXorshift(seed, "weeks")
+	rng := xorshift.New(seed, "weeks")
 	out := make([]string, n)
 	for i := range out {
-		from := dayZero.AddDate(0, 0, rng.intn(spanDays-6))
+		from := dayZero.AddDate(0, 0, rng.Intn(spanDays-6))
 		out[i] = from.Format("20060102") + "-" + from.AddDate(0, 0, 6).Format("20060102")
 	}
 	return out
@@ -567,10 +517,10 @@ func weeks(n int, seed uint64) []string {
 
 // patientIDs returns n PatientIDs drawn from the corpus's patients (small studies only).
 func (c *corpus) patientIDs(n int) []string {
-	rng := newXorshift(c.seed, "patients")
+	rng := xorshift.New(c.seed, "patients")
 	out := make([]string, n)
 	for i := range out {
-		out[i] = c.patients[c.studies[rng.intn(len(c.studies)-1-len(c.large))].patient].id
+		out[i] = c.patients[c.studies[rng.Intn(len(c.studies)-1-len(c.large))].patient].id
 	}
 	return out
 }

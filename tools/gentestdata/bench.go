@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,60 +11,8 @@ import (
 	"sync"
 
 	"pacsd/dicom"
+	"pacsd/internal/xorshift"
 )
-
-// xorshift is Marsaglia's xorshift64: cheap, deterministic, and noisy enough that pixel
-// data does not compress away (benchmarks must move real bytes).
-type xorshift struct{ s uint64 }
-
-func newXorshift(seed uint64, stream string) *xorshift {
-	// Mix the seed with the stream name so every file gets its own sequence; never zero.
-	s := seed ^ 0x9E3779B97F4A7C15
-	for _, c := range []byte(stream) {
-		s = (s ^ uint64(c)) * 0x100000001B3
-	}
-	if s == 0 {
-		s = 1
-	}
-	return &xorshift{s: s}
-}
-
-func (x *xorshift) next() uint64 {
-	x.s ^= x.s << 13
-	x.s ^= x.s >> 7
-	x.s ^= x.s << 17
-	return x.s
-}
-
-func (x *xorshift) intn(n int) int { return int(x.next() % uint64(n)) }
-
-// noise is an io.Reader of xorshift bytes, each 64-bit word ANDed with mask (to keep 16-bit
-// samples within Bits Stored).
-type noise struct {
-	x    *xorshift
-	mask uint64
-	left []byte // tail of a word not yet returned
-}
-
-func (r *noise) Read(p []byte) (int, error) {
-	n := 0
-	for len(r.left) > 0 && n < len(p) {
-		p[n] = r.left[0]
-		r.left = r.left[1:]
-		n++
-	}
-	for ; n+8 <= len(p); n += 8 {
-		binary.LittleEndian.PutUint64(p[n:], r.x.next()&r.mask)
-	}
-	if n < len(p) {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], r.x.next()&r.mask)
-		k := copy(p[n:], w[:])
-		r.left = append(r.left[:0], w[k:]...)
-		n += k
-	}
-	return n, nil
-}
 
 var (
 	surnames = []string{"王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭"}
@@ -116,7 +64,7 @@ func writeBench(dir string, nLarge, nSmall int, seed uint64) error {
 }
 
 func planBench(dir string, nLarge, nSmall int, seed uint64) []benchFile {
-	rng := newXorshift(seed, "plan")
+	rng := xorshift.New(seed, "plan")
 	var plan []benchFile
 	study := 0
 	for _, k := range []struct {
@@ -129,10 +77,10 @@ func planBench(dir string, nLarge, nSmall int, seed uint64) []benchFile {
 		for i := 0; i < k.count; i++ {
 			if left == 0 {
 				study++
-				left = 1 + rng.intn(4)
+				left = 1 + rng.Intn(4)
 				cur = benchFile{
 					study:     study,
-					patient:   surnames[rng.intn(len(surnames))] + given[rng.intn(len(given))],
+					patient:   surnames[rng.Intn(len(surnames))] + given[rng.Intn(len(given))],
 					patientID: fmt.Sprintf("B%d-%06d", seed, study),
 					instance:  0,
 				}
@@ -172,12 +120,12 @@ func writeBenchFile(f benchFile, seed uint64) error {
 	b.str(0x20500020, "CS", "IDENTITY")
 	length := uint32(size * size * 2)
 	b.streamImage(size, size, 1, 16, 12, "MONOCHROME2", length,
-		&noise{x: newXorshift(seed, tag), mask: 0x0FFF0FFF0FFF0FFF})
+		xorshift.Noise(xorshift.New(seed, tag), 0x0FFF0FFF0FFF0FFF))
 	return writeFile(f.path, classDX, b.utf8[dicom.TagSOPInstanceUID], b)
 }
 
 // streamImage is image with Pixel Data streamed from r.
-func (b *builder) streamImage(rows, cols, samples, bits, stored int, pi string, length uint32, r *noise) {
+func (b *builder) streamImage(rows, cols, samples, bits, stored int, pi string, length uint32, r io.Reader) {
 	b.image(rows, cols, samples, bits, stored, pi, nil)
 	b.remove(dicom.TagPixelData)
 	vr := "OW"
@@ -227,7 +175,7 @@ func writeMultiframe(dir string, n, sizeMB int, seed uint64) error {
 		b.str(dicom.TagNumberOfFrames, "IS", strconv.Itoa(frames))
 		b.u16(0x00280009, "AT", 0x0018, 0x1063)
 		b.streamImage(rows, cols, 3, 8, 8, "RGB", uint32(frames*frameLen),
-			&noise{x: newXorshift(seed, tag), mask: ^uint64(0)})
+			xorshift.Noise(xorshift.New(seed, tag), ^uint64(0)))
 		path := filepath.Join(dir, fmt.Sprintf("mf_%04d.dcm", i))
 		if err := writeFile(path, classUSMulti, b.utf8[dicom.TagSOPInstanceUID], b); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
