@@ -211,12 +211,8 @@ func (s *server) sendBulk(c echo.Context, ir *instanceRecord, ref bulkRef, path 
 	if !choice.single {
 		etag = "W/" + etag
 	}
-	h.Set("ETag", etag)
-	h.Set(echo.HeaderCacheControl, cacheInstance)
-	h.Add(echo.HeaderVary, echo.HeaderAccept)
-	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 	h.Set("Accept-Ranges", "bytes")
-	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+	if notModified(c, etag, cacheInstance) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	rng, err := parseRange(c.Request(), ref.Length, etag)

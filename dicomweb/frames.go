@@ -283,11 +283,7 @@ func (s *server) sendDecodedFrames(c echo.Context, ir *instanceRecord, choice pi
 	size := decodedFrameSize(h.im.Info())
 	etag := strings.TrimSuffix(framesETag(ir, nums), `"`) + "-" + dicom.ExplicitVRLittleEndian + `"`
 	hd := c.Response().Header()
-	hd.Set("ETag", etag)
-	hd.Set(echo.HeaderCacheControl, cacheInstance)
-	hd.Add(echo.HeaderVary, echo.HeaderAccept)
-	hd.Set(echo.HeaderXContentTypeOptions, "nosniff")
-	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+	if notModified(c, etag, cacheInstance) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	var (
@@ -396,11 +392,7 @@ func frameError(err error, n int, ir *instanceRecord) error {
 // from the listed fragments of the stored object in order.
 func (s *server) sendPixels(c echo.Context, ir *instanceRecord, choice pixelChoice, pieces [][]fragment, sizes []int64, etag string) error {
 	h := c.Response().Header()
-	h.Set("ETag", etag)
-	h.Set(echo.HeaderCacheControl, cacheInstance)
-	h.Add(echo.HeaderVary, echo.HeaderAccept)
-	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+	if notModified(c, etag, cacheInstance) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	var (

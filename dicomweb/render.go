@@ -514,11 +514,7 @@ func (s *server) rendered(level renderLevel) echo.HandlerFunc {
 		}
 		etag := renderedETag(rec, frames, choice, p)
 		h := c.Response().Header()
-		h.Set("ETag", etag)
-		h.Set(echo.HeaderCacheControl, cacheInstance)
-		h.Add(echo.HeaderVary, echo.HeaderAccept)
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-		if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		if notModified(c, etag, cacheInstance) {
 			return c.NoContent(http.StatusNotModified)
 		}
 		first, err := s.renderFrame(ctx, rec, frames[0], p, choice.media)

@@ -94,16 +94,11 @@ func (s *server) thumbnailFor(level renderLevel) echo.HandlerFunc {
 		}
 		sum := sha256.Sum256(body)
 		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-		h := c.Response().Header()
-		h.Set("ETag", etag)
+		cc := cacheInstance
 		if level == renderStudy || level == renderSeries {
-			h.Set(echo.HeaderCacheControl, cacheCollection)
-		} else {
-			h.Set(echo.HeaderCacheControl, cacheInstance)
+			cc = cacheCollection
 		}
-		h.Add(echo.HeaderVary, echo.HeaderAccept)
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-		if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		if notModified(c, etag, cc) {
 			return c.NoContent(http.StatusNotModified)
 		}
 		return c.Blob(http.StatusOK, choice.media, body)

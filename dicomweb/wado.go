@@ -326,6 +326,18 @@ func weakETag(sha string) string {
 	return `W/"` + strings.ToLower(sha) + `"`
 }
 
+// notModified sets the validator and caching headers of a resource's response (its ETag,
+// Cache-Control, Vary: Accept, nosniff) and reports whether the client's copy is current,
+// to be answered 304.
+func notModified(c echo.Context, etag, cacheControl string) bool {
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set(echo.HeaderCacheControl, cacheControl)
+	h.Add(echo.HeaderVary, echo.HeaderAccept)
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	return etagMatches(c.Request().Header.Get("If-None-Match"), etag)
+}
+
 // etagMatches implements If-None-Match's weak comparison (RFC 9110 13.1.2) of the
 // field against etag.
 func etagMatches(field, etag string) bool {

@@ -312,11 +312,7 @@ func (s *server) renderWADOURI(c echo.Context, req *wadoURIRequest, rec *store.I
 	}
 	etag := renderedETag(rec, []int{frame}, choice, p)
 	h := c.Response().Header()
-	h.Set("ETag", etag)
-	h.Set(echo.HeaderCacheControl, cacheInstance)
-	h.Add(echo.HeaderVary, echo.HeaderAccept)
-	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+	if notModified(c, etag, cacheInstance) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	b, err := s.renderFrame(ctx, rec, frame, p, choice.media)
