@@ -55,6 +55,27 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// queryAll runs a query and scans every row with scan; op names it in errors.
+func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, readErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, readErr(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(op, err)
+	}
+	return out, nil
+}
+
 // ---- sites ----
 
 func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
@@ -224,23 +245,7 @@ func (r *Reading) CountUsers(ctx context.Context) (int, error) {
 }
 
 func (r *Reading) Users(ctx context.Context) ([]reading.User, error) {
-	rows, err := r.x.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
-	if err != nil {
-		return nil, readErr("list users", err)
-	}
-	defer rows.Close()
-	var out []reading.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, readErr("list users", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr("list users", err)
-	}
-	return out, nil
+	return queryAll(ctx, r.x.r, "list users", scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
 }
 
 func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
@@ -367,26 +372,14 @@ func (r *Reading) DeleteExpiredSessions(ctx context.Context, now time.Time) erro
 // ---- templates ----
 
 func (r *Reading) Templates(ctx context.Context) ([]reading.Template, error) {
-	rows, err := r.x.r.QueryContext(ctx, `SELECT id, name, modality, body_part, findings, impression, updated_at
-		FROM report_templates ORDER BY modality, body_part, name`)
-	if err != nil {
-		return nil, readErr("list templates", err)
-	}
-	defer rows.Close()
-	var out []reading.Template
-	for rows.Next() {
+	return queryAll(ctx, r.x.r, "list templates", func(row interface{ Scan(...any) error }) (reading.Template, error) {
 		var t reading.Template
 		var upd string
-		if err := rows.Scan(&t.ID, &t.Name, &t.Modality, &t.BodyPart, &t.Findings, &t.Impression, &upd); err != nil {
-			return nil, readErr("list templates", err)
-		}
+		err := row.Scan(&t.ID, &t.Name, &t.Modality, &t.BodyPart, &t.Findings, &t.Impression, &upd)
 		t.UpdatedAt = parseTime(upd)
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr("list templates", err)
-	}
-	return out, nil
+		return t, err
+	}, `SELECT id, name, modality, body_part, findings, impression, updated_at
+		FROM report_templates ORDER BY modality, body_part, name`)
 }
 
 func (r *Reading) PutTemplate(ctx context.Context, t reading.Template) (reading.Template, error) {

@@ -29,23 +29,8 @@ func scanReport(row interface{ Scan(...any) error }) (reading.Report, error) {
 }
 
 func (r *Reading) Reports(ctx context.Context, studyUID string) ([]reading.Report, error) {
-	rows, err := r.x.r.QueryContext(ctx, `SELECT `+reportCols+` FROM reports WHERE study_uid = ? ORDER BY version`, studyUID)
-	if err != nil {
-		return nil, readErr("reports", err)
-	}
-	defer rows.Close()
-	var out []reading.Report
-	for rows.Next() {
-		rp, err := scanReport(rows)
-		if err != nil {
-			return nil, readErr("reports", err)
-		}
-		out = append(out, rp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr("reports", err)
-	}
-	return out, nil
+	return queryAll(ctx, r.x.r, "reports", scanReport,
+		`SELECT `+reportCols+` FROM reports WHERE study_uid = ? ORDER BY version`, studyUID)
 }
 
 // latest returns the study's newest report version (ErrNotFound when none), inside tx.
@@ -197,24 +182,8 @@ func (r *Reading) Unexported(ctx context.Context, limit int) ([]reading.Report, 
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := r.x.r.QueryContext(ctx, `SELECT `+reportCols+` FROM reports
+	return queryAll(ctx, r.x.r, "unexported reports", scanReport, `SELECT `+reportCols+` FROM reports
 		WHERE status <> 'draft' AND sop_uid = '' ORDER BY signed_at LIMIT ?`, limit)
-	if err != nil {
-		return nil, readErr("unexported reports", err)
-	}
-	defer rows.Close()
-	var out []reading.Report
-	for rows.Next() {
-		rp, err := scanReport(rows)
-		if err != nil {
-			return nil, readErr("unexported reports", err)
-		}
-		out = append(out, rp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr("unexported reports", err)
-	}
-	return out, nil
 }
 
 func (r *Reading) SetReportObject(ctx context.Context, studyUID string, version int, sopUID string) error {
