@@ -1,7 +1,10 @@
 package dicom
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -187,4 +190,60 @@ func PersonNameJSON(s string) map[string]string {
 		m["Phonetic"] = p.Phonetic
 	}
 	return m
+}
+
+// rawAttr is one DICOM JSON attribute before its values are typed by VR.
+type rawAttr struct {
+	VR           string            `json:"vr"`
+	Value        []json.RawMessage `json:"Value"`
+	BulkDataURI  string            `json:"BulkDataURI"`
+	InlineBinary string            `json:"InlineBinary"`
+}
+
+// ParseJSON reads a DICOM JSON object (PS3.18 F.2) with the Go types ToJSON uses, so
+// callers see one shape whether a data set is fresh or read back: PN values as
+// map[string]string, sequence items as JSONDataset, numbers as float64, text as string.
+func ParseJSON(b []byte) (JSONDataset, error) {
+	var raw map[string]rawAttr
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	return typedJSON(raw)
+}
+
+func typedJSON(raw map[string]rawAttr) (JSONDataset, error) {
+	out := make(JSONDataset, len(raw))
+	for tag, a := range raw {
+		attr := JSONAttribute{VR: a.VR, BulkDataURI: a.BulkDataURI, InlineBinary: a.InlineBinary}
+		for _, v := range a.Value {
+			val, err := typedValue(a.VR, v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", tag, err)
+			}
+			attr.Value = append(attr.Value, val)
+		}
+		out[tag] = attr
+	}
+	return out, nil
+}
+
+func typedValue(vr string, v json.RawMessage) (any, error) {
+	if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return nil, nil
+	}
+	switch vr {
+	case "PN":
+		var m map[string]string
+		err := json.Unmarshal(v, &m)
+		return m, err
+	case "SQ":
+		var item map[string]rawAttr
+		if err := json.Unmarshal(v, &item); err != nil {
+			return nil, err
+		}
+		return typedJSON(item)
+	}
+	var x any
+	err := json.Unmarshal(v, &x)
+	return x, err
 }

@@ -1,8 +1,6 @@
 package dicomweb
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -370,30 +368,37 @@ func (s *server) search(t searchTarget) echo.HandlerFunc {
 		}
 
 		base := s.baseURL(c)
-		out := make([]dicom.JSONDataset, len(results))
-		for i, r := range results {
-			out[i] = shapeResult(t, req, r, base)
-		}
-
 		h := c.Response().Header()
 		if truncated {
 			h.Set("Warning", warningTruncated)
 		}
 		setPrivateNoStore(h)
 		h.Add(echo.HeaderVary, echo.HeaderAccept)
-		s.log.Debug("qido-rs", "resource", c.Path(), "results", len(out), "truncated", truncated)
+		s.log.Debug("qido-rs", "resource", c.Path(), "results", len(results), "truncated", truncated)
 		if ctype == mediaDicomXML {
-			docs := make([][]byte, len(out))
-			for i, r := range out {
-				docs[i] = nativeXML(r)
+			docs := make([][]byte, len(results))
+			for i, r := range results {
+				ds, err := r.Dataset(t.level())
+				if err != nil {
+					return s.publicError(c, "search", err)
+				}
+				docs[i] = nativeXML(shapeResult(t, req, ds, base))
 			}
 			return s.sendXMLParts(c, docs)
 		}
-		var buf bytes.Buffer
-		if err := json.NewEncoder(&buf).Encode(out); err != nil {
-			return s.publicError(c, "search", err)
+		w := newHitWriter(t, req, base)
+		buf := make([]byte, 0, 1024*(len(results)+1))
+		buf = append(buf, '[')
+		for i, r := range results {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if buf, err = w.append(buf, r); err != nil {
+				return s.publicError(c, "search", err)
+			}
 		}
-		return sendBody(c, http.StatusOK, ctype, buf.Bytes(), nil)
+		buf = append(buf, ']', '\n')
+		return sendBody(c, http.StatusOK, ctype, buf, nil)
 	}
 }
 
@@ -434,7 +439,13 @@ func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base s
 // retrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL), or "" when
 // the result lacks the UIDs to build it.
 func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
-	study := firstString(r, dicom.TagStudyInstanceUID)
+	return joinRetrieveURL(base, level, firstString(r, dicom.TagStudyInstanceUID),
+		firstString(r, dicom.TagSeriesInstanceUID), firstString(r, dicom.TagSOPInstanceUID))
+}
+
+// joinRetrieveURL builds the WADO-RS URL of a study, series or instance; "" when a UID the
+// level needs is missing.
+func joinRetrieveURL(base string, level store.Level, study, series, inst string) string {
 	if study == "" {
 		return ""
 	}
@@ -442,7 +453,6 @@ func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
 	if level == store.LevelStudy {
 		return u
 	}
-	series := firstString(r, dicom.TagSeriesInstanceUID)
 	if series == "" {
 		return ""
 	}
@@ -450,7 +460,6 @@ func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
 	if level == store.LevelSeries {
 		return u
 	}
-	inst := firstString(r, dicom.TagSOPInstanceUID)
 	if inst == "" {
 		return ""
 	}

@@ -67,7 +67,7 @@ func TestPutTestdata(t *testing.T) {
 			if inst.SHA256 != hex.EncodeToString(sum[:]) || inst.Size != int64(len(data)) {
 				t.Errorf("SHA256/Size = %s/%d, want %x/%d", inst.SHA256, inst.Size, sum, len(data))
 			}
-			res, err := e.idx.Search(ctx, store.Query{Level: store.LevelInstance,
+			res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
 				Matches: []store.Match{{Tag: dicom.TagSOPInstanceUID, Value: inst.SOPInstanceUID}}})
 			if err != nil || len(res) != 1 {
 				t.Fatalf("Search: %d results, %v", len(res), err)
@@ -107,7 +107,7 @@ func TestSearchGB18030(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, data, store.PutRequest{})
 	name := []rune(exp["PatientName"])
-	res, err := e.idx.Search(context.Background(), store.Query{Level: store.LevelStudy,
+	res, err := store.SearchDatasets(context.Background(), e.idx, store.Query{Level: store.LevelStudy,
 		Matches: []store.Match{{Tag: dicom.TagPatientName, Value: string(name[0]) + "*"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestPutReplace(t *testing.T) {
 	if b, _ := io.ReadAll(rc); !bytes.Equal(b, corrected) || got.SHA256 != inst.SHA256 {
 		t.Fatal("Open does not return the corrected object")
 	}
-	res, err := e.idx.Search(ctx, store.Query{Level: store.LevelStudy})
+	res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelStudy})
 	if err != nil || len(res) != 1 || store.JSONString(res[0], dicom.TagPatientName) != "Test^Corrected" {
 		t.Fatalf("study after replace: %v %v", res, err)
 	}

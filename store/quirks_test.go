@@ -522,7 +522,7 @@ func TestPutVendorQuirks(t *testing.T) {
 			if inst.DatasetOffset != int64(wantOffset) {
 				t.Errorf("DatasetOffset = %d, want %d", inst.DatasetOffset, wantOffset)
 			}
-			res, err := e.idx.Search(ctx, store.Query{Level: store.LevelInstance,
+			res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
 				Matches: []store.Match{{Tag: dicom.TagSOPInstanceUID, Value: qSOP}}})
 			if err != nil || len(res) != 1 {
 				t.Fatalf("Search: %d results, %v", len(res), err)

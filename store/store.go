@@ -100,11 +100,11 @@ type Index interface {
 	// Instances lists the instances of a study, or of one series when seriesUID != "",
 	// ordered by series number, instance number, UID. ErrNotFound when there are none.
 	Instances(ctx context.Context, studyUID, seriesUID string) ([]*Instance, error)
-	// Search answers a query from the index alone. Each result carries the attributes of its
-	// level and every level above, plus the derived attributes of PS3.18 table 10.6.3-x
-	// (ModalitiesInStudy, NumberOfStudyRelatedSeries/Instances, NumberOfSeriesRelatedInstances).
-	// Results are in a stable order (newest study first; series and instance numbers).
-	Search(ctx context.Context, q Query) ([]dicom.JSONDataset, error)
+	// Search answers a query from the index alone. Each hit carries the attributes of its
+	// level and every level above, plus the derived ones (ModalitiesInStudy, the numbers
+	// of related series and instances); SearchDatasets gives them merged. Results are in a
+	// stable order (newest study first; series and instance numbers).
+	Search(ctx context.Context, q Query) ([]Hit, error)
 	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
 	DeleteInstance(ctx context.Context, sopInstanceUID string) error
 	// BlobRefs calls fn for the blob reference of every instance that filter selects,

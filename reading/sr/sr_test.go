@@ -155,7 +155,7 @@ func TestBuildArchive(t *testing.T) {
 	if in.StudyInstanceUID != study {
 		t.Fatalf("report filed under study %s, want %s", in.StudyInstanceUID, study)
 	}
-	res, err := idx.Search(context.Background(), store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
+	res, err := store.SearchDatasets(context.Background(), idx, store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
 		Matches: []store.Match{{Tag: dicom.TagModality, Value: "SR"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"pacsd/store"
 	"pacsd/store/storetest"
 )
 
@@ -30,7 +31,7 @@ func TestMatchingGolden(t *testing.T) {
 			continue
 		}
 		t.Run(tc.Name, func(t *testing.T) {
-			res, err := x.Search(ctx, tc.Query)
+			res, err := store.SearchDatasets(ctx, x, tc.Query)
 			if err != nil {
 				t.Fatal(err)
 			}

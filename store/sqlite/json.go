@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 
@@ -14,61 +11,8 @@ import (
 	"pacsd/dicom"
 )
 
-// rawAttr is one DICOM JSON attribute before its values are typed by VR.
-type rawAttr struct {
-	VR           string            `json:"vr"`
-	Value        []json.RawMessage `json:"Value"`
-	BulkDataURI  string            `json:"BulkDataURI"`
-	InlineBinary string            `json:"InlineBinary"`
-}
-
-// decodeJSON reads a stored DICOM JSON object back with the Go types dicom.ToJSON uses, so
-// callers see one shape whether a record is fresh or read back: PN values as
-// map[string]string, sequence items as dicom.JSONDataset, numbers as float64, text as string.
-func decodeJSON(s string) (dicom.JSONDataset, error) {
-	var raw map[string]rawAttr
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
-		return nil, err
-	}
-	return typedJSON(raw)
-}
-
-func typedJSON(raw map[string]rawAttr) (dicom.JSONDataset, error) {
-	out := make(dicom.JSONDataset, len(raw))
-	for tag, a := range raw {
-		attr := dicom.JSONAttribute{VR: a.VR, BulkDataURI: a.BulkDataURI, InlineBinary: a.InlineBinary}
-		for _, v := range a.Value {
-			val, err := typedValue(a.VR, v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", tag, err)
-			}
-			attr.Value = append(attr.Value, val)
-		}
-		out[tag] = attr
-	}
-	return out, nil
-}
-
-func typedValue(vr string, v json.RawMessage) (any, error) {
-	if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-		return nil, nil
-	}
-	switch vr {
-	case "PN":
-		var m map[string]string
-		err := json.Unmarshal(v, &m)
-		return m, err
-	case "SQ":
-		var item map[string]rawAttr
-		if err := json.Unmarshal(v, &item); err != nil {
-			return nil, err
-		}
-		return typedJSON(item)
-	}
-	var x any
-	err := json.Unmarshal(v, &x)
-	return x, err
-}
+// decodeJSON reads stored attributes back (dicom.ParseJSON).
+func decodeJSON(s string) (dicom.JSONDataset, error) { return dicom.ParseJSON([]byte(s)) }
 
 // foldTransformer strips accents: NFD splits "é" into "e" and a combining mark, which is
 // then dropped.

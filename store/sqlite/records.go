@@ -2,14 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"pacsd/dicom"
@@ -201,60 +199,12 @@ func (c decodeCache) get(s string) (dicom.JSONDataset, error) {
 	if ds, ok := c[s]; ok {
 		return maps.Clone(ds), nil
 	}
-	ds, err := attrs.decode(s)
+	ds, err := decodeJSON(s)
 	if err != nil {
 		return nil, err
 	}
 	c[s] = ds
 	return maps.Clone(ds), nil
-}
-
-// attrs remembers decoded study and series attributes across queries. QIDO answers the
-// same studies again and again (the worklist's first page, a patient's history, a week of
-// studies), and decoding their JSON was two thirds of a search's CPU. Keyed by the SHA-256
-// of the JSON text (a microsecond, against twenty for the decoding), so an updated study
-// simply misses and an entry costs its decoded form only. Two generations of at most
-// attrCacheSize entries each: when the young one fills, the old one is dropped, which keeps
-// what is in use; a 10,000-study archive fits, at about 2 KB a study.
-var attrs = &attrCache{young: map[[sha256.Size]byte]dicom.JSONDataset{}}
-
-const attrCacheSize = 12288
-
-type attrCache struct {
-	mu         sync.Mutex
-	young, old map[[sha256.Size]byte]dicom.JSONDataset
-}
-
-// decode returns the decoded attributes of s, shared: callers clone the map before adding
-// to it and never modify a Value slice.
-func (c *attrCache) decode(s string) (dicom.JSONDataset, error) {
-	key := sha256.Sum256([]byte(s))
-	c.mu.Lock()
-	ds, ok := c.young[key]
-	if !ok {
-		if ds, ok = c.old[key]; ok {
-			c.put(key, ds)
-		}
-	}
-	c.mu.Unlock()
-	if ok {
-		return ds, nil
-	}
-	ds, err := decodeJSON(s)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.put(key, ds)
-	c.mu.Unlock()
-	return ds, nil
-}
-
-func (c *attrCache) put(key [sha256.Size]byte, ds dicom.JSONDataset) {
-	if len(c.young) >= attrCacheSize {
-		c.old, c.young = c.young, make(map[[sha256.Size]byte]dicom.JSONDataset, attrCacheSize)
-	}
-	c.young[key] = ds
 }
 
 func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*store.Instance, parents, error) {

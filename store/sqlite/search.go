@@ -1,9 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 
@@ -90,7 +91,8 @@ func unsupported(t dicom.Tag, why string) error {
 }
 
 // Search answers q from the index alone (see the package comment for the matching rules).
-func (x *Index) Search(ctx context.Context, q store.Query) ([]dicom.JSONDataset, error) {
+// Each level's attributes come back as stored, undecoded.
+func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
 	sqlText, args, err := buildSearch(q)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
@@ -100,46 +102,40 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]dicom.JSONDataset,
 		return nil, dbErr("search", err)
 	}
 	defer rows.Close()
-	studies, series := decodeCache{}, decodeCache{}
-	out := []dicom.JSONDataset{}
+	out := []store.Hit{}
+	var (
+		// A study's (and series') JSON repeats on every row below it: share one copy.
+		lastStudy, lastSeries []byte
+		sa, sea, ia           sql.RawBytes
+		mods                  string
+		nSeries, nInst, nSe   int64
+	)
 	for rows.Next() {
-		var (
-			sa, mods, sea, ia       string
-			nSeries, nInst, nSeInst int64
-		)
-		if err := rows.Scan(&sa, &mods, &nSeries, &nInst, &sea, &nSeInst, &ia); err != nil {
+		var h store.Hit
+		if err := rows.Scan(&h.StudyUID, &h.SeriesUID, &h.SOPInstanceUID, &sa, &mods, &nSeries, &nInst, &sea, &nSe, &ia); err != nil {
 			return nil, dbErr("search", err)
 		}
-		ds, err := studies.get(sa)
-		if err != nil {
-			return nil, dbErr("search: study attributes", err)
+		if !bytes.Equal(sa, lastStudy) {
+			lastStudy = bytes.Clone(sa)
 		}
-		modVals := []any{}
-		for _, m := range strings.Split(mods, `\`) {
-			if m != "" {
-				modVals = append(modVals, m)
-			}
-		}
-		ds[dicom.TagModalitiesInStudy.Hex()] = dicom.JSONAttribute{VR: "CS", Value: modVals}
-		ds[dicom.TagNumberOfStudyRelatedSeries.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(nSeries)}}
-		ds[dicom.TagNumberOfStudyRelatedInstances.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(nInst)}}
+		h.Study = lastStudy
 		if q.Level >= store.LevelSeries {
-			se, err := series.get(sea)
-			if err != nil {
-				return nil, dbErr("search: series attributes", err)
+			if !bytes.Equal(sea, lastSeries) {
+				lastSeries = bytes.Clone(sea)
 			}
-			maps.Copy(ds, se)
-			ds[dicom.TagNumberOfSeriesRelatedInstances.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(nSeInst)}}
+			h.Series = lastSeries
+			h.SeriesInstances = int(nSe)
 		}
 		if q.Level == store.LevelInstance {
-			in, err := decodeJSON(ia)
-			if err != nil {
-				return nil, dbErr("search: instance attributes", err)
-			}
-			maps.Copy(ds, in)
+			h.Instance = bytes.Clone(ia)
 		}
-		ds[store.TagInstanceAvailability.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
-		out = append(out, ds)
+		for m := range strings.SplitSeq(mods, `\`) {
+			if m != "" {
+				h.ModalitiesInStudy = append(h.ModalitiesInStudy, m)
+			}
+		}
+		h.StudySeries, h.StudyInstances = int(nSeries), int(nInst)
+		out = append(out, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("search", err)
@@ -174,15 +170,15 @@ func buildSearch(q store.Query) (string, []any, error) {
 	var sel, from, order string
 	switch q.Level {
 	case store.LevelStudy:
-		sel = "s.attrs, s.modalities_in_study, s.num_series, s.num_instances, '', 0, ''"
+		sel = "s.study_uid, '', '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, '', 0, ''"
 		from = "studies s"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
 	case store.LevelSeries:
-		sel = "s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, ''"
+		sel = "s.study_uid, se.series_uid, '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, ''"
 		from = "series se JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
 	case store.LevelInstance:
-		sel = "s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, i.attrs"
+		sel = "s.study_uid, se.series_uid, i.sop_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, i.attrs"
 		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"

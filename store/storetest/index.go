@@ -387,7 +387,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 		for _, tc := range MatchingCases() {
 			t.Run(tc.Name, func(t *testing.T) {
-				res, err := x.Search(ctx, tc.Query)
+				res, err := store.SearchDatasets(ctx, x, tc.Query)
 				if tc.Invalid {
 					if !errors.Is(err, store.ErrInvalid) {
 						t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
@@ -484,7 +484,7 @@ func put(t *testing.T, x store.Index, f Fixture) *store.Instance {
 
 func search(t *testing.T, x store.Index, q store.Query) []dicom.JSONDataset {
 	t.Helper()
-	res, err := x.Search(context.Background(), q)
+	res, err := store.SearchDatasets(context.Background(), x, q)
 	if err != nil {
 		t.Fatalf("Search(%+v): %v", q, err)
 	}

@@ -1,0 +1,335 @@
+package dicomweb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// A QIDO-RS answer in JSON is spliced from the attributes as the index stores them (DICOM
+// JSON already) rather than decoded and encoded again: a page of a hundred studies is
+// 75 KB of JSON, and the round trip through Go maps was most of a search's time and nearly
+// all of its garbage.
+
+// member is one attribute of a DICOM JSON object: its key (eight hex digits) and its raw
+// value object. rank says which source wins when two carry the same key: the derived
+// attributes over the instance's, the instance's over the series', the series' over the
+// study's, as when the levels are merged into one data set.
+type member struct {
+	key, val []byte
+	rank     int8
+}
+
+const (
+	rankStudy int8 = iota
+	rankSeries
+	rankInstance
+	rankDerived
+)
+
+var (
+	keyCharset         = []byte(dicom.TagSpecificCharacterSet.Hex())
+	keyAvailability    = []byte(store.TagInstanceAvailability.Hex())
+	keyModalities      = []byte(dicom.TagModalitiesInStudy.Hex())
+	keyStudySeries     = []byte(dicom.TagNumberOfStudyRelatedSeries.Hex())
+	keyStudyInstances  = []byte(dicom.TagNumberOfStudyRelatedInstances.Hex())
+	keySeriesInstances = []byte(dicom.TagNumberOfSeriesRelatedInstances.Hex())
+	keyRetrieveURL     = []byte(dicom.TagRetrieveURL.Hex())
+
+	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
+	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).
+	valCharsetUTF8 = []byte(`{"vr":"CS","Value":["ISO_IR 192"]}`)
+	// Instance Availability (0008,0056) "shall be present if known": everything the index
+	// lists is retrievable at once (PS3.3 C.4.23.1.1, ONLINE).
+	valOnline = []byte(`{"vr":"CS","Value":["ONLINE"]}`)
+)
+
+// hitWriter appends QIDO-RS results as DICOM JSON, keeping the attributes the request
+// returns (PS3.18 10.6.3.3) in ascending tag order (F.2.1) and adding Retrieve URL.
+type hitWriter struct {
+	t        searchTarget
+	req      *searchRequest
+	defaults map[string]bool
+	base     string
+	members  []member // reused from one hit to the next
+	derived  []byte   // the derived attributes' values, reused likewise
+}
+
+func newHitWriter(t searchTarget, req *searchRequest, base string) *hitWriter {
+	return &hitWriter{t: t, req: req, defaults: defaultReturnKeys[t], base: base}
+}
+
+func (w *hitWriter) returned(key []byte) bool {
+	return w.req.includeAll || w.defaults[string(key)] || w.req.returnKeys[string(key)]
+}
+
+// append appends h as one JSON object.
+func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
+	w.members = w.members[:0]
+	for _, l := range []struct {
+		obj  []byte
+		rank int8
+	}{{h.Study, rankStudy}, {h.Series, rankSeries}, {h.Instance, rankInstance}} {
+		if l.obj == nil {
+			continue
+		}
+		err := eachMember(l.obj, func(key, val []byte) {
+			if !w.returned(key) {
+				return
+			}
+			if bytes.Equal(key, keyCharset) {
+				val = valCharsetUTF8
+			}
+			w.members = append(w.members, member{key, val, l.rank})
+		})
+		if err != nil {
+			return buf, fmt.Errorf("stored attributes of study %s: %w", h.StudyUID, err)
+		}
+	}
+
+	// The derived values are written into one buffer first and sliced afterwards, since
+	// appending may move it.
+	level := w.t.level()
+	w.derived = w.derived[:0]
+	type span struct {
+		key        []byte
+		start, end int
+	}
+	var spans [6]span
+	n := 0
+	add := func(key []byte, write func()) {
+		if !w.returned(key) {
+			return
+		}
+		start := len(w.derived)
+		write()
+		spans[n] = span{key, start, len(w.derived)}
+		n++
+	}
+	count := func(key []byte, v int) {
+		add(key, func() {
+			w.derived = append(w.derived, `{"vr":"IS","Value":[`...)
+			w.derived = strconv.AppendInt(w.derived, int64(v), 10)
+			w.derived = append(w.derived, "]}"...)
+		})
+	}
+	add(keyModalities, func() {
+		w.derived = append(w.derived, `{"vr":"CS"`...)
+		if len(h.ModalitiesInStudy) > 0 {
+			w.derived = append(w.derived, `,"Value":[`...)
+			for i, m := range h.ModalitiesInStudy {
+				if i > 0 {
+					w.derived = append(w.derived, ',')
+				}
+				w.derived = appendJSONString(w.derived, m)
+			}
+			w.derived = append(w.derived, ']')
+		}
+		w.derived = append(w.derived, '}')
+	})
+	count(keyStudySeries, h.StudySeries)
+	count(keyStudyInstances, h.StudyInstances)
+	if level >= store.LevelSeries {
+		count(keySeriesInstances, h.SeriesInstances)
+	}
+	add(keyAvailability, func() { w.derived = append(w.derived, valOnline...) })
+	if u := hitRetrieveURL(w.base, level, h); u != "" {
+		start := len(w.derived)
+		w.derived = append(w.derived, `{"vr":"UR","Value":[`...)
+		w.derived = appendJSONString(w.derived, u)
+		w.derived = append(w.derived, "]}"...)
+		spans[n] = span{keyRetrieveURL, start, len(w.derived)}
+		n++
+	}
+	for _, s := range spans[:n] {
+		w.members = append(w.members, member{s.key, w.derived[s.start:s.end], rankDerived})
+	}
+
+	slices.SortFunc(w.members, func(a, b member) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return int(a.rank) - int(b.rank)
+	})
+	buf = append(buf, '{')
+	first := true
+	for i, m := range w.members {
+		if i+1 < len(w.members) && bytes.Equal(w.members[i+1].key, m.key) {
+			continue // a higher rank follows
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = append(buf, '"')
+		buf = append(buf, m.key...)
+		buf = append(buf, `":`...)
+		buf = append(buf, m.val...)
+	}
+	return append(buf, '}'), nil
+}
+
+// hitRetrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL).
+func hitRetrieveURL(base string, level store.Level, h store.Hit) string {
+	return joinRetrieveURL(base, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID)
+}
+
+var errBadJSON = errors.New("malformed JSON object")
+
+// eachMember calls fn with the key (unquoted, as written) and the raw value of each
+// member of the JSON object obj, in order.
+func eachMember(obj []byte, fn func(key, val []byte)) error {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return errBadJSON
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return trailing(obj, i+1)
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return errBadJSON
+		}
+		end, err := skipString(obj, i)
+		if err != nil {
+			return err
+		}
+		key := obj[i+1 : end-1]
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return errBadJSON
+		}
+		i = skipSpace(obj, i+1)
+		end, err = skipValue(obj, i)
+		if err != nil {
+			return err
+		}
+		fn(key, obj[i:end])
+		i = skipSpace(obj, end)
+		if i >= len(obj) {
+			return errBadJSON
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return trailing(obj, i+1)
+		default:
+			return errBadJSON
+		}
+	}
+}
+
+func trailing(b []byte, i int) error {
+	if skipSpace(b, i) != len(b) {
+		return errBadJSON
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errBadJSON
+}
+
+// skipValue returns the index after the JSON value starting at b[i]. Objects and arrays
+// are skipped by counting brackets outside strings; the stored JSON was written by
+// encoding/json, so checking its grammar further would only cost.
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errBadJSON
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errBadJSON
+	}
+	j := i
+	for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[j])) {
+		j++
+	}
+	if j == i {
+		return 0, errBadJSON
+	}
+	return j, nil
+}
+
+// appendJSONString appends s as a JSON string escaped as encoding/json escapes it (HTML
+// characters included), so spliced and encoded answers read the same.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,117 @@
+package dicomweb
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"strings"
+	"testing"
+
+	"pacsd/store"
+)
+
+// TestEachMember checks the member scanner against encoding/json on valid objects and
+// that it refuses malformed ones rather than splicing garbage into an answer.
+func TestEachMember(t *testing.T) {
+	valid := []string{
+		`{}`,
+		` { } `,
+		`{"00100010":{"vr":"PN","Value":[{"Alphabetic":"Zhang^Wei","Ideographic":"张^伟"}]}}`,
+		`{"00080005":{"vr":"CS","Value":["ISO_IR 192"]},"00200013":{"vr":"IS","Value":[1,-2.5e3,null]}}`,
+		`{"0040A730":{"vr":"SQ","Value":[{"0040A160":{"vr":"UT","Value":["a \"quoted\" }] {[ text\\"]}}]}}`,
+		"{\n \"00081030\" : {\"vr\":\"LO\",\"Value\":[\"\\u003c\\u0026\\u003e\"]} ,\n\"00100020\":{\"vr\":\"LO\"}\n}",
+		`{"x":true,"y":false,"z":null,"n":12}`,
+	}
+	for _, obj := range valid {
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(obj), &want); err != nil {
+			t.Fatalf("test object %s: %v", obj, err)
+		}
+		got := map[string]json.RawMessage{}
+		var order []string
+		if err := eachMember([]byte(obj), func(k, v []byte) {
+			got[string(k)] = json.RawMessage(v)
+			order = append(order, string(k))
+		}); err != nil {
+			t.Errorf("eachMember(%s): %v", obj, err)
+			continue
+		}
+		if !maps.EqualFunc(got, want, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+			t.Errorf("eachMember(%s) = %v, want %v", obj, got, want)
+		}
+		if len(order) != len(want) {
+			t.Errorf("eachMember(%s) called %d times, want %d", obj, len(order), len(want))
+		}
+	}
+	for _, obj := range []string{``, `[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `{"a":"x}`,
+		`{"a":{"b":1}`, `{"a":[1,2}`, `{"a":1}x`, `{a:1}`} {
+		if err := eachMember([]byte(obj), func(k, v []byte) {}); err == nil {
+			t.Errorf("eachMember(%q) accepted a malformed object", obj)
+		}
+	}
+}
+
+// TestAppendJSONString checks the string writer against encoding/json, escapes included.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "DX", "http://h/dicomweb/studies/1.2.3", `a"b\c`, "<&>", "tab\tnl\ncr\r\x01\x1f",
+		"张伟", "line\u2028para\u2029", "bad\xffutf8\xc3", "mixed 王^芳 <x>"} {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestSplicedEqualsEncoded holds the spliced QIDO answer to the slow path it replaced:
+// every hit of every search target over the whole test corpus (all charsets, SR, multi-
+// frame), decoded, shaped and encoded with encoding/json, must give the same bytes.
+func TestSplicedEqualsEncoded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const base = "http://pacs.example/dicomweb"
+	queries := []string{"", "includefield=all", "includefield=00081030,PatientBirthDate,00180015",
+		"includefield=00080005&includefield=00080061", "fuzzymatching=true&includefield=00201208"}
+	n := 0
+	for _, target := range []searchTarget{searchStudies, searchAllSeries, searchAllInstances, searchStudySeries,
+		searchStudyInstances, searchSeriesInstances} {
+		for _, raw := range queries {
+			req, err := parseSearch(raw)
+			if err != nil {
+				t.Fatalf("parseSearch(%q): %v", raw, err)
+			}
+			hits, err := f.archive.Index().Search(ctx, store.Query{Level: target.level()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) == 0 {
+				t.Fatalf("no hits at level %d", target.level())
+			}
+			w := newHitWriter(target, req, base)
+			for _, h := range hits {
+				got, err := w.append(nil, h)
+				if err != nil {
+					t.Fatalf("append: %v", err)
+				}
+				ds, err := h.Dataset(target.level())
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := json.Marshal(shapeResult(target, req, ds, base))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(want) {
+					t.Fatalf("target %d, %q, study %s:\nspliced %s\nencoded %s", target, raw, h.StudyUID, got, want)
+				}
+				if !strings.Contains(string(got), `"00081190":{"vr":"UR","Value":["`+base+`/studies/`) {
+					t.Fatalf("no Retrieve URL in %s", got)
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d hits compared", n)
+}
