@@ -156,6 +156,18 @@ func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceR
 	return f.ir, f.err
 }
 
+// has reports whether rec's record is built: in memory, or in its file.
+func (m *metaCache) has(rec *store.Instance) bool {
+	if _, ok := m.mem.get(recordKey(rec.SOPInstanceUID, rec.SHA256)); ok {
+		return true
+	}
+	if m.dir == "" {
+		return false
+	}
+	_, err := os.Stat(m.recordPath(rec.SOPInstanceUID, rec.SHA256))
+	return err == nil
+}
+
 // load reads the record's file, or builds the record from the object (and writes the file).
 func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
 	if m.dir != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/internal/backlog"
 	"pacsd/store"
 	"pacsd/thumbnail"
 )
@@ -189,7 +190,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	if registered != nil {
 		registered(s)
 	}
-	return &Service{s: s, queue: make(chan *store.Instance, warmQueueLen)}
+	return &Service{s: s, queue: backlog.New(warmQueueLen)}
 }
 
 // registered, when set (by tests), is given every server Register builds.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pacsd/internal/backlog"
 	"pacsd/store"
 )
 
@@ -18,8 +19,10 @@ import (
 // The archive calls Warm after each new object (Archive.OnStored); Warm only queues. One
 // worker builds the records, yielding to ingest (Archive.Ingesting) for up to
 // warmMaxWait per object: reading a header it has just written is cheap, but the modality
-// sending the next object comes first. A full queue drops objects (counted); their records
-// are built on first request as before.
+// sending the next object comes first. Past warmQueueLen waiting objects (a bulk load),
+// the queue keeps their series instead (internal/backlog), which the worker then goes
+// through from the index: after a load of twenty thousand objects every series opens as
+// fast as the first.
 
 const (
 	warmQueueLen = 4096
@@ -31,20 +34,22 @@ const (
 // metadata of new objects as they arrive. Start it to use it; the handlers work without it.
 type Service struct {
 	s      *server
-	queue  chan *store.Instance
+	queue  *backlog.Queue
 	closed atomic.Bool
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	warmed, dropped, failed atomic.Int64
+	warmed, failed atomic.Int64
 }
 
 // WarmStats counts the background work since Start.
 type WarmStats struct {
-	Warmed, Dropped, Failed int64
-	Queued                  int64 // objects waiting now
+	Warmed, Failed int64
+	Overflowed     int64 // objects that found the queue full and were left to their series
+	Queued         int64 // objects waiting now
+	SeriesQueued   int64 // series waiting to be gone through
 }
 
 // Start subscribes to the archive's new objects and runs the worker until Close.
@@ -60,11 +65,14 @@ func (v *Service) Start(ctx context.Context) {
 	go func() {
 		defer v.wg.Done()
 		for {
-			select {
-			case <-ctx.Done():
+			in, se, err := v.queue.Next(ctx)
+			switch {
+			case err != nil:
 				return
-			case in := <-v.queue:
+			case in != nil:
 				v.warm(ctx, in)
+			default:
+				v.warmSeries(ctx, se)
 			}
 		}
 	}()
@@ -84,24 +92,44 @@ func (v *Service) Close() {
 }
 
 // Warm queues a newly stored object for its metadata record. It never blocks (the archive
-// calls it on the Put's goroutine): a full queue, or a closed service, drops the object.
+// calls it on the Put's goroutine); a closed service ignores it.
 func (v *Service) Warm(in *store.Instance) {
 	if v.closed.Load() {
 		return
 	}
-	select {
-	case v.queue <- in:
-	default:
-		v.dropped.Add(1)
-	}
+	v.queue.Add(in)
 }
 
 // Stats returns the counters.
 func (v *Service) Stats() WarmStats {
-	return WarmStats{Warmed: v.warmed.Load(), Dropped: v.dropped.Load(), Failed: v.failed.Load(), Queued: int64(len(v.queue))}
+	q := v.queue.Stats()
+	return WarmStats{Warmed: v.warmed.Load(), Failed: v.failed.Load(), Overflowed: q.Overflowed,
+		Queued: int64(q.Instances), SeriesQueued: int64(q.Series)}
+}
+
+// warmSeries builds the records of a series whose objects overflowed the queue; those
+// already built are found in the cache and cost a lookup.
+func (v *Service) warmSeries(ctx context.Context, se backlog.Series) {
+	list, err := v.s.archive.Index().Instances(ctx, se.StudyUID, se.SeriesUID)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+			v.failed.Add(1)
+			v.s.log.Warn("cannot list a series to build its metadata; it is built on first request", "series_instance_uid", se.SeriesUID, "err", err)
+		}
+		return
+	}
+	for _, in := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		v.warm(ctx, in)
+	}
 }
 
 func (v *Service) warm(ctx context.Context, in *store.Instance) {
+	if v.s.meta.has(in) {
+		return // built already (a series gone through again): no waiting for ingest over it
+	}
 	deadline := time.Now().Add(warmMaxWait)
 	for v.s.archive.Ingesting() && time.Now().Before(deadline) {
 		select {

@@ -25,6 +25,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
+	"pacsd/internal/backlog"
 	"pacsd/store"
 )
 
@@ -40,13 +41,18 @@ type Config struct {
 	Workers int    // background workers; 0 means 1 (ingest comes first)
 	// MaxWait bounds how long a background thumbnail waits for ingest to pause; 0 = 30 s.
 	MaxWait time.Duration
-	Logger  *slog.Logger
+	// QueueLen is how many new instances wait as they are; past it, during a bulk load,
+	// their series wait instead (internal/backlog). 0 means 4096.
+	QueueLen int
+	Logger   *slog.Logger
 }
 
 // Stats count the service's work since start.
 type Stats struct {
-	Made, Failed, Dropped, Served int64
-	Queued                        int64 // instances waiting for a background thumbnail now
+	Made, Failed, Served int64
+	Overflowed           int64 // instances that found the queue full and were left to their series
+	Queued               int64 // instances waiting for a background thumbnail now
+	SeriesQueued         int64 // series waiting to be gone through (internal/backlog)
 }
 
 // Service makes and caches thumbnails.
@@ -55,14 +61,14 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	queue  chan *store.Instance
+	queue  *backlog.Queue
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
 	inflight map[string]*call // by cache path: one render per thumbnail at a time
 
-	made, failed, dropped, served atomic.Int64
+	made, failed, served atomic.Int64
 }
 
 type call struct {
@@ -90,13 +96,16 @@ func New(a *store.Archive, cfg Config) (*Service, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 30 * time.Second
 	}
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 4096
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{
 		a: a, cfg: cfg, log: log.With("component", "thumbnail"),
-		queue:    make(chan *store.Instance, 4096),
+		queue:    backlog.New(cfg.QueueLen),
 		inflight: make(map[string]*call),
 	}, nil
 }
@@ -104,17 +113,20 @@ func New(a *store.Archive, cfg Config) (*Service, error) {
 // Start subscribes to the archive's new objects and runs the workers until Close.
 func (s *Service) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.a.OnStored(s.enqueue)
+	s.a.OnStored(s.Add)
 	for range s.cfg.Workers {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			for {
-				select {
-				case <-ctx.Done():
+				in, se, err := s.queue.Next(ctx)
+				switch {
+				case err != nil:
 					return
-				case in := <-s.queue:
+				case in != nil:
 					s.background(ctx, in)
+				default:
+					s.backgroundSeries(ctx, se)
 				}
 			}
 		}()
@@ -131,17 +143,37 @@ func (s *Service) Close() {
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
-	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load(), Served: s.served.Load(),
-		Queued: int64(len(s.queue))}
+	q := s.queue.Stats()
+	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Served: s.served.Load(),
+		Overflowed: q.Overflowed, Queued: int64(q.Instances), SeriesQueued: int64(q.Series)}
 }
 
-// enqueue never blocks the Put that calls it: a full queue drops the job, and the
-// thumbnail is made when first asked for.
-func (s *Service) enqueue(in *store.Instance) {
-	select {
-	case s.queue <- in:
-	default:
-		s.dropped.Add(1)
+// Add queues a newly stored instance for its background thumbnail; Start has the archive
+// call it after every Put. It never blocks the Put: past Config.QueueLen waiting, the
+// instance's series is kept instead, so nothing is left to be made on demand.
+func (s *Service) Add(in *store.Instance) { s.queue.Add(in) }
+
+// backgroundSeries makes the missing thumbnails of a series whose instances overflowed
+// the queue; those already made cost a look in the cache.
+func (s *Service) backgroundSeries(ctx context.Context, se backlog.Series) {
+	list, err := s.a.Index().Instances(ctx, se.StudyUID, se.SeriesUID)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("cannot list a series for its thumbnails; they are made on demand", "series_instance_uid", se.SeriesUID, "err", err)
+		}
+		return
+	}
+	for _, in := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		if !store.HasPixelData(in) {
+			continue
+		}
+		if _, err := os.Stat(s.path(in)); err == nil {
+			continue // made already: no waiting for ingest to pause over it
+		}
+		s.background(ctx, in)
 	}
 }
 

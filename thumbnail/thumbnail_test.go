@@ -160,6 +160,54 @@ func TestBackgroundAfterIngest(t *testing.T) {
 	}
 }
 
+// TestBackgroundOverflow: instances that find the queue full during a bulk load are made
+// from their series afterwards, each once.
+func TestBackgroundOverflow(t *testing.T) {
+	dir := t.TempDir()
+	idx, err := sqlite.Open(context.Background(), filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	blobs, err := file.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := thumbnail.New(a, thumbnail.Config{Dir: filepath.Join(dir, "thumbs"), MaxWait: time.Second, QueueLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{a: a, svc: svc, dir: dir}
+	images := []string{"dr_mono2.dcm", "dr_mono1.dcm", "ts_rle.dcm", "us_multiframe.dcm", "sr_basic_text.dcm"}
+	var recs []*store.Instance
+	for _, n := range images {
+		recs = append(recs, e.put(t, n))
+	}
+	for _, in := range recs { // as the archive calls it during a load, before the worker runs
+		svc.Add(in)
+	}
+	if st := svc.Stats(); st.Queued != 1 || st.Overflowed != int64(len(recs)-1) || st.SeriesQueued == 0 {
+		t.Fatalf("before the worker: %+v, want 1 queued and the rest overflowed into series", st)
+	}
+	svc.Start(context.Background())
+	t.Cleanup(svc.Close)
+	want := int64(len(images) - 1) // the SR has no image
+	deadline := time.Now().Add(60 * time.Second)
+	for st := svc.Stats(); st.Made < want || st.Queued+st.SeriesQueued > 0; st = svc.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: %+v, want %d made", st, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := svc.Stats(); st.Made != want || st.Failed != 0 {
+		t.Fatalf("%+v, want %d made, none twice", st, want)
+	}
+}
+
 // TestPolarity: a MONOCHROME1 and a MONOCHROME2 image of the same chest look alike (the
 // inversion is applied once), and not like each other's negative.
 func TestPolarity(t *testing.T) {

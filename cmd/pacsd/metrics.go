@@ -44,9 +44,11 @@ func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Ser
 		{"pacsd_evicted_bytes_total", "counter", "Bytes of local copies evicted after upload.", float64(s.EvictedBytes)},
 		{"pacsd_remote_down_since_seconds", "gauge", "Unix time of the first failure of the current run of upload failures; 0 when uploads succeed.", down},
 		{"pacsd_thumbnails_queued", "gauge", "New images waiting for their background thumbnail.", float64(ts.Queued)},
+		{"pacsd_thumbnails_series_queued", "gauge", "Series to go through for thumbnails, left by new images that found the queue full (a bulk load).", float64(ts.SeriesQueued)},
 		{"pacsd_thumbnails_made_total", "counter", "Thumbnails made (in the background or on demand).", float64(ts.Made)},
 		{"pacsd_thumbnail_failures_total", "counter", "Images whose thumbnail could not be made.", float64(ts.Failed)},
 		{"pacsd_metadata_queued", "gauge", "New objects waiting for their WADO-RS metadata record.", float64(ws.Queued)},
+		{"pacsd_metadata_series_queued", "gauge", "Series to go through for metadata records, left by new objects that found the queue full (a bulk load).", float64(ws.SeriesQueued)},
 		{"pacsd_metadata_warmed_total", "counter", "WADO-RS metadata records built after ingest.", float64(ws.Warmed)},
 	} {
 		if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v); err != nil {

@@ -491,7 +491,8 @@ func waitBackground(base string, limit time.Duration) error {
 		}
 		busy := false
 		for _, line := range strings.Split(string(body), "\n") {
-			for _, m := range []string{"pacsd_thumbnails_queued ", "pacsd_metadata_queued "} {
+			for _, m := range []string{"pacsd_thumbnails_queued ", "pacsd_thumbnails_series_queued ",
+				"pacsd_metadata_queued ", "pacsd_metadata_series_queued "} {
 				if v, ok := strings.CutPrefix(line, m); ok && v != "0" {
 					busy = true
 				}
