@@ -46,7 +46,9 @@
 // Fuzzy matching (Query.Fuzzy, PS3.18 8.3.4.5) applies to PN keys: the value is split into
 // words at '^', '=' and spaces; each word must match the start of some name component,
 // ignoring case and accents (Unicode NFD with marks removed, then lower case), so "wei" finds
-// "Zhang^Wei" and "jose" finds "José". It scans the studies table (no index can serve a
+// "Zhang^Wei" and "jose" finds "José". A Chinese name stored as one word counts its
+// possible given names as words too (张伟: 伟; 欧阳娜娜: 阳娜娜, 娜娜), and the pinyin of its
+// characters (zhang, wei, zhangwei). It scans the studies table (no index can serve a
 // match inside a column); that is acceptable for the occasional interactive search.
 //
 // Other keys are matched against the level's DICOM JSON (json_each over the attribute's

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/storetest"
 )
 
 func openTest(t testing.TB) (*Index, string) {
@@ -217,6 +219,71 @@ func TestPinyinKeys(t *testing.T) {
 			if !found {
 				t.Errorf("%s: keys %q lack %q", c.name, keys, w)
 			}
+		}
+	}
+}
+
+// TestFuzzyBackfill: pn_fuzzy written by an older fuzzyName is recomputed at open, once,
+// so that a search improved since finds studies that arrived before.
+func TestFuzzyBackfill(t *testing.T) {
+	ctx := context.Background()
+	x, path := openTest(t)
+	f := storetest.Fixture{Study: "1.9.1", Series: "1.9.1.1", SOP: "1.9.1.1.1", SOPClass: storetest.ClassDX,
+		PatientName: "张伟", Referring: "欧阳娜娜"}
+	if _, err := x.PutInstance(ctx, f.Instance()); err != nil {
+		t.Fatal(err)
+	}
+	found := func(x *Index, tag dicom.Tag, v string) bool {
+		t.Helper()
+		hits, err := x.Search(ctx, store.Query{Level: store.LevelStudy, Fuzzy: true, Matches: []store.Match{{Tag: tag, Value: v}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hits) == 1
+	}
+	if !found(x, dicom.TagPatientName, "伟") || !found(x, dicom.TagReferringPhysicianName, "娜娜") {
+		t.Fatal("fuzzy given name not found in a one-word Chinese name")
+	}
+	// As an index written before version 2: no given names, no version setting.
+	for _, stmt := range []string{"UPDATE studies SET pn_fuzzy = '^张伟^zhang^wei^zhangwei^', rp_fuzzy = ''",
+		"DELETE FROM settings WHERE key = 'fuzzy_version'"} {
+		if _, err := x.w.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found(x, dicom.TagPatientName, "伟") {
+		t.Fatal("the old column still matches: the test would prove nothing")
+	}
+	x.Close()
+	y, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	if !found(y, dicom.TagPatientName, "伟") || !found(y, dicom.TagReferringPhysicianName, "娜娜") {
+		t.Fatal("fuzzy words not recomputed at open")
+	}
+	var v string
+	if err := y.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = 'fuzzy_version'").Scan(&v); err != nil || v != fuzzyVersion {
+		t.Fatalf("fuzzy_version = %q, %v", v, err)
+	}
+}
+
+func TestGivenNames(t *testing.T) {
+	for _, c := range []struct {
+		word string
+		want []string
+	}{
+		{"张伟", []string{"伟"}},
+		{"张小伟", []string{"小伟", "伟"}},
+		{"欧阳娜娜", []string{"阳娜娜", "娜娜"}},
+		{"张", nil},
+		{"诸葛孔明先生", nil}, // five or more: not a name in one word
+		{"zhangwei", nil},
+		{"张wei", nil},
+	} {
+		if got := givenNames(c.word); !slices.Equal(got, c.want) {
+			t.Errorf("givenNames(%q) = %q, want %q", c.word, got, c.want)
 		}
 	}
 }

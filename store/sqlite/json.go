@@ -39,6 +39,9 @@ func fuzzyName(p dicom.PersonName) string {
 		if len(parts) > 1 {
 			words = append(words, strings.Join(parts, ""))
 		}
+		for _, w := range parts {
+			words = append(words, givenNames(w)...)
+		}
 	}
 	words = append(words, pinyinWords(p)...)
 	if len(words) == 0 {
@@ -49,4 +52,25 @@ func fuzzyName(p dicom.PersonName) string {
 
 func splitWords(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' })
+}
+
+// givenNames returns the possible given names inside a Chinese name written as one word
+// (张伟, 欧阳娜娜), so that fuzzy 伟 finds 张伟 as it finds 张^伟: what follows a one- or
+// two-character surname, for words of two to four Han characters. Without a surname list
+// both cuts are kept; a fuzzy search may be a little wide, never blind.
+func givenNames(w string) []string {
+	rs := []rune(w)
+	if len(rs) < 2 || len(rs) > 4 {
+		return nil
+	}
+	for _, r := range rs {
+		if !unicode.Is(unicode.Han, r) {
+			return nil
+		}
+	}
+	out := []string{string(rs[1:])}
+	if len(rs) >= 3 {
+		out = append(out, string(rs[2:]))
+	}
+	return out
 }

@@ -101,51 +101,80 @@ func writePinyin(tx *sql.Tx, studyPK int64, p dicom.PersonName) error {
 	return nil
 }
 
-// backfillPinyin fills study_pinyin (and the pinyin words of pn_fuzzy) for studies written
-// before migration 4, once: the migration cannot compute pinyin in SQL.
-func backfillPinyin(ctx context.Context, db *sql.DB) error {
-	var done string
-	err := db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = 'pinyin_backfilled'").Scan(&done)
-	if err == nil {
-		return nil
+// fuzzyVersion names how pn_fuzzy and rp_fuzzy are computed (fuzzyName); rows written under
+// an older one are recomputed once at open. 2: given names inside one-word Chinese names.
+const fuzzyVersion = "2"
+
+// backfillNames fills study_pinyin (and the pinyin words of pn_fuzzy) for studies written
+// before migration 4, once: the migration cannot compute pinyin in SQL. It also recomputes
+// the fuzzy-word columns when fuzzyName has changed since they were written.
+func backfillNames(ctx context.Context, db *sql.DB) error {
+	setting := func(key string) (string, bool, error) {
+		var v string
+		err := db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+		if err == sql.ErrNoRows {
+			return "", false, nil
+		}
+		return v, err == nil, err
 	}
-	if err != sql.ErrNoRows {
+	_, pinyinDone, err := setting("pinyin_backfilled")
+	if err != nil {
 		return fmt.Errorf("pinyin backfill: %w", err)
+	}
+	fuzzy, _, err := setting("fuzzy_version")
+	if err != nil {
+		return fmt.Errorf("pinyin backfill: %w", err)
+	}
+	if pinyinDone && fuzzy == fuzzyVersion {
+		return nil
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("pinyin backfill: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, "SELECT id, pn_alpha, pn_ideo, pn_phon FROM studies WHERE pn_alpha != '' OR pn_ideo != ''")
+	rows, err := tx.QueryContext(ctx, `SELECT id, pn_alpha, pn_ideo, pn_phon, rp_alpha, rp_ideo, rp_phon FROM studies
+		WHERE pn_alpha != '' OR pn_ideo != '' OR pn_phon != '' OR rp_alpha != '' OR rp_ideo != '' OR rp_phon != ''`)
 	if err != nil {
 		return fmt.Errorf("pinyin backfill: %w", err)
 	}
 	type row struct {
-		pk int64
-		p  dicom.PersonName
+		pk     int64
+		pn, rp dicom.PersonName
 	}
 	var todo []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.pk, &r.p.Alphabetic, &r.p.Ideographic, &r.p.Phonetic); err != nil {
+		if err := rows.Scan(&r.pk, &r.pn.Alphabetic, &r.pn.Ideographic, &r.pn.Phonetic,
+			&r.rp.Alphabetic, &r.rp.Ideographic, &r.rp.Phonetic); err != nil {
 			rows.Close()
 			return fmt.Errorf("pinyin backfill: %w", err)
 		}
-		if pinyinKeys(r.p) != nil {
-			todo = append(todo, r)
-		}
+		todo = append(todo, r)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pinyin backfill: %w", err)
+	}
+	withPinyin := 0
 	for _, r := range todo {
-		if err := writePinyin(tx, r.pk, r.p); err != nil {
-			return fmt.Errorf("pinyin backfill: %w", err)
+		if !pinyinDone && pinyinKeys(r.pn) != nil {
+			withPinyin++
+			if err := writePinyin(tx, r.pk, r.pn); err != nil {
+				return fmt.Errorf("pinyin backfill: %w", err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE studies SET pn_fuzzy = ? WHERE id = ?", fuzzyName(r.p), r.pk); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE studies SET pn_fuzzy = ?, rp_fuzzy = ? WHERE id = ?",
+			fuzzyName(r.pn), fuzzyName(r.rp), r.pk); err != nil {
 			return fmt.Errorf("pinyin backfill: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES ('pinyin_backfilled', ?)", fmt.Sprint(len(todo))); err != nil {
+	if !pinyinDone {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES ('pinyin_backfilled', ?)", fmt.Sprint(withPinyin)); err != nil {
+			return fmt.Errorf("pinyin backfill: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES ('fuzzy_version', ?)", fuzzyVersion); err != nil {
 		return fmt.Errorf("pinyin backfill: %w", err)
 	}
 	return tx.Commit()

@@ -70,7 +70,7 @@ func Open(ctx context.Context, path string) (*Index, error) {
 		w.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	if err := backfillPinyin(ctx, w); err != nil {
+	if err := backfillNames(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}

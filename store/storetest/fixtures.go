@@ -228,7 +228,8 @@ func MatchingCases() []MatchingCase {
 		// 1.2.3 is 张伟 in characters only: found through its pinyin.
 		{Name: "fuzzy_component_start", Query: fuzzy(dicom.TagPatientName, "wei"), Want: []string{"1.2.2", "1.2.1", "1.2.3"}},
 		{Name: "fuzzy_accents", Query: fuzzy(dicom.TagPatientName, "jose garc"), Want: []string{"1.2.5"}},
-		{Name: "fuzzy_ideographic", Query: fuzzy(dicom.TagPatientName, "伟"), Want: []string{"1.2.2"}},
+		// 伟 is the given name of 张^伟 and, after the surname, of 张伟 written as one word.
+		{Name: "fuzzy_ideographic", Query: fuzzy(dicom.TagPatientName, "伟"), Want: []string{"1.2.2", "1.2.3"}},
 		// A Chinese name is typed as one word, whether the modality split it or not.
 		{Name: "fuzzy_ideographic_whole_name", Query: fuzzy(dicom.TagPatientName, "张伟"), Want: []string{"1.2.2", "1.2.3"}},
 		{Name: "fuzzy_pinyin_run_together", Query: fuzzy(dicom.TagPatientName, "zhangwei"), Want: []string{"1.2.2", "1.2.1", "1.2.3"}},
