@@ -41,6 +41,10 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		cols, err := mergeStudy(tx, inst, cols)
+		if err != nil {
+			return err
+		}
 		studyPK, err := upsertStudy(tx, inst, cols)
 		if err != nil {
 			return err
@@ -109,6 +113,50 @@ func (x *Index) DeleteInstance(ctx context.Context, sopInstanceUID string) error
 		return dbErr("delete instance "+sopInstanceUID, err)
 	}
 	return nil
+}
+
+// mergeStudy merges the study's stored attributes into those of the instance arriving:
+// what the instance carries wins (a corrected re-send corrects), what it lacks is kept.
+// Devices do not all fill the study module alike: a report or a secondary capture sent
+// after the images often lacks the Study Description or the Accession Number, and must
+// not blank them in every search. Nothing is decoded in the usual case, where the new
+// instance carries every attribute the study has.
+func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) {
+	var old string
+	err := tx.QueryRow("SELECT attrs FROM studies WHERE study_uid = ?", inst.StudyInstanceUID).Scan(&old)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, dbErr("read study attributes", err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(old), &keys); err != nil {
+		return nil, fmt.Errorf("stored attributes of study %s: %w", inst.StudyInstanceUID, err)
+	}
+	lacks := false
+	for k := range keys {
+		if _, ok := inst.StudyAttrs[k]; !ok {
+			lacks = true
+			break
+		}
+	}
+	if !lacks {
+		return c, nil
+	}
+	merged, err := dicom.ParseJSON([]byte(old))
+	if err != nil {
+		return nil, fmt.Errorf("stored attributes of study %s: %w", inst.StudyInstanceUID, err)
+	}
+	maps.Copy(merged, inst.StudyAttrs)
+	with := *inst
+	with.StudyAttrs = merged
+	mc, err := columnsOf(&with)
+	if err != nil {
+		return nil, fmt.Errorf("merged attributes of study %s: %w", inst.StudyInstanceUID, err)
+	}
+	mc.receivedAt = c.receivedAt
+	return mc, nil
 }
 
 func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {

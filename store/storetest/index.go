@@ -103,6 +103,40 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 	})
 
+	t.Run("StudyAttributesMerge", func(t *testing.T) {
+		// Images with the full study module, then a report that lacks part of it and
+		// corrects the name: what the report lacks is kept, what it carries wins, and
+		// searching sees the result.
+		x := newIndex(t)
+		img := Fixture{Study: "1.8.1", Series: "1.8.1.1", SOP: "1.8.1.1.1", SOPClass: ClassDX, Modality: "DX",
+			PatientName: "Wang^Fang", PatientID: "P81", StudyDescription: "CHEST PA", Accession: "A81",
+			StudyDate: "20240301", Institution: "Township 3"}
+		put(t, x, img)
+		sr := Fixture{Study: "1.8.1", Series: "1.8.1.2", SOP: "1.8.1.2.1", SOPClass: ClassSR, Modality: "SR",
+			PatientName: "Wang^Fang^^Ms", PatientID: "P81", StudyDate: "20240301"}
+		put(t, x, sr)
+		res := search(t, x, store.Query{Level: store.LevelStudy, Matches: []store.Match{{Tag: dicom.TagStudyDescription, Value: "CHEST*"}}})
+		if len(res) != 1 {
+			t.Fatalf("StudyDescription kept from the images: %d studies found, want 1", len(res))
+		}
+		for tag, want := range map[dicom.Tag]string{dicom.TagStudyDescription: "CHEST PA", dicom.TagAccessionNumber: "A81",
+			dicom.TagInstitutionName: "Township 3", dicom.TagPatientName: "Wang^Fang^^Ms"} {
+			if got := store.JSONString(res[0], tag); got != want {
+				t.Errorf("after the report: %s = %q, want %q", tag, got, want)
+			}
+		}
+		if got := search(t, x, store.Query{Level: store.LevelStudy, Matches: []store.Match{{Tag: dicom.TagAccessionNumber, Value: "A81"}}}); len(got) != 1 {
+			t.Errorf("AccessionNumber kept from the images: %d studies found, want 1", len(got))
+		}
+		in, err := x.Instance(ctx, sr.SOP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := store.JSONString(in.StudyAttrs, dicom.TagStudyDescription); got != "CHEST PA" {
+			t.Errorf("the report's record shows the study's description %q, want the merged CHEST PA", got)
+		}
+	})
+
 	t.Run("ReplaceMovesInstance", func(t *testing.T) {
 		x := newIndex(t)
 		f := MatchingFixtures()[0]
