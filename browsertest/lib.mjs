@@ -300,6 +300,38 @@ export async function imageStats(page, selector) {
   }, selector);
 }
 
+// imageGrid is imageStats' picture of the first image matching selector as an n x n grid of
+// mean luminances, for correlation (null until the image has loaded).
+export async function imageGrid(page, selector, n = 16) {
+  return page.evaluate(async ({ sel, n }) => {
+    const im = document.querySelector(sel);
+    if (!im) return null;
+    try {
+      await im.decode();
+    } catch {
+      return null;
+    }
+    const w = im.naturalWidth, h = im.naturalHeight;
+    if (!w || !h) return null;
+    const c = document.createElement('canvas');
+    c.width = w;
+    c.height = h;
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(im, 0, 0);
+    const d = ctx.getImageData(0, 0, w, h).data;
+    const sums = new Array(n * n).fill(0), counts = new Array(n * n).fill(0);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = (y * w + x) * 4;
+        const cell = Math.floor((y * n) / h) * n + Math.floor((x * n) / w);
+        sums[cell] += (d[i] + d[i + 1] + d[i + 2]) / 3;
+        counts[cell]++;
+      }
+    }
+    return sums.map((s, i) => (counts[i] ? s / counts[i] : 0));
+  }, { sel: selector, n });
+}
+
 // poll calls fn until it returns a truthy value or timeoutMs passes; then it throws with
 // the last value seen.
 export async function poll(what, fn, timeoutMs, intervalMs = 250) {

@@ -11,7 +11,7 @@
 //   cr: {studyUID}                           a MONOCHROME1 copy of the DR picture, by link
 //   us: {studyUID, instances, frames}        the multi-frame US study, opened by link
 
-import { Run, canvasGrid, canvasStats, correlation, imageStats, poll } from './lib.mjs';
+import { Run, canvasGrid, canvasStats, correlation, imageGrid, imageStats, poll } from './lib.mjs';
 
 const scenario = JSON.parse(process.env.OHIF_SCENARIO || '{}');
 const mount = (scenario.mount || '/ohif').replace(/\/+$/, '');
@@ -26,6 +26,7 @@ const minVariance = 20;
 
 let page;
 let drGrid = null; // the DR picture as shown, to compare the MONOCHROME1 rendering with
+let drThumb = null; // and its study-browser thumbnail
 try {
   page = await run.launch();
   await scenarioSteps();
@@ -71,6 +72,7 @@ async function scenarioSteps() {
       await checkNoErrors();
       const thumbs = await renderedThumbnails('DR thumbnails', dr.instances);
       drGrid = await canvasGrid(page, viewport);
+      drThumb = await imageGrid(page, thumbnails);
       await run.screenshot('dr');
       return { viewport: stats, thumbnails: thumbs };
     });
@@ -87,7 +89,12 @@ async function scenarioSteps() {
       // two look alike (r near 1); shown without inversion, they are negatives (r near -1).
       const r = correlation(drGrid, await canvasGrid(page, viewport));
       if (!(r > 0.5)) throw new Error(`CR and DR renderings correlate at r=${r.toFixed(3)}; MONOCHROME1 not inverted?`);
-      return { viewport: stats, correlationWithDR: r };
+      // The same holds for the study browser's thumbnail.
+      await renderedThumbnails('CR thumbnail', 1);
+      if (!drThumb) throw new Error('no DR thumbnail to compare with');
+      const rt = correlation(drThumb, await imageGrid(page, thumbnails));
+      if (!(rt > 0.5)) throw new Error(`CR and DR thumbnails correlate at r=${rt.toFixed(3)}; MONOCHROME1 thumbnail not inverted?`);
+      return { viewport: stats, correlationWithDR: r, thumbnailCorrelationWithDR: rt };
     });
   }
 
@@ -144,8 +151,8 @@ async function rendered(what) {
   return s;
 }
 
-// renderedThumbnails waits for n study-browser thumbnails, each decoded from the instance's
-// pixel data by OHIF's codecs, and checks that none is blank.
+// renderedThumbnails waits for n study-browser thumbnails (pacsd's thumbnail resources)
+// and checks that none is blank.
 async function renderedThumbnails(what, n) {
   if (!n) return [];
   const r = await poll(what, async () => {

@@ -33,10 +33,14 @@ func appConfig(dicomwebRoot, dicomwebPath, routerBasename string) ([]byte, error
 		"qidoSupportsIncludeField": true,
 		"supportsFuzzyMatching":    true,
 		"supportsWildcard":         true,
-		// Pixels come from WADO-RS frames (PS3.18 10.4.1.1.3), thumbnails too: OHIF renders
-		// them from the same frames, so no /rendered resource is needed.
-		"imageRendering":     "wadors",
-		"thumbnailRendering": "wadors",
+		// Pixels come from WADO-RS frames (PS3.18 10.4.1.1.3). Thumbnails come from pacsd's
+		// thumbnail resources (PS3.18 10.4.1.1.4), made at ingest and cached: rendered by
+		// OHIF from frames, each series' thumbnail cost a whole frame (15 MB for a DR) over
+		// a township's link, and OHIF 3.13 showed MONOCHROME1 ones as negatives. "fetch"
+		// sends them with the session, and lets the study list preview show them too.
+		"imageRendering":           "wadors",
+		"thumbnailRendering":       "thumbnail",
+		"thumbnailRequestStrategy": "fetch",
 		// Series metadata is fetched when a series is shown, not all at study open.
 		"enableStudyLazyLoad": true,
 		// pacsd has no Rejection Note workflow (PS3.3 KOS) nor STOW-RS upload from the viewer.

@@ -255,7 +255,7 @@ process.stdout.write(JSON.stringify(window.config));`
 			want := map[string]any{
 				"qidoRoot": tt.wantRoot, "wadoRoot": tt.wantRoot, "wadoUriRoot": tt.wantRoot,
 				"supportsFuzzyMatching": true, "supportsWildcard": true, "imageRendering": "wadors",
-				"thumbnailRendering": "wadors", "enableStudyLazyLoad": true, "supportsReject": false,
+				"thumbnailRendering": "thumbnail", "thumbnailRequestStrategy": "fetch", "enableStudyLazyLoad": true, "supportsReject": false,
 				"omitQuotationForMultipartRequest": true,
 			}
 			for k, v := range want {

@@ -20,7 +20,8 @@
           "supportsFuzzyMatching": true,
           "supportsReject": false,
           "supportsWildcard": true,
-          "thumbnailRendering": "wadors",
+          "thumbnailRendering": "thumbnail",
+          "thumbnailRequestStrategy": "fetch",
           "wadoRoot": "",
           "wadoUriRoot": ""
         },
