@@ -2,6 +2,7 @@ package dimse
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"time"
@@ -98,4 +99,7 @@ type ClientConfig struct {
 	// ResponseTimeout bounds every wait for the peer once associated (a DIMSE response,
 	// the next PDU): default 5 min, as the SCP may be making a large object durable.
 	ResponseTimeout time.Duration
+	// TLS, when set, secures the connection before the association is requested (PS3.15
+	// B.1); its ServerName defaults to the host of the address dialled.
+	TLS *tls.Config
 }

@@ -3,6 +3,7 @@ package dimse
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -184,6 +185,20 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dimse dial %s: %w", addr, err)
+	}
+	if cfg.TLS != nil {
+		tc := cfg.TLS.Clone()
+		if tc.ServerName == "" {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				tc.ServerName = host
+			}
+		}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("dimse dial %s: tls: %w", addr, err)
+		}
+		conn = tconn
 	}
 	a.conn = conn
 	c := &Client{

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -23,6 +25,10 @@ type scuFlags struct {
 	aet     string
 	aec     string
 	timeout time.Duration
+
+	tls             bool
+	tlsCA           string
+	tlsCert, tlsKey string
 }
 
 func (s *scuFlags) register(fs *flag.FlagSet) {
@@ -30,6 +36,44 @@ func (s *scuFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.aet, "aet", "PACSD-SCU", "our (calling) AE title")
 	fs.StringVar(&s.aec, "aec", "PACSD", "called AE title")
 	fs.DurationVar(&s.timeout, "timeout", 30*time.Second, "connect and negotiation timeout")
+	fs.BoolVar(&s.tls, "tls", false, "DICOM TLS (PS3.15 B.1): the peer's certificate is verified against --tls-ca, else the system's CAs")
+	fs.StringVar(&s.tlsCA, "tls-ca", "", "PEM CA bundle that signed the peer's certificate")
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM certificate to present, for peers that authenticate their callers")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+}
+
+// clientConfig is the association configuration the flags describe.
+func (s *scuFlags) clientConfig() (dimse.ClientConfig, error) {
+	cfg := dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout}
+	if !s.tls {
+		if s.tlsCA != "" || s.tlsCert != "" || s.tlsKey != "" {
+			return cfg, errors.New("--tls-ca, --tls-cert and --tls-key need --tls")
+		}
+		return cfg, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.tlsCA != "" {
+		pem, err := os.ReadFile(s.tlsCA)
+		if err != nil {
+			return cfg, fmt.Errorf("--tls-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return cfg, fmt.Errorf("--tls-ca %s: no PEM certificate in it", s.tlsCA)
+		}
+	}
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		return cfg, errors.New("--tls-cert and --tls-key go together")
+	}
+	if s.tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(s.tlsCert, s.tlsKey)
+		if err != nil {
+			return cfg, fmt.Errorf("--tls-cert: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	cfg.TLS = tc
+	return cfg, nil
 }
 
 func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,7 +84,11 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := dimse.Dial(ctx, s.addr, dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout})
+	cfg, err := s.clientConfig()
+	if err != nil {
+		return err
+	}
+	c, err := dimse.Dial(ctx, s.addr, cfg)
 	if err != nil {
 		return err
 	}
@@ -78,6 +126,10 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fset.NArg() == 0 {
 		return errors.New("send: no files (give files or folders)")
 	}
+	cfg, err := s.clientConfig()
+	if err != nil {
+		return err
+	}
 	var files []sendFile
 	var bad int
 	for _, arg := range fset.Args() {
@@ -112,8 +164,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			items[i].Uncompressed = func() (io.ReadCloser, error) { return f.openUncompressed(ctx) }
 		}
 	}
-	cfg := dimse.ClientConfig{CallingAETitle: s.aet, CalledAETitle: s.aec, Timeout: s.timeout}
-	err := dimse.StoreAll(ctx, s.addr, cfg, items, func(r dimse.StoreResult) {
+	err = dimse.StoreAll(ctx, s.addr, cfg, items, func(r dimse.StoreResult) {
 		f := files[r.Index]
 		switch {
 		case r.Err != nil:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,7 @@ type serveConfig struct {
 	organization    string
 	logLevel        string
 	logFormat       string
+	tls             tlsFlags
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -69,6 +71,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
 	fs.StringVar(&c.organization, "organization", "", "the county hospital's name on printed reports and report SRs")
 	fs.StringVar(&c.ohifDir, "ohif-dir", ohif.DefaultDir, "OHIF v3 build served at /ohif/ (make ohif installs it); missing: /ohif/ says how to install it")
+	fs.StringVar(&c.tls.cert, "tls-cert", "", "PEM certificate chain: with --tls-key, --http-addr serves HTTPS (TLS 1.2+), and --dicom-tls-addr DICOM TLS; re-read when the files change")
+	fs.StringVar(&c.tls.key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&c.tls.dicomAddr, "dicom-tls-addr", "", "DIMSE over TLS listen address, e.g. :2762 (PS3.15 B.1), beside --dicom-addr; needs --tls-cert")
+	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -80,6 +86,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if _, err := dicom.NewDecoderWithFallback(nil, c.fallbackCharset); err != nil {
 		return fmt.Errorf("--fallback-charset: %w", err)
+	}
+	if err := c.tls.check(); err != nil {
+		return err
 	}
 	return serve(ctx, c, log, stderr)
 }
@@ -127,14 +136,49 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	rr.Start(ctx)
 	defer rr.Close()
 
-	dimseLn, err := net.Listen("tcp", c.dicomAddr)
-	if err != nil {
-		return fmt.Errorf("dicom listen: %w", err)
+	var httpTLS, dimseTLS *tls.Config
+	if c.tls.enabled() {
+		certs, err := newCertLoader(c.tls.cert, c.tls.key)
+		if err != nil {
+			return err
+		}
+		if httpTLS, err = c.tls.serverTLS(certs, false); err != nil {
+			return err
+		}
+		if dimseTLS, err = c.tls.serverTLS(certs, true); err != nil {
+			return err
+		}
 	}
-	httpLn, err := net.Listen("tcp", c.httpAddr)
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}
+	listen := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s listen: %w", what, err)
+		}
+		listeners = append(listeners, ln)
+		return ln, nil
+	}
+	dimseLn, err := listen("dicom", c.dicomAddr)
 	if err != nil {
-		dimseLn.Close()
-		return fmt.Errorf("http listen: %w", err)
+		return err
+	}
+	httpLn, err := listen("http", c.httpAddr)
+	if err != nil {
+		return err
+	}
+	var dimseTLSLn net.Listener
+	if c.tls.dicomAddr != "" {
+		ln, err := listen("dicom tls", c.tls.dicomAddr)
+		if err != nil {
+			return err
+		}
+		dimseTLSLn = tls.NewListener(ln, dimseTLS)
 	}
 
 	dsrv := &dimse.Server{
@@ -149,26 +193,41 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
 	defer web.Close()
-	hsrv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	hsrv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: httpTLS}
 	// Live worklists hold server-sent event streams open: end them, or shutdown would wait
 	// for the whole grace period.
 	hsrv.RegisterOnShutdown(rr.CloseEvents)
 
-	log.Info("pacsd listening", "dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(),
-		"aet", c.aet, "data", c.dataDir)
+	attrs := []any{"dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(), "https", httpTLS != nil,
+		"aet", c.aet, "data", c.dataDir}
+	if dimseTLSLn != nil {
+		attrs = append(attrs, "dicom_tls", dimseTLSLn.Addr().String(), "dicom_tls_client_ca", c.tls.clientCA != "")
+	}
+	log.Info("pacsd listening", attrs...)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	serveDIMSE := func(ln net.Listener) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dsrv.Serve(ln); err != nil && !errors.Is(err, dimse.ErrServerClosed) {
+				errc <- fmt.Errorf("dicom server on %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
+	serveDIMSE(dimseLn)
+	if dimseTLSLn != nil {
+		serveDIMSE(dimseTLSLn)
+	}
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := dsrv.Serve(dimseLn); err != nil && !errors.Is(err, dimse.ErrServerClosed) {
-			errc <- fmt.Errorf("dicom server: %w", err)
+		serve := func() error { return hsrv.Serve(httpLn) }
+		if httpTLS != nil {
+			serve = func() error { return hsrv.ServeTLS(httpLn, "", "") }
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := hsrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
