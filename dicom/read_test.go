@@ -959,7 +959,8 @@ func TestReadStart(t *testing.T) {
 		{"bare implicit data set", implicitDS, ImplicitVRLittleEndian},
 		{"bare explicit data set", explicitDS, ExplicitVRLittleEndian},
 		{"meta without transfer syntax", noTS(), ExplicitVRLittleEndian},
-		{"unknown transfer syntax, explicit bytes", rdPart10("1.2.840.10008.1.2.4.201", explicitDS), "1.2.840.10008.1.2.4.201"},
+		// A private syntax: HTJ2K (.201), which this case used, is known now.
+		{"unknown transfer syntax, explicit bytes", rdPart10("2.25.314159265358979323846", explicitDS), "2.25.314159265358979323846"},
 		{"empty", nil, ""},
 		{"text", []byte("hello, this is not DICOM at all, just some text in a file"), ""},
 		{"zero preamble without DICM", make([]byte, 300), ""},

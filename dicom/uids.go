@@ -2,7 +2,11 @@ package dicom
 
 import "strings"
 
-// Transfer syntax UIDs pacsd accepts (PS3.5 Section 10 and Annex A).
+// Transfer syntax UIDs pacsd accepts for storage (PS3.5 Section 10 and Annex A, PS3.6
+// Table A-1). An archive keeps every object as sent, so it accepts syntaxes it cannot decode
+// (video, JPEG XL); dicom/pixel says which it decodes. Not accepted: the retired JPEG
+// processes, the JPIP referenced syntaxes (the pixels live on a JPIP server) and the
+// real-time video syntaxes of PS3.5 Section 10 that are never stored.
 const (
 	ImplicitVRLittleEndian         = "1.2.840.10008.1.2"
 	ExplicitVRLittleEndian         = "1.2.840.10008.1.2.1"
@@ -17,6 +21,34 @@ const (
 	JPEG2000Lossless               = "1.2.840.10008.1.2.4.90"
 	JPEG2000                       = "1.2.840.10008.1.2.4.91"
 	RLELossless                    = "1.2.840.10008.1.2.5"
+
+	// Newer storage syntaxes, named by their PS3.6 Table A-1 keywords.
+	EncapsulatedUncompressedExplicitVRLittleEndian = "1.2.840.10008.1.2.1.98"
+	JPEG2000MCLossless                             = "1.2.840.10008.1.2.4.92"
+	JPEG2000MC                                     = "1.2.840.10008.1.2.4.93"
+	MPEG2MPML                                      = "1.2.840.10008.1.2.4.100"
+	MPEG2MPMLF                                     = "1.2.840.10008.1.2.4.100.1"
+	MPEG2MPHL                                      = "1.2.840.10008.1.2.4.101"
+	MPEG2MPHLF                                     = "1.2.840.10008.1.2.4.101.1"
+	MPEG4HP41                                      = "1.2.840.10008.1.2.4.102"
+	MPEG4HP41F                                     = "1.2.840.10008.1.2.4.102.1"
+	MPEG4HP41BD                                    = "1.2.840.10008.1.2.4.103"
+	MPEG4HP41BDF                                   = "1.2.840.10008.1.2.4.103.1"
+	MPEG4HP422D                                    = "1.2.840.10008.1.2.4.104"
+	MPEG4HP422DF                                   = "1.2.840.10008.1.2.4.104.1"
+	MPEG4HP423D                                    = "1.2.840.10008.1.2.4.105"
+	MPEG4HP423DF                                   = "1.2.840.10008.1.2.4.105.1"
+	MPEG4HP42STEREO                                = "1.2.840.10008.1.2.4.106"
+	MPEG4HP42STEREOF                               = "1.2.840.10008.1.2.4.106.1"
+	HEVCMP51                                       = "1.2.840.10008.1.2.4.107"
+	HEVCM10P51                                     = "1.2.840.10008.1.2.4.108"
+	JPEGXLLossless                                 = "1.2.840.10008.1.2.4.110"
+	JPEGXLJPEGRecompression                        = "1.2.840.10008.1.2.4.111"
+	JPEGXL                                         = "1.2.840.10008.1.2.4.112"
+	HTJ2KLossless                                  = "1.2.840.10008.1.2.4.201"
+	HTJ2KLosslessRPCL                              = "1.2.840.10008.1.2.4.202"
+	HTJ2K                                          = "1.2.840.10008.1.2.4.203"
+	DeflatedImageFrameCompression                  = "1.2.840.10008.1.2.8.1"
 )
 
 // Well-known SOP classes outside the storage list.
@@ -37,6 +69,13 @@ type TransferSyntax struct {
 	Deflated     bool // the data set after the File Meta Information is a raw deflate stream (PS3.5 A.5)
 	Encapsulated bool // Pixel Data holds compressed fragments (PS3.5 A.4)
 	Lossy        bool
+	// Video: Pixel Data holds one video bit stream for all the frames (MPEG-2, MPEG-4
+	// AVC/H.264, HEVC/H.265; PS3.5 8.2.5-8.2.8 and their sections of Annex A.4), not a codestream per
+	// frame.
+	// Its fragments are pieces of that stream (one, or any number in the Fragmentable
+	// syntaxes), so counting or splitting fragments says nothing about frames, and no
+	// frame exists until a video decoder has run.
+	Video bool
 }
 
 var transferSyntaxes = []TransferSyntax{
@@ -53,6 +92,37 @@ var transferSyntaxes = []TransferSyntax{
 	{UID: JPEG2000Lossless, Name: "JPEG 2000 (Lossless Only)", ExplicitVR: true, Encapsulated: true},
 	{UID: JPEG2000, Name: "JPEG 2000", ExplicitVR: true, Encapsulated: true, Lossy: true},
 	{UID: RLELossless, Name: "RLE Lossless", ExplicitVR: true, Encapsulated: true},
+
+	// Native frame bytes, one fragment per frame (PS3.5 A.4), so that frames can be located
+	// and sent one by one like compressed ones.
+	{UID: EncapsulatedUncompressedExplicitVRLittleEndian, Name: "Encapsulated Uncompressed Explicit VR Little Endian", ExplicitVR: true, Encapsulated: true},
+	{UID: JPEG2000MCLossless, Name: "JPEG 2000 Part 2 Multi-component Image Compression (Lossless Only)", ExplicitVR: true, Encapsulated: true},
+	{UID: JPEG2000MC, Name: "JPEG 2000 Part 2 Multi-component Image Compression", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: HTJ2KLossless, Name: "High-Throughput JPEG 2000 Image Compression (Lossless Only)", ExplicitVR: true, Encapsulated: true},
+	{UID: HTJ2KLosslessRPCL, Name: "High-Throughput JPEG 2000 with RPCL Options Image Compression (Lossless Only)", ExplicitVR: true, Encapsulated: true},
+	{UID: HTJ2K, Name: "High-Throughput JPEG 2000 Image Compression", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGXLLossless, Name: "JPEG XL Lossless", ExplicitVR: true, Encapsulated: true},
+	// The recompressed JPEG decodes to the samples of that JPEG, which was lossy.
+	{UID: JPEGXLJPEGRecompression, Name: "JPEG XL JPEG Recompression", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGXL, Name: "JPEG XL", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: DeflatedImageFrameCompression, Name: "Deflated Image Frame Compression", ExplicitVR: true, Encapsulated: true},
+	// Video: every profile is lossy.
+	{UID: MPEG2MPML, Name: "MPEG2 Main Profile / Main Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG2MPMLF, Name: "Fragmentable MPEG2 Main Profile / Main Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG2MPHL, Name: "MPEG2 Main Profile / High Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG2MPHLF, Name: "Fragmentable MPEG2 Main Profile / High Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP41, Name: "MPEG-4 AVC/H.264 High Profile / Level 4.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP41F, Name: "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP41BD, Name: "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP41BDF, Name: "Fragmentable MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP422D, Name: "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP422DF, Name: "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP423D, Name: "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP423DF, Name: "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP42STEREO, Name: "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: MPEG4HP42STEREOF, Name: "Fragmentable MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: HEVCMP51, Name: "HEVC/H.265 Main Profile / Level 5.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
+	{UID: HEVCM10P51, Name: "HEVC/H.265 Main 10 Profile / Level 5.1", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
 }
 
 // LookupTransferSyntax returns what pacsd knows of a transfer syntax UID.
@@ -106,15 +176,19 @@ var storageSOPClasses = map[string]string{
 	"1.2.840.10008.5.1.4.1.1.66":     "Raw Data Storage",
 	"1.2.840.10008.5.1.4.1.1.77.1.1": "VL Endoscopic Image Storage",
 	"1.2.840.10008.5.1.4.1.1.77.1.4": "VL Photographic Image Storage",
-	"1.2.840.10008.5.1.4.1.1.88.11":  "Basic Text SR Storage",
-	"1.2.840.10008.5.1.4.1.1.88.22":  "Enhanced SR Storage",
-	"1.2.840.10008.5.1.4.1.1.88.33":  "Comprehensive SR Storage",
-	"1.2.840.10008.5.1.4.1.1.88.50":  "Mammography CAD SR Storage",
-	"1.2.840.10008.5.1.4.1.1.88.59":  "Key Object Selection Document Storage",
-	"1.2.840.10008.5.1.4.1.1.88.67":  "X-Ray Radiation Dose SR Storage",
-	"1.2.840.10008.5.1.4.1.1.104.1":  "Encapsulated PDF Storage",
-	"1.2.840.10008.5.1.4.1.1.128":    "Positron Emission Tomography Image Storage",
-	"1.2.840.10008.5.1.4.1.1.481.1":  "RT Image Storage",
+	// Video IODs: their Pixel Data is an MPEG-2, MPEG-4 or HEVC stream (PS3.3 A.32.5-A.32.7).
+	"1.2.840.10008.5.1.4.1.1.77.1.1.1": "Video Endoscopic Image Storage",
+	"1.2.840.10008.5.1.4.1.1.77.1.2.1": "Video Microscopic Image Storage",
+	"1.2.840.10008.5.1.4.1.1.77.1.4.1": "Video Photographic Image Storage",
+	"1.2.840.10008.5.1.4.1.1.88.11":    "Basic Text SR Storage",
+	"1.2.840.10008.5.1.4.1.1.88.22":    "Enhanced SR Storage",
+	"1.2.840.10008.5.1.4.1.1.88.33":    "Comprehensive SR Storage",
+	"1.2.840.10008.5.1.4.1.1.88.50":    "Mammography CAD SR Storage",
+	"1.2.840.10008.5.1.4.1.1.88.59":    "Key Object Selection Document Storage",
+	"1.2.840.10008.5.1.4.1.1.88.67":    "X-Ray Radiation Dose SR Storage",
+	"1.2.840.10008.5.1.4.1.1.104.1":    "Encapsulated PDF Storage",
+	"1.2.840.10008.5.1.4.1.1.128":      "Positron Emission Tomography Image Storage",
+	"1.2.840.10008.5.1.4.1.1.481.1":    "RT Image Storage",
 }
 
 // StorageSOPClasses lists the storage SOP class UIDs pacsd names explicitly.

@@ -127,7 +127,7 @@ func TestPlanInstance(t *testing.T) {
 		{"JPEG baseline (lossy)", image(jpeg, 8)},
 		{"JPEG lossless", image(dicom.JPEGLosslessSV1, 16)},
 		{"implicit LE", image(dicom.ImplicitVRLittleEndian, 16)},
-		{"JPEG 2000 Part 2 (no decoder)", image("1.2.840.10008.1.2.4.92", 16)},
+		{"JPEG XL lossless (no decoder)", image(dicom.JPEGXLLossless, 16)},
 		{"1-bit (not decodable)", image(dicom.ImplicitVRLittleEndian, 1)},
 		{"report, implicit LE", &store.Instance{TransferSyntaxUID: dicom.ImplicitVRLittleEndian}},
 	}

@@ -202,7 +202,7 @@ func (x *snapshotIndex) EachInstanceVersion(_ context.Context, _, _ string, fn f
 }
 
 // putAll stores generated objects with Archive.Put, several at a time.
-func putAll(b *testing.B, a *store.Archive, objs []genObject) {
+func putAll(b testing.TB, a *store.Archive, objs []genObject) {
 	b.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(objs))

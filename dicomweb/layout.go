@@ -284,6 +284,12 @@ func encapsulatedLayout(p *pixelLayout, g imageGeometry, bot []uint32, eot []uin
 		p.Problem = "encapsulated Pixel Data without fragments"
 		return nil
 	}
+	if t, _ := dicom.LookupTransferSyntax(ts); t.Video {
+		// PS3.5 8.2.5-8.2.8: the fragments are pieces of one video stream, whatever their
+		// number; no fragment is a frame.
+		p.Problem = "the frames are one " + t.Name + " video stream"
+		return nil
+	}
 	if nframes == 1 {
 		p.FrameFragments = [][]fragment{frags}
 		p.Frames = 1

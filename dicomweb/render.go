@@ -610,7 +610,8 @@ func (s *server) renderCollection(c echo.Context, p renderParams, study, series 
 		case err == nil:
 			parts++
 		case errors.Is(err, pixel.ErrUnsupported) || errors.Is(err, pixel.ErrNoPixelData):
-			s.log.Warn("rendered: image left out", "sop_instance_uid", in.SOPInstanceUID, "err", err)
+			// Normal for a video clip or a report in the study: not a fault.
+			s.log.Debug("rendered: image left out", "sop_instance_uid", in.SOPInstanceUID, "err", err)
 		case !c.Response().Committed:
 			return s.publicError(c, "rendered", err)
 		default:

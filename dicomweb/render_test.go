@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"pacsd/dicom"
 	"pacsd/thumbnail"
 )
 
@@ -604,5 +605,41 @@ func TestWADOURIRendered(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThumbnailSkipsVideo: a study whose first series is a video clip (kept as sent, not
+// decoded) is represented by the image of its next series; the clip's series itself has
+// no picture to give.
+func TestThumbnailSkipsVideo(t *testing.T) {
+	a, _ := newArchive(t)
+	thumbs, err := thumbnail.New(a, thumbnail.Config{Dir: filepath.Join(t.TempDir(), "thumbnails"), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, a, Config{Logger: testLogger(), Thumbnails: thumbs}) + "/dicomweb"
+	study := "1.2.826.0.1.3680043.10.13.1"
+	clip := genObject{sopClass: "1.2.840.10008.5.1.4.1.1.77.1.4.1", sop: "1.2.826.0.1.3680043.10.13.2.1", study: study,
+		series: "1.2.826.0.1.3680043.10.13.2", ts: dicom.MPEG4HP41, fragments: [][]byte{bytes.Repeat([]byte{0, 0, 1, 0xB3}, 64)}}.
+		with(dicom.TagModality, "CS", "XC").with(dicom.TagSeriesNumber, "IS", "1 ").
+		with(dicom.TagSamplesPerPixel, "US", us16(3)).with(dicom.TagPhotometricInterpretation, "CS", "YBR_PARTIAL_420").
+		with(dicom.TagRows, "US", us16(64)).with(dicom.TagColumns, "US", us16(64)).
+		with(dicom.TagBitsAllocated, "US", us16(8)).with(dicom.TagBitsStored, "US", us16(8)).with(0x00280102, "US", us16(7)).
+		with(dicom.TagPixelRepresentation, "US", us16(0))
+	img := imageObject("1.2.826.0.1.3680043.10.13.3.1", study, "1.2.826.0.1.3680043.10.13.3", 32, 32, 1).
+		with(dicom.TagSeriesNumber, "IS", "2 ")
+	putAll(t, a, []genObject{clip, img})
+
+	r := get(t, http.MethodGet, base+"/studies/"+study+"/thumbnail", nil)
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("study thumbnail: %d %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	if b := decodeImage(t, r.body).Bounds(); b.Dx() != 32 || b.Dy() != 32 {
+		t.Errorf("study thumbnail is %v, want the 32x32 image's", b)
+	}
+	if r := get(t, http.MethodGet, base+"/studies/"+study+"/series/1.2.826.0.1.3680043.10.13.2/thumbnail", nil); r.status == http.StatusOK {
+		t.Errorf("the video series has a thumbnail: %d %q", r.status, r.header.Get("Content-Type"))
+	} else {
+		t.Logf("video series thumbnail: %d %s", r.status, r.body)
 	}
 }

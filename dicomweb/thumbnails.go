@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/dicom/pixel"
 	"pacsd/store"
 	"pacsd/thumbnail"
 )
@@ -161,6 +162,7 @@ func (s *server) representative(ctx context.Context, study, series string) (*sto
 		return nil, err
 	}
 	// The listing carries UIDs only: each candidate's record says whether it is an image.
+	var fallback *store.Instance
 	for _, c := range thumbnail.Candidates(list) {
 		rec, err := s.archive.Index().Instance(ctx, c.SOPInstanceUID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -169,9 +171,20 @@ func (s *server) representative(ctx context.Context, study, series string) (*sto
 		if err != nil {
 			return nil, err
 		}
-		if store.HasPixelData(rec) {
+		if !store.HasPixelData(rec) {
+			continue
+		}
+		// A video clip or an image in a syntax pacsd keeps but does not decode stands for
+		// its series only when nothing else can.
+		if pixel.Decodes(rec.TransferSyntaxUID) {
 			return rec, nil
 		}
+		if fallback == nil {
+			fallback = rec
+		}
+	}
+	if fallback != nil {
+		return fallback, nil
 	}
 	what := "study " + study
 	if series != "" {

@@ -60,12 +60,17 @@ func jpegable(in *store.Instance) bool {
 	return false
 }
 
-// decodableSyntaxes are the encapsulated transfer syntaxes dicom/pixel decodes.
-var decodableSyntaxes = map[string]bool{
-	dicom.JPEGBaseline8Bit: true, dicom.JPEGExtended12Bit: true, dicom.JPEGLossless: true,
-	dicom.JPEGLosslessSV1: true, dicom.JPEGLSLossless: true, dicom.JPEGLSNearLossless: true,
-	dicom.JPEG2000Lossless: true, dicom.JPEG2000: true, dicom.RLELossless: true,
-}
+// decodableSyntaxes are the encapsulated transfer syntaxes dicom/pixel decodes; the others
+// pacsd accepts (video, JPEG XL) are only ever sent as stored.
+var decodableSyntaxes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, ts := range dicom.TransferSyntaxes() {
+		if ts.Encapsulated && pixel.Decodes(ts.UID) {
+			m[ts.UID] = true
+		}
+	}
+	return m
+}()
 
 // maxNativePixelBytes is the longest Pixel Data value Explicit VR Little Endian can hold
 // (a 32-bit even length, PS3.5 7.1.2).

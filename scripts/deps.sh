@@ -10,6 +10,8 @@ need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v gdcmconv >/dev/null 2>&1 || need+=(libgdcm-tools)
 command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
+# OpenJPH: an independent HTJ2K encoder/decoder for dicom/pixel's High-Throughput JPEG 2000 tests.
+command -v ojph_compress >/dev/null 2>&1 || need+=(openjph-tools)
 # Orthanc: a second, independent DICOM implementation for interop tests.
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 # Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`).

@@ -187,7 +187,13 @@ func (s *Service) background(ctx context.Context, in *store.Instance) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if _, err := s.ofInstance(ctx, in); err != nil && !errors.Is(err, ErrNoImage) && ctx.Err() == nil {
+	_, err := s.ofInstance(ctx, in)
+	switch {
+	case err == nil || errors.Is(err, ErrNoImage) || ctx.Err() != nil:
+	case errors.Is(err, pixel.ErrUnsupported):
+		// A video clip or an encoding pacsd keeps but does not decode: normal, not a fault.
+		s.log.Debug("no thumbnail: pixel data not decoded", "sop_instance_uid", in.SOPInstanceUID, "err", err)
+	default:
 		s.log.Warn("cannot make thumbnail", "sop_instance_uid", in.SOPInstanceUID, "err", err)
 	}
 }
@@ -220,14 +226,35 @@ func (s *Service) Study(ctx context.Context, studyUID string) ([]byte, error) {
 }
 
 func (s *Service) first(ctx context.Context, list []*store.Instance, what string) ([]byte, error) {
+	// An image pacsd keeps but cannot show (a video clip, a codec or layout dicom/pixel
+	// refuses) must not hide the images beside it: the next candidate is tried, up to
+	// maxFailed of them, and the first such error is reported when none could be shown.
+	const maxFailed = 8
+	var firstErr error
+	failed := 0
 	for _, in := range Candidates(list) {
-		if !store.HasPixelData(in) {
+		if !store.HasPixelData(in) || !pixel.Decodes(in.TransferSyntaxUID) {
 			continue
 		}
 		b, err := s.ofInstance(ctx, in)
-		if !errors.Is(err, ErrNoImage) {
-			return b, err
+		switch {
+		case err == nil:
+			return b, nil
+		case errors.Is(err, ErrNoImage):
+			continue
+		case errors.Is(err, pixel.ErrUnsupported) || errors.Is(err, pixel.ErrCorrupt):
+			if firstErr == nil {
+				firstErr = err
+			}
+			if failed++; failed >= maxFailed {
+				return nil, firstErr
+			}
+		default:
+			return nil, err
 		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return nil, fmt.Errorf("thumbnail of %s: %w", what, ErrNoImage)
 }

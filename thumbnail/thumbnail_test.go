@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"log/slog"
@@ -289,5 +290,70 @@ func TestCandidates(t *testing.T) {
 	want := []string{"a3", "a2", "a4", "a1", "b2", "b1"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("Candidates = %v, want %v", got, want)
+	}
+}
+
+// TestVideoDoesNotHideImages: a study whose first series is a video clip (kept, not
+// decoded) is shown by the image in its next series; the clip's own series has none.
+func TestVideoDoesNotHideImages(t *testing.T) {
+	e := newEnv(t, false)
+	const study = "2.25.77001"
+	build := func(series, sop, ts string, number int, pixels func(*dicom.Encoder)) []byte {
+		var b bytes.Buffer
+		class := "1.2.840.10008.5.1.4.1.1.7"
+		if ts == dicom.MPEG4HP41 {
+			class = "1.2.840.10008.5.1.4.1.1.77.1.4.1" // Video Photographic Image Storage
+		}
+		if _, err := dicom.WriteFileMeta(&b, dicom.FileMeta{SOPClassUID: class, SOPInstanceUID: sop, TransferSyntaxUID: ts}); err != nil {
+			t.Fatal(err)
+		}
+		enc, err := dicom.NewEncoder(&b, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc.WriteString(dicom.TagSOPClassUID, "UI", class)
+		enc.WriteString(dicom.TagSOPInstanceUID, "UI", sop)
+		enc.WriteString(dicom.TagModality, "CS", "XC")
+		enc.WriteString(dicom.TagStudyInstanceUID, "UI", study)
+		enc.WriteString(dicom.TagSeriesInstanceUID, "UI", series)
+		enc.WriteString(dicom.TagSeriesNumber, "IS", fmt.Sprint(number))
+		enc.WriteUint16(dicom.TagSamplesPerPixel, "US", 1)
+		enc.WriteString(dicom.TagPhotometricInterpretation, "CS", "MONOCHROME2")
+		enc.WriteUint16(dicom.TagRows, "US", 64)
+		enc.WriteUint16(dicom.TagColumns, "US", 64)
+		enc.WriteUint16(dicom.TagBitsAllocated, "US", 8)
+		enc.WriteUint16(dicom.TagBitsStored, "US", 8)
+		enc.WriteUint16(0x00280102, "US", 7)
+		enc.WriteUint16(dicom.TagPixelRepresentation, "US", 0)
+		pixels(enc)
+		if err := enc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	video := build("2.25.77001.1", "2.25.77001.1.1", dicom.MPEG4HP41, 1, func(enc *dicom.Encoder) {
+		enc.WriteEncapsulatedPixelData([][]byte{bytes.Repeat([]byte{0, 0, 1, 0xB3}, 256)}) // not decoded by anyone here
+	})
+	image := build("2.25.77001.2", "2.25.77001.2.1", dicom.ExplicitVRLittleEndian, 2, func(enc *dicom.Encoder) {
+		px := make([]byte, 64*64)
+		for i := range px {
+			px[i] = byte(i%64*4) ^ byte(i/64*2)
+		}
+		enc.WriteElement(dicom.TagPixelData, "OB", px)
+	})
+	for _, b := range [][]byte{video, image} {
+		if _, err := e.a.Put(context.Background(), bytes.NewReader(b), store.PutRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := e.svc.Study(context.Background(), study)
+	if err != nil {
+		t.Fatalf("study thumbnail behind a video series: %v", err)
+	}
+	if img := decode(t, b); img.Bounds().Dx() != 64 {
+		t.Errorf("study thumbnail %v, want the 64x64 image", img.Bounds())
+	}
+	if _, err := e.svc.Series(context.Background(), study, "2.25.77001.1"); !errors.Is(err, thumbnail.ErrNoImage) {
+		t.Errorf("thumbnail of the video series = %v, want ErrNoImage", err)
 	}
 }

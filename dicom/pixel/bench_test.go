@@ -17,7 +17,7 @@ import (
 
 // Benchmarks. The large objects are generated in the benchmark's temporary directory (never
 // committed): a 3000x3000 12-bit DR written with dicom.Encoder, then compressed by DCMTK
-// (JPEG lossless SV1) and GDCM (JPEG 2000 lossless); a 640x480 ultrasound RGB cine
+// (JPEG lossless SV1), GDCM (JPEG 2000 lossless) and OpenJPH (HTJ2K lossless); a 640x480 ultrasound RGB cine
 // compressed by DCMTK to JPEG baseline YBR_FULL_422, as ultrasound machines send.
 //
 //	go test -run '^$' -bench . -benchmem ./dicom/pixel/
@@ -169,6 +169,11 @@ func benchDR(b *testing.B, fn func(b *testing.B, data []byte)) {
 		benchTool(b, "gdcmconv", "--j2k", native, p)
 		files = append(files, struct{ name, path string }{"j2k_lossless", p})
 	}
+	if _, err := os.Stat("/usr/bin/ojph_compress"); err == nil {
+		p := filepath.Join(dir, "dr_htj2k_lossless.dcm")
+		writeHTJ2K(b, native, p)
+		files = append(files, struct{ name, path string }{"htj2k_lossless", p})
+	}
 	for _, f := range files {
 		data, err := os.ReadFile(f.path)
 		if err != nil {
@@ -256,4 +261,35 @@ func BenchmarkTranscodeJPEGLossless(b *testing.B) {
 			b.Fatal(fmt.Errorf("transcode: %w", err))
 		}
 	})
+}
+
+// writeHTJ2K writes the greyscale native object at src as High-Throughput JPEG 2000
+// (lossless), compressed by OpenJPH's ojph_compress.
+func writeHTJ2K(b *testing.B, src, dst string) {
+	b.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	im, err := openBytes(b, data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := im.Frame(context.Background(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := im.Info()
+	pgm, cs := dst+".pgm", dst+".j2c"
+	writePGM16(b, pgm, in.Columns, in.Rows, 1<<in.BitsStored-1, f.Data16)
+	benchTool(b, "ojph_compress", "-i", pgm, "-o", cs, "-reversible", "true")
+	code, err := os.ReadFile(cs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	obj := j2kSynth(dicom.HTJ2KLossless, in.Columns, in.Rows, 1, in.BitsStored, Monochrome2, code)
+	obj.window = "2048 4096"
+	if err := os.WriteFile(dst, obj.build(b), 0o644); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -1,5 +1,5 @@
 // Package pixel is pacsd's pixel pipeline: it finds the frames of a Part-10 object, decodes
-// them from every transfer syntax pacsd accepts, renders them for display (Modality LUT,
+// them from the transfer syntaxes listed below, renders them for display (Modality LUT,
 // VOI LUT / window, MONOCHROME1 polarity, colour models, size) and transcodes objects to
 // Explicit VR Little Endian with native pixel data (or to JPEG baseline, 8-bit images).
 //
@@ -53,6 +53,25 @@
 //   - JPEG 2000 (.90, .91): OpenJPEG through cgo (Debian libopenjp2-7-dev, internal/j2k).
 //     OpenJPEG is the ISO reference software; no complete pure-Go decoder exists.
 //     Raw codestreams and JP2 files (which some writers store) are both read.
+//   - High-Throughput JPEG 2000 (.201, .202, .203; ISO/IEC 15444-15): the same OpenJPEG
+//     binding; Debian's OpenJPEG 2.5.0 decodes HT codestreams (tests check it against
+//     codestreams from OpenJPH, an independent encoder), and thumbnails decode a lower
+//     resolution level as for JPEG 2000.
+//   - JPEG 2000 Part 2 Multi-component (.92, .93): the same binding, for codestreams that
+//     use what OpenJPEG implements (Part 1 features, which Part 2 includes). The array-based
+//     multiple component transforms of Part 2 Annex J (MCT/MCC/MCO markers), which OpenJPEG
+//     2.5 does not decode, and several frames coded as the components of one codestream are
+//     refused with ErrUnsupported.
+//   - Encapsulated Uncompressed Explicit VR Little Endian (1.2.840.10008.1.2.1.98): each
+//     fragment is one frame's native bytes (PS3.5 8.1.1 layout), decoded as native frames.
+//
+// Accepted by pacsd but not decoded: MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 video (.100 to
+// .108 and their Fragmentable variants), JPEG XL (.110, .111, .112) and Deflated Image Frame
+// Compression (1.2.840.10008.1.2.8.1). Open refuses them with ErrUnsupported before it
+// locates anything: a video's fragments are pieces of one stream for all the frames (PS3.5
+// 8.2.5-8.2.8), not one frame each. Such objects are archived and served as stored; a
+// caller showing thumbnails treats them like any image it cannot decode. Decodes tells a
+// caller in advance which transfer syntaxes Frame can decode.
 //
 // The cgo codecs run one C call per frame over Go memory (no Go pointer outlives a call),
 // check the codestream header against the DICOM header before decoding, and report C-side

@@ -79,7 +79,7 @@ func (im *Image) Frame(ctx context.Context, i int) (*Frame, error) {
 func (im *Image) FrameFit(ctx context.Context, i, maxW, maxH int) (*Frame, error) {
 	in := im.info
 	w, h := fitSize(in.Columns, in.Rows, maxW, maxH)
-	if (im.ts.UID != dicom.JPEG2000 && im.ts.UID != dicom.JPEG2000Lossless) || (w == in.Columns && h == in.Rows) {
+	if codecs[im.ts.UID] != codecJ2K || (w == in.Columns && h == in.Rows) {
 		f, err := im.Frame(ctx, i)
 		if err != nil {
 			return nil, err
@@ -198,14 +198,19 @@ func leUint16s(b []byte, n int) []uint16 {
 
 // decodeCodestream decodes one encapsulated frame with the codec of transfer syntax ts.
 func decodeCodestream(ts string, in Info, data []byte) (*Frame, error) {
+	if codecs[ts] == codecNative {
+		// Encapsulated Uncompressed: the fragment is the frame as a native syntax stores it
+		// (PS3.5 8.1.1), with at most a trailing pad byte.
+		return decodeNative(in, data)
+	}
 	pi := in.Photometric
 	f, buf := newFrame(in, pi)
-	switch ts {
-	case dicom.RLELossless:
+	switch codecs[ts] {
+	case codecRLE:
 		if err := rle.Decode(data, buf); err != nil {
 			return nil, codecErr(err)
 		}
-	case dicom.JPEGBaseline8Bit, dicom.JPEGExtended12Bit, dicom.JPEGLossless, dicom.JPEGLosslessSV1:
+	case codecJPEG:
 		// PS3.5 8.2.1: lossy JPEG colour images are YBR_FULL_422 (or YBR_FULL) because the
 		// codestream carries YCbCr; the decoder's colour conversion yields RGB. RGB means the
 		// components were compressed without conversion (DCMTK's default reading too);
@@ -217,13 +222,13 @@ func decodeCodestream(ts string, in Info, data []byte) (*Frame, error) {
 		if info.Converted {
 			f.Photometric = RGB
 		}
-	case dicom.JPEGLSLossless, dicom.JPEGLSNearLossless:
+	case codecJPEGLS:
 		if err := jpegls.Decode(data, buf); err != nil {
 			return nil, codecErr(err)
 		}
-	case dicom.JPEG2000Lossless, dicom.JPEG2000:
-		// YBR_RCT and YBR_ICT (PS3.5 8.2.4) are undone by the codec's inverse component
-		// transform, which the codestream signals.
+	case codecJ2K:
+		// YBR_RCT and YBR_ICT (PS3.5 8.2.4; HTJ2K alike) are undone by the codec's
+		// inverse component transform, which the codestream signals.
 		info, err := j2k.Decode(data, buf)
 		if err != nil {
 			return nil, codecErr(err)
@@ -273,7 +278,7 @@ func finishCodec(f *Frame, in Info, ts string, codecSigned bool) {
 // codecErr files a codec's error under the package's sentinels.
 func codecErr(err error) error {
 	switch {
-	case errors.Is(err, jpeg.ErrUnsupported):
+	case errors.Is(err, jpeg.ErrUnsupported), errors.Is(err, j2k.ErrUnsupported):
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	case errors.Is(err, jpeg.ErrCorrupt), errors.Is(err, rle.ErrCorrupt), errors.Is(err, jpegls.ErrCorrupt), errors.Is(err, j2k.ErrCorrupt):
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)

@@ -106,9 +106,35 @@ func readPNM(path string) (*pnm, error) {
 		return nil, err
 	}
 	r := bufio.NewReader(bytes.NewReader(b))
-	var magic string
 	var p pnm
-	if _, err := fmt.Fscan(r, &magic, &p.w, &p.h, &p.maxval); err != nil {
+	// The header is four whitespace-separated tokens; '#' starts a comment to the end of
+	// the line (OpenJPEG's tools write one).
+	var tok [4]string
+	for k := range tok {
+		for {
+			c, err := r.ReadByte()
+			if err != nil {
+				return nil, fmt.Errorf("%s: header: %w", path, err)
+			}
+			switch {
+			case c == '#':
+				if _, err := r.ReadString('\n'); err != nil {
+					return nil, fmt.Errorf("%s: header: %w", path, err)
+				}
+				continue
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+				if tok[k] == "" {
+					continue
+				}
+			default:
+				tok[k] += string(c)
+				continue
+			}
+			break
+		}
+	}
+	magic := tok[0]
+	if _, err := fmt.Sscan(tok[1]+" "+tok[2]+" "+tok[3], &p.w, &p.h, &p.maxval); err != nil {
 		return nil, fmt.Errorf("%s: header: %w", path, err)
 	}
 	switch magic {
@@ -128,9 +154,6 @@ func readPNM(path string) (*pnm, error) {
 			}
 		}
 		return &p, nil
-	}
-	if _, err := r.ReadByte(); err != nil { // the single whitespace after maxval
-		return nil, err
 	}
 	for i := range p.data {
 		c, err := r.ReadByte()

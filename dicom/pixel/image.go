@@ -82,6 +82,9 @@ func Open(r io.ReaderAt, size int64, hdr *dicom.Header) (*Image, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: transfer syntax %q", ErrUnsupported, hdr.TransferSyntax)
 	}
+	if err := refuseUndecodable(ts); err != nil {
+		return nil, fmt.Errorf("open pixel data: %w", err)
+	}
 	im := &Image{ts: ts, ds: datasetReader(r, size, hdr, ts), end: -1, dsSize: -1}
 	if !ts.Deflated {
 		im.dsSize = size - hdr.DatasetOffset
@@ -230,6 +233,11 @@ func (im *Image) locateFragments(hdr *dicom.Header, at int64) error {
 		}
 		return nil
 	}
+	if codecs[im.ts.UID] == codecNative {
+		// Native bytes carry no start marker to find frames by; the syntax requires one
+		// fragment per frame.
+		return fmt.Errorf("%w: %d fragments for %d frames in %s (one fragment per frame)", ErrCorrupt, len(frags), n, im.ts.Name)
+	}
 	// Several fragments per frame and no offset table: a frame starts at each fragment
 	// that starts a codestream (SOI for JPEG and JPEG-LS, SOC or a JP2 signature box for
 	// JPEG 2000); RLE frames are always one fragment (PS3.5 A.4.2).
@@ -247,6 +255,11 @@ func (im *Image) locateFragments(hdr *dicom.Header, at int64) error {
 		f.frags = append(f.frags, frags[i])
 	}
 	if len(im.frames) != n {
+		if len(im.frames) < n && (im.ts.UID == dicom.JPEG2000MCLossless || im.ts.UID == dicom.JPEG2000MC) {
+			// JPEG 2000 Part 2 can code several frames as the components of one codestream
+			// (a transform across frames); that is not decoded frame by frame.
+			return fmt.Errorf("%w: %d JPEG 2000 Part 2 codestream(s) for %d frames (frames coded as components)", ErrUnsupported, len(im.frames), n)
+		}
 		return fmt.Errorf("%w: found %d frames in %d fragments, the header declares %d", ErrCorrupt, len(im.frames), len(frags), n)
 	}
 	return nil

@@ -209,7 +209,7 @@ func parseInfo(ds *dicom.Dataset, ts dicom.TransferSyntax, load loader) (Info, e
 	default:
 		return in, fmt.Errorf("%w: Photometric Interpretation %q", ErrUnsupported, in.Photometric)
 	}
-	if (in.Photometric == YBRFull422 || in.Photometric == YBRPartial422) && !ts.Encapsulated && in.Columns%2 != 0 {
+	if (in.Photometric == YBRFull422 || in.Photometric == YBRPartial422) && nativeLayout(ts) && in.Columns%2 != 0 {
 		return in, fmt.Errorf("%w: native %s with an odd number of columns", ErrCorrupt, in.Photometric)
 	}
 	if n := int64(in.frameSamples()) * int64(in.bytesPerSample()); n > frameLimit {

@@ -1,6 +1,10 @@
 // Package j2k decodes JPEG 2000 frames (ISO/IEC 15444-1; DICOM 1.2.840.10008.1.2.4.90 and
 // .91, PS3.5 8.2.4) with OpenJPEG through cgo (Debian libopenjp2-7-dev). No complete,
 // maintained pure-Go JPEG 2000 decoder exists; OpenJPEG is the ISO reference software.
+// The same calls decode High-Throughput JPEG 2000 codestreams (ISO/IEC 15444-15; DICOM .201
+// .202 .203), which OpenJPEG reads since 2.5.0, and Part 2 (ISO/IEC 15444-2; DICOM .92 .93)
+// codestreams that use only what OpenJPEG implements. Part 2's array-based multiple
+// component transforms it does not decode; checkExtensions refuses them up front.
 //
 // The whole decode happens inside one C call over the caller's bytes, so OpenJPEG never
 // keeps a Go pointer past it (cgo pointer rules), and the image header is checked against
@@ -208,6 +212,9 @@ func DecodeReduced(data []byte, out *raster.Buffer, width, height, reduce int) (
 func decode(data []byte, out *raster.Buffer, width, height, reduce int, headerOnly bool) (Info, error) {
 	if len(data) == 0 {
 		return Info{}, fmt.Errorf("j2k: %w: empty frame", ErrCorrupt)
+	}
+	if err := checkExtensions(data); err != nil {
+		return Info{}, err
 	}
 	var dst unsafe.Pointer
 	dst16 := C.int(0)
