@@ -1,5 +1,9 @@
 // pacsd's reading room (package viewer) driven end to end, as the people who use it would:
-// an administrator sets up two township sites and their users; a DR study with a GB18030
+// the administrator logs in with the generated initial password, is held at the
+// change-password page until they choose their own (a mismatch is refused in Chinese), logs
+// out and back in with it; they set up two township sites and their users, whose
+// administrator-set passwords must be changed at first login (the box is unticked for one
+// of them, who keeps it); a DR study with a GB18030
 // Chinese name is sent with DCMTK's storescu from a site's AE title; the radiologist sees
 // it appear in the worklist without reloading, opens it, changes the window, writes and
 // signs a report in Chinese; the site's user reads and prints it; the other site's user is
@@ -11,6 +15,7 @@
 //
 // VIEWER_SCENARIO (JSON):
 //   adminPassword                 the initial administrator's password
+//   adminNewPassword              the one the administrator chooses instead
 //   storescu: {bin, host, port, aec, file}   how to send the DR study
 //   sites: [{name, ae}, {name, ae}]         site A sends the study, site B must not see it
 //   study: {uid, patientName, series, sop}  the DR study storescu sends
@@ -23,11 +28,16 @@ import { Run, canvasStats, imageStats, poll } from './lib.mjs';
 const sc = JSON.parse(process.env.VIEWER_SCENARIO || '{}');
 const run = new Run('viewer');
 const [siteA, siteB] = sc.sites;
+// temp: the password the administrator sets, with "must change it at next login" ticked
+// (the default); password: the one the user then chooses. town-b's box is unticked: the
+// administrator's password is theirs to keep.
 const users = [
-  { name: 'doc', display: '李医生', role: 'radiologist', password: 'doc-password-1' },
-  { name: 'town-a', display: '甲镇', role: 'site', site: siteA.name, password: 'town-a-password' },
+  { name: 'doc', display: '李医生', role: 'radiologist', temp: 'doc-temporary-1', password: 'doc-password-1' },
+  { name: 'town-a', display: '甲镇', role: 'site', site: siteA.name, temp: 'town-a-temporary', password: 'town-a-password' },
   { name: 'town-b', display: '乙镇', role: 'site', site: siteB.name, password: 'town-b-password' },
 ];
+const adminPassword = sc.adminNewPassword || 'admin-own-password-1';
+const passwordPath = '/account/password';
 const findings = '双肺纹理清晰，肺野内未见明显实质性病变。心影大小形态正常。双侧膈面光整，肋膈角锐利。';
 const impression = '胸部正位片未见明显异常。';
 
@@ -55,9 +65,77 @@ async function logout() {
   await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
 }
 
+function onPasswordPage() {
+  return new URL(page.url()).pathname === passwordPath;
+}
+
+// submitRefused submits a form the server must turn down with status, and takes that one
+// response out of the harness's record of failed requests (which must otherwise stay empty).
+async function submitRefused(form, path, status) {
+  const [r] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
+    page.click(`${form} button[type=submit]`),
+  ]);
+  if (r.status() !== status) throw new Error(`POST ${path} answered ${r.status()}, want ${status}`);
+  const i = run.httpErrors.findIndex((e) => e.method === 'POST' && new URL(e.url).pathname === path && e.status === status);
+  if (i >= 0) run.httpErrors.splice(i, 1);
+  await page.waitForLoadState('load');
+}
+
+// changePassword fills the change-password form and waits for the page to say it is done.
+async function changePassword(current, pw) {
+  await page.fill('#password-form input[name=current]', current);
+  await page.fill('#password-form input[name=new]', pw);
+  await page.fill('#password-form input[name=confirm]', pw);
+  await Promise.all([page.waitForURL(/changed=1/), page.click('#password-form button[type=submit]')]);
+  await page.locator('.flash', { hasText: '密码已修改' }).waitFor();
+}
+
+// firstLogin is a user's first login with the password the administrator set: held at the
+// change-password page (the worklist leads back there) until they choose their own.
+async function firstLogin(u) {
+  await login(u.name, u.temp);
+  if (!onPasswordPage()) throw new Error(`${u.name}'s first login went to ${page.url()}, not the change-password page`);
+  await page.locator('#must-change', { hasText: '请先设置自己的新密码' }).waitFor();
+  await page.goto(run.baseURL + '/');
+  if (!onPasswordPage()) throw new Error(`${u.name} reached ${page.url()} before changing the password`);
+  await changePassword(u.temp, u.password);
+  await Promise.all([page.waitForURL((x) => x.pathname === '/'), page.click('#continue')]);
+  await page.locator('#worklist').waitFor();
+}
+
 async function steps() {
   await run.step('admin logs in with the initial password', async () => {
     await login('admin', sc.adminPassword);
+    if (!onPasswordPage()) throw new Error(`the initial password led to ${page.url()}, not the change-password page`);
+    await page.locator('#must-change', { hasText: '请先设置自己的新密码' }).waitFor();
+    // Nothing else opens meanwhile: a page asked for comes back here, with no menu.
+    await page.goto(run.baseURL + '/admin/sites');
+    if (!onPasswordPage()) throw new Error(`/admin/sites opened before the password was changed: ${page.url()}`);
+    if (await page.locator('header nav').count()) throw new Error('the menu is offered before the password is changed');
+    await run.screenshot('01a-admin-must-change');
+  }, { fatal: true });
+
+  await run.step('admin must change the initial password first', async () => {
+    await page.fill('#password-form input[name=current]', sc.adminPassword);
+    await page.fill('#password-form input[name=new]', adminPassword);
+    await page.fill('#password-form input[name=confirm]', adminPassword + '-typo');
+    await submitRefused('#password-form', passwordPath, 400);
+    await page.locator('.error', { hasText: '两次输入的新密码不一致' }).waitFor();
+    await changePassword(sc.adminPassword, adminPassword);
+    await run.screenshot('01b-admin-password-changed');
+    // On to the page that was asked for.
+    await Promise.all([page.waitForURL((u) => u.pathname === '/admin/sites'), page.click('#continue')]);
+    await page.locator('header nav a[href="/admin/users"]').waitFor();
+  }, { fatal: true });
+
+  await run.step('admin logs out and back in with the new password', async () => {
+    await logout();
+    await page.fill('input[name=username]', 'admin');
+    await page.fill('input[name=password]', sc.adminPassword);
+    await submitRefused('main.login form', '/login', 401);
+    await page.locator('.error', { hasText: '用户名或密码错误' }).waitFor();
+    await login('admin', adminPassword);
     await page.locator('#worklist').waitFor();
     await run.screenshot('01-admin-worklist');
   }, { fatal: true });
@@ -80,10 +158,28 @@ async function steps() {
       await page.fill('#user-form input[name=display_name]', u.display);
       await page.selectOption('#user-form select[name=role]', u.role);
       if (u.site) await page.selectOption('#user-form select[name=site]', { label: u.site });
-      await page.fill('#user-form input[name=password]', u.password);
+      const box = page.locator('#user-form input[name=must_change]');
+      if (!(await box.isChecked())) throw new Error('"must change it at next login" is not ticked by default');
+      if (u.temp) {
+        await page.fill('#user-form input[name=password]', u.temp);
+      } else {
+        await box.uncheck();
+        await page.fill('#user-form input[name=password]', u.password);
+      }
       await Promise.all([page.waitForURL(/saved=1/), page.click('#user-form button[type=submit]')]);
     }
+    const marked = await page.locator('#users tr', { has: page.locator('.must-change') }).allInnerTexts();
+    const want = users.filter((u) => u.temp).map((u) => u.name);
+    if (marked.length !== want.length || !want.every((n) => marked.some((m) => m.startsWith(n)))) {
+      throw new Error(`accounts marked as waiting for a new password: ${JSON.stringify(marked)}, want ${want}`);
+    }
     await run.screenshot('03-users');
+    await logout();
+  }, { fatal: true });
+
+  await run.step('a user created by the administrator must change the password at first login', async () => {
+    await firstLogin(users[0]);
+    await run.screenshot('03b-doc-password-changed');
     await logout();
   }, { fatal: true });
 
@@ -197,7 +293,7 @@ async function steps() {
 
   await run.step('the site\'s user sees the final report and prints it', async () => {
     await logout();
-    await login('town-a', users[1].password);
+    await firstLogin(users[1]);
     const row = page.locator(`#worklist tr[data-study="${sc.study.uid}"]`);
     await row.waitFor();
     if (!(await row.innerText()).includes('已审核')) throw new Error('the row does not say final');

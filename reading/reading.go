@@ -86,7 +86,11 @@ type User struct {
 	SiteID       int64  // the site of a RoleSite user; 0 for the others
 	PasswordHash string // bcrypt; never leaves the server
 	Disabled     bool
-	CreatedAt    time.Time
+	// MustChangePassword marks a password somebody else chose (an administrator, or the
+	// generated one of the first start): until the user sets their own, the reading room
+	// lets them do nothing else, and scripts cannot use it.
+	MustChangePassword bool
+	CreatedAt          time.Time
 }
 
 // Name is how the user is shown (and how a signature reads).

@@ -29,8 +29,12 @@ const (
 	csrfField     = "csrf"
 	minPassword   = 8
 	maxPassword   = 72 // bcrypt uses the first 72 bytes only; longer would be silently cut
-	bcryptCost    = 11
 )
+
+// bcryptCost is the work factor of stored password hashes. A variable only so that the
+// package's tests, which hash and check hundreds of passwords under the race detector, can
+// lower it (TestMain); a hash records its own cost, so checking is unaffected.
+var bcryptCost = 11
 
 // Keys of the request's echo.Context.
 const (
@@ -52,10 +56,19 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// hashPassword checks the policy (8-72 bytes) and returns the bcrypt hash.
-func hashPassword(pw string) (string, error) {
+// checkPasswordPolicy is the one rule for every password, whoever sets it (the admin form,
+// the user's own change): 8-72 bytes.
+func checkPasswordPolicy(pw string) error {
 	if len(pw) < minPassword || len(pw) > maxPassword {
-		return "", fmt.Errorf("password must be %d-%d bytes: %w", minPassword, maxPassword, reading.ErrInvalid)
+		return fmt.Errorf("password must be %d-%d bytes: %w", minPassword, maxPassword, reading.ErrInvalid)
+	}
+	return nil
+}
+
+// hashPassword checks the policy and returns the bcrypt hash.
+func hashPassword(pw string) (string, error) {
+	if err := checkPasswordPolicy(pw); err != nil {
+		return "", err
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
 	if err != nil {
@@ -85,8 +98,10 @@ func (v *Viewer) ensureAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The password has been on a terminal, maybe in a log collector: it is replaced at the
+	// first login.
 	if _, err := v.repo.CreateUser(ctx, reading.User{Username: "admin", DisplayName: "admin",
-		Role: reading.RoleAdmin, PasswordHash: h}); err != nil {
+		Role: reading.RoleAdmin, PasswordHash: h, MustChangePassword: true}); err != nil {
 		return fmt.Errorf("viewer: create the initial administrator: %w", err)
 	}
 	// A first start also gets the report templates a county department starts from; the
@@ -97,7 +112,9 @@ func (v *Viewer) ensureAdmin(ctx context.Context) error {
 		}
 	}
 	// Printed once, never logged: the log may be collected elsewhere.
-	fmt.Fprintf(v.cfg.AdminOut, "pacsd: initial administrator created: user %q, password %q (shown only now; change it at /admin/users)\n", "admin", pw)
+	fmt.Fprintf(v.cfg.AdminOut, "pacsd: initial administrator created: user %q, password %q (shown only now; "+
+		"log in to the reading room at / and choose a new password there: until then it works for nothing else, "+
+		"not even HTTP Basic authentication)\n", "admin", pw)
 	return nil
 }
 
@@ -111,9 +128,10 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 	v.basicMu.Lock()
 	if e, ok := v.basicOK[key]; ok && now.Before(e.until) {
 		v.basicMu.Unlock()
-		// Re-read the account: a disabled user or a changed role takes effect at once.
+		// Re-read the account: a disabled user, a changed role or a changed password (by the
+		// user or an administrator) takes effect at once.
 		u, err := v.repo.UserByName(ctx, user)
-		if err == nil && !u.Disabled && u.ID == e.id {
+		if err == nil && !u.Disabled && u.ID == e.id && u.PasswordHash == e.hash {
 			return &u, nil
 		}
 		v.basicMu.Lock()
@@ -140,13 +158,14 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 	if len(v.basicOK) > 1000 {
 		clear(v.basicOK)
 	}
-	v.basicOK[key] = basicEntry{id: u.ID, until: now.Add(5 * time.Minute)}
+	v.basicOK[key] = basicEntry{id: u.ID, hash: u.PasswordHash, until: now.Add(5 * time.Minute)}
 	v.basicMu.Unlock()
 	return &u, nil
 }
 
 type basicEntry struct {
 	id    int64
+	hash  string // the bcrypt hash the password was checked against
 	until time.Time
 }
 
@@ -274,15 +293,28 @@ func (v *Viewer) login(c echo.Context) error {
 		return v.render(c, http.StatusUnauthorized, "login", pageData{Next: next, Error: "login.failed"})
 	}
 	v.limit.reset(user, ip)
+	if _, err := v.startSession(c, u); err != nil {
+		return err
+	}
+	v.log.Info("viewer: login", "user_id", u.ID, "role", u.Role, "ip", ip, "must_change_password", u.MustChangePassword)
+	if u.MustChangePassword {
+		return c.Redirect(http.StatusSeeOther, passwordURL(next))
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// startSession logs u in on this browser: a new session with its own CSRF token, and its
+// cookie on the response.
+func (v *Viewer) startSession(c echo.Context, u reading.User) (reading.Session, error) {
+	now := time.Now()
 	token := randomToken(32)
 	s := reading.Session{TokenHash: hashToken(token), UserID: u.ID, CSRF: randomToken(32),
 		CreatedAt: now, ExpiresAt: now.Add(v.cfg.SessionTTL)}
-	if err := v.repo.CreateSession(ctx, s); err != nil {
-		return err
+	if err := v.repo.CreateSession(c.Request().Context(), s); err != nil {
+		return reading.Session{}, fmt.Errorf("create session: %w", err)
 	}
 	v.setCookie(c, sessionCookie, token, v.cfg.SessionTTL)
-	v.log.Info("viewer: login", "user_id", u.ID, "role", u.Role, "ip", ip)
-	return c.Redirect(http.StatusSeeOther, next)
+	return s, nil
 }
 
 func (v *Viewer) logout(c echo.Context) error {
@@ -424,6 +456,22 @@ func (v *Viewer) requireRole(roles ...reading.Role) echo.MiddlewareFunc {
 	}
 }
 
+// passwordChanged holds back a user whose password somebody else chose
+// (reading.User.MustChangePassword): a page navigation is sent to the change-password page,
+// anything else (scripts' fetches, writes, images) gets 403 saying why. It follows
+// authenticate on every route but the change-password page and logout.
+func (v *Viewer) passwordChanged(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !currentUser(c).MustChangePassword {
+			return next(c)
+		}
+		if wantsPage(c) {
+			return c.Redirect(http.StatusSeeOther, passwordURL(c.Request().URL.RequestURI()))
+		}
+		return &httpError{status: http.StatusForbidden, key: "err.mustchange"}
+	}
+}
+
 // RequireStaff is middleware for handlers outside the reading room that show every site's
 // data (DICOMweb, OHIF): a radiologist's or administrator's session is required; site
 // users get 403, requests without a session 401 (a browser navigation is sent to the login
@@ -433,6 +481,12 @@ func (v *Viewer) requireRole(roles ...reading.Role) echo.MiddlewareFunc {
 // account's name and password with HTTP Basic authentication (RFC 7617) instead, which is
 // checked like a login (bcrypt, the same failure limits) and remembered for a few minutes
 // so that a search loop does not pay a bcrypt per request. Use it over HTTPS.
+//
+// A password somebody else chose (reading.User.MustChangePassword) opens nothing here: a
+// browser session is sent to the change-password page (403 for scripts' requests), and HTTP
+// Basic authentication with it is 401, saying the password must first be changed in the
+// reading room. A temporary password handed over by an administrator is thus never a
+// script's credential.
 func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return v.sameOrigin(func(c echo.Context) error {
@@ -450,6 +504,12 @@ func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 						c.Response().Header().Set("WWW-Authenticate", `Basic realm="pacsd", charset="UTF-8"`)
 						return echo.NewHTTPError(http.StatusUnauthorized, "wrong user name or password")
 					}
+					if bu.MustChangePassword {
+						v.log.Info("viewer: basic authentication refused, password must be changed", "user_id", bu.ID)
+						c.Response().Header().Set("WWW-Authenticate", `Basic realm="pacsd", charset="UTF-8"`)
+						return echo.NewHTTPError(http.StatusUnauthorized,
+							"this password was set for you (by an administrator, or at installation): log in to the reading room, change it there and use your own here")
+					}
 					u, ok = *bu, true
 				}
 			}
@@ -458,6 +518,12 @@ func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 				}
 				return echo.NewHTTPError(http.StatusUnauthorized, "login required")
+			}
+			if u.MustChangePassword { // a browser session; Basic was refused above
+				if wantsPage(c) {
+					return c.Redirect(http.StatusSeeOther, passwordURL(c.Request().URL.RequestURI()))
+				}
+				return echo.NewHTTPError(http.StatusForbidden, "change your password in the reading room first")
 			}
 			if !u.Role.Staff() {
 				return echo.NewHTTPError(http.StatusForbidden, "staff only")

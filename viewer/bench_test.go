@@ -121,6 +121,7 @@ type serverClient struct {
 func newServerClient(b testing.TB, en *env) *serverClient {
 	e := echo.New()
 	en.viewer.Register(e)
+	en.admin() // the initial password opens nothing until it is changed
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{
 		"username": {"admin"}, "password": {en.adminPW}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

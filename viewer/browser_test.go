@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,9 +72,10 @@ func TestReadingRoomInBrowser(t *testing.T) {
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	sc := map[string]any{
-		"adminPassword": en.adminPW,
-		"storescu":      map[string]any{"bin": storescu, "host": host, "port": p, "aec": "PACSD", "file": drFile},
-		"sites":         []map[string]string{{"name": "甲镇卫生院", "ae": "TOWN_A"}, {"name": "乙镇卫生院", "ae": "TOWN_B"}},
+		"adminPassword":    en.initialPW,
+		"adminNewPassword": "管理员-own-password-1",
+		"storescu":         map[string]any{"bin": storescu, "host": host, "port": p, "aec": "PACSD", "file": drFile},
+		"sites":            []map[string]string{{"name": "甲镇卫生院", "ae": "TOWN_A"}, {"name": "乙镇卫生院", "ae": "TOWN_B"}},
 		"study": map[string]string{"uid": dr.StudyInstanceUID, "patientName": dr.PatientName,
 			"series": dr.SeriesInstanceUID, "sop": dr.SOPInstanceUID},
 		"large":       map[string]string{"uid": "2.25.900001"},
@@ -88,8 +90,11 @@ func TestReadingRoomInBrowser(t *testing.T) {
 	browsertest.Report(t, res)
 	for _, name := range []string{
 		"admin logs in with the initial password",
+		"admin must change the initial password first",
+		"admin logs out and back in with the new password",
 		"admin creates two sites",
 		"admin creates a radiologist and the sites' users",
+		"a user created by the administrator must change the password at first login",
 		"radiologist opens the worklist",
 		"storescu sends the DR study from the site's AE title",
 		"the study appears without reloading, with site, Chinese name and thumbnail",
@@ -127,6 +132,17 @@ func TestReadingRoomInBrowser(t *testing.T) {
 	if err != nil || len(vs) != 1 || vs[0].Status != "final" || vs[0].SOPInstanceUID == "" || vs[0].SignedByName != "李医生" {
 		t.Errorf("reports %+v (%v)", vs, err)
 	}
+	// Every password an administrator set has been replaced by its user's own, except
+	// town-b's, whose box the administrator unticked.
+	for _, name := range []string{"admin", "doc", "town-a", "town-b"} {
+		if en.userNamed(name).MustChangePassword {
+			t.Errorf("%s must still change the password", name)
+		}
+	}
+	if resp := en.anon().postForm("/login", url.Values{"username": {"admin"}, "password": {en.initialPW}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("login with the initial password after the scenario: %d", resp.StatusCode)
+	}
+	en.login("admin", "管理员-own-password-1")
 	doc := en.login("doc", "doc-password-1")
 	resp, body := doc.get("/dicomweb/studies/"+dr.StudyInstanceUID+"/instances?Modality=SR", "application/dicom+json")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "1.2.840.10008.5.1.4.1.1.88.11") {

@@ -21,6 +21,17 @@
 // thumbnails, pixels and reports alike. RequireStaff guards other handlers (DICOMweb,
 // OHIF) the same way.
 //
+// Every user changes their own password at /account/password (linked from every page's
+// header): the current password must verify (failures count toward the login limits), the
+// new one must differ from it, be typed twice alike and follow the one policy (8-72 bytes,
+// checkPasswordPolicy, also applied by the admin forms). A change ends the user's other
+// sessions and gives this browser a new one. A password somebody else chose (the generated
+// one of the first start, or one an administrator set with "must change it at next login",
+// ticked by default) marks the account (reading.User.MustChangePassword): the login leads to
+// the change-password page, every other page redirects there, every API answers 403 with
+// code "err.mustchange", and HTTP Basic authentication with it is refused (401) until the
+// user has chosen their own.
+//
 // # Images
 //
 // Window/level must feel live on a 3000x3000 DR, so windowing is done in the browser:

@@ -31,13 +31,16 @@ import (
 // env is a real reading room: SQLite index and repository, folder blobs, the viewer and
 // DICOMweb (behind RequireStaff) on one echo, served on 127.0.0.1.
 type env struct {
-	t        testing.TB
-	idx      *sqlite.Index
-	archive  *store.Archive
-	viewer   *Viewer
-	srv      *httptest.Server
-	adminPW  string
-	adminOut *bytes.Buffer
+	t       testing.TB
+	idx     *sqlite.Index
+	archive *store.Archive
+	viewer  *Viewer
+	srv     *httptest.Server
+	// initialPW is the generated password printed at the first start; adminPW is the one the
+	// administrator chose instead, set by the first call of admin().
+	initialPW string
+	adminPW   string
+	adminOut  *bytes.Buffer
 }
 
 func quietLogger(t testing.TB) *slog.Logger {
@@ -85,7 +88,7 @@ func newEnv(t testing.TB) *env {
 	if m == nil {
 		t.Fatalf("no initial admin password printed: %q", out.String())
 	}
-	en := &env{t: t, idx: idx, archive: a, viewer: v, srv: srv, adminPW: m[1], adminOut: out}
+	en := &env{t: t, idx: idx, archive: a, viewer: v, srv: srv, initialPW: m[1], adminOut: out}
 	t.Cleanup(func() {
 		v.CloseEvents()
 		srv.Close()
@@ -139,6 +142,8 @@ func (en *env) anon() *client {
 
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// login logs in and reads the CSRF token from the page the login leads to (the worklist,
+// or the change-password page of a user who must change it).
 func (en *env) login(user, pw string) *client {
 	en.t.Helper()
 	c := en.anon()
@@ -146,13 +151,48 @@ func (en *env) login(user, pw string) *client {
 	if resp.StatusCode != http.StatusSeeOther {
 		en.t.Fatalf("login %s: %d", user, resp.StatusCode)
 	}
-	_, body := c.get("/", "text/html")
+	c.readCSRF(resp.Header.Get("Location"))
+	return c
+}
+
+// readCSRF loads a page and keeps its CSRF token (a new session has a new one).
+func (c *client) readCSRF(path string) {
+	c.en.t.Helper()
+	resp, body := c.get(path, "text/html")
 	m := csrfRe.FindStringSubmatch(body)
-	if m == nil {
-		en.t.Fatalf("no CSRF token on the worklist of %s", user)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		c.en.t.Fatalf("no CSRF token on %s (%d)", path, resp.StatusCode)
 	}
 	c.csrf = m[1]
+}
+
+// admin is the administrator's client. The first call logs in with the initial password
+// and replaces it (as the reading room demands) with adminPW.
+func (en *env) admin() *client {
+	en.t.Helper()
+	if en.adminPW != "" {
+		return en.login("admin", en.adminPW)
+	}
+	c := en.login("admin", en.initialPW)
+	resp := c.postForm(passwordPath, url.Values{"current": {en.initialPW}, "new": {"admin-password-1"},
+		"confirm": {"admin-password-1"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		en.t.Fatalf("the administrator's first password change: %d", resp.StatusCode)
+	}
+	en.adminPW = "admin-password-1"
+	c.readCSRF("/")
 	return c
+}
+
+// cookie is the client's session cookie value ("" when none).
+func (c *client) cookie() string {
+	u, _ := url.Parse(c.en.srv.URL)
+	for _, k := range c.http.Jar.Cookies(u) {
+		if k.Name == sessionCookie {
+			return k.Value
+		}
+	}
+	return ""
 }
 
 func (c *client) do(req *http.Request) (*http.Response, string) {

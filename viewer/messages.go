@@ -16,6 +16,7 @@ var messages = [][3]string{
 	{"nav.users", "用户", "Users"},
 	{"nav.templates", "报告模板", "Templates"},
 	{"nav.logout", "退出", "Log out"},
+	{"nav.password", "修改密码", "Change password"},
 
 	{"login.title", "登录", "Log in"},
 	{"login.username", "用户名", "User name"},
@@ -23,6 +24,19 @@ var messages = [][3]string{
 	{"login.submit", "登录", "Log in"},
 	{"login.failed", "用户名或密码错误", "Wrong user name or password"},
 	{"login.limited", "登录失败次数过多，请稍后再试", "Too many failed attempts; try again later"},
+
+	{"pw.title", "修改密码", "Change password"},
+	{"pw.current", "当前密码", "Current password"},
+	{"pw.new", "新密码（至少 8 位）", "New password (8 characters or more)"},
+	{"pw.confirm", "再次输入新密码", "New password again"},
+	{"pw.submit", "确认修改", "Change password"},
+	{"pw.mustchange", "您的密码是管理员设置的（或系统初始密码），请先设置自己的新密码，然后才能继续使用。", "Your password was set by an administrator (or generated at installation): choose your own before you go on."},
+	{"pw.wrong", "当前密码不正确", "The current password is wrong"},
+	{"pw.mismatch", "两次输入的新密码不一致", "The two new passwords differ"},
+	{"pw.policy", "新密码长度须为 8 至 72 个字节（一个汉字占 3 个字节）", "The new password must be 8 to 72 bytes long"},
+	{"pw.same", "新密码不能与当前密码相同", "The new password must differ from the current one"},
+	{"pw.changed", "密码已修改，您在其他设备或浏览器上的登录均已退出", "Password changed; you are logged out everywhere else"},
+	{"pw.continue", "继续", "Continue"},
 
 	{"wl.site", "站点", "Site"},
 	{"wl.allsites", "全部站点", "All sites"},
@@ -158,6 +172,8 @@ var messages = [][3]string{
 	{"admin.password", "密码（至少 8 位）", "Password (8 characters or more)"},
 	{"admin.newpassword", "新密码（留空不改）", "New password (empty: unchanged)"},
 	{"admin.disabled", "停用", "Disabled"},
+	{"admin.mustchange", "用户须在下次登录时修改此密码", "User must change it at next login"},
+	{"admin.mustchangepending", "待修改密码", "Must change password"},
 	{"admin.modality", "设备类型", "Modality"},
 	{"admin.bodypart", "检查部位", "Body part"},
 	{"admin.none", "（无）", "(none)"},
@@ -173,6 +189,7 @@ var messages = [][3]string{
 	{"err.conflict", "与现有数据冲突", "Conflicts with existing data"},
 	{"err.internal", "服务器内部错误", "Server error"},
 	{"err.csrf", "页面已过期，请刷新后重试", "The page has expired; reload and try again"},
+	{"err.mustchange", "请先修改密码（阅片室右上角“修改密码”），然后才能继续使用", "Change your password first (\"Change password\" at the top right of the reading room)"},
 	{"err.back", "返回", "Back"},
 }
 

@@ -415,11 +415,16 @@ func (v *Viewer) userFromForm(c echo.Context, u reading.User) reading.User {
 	return u
 }
 
+// mustChangeFromForm reads the admin forms' "user must change it at next login" box, which
+// is ticked by default: a password an administrator chose is known to two people, and has
+// been written down or said aloud to hand it over.
+func mustChangeFromForm(c echo.Context) bool { return c.FormValue("must_change") == "1" }
+
 func (v *Viewer) createUser(c echo.Context) error {
 	u := v.userFromForm(c, reading.User{Username: c.FormValue("username")})
 	h, err := hashPassword(c.FormValue("password"))
 	if err == nil {
-		u.PasswordHash = h
+		u.PasswordHash, u.MustChangePassword = h, mustChangeFromForm(c)
 		_, err = v.repo.CreateUser(c.Request().Context(), u)
 	}
 	if err != nil {
@@ -441,15 +446,18 @@ func (v *Viewer) updateUser(c echo.Context) error {
 	}
 	u := v.userFromForm(c, old)
 	u.Disabled = c.FormValue("disabled") == "1"
+	me := currentUser(c)
 	pwChanged := false
 	if pw := c.FormValue("password"); pw != "" {
 		h, err := hashPassword(pw)
 		if err != nil {
 			return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
 		}
+		// An administrator resetting their own password here chose it themselves: nobody
+		// else knows it, so there is nothing to make them change.
 		u.PasswordHash, pwChanged = h, true
+		u.MustChangePassword = mustChangeFromForm(c) && u.ID != me.ID
 	}
-	me := currentUser(c)
 	if u.ID == me.ID && (u.Disabled || u.Role != reading.RoleAdmin) {
 		// An administrator cannot lock themselves out (and possibly everybody).
 		c.Set("formError", "err.conflict")

@@ -169,16 +169,19 @@ func (v *Viewer) Close() {
 	v.wg.Wait()
 }
 
-// Register mounts the reading room on e at "/" (pages, /static/, /api/, /admin/). It must be
-// the only handler of "/" on e. Middleware is given per route rather than by groups: an
-// echo group with middleware claims every unmatched path under its prefix, which at "/"
-// would be all of them.
+// Register mounts the reading room on e at "/" (pages, /static/, /api/, /admin/, /account/).
+// It must be the only handler of "/" on e. Middleware is given per route rather than by
+// groups: an echo group with middleware claims every unmatched path under its prefix,
+// which at "/" would be all of them.
 func (v *Viewer) Register(e *echo.Echo) {
 	open := []echo.MiddlewareFunc{v.errorsMiddleware}
-	authed := []echo.MiddlewareFunc{v.errorsMiddleware, v.sameOrigin, v.authenticate, v.checkCSRF}
 	with := func(base []echo.MiddlewareFunc, more ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append(append([]echo.MiddlewareFunc{}, base...), more...)
 	}
+	// Any session, even of a user who must change the password first; only the
+	// change-password page and logout take it.
+	session := []echo.MiddlewareFunc{v.errorsMiddleware, v.sameOrigin, v.authenticate, v.checkCSRF}
+	authed := with(session, v.passwordChanged)
 	staff := with(authed, v.requireRole(reading.RoleRadiologist, reading.RoleAdmin))
 	admin := with(authed, v.requireRole(reading.RoleAdmin))
 
@@ -187,7 +190,9 @@ func (v *Viewer) Register(e *echo.Echo) {
 	e.POST("/login", v.login, with(open, v.sameOrigin)...)
 	e.GET("/lang/:lang", v.setLanguage, open...)
 
-	e.POST("/logout", v.logout, authed...)
+	e.POST("/logout", v.logout, session...)
+	e.GET(passwordPath, v.passwordPage, session...)
+	e.POST(passwordPath, v.changePassword, session...)
 	e.GET("/", v.worklistPage, authed...)
 	e.GET("/api/worklist", v.worklistRows, authed...)
 	e.GET("/api/events", v.eventStream, authed...)

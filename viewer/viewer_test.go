@@ -57,7 +57,7 @@ func TestAccess(t *testing.T) {
 	}
 	s, se, sop := ina.StudyInstanceUID, ina.SeriesInstanceUID, ina.SOPInstanceUID
 	clients := map[string]*client{
-		"admin":  en.login("admin", en.adminPW),
+		"admin":  en.admin(),
 		"doc":    doc,
 		"town-a": en.login("town-a", "password-town-a"),
 		"town-b": en.login("town-b", "password-town-b"),
@@ -130,6 +130,7 @@ func TestAccess(t *testing.T) {
 
 func TestLoginSecurity(t *testing.T) {
 	en := newEnv(t)
+	en.admin().postForm("/logout", url.Values{})
 	c := en.anon()
 	resp := c.postForm("/login", url.Values{"username": {"admin"}, "password": {en.adminPW}})
 	if resp.StatusCode != http.StatusSeeOther {
@@ -150,7 +151,7 @@ func TestLoginSecurity(t *testing.T) {
 	}
 
 	// Unsafe requests need the session's CSRF token, and a same-site origin.
-	logged := en.login("admin", en.adminPW)
+	logged := en.admin()
 	form := url.Values{"name": {"甲镇"}, "aes": {"TOWN_A"}, "csrf": {"wrong"}}
 	if resp := logged.postForm("/admin/sites", form); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("wrong CSRF token: %d", resp.StatusCode)
@@ -195,11 +196,12 @@ func TestLoginSecurity(t *testing.T) {
 	}
 }
 
-// TestInitialAdmin: the password is printed on the first start only.
+// TestInitialAdmin: the password is printed on the first start only, saying it must be
+// changed (TestMustChangePassword checks that it must).
 func TestInitialAdmin(t *testing.T) {
 	en := newEnv(t)
-	if !strings.Contains(en.adminOut.String(), "initial administrator") {
-		t.Fatal("nothing printed")
+	if msg := en.adminOut.String(); !strings.Contains(msg, "initial administrator") || !strings.Contains(msg, "choose a new password") {
+		t.Fatalf("printed %q: no administrator, or not told that the password must be changed", msg)
 	}
 	out := &bytes.Buffer{}
 	v2, err := New(context.Background(), Config{Repo: en.idx.Reading(), Archive: en.archive, AdminOut: out, Logger: quietLogger(t)})
@@ -384,13 +386,13 @@ func TestReportToSR(t *testing.T) {
 // TestPagesRender renders every page in both languages: a missing message fails here.
 func TestPagesRender(t *testing.T) {
 	en, ina, _ := twoSites(t)
-	admin := en.login("admin", en.adminPW)
+	admin := en.admin()
 	for _, lang := range languages {
 		if resp, _ := admin.get("/lang/"+lang+"?next=/", ""); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("language switch: %d", resp.StatusCode)
 		}
 		for _, p := range []string{"/", "/studies/" + ina.StudyInstanceUID, "/dashboard", "/admin/sites", "/admin/users",
-			"/admin/templates", "/api/worklist?q=%E5%BC%A0", "/login"} {
+			"/admin/templates", "/api/worklist?q=%E5%BC%A0", "/login", passwordPath, passwordPath + "?changed=1"} {
 			resp, body := admin.get(p, "text/html")
 			if resp.StatusCode != 200 {
 				t.Errorf("%s %s: %d %s", lang, p, resp.StatusCode, body)
@@ -468,6 +470,7 @@ func TestDisplayName(t *testing.T) {
 // repeated failures are limited like logins.
 func TestBasicAuthForScripts(t *testing.T) {
 	en, _, _ := twoSites(t)
+	en.admin() // the initial password must be changed before it opens anything
 	get := func(user, pw string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, en.srv.URL+"/dicomweb/studies", nil)

@@ -205,6 +205,36 @@ func testUsers(t *testing.T, e Env) {
 	if users := must(r.Users(ctx))(t); len(users) != 2 {
 		t.Errorf("Users = %d", len(users))
 	}
+
+	// The must-change flag is kept by every way in and out, and cleared by UpdateUser.
+	if li.MustChangePassword {
+		t.Errorf("%s was created without the must-change flag but has it", li.Username)
+	}
+	tmp := must(r.CreateUser(ctx, reading.User{Username: "wang", Role: reading.RoleRadiologist, PasswordHash: "h",
+		MustChangePassword: true}))(t)
+	if !tmp.MustChangePassword || !must(r.User(ctx, tmp.ID))(t).MustChangePassword ||
+		!must(r.UserByName(ctx, "wang"))(t).MustChangePassword {
+		t.Error("the must-change flag of a new user is lost")
+	}
+	for _, u := range must(r.Users(ctx))(t) {
+		if u.MustChangePassword != (u.ID == tmp.ID) {
+			t.Errorf("Users: %s has must-change %v", u.Username, u.MustChangePassword)
+		}
+	}
+	tmp.MustChangePassword, tmp.PasswordHash = false, "h3"
+	if err := r.UpdateUser(ctx, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(r.User(ctx, tmp.ID))(t); got.MustChangePassword || got.PasswordHash != "h3" {
+		t.Errorf("after clearing the must-change flag: %+v", got)
+	}
+	tmp.MustChangePassword = true
+	if err := r.UpdateUser(ctx, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if !must(r.User(ctx, tmp.ID))(t).MustChangePassword {
+		t.Error("UpdateUser did not set the must-change flag")
+	}
 }
 
 func testSessions(t *testing.T, e Env) {
@@ -226,6 +256,19 @@ func testSessions(t *testing.T, e Env) {
 	if _, _, err := r.Session(ctx, "bb", now); !errors.Is(err, reading.ErrNotFound) {
 		t.Errorf("expired session: %v, want ErrNotFound", err)
 	}
+	// A session's user says whether the password must be changed: the middleware decides
+	// on it for every request.
+	if su.MustChangePassword {
+		t.Error("Session: user has the must-change flag it was not given")
+	}
+	u.MustChangePassword = true
+	if err := r.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, su, err := r.Session(ctx, "aa", now); err != nil || !su.MustChangePassword {
+		t.Errorf("Session after setting the must-change flag: %+v %v", su, err)
+	}
+	u.MustChangePassword = false
 	if err := r.DeleteExpiredSessions(ctx, now); err != nil {
 		t.Fatal(err)
 	}
