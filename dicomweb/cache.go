@@ -125,18 +125,6 @@ func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
 // replaced since rec was read, the record describes what is stored now; callers use the
 // record's own UIDs and SHA-256.
 func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
-	return m.get(ctx, rec, true)
-}
-
-// prebuild builds rec's record ahead of any request. With a cache folder the record goes
-// to its file only: memory is kept for what viewers ask for, not filled by a bulk load.
-func (m *metaCache) prebuild(ctx context.Context, rec *store.Instance) error {
-	_, err := m.get(ctx, rec, m.dir == "")
-	return err
-}
-
-// get returns rec's record from memory, its file, or the object; keep puts it in memory.
-func (m *metaCache) get(ctx context.Context, rec *store.Instance, keep bool) (*instanceRecord, error) {
 	key := recordKey(rec.SOPInstanceUID, rec.SHA256)
 	if v, ok := m.mem.get(key); ok {
 		return v.(*instanceRecord), nil
@@ -158,7 +146,7 @@ func (m *metaCache) get(ctx context.Context, rec *store.Instance, keep bool) (*i
 	// The build is short (headers only) and shared: it is not cut short because the
 	// client that started it went away while others wait for it.
 	f.ir, f.err = m.load(context.WithoutCancel(ctx), rec)
-	if f.err == nil && keep {
+	if f.err == nil {
 		m.mem.add(recordKey(f.ir.SOPInstanceUID, f.ir.SHA256), f.ir, f.ir.cost())
 	}
 	m.mu.Lock()

@@ -138,7 +138,7 @@ func (v *Service) warm(ctx context.Context, in *store.Instance) {
 		case <-time.After(warmPoll):
 		}
 	}
-	if err := v.s.meta.prebuild(ctx, in); err != nil {
+	if _, err := v.s.meta.record(ctx, in); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
