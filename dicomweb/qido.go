@@ -375,18 +375,23 @@ func (s *server) search(t searchTarget) echo.HandlerFunc {
 		setPrivateNoStore(h)
 		h.Add(echo.HeaderVary, echo.HeaderAccept)
 		s.log.Debug("qido-rs", "resource", c.Path(), "results", len(results), "truncated", truncated)
+		w := newHitWriter(t, req, base)
 		if ctype == mediaDicomXML {
+			// The same attributes as in JSON, shaped once by the hit writer.
 			docs := make([][]byte, len(results))
 			for i, r := range results {
-				ds, err := r.Dataset(t.level())
+				b, err := w.append(nil, r)
 				if err != nil {
 					return s.publicError(c, "search", err)
 				}
-				docs[i] = nativeXML(shapeResult(t, req, ds, base))
+				ds, err := dicom.ParseJSON(b)
+				if err != nil {
+					return s.publicError(c, "search", err)
+				}
+				docs[i] = nativeXML(ds)
 			}
 			return s.sendXMLParts(c, docs)
 		}
-		w := newHitWriter(t, req, base)
 		buf := make([]byte, 0, 1024*(len(results)+1))
 		buf = append(buf, '[')
 		for i, r := range results {
@@ -409,42 +414,8 @@ func setPrivateNoStore(h http.Header) {
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 }
 
-// shapeResult keeps the attributes the request returns (PS3.18 10.6.3.3) and adds Retrieve
-// URL (0008,1190) of the result's own level.
-func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base string) dicom.JSONDataset {
-	defaults := defaultReturnKeys[t]
-	out := make(dicom.JSONDataset, len(defaults))
-	for k, a := range r {
-		if req.includeAll || defaults[k] || req.returnKeys[k] {
-			out[k] = a
-		}
-	}
-	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
-	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).
-	if _, ok := out[dicom.TagSpecificCharacterSet.Hex()]; ok {
-		out[dicom.TagSpecificCharacterSet.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ISO_IR 192"}}
-	}
-	// Instance Availability (0008,0056) "shall be present if known": everything the index
-	// lists is retrievable at once (PS3.3 C.4.23.1.1, ONLINE).
-	avail := store.TagInstanceAvailability.Hex()
-	if _, ok := out[avail]; !ok && (req.includeAll || defaults[avail] || req.returnKeys[avail]) {
-		out[avail] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
-	}
-	if u := retrieveURL(base, t.level(), r); u != "" {
-		out[dicom.TagRetrieveURL.Hex()] = dicom.JSONAttribute{VR: "UR", Value: []any{u}}
-	}
-	return out
-}
-
-// retrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL), or "" when
-// the result lacks the UIDs to build it.
-func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
-	return joinRetrieveURL(base, level, firstString(r, dicom.TagStudyInstanceUID),
-		firstString(r, dicom.TagSeriesInstanceUID), firstString(r, dicom.TagSOPInstanceUID))
-}
-
-// joinRetrieveURL builds the WADO-RS URL of a study, series or instance; "" when a UID the
-// level needs is missing.
+// joinRetrieveURL builds the WADO-RS URL of a study, series or instance (PS3.18 10.6.3.3,
+// Retrieve URL); "" when a UID the level needs is missing.
 func joinRetrieveURL(base string, level store.Level, study, series, inst string) string {
 	if study == "" {
 		return ""
@@ -464,16 +435,6 @@ func joinRetrieveURL(base string, level store.Level, study, series, inst string)
 		return ""
 	}
 	return u + "/instances/" + url.PathEscape(inst)
-}
-
-// firstString returns the first value of t in ds when it is a string.
-func firstString(ds dicom.JSONDataset, t dicom.Tag) string {
-	a, ok := ds[t.Hex()]
-	if !ok || len(a.Value) == 0 {
-		return ""
-	}
-	s, _ := a.Value[0].(string)
-	return s
 }
 
 // pathUID returns a UID path parameter, or 400 when it is not a UID.

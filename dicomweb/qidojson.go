@@ -139,7 +139,7 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		count(keySeriesInstances, h.SeriesInstances)
 	}
 	add(keyAvailability, func() { w.derived = append(w.derived, valOnline...) })
-	if u := hitRetrieveURL(w.base, level, h); u != "" {
+	if u := joinRetrieveURL(w.base, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID); u != "" {
 		start := len(w.derived)
 		w.derived = append(w.derived, `{"vr":"UR","Value":[`...)
 		w.derived = appendJSONString(w.derived, u)
@@ -173,11 +173,6 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		buf = append(buf, m.val...)
 	}
 	return append(buf, '}'), nil
-}
-
-// hitRetrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL).
-func hitRetrieveURL(base string, level store.Level, h store.Hit) string {
-	return joinRetrieveURL(base, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID)
 }
 
 var errBadJSON = errors.New("malformed JSON object")

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"pacsd/dicom"
 	"pacsd/store"
 )
 
@@ -114,4 +117,86 @@ func TestSplicedEqualsEncoded(t *testing.T) {
 		}
 	}
 	t.Logf("%d hits compared", n)
+}
+
+// shapeResult is the reference the hit writer is held to: the QIDO-RS shaping rules
+// (PS3.18 10.6.3.3) applied to a decoded data set, as pacsd answered before it spliced.
+func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base string) dicom.JSONDataset {
+	defaults := defaultReturnKeys[t]
+	out := make(dicom.JSONDataset, len(defaults))
+	for k, a := range r {
+		if req.includeAll || defaults[k] || req.returnKeys[k] {
+			out[k] = a
+		}
+	}
+	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
+	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).
+	if _, ok := out[dicom.TagSpecificCharacterSet.Hex()]; ok {
+		out[dicom.TagSpecificCharacterSet.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ISO_IR 192"}}
+	}
+	// Instance Availability (0008,0056) "shall be present if known": everything the index
+	// lists is retrievable at once (PS3.3 C.4.23.1.1, ONLINE).
+	avail := store.TagInstanceAvailability.Hex()
+	if _, ok := out[avail]; !ok && (req.includeAll || defaults[avail] || req.returnKeys[avail]) {
+		out[avail] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
+	}
+	if u := retrieveURL(base, t.level(), r); u != "" {
+		out[dicom.TagRetrieveURL.Hex()] = dicom.JSONAttribute{VR: "UR", Value: []any{u}}
+	}
+	return out
+}
+
+// retrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL), or "" when
+// the result lacks the UIDs to build it.
+func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
+	return joinRetrieveURL(base, level, firstString(r, dicom.TagStudyInstanceUID),
+		firstString(r, dicom.TagSeriesInstanceUID), firstString(r, dicom.TagSOPInstanceUID))
+}
+
+// firstString returns the first value of t in ds when it is a string.
+func firstString(ds dicom.JSONDataset, t dicom.Tag) string {
+	a, ok := ds[t.Hex()]
+	if !ok || len(a.Value) == 0 {
+		return ""
+	}
+	s, _ := a.Value[0].(string)
+	return s
+}
+
+// TestQIDOXML: asked for PS3.19 XML, QIDO-RS gives the same results with the same
+// attributes as in JSON, one part each.
+func TestQIDOXML(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"/studies", "/instances?includefield=all"} {
+		res, _ := f.qido(t, q)
+		r := get(t, http.MethodGet, f.url+"/dicomweb"+q, map[string]string{"Accept": `multipart/related; type="application/dicom+xml"`})
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, r.status, r.body)
+		}
+		docs := xmlParts(t, r)
+		if len(docs) != len(res) || len(res) == 0 {
+			t.Fatalf("%s: %d XML parts, %d JSON results", q, len(docs), len(res))
+		}
+		for i, doc := range docs {
+			m := parseNativeXML(t, doc)
+			var tags []string
+			for _, a := range m.Attrs {
+				tags = append(tags, a.Tag)
+			}
+			var want []string
+			for k := range res[i] {
+				want = append(want, k)
+			}
+			slices.Sort(want)
+			if !slices.Equal(tags, want) {
+				t.Fatalf("%s result %d: XML tags %v, JSON %v", q, i, tags, want)
+			}
+			if u := m.attr(dicom.TagRetrieveURL.Hex()); u == nil || len(u.Value) != 1 || u.Value[0].Text != firstString(res[i], dicom.TagRetrieveURL) {
+				t.Errorf("%s result %d: Retrieve URL %+v, JSON %q", q, i, u, firstString(res[i], dicom.TagRetrieveURL))
+			}
+			if cs := m.attr(dicom.TagSpecificCharacterSet.Hex()); cs != nil && (len(cs.Value) != 1 || cs.Value[0].Text != "ISO_IR 192") {
+				t.Errorf("%s result %d: Specific Character Set %+v", q, i, cs)
+			}
+		}
+	}
 }

@@ -27,7 +27,6 @@ import (
 const (
 	warmQueueLen = 4096
 	warmMaxWait  = 5 * time.Second
-	warmPoll     = 100 * time.Millisecond
 )
 
 // Service is the background side of the DICOMweb handlers Register mounted: building the
@@ -61,20 +60,20 @@ func (v *Service) Start(ctx context.Context) {
 	}
 	ctx, v.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	v.s.archive.OnStored(v.Warm)
+	w := backlog.Worker{
+		Index: v.s.archive.Index(), Ingesting: v.s.archive.Ingesting, MaxWait: warmMaxWait,
+		// A series gone through again finds most records built.
+		Done: v.s.meta.has,
+		Do:   v.warm,
+		ListFailed: func(se backlog.Series, err error) {
+			v.failed.Add(1)
+			v.s.log.Warn("cannot list a series to build its metadata; it is built on first request", "series_instance_uid", se.SeriesUID, "err", err)
+		},
+	}
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
-		for {
-			in, se, err := v.queue.Next(ctx)
-			switch {
-			case err != nil:
-				return
-			case in != nil:
-				v.warm(ctx, in)
-			default:
-				v.warmSeries(ctx, se)
-			}
-		}
+		v.queue.Run(ctx, w)
 	}()
 }
 
@@ -107,37 +106,8 @@ func (v *Service) Stats() WarmStats {
 		Queued: int64(q.Instances), SeriesQueued: int64(q.Series)}
 }
 
-// warmSeries builds the records of a series whose objects overflowed the queue; those
-// already built are found in the cache and cost a lookup.
-func (v *Service) warmSeries(ctx context.Context, se backlog.Series) {
-	list, err := v.s.archive.Index().Instances(ctx, se.StudyUID, se.SeriesUID)
-	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
-			v.failed.Add(1)
-			v.s.log.Warn("cannot list a series to build its metadata; it is built on first request", "series_instance_uid", se.SeriesUID, "err", err)
-		}
-		return
-	}
-	for _, in := range list {
-		if ctx.Err() != nil {
-			return
-		}
-		v.warm(ctx, in)
-	}
-}
-
+// warm builds one record (backlog.Run has waited for ingest to pause).
 func (v *Service) warm(ctx context.Context, in *store.Instance) {
-	if v.s.meta.has(in) {
-		return // built already (a series gone through again): no waiting for ingest over it
-	}
-	deadline := time.Now().Add(warmMaxWait)
-	for v.s.archive.Ingesting() && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(warmPoll):
-		}
-	}
 	if _, err := v.s.meta.record(ctx, in); err != nil {
 		if ctx.Err() != nil {
 			return

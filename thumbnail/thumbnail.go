@@ -114,21 +114,25 @@ func New(a *store.Archive, cfg Config) (*Service, error) {
 func (s *Service) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.a.OnStored(s.Add)
+	w := backlog.Worker{
+		Index: s.a.Index(), Ingesting: s.a.Ingesting, MaxWait: s.cfg.MaxWait,
+		Done: func(in *store.Instance) bool {
+			if !store.HasPixelData(in) {
+				return true
+			}
+			_, err := os.Stat(s.path(in))
+			return err == nil // made already
+		},
+		Do: s.background,
+		ListFailed: func(se backlog.Series, err error) {
+			s.log.Warn("cannot list a series for its thumbnails; they are made on demand", "series_instance_uid", se.SeriesUID, "err", err)
+		},
+	}
 	for range s.cfg.Workers {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			for {
-				in, se, err := s.queue.Next(ctx)
-				switch {
-				case err != nil:
-					return
-				case in != nil:
-					s.background(ctx, in)
-				default:
-					s.backgroundSeries(ctx, se)
-				}
-			}
+			s.queue.Run(ctx, w)
 		}()
 	}
 }
@@ -153,40 +157,9 @@ func (s *Service) Stats() Stats {
 // instance's series is kept instead, so nothing is left to be made on demand.
 func (s *Service) Add(in *store.Instance) { s.queue.Add(in) }
 
-// backgroundSeries makes the missing thumbnails of a series whose instances overflowed
-// the queue; those already made cost a look in the cache.
-func (s *Service) backgroundSeries(ctx context.Context, se backlog.Series) {
-	list, err := s.a.Index().Instances(ctx, se.StudyUID, se.SeriesUID)
-	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("cannot list a series for its thumbnails; they are made on demand", "series_instance_uid", se.SeriesUID, "err", err)
-		}
-		return
-	}
-	for _, in := range list {
-		if ctx.Err() != nil {
-			return
-		}
-		if !store.HasPixelData(in) {
-			continue
-		}
-		if _, err := os.Stat(s.path(in)); err == nil {
-			continue // made already: no waiting for ingest to pause over it
-		}
-		s.background(ctx, in)
-	}
-}
-
+// background makes one thumbnail (backlog.Run has waited for ingest to pause: a study
+// arriving is worth more than its thumbnails).
 func (s *Service) background(ctx context.Context, in *store.Instance) {
-	// Yield to ingest, for a while: a study arriving is worth more than its thumbnails.
-	deadline := time.Now().Add(s.cfg.MaxWait)
-	for s.a.Ingesting() && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 	_, err := s.ofInstance(ctx, in)
 	switch {
 	case err == nil || errors.Is(err, ErrNoImage) || ctx.Err() != nil:

@@ -40,7 +40,7 @@ func (e *env) clearCache(tb testing.TB) {
 	}
 }
 
-func newEnv(t testing.TB, start bool) *env {
+func newEnv(t testing.TB, start bool, tune ...func(*thumbnail.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	idx, err := sqlite.Open(context.Background(), filepath.Join(dir, "index.db"))
@@ -56,8 +56,12 @@ func newEnv(t testing.TB, start bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := thumbnail.New(a, thumbnail.Config{Dir: filepath.Join(dir, "thumbs"), MaxWait: time.Second,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	cfg := thumbnail.Config{Dir: filepath.Join(dir, "thumbs"), MaxWait: time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	svc, err := thumbnail.New(a, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,25 +168,8 @@ func TestBackgroundAfterIngest(t *testing.T) {
 // TestBackgroundOverflow: instances that find the queue full during a bulk load are made
 // from their series afterwards, each once.
 func TestBackgroundOverflow(t *testing.T) {
-	dir := t.TempDir()
-	idx, err := sqlite.Open(context.Background(), filepath.Join(dir, "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
-	blobs, err := file.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := thumbnail.New(a, thumbnail.Config{Dir: filepath.Join(dir, "thumbs"), MaxWait: time.Second, QueueLen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{a: a, svc: svc, dir: dir}
+	e := newEnv(t, false, func(c *thumbnail.Config) { c.QueueLen = 1 })
+	svc := e.svc
 	images := []string{"dr_mono2.dcm", "dr_mono1.dcm", "ts_rle.dcm", "us_multiframe.dcm", "sr_basic_text.dcm"}
 	var recs []*store.Instance
 	for _, n := range images {

@@ -6,12 +6,18 @@
 // each, and handed out when the queued instances are done: the worker then goes through
 // the series from the index. The memory is bounded by the number of series arriving, not
 // of instances, and the enqueuing Put never waits.
+//
+// Run is the workers' loop: it goes through overflowed series, skips what is done already
+// and yields to ingest, so the services (thumbnails, metadata records) only say what one
+// instance needs.
 package backlog
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"pacsd/store"
 )
@@ -104,4 +110,65 @@ func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return Stats{Instances: len(q.items), Series: len(q.series), Overflowed: q.overflowed.Load()}
+}
+
+// Worker is what a service does with the queue's instances.
+type Worker struct {
+	Index store.Index // lists the instances of an overflowed series
+	// Ingesting reports whether objects are arriving: each instance waits while it is
+	// true, for at most MaxWait, since the modality sending the next object comes first.
+	Ingesting func() bool
+	MaxWait   time.Duration
+	// Done reports an instance handled already (a series gone through again, a
+	// duplicate): it is skipped without waiting for ingest. Nil: none is.
+	Done func(*store.Instance) bool
+	Do   func(context.Context, *store.Instance)
+	// ListFailed, when set, is told of a series the index could not list; its work is
+	// then left to the first request.
+	ListFailed func(Series, error)
+}
+
+// ingestPoll is how often a waiting instance looks whether ingest has paused.
+const ingestPoll = 100 * time.Millisecond
+
+// Run does the queue's work with w until ctx ends.
+func (q *Queue) Run(ctx context.Context, w Worker) {
+	for {
+		in, s, err := q.Next(ctx)
+		if err != nil {
+			return
+		}
+		if in != nil {
+			w.one(ctx, in)
+			continue
+		}
+		list, err := w.Index.Instances(ctx, s.StudyUID, s.SeriesUID)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) && w.ListFailed != nil {
+				w.ListFailed(s, err)
+			}
+			continue
+		}
+		for _, in := range list {
+			if ctx.Err() != nil {
+				return
+			}
+			w.one(ctx, in)
+		}
+	}
+}
+
+func (w Worker) one(ctx context.Context, in *store.Instance) {
+	if w.Done != nil && w.Done(in) {
+		return
+	}
+	deadline := time.Now().Add(w.MaxWait)
+	for w.Ingesting() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(ingestPoll):
+		}
+	}
+	w.Do(ctx, in)
 }

@@ -3,11 +3,15 @@ package backlog
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"pacsd/store"
+	"pacsd/store/sqlite"
+	"pacsd/store/storetest"
 )
 
 func inst(study, series, sop string) *store.Instance {
@@ -94,5 +98,73 @@ func TestNextWaitsAndStops(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Next did not return after cancel")
+	}
+}
+
+// TestRun: Run hands each queued instance and each instance of an overflowed series (as
+// the index lists it) to Do, skips those Done reports without waiting for ingest, and
+// waits for ingest to pause before the others, at most MaxWait.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	x, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	var recs []*store.Instance
+	for i := range 4 {
+		f := storetest.Fixture{Study: "1.5", Series: "1.5.1", SOP: fmt.Sprintf("1.5.1.%d", i+1), SOPClass: storetest.ClassDX,
+			Modality: "DX", InstanceNumber: i + 1}
+		in := f.Instance()
+		if _, err := x.PutInstance(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, in)
+	}
+	q := New(1)
+	for _, in := range recs { // one queued, three overflow into series 1.5.1
+		q.Add(in)
+	}
+	var (
+		mu        sync.Mutex
+		did       []string
+		ingesting = true
+		waited    time.Duration
+	)
+	done := make(chan struct{})
+	w := Worker{
+		Index: x, MaxWait: 300 * time.Millisecond,
+		Ingesting: func() bool { mu.Lock(); defer mu.Unlock(); return ingesting },
+		Done:      func(in *store.Instance) bool { return in.SOPInstanceUID == "1.5.1.2" },
+		Do: func(_ context.Context, in *store.Instance) {
+			mu.Lock()
+			defer mu.Unlock()
+			did = append(did, in.SOPInstanceUID)
+			ingesting = false // ingest pauses after the first instance's wait
+			if len(did) == 4 {
+				close(done)
+			}
+		},
+	}
+	start := time.Now()
+	go q.Run(ctx, w)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		mu.Lock()
+		t.Fatalf("after 10 s Do saw %v", did)
+	}
+	waited = time.Since(start)
+	// The queued instance first, then the series from the index (the queued one again:
+	// Run does not know what Do did; Done is the services' guard), never 1.5.1.2.
+	want := []string{"1.5.1.1", "1.5.1.1", "1.5.1.3", "1.5.1.4"}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(did, want) {
+		t.Errorf("Do saw %v, want %v", did, want)
+	}
+	if waited < w.MaxWait {
+		t.Errorf("the first instance did not wait for ingest (%v)", waited)
 	}
 }

@@ -120,15 +120,18 @@ func (x *Index) DeleteInstance(ctx context.Context, sopInstanceUID string) error
 // Devices do not all fill the study module alike: a report or a secondary capture sent
 // after the images often lacks the Study Description or the Accession Number, and must
 // not blank them in every search. Nothing is decoded in the usual case, where the new
-// instance carries every attribute the study has.
+// instance carries every attribute the study has, and nothing is parsed in the commonest,
+// where it carries the same ones.
 func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) {
 	var old string
 	err := tx.QueryRow("SELECT attrs FROM studies WHERE study_uid = ?", inst.StudyInstanceUID).Scan(&old)
-	if errors.Is(err, sql.ErrNoRows) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return c, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, dbErr("read study attributes", err)
+	case old == c.studyAttrs:
+		return c, nil
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(old), &keys); err != nil {
