@@ -4,9 +4,9 @@ import "strings"
 
 // Transfer syntax UIDs pacsd accepts for storage (PS3.5 Section 10 and Annex A, PS3.6
 // Table A-1). An archive keeps every object as sent, so it accepts syntaxes it cannot decode
-// (video, JPEG XL); dicom/pixel says which it decodes. Not accepted: the retired JPEG
-// processes, the JPIP referenced syntaxes (the pixels live on a JPIP server) and the
-// real-time video syntaxes of PS3.5 Section 10 that are never stored.
+// (video, JPEG XL, the retired arithmetic and hierarchical JPEG processes); dicom/pixel says
+// which it decodes. Not accepted: the real-time video syntaxes of PS3.5 Section 10 and the
+// XML and MIME encodings, which are never stored.
 const (
 	ImplicitVRLittleEndian         = "1.2.840.10008.1.2"
 	ExplicitVRLittleEndian         = "1.2.840.10008.1.2.1"
@@ -49,6 +49,24 @@ const (
 	HTJ2KLosslessRPCL                              = "1.2.840.10008.1.2.4.202"
 	HTJ2K                                          = "1.2.840.10008.1.2.4.203"
 	DeflatedImageFrameCompression                  = "1.2.840.10008.1.2.8.1"
+
+	// Retired JPEG processes (PS3.5 A.4.1, PS3.6 Table A-1, retired): modalities and DCMTK
+	// (dcmcjpeg +ps, +pp) still send them, so they are accepted and stored as sent. Only the
+	// Huffman-coded, non-hierarchical ones are also decoded (dicom/pixel).
+	JPEGExtended35                         = "1.2.840.10008.1.2.4.52"
+	JPEGSpectralSelectionNonHierarchical68 = "1.2.840.10008.1.2.4.53"
+	JPEGSpectralSelectionNonHierarchical79 = "1.2.840.10008.1.2.4.54"
+	JPEGFullProgressionNonHierarchical1012 = "1.2.840.10008.1.2.4.55"
+	JPEGFullProgressionNonHierarchical1113 = "1.2.840.10008.1.2.4.56"
+	JPEGLosslessNonHierarchical15          = "1.2.840.10008.1.2.4.58"
+	JPEGExtendedHierarchical1618           = "1.2.840.10008.1.2.4.59"
+	JPEGExtendedHierarchical1719           = "1.2.840.10008.1.2.4.60"
+	JPEGSpectralSelectionHierarchical2022  = "1.2.840.10008.1.2.4.61"
+	JPEGSpectralSelectionHierarchical2123  = "1.2.840.10008.1.2.4.62"
+	JPEGFullProgressionHierarchical2426    = "1.2.840.10008.1.2.4.63"
+	JPEGFullProgressionHierarchical2527    = "1.2.840.10008.1.2.4.64"
+	JPEGLosslessHierarchical28             = "1.2.840.10008.1.2.4.65"
+	JPEGLosslessHierarchical29             = "1.2.840.10008.1.2.4.66"
 )
 
 // Well-known SOP classes outside the storage list.
@@ -106,6 +124,21 @@ var transferSyntaxes = []TransferSyntax{
 	{UID: JPEGXLJPEGRecompression, Name: "JPEG XL JPEG Recompression", ExplicitVR: true, Encapsulated: true, Lossy: true},
 	{UID: JPEGXL, Name: "JPEG XL", ExplicitVR: true, Encapsulated: true, Lossy: true},
 	{UID: DeflatedImageFrameCompression, Name: "Deflated Image Frame Compression", ExplicitVR: true, Encapsulated: true},
+	// Retired JPEG processes: stored as sent.
+	{UID: JPEGExtended35, Name: "JPEG Extended (Process 3 & 5) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGSpectralSelectionNonHierarchical68, Name: "JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGSpectralSelectionNonHierarchical79, Name: "JPEG Spectral Selection, Non-Hierarchical (Process 7 & 9) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGFullProgressionNonHierarchical1012, Name: "JPEG Full Progression, Non-Hierarchical (Process 10 & 12) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGFullProgressionNonHierarchical1113, Name: "JPEG Full Progression, Non-Hierarchical (Process 11 & 13) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGLosslessNonHierarchical15, Name: "JPEG Lossless, Non-Hierarchical (Process 15) (Retired)", ExplicitVR: true, Encapsulated: true},
+	{UID: JPEGExtendedHierarchical1618, Name: "JPEG Extended, Hierarchical (Process 16 & 18) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGExtendedHierarchical1719, Name: "JPEG Extended, Hierarchical (Process 17 & 19) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGSpectralSelectionHierarchical2022, Name: "JPEG Spectral Selection, Hierarchical (Process 20 & 22) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGSpectralSelectionHierarchical2123, Name: "JPEG Spectral Selection, Hierarchical (Process 21 & 23) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGFullProgressionHierarchical2426, Name: "JPEG Full Progression, Hierarchical (Process 24 & 26) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGFullProgressionHierarchical2527, Name: "JPEG Full Progression, Hierarchical (Process 25 & 27) (Retired)", ExplicitVR: true, Encapsulated: true, Lossy: true},
+	{UID: JPEGLosslessHierarchical28, Name: "JPEG Lossless, Hierarchical (Process 28) (Retired)", ExplicitVR: true, Encapsulated: true},
+	{UID: JPEGLosslessHierarchical29, Name: "JPEG Lossless, Hierarchical (Process 29) (Retired)", ExplicitVR: true, Encapsulated: true},
 	// Video: every profile is lossy.
 	{UID: MPEG2MPML, Name: "MPEG2 Main Profile / Main Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
 	{UID: MPEG2MPMLF, Name: "Fragmentable MPEG2 Main Profile / Main Level", ExplicitVR: true, Encapsulated: true, Lossy: true, Video: true},
