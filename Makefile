@@ -4,13 +4,18 @@ GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test deps minio ohif vet lint bench fuzz testdata clean
+.PHONY: run build build-deps test test-fresh deps minio ohif vet lint bench fuzz testdata clean
 
-run:
-	$(GO) run ./cmd/pacsd
+# Installs the build's own needs (C compiler, pkg-config, OpenJPEG and CharLS -dev packages)
+# when missing, then runs pacsd: the README's run command on a fresh Debian machine.
+run: build-deps
+	$(GO) run ./cmd/pacsd $(ARGS)
 
-build:
+build: build-deps
 	$(GO) build -o bin/pacsd ./cmd/pacsd
+
+build-deps:
+	./scripts/build-deps.sh
 
 deps:
 	./scripts/deps.sh

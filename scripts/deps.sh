@@ -16,10 +16,6 @@ command -v ojph_compress >/dev/null 2>&1 || need+=(openjph-tools)
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 # Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`).
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
-# dicom/pixel's cgo codecs: OpenJPEG (JPEG 2000) and CharLS (JPEG-LS), found via pkg-config.
-command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-[ -e /usr/include/openjpeg-2.5/openjpeg.h ] || need+=(libopenjp2-7-dev)
-[ -e /usr/include/charls/charls.h ] || need+=(libcharls-dev)
 # A second, independent JPEG lossless encoder for dicom/pixel's decoder tests.
 command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
 # Headless Chromium for the browser tests; playwright-core drives it and never downloads a
@@ -44,7 +40,9 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-command -v go >/dev/null 2>&1 || { echo "deps: go is not on PATH (install Go 1.26)" >&2; exit 1; }
+# What the build itself needs (C compiler, pkg-config, the codecs' -dev packages): one list,
+# in build-deps.sh, which `make run` uses on its own.
+"$(dirname "$0")/build-deps.sh"
 # playwright-core for browsertest/, exactly as its lockfile pins it.
 browsertest="$(dirname "$0")/../browsertest"
 if [ ! -d "$browsertest/node_modules/playwright-core" ]; then

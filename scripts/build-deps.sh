@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building pacsd needs beyond Go, only when missing: a C compiler (cgo: SQLite,
+# the codecs), pkg-config, and the development packages of dicom/pixel's cgo codecs, OpenJPEG
+# (JPEG 2000) and CharLS (JPEG-LS). `make run` and `make build` call it, so the README's run
+# command works on a fresh Debian machine; scripts/deps.sh (the test peers) calls it too.
+# Nothing else is installed here: DCMTK, Orthanc, MinIO and Chromium are for the tests only.
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# Asked of pkg-config, as cgo asks: a header on disk without its .pc file does not build.
+pc() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1"; }
+pc libopenjp2 || need+=(libopenjp2-7-dev)
+pc charls || need+=(libcharls-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "build-deps: installing ${need[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null 2>&1 || { echo "build-deps: go is not on PATH (install Go 1.26)" >&2; exit 1; }
+pkg-config --exists libopenjp2 charls || { echo "build-deps: libopenjp2 or charls still unknown to pkg-config" >&2; exit 1; }
