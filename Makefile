@@ -51,9 +51,15 @@ vet:
 lint: vet
 	$(GO) run $(STATICCHECK) ./...
 
-# Installs DCMTK & co. when missing, then runs every test (unit, DCMTK peers, SIGKILL).
-test: deps lint
+# Installs DCMTK & co. when missing, then runs every test (unit, DCMTK peers, SIGKILL), and
+# the README's run command on a fresh Debian root (test-fresh).
+test: deps lint test-fresh
 	$(GO) test $(TESTFLAGS) ./...
+
+# `make run` on a freshly debootstrapped Debian with only Go and a C compiler: it must install
+# its own build dependencies and serve (scripts/fresh-machine-test.sh; about 4 minutes).
+test-fresh:
+	./scripts/fresh-machine-test.sh
 
 # Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb
 # benchmark against Orthanc, then the Go micro-benchmarks.

@@ -24,6 +24,10 @@ command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
 # A CJK font, so that screenshots show Chinese patient names rather than empty boxes.
 [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-zenhei)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# scripts/fresh-machine-test.sh (make test-fresh): a fresh Debian root for the run command.
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
