@@ -17,6 +17,38 @@ var (
 	ErrInvalid  = errors.New("invalid")
 )
 
+// FieldError is an ErrInvalid or ErrConflict about one field of a record, so that a form
+// can say which of its inputs is wrong and why instead of refusing the whole of it.
+type FieldError struct {
+	Field   string // the record's field: "name", "aeTitles", "username", "role", ...
+	Problem string // what is wrong: one of the Problem constants
+	Value   string // the offending item of a list field (an AE title), else ""
+	Err     error  // ErrInvalid or ErrConflict, possibly wrapping the cause
+}
+
+// Problems a FieldError names.
+const (
+	ProblemRequired = "required" // empty
+	ProblemLength   = "length"   // too long (or too short)
+	ProblemChars    = "chars"    // a character the field does not allow
+	ProblemValue    = "value"    // not one of the allowed values
+	ProblemTaken    = "taken"    // another record has it already
+	ProblemSite     = "site"     // a site user without a site
+)
+
+func (e *FieldError) Error() string {
+	if e.Value != "" {
+		return fmt.Sprintf("%s %q: %s: %v", e.Field, e.Value, e.Problem, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.Field, e.Problem, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func invalid(field, problem, value string) error {
+	return &FieldError{Field: field, Problem: problem, Value: value, Err: ErrInvalid}
+}
+
 // Role is what an account may do.
 type Role string
 
@@ -44,8 +76,11 @@ type Site struct {
 // AE titles follow PS3.5 6.2 (at most 16 characters, no backslash or control characters).
 func (s *Site) Normalize() error {
 	s.Name = strings.TrimSpace(s.Name)
-	if s.Name == "" || utf8.RuneCountInString(s.Name) > 64 {
-		return fmt.Errorf("site name must be 1-64 characters: %w", ErrInvalid)
+	if s.Name == "" {
+		return invalid("name", ProblemRequired, "")
+	}
+	if utf8.RuneCountInString(s.Name) > 64 {
+		return invalid("name", ProblemLength, "")
 	}
 	var aes []string
 	for _, a := range s.AETitles {
@@ -53,8 +88,11 @@ func (s *Site) Normalize() error {
 		if a == "" {
 			continue
 		}
-		if len(a) > 16 || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '\\' }) {
-			return fmt.Errorf("AE title %q: %w", a, ErrInvalid)
+		if len(a) > 16 {
+			return invalid("aeTitles", ProblemLength, a)
+		}
+		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '\\' }) {
+			return invalid("aeTitles", ProblemChars, a)
 		}
 		if !slices.Contains(aes, a) {
 			aes = append(aes, a)
@@ -67,7 +105,7 @@ func (s *Site) Normalize() error {
 			continue
 		}
 		if utf8.RuneCountInString(n) > 64 {
-			return fmt.Errorf("institution name %q too long: %w", n, ErrInvalid)
+			return invalid("institutions", ProblemLength, n)
 		}
 		if !slices.ContainsFunc(insts, func(m string) bool { return strings.EqualFold(m, n) }) {
 			insts = append(insts, n)
@@ -105,21 +143,22 @@ func (u User) Name() string {
 func (u *User) Validate() error {
 	u.Username = strings.TrimSpace(u.Username)
 	u.DisplayName = strings.TrimSpace(u.DisplayName)
-	if u.Username == "" || len(u.Username) > 64 ||
-		strings.ContainsFunc(u.Username, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("user name must be 1-64 characters without spaces: %w", ErrInvalid)
-	}
-	if utf8.RuneCountInString(u.DisplayName) > 64 {
-		return fmt.Errorf("display name too long: %w", ErrInvalid)
-	}
-	if !u.Role.Valid() {
-		return fmt.Errorf("role %q: %w", u.Role, ErrInvalid)
-	}
-	if (u.Role == RoleSite) != (u.SiteID != 0) {
-		return fmt.Errorf("a site user needs a site, other roles none: %w", ErrInvalid)
-	}
-	if u.PasswordHash == "" {
-		return fmt.Errorf("no password: %w", ErrInvalid)
+	switch {
+	case u.Username == "":
+		return invalid("username", ProblemRequired, "")
+	case len(u.Username) > 64:
+		return invalid("username", ProblemLength, "")
+	case strings.ContainsFunc(u.Username, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return invalid("username", ProblemChars, "")
+	case utf8.RuneCountInString(u.DisplayName) > 64:
+		return invalid("displayName", ProblemLength, "")
+	case !u.Role.Valid():
+		return invalid("role", ProblemValue, string(u.Role))
+	case (u.Role == RoleSite) != (u.SiteID != 0):
+		// A site user needs a site, the other roles none.
+		return invalid("site", ProblemSite, "")
+	case u.PasswordHash == "":
+		return invalid("password", ProblemRequired, "")
 	}
 	return nil
 }
@@ -192,19 +231,36 @@ func (t *Template) Validate() error {
 	t.Name = strings.TrimSpace(t.Name)
 	t.Modality = strings.ToUpper(strings.TrimSpace(t.Modality))
 	t.BodyPart = strings.ToUpper(strings.TrimSpace(t.BodyPart))
-	if t.Name == "" || utf8.RuneCountInString(t.Name) > 64 {
-		return fmt.Errorf("template name must be 1-64 characters: %w", ErrInvalid)
-	}
-	if len(t.Modality) > 16 || len(t.BodyPart) > 16 {
-		return fmt.Errorf("modality and body part are at most 16 characters: %w", ErrInvalid)
-	}
-	if utf8.RuneCountInString(t.Findings) > MaxReportText || utf8.RuneCountInString(t.Impression) > MaxReportText {
-		return fmt.Errorf("template text too long: %w", ErrInvalid)
+	switch {
+	case t.Name == "":
+		return invalid("name", ProblemRequired, "")
+	case utf8.RuneCountInString(t.Name) > 64:
+		return invalid("name", ProblemLength, "")
+	case len(t.Modality) > 16:
+		return invalid("modality", ProblemLength, "")
+	case len(t.BodyPart) > 16:
+		return invalid("bodyPart", ProblemLength, "")
+	case utf8.RuneCountInString(t.Findings) > MaxReportText:
+		return invalid("findings", ProblemLength, "")
+	case utf8.RuneCountInString(t.Impression) > MaxReportText:
+		return invalid("impression", ProblemLength, "")
 	}
 	return nil
 }
 
-// WorklistFilter selects and pages worklist rows, newest received first.
+// WorklistOrder is the worklist's sort. Whichever it is, urgent studies still unread come
+// first (newest first among them by the same order), then every other study.
+type WorklistOrder string
+
+const (
+	OrderReceived WorklistOrder = "received" // newest received first (also "")
+	OrderStudy    WorklistOrder = "study"    // newest Study Date and Time first
+)
+
+// Valid reports whether o is a known order ("" is OrderReceived).
+func (o WorklistOrder) Valid() bool { return o == "" || o == OrderReceived || o == OrderStudy }
+
+// WorklistFilter selects and pages worklist rows in Order.
 type WorklistFilter struct {
 	SiteID      int64  // only this site's studies; 0 any
 	UnknownSite bool   // only studies from unknown senders (SiteID must be 0)
@@ -214,8 +270,9 @@ type WorklistFilter struct {
 	Status      Status // "" any
 	Query       string // prefix of the patient's name (any group, also without '^') or ID
 	UrgentOnly  bool
+	Order       WorklistOrder
 	Limit       int    // rows per page; 0 means 50, at most 500
-	After       string // Next of the previous page
+	After       string // Next of the previous page, of the same Order
 }
 
 // SeriesRef is one series of a worklist row.

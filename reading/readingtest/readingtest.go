@@ -25,6 +25,7 @@ type Study struct {
 	Modality    string
 	BodyPart    string
 	StudyDate   string
+	StudyTime   string
 	ReceivedAt  time.Time
 }
 
@@ -43,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("Reports", func(t *testing.T) { testReports(t, open(t)) })
 	t.Run("Worklist", func(t *testing.T) { testWorklist(t, open(t)) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, open(t)) })
+	t.Run("Orders", func(t *testing.T) { testOrders(t, open(t)) })
+	t.Run("UrgentFirst", func(t *testing.T) { testUrgentFirst(t, open(t)) })
+	t.Run("FieldErrors", func(t *testing.T) { testFieldErrors(t, open(t)) })
 	t.Run("Turnaround", func(t *testing.T) { testTurnaround(t, open(t)) })
 }
 
@@ -454,13 +458,15 @@ func testWorklist(t *testing.T, e Env) {
 		f    reading.WorklistFilter
 		want []string
 	}{
-		{"all, newest first", reading.WorklistFilter{}, []string{"3.4", "3.3", "3.2", "3.1"}},
+		// 3.2 is urgent and unread: first, then the others newest received first.
+		{"all, urgent unread first, then newest", reading.WorklistFilter{}, []string{"3.2", "3.4", "3.3", "3.1"}},
 		{"site a", reading.WorklistFilter{SiteID: a.ID}, []string{"3.3", "3.1"}},
 		{"site b", reading.WorklistFilter{SiteID: b.ID}, []string{"3.2"}},
 		{"unknown sender", reading.WorklistFilter{UnknownSite: true}, []string{"3.4"}},
-		{"modality US", reading.WorklistFilter{Modality: "us"}, []string{"3.3", "3.2"}},
-		{"date range", reading.WorklistFilter{DateFrom: "20260302", DateTo: "20260303"}, []string{"3.3", "3.2"}},
-		{"unread", reading.WorklistFilter{Status: reading.StatusUnread}, []string{"3.4", "3.2"}},
+		{"modality US", reading.WorklistFilter{Modality: "us"}, []string{"3.2", "3.3"}},
+		{"modality DR is DX", reading.WorklistFilter{Modality: "DR"}, []string{"3.4", "3.1"}},
+		{"date range", reading.WorklistFilter{DateFrom: "20260302", DateTo: "20260303"}, []string{"3.2", "3.3"}},
+		{"unread", reading.WorklistFilter{Status: reading.StatusUnread}, []string{"3.2", "3.4"}},
 		{"draft", reading.WorklistFilter{Status: reading.StatusDraft}, []string{"3.3"}},
 		{"final", reading.WorklistFilter{Status: reading.StatusFinal}, []string{"3.1"}},
 		{"urgent", reading.WorklistFilter{UrgentOnly: true}, []string{"3.2"}},
@@ -485,7 +491,8 @@ func testWorklist(t *testing.T, e Env) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
-	for _, f := range []reading.WorklistFilter{{Status: "lost"}, {DateFrom: "2026-03-01"}, {After: "garbage"}} {
+	for _, f := range []reading.WorklistFilter{{Status: "lost"}, {DateFrom: "2026-03-01"}, {After: "garbage"},
+		{Order: "name"}} {
 		if _, err := r.Worklist(ctx, f); !errors.Is(err, reading.ErrInvalid) {
 			t.Errorf("Worklist(%+v): %v, want ErrInvalid", f, err)
 		}
@@ -579,4 +586,182 @@ func testTurnaround(t *testing.T, e Env) {
 	if len(ta.Days) != 3 || ta.Days[0].Day != "2026-03-01" || ta.Days[0].Received != 1 {
 		t.Errorf("UTC days = %+v", ta.Days)
 	}
+}
+
+// allPages reads every page of f, limit rows at a time, and checks each page's size.
+func allPages(t *testing.T, r reading.Repository, f reading.WorklistFilter, limit int) []string {
+	t.Helper()
+	var got []string
+	f.Limit = limit
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatal("paging does not end")
+		}
+		page := must(r.Worklist(context.Background(), f))(t)
+		if len(page.Rows) > limit || (page.Next != "" && len(page.Rows) != limit) {
+			t.Fatalf("page of %d rows (limit %d, next %q)", len(page.Rows), limit, page.Next)
+		}
+		got = append(got, uids(page.Rows)...)
+		if page.Next == "" {
+			return got
+		}
+		f.After = page.Next
+	}
+}
+
+// testOrders: the worklist in order of receipt and in order of the study's date and time
+// (newest first, ties in a stable order), paged at every page size without losing or
+// repeating a study; a cursor of one order is refused by the other.
+func testOrders(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	// Received in the order listed; examined in another order (6.4 and 6.5 at the same
+	// time, 6.6 without a time, 6.7 without a date).
+	studies := []Study{
+		{UID: "6.1", StudyDate: "20260301", StudyTime: "080000"},
+		{UID: "6.2", StudyDate: "20260303", StudyTime: "101500"},
+		{UID: "6.3", StudyDate: "20260302", StudyTime: "235959"},
+		{UID: "6.4", StudyDate: "20260303", StudyTime: "090000"},
+		{UID: "6.5", StudyDate: "20260303", StudyTime: "090000"},
+		{UID: "6.6", StudyDate: "20260302"},
+		{UID: "6.7"},
+	}
+	for i, s := range studies {
+		s.Modality, s.ReceivedAt = "DX", base.Add(time.Duration(i)*time.Minute)
+		e.AddStudy(t, s)
+	}
+	byReceipt := []string{"6.7", "6.6", "6.5", "6.4", "6.3", "6.2", "6.1"}
+	byStudy := []string{"6.2", "6.5", "6.4", "6.3", "6.6", "6.1", "6.7"}
+	for _, c := range []struct {
+		order reading.WorklistOrder
+		want  []string
+	}{{"", byReceipt}, {reading.OrderReceived, byReceipt}, {reading.OrderStudy, byStudy}} {
+		for _, limit := range []int{1, 2, 3, 7, 50} {
+			if got := allPages(t, r, reading.WorklistFilter{Order: c.order}, limit); !slices.Equal(got, c.want) {
+				t.Errorf("order %q, %d a page: %v, want %v", c.order, limit, got, c.want)
+			}
+		}
+	}
+	// A corrected study date moves the study in the study order.
+	e.AddStudy(t, Study{UID: "6.1", SeriesUID: "6.1.2", StudyDate: "20260304", StudyTime: "070000", Modality: "DX",
+		ReceivedAt: base.Add(time.Hour)})
+	if got := allPages(t, r, reading.WorklistFilter{Order: reading.OrderStudy}, 3); got[0] != "6.1" {
+		t.Errorf("after 6.1's date changed to the newest: %v", got)
+	}
+	// Filters keep the order.
+	site := must(r.PutSite(ctx, reading.Site{Name: "甲镇", AETitles: []string{"TOWN_A"}}))(t)
+	_ = site
+	p := must(r.Worklist(ctx, reading.WorklistFilter{Order: reading.OrderStudy, Limit: 2}))(t)
+	if p.Next == "" {
+		t.Fatal("no second page")
+	}
+	if _, err := r.Worklist(ctx, reading.WorklistFilter{Order: reading.OrderReceived, After: p.Next}); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("a study-order cursor in the order of receipt: %v, want ErrInvalid", err)
+	}
+	doc := must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	must(r.SaveDraft(ctx, "6.3", "x", "y", doc, base))(t)
+	must(r.SaveDraft(ctx, "6.5", "x", "y", doc, base))(t)
+	if got := allPages(t, r, reading.WorklistFilter{Order: reading.OrderStudy, Status: reading.StatusDraft}, 1); !slices.Equal(got, []string{"6.5", "6.3"}) {
+		t.Errorf("drafts in study order: %v", got)
+	}
+}
+
+// testUrgentFirst: urgent studies still unread come first in either order, then the others;
+// an urgent study someone has started (a draft) or signed goes back to its place. Paging
+// crosses from the urgent part to the others without losing or repeating a study.
+func testUrgentFirst(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	for i := range 8 {
+		e.AddStudy(t, Study{UID: fmt.Sprintf("7.%d", i+1), Modality: "US", StudyDate: fmt.Sprintf("202603%02d", 10-i),
+			ReceivedAt: base.Add(time.Duration(i) * time.Minute)})
+	}
+	// Receipt: 7.8 newest; study date: 7.1 newest.
+	for _, uid := range []string{"7.3", "7.6", "7.5"} {
+		if err := r.SetUrgent(ctx, uid, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	must(r.SaveDraft(ctx, "7.5", "x", "y", doc, base))(t) // urgent, but being read
+	for _, c := range []struct {
+		order reading.WorklistOrder
+		want  []string
+	}{
+		{reading.OrderReceived, []string{"7.6", "7.3", "7.8", "7.7", "7.5", "7.4", "7.2", "7.1"}},
+		{reading.OrderStudy, []string{"7.3", "7.6", "7.1", "7.2", "7.4", "7.5", "7.7", "7.8"}},
+	} {
+		for _, limit := range []int{1, 2, 3, 50} {
+			if got := allPages(t, r, reading.WorklistFilter{Order: c.order}, limit); !slices.Equal(got, c.want) {
+				t.Errorf("order %s, %d a page: %v, want %v", c.order, limit, got, c.want)
+			}
+		}
+	}
+	// Filters apply to both parts.
+	if got := allPages(t, r, reading.WorklistFilter{Status: reading.StatusUnread}, 2); !slices.Equal(got, []string{"7.6", "7.3", "7.8", "7.7", "7.4", "7.2", "7.1"}) {
+		t.Errorf("unread: %v", got)
+	}
+	if got := allPages(t, r, reading.WorklistFilter{UrgentOnly: true}, 2); !slices.Equal(got, []string{"7.6", "7.3", "7.5"}) {
+		t.Errorf("urgent only: %v", got)
+	}
+	// Marked urgent later, a study moves to the top; unmarked, it goes back.
+	if err := r.SetUrgent(ctx, "7.1", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := uids(must(r.Worklist(ctx, reading.WorklistFilter{Limit: 1}))(t).Rows); !slices.Equal(got, []string{"7.6"}) {
+		t.Errorf("first row after marking 7.1: %v", got)
+	}
+	if got := allPages(t, r, reading.WorklistFilter{}, 3)[:3]; !slices.Equal(got, []string{"7.6", "7.3", "7.1"}) {
+		t.Errorf("urgent part after marking 7.1: %v", got)
+	}
+	for _, uid := range []string{"7.1", "7.3", "7.6"} {
+		if err := r.SetUrgent(ctx, uid, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := allPages(t, r, reading.WorklistFilter{}, 50); got[0] != "7.8" || got[len(got)-1] != "7.1" {
+		t.Errorf("nothing urgent: %v", got)
+	}
+}
+
+// testFieldErrors: a refused site, user or template says which field is wrong and why.
+func testFieldErrors(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	a := must(r.PutSite(ctx, reading.Site{Name: "甲镇", AETitles: []string{"TOWN_A"}, Institutions: []string{"甲镇卫生院"}}))(t)
+	must(r.CreateUser(ctx, reading.User{Username: "li", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
+	check := func(what string, err error, sentinel error, field, problem, value string) {
+		t.Helper()
+		var fe *reading.FieldError
+		if !errors.Is(err, sentinel) || !errors.As(err, &fe) || fe.Field != field || fe.Problem != problem || fe.Value != value {
+			t.Errorf("%s: %v, want a %v about %s (%s %q)", what, err, sentinel, field, problem, value)
+		}
+	}
+	_, err := r.PutSite(ctx, reading.Site{Name: "甲镇"})
+	check("duplicate site name", err, reading.ErrConflict, "name", reading.ProblemTaken, "")
+	_, err = r.PutSite(ctx, reading.Site{Name: "乙镇", AETitles: []string{"TOWN_B", "TOWN_A"}})
+	check("AE title of another site", err, reading.ErrConflict, "aeTitles", reading.ProblemTaken, "TOWN_A")
+	_, err = r.PutSite(ctx, reading.Site{Name: "乙镇", Institutions: []string{"甲镇卫生院"}})
+	check("institution of another site", err, reading.ErrConflict, "institutions", reading.ProblemTaken, "甲镇卫生院")
+	_, err = r.PutSite(ctx, reading.Site{Name: "乙镇", AETitles: []string{"TOWN_B_IS_TOO_LONG"}})
+	check("long AE title", err, reading.ErrInvalid, "aeTitles", reading.ProblemLength, "TOWN_B_IS_TOO_LONG")
+	_, err = r.PutSite(ctx, reading.Site{Name: "乙镇", AETitles: []string{"乙镇"}})
+	check("AE title in Chinese", err, reading.ErrInvalid, "aeTitles", reading.ProblemChars, "乙镇")
+	_, err = r.PutSite(ctx, reading.Site{Name: " "})
+	check("no site name", err, reading.ErrInvalid, "name", reading.ProblemRequired, "")
+
+	_, err = r.CreateUser(ctx, reading.User{Username: "LI", Role: reading.RoleAdmin, PasswordHash: "h"})
+	check("taken user name", err, reading.ErrConflict, "username", reading.ProblemTaken, "")
+	_, err = r.CreateUser(ctx, reading.User{Username: "wang fang", Role: reading.RoleAdmin, PasswordHash: "h"})
+	check("space in user name", err, reading.ErrInvalid, "username", reading.ProblemChars, "")
+	_, err = r.CreateUser(ctx, reading.User{Username: "town", Role: reading.RoleSite, PasswordHash: "h"})
+	check("site user without site", err, reading.ErrInvalid, "site", reading.ProblemSite, "")
+	_, err = r.CreateUser(ctx, reading.User{Username: "x", Role: "root", PasswordHash: "h"})
+	check("unknown role", err, reading.ErrInvalid, "role", reading.ProblemValue, "root")
+	u := must(r.CreateUser(ctx, reading.User{Username: "town", Role: reading.RoleSite, SiteID: a.ID, PasswordHash: "h"}))(t)
+	u.Username = "li"
+	check("renamed to a taken name", r.UpdateUser(ctx, u), reading.ErrConflict, "username", reading.ProblemTaken, "")
+
+	_, err = r.PutTemplate(ctx, reading.Template{Name: "胸部", Modality: "DX", BodyPart: "CHEST_AND_ABDOMEN_AND_PELVIS"})
+	check("long body part", err, reading.ErrInvalid, "bodyPart", reading.ProblemLength, "")
 }

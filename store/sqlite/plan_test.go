@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pacsd/dicom"
+	"pacsd/reading"
 	"pacsd/store"
 )
 
@@ -70,4 +72,81 @@ func TestQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWorklistPlans: each part of a worklist page, in either order and after a cursor, walks
+// an index in the page's order and stops at the LIMIT: no full scan, no sort of the table
+// (only the urgent unread part, a handful of rows from its partial index, may be sorted).
+func TestWorklistPlans(t *testing.T) {
+	x, err := Open(context.Background(), filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for _, order := range []reading.WorklistOrder{reading.OrderReceived, reading.OrderStudy} {
+		for _, f := range []struct {
+			name string
+			f    reading.WorklistFilter
+		}{
+			{"all", reading.WorklistFilter{}},
+			{"site", reading.WorklistFilter{SiteID: 3}},
+			{"unread", reading.WorklistFilter{Status: reading.StatusUnread}},
+		} {
+			where, args, err := worklistWhere(f.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := reading.WorklistRow{StudyUID: "1.2.3", StudyDate: "20260301", StudyTime: "093000", ReceivedAt: time.Now()}
+			for _, c := range []struct {
+				name  string
+				after worklistCursor
+			}{
+				{"urgent", worklistCursor{order: order, urgent: true}},
+				{"urgent after", cursorAt(order, true, row, 7)},
+				{"others", worklistCursor{order: order}},
+				{"others after", cursorAt(order, false, row, 7)},
+			} {
+				t.Run(string(order)+" "+f.name+" "+c.name, func(t *testing.T) {
+					q, a := worklistQuery(where, args, c.after, 51)
+					plan := queryPlan(t, x, q, a...)
+					index := map[reading.WorklistOrder]string{reading.OrderReceived: "reading_studies_order", reading.OrderStudy: "reading_studies_study_order"}[order]
+					for _, step := range plan {
+						if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") {
+							t.Errorf("full scan %q in plan %q", step, plan)
+						}
+						if strings.Contains(step, "TEMP B-TREE") && !c.after.urgent {
+							t.Errorf("the page is sorted (%q), not read in index order: %q", step, plan)
+						}
+					}
+					if c.after.urgent {
+						if !strings.Contains(strings.Join(plan, "|"), "reading_studies_urgent_unread") {
+							t.Errorf("the urgent part does not use its index: %q", plan)
+						}
+					} else if f.name == "all" && !strings.Contains(strings.Join(plan, "|"), index) {
+						t.Errorf("%s order does not walk %s: %q", order, index, plan)
+					}
+				})
+			}
+		}
+	}
+}
+
+func queryPlan(t *testing.T, x *Index, q string, args ...any) []string {
+	t.Helper()
+	rows, err := x.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	t.Logf("plan: %q", plan)
+	return plan
 }

@@ -37,6 +37,17 @@ func readErr(op string, err error) error {
 	return dbErr(op, err)
 }
 
+// taken turns the violation of a field's uniqueness into the reading.FieldError a form
+// shows next to that field; other errors pass unchanged.
+func taken(field, value string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey) {
+		return &reading.FieldError{Field: field, Problem: reading.ProblemTaken, Value: value,
+			Err: fmt.Errorf("%w: %w", reading.ErrConflict, err)}
+	}
+	return err
+}
+
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -157,7 +168,7 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 		if s.ID == 0 {
 			res, err := tx.Exec(`INSERT INTO sites (name, updated_at) VALUES (?, ?)`, s.Name, now)
 			if err != nil {
-				return err
+				return taken("name", "", err)
 			}
 			if s.ID, err = res.LastInsertId(); err != nil {
 				return err
@@ -165,7 +176,7 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 		} else {
 			res, err := tx.Exec(`UPDATE sites SET name = ?, updated_at = ? WHERE id = ?`, s.Name, now, s.ID)
 			if err != nil {
-				return err
+				return taken("name", "", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				return reading.ErrNotFound
@@ -179,12 +190,12 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 		}
 		for _, ae := range s.AETitles {
 			if _, err := tx.Exec(`INSERT INTO site_aes (ae, site_id) VALUES (?, ?)`, ae, s.ID); err != nil {
-				return fmt.Errorf("AE title %s: %w", ae, err)
+				return fmt.Errorf("AE title %s: %w", ae, taken("aeTitles", ae, err))
 			}
 		}
 		for _, n := range s.Institutions {
 			if _, err := tx.Exec(`INSERT INTO site_institutions (name, site_id) VALUES (?, ?)`, n, s.ID); err != nil {
-				return fmt.Errorf("institution %s: %w", n, err)
+				return fmt.Errorf("institution %s: %w", n, taken("institutions", n, err))
 			}
 		}
 		_, err := tx.Exec(resolveSites)
@@ -285,7 +296,7 @@ func (r *Reading) CreateUser(ctx context.Context, u reading.User) (reading.User,
 			must_change_password, created_at) VALUES (?,?,?,?,?,?,?,?)`, u.Username, u.DisplayName, string(u.Role),
 			nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, fmtTime(u.CreatedAt))
 		if err != nil {
-			return err
+			return taken("username", "", err)
 		}
 		u.ID, err = res.LastInsertId()
 		return err
@@ -305,7 +316,7 @@ func (r *Reading) UpdateUser(ctx context.Context, u reading.User) error {
 			password_hash = ?, disabled = ?, must_change_password = ? WHERE id = ?`, u.Username, u.DisplayName,
 			string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, u.ID)
 		if err != nil {
-			return err
+			return taken("username", "", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return reading.ErrNotFound

@@ -109,6 +109,7 @@ func readingInstance(s readingtest.Study) *store.Instance {
 			dicom.TagPatientID.Hex():        str("LO", s.PatientID),
 			dicom.TagInstitutionName.Hex():  str("LO", s.Institution),
 			dicom.TagStudyDate.Hex():        str("DA", s.StudyDate),
+			dicom.TagStudyTime.Hex():        str("TM", s.StudyTime),
 		},
 		SeriesAttrs: dicom.JSONDataset{
 			dicom.TagSeriesInstanceUID.Hex(): str("UI", series),

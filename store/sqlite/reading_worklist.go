@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,17 +26,110 @@ const worklistSelect = `SELECT rs.study_pk, rs.study_uid, COALESCE(rs.site_id, 0
 // maxWorklistPage bounds one page.
 const maxWorklistPage = 500
 
-// Worklist answers one page newest received first. Every filter but the name is a column
-// of reading_studies with an index ordered by receipt, so SQLite walks that index and stops
-// at the page size; a name or ID prefix is looked up through the studies' name and ID
-// indexes first. Paging is by key (received_at, study_pk), so page 1000 costs what page 1
-// does.
+// urgentUnread is the worklist's head: urgent studies nobody has started to read. They are
+// few, and migration 0006 gives them a partial index, which the planner (without
+// statistics) would otherwise pass over for the status index and all the unread studies.
+const (
+	urgentUnread     = "rs.urgent = 1 AND rs.status = 'unread'"
+	urgentUnreadFrom = "FROM reading_studies rs INDEXED BY reading_studies_urgent_unread "
+)
+
+// worklistOrders are the sort columns of each reading.WorklistOrder: each filter on
+// reading_studies has an index in each order (migrations 0003 and 0006).
+var worklistOrders = map[reading.WorklistOrder]string{
+	reading.OrderReceived: "rs.received_at",
+	reading.OrderStudy:    "rs.study_at",
+}
+
+// Worklist answers one page: urgent unread studies first, then the others, each part in
+// the filter's order. Every filter but the name is a column of reading_studies with an
+// index ordered by receipt, so SQLite walks that index (or studies_order for the study
+// order) and stops at the page size; a name or ID prefix is looked up through the studies'
+// name and ID indexes first. Paging is by key (the order's columns, then the study's key),
+// so page 1000 costs what page 1 does; the cursor says which part and which order it is
+// of.
 func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (reading.WorklistPage, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, maxWorklistPage)
+	order := f.Order
+	if order == "" {
+		order = reading.OrderReceived
+	}
+	if !order.Valid() {
+		return reading.WorklistPage{}, fmt.Errorf("worklist: order %q: %w", f.Order, reading.ErrInvalid)
+	}
+	where, args, err := worklistWhere(f)
+	if err != nil {
+		return reading.WorklistPage{}, err
+	}
+	cur := worklistCursor{order: order, urgent: true}
+	if f.After != "" {
+		var ok bool
+		if cur, ok = parseCursor(f.After); !ok || cur.order != order {
+			return reading.WorklistPage{}, fmt.Errorf("worklist: cursor: %w", reading.ErrInvalid)
+		}
+	}
+	var page reading.WorklistPage
+	var rows []reading.WorklistRow
+	var pks []int64
+	// The urgent part first; its last page goes on with the start of the others.
+	for _, urgent := range []bool{true, false} {
+		if urgent && !cur.urgent {
+			continue
+		}
+		want := limit - len(rows)
+		after := worklistCursor{order: order, urgent: urgent}
+		if cur.urgent == urgent {
+			after = cur
+		}
+		q, a := worklistQuery(where, args, after, want+1)
+		got, gotPKs, err := r.worklistRows(ctx, q, a...)
+		if err != nil {
+			return reading.WorklistPage{}, err
+		}
+		if len(got) > want {
+			rows, pks = append(rows, got[:want]...), append(pks, gotPKs[:want]...)
+			if want == 0 {
+				// The page ended with the urgent part; the next starts the others.
+				page.Next = worklistCursor{order: order}.String()
+			} else {
+				page.Next = cursorAt(order, urgent, got[want-1], gotPKs[want-1]).String()
+			}
+			break
+		}
+		rows, pks = append(rows, got...), append(pks, gotPKs...)
+	}
+	if err := r.attachSeries(ctx, rows, pks); err != nil {
+		return reading.WorklistPage{}, err
+	}
+	page.Rows = rows
+	return page, nil
+}
+
+// worklistQuery is the query of one part of a page (after.urgent says which) from the
+// filter's conditions, after the cursor's key when it has one.
+func worklistQuery(where []string, args []any, after worklistCursor, limit int) (string, []any) {
+	w, a := slices.Clone(where), slices.Clone(args)
+	sel := worklistSelect
+	if after.urgent {
+		w = append(w, urgentUnread)
+		sel = strings.Replace(sel, "FROM reading_studies rs ", urgentUnreadFrom, 1)
+	} else {
+		w = append(w, "NOT ("+urgentUnread+")")
+	}
+	col := worklistOrders[after.order]
+	if after.key != nil {
+		pk, _ := strconv.ParseInt(after.key[1], 10, 64)
+		w, a = append(w, "("+col+", rs.study_pk) < (?, ?)"), append(a, after.key[0], pk)
+	}
+	return sel + "WHERE " + strings.Join(w, " AND ") + " ORDER BY " + col + " DESC, rs.study_pk DESC LIMIT ?", append(a, limit)
+}
+
+// worklistWhere is the filter's conditions.
+func worklistWhere(f reading.WorklistFilter) ([]string, []any, error) {
 	var where []string
 	var args []any
 	if f.SiteID != 0 {
@@ -44,16 +139,22 @@ func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (readi
 	}
 	if f.Status != "" {
 		if !f.Status.Valid() {
-			return reading.WorklistPage{}, fmt.Errorf("worklist: status %q: %w", f.Status, reading.ErrInvalid)
+			return nil, nil, fmt.Errorf("worklist: status %q: %w", f.Status, reading.ErrInvalid)
 		}
 		where, args = append(where, "rs.status = ?"), append(args, string(f.Status))
 	}
 	if f.UrgentOnly {
 		where = append(where, "rs.urgent = 1")
 	}
-	if f.Modality != "" {
-		where, args = append(where, "EXISTS (SELECT 1 FROM series se WHERE se.study_pk = rs.study_pk AND se.modality = ?)"),
-			append(args, strings.ToUpper(strings.TrimSpace(f.Modality)))
+	if m := strings.ToUpper(strings.TrimSpace(f.Modality)); m != "" {
+		// DR is what many digital radiography units send where PS3.3 C.7.3.1.1.1 defines
+		// DX: the reading room treats them as one kind of examination.
+		mods := []any{m}
+		if m == "DX" || m == "DR" {
+			mods = []any{"DX", "DR"}
+		}
+		where, args = append(where, "EXISTS (SELECT 1 FROM series se WHERE se.study_pk = rs.study_pk AND se.modality IN (?"+
+			strings.Repeat(", ?", len(mods)-1)+"))"), append(args, mods...)
 	}
 	for _, d := range []struct {
 		v, op string
@@ -62,13 +163,13 @@ func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (readi
 			continue
 		}
 		if !isDate(d.v) {
-			return reading.WorklistPage{}, fmt.Errorf("worklist: date %q: %w", d.v, reading.ErrInvalid)
+			return nil, nil, fmt.Errorf("worklist: date %q: %w", d.v, reading.ErrInvalid)
 		}
 		where, args = append(where, "st.study_date "+d.op+" ?"), append(args, d.v)
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		if len(q) > 64 {
-			return reading.WorklistPage{}, fmt.Errorf("worklist: query too long: %w", reading.ErrInvalid)
+			return nil, nil, fmt.Errorf("worklist: query too long: %w", reading.ErrInvalid)
 		}
 		// Each arm can use an index (the PN columns are NOCASE, so is LIKE; IDs are
 		// case-sensitive, so GLOB): the union is the set of candidate studies.
@@ -83,34 +184,7 @@ func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (readi
 		pin := likePrefix(strings.ReplaceAll(q, " ", ""))
 		args = append(args, like, like, like, pin, strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(q)+"*")
 	}
-	if f.After != "" {
-		recv, pk, ok := parseCursor(f.After)
-		if !ok {
-			return reading.WorklistPage{}, fmt.Errorf("worklist: cursor: %w", reading.ErrInvalid)
-		}
-		where, args = append(where, "(rs.received_at, rs.study_pk) < (?, ?)"), append(args, recv, pk)
-	}
-	q := worklistSelect
-	if len(where) > 0 {
-		q += "WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY rs.received_at DESC, rs.study_pk DESC LIMIT ?"
-	args = append(args, limit+1)
-	rows, pks, err := r.worklistRows(ctx, q, args...)
-	if err != nil {
-		return reading.WorklistPage{}, err
-	}
-	var page reading.WorklistPage
-	if len(rows) > limit {
-		rows, pks = rows[:limit], pks[:limit]
-		last := rows[limit-1]
-		page.Next = fmtTime(last.ReceivedAt) + "~" + strconv.FormatInt(pks[limit-1], 10)
-	}
-	if err := r.attachSeries(ctx, rows, pks); err != nil {
-		return reading.WorklistPage{}, err
-	}
-	page.Rows = rows
-	return page, nil
+	return where, args, nil
 }
 
 func (r *Reading) Study(ctx context.Context, studyUID string) (reading.WorklistRow, error) {
@@ -229,19 +303,79 @@ func likePrefix(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
 }
 
-func parseCursor(s string) (string, int64, bool) {
-	recv, pkS, ok := strings.Cut(s, "~")
-	if !ok {
-		return "", 0, false
+// worklistCursor is where a worklist page ends: the order, the part (urgent unread or the
+// others) and the last row's key in that order; no key is the start of the part. Its text
+// is the order's and the part's letters, then the key's fields, '~'-separated and escaped.
+type worklistCursor struct {
+	order  reading.WorklistOrder
+	urgent bool
+	key    []string // the order's column (received_at or study_at), study_pk
+}
+
+func cursorAt(order reading.WorklistOrder, urgent bool, row reading.WorklistRow, pk int64) worklistCursor {
+	c := worklistCursor{order: order, urgent: urgent}
+	// study_at is the study's date and time joined, as migration 0006 keeps it.
+	c.key = []string{fmtTime(row.ReceivedAt), strconv.FormatInt(pk, 10)}
+	if order == reading.OrderStudy {
+		c.key[0] = row.StudyDate + row.StudyTime
 	}
-	if _, err := time.Parse(timeFormat, recv); err != nil {
-		return "", 0, false
+	return c
+}
+
+func (c worklistCursor) String() string {
+	b := []byte{'r', 'n'}
+	if c.order == reading.OrderStudy {
+		b[0] = 's'
 	}
-	pk, err := strconv.ParseInt(pkS, 10, 64)
-	if err != nil || pk <= 0 {
-		return "", 0, false
+	if c.urgent {
+		b[1] = 'u'
 	}
-	return recv, pk, true
+	s := string(b)
+	for _, k := range c.key {
+		s += "~" + url.PathEscape(k)
+	}
+	return s
+}
+
+func parseCursor(s string) (worklistCursor, bool) {
+	parts := strings.Split(s, "~")
+	var c worklistCursor
+	if len(parts[0]) != 2 {
+		return c, false
+	}
+	switch parts[0][0] {
+	case 'r':
+		c.order = reading.OrderReceived
+	case 's':
+		c.order = reading.OrderStudy
+	default:
+		return c, false
+	}
+	switch parts[0][1] {
+	case 'u':
+		c.urgent = true
+	case 'n':
+	default:
+		return c, false
+	}
+	if len(parts) == 1 {
+		return c, true
+	}
+	for _, p := range parts[1:] {
+		k, err := url.PathUnescape(p)
+		if err != nil {
+			return c, false
+		}
+		c.key = append(c.key, k)
+	}
+	if len(c.key) != 2 {
+		return c, false
+	}
+	if _, err := time.Parse(timeFormat, c.key[0]); err != nil && c.order == reading.OrderReceived {
+		return c, false
+	}
+	pk, err := strconv.ParseInt(c.key[1], 10, 64)
+	return c, err == nil && pk > 0
 }
 
 // ---- dashboard ----
