@@ -169,8 +169,15 @@ type basicEntry struct {
 	until time.Time
 }
 
-// loginLimiter counts failed logins per user name and client address, and per user name
-// alone with a higher bound (an attacker may change address).
+// loginLimiter counts failed logins so that guessing is stopped at the guessing address, never
+// by locking the account: an attacker who knows a user name must not be able to lock its
+// owner out, from any number of addresses.
+//   - per user name and address: max failures in a window block that address for that user;
+//   - per address, whatever the user names: 4*max failures block the address (a spray of
+//     names from one place);
+//   - per user name, from all addresses: past 4*max failures (a guess spread over many
+//     addresses), only addresses that have not failed in the window may still try it, so the
+//     user's own login from a clean address works while every guessing address is refused.
 type loginLimiter struct {
 	mu     sync.Mutex
 	max    int
@@ -187,32 +194,36 @@ func newLoginLimiter(max int, window time.Duration) *loginLimiter {
 	return &loginLimiter{max: max, window: window, fails: map[string]*failCount{}}
 }
 
-func limiterKeys(user, ip string) [2]string {
+// The three counters of an attempt: user+address, address, user.
+func limiterKeys(user, ip string) [3]string {
 	u := strings.ToLower(user)
-	return [2]string{"u+ip|" + u + "|" + ip, "u|" + u}
+	return [3]string{"u+ip|" + u + "|" + ip, "ip|" + ip, "u|" + u}
+}
+
+// count is the live failure count under key (expired counts are removed).
+func (l *loginLimiter) count(key string, now time.Time) int {
+	f, ok := l.fails[key]
+	if !ok {
+		return 0
+	}
+	if now.Sub(f.first) > l.window {
+		delete(l.fails, key)
+		return 0
+	}
+	return f.n
 }
 
 // allowed reports whether another attempt may be made now.
 func (l *loginLimiter) allowed(user, ip string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	keys := limiterKeys(user, ip)
-	for i, k := range keys {
-		f, ok := l.fails[k]
-		if !ok {
-			continue
-		}
-		if now.Sub(f.first) > l.window {
-			delete(l.fails, k)
-			continue
-		}
-		bound := l.max
-		if i == 1 {
-			bound = 4 * l.max
-		}
-		if f.n >= bound {
-			return false
-		}
+	k := limiterKeys(user, ip)
+	userIP, addr, acct := l.count(k[0], now), l.count(k[1], now), l.count(k[2], now)
+	switch {
+	case userIP >= l.max, addr >= 4*l.max:
+		return false
+	case acct >= 4*l.max:
+		return addr == 0 // under a spread guess, only a clean address may try
 	}
 	return true
 }
@@ -237,6 +248,8 @@ func (l *loginLimiter) fail(user, ip string, now time.Time) {
 	}
 }
 
+// reset forgets the user's failures from this address after a correct password. The
+// address's and the account's counts stay: one good login must not launder a spray.
 func (l *loginLimiter) reset(user, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -253,9 +266,25 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// localPath accepts a redirect target only when it stays on this server.
+// localPath accepts a redirect target only when it is a path on this server, judged as a
+// browser reads a Location: browsers drop ASCII tab and newline anywhere in a URL and treat
+// a backslash like a slash (WHATWG URL), so "/\tevil.example", "/\\evil.example" and
+// "/%09/evil" decoded are all other hosts. Anything with a control character, a backslash,
+// or that does not parse as a bare path (no scheme, no host) goes to "/".
 func localPath(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if next == "" || next[0] != '/' || strings.ContainsAny(next, "\\") {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	if strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
