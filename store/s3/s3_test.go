@@ -315,7 +315,10 @@ func testRangedReads(t *testing.T, srv *miniotest.Server) {
 			t.Fatalf("tail = %d bytes, %v", len(tail), err)
 		}
 		rc.Close()
-		reqs := proxy.wait(t, 4, "r.dcm") // HEAD at Open, then one GET per position
+		reqs := proxy.wait(t, "r.dcm")
+		if len(reqs) != 4 { // HEAD at Open, then one GET per position
+			t.Fatalf("%d requests, want HEAD and 3 GETs: %+v", len(reqs), reqs)
+		}
 		if reqs[0].method != http.MethodHead {
 			t.Fatalf("first request %s, want HEAD (Open checks existence)", reqs[0].method)
 		}
@@ -370,7 +373,10 @@ func testRangedReads(t *testing.T, srv *miniotest.Server) {
 				t.Fatalf("ReadAt at %d: bytes differ", tc.off)
 			}
 		}
-		reqs := proxy.wait(t, 4, "r.dcm") // HEAD, then one bounded GET per ReadAt inside the object
+		reqs := proxy.wait(t, "r.dcm")
+		if len(reqs) != 4 { // HEAD, then one bounded GET per ReadAt inside the object
+			t.Fatalf("%d requests, want HEAD and 3 GETs: %+v", len(reqs), reqs)
+		}
 		for i, want := range []struct {
 			rng   string
 			bytes int64
@@ -399,11 +405,18 @@ func testRangedReads(t *testing.T, srv *miniotest.Server) {
 				if err := b.Put(ctx, name, newGenerator(tc.size, 2), tc.declared); err != nil {
 					t.Fatal(err)
 				}
-				reqs := proxy.wait(t, tc.puts, name)
-				for i, r := range reqs {
-					if r.method == http.MethodPut && r.checksum == "" {
-						t.Fatalf("PUT %d of %s carries no SHA-256 for the server to verify", i, name)
+				puts := 0
+				for i, r := range proxy.wait(t, name) {
+					if r.method != http.MethodPut {
+						continue
 					}
+					puts++
+					if r.checksum == "" {
+						t.Fatalf("request %d, a PUT of %s, carries no SHA-256 for the server to verify", i, name)
+					}
+				}
+				if puts != tc.puts {
+					t.Fatalf("%d PUTs of %s, want %d", puts, name, tc.puts)
 				}
 			})
 		}
@@ -415,8 +428,8 @@ func testRangedReads(t *testing.T, srv *miniotest.Server) {
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Open = %v, want ErrNotFound", err)
 		}
-		if reqs := proxy.wait(t, 1, "here.dcm"); reqs[0].method != http.MethodHead {
-			t.Fatalf("Open sent %s", reqs[0].method)
+		if reqs := proxy.wait(t, "here.dcm"); len(reqs) != 1 || reqs[0].method != http.MethodHead {
+			t.Fatalf("Open sent %+v, want one HEAD", reqs)
 		}
 	})
 
@@ -597,17 +610,25 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("spool dis
 
 // recordingProxy forwards to MinIO and records, per request, what the client asked for and
 // how many body bytes went back.
+//
+// Requests are kept in the order they arrived, not the order they finished: a response the
+// client abandons (an open-ended GET dropped after a few KiB by a Seek) finishes only when
+// the proxy notices the client has gone, which on a busy machine can be after a later,
+// short request has finished. Recording on completion made the order, and so
+// RangedReads/SeekRead, depend on the scheduler.
 type recordingProxy struct {
 	addr string
 	mu   sync.Mutex
-	reqs []proxied
+	reqs []*proxied    // in order of arrival
 	done chan struct{} // signalled after each finished request
 }
 
 type proxied struct {
 	method, path, rangeHdr, ifMatch string
 	checksum                        string // the SHA-256 the client asked the server to verify
+	status                          int    // of the response; 0 until headers were sent
 	bytes                           int64
+	finished                        bool
 }
 
 func newRecordingProxy(t *testing.T, target string) *recordingProxy {
@@ -624,16 +645,23 @@ func newRecordingProxy(t *testing.T, target string) *recordingProxy {
 		ErrorLog: nil,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sum := r.Header.Get("X-Amz-Checksum-Sha256") // in the headers (parts) ...
+		if strings.EqualFold(r.Header.Get("X-Amz-Trailer"), "x-amz-checksum-sha256") {
+			sum = "trailer" // ... or after the streamed body
+		}
+		// Recorded before anything is forwarded: the client cannot have its answer, and so
+		// cannot send its next request, before this one is in the list.
+		rec := &proxied{method: r.Method, path: r.URL.Path, rangeHdr: r.Header.Get("Range"),
+			ifMatch: r.Header.Get("If-Match"), checksum: sum}
+		p.mu.Lock()
+		p.reqs = append(p.reqs, rec)
+		p.mu.Unlock()
 		cw := &countingWriter{ResponseWriter: w}
 		// Deferred: ReverseProxy panics with http.ErrAbortHandler when the client drops a
 		// response midway, which is exactly the case we want to see.
 		defer func() {
 			p.mu.Lock()
-			sum := r.Header.Get("X-Amz-Checksum-Sha256") // in the headers (parts) ...
-			if strings.EqualFold(r.Header.Get("X-Amz-Trailer"), "x-amz-checksum-sha256") {
-				sum = "trailer" // ... or after the streamed body
-			}
-			p.reqs = append(p.reqs, proxied{r.Method, r.URL.Path, r.Header.Get("Range"), r.Header.Get("If-Match"), sum, cw.n})
+			rec.status, rec.bytes, rec.finished = cw.status, cw.n, true
 			p.mu.Unlock()
 			select { // a wakeup for wait; one pending is enough
 			case p.done <- struct{}{}:
@@ -653,38 +681,58 @@ func (p *recordingProxy) reset() {
 	p.reqs = nil
 }
 
-// wait returns the first n requests for object name once they have finished (handlers of
-// abandoned responses finish when the proxy notices the client has gone). Requests for
-// other names (New's checks, finishing a moment after New returned) are ignored.
-func (p *recordingProxy) wait(t *testing.T, n int, name string) []proxied {
+// wait returns, in order of arrival, every request for object name since reset once all of
+// them have finished (handlers of abandoned responses finish when the proxy notices the
+// client has gone). Call it after the client's calls have returned: each of their requests
+// has arrived by then, so the list is complete. Requests for other names (New's checks) are
+// ignored, and so are requests MinIO refused with a 5xx status, which minio-go retries:
+// the retry is the request that counts.
+func (p *recordingProxy) wait(t *testing.T, name string) []proxied {
 	t.Helper()
 	timeout := time.After(time.Minute) // a hang, not a slow machine
 	for {
 		p.mu.Lock()
 		var got []proxied
+		pending := 0
 		for _, r := range p.reqs {
-			if strings.HasSuffix(r.path, "/"+name) {
-				got = append(got, r)
+			if !strings.HasSuffix(r.path, "/"+name) {
+				continue
+			}
+			if !r.finished {
+				pending++
+			} else if r.status < 500 {
+				got = append(got, *r)
 			}
 		}
 		p.mu.Unlock()
-		if len(got) >= n {
-			return got[:n]
+		if pending == 0 {
+			return got
 		}
 		select {
 		case <-p.done:
 		case <-timeout:
-			t.Fatalf("only %d of %d requests for %s finished: %+v", len(got), n, name, got)
+			t.Fatalf("%d requests for %s still unfinished; finished: %+v", pending, name, got)
 		}
 	}
 }
 
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 { // 1xx are interim
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
 	return n, err
