@@ -3,10 +3,17 @@ package dicom
 import "strings"
 
 // Transfer syntax UIDs pacsd accepts for storage (PS3.5 Section 10 and Annex A, PS3.6
-// Table A-1). An archive keeps every object as sent, so it accepts syntaxes it cannot decode
-// (video, JPEG XL, the retired arithmetic and hierarchical JPEG processes); dicom/pixel says
-// which it decodes. Not accepted: the real-time video syntaxes of PS3.5 Section 10 and the
-// XML and MIME encodings, which are never stored.
+// Table A-1): every one of that table a storage SCP can be sent, retired ones included. An
+// archive keeps every object as sent, so it accepts syntaxes it cannot decode (video, JPEG XL,
+// the retired arithmetic and hierarchical JPEG processes); dicom/pixel says which it decodes.
+// Not accepted, so that a sender falls back to a syntax it also proposed:
+//   - JPIP Referenced and JPIP HTJ2K Referenced, plain and Deflate (1.2.840.10008.1.2.4.94,
+//     .95, .204, .205): Pixel Data is replaced by a URL on the sender's JPIP server. PS3.5
+//     10.8 calls them inappropriate for permanent storage and forbids them in PS3.10 files,
+//     and an archive that keeps Part-10 files would keep a link, not the image.
+//   - the XML and MIME encodings (1.2.840.10008.1.2.6.1, .6.2, retired) and the SMPTE ST
+//     2110 real-time video and audio syntaxes (1.2.840.10008.1.2.7.x): not encodings of a
+//     stored data set.
 const (
 	ImplicitVRLittleEndian         = "1.2.840.10008.1.2"
 	ExplicitVRLittleEndian         = "1.2.840.10008.1.2.1"
@@ -67,6 +74,11 @@ const (
 	JPEGFullProgressionHierarchical2527    = "1.2.840.10008.1.2.4.64"
 	JPEGLosslessHierarchical28             = "1.2.840.10008.1.2.4.65"
 	JPEGLosslessHierarchical29             = "1.2.840.10008.1.2.4.66"
+
+	// Papyrus 3 Implicit VR Little Endian (PS3.6 Table A-1, retired): Implicit VR Little
+	// Endian under another name, from the Papyrus 3 file format. DCMTK no longer knows it,
+	// but old files carry it and pacsd's own sender proposes a file's syntax as is.
+	Papyrus3ImplicitVRLittleEndian = "1.2.840.10008.1.20"
 )
 
 // Well-known SOP classes outside the storage list.
@@ -101,6 +113,7 @@ var transferSyntaxes = []TransferSyntax{
 	{UID: ImplicitVRLittleEndian, Name: "Implicit VR Little Endian"},
 	{UID: DeflatedExplicitVRLittleEndian, Name: "Deflated Explicit VR Little Endian", ExplicitVR: true, Deflated: true},
 	{UID: ExplicitVRBigEndian, Name: "Explicit VR Big Endian (retired)", ExplicitVR: true, BigEndian: true},
+	{UID: Papyrus3ImplicitVRLittleEndian, Name: "Papyrus 3 Implicit VR Little Endian (Retired)"},
 	{UID: JPEGBaseline8Bit, Name: "JPEG Baseline (Process 1)", ExplicitVR: true, Encapsulated: true, Lossy: true},
 	{UID: JPEGExtended12Bit, Name: "JPEG Extended (Process 2 & 4)", ExplicitVR: true, Encapsulated: true, Lossy: true},
 	{UID: JPEGLossless, Name: "JPEG Lossless, Non-Hierarchical (Process 14)", ExplicitVR: true, Encapsulated: true},
@@ -213,6 +226,7 @@ var storageSOPClasses = map[string]string{
 	"1.2.840.10008.5.1.4.1.1.77.1.1.1": "Video Endoscopic Image Storage",
 	"1.2.840.10008.5.1.4.1.1.77.1.2.1": "Video Microscopic Image Storage",
 	"1.2.840.10008.5.1.4.1.1.77.1.4.1": "Video Photographic Image Storage",
+	"1.2.840.10008.5.1.4.1.1.77.1.5.1": "Ophthalmic Photography 8 Bit Image Storage",
 	"1.2.840.10008.5.1.4.1.1.88.11":    "Basic Text SR Storage",
 	"1.2.840.10008.5.1.4.1.1.88.22":    "Enhanced SR Storage",
 	"1.2.840.10008.5.1.4.1.1.88.33":    "Comprehensive SR Storage",
@@ -222,6 +236,41 @@ var storageSOPClasses = map[string]string{
 	"1.2.840.10008.5.1.4.1.1.104.1":    "Encapsulated PDF Storage",
 	"1.2.840.10008.5.1.4.1.1.128":      "Positron Emission Tomography Image Storage",
 	"1.2.840.10008.5.1.4.1.1.481.1":    "RT Image Storage",
+}
+
+// videoSOPClasses are the Storage SOP classes whose objects may be encoded in a video
+// transfer syntax (TransferSyntax.Video). PS3.5 8.2 and Annex A.4 define the MPEG-2, MPEG-4
+// AVC/H.264 and HEVC/H.265 syntaxes for 8-bit YBR_PARTIAL_420 colour (HEVC Main 10: up to 10
+// bits), one stream holding every frame. So an IOD can carry video only if it is multi-frame
+// and PS3.3 lets its Photometric Interpretation be YBR_PARTIAL_420 "for MPEG2, MPEG-4
+// AVC/H.264, HEVC/H.265 Transfer Syntaxes", which it does for:
+//   - Video Endoscopic, Video Microscopic, Video Photographic (A.32.5-A.32.7, VL Image
+//     Module C.8.12.1.1.1): made for video;
+//   - Ultrasound Multi-frame (A.7, US Image Module C.8.5.6.1.2): cine clips;
+//   - Multi-frame True Color Secondary Capture (A.8.5.4): captured video;
+//   - Ophthalmic Photography 8 Bit (Ophthalmic Photography Image Module C.8.17.2): "single
+//     images and cine sequences".
+//
+// Not the single-frame classes that share those modules (Ultrasound, VL Endoscopic,
+// Photographic...: a video of one image is no video), the retired Ultrasound Multi-frame
+// (1.2.840.10008.5.1.4.1.1.3, retired before the video syntaxes existed), Ophthalmic
+// Photography 16 Bit (16 bits stored), nor the greyscale multi-frame IODs (XA, XRF,
+// Enhanced XA/XRF/US Volume, grayscale secondary capture, NM...), which allow only MONOCHROME
+// or PALETTE COLOR and so no video stream.
+var videoSOPClasses = map[string]bool{
+	"1.2.840.10008.5.1.4.1.1.77.1.1.1": true, // Video Endoscopic Image Storage
+	"1.2.840.10008.5.1.4.1.1.77.1.2.1": true, // Video Microscopic Image Storage
+	"1.2.840.10008.5.1.4.1.1.77.1.4.1": true, // Video Photographic Image Storage
+	"1.2.840.10008.5.1.4.1.1.3.1":      true, // Ultrasound Multi-frame Image Storage
+	"1.2.840.10008.5.1.4.1.1.7.4":      true, // Multi-frame True Color Secondary Capture Image Storage
+	"1.2.840.10008.5.1.4.1.1.77.1.5.1": true, // Ophthalmic Photography 8 Bit Image Storage
+}
+
+// CanCarryVideo reports whether objects of a Storage SOP class may be encoded in a video
+// transfer syntax (see videoSOPClasses). The SCP offers video syntaxes only to these classes:
+// accepting MPEG-2 for a CR would make the sender convert a radiograph to video, or fail.
+func CanCarryVideo(sopClass string) bool {
+	return videoSOPClasses[sopClass]
 }
 
 // StorageSOPClasses lists the storage SOP class UIDs pacsd names explicitly.

@@ -7,17 +7,22 @@ import (
 	"pacsd/dicom"
 )
 
-// chooseTransferSyntax picks the transfer syntax of one presentation context from what the
-// peer proposed (PS3.8 9.3.3.2: exactly one is accepted). We take the first one it proposed
-// that we know: a sender lists its preference first, and that is normally the syntax its data
-// is already in. Choosing our own favourite instead makes storescu and most modalities
-// convert on the fly (explicit to implicit loses the VRs of private tags; JPEG may be
-// decompressed), and pacsd stores what was sent, as it was sent.
-func chooseTransferSyntax(proposed []string) (string, bool) {
+// chooseTransferSyntax picks the transfer syntax of one presentation context for abstract
+// syntax sopClass from what the peer proposed (PS3.8 9.3.3.2: exactly one is accepted). We
+// take the first one it proposed that we know and that fits the SOP class: a sender lists its
+// preference first, and that is normally the syntax its data is already in. Choosing our own
+// favourite instead makes storescu and most modalities convert on the fly (explicit to
+// implicit loses the VRs of private tags; JPEG may be decompressed), and pacsd stores what
+// was sent, as it was sent. A video syntax fits only the classes that can carry video
+// (dicom.CanCarryVideo): a sender that proposes MPEG-2 for every class, CR included, would
+// otherwise have to turn a radiograph into video, or fail to send it.
+func chooseTransferSyntax(sopClass string, proposed []string) (string, bool) {
 	for _, uid := range proposed {
-		if _, ok := dicom.LookupTransferSyntax(uid); ok {
-			return uid, true
+		ts, ok := dicom.LookupTransferSyntax(uid)
+		if !ok || (ts.Video && !dicom.CanCarryVideo(sopClass)) {
+			continue
 		}
+		return uid, true
 	}
 	return "", false
 }
@@ -114,7 +119,7 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 		case noSCU[pc.AbstractSyntax]:
 			res.Result = presentationResultUserRejection
 		default:
-			ts, ok := chooseTransferSyntax(pc.TransferSyntaxes)
+			ts, ok := chooseTransferSyntax(pc.AbstractSyntax, pc.TransferSyntaxes)
 			if !ok {
 				res.Result = presentationResultTransferSyntax
 				break

@@ -166,10 +166,15 @@ func (n *node) stop() error {
 	}
 }
 
+// needTool skips the test when a peer's tool is missing, or fails it under CI, where
+// scripts/deps.sh installs every one.
 func needTool(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required under CI (scripts/deps.sh installs it): %v", tool, err)
+			}
 			t.Skipf("%s not installed (make test installs DCMTK)", tool)
 		}
 	}
