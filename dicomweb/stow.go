@@ -90,7 +90,11 @@ func failureReason(err error) uint16 {
 const (
 	maxStowParts = 10000    // parts read from one request; the rest is refused
 	stowPeek     = 64 << 10 // bytes of a part looked at before it is stored
-	maxBoundary  = 70       // RFC 2046 5.1.1
+	// maxBoundary bounds the multipart boundary. RFC 2046 5.1.1 lets generators make at
+	// most 70 characters, but senders exceed it (Orthanc's DICOMweb client joins two
+	// UUIDs: 73), so a receiver is liberal; the bound keeps the boundary line well inside
+	// mime/multipart's 4 KiB read buffer, so the scan for it stays bounded per byte.
+	maxBoundary = 512
 )
 
 // stowResult collects the outcome of each part.
@@ -105,11 +109,12 @@ type stowResult struct {
 // store serves POST /studies and POST /studies/{study}.
 func (s *server) store(c echo.Context) error {
 	ctx := c.Request().Context()
+	log := s.log.With("component", "stow-rs")
 	var target string
 	if hasParam(c, paramStudy) {
 		var err error
 		if target, err = pathUID(c, paramStudy); err != nil {
-			return s.publicError(c, "stow", err)
+			return s.refuseSTOW(c, log, err)
 		}
 	}
 	// The response representation is settled before the body is read, so that a client
@@ -117,11 +122,11 @@ func (s *server) store(c echo.Context) error {
 	ranges := acceptRanges(c)
 	qd, qj, qx := quality(ranges, offerDicomJSON), quality(ranges, offerJSON), quality(ranges, offerXMLBare)
 	if qd == 0 && qj == 0 && qx == 0 {
-		return s.publicError(c, "stow", notAcceptable("the store response is offered as application/dicom+json or application/dicom+xml"))
+		return s.refuseSTOW(c, log, notAcceptable("the store response is offered as application/dicom+json or application/dicom+xml"))
 	}
 	boundary, err := stowBoundary(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil {
-		return s.publicError(c, "stow", err)
+		return s.refuseSTOW(c, log, err)
 	}
 
 	res := &stowResult{}
@@ -144,15 +149,16 @@ func (s *server) store(c echo.Context) error {
 			break
 		}
 		parts++
-		s.storePart(ctx, c.Request(), p, target, res)
+		s.storePart(ctx, log, c.Request(), p, target, res)
 		p.Close()
 		if ctx.Err() != nil {
-			s.log.Debug("stow-rs client went away", "parts", parts)
+			log.Debug("client went away", "parts", parts, "remote", c.Request().RemoteAddr)
 			return nil
 		}
 	}
 	if syntaxErr != nil {
-		s.log.Debug("stow-rs body malformed", "after_parts", parts, "err", syntaxErr)
+		// The parser's text may quote a line of the body: debug level only (PHI).
+		log.Debug("body malformed", "after_parts", parts, "err", syntaxErr)
 		if parts > 0 || len(res.other) > 0 {
 			res.other = append(res.other, failureItem("", "", reasonCannotUnderstand))
 		}
@@ -161,9 +167,9 @@ func (s *server) store(c echo.Context) error {
 	status := http.StatusOK
 	switch {
 	case parts == 0 && syntaxErr != nil && len(res.other) == 0:
-		return s.publicError(c, "stow", badRequest("malformed multipart/related body: no part could be read (check the boundary)"))
+		return s.refuseSTOW(c, log, badRequest("malformed multipart/related body: no part could be read (check the boundary)"))
 	case parts == 0:
-		return s.publicError(c, "stow", badRequest("the request has no parts"))
+		return s.refuseSTOW(c, log, badRequest("the request has no parts"))
 	case len(res.stored) == 0 && syntaxErr != nil:
 		status = http.StatusBadRequest
 	case len(res.stored) == 0:
@@ -172,7 +178,8 @@ func (s *server) store(c echo.Context) error {
 	case len(res.failed) > 0 || len(res.other) > 0:
 		status = http.StatusAccepted
 	}
-	s.log.Info("stow-rs", "stored", len(res.stored), "failed", len(res.failed)+len(res.other), "status", status)
+	log.Info("stow-rs", "stored", len(res.stored), "failed", len(res.failed)+len(res.other), "status", status,
+		"remote", c.Request().RemoteAddr)
 
 	out := s.stowResponse(c, target, res)
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
@@ -190,8 +197,26 @@ func (s *server) store(c echo.Context) error {
 	return sendBody(c, status, ctype, b, nil)
 }
 
+// refuseSTOW answers a request refused as a whole, and says so at info level: a sender
+// whose studies never arrive (another archive's STOW client, a script) is diagnosed from
+// this line. It names the request's shape (status, reason, Content-Type, User-Agent, remote
+// address), never its content: no patient data.
+func (s *server) refuseSTOW(c echo.Context, log *slog.Logger, err error) error {
+	herr := s.publicError(c, "stow", err)
+	status, reason := HTTPStatus(herr), herr.Error()
+	var he *echo.HTTPError
+	if errors.As(herr, &he) {
+		reason = fmt.Sprint(he.Message)
+	}
+	r := c.Request()
+	log.Info("stow-rs request refused", "status", status, "reason", reason, "remote", r.RemoteAddr,
+		"content_type", short(r.Header.Get(echo.HeaderContentType)), "user_agent", short(r.UserAgent()))
+	return herr
+}
+
 // stowBoundary checks the request's Content-Type (PS3.18 10.5.1.1) and returns its
-// boundary. Read leniently, like Accept: type may be quoted or not.
+// boundary. Read leniently, like Accept: type may be quoted or not, and the boundary may
+// be longer than RFC 2046 allows a generator (up to maxBoundary).
 func stowBoundary(ct string) (string, error) {
 	unsupported := echo.NewHTTPError(http.StatusUnsupportedMediaType,
 		`STOW-RS accepts multipart/related; type="application/dicom" (Part-10 objects); metadata with bulk data (application/dicom+json, application/dicom+xml parts) is not supported`)
@@ -203,14 +228,17 @@ func stowBoundary(ct string) (string, error) {
 		return "", unsupported
 	}
 	b := rs[0].params["boundary"]
-	if b == "" || len(b) > maxBoundary {
-		return "", badRequest("multipart/related Content-Type without a valid boundary parameter")
+	switch {
+	case b == "":
+		return "", badRequest("multipart/related Content-Type without a boundary parameter")
+	case len(b) > maxBoundary:
+		return "", badRequest("multipart/related boundary of %d bytes: at most %d are accepted", len(b), maxBoundary)
 	}
 	return b, nil
 }
 
 // storePart stores one part and records the outcome.
-func (s *server) storePart(ctx context.Context, req *http.Request, p *multipart.Part, target string, res *stowResult) {
+func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Request, p *multipart.Part, target string, res *stowResult) {
 	if err := checkPartHeader(p); err != nil {
 		res.other = append(res.other, failureItem("", "", failureReason(err)))
 		return
@@ -238,7 +266,7 @@ func (s *server) storePart(ctx context.Context, req *http.Request, p *multipart.
 	if err != nil {
 		reason := failureReason(err)
 		level := slogLevelFor(reason)
-		s.log.Log(ctx, level, "stow-rs part refused", "sop_instance_uid", sop, "reason", fmt.Sprintf("0x%04X", reason), "err", err)
+		log.Log(ctx, level, "part refused", "sop_instance_uid", sop, "reason", fmt.Sprintf("0x%04X", reason), "err", err)
 		if class == "" && sop == "" {
 			res.other = append(res.other, failureItem("", "", reason))
 		} else {

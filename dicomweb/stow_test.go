@@ -328,6 +328,77 @@ func TestSTOW(t *testing.T) {
 	})
 }
 
+// TestSTOWBoundaryLength: a boundary longer than RFC 2046 lets a generator make is accepted
+// (Orthanc's DICOMweb client sends two UUIDs joined: 73 characters); one beyond maxBoundary
+// is refused with a 400 that says why, and the refusal is logged at info level with the
+// sender's address. The handler is called directly, so the log is read without races.
+func TestSTOWBoundaryLength(t *testing.T) {
+	a, _ := newArchive(t)
+	var logs bytes.Buffer
+	e := echo.New()
+	e.Use(middleware.Recover())
+	Register(e.Group("/dicomweb"), a, Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	obj := readTestFile(t, "dr_mono2.dcm")
+	stow := func(boundary string) *httptest.ResponseRecorder {
+		t.Helper()
+		var body bytes.Buffer
+		// Written by hand: mime/multipart's writer refuses boundaries over 70 bytes.
+		fmt.Fprintf(&body, "--%s\r\nContent-Type: application/dicom\r\n\r\n", boundary)
+		body.Write(obj)
+		fmt.Fprintf(&body, "\r\n--%s--\r\n", boundary)
+		req := httptest.NewRequest(http.MethodPost, "/dicomweb/studies", &body)
+		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+boundary)
+		req.Header.Set("User-Agent", "stow-test")
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec
+	}
+
+	orthanc := "0f4e2c1a-7d3b-4e58-9a61-2b8c5d7e9f01-6a1b3c5d-8e2f-4a7b-9c0d-1e3f5a7b9c2d"
+	if len(orthanc) != 73 {
+		t.Fatalf("test boundary is %d bytes", len(orthanc))
+	}
+	if rec := stow(orthanc); rec.Code != http.StatusOK {
+		t.Fatalf("73-byte boundary: status %d: %s", rec.Code, rec.Body)
+	}
+	if rec := stow(strings.Repeat("b", maxBoundary)); rec.Code != http.StatusOK {
+		t.Fatalf("%d-byte boundary: status %d: %s", maxBoundary, rec.Code, rec.Body)
+	}
+	if strings.Contains(logs.String(), "request refused") {
+		t.Errorf("accepted requests logged as refused:\n%s", logs.String())
+	}
+
+	logs.Reset()
+	rec := stow(strings.Repeat("b", maxBoundary+1))
+	var body struct{ Message string }
+	if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &body) != nil ||
+		!strings.Contains(body.Message, fmt.Sprintf("boundary of %d bytes", maxBoundary+1)) {
+		t.Fatalf("too long a boundary: status %d: %s", rec.Code, rec.Body)
+	}
+	var line struct {
+		Level, Msg, Component, Remote, Reason string
+		Status                                int
+	}
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "request refused") {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line.Level != "INFO" || line.Component != "stow-rs" || line.Status != http.StatusBadRequest ||
+		line.Remote != "192.0.2.1:1234" || line.Reason != body.Message {
+		t.Errorf("refusal logged as %+v; log:\n%s", line, logs.String())
+	}
+	h, err := dicom.ReadPart10(bytes.NewReader(obj), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Index().Instance(context.Background(), h.Dataset.String(dicom.TagSOPInstanceUID)); err != nil {
+		t.Errorf("the accepted object is not stored: %v", err)
+	}
+}
+
 func orEmpty(m map[string]uint16) map[string]uint16 {
 	if m == nil {
 		return map[string]uint16{}

@@ -14,7 +14,8 @@ command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
 command -v ojph_compress >/dev/null 2>&1 || need+=(openjph-tools)
 # Orthanc: a second, independent DICOM implementation for interop tests.
 [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
-# Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`).
+# Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`), and the
+# STOW-RS client of the Orthanc interop test.
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 # A second, independent JPEG lossless encoder for dicom/pixel's decoder tests.
 command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)

@@ -1,19 +1,26 @@
 package main
 
 // Interop with Orthanc, a second, independent DICOM implementation (its DIMSE stack is
-// DCMTK's, its storage and REST API its own): Orthanc as the SCU that pushes to pacsd, and
-// as the SCP that pacsd pushes to. The tests skip only when /usr/sbin/Orthanc is absent.
+// DCMTK's, its storage, REST API and DICOMweb client its own): Orthanc as the SCU that
+// pushes to pacsd, as the SCP that pacsd pushes to, and as the STOW-RS client that pushes
+// to pacsd's DICOMweb. The tests skip only when Orthanc (or its DICOMweb plugin) is absent
+// and CI is not set.
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +29,11 @@ import (
 	"pacsd/dicom"
 )
 
-const orthancBin = "/usr/sbin/Orthanc"
+const (
+	orthancBin = "/usr/sbin/Orthanc"
+	// The Debian package orthanc-dicomweb (scripts/deps.sh installs it with Orthanc).
+	orthancDICOMwebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+)
 
 type orthanc struct {
 	base      string // REST API, http://127.0.0.1:port
@@ -31,12 +42,29 @@ type orthanc struct {
 	exited    chan struct{}
 }
 
-// startOrthanc runs Orthanc on free loopback ports with everything in a temporary directory.
-// pacsdPort, when not empty, is registered as the modality "pacsd" (AE PACSD).
-func startOrthanc(t *testing.T, pacsdPort string) *orthanc {
+// needOrthancFile skips the test when a file of Orthanc's is missing, or fails it under CI,
+// where every peer must be there.
+func needOrthancFile(t *testing.T, path string) {
 	t.Helper()
-	if _, err := os.Stat(orthancBin); err != nil {
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Orthanc is required under CI (scripts/deps.sh installs it): %v", err)
+		}
 		t.Skipf("Orthanc not installed: %v", err)
+	}
+}
+
+// startOrthanc runs Orthanc on free loopback ports with everything in a temporary directory.
+// pacsdPort, when not empty, is registered as the modality "pacsd" (AE PACSD). dicomWebServers,
+// when not nil, loads the DICOMweb plugin with these servers (DicomWeb.Servers: name ->
+// {"Url", "Username", "Password"}) for its client; otherwise no plugin loads.
+func startOrthanc(t *testing.T, pacsdPort string, dicomWebServers map[string]any) *orthanc {
+	t.Helper()
+	needOrthancFile(t, orthancBin)
+	plugins := []string{}
+	if dicomWebServers != nil {
+		needOrthancFile(t, orthancDICOMwebPlugin)
+		plugins = append(plugins, orthancDICOMwebPlugin)
 	}
 	dir := t.TempDir()
 	o := &orthanc{log: &syncBuffer{}, exited: make(chan struct{})}
@@ -51,9 +79,10 @@ func startOrthanc(t *testing.T, pacsdPort string) *orthanc {
 		"Name":             "pacsd-interop",
 		"StorageDirectory": filepath.Join(dir, "storage"),
 		"IndexDirectory":   filepath.Join(dir, "index"),
-		// The Debian package's system plugins (DICOMweb, ...) must not load: the test
-		// talks to the core REST API only, and a plugin could change what is stored.
-		"Plugins":               []string{},
+		// The Debian package's system plugins must not load unasked: the tests talk to the
+		// core REST API (and the DICOMweb client when asked for), and a plugin could change
+		// what is stored.
+		"Plugins":               plugins,
 		"HttpPort":              mustAtoi(t, httpPort),
 		"DicomPort":             mustAtoi(t, o.dicomPort),
 		"DicomAet":              "ORTHANC",
@@ -80,6 +109,10 @@ func startOrthanc(t *testing.T, pacsdPort string) *orthanc {
 		"SyncStorageArea":            false,
 		"HttpCompressionEnabled":     false,
 		"ConcurrentJobs":             1,
+	}
+	if dicomWebServers != nil {
+		// The plugin serves its client's routes (/dicom-web/servers/...) only when enabled.
+		cfg["DicomWeb"] = map[string]any{"Enable": true, "Root": "/dicom-web/", "Servers": dicomWebServers}
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -180,6 +213,28 @@ func (o *orthanc) instancesBySOP(t *testing.T) map[string]string {
 	return m
 }
 
+// orthancUpload is Orthanc's answer to POST /instances.
+type orthancUpload struct{ ID, ParentStudy, Status string }
+
+// upload stores a file in Orthanc over REST and returns its bytes. Orthanc keeps a REST
+// upload as it is (checked here): what it sends on is this file's content.
+func (o *orthanc) upload(t *testing.T, path string) ([]byte, orthancUpload) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up orthancUpload
+	o.callJSON(t, "POST", "/instances", b, &up)
+	if up.Status != "Success" {
+		t.Fatalf("upload %s to Orthanc: %q", filepath.Base(path), up.Status)
+	}
+	if got, _ := o.call(t, "GET", "/instances/"+up.ID+"/file", nil); !bytes.Equal(got, b) {
+		t.Fatalf("Orthanc changed %s on upload", filepath.Base(path))
+	}
+	return b, up
+}
+
 // header reads a Part-10 object held in memory.
 func header(t *testing.T, name string, b []byte) *dicom.Header {
 	t.Helper()
@@ -195,7 +250,7 @@ func header(t *testing.T, name string, b []byte) *dicom.Header {
 // Chinese names that arrived this way are found by QIDO and come back in UTF-8.
 func TestOrthancAsSCU(t *testing.T) {
 	n := startPacsd(t, t.TempDir())
-	o := startOrthanc(t, n.dicomPort)
+	o := startOrthanc(t, n.dicomPort, nil)
 	files := testdataFiles(t)
 	expected := loadExpected(t)
 
@@ -203,19 +258,7 @@ func TestOrthancAsSCU(t *testing.T) {
 	names := map[string]string{}
 	var ids []string
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var up struct{ ID, Status string }
-		o.callJSON(t, "POST", "/instances", b, &up)
-		if up.Status != "Success" {
-			t.Fatalf("upload %s to Orthanc: %q", filepath.Base(f), up.Status)
-		}
-		// Orthanc keeps a REST upload as it is: what it sends on is this file's content.
-		if got, _ := o.call(t, "GET", "/instances/"+up.ID+"/file", nil); !bytes.Equal(got, b) {
-			t.Fatalf("Orthanc changed %s on upload", filepath.Base(f))
-		}
+		b, up := o.upload(t, f)
 		sop := expected[filepath.Base(f)].SOPInstanceUID
 		src[sop], names[sop] = b, filepath.Base(f)
 		ids = append(ids, up.ID)
@@ -307,10 +350,151 @@ func TestOrthancAsSCU(t *testing.T) {
 	}
 }
 
+// TestOrthancSTOW: Orthanc's DICOMweb client (POST /dicom-web/servers/pacsd/stow) pushes
+// every test object, study by study, to pacsd's STOW-RS, authenticated over HTTP Basic with
+// a staff account as a site would configure it; every instance then comes back from pacsd
+// byte for byte as Orthanc holds it. Orthanc's multipart boundary is 73 characters (two
+// UUIDs joined), more than RFC 2046 lets a generator make: pacsd accepts it.
+func TestOrthancSTOW(t *testing.T) {
+	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false")
+	user, pw := n.staffAccount(t)
+	o := startOrthanc(t, "", map[string]any{
+		"pacsd": map[string]any{"Url": n.baseURL + "/dicomweb/", "Username": user, "Password": pw},
+	})
+
+	held := map[string][]byte{}        // SOP Instance UID -> the file Orthanc holds
+	bySOP := map[string]string{}       // SOP Instance UID -> test file name
+	studyUIDs := map[string][]string{} // Study Instance UID -> its SOP Instance UIDs
+	studyIDs := map[string]bool{}      // Orthanc's study IDs
+	for _, f := range testdataFiles(t) {
+		b, up := o.upload(t, f)
+		h := header(t, filepath.Base(f), b)
+		sop, study := h.Dataset.String(dicom.TagSOPInstanceUID), h.Dataset.String(dicom.TagStudyInstanceUID)
+		held[sop], bySOP[sop] = b, filepath.Base(f)
+		studyUIDs[study] = append(studyUIDs[study], sop)
+		studyIDs[up.ParentStudy] = true
+	}
+
+	req, _ := json.Marshal(map[string]any{"Resources": slices.Sorted(maps.Keys(studyIDs)), "Synchronous": true})
+	if b, code := o.call(t, "POST", "/dicom-web/servers/pacsd/stow", req); code != http.StatusOK {
+		t.Fatalf("Orthanc STOW-RS to pacsd: HTTP %d %s", code, b)
+	}
+
+	got := map[string][]byte{}
+	for study := range studyUIDs {
+		for sop, b := range n.retrieveStudy(t, user, pw, study) {
+			got[sop] = b
+		}
+	}
+	for sop, b := range held {
+		g, ok := got[sop]
+		switch {
+		case !ok:
+			t.Errorf("%s (%s) pushed by Orthanc is not in pacsd", bySOP[sop], sop)
+		case !bytes.Equal(g, b):
+			t.Errorf("%s: pacsd returns %d bytes that differ from the %d Orthanc holds", bySOP[sop], len(g), len(b))
+		}
+	}
+	if len(got) != len(held) {
+		t.Errorf("pacsd holds %d instances, Orthanc pushed %d", len(got), len(held))
+	}
+	t.Logf("%d instances in %d studies pushed by Orthanc's STOW-RS client", len(held), len(studyIDs))
+}
+
+// staffAccount readies the initial administrator for DICOMweb as a person would: logs in
+// with the password pacsd printed, then changes it in the reading room (a password someone
+// else chose is refused until then). It returns the account's name and new password.
+func (n *node) staffAccount(t *testing.T) (user, password string) {
+	t.Helper()
+	m := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.log.String())
+	if m == nil {
+		t.Fatalf("no initial administrator password printed:\n%s", n.log.String())
+	}
+	user, initial, password := m[1], m[2], "orthanc-stow-"+m[2]
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	// The login redirects to the password page, which holds the session's CSRF token.
+	resp, err := c.PostForm(n.baseURL+"/login", url.Values{"username": {user}, "password": {initial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || csrf == nil {
+		t.Fatalf("login as %s: HTTP %d at %s, no CSRF token\n%s", user, resp.StatusCode, resp.Request.URL, page)
+	}
+	resp, err = c.PostForm(n.baseURL+"/account/password", url.Values{"csrf": {string(csrf[1])},
+		"current": {initial}, "new": {password}, "confirm": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("changed") != "1" {
+		t.Fatalf("change %s's password: HTTP %d at %s\n%s", user, resp.StatusCode, resp.Request.URL, page)
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.baseURL+"/dicomweb/studies?limit=1", nil)
+	req.SetBasicAuth(user, password)
+	resp, err = http.DefaultClient.Do(req) // no session cookie: Basic alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DICOMweb as %s with the new password: HTTP %d", user, resp.StatusCode)
+	}
+	return user, password
+}
+
+// retrieveStudy fetches a whole study over WADO-RS as stored (any transfer syntax), with
+// HTTP Basic credentials, and returns its instances by SOP Instance UID.
+func (n *node) retrieveStudy(t *testing.T, user, password, study string) map[string][]byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, n.baseURL+"/dicomweb/studies/"+study, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, password)
+	req.Header.Set("Accept", `multipart/related; type="application/dicom"; transfer-syntax=*`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("WADO-RS study %s: HTTP %d %s", study, resp.StatusCode, b)
+	}
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("WADO-RS study %s: Content-Type: %v", study, err)
+	}
+	out := map[string][]byte{}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("WADO-RS study %s: %v", study, err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatalf("WADO-RS study %s: %v", study, err)
+		}
+		out[header(t, "part of study "+study, b).Dataset.String(dicom.TagSOPInstanceUID)] = b
+	}
+}
+
 // TestOrthancAsSCP: `pacsd send` pushes every test object to Orthanc, which then holds each
 // one; where Orthanc stores what it received unchanged, the data set bytes are the file's.
 func TestOrthancAsSCP(t *testing.T) {
-	o := startOrthanc(t, "")
+	o := startOrthanc(t, "", nil)
 	files := testdataFiles(t)
 	expected := loadExpected(t)
 	out, err := exec.Command(pacsdBin, append([]string{"send", "--addr", "127.0.0.1:" + o.dicomPort, "--aec", "ORTHANC", "--aet", "TOWNSHIP4"}, files...)...).CombinedOutput()
