@@ -66,6 +66,22 @@ type worklistView struct {
 	Sites     []reading.Site
 	Statuses  []reading.Status
 	Modality  []string
+	// Sort holds the URLs that sort by each order (first page, same filter): "received", "study".
+	Sort map[string]string
+	loc  *time.Location // the county's time zone (Config.Location)
+}
+
+// Received is a row's receipt time as the county reads it.
+func (w *worklistView) Received(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(w.loc).Format("2006-01-02 15:04")
+}
+
+// Ordered says whether the page is in order o ("received" or "study").
+func (w *worklistView) Ordered(o string) bool {
+	return w.Filter.Order == reading.WorklistOrder(o) || (o == string(reading.OrderReceived) && w.Filter.Order == "")
 }
 
 func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string) {
@@ -78,6 +94,7 @@ func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string)
 		Query:      strings.TrimSpace(q.Get("q")),
 		UrgentOnly: q.Get("urgent") == "1",
 		After:      q.Get("after"),
+		Order:      reading.WorklistOrder(q.Get("sort")),
 		Limit:      50,
 	}
 	site := q.Get("site")
@@ -86,6 +103,9 @@ func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string)
 		f.UnknownSite = true
 	case site != "":
 		f.SiteID, _ = strconv.ParseInt(site, 10, 64)
+	}
+	if f.Order != reading.OrderStudy {
+		f.Order = reading.OrderReceived
 	}
 	scopeFilter(currentUser(c), &f)
 	return f, site
@@ -98,9 +118,10 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 	if err != nil {
 		return nil, err
 	}
-	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows,
+	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows, loc: v.loc,
 		Statuses: []reading.Status{reading.StatusUnread, reading.StatusDraft, reading.StatusFinal, reading.StatusAmended},
-		Modality: []string{"DX", "CR", "DR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
+		// DX stands for DR too (the repository matches both).
+		Modality: []string{"DX", "CR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
 	if currentUser(c).Role.Staff() {
 		if wv.Sites, err = v.repo.Sites(ctx); err != nil {
 			return nil, err
@@ -116,6 +137,13 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 		n := cloneValues(q)
 		n.Del("after")
 		wv.First = "/?" + n.Encode()
+	}
+	wv.Sort = map[string]string{}
+	for _, o := range []reading.WorklistOrder{reading.OrderReceived, reading.OrderStudy} {
+		n := cloneValues(q)
+		n.Del("after")
+		n.Set("sort", string(o))
+		wv.Sort[string(o)] = "/?" + n.Encode()
 	}
 	return wv, nil
 }
@@ -337,23 +365,15 @@ func flash(c echo.Context) string {
 	return ""
 }
 
-// adminError shows an admin form's refusal (invalid input, conflict) on the page itself.
-func (v *Viewer) adminError(c echo.Context, err error, reload func() error) error {
-	switch {
-	case errors.Is(err, reading.ErrInvalid):
-		c.Set("formError", "err.invalid")
-	case errors.Is(err, reading.ErrConflict):
-		c.Set("formError", "err.conflict")
-	default:
+// adminError shows an admin form's refusal (invalid input, conflict) on the page itself,
+// naming the field and keeping what was typed (record, and the form's values; forms.go),
+// with a 4xx status; other errors go to the error page.
+func (v *Viewer) adminError(c echo.Context, form string, err error, record any, reload func(echo.Context, int) error) error {
+	status, ok := refuse(c, form, err, record)
+	if !ok {
 		return err
 	}
-	c.Response().Status = http.StatusBadRequest
-	return reload()
-}
-
-func formError(c echo.Context) string {
-	s, _ := c.Get("formError").(string)
-	return s
+	return reload(c, status)
 }
 
 func (v *Viewer) saveSite(c echo.Context) error {
@@ -361,7 +381,7 @@ func (v *Viewer) saveSite(c echo.Context) error {
 	s := reading.Site{ID: id, Name: c.FormValue("name"), AETitles: splitLines(c.FormValue("aes")),
 		Institutions: splitLines(c.FormValue("institutions"))}
 	if _, err := v.repo.PutSite(c.Request().Context(), s); err != nil {
-		return v.adminError(c, err, func() error { return v.sitesPageStatus(c, http.StatusBadRequest) })
+		return v.adminError(c, "site-form", err, s, v.sitesPageStatus)
 	}
 	v.log.Info("viewer: site saved", "by", currentUser(c).ID, "site", s.Name)
 	v.events.publish("studies")
@@ -373,7 +393,11 @@ func (v *Viewer) sitesPageStatus(c echo.Context, status int) error {
 	if err != nil {
 		return err
 	}
-	return v.render(c, status, "sites", pageData{Active: "sites", Sites: sites, Error: formError(c)})
+	d := pageData{Active: "sites", Sites: sites, Form: formOf(c)}
+	if d.Form != nil && d.Form.Record != nil {
+		d.Edit = d.Form.Record // the site as typed
+	}
+	return v.render(c, status, "sites", d)
 }
 
 func (v *Viewer) deleteSite(c echo.Context) error {
@@ -382,7 +406,11 @@ func (v *Viewer) deleteSite(c echo.Context) error {
 		return errNotFound
 	}
 	if err := v.repo.DeleteSite(c.Request().Context(), id); err != nil {
-		return v.adminError(c, err, func() error { return v.sitesPageStatus(c, http.StatusConflict) })
+		if errors.Is(err, reading.ErrConflict) {
+			refuseWith(c, "sites", "", "form.site.inuse", nil)
+			return v.sitesPageStatus(c, http.StatusConflict)
+		}
+		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
 }
@@ -401,8 +429,22 @@ func (v *Viewer) usersPageStatus(c echo.Context, status int) error {
 	if err != nil {
 		return err
 	}
-	return v.render(c, status, "users", pageData{Active: "users", Users: users, Sites: sites,
-		Flash: flash(c), Error: formError(c)})
+	d := pageData{Active: "users", Users: users, Sites: sites, Flash: flash(c), Form: formOf(c)}
+	if d.Form != nil {
+		// The user as typed: the new-user form's, or in place of the row that was edited.
+		if u, ok := d.Form.Record.(reading.User); ok {
+			if u.ID == 0 {
+				d.Edit = u
+			}
+			for i := range d.Users {
+				if d.Users[i].ID == u.ID {
+					d.Users[i].DisplayName, d.Users[i].Role, d.Users[i].SiteID, d.Users[i].Disabled =
+						u.DisplayName, u.Role, u.SiteID, u.Disabled
+				}
+			}
+		}
+	}
+	return v.render(c, status, "users", d)
 }
 
 func (v *Viewer) userFromForm(c echo.Context, u reading.User) reading.User {
@@ -426,9 +468,12 @@ func (v *Viewer) createUser(c echo.Context) error {
 	if err == nil {
 		u.PasswordHash, u.MustChangePassword = h, mustChangeFromForm(c)
 		_, err = v.repo.CreateUser(c.Request().Context(), u)
+	} else {
+		err = passwordError(err)
 	}
 	if err != nil {
-		return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+		u.PasswordHash = ""
+		return v.adminError(c, "user-form", err, u, v.usersPageStatus)
 	}
 	v.log.Info("viewer: user created", "by", currentUser(c).ID, "role", u.Role)
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
@@ -447,11 +492,12 @@ func (v *Viewer) updateUser(c echo.Context) error {
 	u := v.userFromForm(c, old)
 	u.Disabled = c.FormValue("disabled") == "1"
 	me := currentUser(c)
+	form := "user-" + strconv.FormatInt(u.ID, 10)
 	pwChanged := false
 	if pw := c.FormValue("password"); pw != "" {
 		h, err := hashPassword(pw)
 		if err != nil {
-			return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+			return v.adminError(c, form, passwordError(err), u, v.usersPageStatus)
 		}
 		// An administrator resetting their own password here chose it themselves: nobody
 		// else knows it, so there is nothing to make them change.
@@ -460,11 +506,15 @@ func (v *Viewer) updateUser(c echo.Context) error {
 	}
 	if u.ID == me.ID && (u.Disabled || u.Role != reading.RoleAdmin) {
 		// An administrator cannot lock themselves out (and possibly everybody).
-		c.Set("formError", "err.conflict")
+		input := "role"
+		if u.Disabled {
+			input = "disabled"
+		}
+		refuseWith(c, form, input, "form.self", u)
 		return v.usersPageStatus(c, http.StatusConflict)
 	}
 	if err := v.repo.UpdateUser(ctx, u); err != nil {
-		return v.adminError(c, err, func() error { return v.usersPageStatus(c, http.StatusBadRequest) })
+		return v.adminError(c, form, err, u, v.usersPageStatus)
 	}
 	// A changed role, site, password or a disabled account takes effect now, not at the
 	// end of the sessions already open.
@@ -486,13 +536,16 @@ func (v *Viewer) templatesPageStatus(c echo.Context, status int) error {
 	if err != nil {
 		return err
 	}
-	d := pageData{Active: "templates", Templates: ts, Flash: flash(c), Error: formError(c)}
+	d := pageData{Active: "templates", Templates: ts, Flash: flash(c), Form: formOf(c)}
 	if id, _ := strconv.ParseInt(c.QueryParam("edit"), 10, 64); id != 0 {
 		for _, t := range ts {
 			if t.ID == id {
 				d.Edit = t
 			}
 		}
+	}
+	if d.Form != nil && d.Form.Record != nil {
+		d.Edit = d.Form.Record // the template as typed
 	}
 	return v.render(c, status, "templates", d)
 }
@@ -502,7 +555,7 @@ func (v *Viewer) saveTemplate(c echo.Context) error {
 	t := reading.Template{ID: id, Name: c.FormValue("name"), Modality: c.FormValue("modality"),
 		BodyPart: c.FormValue("body_part"), Findings: c.FormValue("findings"), Impression: c.FormValue("impression")}
 	if _, err := v.repo.PutTemplate(c.Request().Context(), t); err != nil {
-		return v.adminError(c, err, func() error { return v.templatesPageStatus(c, http.StatusBadRequest) })
+		return v.adminError(c, "template-form", err, t, v.templatesPageStatus)
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/templates?saved=1")
 }

@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -35,7 +34,8 @@ type pageData struct {
 	Sites     []reading.Site
 	Users     []reading.User
 	Templates []reading.Template
-	Edit      any // the record being edited on an admin page
+	Edit      any        // the record being edited on an admin page
+	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS
 }
 
@@ -70,12 +70,11 @@ func parsePages() (map[string]*template.Template, error) {
 			"roles": func() []string {
 				return []string{string(reading.RoleRadiologist), string(reading.RoleSite), string(reading.RoleAdmin)}
 			},
-			"pn":       displayName,
-			"date":     displayDate,
-			"studyDT":  studyDateTime,
-			"join":     strings.Join,
-			"lines":    func(s []string) string { return strings.Join(s, "\n") },
-			"duration": displayDuration,
+			"pn":      displayName,
+			"date":    displayDate,
+			"studyDT": studyDateTime,
+			"join":    strings.Join,
+			"lines":   func(s []string) string { return strings.Join(s, "\n") },
 			"imageSeries": func(ss []reading.SeriesRef) []reading.SeriesRef {
 				var out []reading.SeriesRef
 				for _, s := range ss {
@@ -85,6 +84,9 @@ func parsePages() (map[string]*template.Template, error) {
 				}
 				return out
 			},
+		}
+		for name, f := range displayFuncs(lang) { // display.go: ages, body parts, modalities...
+			funcs[name] = f
 		}
 		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 		if err != nil {
@@ -133,18 +135,6 @@ func studyDateTime(date, tm string) string {
 		out += " " + tm[:2] + ":" + tm[2:4]
 	}
 	return out
-}
-
-func displayDuration(d time.Duration) string {
-	if d <= 0 {
-		return "–"
-	}
-	h := int(d.Hours())
-	m := int(d.Minutes()) % 60
-	if h > 0 {
-		return fmt.Sprintf("%dh %02dm", h, m)
-	}
-	return fmt.Sprintf("%dm %02ds", m, int(d.Seconds())%60)
 }
 
 func currentUser(c echo.Context) reading.User {

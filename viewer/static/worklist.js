@@ -39,5 +39,39 @@
     es.addEventListener('studies', schedule);
     window.addEventListener('pagehide', () => es.close());
   }
+  // A row opens its study wherever it is clicked, and with Enter when it has the focus;
+  // links and controls inside it keep their own behaviour. Ctrl/⌘-click and the middle
+  // button open the study in a new tab, as they would on a link.
+  function rowOf(e) {
+    if (e.target.closest('a, button, input, select, textarea, label')) return null;
+    const tr = e.target.closest('tr[data-href]');
+    return tr && table.contains(tr) ? tr : null;
+  }
+  table.addEventListener('click', (e) => {
+    const tr = rowOf(e);
+    if (!tr || e.button !== 0) return;
+    // A click that ends a text selection (copying a patient ID) is not a request to open.
+    if (String(window.getSelection ? window.getSelection() : '') !== '') return;
+    if (e.ctrlKey || e.metaKey || e.shiftKey) window.open(tr.dataset.href, '_blank', 'noopener');
+    else location.assign(tr.dataset.href);
+  });
+  table.addEventListener('auxclick', (e) => {
+    const tr = rowOf(e);
+    if (tr && e.button === 1) {
+      e.preventDefault();
+      window.open(tr.dataset.href, '_blank', 'noopener');
+    }
+  });
+  table.addEventListener('mousedown', (e) => {
+    // Without this the middle button starts autoscrolling instead of opening the tab.
+    if (e.button === 1 && rowOf(e)) e.preventDefault();
+  });
+  table.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || e.target.tagName !== 'TR' || !e.target.dataset.href) return;
+    e.preventDefault();
+    if (e.ctrlKey || e.metaKey) window.open(e.target.dataset.href, '_blank', 'noopener');
+    else location.assign(e.target.dataset.href);
+  });
+
   window.__worklist = { refresh };
 })();
