@@ -1,6 +1,7 @@
 // OHIF v3 served by pacsd, driven as a radiologist would: the study list shows the test
 // studies, a DR study opens from the list and renders, a multi-frame US study opens from a
-// link and plays as cine. Run by ohif/browser_test.go (go test ./ohif/); by hand:
+// link and plays as cine, and the patient filter finds Chinese names by 张 and by pinyin and
+// shows them in characters. Run by ohif/browser_test.go (go test ./ohif/); by hand:
 //
 //   PACSD_BASE_URL=http://127.0.0.1:8080 OHIF_SCENARIO='{"dr":{...},"us":{...}}' node ohif.mjs
 //
@@ -10,6 +11,12 @@
 //   dr: {studyUID, patientName, instances}   the DR study, opened from the list
 //   cr: {studyUID}                           a MONOCHROME1 copy of the DR picture, by link
 //   us: {studyUID, instances, frames}        the multi-frame US study, opened by link
+//   names: {shown, typed, mustFind}          the patient filter: shown maps each Patient ID
+//                                            to the name the list must show; each text of
+//                                            typed is typed into the patient filter, and
+//                                            the list must show exactly the studies pacsd's
+//                                            DICOMweb answers to the query OHIF sent;
+//                                            mustFind lists Patient IDs typing 张 must find
 
 import { Run, canvasGrid, canvasStats, correlation, imageGrid, imageStats, poll } from './lib.mjs';
 
@@ -42,9 +49,11 @@ async function scenarioSteps() {
       const ds = window.config?.dataSources?.[0]?.configuration || {};
       return { qidoRoot: ds.qidoRoot, wadoRoot: ds.wadoRoot, routerBasename: window.config?.routerBasename, publicURL: window.PUBLIC_URL };
     });
+    // Searches go to the mount's search root (ohif/names.go), the rest to DICOMweb itself.
     const want = run.baseURL + dicomwebPath;
-    if (cfg.qidoRoot !== want || cfg.wadoRoot !== want) {
-      throw new Error(`data source roots ${JSON.stringify(cfg)}, want ${want}`);
+    const wantSearch = run.baseURL + mount + '/dicomweb';
+    if (cfg.qidoRoot !== wantSearch || cfg.wadoRoot !== want) {
+      throw new Error(`data source roots ${JSON.stringify(cfg)}, want ${wantSearch} and ${want}`);
     }
     if (cfg.publicURL !== mount + '/') throw new Error(`window.PUBLIC_URL is ${cfg.publicURL}, want ${mount}/`);
     return cfg;
@@ -62,7 +71,8 @@ async function scenarioSteps() {
   if (scenario.dr) {
     const dr = scenario.dr;
     await run.step('DR study opens from the study list', async () => {
-      await page.locator('tr', { hasText: dr.patientName }).first().click();
+      // Other patients' names contain 张伟 too ("张伟 (Zhang Wei)"): the row whose name is it.
+      await page.locator('tbody tr').filter({ has: page.getByRole('cell', { name: dr.patientName, exact: true }) }).first().click();
       await page.getByRole('button', { name: 'Basic Viewer' }).click();
       await page.waitForURL((u) => u.pathname.startsWith(mount + '/viewer') && u.search.includes(dr.studyUID));
       return { url: page.url() };
@@ -138,6 +148,70 @@ async function scenarioSteps() {
       return detail;
     });
   }
+
+  if (scenario.names) {
+    await page.goto(run.baseURL + mount + '/');
+    for (const typed of scenario.names.typed || []) {
+      await run.step(`patient filter ${typed} shows every study pacsd found, by their Chinese names`, () => patientFilter(typed));
+    }
+  }
+}
+
+// patientFilter types text into the study list's patient filter and checks that the list
+// shows exactly the studies pacsd's DICOMweb (/dicomweb, standard DICOM JSON) answers to the
+// search OHIF sent, each under the name the scenario expects; for 张, that each name shows 张.
+async function patientFilter(text) {
+  const { shown, mustFind = [] } = scenario.names;
+  await dismissOverlays();
+  const col = await patientColumn();
+  const input = page.locator(`[data-filter-row] > :nth-child(${col + 1}) input`);
+  const searched = page.waitForResponse((r) => {
+    const u = new URL(r.url());
+    return u.pathname.endsWith('/studies') && (u.searchParams.get('PatientName') || '').includes(text);
+  });
+  await input.fill(text);
+  const sent = new URL((await searched).url());
+
+  // What pacsd itself answers to OHIF's query, as any DICOMweb client would get it.
+  const ids = async (query) => {
+    const r = await page.request.get(`${run.baseURL}${dicomwebPath}/studies?${query}`, { headers: { Accept: 'application/dicom+json' } });
+    if (r.status() === 204) return [];
+    if (!r.ok()) throw new Error(`${dicomwebPath}/studies?${query}: HTTP ${r.status()}`);
+    return (await r.json()).map((ds) => ds['00100020']?.Value?.[0] ?? '');
+  };
+  const found = await ids(sent.searchParams.toString());
+  if (found.length === 0) throw new Error(`pacsd found no study for ${sent.search}`);
+  if (text === '张') {
+    const prefix = await ids('PatientName=' + encodeURIComponent('张*'));
+    const missing = [...new Set([...prefix, ...mustFind])].filter((id) => !found.includes(id));
+    if (missing.length) throw new Error(`OHIF's query ${sent.search} misses studies of ${missing.join(', ')}`);
+  }
+  const unknown = found.filter((id) => !(id in shown));
+  if (unknown.length) throw new Error(`pacsd found patients the scenario does not know: ${unknown.join(', ')}`);
+  const want = found.map((id) => shown[id]).sort();
+
+  const r = await poll(`study list for ${text}`, async () => {
+    const names = (await page.evaluate((c) => [...document.querySelectorAll('tbody tr:not([data-filter-row])')]
+      .map((tr) => tr.children[c]?.innerText.trim())
+      .filter((s) => s !== undefined), col)).sort();
+    return { ok: JSON.stringify(names) === JSON.stringify(want), names, want };
+  }, run.stepTimeout);
+  await run.screenshot(`study-list-${text === '张' ? 'zhang-han' : text}`);
+  if (text === '张') {
+    const without = r.names.filter((n) => !n.includes('张'));
+    if (without.length) throw new Error(`names shown without 张: ${without.join(', ')}`);
+  }
+  return { query: sent.search, found, shown: r.names };
+}
+
+// patientColumn is the index of the study list's patient column.
+async function patientColumn() {
+  const heads = page.locator('thead tr:first-child > *');
+  await heads.first().waitFor();
+  const texts = await heads.allInnerTexts();
+  const i = texts.findIndex((t) => t.trim() === 'Patient');
+  if (i < 0) throw new Error(`no Patient column among ${JSON.stringify(texts)}`);
+  return i;
 }
 
 // rendered waits for the viewport canvas to show a picture.

@@ -35,19 +35,17 @@ var (
 // expectedFile is an entry of testdata/expected.json.
 type expectedFile struct {
 	PatientName      string
+	PatientID        string
 	StudyInstanceUID string
 	NumberOfFrames   json.Number
 }
 
-// ohifName is a Person Name as OHIF's study list shows it: the alphabetic group, "Family,
-// Given" (PS3.5 6.2.1.1 components), or the name as is when it has one component.
-func ohifName(pn string) string {
-	alpha, _, _ := strings.Cut(pn, "=")
-	parts := strings.Split(alpha, "^")
-	if len(parts) > 1 && parts[1] != "" {
-		return parts[0] + ", " + parts[1]
-	}
-	return parts[0]
+// shownNames are the names of the committed studies' patients as OHIF's study list shows
+// them (names.go): Chinese names in characters, others as OHIF formats them ("Family, Given").
+var shownNames = map[string]struct{ pn, shown string }{
+	drFiles[0]: {"张伟", "张伟"},
+	crFiles[0]: {"Müller^Jürgen", "Müller, Jürgen"},
+	usFiles[0]: {"Li^Na=李^娜", "李娜 (Li Na)"},
 }
 
 // TestOHIFInBrowser serves OHIF and pacsd's DICOMweb from one in-process server over a
@@ -88,18 +86,38 @@ func TestOHIFInBrowser(t *testing.T) {
 	srv := httptest.NewServer(e) // 127.0.0.1:0
 	t.Cleanup(srv.Close)
 
+	putNameCases(t, archive)
+
+	for file, n := range shownNames {
+		if expected[file].PatientName != n.pn {
+			t.Fatalf("%s: patient %q in testdata/expected.json, the test expects %q", file, expected[file].PatientName, n.pn)
+		}
+	}
+	shown := func(file string) string { return shownNames[file].shown }
 	dr, cr, us := expected[drFiles[0]], expected[crFiles[0]], expected[usFiles[0]]
 	frames, _ := us.NumberOfFrames.Int64()
+	// The patient filter: the name OHIF must show for each patient id, and the studies
+	// typing 张 must find at least (张 in the name's characters): the scenario takes the
+	// studies to expect from pacsd's own answer to OHIF's query.
+	names := map[string]string{}
+	var withZhang []string
+	for _, nc := range nameCases {
+		names[nc.id] = nc.shown
+		if strings.Contains(nc.shown, "张") {
+			withZhang = append(withZhang, nc.id)
+		}
+	}
+	for _, file := range []string{drFiles[0], crFiles[0], usFiles[0]} {
+		names[expected[file].PatientID] = shown(file)
+	}
 	scenario := map[string]any{
 		"mount":        "/ohif",
 		"dicomweb":     "/dicomweb",
-		"patientNames": []string{ohifName(dr.PatientName), ohifName(cr.PatientName), ohifName(us.PatientName)},
-		"dr":           map[string]any{"studyUID": dr.StudyInstanceUID, "patientName": ohifName(dr.PatientName), "instances": len(drFiles)},
+		"patientNames": []string{shown(drFiles[0]), shown(crFiles[0]), shown(usFiles[0])},
+		"dr":           map[string]any{"studyUID": dr.StudyInstanceUID, "patientName": shown(drFiles[0]), "instances": len(drFiles)},
 		"cr":           map[string]any{"studyUID": cr.StudyInstanceUID},
 		"us":           map[string]any{"studyUID": us.StudyInstanceUID, "instances": len(usFiles), "frames": frames},
-	}
-	if ohifName(dr.PatientName) != "张伟" {
-		t.Fatalf("the DR study's patient is %q; the test expects the Chinese name 张伟", dr.PatientName)
+		"names":        map[string]any{"shown": names, "typed": []string{"张", "zhang"}, "mustFind": withZhang},
 	}
 	sc, err := json.Marshal(scenario)
 	if err != nil {
@@ -122,6 +140,8 @@ func TestOHIFInBrowser(t *testing.T) {
 		"MONOCHROME1 CR renders like the DR",
 		"US multi-frame study opens by link",
 		"US cine plays through the frames",
+		"patient filter 张 shows every study pacsd found, by their Chinese names",
+		"patient filter zhang shows every study pacsd found, by their Chinese names",
 		"no failed requests",
 	} {
 		s := res.Step(name)

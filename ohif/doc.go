@@ -8,10 +8,21 @@
 //   - index.html for the mount itself and for every client route of the single-page app
 //     (/ohif/viewer?StudyInstanceUIDs=…); a missing file with a known extension is 404, so a
 //     broken build shows up as such instead of as HTML where a script was expected.
-//   - A generated app-config.js instead of the dist's: one "dicomweb" data source whose QIDO,
+//   - A generated app-config.js instead of the dist's: one "dicomweb" data source whose
 //     WADO-RS and WADO-URI roots are pacsd's DICOMweb (PublicURL + DICOMwebPath when a public
-//     URL is configured, else the page's origin + DICOMwebPath), with the query, rendering and
-//     bulk data options pacsd's DICOMweb supports.
+//     URL is configured, else the page's origin + DICOMwebPath) and whose QIDO root is the
+//     mount's search root (below), with the query, rendering and bulk data options pacsd's
+//     DICOMweb supports.
+//   - Chinese names in OHIF (names.go): OHIF shows a Person Name by its alphabetic group
+//     ("Zhang^Wei=张^伟" reads "Zhang, Wei"; "=张^伟" reads as nothing) and filters the study
+//     list again in the browser on that text. OHIF's searches go to <mount>/dicomweb, which
+//     hands them to pacsd's DICOMweb in-process (same matching, access checks and errors) and,
+//     in a study search answer only, puts the name as a Chinese reader writes it into the
+//     alphabetic group: "张伟 (Zhang Wei)", "张伟". app-config.js also tells the study list's
+//     patient column (OHIF's workList.columns customization) to keep every study pacsd
+//     found, so pinyin ("zhang") finds 张伟 as pacsd does. /dicomweb stays standard for every
+//     other client; OHIF's metadata is not rewritten (it goes into the reports OHIF may store),
+//     so the viewer's own patient header still shows OHIF's reading of the alphabetic group.
 //   - The build's absolute "/…" paths rewritten to the mount's public path while serving: the
 //     published build is made for the root of a site (window.PUBLIC_URL="/", webpack's
 //     publicPath "/", url(/…) in CSS). See rewrite.go for the rules.

@@ -51,6 +51,10 @@ func Register(e *echo.Echo, cfg Config) {
 	e.HEAD(mount, h.redirect)
 	e.GET(mount+"/*", h.serve)
 	e.HEAD(mount+"/*", h.serve)
+	// OHIF's searches (names.go): more specific than mount+"/*", so echo routes them here.
+	h.echo = e
+	e.GET(mount+searchRoot+"/*", h.search)
+	e.HEAD(mount+searchRoot+"/*", h.search)
 }
 
 // handler serves one mount.
@@ -66,6 +70,10 @@ type handler struct {
 
 	mu    sync.Mutex
 	plans map[string]*plan // dist-relative name -> its rewrite
+
+	// OHIF's searches (names.go) are dispatched on echo to pacsd's DICOMweb at dicomwebPath.
+	echo         *echo.Echo
+	dicomwebPath string
 }
 
 // plan is the rewrite of one file as found when it was scanned; it is reused while the
@@ -89,8 +97,9 @@ func newHandler(cfg Config) *handler {
 	if dicomwebPath == "/" {
 		dicomwebPath = "/dicomweb"
 	}
+	h.dicomwebPath = dicomwebPath
 
-	publicPrefix, dicomwebRoot := "", ""
+	publicPrefix, dicomwebRoot, searchAbs := "", "", ""
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -100,11 +109,12 @@ func newHandler(cfg Config) *handler {
 		}
 		publicPrefix = strings.TrimRight(u.EscapedPath(), "/")
 		dicomwebRoot = strings.TrimRight(cfg.PublicURL, "/") + dicomwebPath
+		searchAbs = strings.TrimRight(cfg.PublicURL, "/") + h.mount + searchRoot
 	}
 	h.base = publicPrefix + h.mount + "/"
 
 	var err error
-	h.appConfig, err = appConfig(dicomwebRoot, dicomwebPath, publicPrefix+h.mount)
+	h.appConfig, err = appConfig(dicomwebRoot, dicomwebPath, searchAbs, publicPrefix+h.mount)
 	if err != nil { // only a programming error can get here
 		h.reason = "its configuration could not be generated"
 		h.log.Error("ohif: viewer disabled", "err", err)

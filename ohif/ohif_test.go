@@ -214,13 +214,21 @@ func TestAppConfigEvaluates(t *testing.T) {
 const fs = require('fs');
 const window = { location: { origin: process.env.PAGE_ORIGIN } };
 new Function('window', fs.readFileSync(0, 'utf8'))(window);
+// The study list's columns as OHIF 3.13 would merge them, with the patient column's filter
+// tried on a row whose shown name lacks the typed text.
+const apply = window.config.customizationService?.['workList.columns']?.$apply;
+const cols = apply ? apply([{ id: 'patient', meta: { label: 'Patient' } }, { id: 'mrn' }]) : [];
+window.config.patientColumn = cols[0] && { label: cols[0].meta.label, keeps: cols[0].filterFn?.({}, 'patient', 'zhang') };
+window.config.otherColumnFilter = typeof cols[1]?.filterFn;
+window.config.notAnArray = apply ? apply(undefined) === undefined : false;
 process.stdout.write(JSON.stringify(window.config));`
 	for _, tt := range []struct {
-		name, origin, wantRoot, wantBasename string
-		cfg                                  Config
+		name, origin, wantRoot, wantSearch, wantBasename string
+		cfg                                              Config
 	}{
-		{"page origin", "http://10.1.2.3:8080", "http://10.1.2.3:8080/dicomweb", "/ohif", Config{Dir: fakeDist}},
-		{"public url", "http://ignored", "https://pacs.example/county1/dicomweb", "/county1/ohif", Config{Dir: fakeDist, PublicURL: "https://pacs.example/county1"}},
+		{"page origin", "http://10.1.2.3:8080", "http://10.1.2.3:8080/dicomweb", "http://10.1.2.3:8080/ohif/dicomweb", "/ohif", Config{Dir: fakeDist}},
+		{"public url", "http://ignored", "https://pacs.example/county1/dicomweb", "https://pacs.example/county1/ohif/dicomweb", "/county1/ohif",
+			Config{Dir: fakeDist, PublicURL: "https://pacs.example/county1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := newServer(t, tt.cfg)
@@ -241,6 +249,12 @@ process.stdout.write(JSON.stringify(window.config));`
 					SourceName    string         `json:"sourceName"`
 					Configuration map[string]any `json:"configuration"`
 				} `json:"dataSources"`
+				PatientColumn *struct {
+					Label string `json:"label"`
+					Keeps bool   `json:"keeps"`
+				} `json:"patientColumn"`
+				OtherColumnFilter string `json:"otherColumnFilter"`
+				NotAnArray        bool   `json:"notAnArray"`
 			}
 			if err := json.Unmarshal(out, &cfg); err != nil {
 				t.Fatalf("%v: %s", err, out)
@@ -253,7 +267,7 @@ process.stdout.write(JSON.stringify(window.config));`
 				t.Errorf("data source %s/%s, default %s", ds.Namespace, ds.SourceName, cfg.DefaultDataSourceName)
 			}
 			want := map[string]any{
-				"qidoRoot": tt.wantRoot, "wadoRoot": tt.wantRoot, "wadoUriRoot": tt.wantRoot,
+				"qidoRoot": tt.wantSearch, "wadoRoot": tt.wantRoot, "wadoUriRoot": tt.wantRoot,
 				"supportsFuzzyMatching": true, "supportsWildcard": true, "imageRendering": "wadors",
 				"thumbnailRendering": "thumbnail", "thumbnailRequestStrategy": "fetch", "enableStudyLazyLoad": true, "supportsReject": false,
 				"omitQuotationForMultipartRequest": true,
@@ -265,6 +279,14 @@ process.stdout.write(JSON.stringify(window.config));`
 			}
 			if bulk, _ := ds.Configuration["bulkDataURI"].(map[string]any); bulk["enabled"] != true {
 				t.Errorf("bulkDataURI = %v", ds.Configuration["bulkDataURI"])
+			}
+			// The patient column keeps what pacsd answered; other columns and a release
+			// without the customization are left alone.
+			if pc := cfg.PatientColumn; pc == nil || !pc.Keeps || pc.Label != "Patient" {
+				t.Errorf("patient column after the customization: %+v", pc)
+			}
+			if cfg.OtherColumnFilter != "undefined" || !cfg.NotAnArray {
+				t.Errorf("other column's filter %q, non-array kept %v", cfg.OtherColumnFilter, cfg.NotAnArray)
 			}
 		})
 	}

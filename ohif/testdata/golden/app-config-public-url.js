@@ -2,7 +2,6 @@
 (function () {
   'use strict';
   var config = {
-    "customizationService": {},
     "dataSources": [
       {
         "configuration": {
@@ -47,6 +46,18 @@
   };
   var root = "https://pacs.example/county1/dicom-web" || window.location.origin + "/dicom-web";
   var ds = config.dataSources[0].configuration;
-  ds.qidoRoot = ds.wadoRoot = ds.wadoUriRoot = root;
+  ds.wadoRoot = ds.wadoUriRoot = root;
+  ds.qidoRoot = "https://pacs.example/county1/ohif/dicomweb" || window.location.origin + "/county1/ohif/dicomweb";
+  config.customizationService = {
+    'workList.columns': {
+      $apply: function (columns) {
+        if (!Array.isArray(columns)) return columns;
+        return columns.map(function (column) {
+          if (!column || column.id !== 'patient') return column;
+          return Object.assign({}, column, { filterFn: function () { return true; } });
+        });
+      },
+    },
+  };
   window.config = config;
 })();

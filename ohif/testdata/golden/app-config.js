@@ -2,7 +2,6 @@
 (function () {
   'use strict';
   var config = {
-    "customizationService": {},
     "dataSources": [
       {
         "configuration": {
@@ -47,6 +46,18 @@
   };
   var root = "" || window.location.origin + "/dicomweb";
   var ds = config.dataSources[0].configuration;
-  ds.qidoRoot = ds.wadoRoot = ds.wadoUriRoot = root;
+  ds.wadoRoot = ds.wadoUriRoot = root;
+  ds.qidoRoot = "" || window.location.origin + "/ohif/dicomweb";
+  config.customizationService = {
+    'workList.columns': {
+      $apply: function (columns) {
+        if (!Array.isArray(columns)) return columns;
+        return columns.map(function (column) {
+          if (!column || column.id !== 'patient') return column;
+          return Object.assign({}, column, { filterFn: function () { return true; } });
+        });
+      },
+    },
+  };
   window.config = config;
 })();
