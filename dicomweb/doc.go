@@ -115,6 +115,12 @@
 //
 //   - A search without matches is 200 with an empty JSON array, not 204 No Content.
 //
+//   - Instance-level search results carry Available Transfer Syntax UID (0008,3002) by
+//     default (PS3.18 10.6.3.3.3 allows it), with one value: the syntax the object is
+//     stored in, the one retrieval can assure (transfer-syntax=*). Explicit VR Little
+//     Endian, the default WADO-RS transcodes to where it can, is not listed. It is also a
+//     matching key of instance-level searches; series and study results never carry it.
+//
 //   - WADO-RS instances go out in their stored transfer syntax when transfer-syntax=* or
 //     no instance type is named, in Explicit VR Little Endian when that is named or is the
 //     default (see Transfer syntaxes of instances above); naming any other syntax is 406.

@@ -60,6 +60,11 @@ var (
 		dicom.TagSOPClassUID, dicom.TagSOPInstanceUID, store.TagInstanceAvailability,
 		store.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagInstanceNumber,
 		dicom.TagRows, dicom.TagColumns, dicom.TagBitsAllocated, dicom.TagNumberOfFrames,
+		// 10.6.3.3.3 lets the response include Available Transfer Syntax UID, "the Transfer
+		// Syntaxes that the origin server can assure will be supported for retrieval";
+		// viewers (OHIF) read it to choose how to fetch frames, so it is a default here.
+		// pacsd lists the stored syntax alone (qidojson.go says why).
+		store.TagAvailableTransferSyntaxUID,
 	}
 )
 

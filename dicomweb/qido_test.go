@@ -65,6 +65,12 @@ func TestParseSearch(t *testing.T) {
 					t.Errorf("returnKeys %v all %v", r.returnKeys, r.includeAll)
 				}
 			}},
+		{name: "includefield keyword of a derived attribute", raw: "includefield=AvailableTransferSyntaxUID",
+			check: func(t *testing.T, r *searchRequest) {
+				if !r.returnKeys["00083002"] || len(r.returnKeys) != 1 {
+					t.Errorf("returnKeys %v", r.returnKeys)
+				}
+			}},
 		{name: "includefield all", raw: "includefield=all",
 			check: func(t *testing.T, r *searchRequest) {
 				if !r.includeAll {
@@ -306,4 +312,141 @@ func TestBaseURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQIDOAvailableTransferSyntax: instance-level answers carry Available Transfer Syntax
+// UID (0008,3002) with one value, the syntax the object is stored in, by default and when
+// named in includefield, in JSON and in XML. Series and study answers do not, even when it
+// is named (PS3.18 10.6.3.3.1-2: instance-level attributes in includefield are not
+// returned). It is a matching key of instance-level searches.
+func TestQIDOAvailableTransferSyntax(t *testing.T) {
+	f := newFixture(t)
+	key := store.TagAvailableTransferSyntaxUID.Hex()
+	stored := map[string]string{} // SOP Instance UID -> transfer syntax, from testdata/expected.json
+	for _, name := range f.filesWhere(func(e expectedFile) bool { return e.TransferSyntaxUID != "" }) {
+		e := f.expected[name]
+		stored[e.SOPInstanceUID] = e.TransferSyntaxUID
+	}
+	if len(stored) < 10 {
+		t.Fatalf("only %d test objects with a known transfer syntax", len(stored))
+	}
+	// checkAll holds every result to its stored syntax and returns the SOP Instance UIDs seen.
+	checkAll := func(t *testing.T, q string, res []dicom.JSONDataset) map[string]bool {
+		t.Helper()
+		if len(res) == 0 {
+			t.Fatalf("%s: no results", q)
+		}
+		seen := map[string]bool{}
+		for _, ds := range res {
+			sop := firstString(ds, dicom.TagSOPInstanceUID)
+			seen[sop] = true
+			a, ok := ds[key]
+			if !ok {
+				t.Fatalf("%s: instance %s has no Available Transfer Syntax UID: %v", q, sop, ds)
+			}
+			if a.VR != "UI" || len(a.Value) != 1 {
+				t.Fatalf("%s: instance %s: Available Transfer Syntax UID %+v, want one UI value", q, sop, a)
+			}
+			if want, known := stored[sop]; known && a.Value[0] != want {
+				t.Errorf("%s: instance %s: Available Transfer Syntax UID %v, stored as %s", q, sop, a.Value[0], want)
+			}
+		}
+		return seen
+	}
+
+	t.Run("default", func(t *testing.T) {
+		res, _ := f.qido(t, "/instances?limit=1000")
+		seen := checkAll(t, "/instances", res)
+		for sop := range stored {
+			if !seen[sop] {
+				t.Errorf("instance %s not found", sop)
+			}
+		}
+		syntaxes := map[any]bool{}
+		for _, ds := range res {
+			syntaxes[ds[key].Value[0]] = true
+		}
+		if len(syntaxes) < 5 {
+			t.Errorf("%d distinct syntaxes over the corpus: %v", len(syntaxes), syntaxes)
+		}
+	})
+
+	gb := f.expected["dr_mono2.dcm"]
+	for _, tc := range []struct{ name, q string }{
+		{"study's instances", "/studies/" + gb.StudyInstanceUID + "/instances"},
+		{"series' instances", "/studies/" + gb.StudyInstanceUID + "/series/" + gb.SeriesInstanceUID + "/instances"},
+		{"includefield keyword", "/instances?includefield=AvailableTransferSyntaxUID&SOPInstanceUID=" + gb.SOPInstanceUID},
+		{"includefield tag", "/instances?includefield=00083002&SOPInstanceUID=" + gb.SOPInstanceUID},
+		{"includefield all", "/instances?includefield=all&SOPInstanceUID=" + gb.SOPInstanceUID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.q
+			res, _ := f.qido(t, q)
+			if !checkAll(t, q, res)[gb.SOPInstanceUID] {
+				t.Errorf("%s: instance %s not found", q, gb.SOPInstanceUID)
+			}
+		})
+	}
+
+	t.Run("not above the instance level", func(t *testing.T) {
+		for _, q := range []string{"/series", "/series?includefield=AvailableTransferSyntaxUID", "/series?includefield=all",
+			"/studies/" + gb.StudyInstanceUID + "/series?includefield=00083002", "/studies?includefield=AvailableTransferSyntaxUID"} {
+			res, _ := f.qido(t, q)
+			for _, ds := range res {
+				if a, ok := ds[key]; ok {
+					t.Errorf("%s: Available Transfer Syntax UID %+v in a result above the instance level", q, a)
+				}
+			}
+		}
+	})
+
+	t.Run("matching", func(t *testing.T) {
+		jpeg, le := dicom.JPEGBaseline8Bit, dicom.ExplicitVRLittleEndian
+		for _, want := range [][]string{{jpeg}, {jpeg, le}} {
+			q := "/instances?limit=1000&AvailableTransferSyntaxUID=" + strings.Join(want, ",")
+			res, _ := f.qido(t, q)
+			checkAll(t, q, res)
+			for _, ds := range res {
+				if got := firstString(ds, store.TagAvailableTransferSyntaxUID); !slices.Contains(want, got) {
+					t.Errorf("%s found an instance stored as %s", q, got)
+				}
+			}
+			n := 0
+			for _, ts := range stored {
+				if slices.Contains(want, ts) {
+					n++
+				}
+			}
+			if len(res) != n {
+				t.Errorf("%s: %d results, %d objects stored so", q, len(res), n)
+			}
+		}
+		r := get(t, http.MethodGet, f.url+"/dicomweb/series?AvailableTransferSyntaxUID="+jpeg, nil)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("series-level match: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("XML", func(t *testing.T) {
+		q := "/studies/" + gb.StudyInstanceUID + "/series/" + gb.SeriesInstanceUID + "/instances"
+		r := get(t, http.MethodGet, f.url+"/dicomweb"+q, map[string]string{"Accept": `multipart/related; type="application/dicom+xml"`})
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, r.status, r.body)
+		}
+		docs := xmlParts(t, r)
+		if len(docs) == 0 {
+			t.Fatalf("%s: no XML parts", q)
+		}
+		for i, doc := range docs {
+			m := parseNativeXML(t, doc)
+			sop := m.attr(dicom.TagSOPInstanceUID.Hex())
+			a := m.attr(key)
+			if sop == nil || len(sop.Value) != 1 {
+				t.Fatalf("part %d: no SOP Instance UID", i)
+			}
+			if a == nil || a.VR != "UI" || len(a.Value) != 1 || a.Value[0].Text != stored[sop.Value[0].Text] {
+				t.Errorf("part %d (%s): Available Transfer Syntax UID %+v, stored as %s", i, sop.Value[0].Text, a, stored[sop.Value[0].Text])
+			}
+		}
+	})
 }

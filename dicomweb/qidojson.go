@@ -41,6 +41,7 @@ var (
 	keyStudyInstances  = []byte(dicom.TagNumberOfStudyRelatedInstances.Hex())
 	keySeriesInstances = []byte(dicom.TagNumberOfSeriesRelatedInstances.Hex())
 	keyRetrieveURL     = []byte(dicom.TagRetrieveURL.Hex())
+	keyAvailableTS     = []byte(store.TagAvailableTransferSyntaxUID.Hex())
 
 	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
 	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).
@@ -101,7 +102,7 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		key        []byte
 		start, end int
 	}
-	var spans [6]span
+	var spans [7]span
 	n := 0
 	add := func(key []byte, write func()) {
 		if !w.returned(key) {
@@ -139,6 +140,23 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		count(keySeriesInstances, h.SeriesInstances)
 	}
 	add(keyAvailability, func() { w.derived = append(w.derived, valOnline...) })
+	// Available Transfer Syntax UID (0008,3002), an instance-level attribute (PS3.18
+	// 10.6.3.3.3): the Transfer Syntaxes the server "can assure will be supported for
+	// retrieval". That is the stored syntax only: it goes out byte for byte
+	// (transfer-syntax=*). Explicit VR Little Endian is not listed although WADO-RS
+	// transcodes to it: transcodable predicts from the index, and damaged or unusual pixel
+	// data still fails when decoded, so it cannot be assured; it is the default syntax
+	// every origin server converts to where it can (PS3.18 8.7.3.4), which a client knows
+	// without being told; and viewers take its first value for the syntax the object is in
+	// (Cornerstone, OHIF's image loader, decodes frames by it when (0002,0010) is absent).
+	// The WADO-RS metadata says the same (record.go).
+	if level == store.LevelInstance && h.TransferSyntaxUID != "" {
+		add(keyAvailableTS, func() {
+			w.derived = append(w.derived, `{"vr":"UI","Value":[`...)
+			w.derived = appendJSONString(w.derived, h.TransferSyntaxUID)
+			w.derived = append(w.derived, "]}"...)
+		})
+	}
 	if u := joinRetrieveURL(w.base, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID); u != "" {
 		start := len(w.derived)
 		w.derived = append(w.derived, `{"vr":"UR","Value":[`...)

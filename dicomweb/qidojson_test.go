@@ -76,7 +76,8 @@ func TestSplicedEqualsEncoded(t *testing.T) {
 	ctx := context.Background()
 	const base = "http://pacs.example/dicomweb"
 	queries := []string{"", "includefield=all", "includefield=00081030,PatientBirthDate,00180015",
-		"includefield=00080005&includefield=00080061", "fuzzymatching=true&includefield=00201208"}
+		"includefield=00080005&includefield=00080061", "fuzzymatching=true&includefield=00201208",
+		"includefield=AvailableTransferSyntaxUID,00080056"}
 	n := 0
 	for _, target := range []searchTarget{searchStudies, searchAllSeries, searchAllInstances, searchStudySeries,
 		searchStudyInstances, searchSeriesInstances} {

@@ -15,6 +15,9 @@ const (
 	TagInstanceAvailability dicom.Tag = 0x00080056
 	// TagTimezoneOffsetFromUTC (0008,0201) SH.
 	TagTimezoneOffsetFromUTC dicom.Tag = 0x00080201
+	// TagAvailableTransferSyntaxUID (0008,3002) UI: the transfer syntax an instance is
+	// stored, and so retrievable byte for byte, in (Hit.TransferSyntaxUID).
+	TagAvailableTransferSyntaxUID dicom.Tag = 0x00083002
 )
 
 // The attributes the index keeps for each level, as DICOM JSON. They are the query keys and

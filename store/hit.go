@@ -22,6 +22,9 @@ type Hit struct {
 	StudySeries             int // Number of Study Related Series
 	StudyInstances          int // Number of Study Related Instances
 	SeriesInstances         int // Number of Series Related Instances (series and instance level)
+	// TransferSyntaxUID is the syntax the instance is stored in (instance level only): its
+	// Available Transfer Syntax UID (0008,3002).
+	TransferSyntaxUID string
 }
 
 // Dataset merges the hit's levels and derived attributes into one data set: what Search
@@ -53,6 +56,9 @@ func (h Hit) Dataset(level Level) (dicom.JSONDataset, error) {
 	}
 	// Everything the index lists can be retrieved at once (PS3.3 C.4.23.1.1, ONLINE).
 	ds[TagInstanceAvailability.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
+	if level == LevelInstance && h.TransferSyntaxUID != "" {
+		ds[TagAvailableTransferSyntaxUID.Hex()] = dicom.JSONAttribute{VR: "UI", Value: []any{h.TransferSyntaxUID}}
+	}
 	return ds, nil
 }
 

@@ -28,7 +28,8 @@
 //	          StudyDescription, InstitutionName, ModalitiesInStudy
 //	series:   SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription,
 //	          BodyPartExamined, PerformedProcedureStepStartDate/Time
-//	instance: SOPInstanceUID, SOPClassUID, InstanceNumber
+//	instance: SOPInstanceUID, SOPClassUID, InstanceNumber, AvailableTransferSyntaxUID
+//	          (the transfer syntax the object is stored in)
 //
 // Rules: an empty value or "*" is universal matching (no constraint). Values separated by
 // '\' match when any of them matches (UID list matching, C.2.2.2.2, and multiple value

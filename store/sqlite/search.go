@@ -62,6 +62,7 @@ var colKeys = map[dicom.Tag]colKey{
 	dicom.TagSOPInstanceUID:                  {store.LevelInstance, kUID, "i.sop_uid", [3]string{}, ""},
 	dicom.TagSOPClassUID:                     {store.LevelInstance, kUID, "i.sop_class_uid", [3]string{}, ""},
 	dicom.TagInstanceNumber:                  {store.LevelInstance, kInt, "i.instance_number", [3]string{}, ""},
+	store.TagAvailableTransferSyntaxUID:      {store.LevelInstance, kUID, "i.transfer_syntax", [3]string{}, ""},
 }
 
 // ignoredKeys are identifier attributes that say how to query, not what to match.
@@ -112,7 +113,8 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 	)
 	for rows.Next() {
 		var h store.Hit
-		if err := rows.Scan(&h.StudyUID, &h.SeriesUID, &h.SOPInstanceUID, &sa, &mods, &nSeries, &nInst, &sea, &nSe, &ia); err != nil {
+		if err := rows.Scan(&h.StudyUID, &h.SeriesUID, &h.SOPInstanceUID, &sa, &mods, &nSeries, &nInst, &sea, &nSe, &ia,
+			&h.TransferSyntaxUID); err != nil {
 			return nil, dbErr("search", err)
 		}
 		if !bytes.Equal(sa, lastStudy) {
@@ -170,15 +172,15 @@ func buildSearch(q store.Query) (string, []any, error) {
 	var sel, from, order string
 	switch q.Level {
 	case store.LevelStudy:
-		sel = "s.study_uid, '', '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, '', 0, ''"
+		sel = "s.study_uid, '', '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, '', 0, '', ''"
 		from = "studies s"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
 	case store.LevelSeries:
-		sel = "s.study_uid, se.series_uid, '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, ''"
+		sel = "s.study_uid, se.series_uid, '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, '', ''"
 		from = "series se JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
 	case store.LevelInstance:
-		sel = "s.study_uid, se.series_uid, i.sop_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, i.attrs"
+		sel = "s.study_uid, se.series_uid, i.sop_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, i.attrs, i.transfer_syntax"
 		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
