@@ -5,9 +5,14 @@
 // administrator-set passwords must be changed at first login (the box is unticked for one
 // of them, who keeps it); a DR study with a GB18030
 // Chinese name is sent with DCMTK's storescu from a site's AE title; the radiologist sees
-// it appear in the worklist without reloading, opens it, changes the window, writes and
-// signs a report in Chinese; the site's user reads and prints it; the other site's user is
-// refused every URL of that study; the report is found over QIDO-RS. It also times
+// it appear in the worklist without reloading, opens it (the chest template offered first,
+// only the buttons that apply visible), changes the window, is told which field is empty
+// when signing too early, is asked before a template replaces typed text, writes and signs
+// a report in Chinese, then amends it (the badge says so); the time shown is Beijing time
+// whatever the browser's and server's zone (the Go test runs both in UTC); an ultrasound
+// study shows no radiograph window presets and offers the abdominal template; the site's
+// user reads and prints the amended report (organization, 修订版, reason); the other site's
+// user is refused every URL of that study; the report is found over QIDO-RS. It also times
 // client-side window/level on a 3000x3000 DR (performance.now()). Run by
 // viewer/browser_test.go; by hand:
 //
@@ -20,6 +25,9 @@
 //   sites: [{name, ae}, {name, ae}]         site A sends the study, site B must not see it
 //   study: {uid, patientName, series, sop}  the DR study storescu sends
 //   large: {uid}                            a 3000x3000 DR already stored, for timing
+//   us: {uid}                               an abdominal ultrasound already stored
+//   organization                            pacsd's --organization, for the print
+//   browserUTC                              true: the browser runs in UTC (checked)
 //   windowSteps                             how many window changes to time
 
 import { execFileSync } from 'node:child_process';
@@ -40,11 +48,25 @@ const adminPassword = sc.adminNewPassword || 'admin-own-password-1';
 const passwordPath = '/account/password';
 const findings = '双肺纹理清晰，肺野内未见明显实质性病变。心影大小形态正常。双侧膈面光整，肋膈角锐利。';
 const impression = '胸部正位片未见明显异常。';
+const amendedImpression = '胸部正位片未见明显异常，建议随访复查。';
+const amendReason = '补充随访建议';
+const chestTemplate = '胸部正位（正常） (DX CHEST)';
+const abdomenTemplate = '腹部超声（正常） (US ABDOMEN)';
+
+// Dialogs are recorded and answered from answers (false dismisses; a string answers a
+// prompt), else accepted, a prompt with the amendment's reason.
+const dialogs = [];
+const answers = [];
 
 let page;
 try {
   page = await run.launch();
-  page.on('dialog', (d) => d.accept(d.type() === 'prompt' ? '补充' : undefined));
+  page.on('dialog', (d) => {
+    dialogs.push({ type: d.type(), message: d.message() });
+    const a = answers.length ? answers.shift() : true;
+    if (a === false) d.dismiss();
+    else d.accept(d.type() === 'prompt' ? (typeof a === 'string' ? a : amendReason) : undefined);
+  });
   await steps();
 } catch (e) {
   run.log('aborted:', e.message);
@@ -63,6 +85,50 @@ async function login(name, password) {
 async function logout() {
   await page.goto(run.baseURL + '/');
   await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
+}
+
+// visible says, for each element matching sel, whether a user can see it: displayed, not
+// visibility:hidden, with a box of some size.
+async function visible(sel) {
+  return page.evaluate((sel) => [...document.querySelectorAll(sel)].map((el) => {
+    const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+    return cs.display !== 'none' && cs.visibility !== 'hidden' && r.width > 0 && r.height > 0;
+  }), sel);
+}
+
+async function mustSee(sel, want) {
+  const v = await visible(sel);
+  if (!v.length) throw new Error(`no element ${sel}`);
+  if (v.some((x) => x !== want)) throw new Error(`${sel} is ${want ? 'not visible' : 'visible'} (${JSON.stringify(v)})`);
+}
+
+async function selectedTemplate() {
+  return (await page.locator('#template option:checked').innerText()).trim();
+}
+
+// beijing is an instant (RFC 3339, any offset) as a clock in Beijing reads it: minutes
+// ("2006-01-02 15:04") or seconds ("15:04:05").
+function beijing(iso, seconds) {
+  const s = new Date(Date.parse(iso) + 8 * 3600e3).toISOString();
+  return seconds ? s.slice(11, 19) : s.slice(0, 16).replace('T', ' ');
+}
+
+// draftSaved matches the response to the autosave of a draft with this impression.
+function draftSaved(impression) {
+  return (r) => r.request().method() === 'PUT' && r.url().endsWith('/report') && r.ok() &&
+    r.request().postDataJSON()?.impression === impression;
+}
+
+// lastSignedAt is the signing instant of the study's latest version, as the API gives it.
+async function lastSignedAt() {
+  const r = await page.request.get(`${run.baseURL}/api/studies/${sc.study.uid}/report`);
+  const vs = (await r.json()).versions;
+  return vs[vs.length - 1].signedAt;
+}
+
+// waitDialog waits for the dialog after the n-th one seen.
+async function waitDialog(n) {
+  return (await poll('a dialog', async () => ({ ok: dialogs.length > n, d: dialogs[n] }), 5000, 50)).d;
 }
 
 function onPasswordPage() {
@@ -224,6 +290,19 @@ async function steps() {
     return before;
   }, { fatal: true });
 
+  await run.step('the DX chest study offers the chest template and only the buttons that apply', async () => {
+    const tpl = await selectedTemplate();
+    if (tpl !== chestTemplate) throw new Error(`template preselected: ${tpl}, want ${chestTemplate}`);
+    await mustSee('#sign', true);
+    await mustSee('#amend', false); // nothing to amend before a signature
+    await mustSee('[data-preset=lung], [data-preset=bone], [data-preset=soft]', true);
+    if (typeof sc.browserUTC === 'boolean' && sc.browserUTC) {
+      const off = await page.evaluate(() => new Date().getTimezoneOffset());
+      if (off !== 0) throw new Error(`the browser is not in UTC (offset ${off} min): the time checks would prove nothing`);
+    }
+    return { template: tpl };
+  });
+
   await run.step('window/level changes by dragging and by preset', async () => {
     const box = await page.locator('#image').boundingBox();
     const wl0 = await page.locator('#wl-readout').innerText();
@@ -246,15 +325,80 @@ async function steps() {
     return { before: wl0, after: wl1, meanBefore: before.mean, meanAfter: after.mean };
   });
 
+  await run.step('signing an empty report says which field is empty and leaves no draft', async () => {
+    const signs = () => run.requests.filter((r) => r.method === 'POST' && r.url.endsWith('/report/sign')).length;
+    const before = signs();
+    await page.fill('#findings', '');
+    await page.fill('#impression', '');
+    await page.click('#sign');
+    await page.locator('#save-state', { hasText: '检查所见和诊断意见均为空' }).waitFor({ timeout: 5000 });
+    await run.screenshot('06b-sign-empty');
+    const r = await page.request.get(`${run.baseURL}/api/studies/${sc.study.uid}/report`);
+    const rep = await r.json();
+    if (rep.versions.length || rep.status !== 'unread') throw new Error(`after signing empty: ${JSON.stringify(rep)}`);
+    if ((await page.locator('#report-status').innerText()) !== '未读') throw new Error('the badge changed');
+    await page.fill('#findings', findings);
+    await page.click('#sign');
+    await page.locator('#save-state', { hasText: '诊断意见为空' }).waitFor({ timeout: 5000 });
+    if (signs() !== before) throw new Error('an empty report was sent to be signed');
+  });
+
+  await run.step('applying a template asks before replacing what was typed', async () => {
+    const mine = '自己写的所见：左下肺纹理增粗。';
+    await page.fill('#findings', mine);
+    const n = dialogs.length;
+    answers.push(false);
+    await page.click('#apply-template');
+    const d = await waitDialog(n);
+    if (d.type !== 'confirm' || !d.message.includes('替换')) throw new Error(`dialog ${JSON.stringify(d)}`);
+    if ((await page.inputValue('#findings')) !== mine) throw new Error('the typed findings were replaced although the user declined');
+    answers.push(true);
+    await page.click('#apply-template');
+    await waitDialog(n + 1);
+    await poll('template applied', async () => ({ ok: (await page.inputValue('#findings')).startsWith('胸廓对称') }), 5000, 50);
+    if (!(await page.inputValue('#impression')).includes('未见明显异常')) throw new Error('the impression was not filled');
+    await run.screenshot('06c-template-applied');
+  });
+
+  let signedAt;
   await run.step('radiologist writes and signs a report in Chinese', async () => {
+    const saved = page.waitForResponse(draftSaved(impression), { timeout: 15000 });
     await page.fill('#findings', findings);
     await page.fill('#impression', impression);
-    await page.locator('#save-state', { hasText: '草稿已保存' }).waitFor({ timeout: 10000 });
-    await Promise.all([page.waitForLoadState('load'), page.click('#sign')]);
+    const draft = await (await saved).json();
+    // The clock of "draft saved" is Beijing time, not the browser's.
+    await page.locator('#save-state', { hasText: `草稿已保存 ${beijing(draft.updatedAt, true)}` }).waitFor({ timeout: 10000 });
+    await page.click('#sign');
     await page.locator('#report-status', { hasText: '已审核' }).waitFor({ timeout: 15000 });
+    signedAt = await lastSignedAt();
     const shown = await page.locator('#signed-findings').innerText();
     if (shown !== findings) throw new Error(`signed findings read back as ${shown}`);
+    const at = await page.locator('#signed-at').innerText();
+    if (at !== beijing(signedAt)) throw new Error(`signed at ${at} on the page, want ${beijing(signedAt)} (Beijing time of ${signedAt})`);
+    await mustSee('#sign', false);
+    await mustSee('#template-bar', false);
+    await mustSee('#amend', true);
     await run.screenshot('07-signed');
+    return { signedAt, shown: at };
+  }, { fatal: true });
+
+  await run.step('radiologist amends the report: the badge says an amendment is in progress', async () => {
+    answers.push(amendReason);
+    await page.click('#amend');
+    await page.locator('#report-status', { hasText: '修订中' }).waitFor({ timeout: 10000 });
+    await mustSee('#amend', false);
+    await mustSee('#sign', true);
+    await mustSee('#template-bar', true);
+    await run.screenshot('07b-amending');
+    const saved = page.waitForResponse(draftSaved(amendedImpression), { timeout: 15000 });
+    await page.fill('#impression', amendedImpression);
+    await saved;
+    await page.click('#sign');
+    await page.locator('#report-status', { hasText: '已修订' }).waitFor({ timeout: 15000 });
+    signedAt = await lastSignedAt();
+    await page.locator('#signed-impression', { hasText: amendedImpression }).waitFor();
+    await mustSee('#sign', false);
+    await run.screenshot('07c-amended');
   }, { fatal: true });
 
   if (sc.large) {
@@ -291,21 +435,45 @@ async function steps() {
     });
   }
 
-  await run.step('the site\'s user sees the final report and prints it', async () => {
+  if (sc.us) {
+    await run.step('an ultrasound study shows no radiograph window presets and offers the abdominal template', async () => {
+      await page.goto(`${run.baseURL}/studies/${sc.us.uid}`);
+      await poll('ultrasound image', async () => {
+        const s = await canvasStats(page, '#image');
+        return s && s.variance > 20 ? { ok: true, ...s } : { ok: false, ...s };
+      }, 20000);
+      await mustSee('[data-preset=lung], [data-preset=bone], [data-preset=soft]', false);
+      await mustSee('#amend', false);
+      const tpl = await selectedTemplate();
+      if (tpl !== abdomenTemplate) throw new Error(`template preselected: ${tpl}, want ${abdomenTemplate}`);
+      await run.screenshot('08b-ultrasound');
+      return { template: tpl };
+    });
+  }
+
+  await run.step('the site\'s user sees the amended report and prints it', async () => {
     await logout();
     await firstLogin(users[1]);
     const row = page.locator(`#worklist tr[data-study="${sc.study.uid}"]`);
     await row.waitFor();
-    if (!(await row.innerText()).includes('已审核')) throw new Error('the row does not say final');
+    if (!(await row.innerText()).includes('已修订')) throw new Error('the row does not say amended');
     await Promise.all([page.waitForURL(/\/studies\//), row.locator('td.name a').click()]);
     await page.locator('#signed-findings', { hasText: findings.slice(0, 10) }).waitFor();
     if (await page.locator('#findings').count()) throw new Error('the site user gets the editor');
+    const at = await page.locator('#signed-at').innerText();
+    if (at !== beijing(signedAt)) throw new Error(`signed at ${at}, want ${beijing(signedAt)} (Beijing time)`);
     await run.screenshot('09-site-report');
     await page.goto(`${run.baseURL}/studies/${sc.study.uid}/print`);
     const text = await page.locator('#print-report').innerText();
-    for (const want of [sc.study.patientName, impression, '李医生']) {
+    for (const want of [sc.study.patientName, amendedImpression, '李医生', `审核时间: ${beijing(signedAt)}`]) {
       if (!text.includes(want)) throw new Error(`print view lacks ${want}`);
     }
+    if (sc.organization && (await page.locator('#print-report header .hospital').innerText()) !== sc.organization) {
+      throw new Error(`the print is headed ${await page.locator('#print-report header .hospital').innerText()}, not ${sc.organization}`);
+    }
+    const amended = await page.locator('#print-amended').innerText();
+    if (!amended.includes('修订版') || !amended.includes('第 2 版')) throw new Error(`the print says ${amended}`);
+    if (!(await page.locator('#print-amend-reason').innerText()).includes(amendReason)) throw new Error('the print lacks the reason');
     await page.emulateMedia({ media: 'print' });
     await run.screenshot('10-print');
     await page.pdf({ path: `${run.artifacts}/report-a4.pdf`, format: 'A4' }).catch(() => {});

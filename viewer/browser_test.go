@@ -32,7 +32,8 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		}
 		t.Skip("storescu (DCMTK) not installed")
 	}
-	en := newEnv(t)
+	const organization = "某县人民医院"
+	en := newEnvWith(t, func(c *Config) { c.Organization = organization })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,6 +70,9 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An abdominal ultrasound from site A, for the presets and the template offered.
+	us := en.put("us_multiframe.dcm", "TOWN_A")
+
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	sc := map[string]any{
@@ -78,13 +82,18 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		"sites":            []map[string]string{{"name": "甲镇卫生院", "ae": "TOWN_A"}, {"name": "乙镇卫生院", "ae": "TOWN_B"}},
 		"study": map[string]string{"uid": dr.StudyInstanceUID, "patientName": dr.PatientName,
 			"series": dr.SeriesInstanceUID, "sop": dr.SOPInstanceUID},
-		"large":       map[string]string{"uid": "2.25.900001"},
-		"windowSteps": 40,
+		"large":        map[string]string{"uid": "2.25.900001"},
+		"us":           map[string]string{"uid": us.StudyInstanceUID},
+		"organization": organization,
+		"browserUTC":   true,
+		"windowSteps":  40,
 	}
 	scJSON, _ := json.Marshal(sc)
 	res := browsertest.Run(t, "viewer.mjs", browsertest.Options{
 		BaseURL: en.srv.URL,
-		Env:     map[string]string{"VIEWER_SCENARIO": string(scJSON)},
+		// The browser in UTC like the server (TestMain): the county's time must come from
+		// the reading room, not from either machine's zone.
+		Env:     map[string]string{"VIEWER_SCENARIO": string(scJSON), "TZ": "UTC"},
 		Timeout: 4 * time.Minute,
 	})
 	browsertest.Report(t, res)
@@ -99,10 +108,15 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		"storescu sends the DR study from the site's AE title",
 		"the study appears without reloading, with site, Chinese name and thumbnail",
 		"radiologist opens the study and the image renders",
+		"the DX chest study offers the chest template and only the buttons that apply",
 		"window/level changes by dragging and by preset",
+		"signing an empty report says which field is empty and leaves no draft",
+		"applying a template asks before replacing what was typed",
 		"radiologist writes and signs a report in Chinese",
+		"radiologist amends the report: the badge says an amendment is in progress",
 		"window/level on a 3000x3000 DR (client-side timing)",
-		"the site's user sees the final report and prints it",
+		"an ultrasound study shows no radiograph window presets and offers the abdominal template",
+		"the site's user sees the amended report and prints it",
 		"another site's user is refused every URL of the study",
 		"the signed report is in the study over QIDO-RS",
 		"no failed requests",
@@ -119,8 +133,9 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		t.Logf("window/level timing: %s", s.Detail)
 	}
 
-	// The server's side of the same story: the study is site A's, its report final and
-	// stored as an SR; the large DR, received before site A existed, is site A's too.
+	// The server's side of the same story: the study is site A's, its report final, then
+	// amended, each version stored as an SR; the large DR, received before site A existed,
+	// is site A's too.
 	ctx := context.Background()
 	for _, uid := range []string{dr.StudyInstanceUID, "2.25.900001"} {
 		row, err := en.idx.Reading().Study(ctx, uid)
@@ -129,7 +144,8 @@ func TestReadingRoomInBrowser(t *testing.T) {
 		}
 	}
 	vs, err := en.idx.Reading().Reports(ctx, dr.StudyInstanceUID)
-	if err != nil || len(vs) != 1 || vs[0].Status != "final" || vs[0].SOPInstanceUID == "" || vs[0].SignedByName != "李医生" {
+	if err != nil || len(vs) != 2 || vs[0].Status != "final" || vs[1].Status != "amended" ||
+		vs[0].SOPInstanceUID == "" || vs[1].SOPInstanceUID == "" || vs[1].SignedByName != "李医生" {
 		t.Errorf("reports %+v (%v)", vs, err)
 	}
 	// Every password an administrator set has been replaced by its user's own, except

@@ -45,9 +45,13 @@
 //
 // # Reports
 //
-// Drafts are saved as the radiologist types (debounced PUT); signing makes the version
-// final with the signer and time recorded; an amendment opens a new version with a reason,
-// and no version is ever overwritten once signed. Each signed version is written into its
+// Drafts are saved as the radiologist types (debounced PUT), though empty text never
+// creates a first draft; signing needs both findings and impression, and makes the version
+// final with the signer and time recorded; an amendment opens a new version with a reason
+// (shown to staff as in progress, while the township keeps the signed one), and no version
+// is ever overwritten once signed. The editor preselects the template that fits the
+// study's modality and body region (suggest.go), or none, and asks before a template
+// replaces text already written. Times are shown and printed in Config.Location. Each signed version is written into its
 // study as a Basic Text SR (package reading/sr) through Archive.Put, retried in the
 // background until it is stored.
 package viewer

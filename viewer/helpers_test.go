@@ -52,7 +52,10 @@ func quietLogger(t testing.TB) *slog.Logger {
 
 var adminPWRe = regexp.MustCompile(`password "([^"]+)"`)
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the viewer's Config adjusted by configure (nil: as is).
+func newEnvWith(t testing.TB, configure func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -70,8 +73,12 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	out := &bytes.Buffer{}
-	v, err := New(ctx, Config{Repo: idx.Reading(), Archive: a, Logger: quietLogger(t), OHIFPath: "/ohif",
-		AdminOut: out, ReportRetry: time.Hour})
+	cfg := Config{Repo: idx.Reading(), Archive: a, Logger: quietLogger(t), OHIFPath: "/ohif",
+		AdminOut: out, ReportRetry: time.Hour}
+	if configure != nil {
+		configure(&cfg)
+	}
+	v, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

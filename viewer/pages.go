@@ -180,12 +180,41 @@ type studyView struct {
 	Signed    *reading.Report // the latest signed version
 	Templates []reading.Template
 	OHIF      string
+	// Suggested is the template offered first (suggestTemplate); 0 none.
+	Suggested int64
+	// Organization heads the printed report; "" the catalogue's default.
+	Organization string
+}
+
+// NoWindowPresets says whether the radiograph window presets mean nothing for any of the
+// study's images (ultrasound only); the script decides again per image shown.
+func (s *studyView) NoWindowPresets() bool {
+	n := 0
+	for _, se := range s.Row.Series {
+		if hasImages(se) {
+			if se.Modality != "US" {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+// Editable says whether the report is open for writing: none yet, or a draft.
+func (s *studyView) Editable() bool {
+	return s.Current == nil || s.Current.Status == reading.StatusDraft
+}
+
+// Amending says whether an amendment is open (a draft over a signed version): staff see it
+// as such, while the study's status, and the township, stay with the signed version.
+func (s *studyView) Amending() bool {
+	return s.Current != nil && s.Current.Status == reading.StatusDraft && s.Signed != nil
 }
 
 // studyData is the study page's data island for the scripts.
 type studyData struct {
 	Study     string             `json:"study"`
-	Modality  []string           `json:"modality"`
 	CanEdit   bool               `json:"canEdit"`
 	Report    *reportJSON        `json:"report,omitempty"`
 	Templates []reading.Template `json:"templates"`
@@ -198,7 +227,7 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 		return nil, err
 	}
 	ctx := c.Request().Context()
-	sv := &studyView{Row: row}
+	sv := &studyView{Row: row, Organization: v.cfg.Organization}
 	reports, err := v.repo.Reports(ctx, row.StudyUID)
 	if err != nil {
 		return nil, err
@@ -220,6 +249,7 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 		if sv.Templates, err = v.repo.Templates(ctx); err != nil {
 			return nil, err
 		}
+		sv.Suggested = suggestTemplate(row, sv.Templates)
 		if v.cfg.OHIFPath != "" {
 			sv.OHIF = strings.TrimRight(v.cfg.OHIFPath, "/") + "/viewer?StudyInstanceUIDs=" + url.QueryEscape(row.StudyUID)
 		}
@@ -236,13 +266,13 @@ func (v *Viewer) studyPage(c echo.Context) error {
 	}
 	u := currentUser(c)
 	lang := langOf(c)
-	data := studyData{Study: sv.Row.StudyUID, Modality: sv.Row.Modalities, CanEdit: u.Role.Staff(),
+	data := studyData{Study: sv.Row.StudyUID, CanEdit: u.Role.Staff(),
 		Templates: sv.Templates, Messages: json.RawMessage(jsMessages(lang))}
 	if data.Templates == nil {
 		data.Templates = []reading.Template{}
 	}
 	if sv.Current != nil {
-		data.Report = toReportJSON(*sv.Current)
+		data.Report = toReportJSON(*sv.Current, v.loc)
 	}
 	b, err := json.Marshal(data)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -52,8 +53,9 @@ func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.key
 
 var errNotFound = &httpError{status: http.StatusNotFound, key: "err.notfound"}
 
-// parsePages parses the templates once per language, each with its own "t".
-func parsePages() (map[string]*template.Template, error) {
+// parsePages parses the templates once per language, each with its own "t". Instants are
+// shown in loc, the county's time zone, never the server's ("datetime", "isotime").
+func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, lang := range languages {
 		funcs := template.FuncMap{
@@ -70,11 +72,13 @@ func parsePages() (map[string]*template.Template, error) {
 			"roles": func() []string {
 				return []string{string(reading.RoleRadiologist), string(reading.RoleSite), string(reading.RoleAdmin)}
 			},
-			"pn":      displayName,
-			"date":    displayDate,
-			"studyDT": studyDateTime,
-			"join":    strings.Join,
-			"lines":   func(s []string) string { return strings.Join(s, "\n") },
+			"pn":       displayName,
+			"date":     displayDate,
+			"studyDT":  studyDateTime,
+			"join":     strings.Join,
+			"lines":    func(s []string) string { return strings.Join(s, "\n") },
+			"datetime": func(t time.Time) string { return displayTime(t, loc) },
+			"isotime":  func(t time.Time) string { return t.In(loc).Format(time.RFC3339) },
 			"imageSeries": func(ss []reading.SeriesRef) []reading.SeriesRef {
 				var out []reading.SeriesRef
 				for _, s := range ss {
@@ -135,6 +139,14 @@ func studyDateTime(date, tm string) string {
 		out += " " + tm[:2] + ":" + tm[2:4]
 	}
 	return out
+}
+
+// displayTime is an instant as the county reads it: date and minute in loc ("" for none).
+func displayTime(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("2006-01-02 15:04")
 }
 
 func currentUser(c echo.Context) reading.User {

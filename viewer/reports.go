@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +20,8 @@ import (
 	"pacsd/store"
 )
 
-// reportJSON is a report version as the scripts see it.
+// reportJSON is a report version as the scripts see it. Times are RFC 3339 in the
+// county's time zone, so a script can show their wall-clock part as it is.
 type reportJSON struct {
 	Version      int    `json:"version"`
 	Status       string `json:"status"`
@@ -33,12 +35,12 @@ type reportJSON struct {
 	Object       string `json:"object,omitempty"` // SOP Instance UID of the stored SR
 }
 
-func toReportJSON(r reading.Report) *reportJSON {
+func toReportJSON(r reading.Report, loc *time.Location) *reportJSON {
 	out := &reportJSON{Version: r.Version, Status: string(r.Status), Findings: r.Findings, Impression: r.Impression,
-		AuthorName: r.AuthorName, UpdatedAt: r.UpdatedAt.Format(time.RFC3339), SignedByName: r.SignedByName,
+		AuthorName: r.AuthorName, UpdatedAt: r.UpdatedAt.In(loc).Format(time.RFC3339), SignedByName: r.SignedByName,
 		AmendReason: r.AmendReason, Object: r.SOPInstanceUID}
 	if !r.SignedAt.IsZero() {
-		out.SignedAt = r.SignedAt.Format(time.RFC3339)
+		out.SignedAt = r.SignedAt.In(loc).Format(time.RFC3339)
 	}
 	return out
 }
@@ -51,7 +53,7 @@ func (v *Viewer) getReport(c echo.Context) error {
 	}
 	out := []*reportJSON{}
 	for _, r := range sv.Reports {
-		out = append(out, toReportJSON(r))
+		out = append(out, toReportJSON(r, v.loc))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"status": sv.Row.Status, "versions": out})
 }
@@ -82,6 +84,17 @@ func (v *Viewer) saveDraft(c echo.Context) error {
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
+	if blank(req.Findings) && blank(req.Impression) {
+		// Text typed and wiped again is no report: a first draft is not created empty,
+		// or the township would see the study as being reported.
+		vs, err := v.repo.Reports(c.Request().Context(), row.StudyUID)
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 {
+			return c.JSON(http.StatusOK, nil)
+		}
+	}
 	r, err := v.repo.SaveDraft(c.Request().Context(), row.StudyUID, req.Findings, req.Impression, currentUser(c), time.Now())
 	if err != nil {
 		return err
@@ -89,7 +102,23 @@ func (v *Viewer) saveDraft(c echo.Context) error {
 	if row.Status == reading.StatusUnread {
 		v.events.publish("studies")
 	}
-	return c.JSON(http.StatusOK, toReportJSON(r))
+	return c.JSON(http.StatusOK, toReportJSON(r, v.loc))
+}
+
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// checkSignable refuses to sign a report with its findings or impression empty, naming the
+// empty part: a signed report goes to the township and into the patient's record whole.
+func checkSignable(findings, impression string) error {
+	switch {
+	case blank(findings) && blank(impression):
+		return &httpError{status: http.StatusBadRequest, key: "report.empty"}
+	case blank(findings):
+		return &httpError{status: http.StatusBadRequest, key: "report.emptyfindings"}
+	case blank(impression):
+		return &httpError{status: http.StatusBadRequest, key: "report.emptyimpression"}
+	}
+	return nil
 }
 
 func (v *Viewer) signReport(c echo.Context) error {
@@ -103,6 +132,10 @@ func (v *Viewer) signReport(c echo.Context) error {
 		Impression string `json:"impression"`
 	}
 	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	// Checked before the text is saved: a refused signature leaves no draft behind.
+	if err := checkSignable(req.Findings, req.Impression); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -123,7 +156,7 @@ func (v *Viewer) signReport(c echo.Context) error {
 	} else {
 		r.SOPInstanceUID = uid
 	}
-	return c.JSON(http.StatusOK, toReportJSON(r))
+	return c.JSON(http.StatusOK, toReportJSON(r, v.loc))
 }
 
 func (v *Viewer) amendReport(c echo.Context) error {
@@ -141,7 +174,7 @@ func (v *Viewer) amendReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toReportJSON(r))
+	return c.JSON(http.StatusOK, toReportJSON(r, v.loc))
 }
 
 // newUID returns a UID under 2.25 (PS3.5 B.2: a UUID as a decimal integer), from 122

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	}
 	v.frames = newFrameCache(v.cfg.FrameCacheBytes)
 	var err error
-	if v.pages, err = parsePages(); err != nil {
+	if v.pages, err = parsePages(v.loc); err != nil {
 		return nil, err
 	}
 	sub, err := fs.Sub(staticFS, "static")
