@@ -46,6 +46,8 @@ type serveConfig struct {
 	dicomwebOpen    bool
 	sitesFile       string
 	organization    string
+	timezone        string
+	location        *time.Location // loaded from timezone
 	logLevel        string
 	logFormat       string
 	tls             tlsFlags
@@ -70,6 +72,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, is required")
 	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
 	fs.StringVar(&c.organization, "organization", "", "the county hospital's name on printed reports and report SRs")
+	fs.StringVar(&c.timezone, "timezone", defaultTimezone, "the county's time zone (tz database name): times shown and printed in the reading room, the dashboard's days")
 	fs.StringVar(&c.ohifDir, "ohif-dir", ohif.DefaultDir, "OHIF v3 build served at /ohif/ (make ohif installs it); missing: /ohif/ says how to install it")
 	fs.StringVar(&c.tls.cert, "tls-cert", "", "PEM certificate chain: with --tls-key, --http-addr serves HTTPS (TLS 1.2+), and --dicom-tls-addr DICOM TLS; re-read when the files change")
 	fs.StringVar(&c.tls.key, "tls-key", "", "PEM private key of --tls-cert")
@@ -88,6 +91,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--fallback-charset: %w", err)
 	}
 	if err := c.tls.check(); err != nil {
+		return err
+	}
+	if c.location, err = countyLocation(c.timezone); err != nil {
 		return err
 	}
 	return serve(ctx, c, log, stderr)
@@ -129,6 +135,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	rr, err := viewer.New(ctx, viewer.Config{
 		Repo: archive.idx.Reading(), Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
+		Location: c.location,
 	})
 	if err != nil {
 		return fmt.Errorf("reading room: %w", err)
