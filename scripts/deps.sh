@@ -19,6 +19,8 @@ command -v ojph_compress >/dev/null 2>&1 || need+=(openjph-tools)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 # A second, independent JPEG lossless encoder for dicom/pixel's decoder tests.
 command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
+# libjpeg-turbo's cjpeg/djpeg: a second progressive JPEG encoder and reference decoder.
+command -v cjpeg >/dev/null 2>&1 || need+=(libjpeg-turbo-progs)
 # Headless Chromium for the browser tests; playwright-core drives it and never downloads a
 # browser of its own.
 [ -x /usr/bin/chromium ] || need+=(chromium)

@@ -96,6 +96,15 @@ derive ts_rle.dcm dr_mono2.dcm 1.2.840.10008.1.2.5 dcmcrle
 # Colour lossy JPEG: DCMTK's defaults convert to YCbCr with 4:2:2 subsampling
 # (YBR_FULL_422), one fragment per frame, as ultrasound machines send.
 derive us_multiframe_jpeg.dcm us_multiframe.dcm 1.2.840.10008.1.2.4.50 dcmcjpeg +eb +un
+# The retired progressive JPEG processes (PS3.5 A.4.1), Huffman coded, as DCMTK writes them:
+# spectral selection (+es, processes 6 & 8) and full progression with successive
+# approximation (+ep, processes 10 & 12), from an 8-bit and a 12-bit image (dcmcjpeg picks
+# the precision from Bits Stored), and in colour (YCbCr 4:2:2: interleaved DC scans).
+derive ts_jpeg_spectral_8.dcm sc_mono8.dcm 1.2.840.10008.1.2.4.53 dcmcjpeg +es +un
+derive ts_jpeg_spectral_12.dcm dr_mono2.dcm 1.2.840.10008.1.2.4.53 dcmcjpeg +es +un
+derive ts_jpeg_progressive_8.dcm sc_mono8.dcm 1.2.840.10008.1.2.4.55 dcmcjpeg +ep +un
+derive ts_jpeg_progressive_12.dcm dr_mono2.dcm 1.2.840.10008.1.2.4.55 dcmcjpeg +ep +un
+derive us_multiframe_progressive.dcm us_multiframe.dcm 1.2.840.10008.1.2.4.55 dcmcjpeg +ep +un
 
 decodes ts_jpeg_baseline.dcm dcmdjpeg
 decodes ts_jpeg_extended.dcm dcmdjpeg
@@ -107,8 +116,14 @@ decodes ts_j2k_lossless.dcm gdcmconv --quiet --raw
 decodes ts_j2k.dcm gdcmconv --quiet --raw
 decodes ts_rle.dcm dcmdrle
 decodes us_multiframe_jpeg.dcm dcmdjpeg
-[ "$(dcmdump -q +P 0028,0004 us_multiframe_jpeg.dcm | sed -n 's/.*\[\(.*\)\].*/\1/p')" = YBR_FULL_422 ] ||
-	die "us_multiframe_jpeg.dcm: Photometric Interpretation is not YBR_FULL_422"
+for f in ts_jpeg_spectral_8.dcm ts_jpeg_spectral_12.dcm ts_jpeg_progressive_8.dcm ts_jpeg_progressive_12.dcm \
+	us_multiframe_progressive.dcm; do
+	decodes "$f" dcmdjpeg
+done
+for f in us_multiframe_jpeg.dcm us_multiframe_progressive.dcm; do
+	[ "$(dcmdump -q +P 0028,0004 "$f" | sed -n 's/.*\[\(.*\)\].*/\1/p')" = YBR_FULL_422 ] ||
+		die "$f: Photometric Interpretation is not YBR_FULL_422"
+done
 echo "checked: every compressed file decodes"
 
 for f in ts_implicit_le.dcm ts_explicit_le.dcm ts_explicit_be.dcm ts_deflated.dcm \

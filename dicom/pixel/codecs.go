@@ -19,8 +19,9 @@ const (
 )
 
 // codecs maps each encapsulated transfer syntax the package decodes to its decoder. Every
-// other encapsulated syntax pacsd accepts (video, JPEG XL, Deflated Image Frame Compression)
-// is refused by Open with ErrUnsupported.
+// other encapsulated syntax pacsd accepts (video, JPEG XL, Deflated Image Frame Compression,
+// the retired arithmetic-coded and hierarchical JPEG processes) is refused by Open with
+// ErrUnsupported.
 var codecs = map[string]codec{
 	dicom.RLELossless:        codecRLE,
 	dicom.JPEGBaseline8Bit:   codecJPEG,
@@ -40,6 +41,12 @@ var codecs = map[string]codec{
 	dicom.HTJ2KLosslessRPCL: codecJ2K,
 	dicom.HTJ2K:             codecJ2K,
 	dicom.EncapsulatedUncompressedExplicitVRLittleEndian: codecNative,
+	// Retired progressive DCT processes (PS3.5 A.4.1), Huffman coded: spectral selection
+	// (6 & 8) and full progression (10 & 12), as DCMTK's dcmcjpeg +es and +ep write them.
+	// Their arithmetic-coded siblings (.52 .54 .56 .58) and the hierarchical processes
+	// (.59-.66) are stored and served as sent, not decoded.
+	dicom.JPEGSpectralSelectionNonHierarchical68: codecJPEG,
+	dicom.JPEGFullProgressionNonHierarchical1012: codecJPEG,
 }
 
 // Decodes reports whether Frame can decode pixel data stored in transfer syntax uid: every

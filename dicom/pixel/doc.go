@@ -47,7 +47,13 @@
 //     Loeffler-Ligtenberg-Moschytz form with 13-bit constants and its YCbCr conversion and
 //     chroma upsampling follow the same integer arithmetic as the libjpeg family, so lossy
 //     frames decode to exactly DCMTK's samples (the reference test checks this).
-//     Progressive, hierarchical and arithmetic-coded JPEG are refused (retired in DICOM).
+//   - Retired progressive JPEG, Huffman coded (PS3.5 A.4.1): spectral selection (.53,
+//     processes 6 and 8) and full progression (.55, processes 10 and 12), 8 and 12 bits:
+//     the same decoder (T.81 Annex G: DC and AC first and refinement scans, EOB runs),
+//     keeping each block's coefficients until the last scan. DCMTK still writes them
+//     (dcmcjpeg +es, +ep) and old modalities sent them; they decode to exactly DCMTK's
+//     and libjpeg-turbo's samples. A progression cut short before its last scan is
+//     corrupt rather than shown coarser.
 //   - JPEG-LS (.80, .81): CharLS through cgo (Debian libcharls-dev, internal/jpegls).
 //     CharLS is the reference implementation; no maintained pure-Go JPEG-LS decoder exists.
 //   - JPEG 2000 (.90, .91): OpenJPEG through cgo (Debian libopenjp2-7-dev, internal/j2k).
@@ -66,8 +72,10 @@
 //     fragment is one frame's native bytes (PS3.5 8.1.1 layout), decoded as native frames.
 //
 // Accepted by pacsd but not decoded: MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 video (.100 to
-// .108 and their Fragmentable variants), JPEG XL (.110, .111, .112) and Deflated Image Frame
-// Compression (1.2.840.10008.1.2.8.1). Open refuses them with ErrUnsupported before it
+// .108 and their Fragmentable variants), JPEG XL (.110, .111, .112), Deflated Image Frame
+// Compression (1.2.840.10008.1.2.8.1) and the retired arithmetic-coded (.52, .54, .56, .58)
+// and hierarchical (.59 to .66) JPEG processes, which no encoder in use writes (DCMTK's
+// dcmcjpeg and libjpeg-turbo write neither). Open refuses them with ErrUnsupported before it
 // locates anything: a video's fragments are pieces of one stream for all the frames (PS3.5
 // 8.2.5-8.2.8), not one frame each. Such objects are archived and served as stored; a
 // caller showing thumbnails treats them like any image it cannot decode. Decodes tells a

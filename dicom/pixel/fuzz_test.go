@@ -88,7 +88,8 @@ func fuzzDecode(t *testing.T, ts string, data []byte, w, h uint16, colour, wide,
 }
 
 func FuzzDecodeJPEG(f *testing.F) {
-	seedFrames(f, dicom.JPEGBaseline8Bit, dicom.JPEGExtended12Bit, dicom.JPEGLossless, dicom.JPEGLosslessSV1)
+	seedFrames(f, dicom.JPEGBaseline8Bit, dicom.JPEGExtended12Bit, dicom.JPEGLossless, dicom.JPEGLosslessSV1,
+		dicom.JPEGSpectralSelectionNonHierarchical68, dicom.JPEGFullProgressionNonHierarchical1012)
 	f.Fuzz(func(t *testing.T, data []byte, w, h uint16, colour, wide, ybr bool) {
 		fuzzDecode(t, dicom.JPEGLossless, data, w, h, colour, wide, ybr)
 	})

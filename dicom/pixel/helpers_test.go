@@ -74,11 +74,15 @@ func allFrames(t testing.TB, im *Image) []*Frame {
 }
 
 // needTool skips the test when a reference binary is missing (scripts/deps.sh installs
-// them; make test runs it first).
+// them; make test runs it first), and fails it in CI, where a skipped reference would
+// pass unchecked code.
 func needTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s not installed (scripts/deps.sh installs it): %v", n, err)
+			}
 			t.Skipf("%s not installed (scripts/deps.sh installs DCMTK and GDCM): %v", n, err)
 		}
 	}

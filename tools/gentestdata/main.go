@@ -95,6 +95,20 @@ var derived = []derivedFile{
 	{name: "us_multiframe_jpeg.dcm", base: "us_multiframe.dcm", ts: dicom.JPEGBaseline8Bit, photometric: "YBR_FULL_422",
 		what: "us_multiframe.dcm, JPEG baseline YCbCr 4:2:2, one fragment per frame, as ultrasound machines send",
 		how:  "dcmcjpeg +eb +un"},
+	{name: "ts_jpeg_spectral_8.dcm", base: "sc_mono8.dcm", ts: dicom.JPEGSpectralSelectionNonHierarchical68,
+		what: "sc_mono8.dcm, JPEG spectral selection (retired process 6, 8-bit, lossy)", how: "dcmcjpeg +es +un"},
+	{name: "ts_jpeg_spectral_12.dcm", base: "dr_mono2.dcm", ts: dicom.JPEGSpectralSelectionNonHierarchical68,
+		what: "dr_mono2.dcm, JPEG spectral selection (retired process 8, 12-bit, lossy)", how: "dcmcjpeg +es +un"},
+	{name: "ts_jpeg_progressive_8.dcm", base: "sc_mono8.dcm", ts: dicom.JPEGFullProgressionNonHierarchical1012,
+		what: "sc_mono8.dcm, JPEG full progression with successive approximation (retired process 10, 8-bit, lossy)",
+		how:  "dcmcjpeg +ep +un"},
+	{name: "ts_jpeg_progressive_12.dcm", base: "dr_mono2.dcm", ts: dicom.JPEGFullProgressionNonHierarchical1012,
+		what: "dr_mono2.dcm, JPEG full progression with successive approximation (retired process 12, 12-bit, lossy)",
+		how:  "dcmcjpeg +ep +un"},
+	{name: "us_multiframe_progressive.dcm", base: "us_multiframe.dcm", ts: dicom.JPEGFullProgressionNonHierarchical1012,
+		photometric: "YBR_FULL_422",
+		what:        "us_multiframe.dcm, JPEG full progression YCbCr 4:2:2 (retired process 10; interleaved DC scans)",
+		how:         "dcmcjpeg +ep +un"},
 }
 
 // writeBase writes the base files, expected.json and README.md into dir.

@@ -1,12 +1,14 @@
 // Package jpeg is a pure-Go decoder for the JPEG processes DICOM uses (ITU-T T.81 /
 // ISO 10918-1, as profiled by PS3.5 8.2.1 and A.4.1): baseline sequential DCT (process 1,
-// 8-bit), extended sequential DCT (processes 2 and 4, 8 and 12 bits) and lossless
-// (process 14, 2-16 bits, all seven predictors, point transform), all Huffman coded,
-// interleaved or not, with restart intervals.
+// 8-bit), extended sequential DCT (processes 2 and 4, 8 and 12 bits), progressive DCT
+// (the retired processes 6 and 8, spectral selection, and 10 and 12, full progression; 8
+// and 12 bits) and lossless (process 14, 2-16 bits, all seven predictors, point
+// transform), all Huffman coded, interleaved or not, with restart intervals.
 //
 // It exists because Go's image/jpeg reads only 8-bit DCT images and Debian's libjpeg-turbo
 // 2.1 is built 8-bit only; DICOM archives hold 12-bit extended and 16-bit lossless images.
-// Progressive, hierarchical and arithmetic-coded processes are refused (DICOM retired them).
+// Hierarchical and arithmetic-coded processes are refused (DICOM retired them, and no
+// DICOM encoder in use writes them).
 //
 // The decoder never allocates from codestream values alone: the caller passes a buffer sized
 // from the DICOM header and the frame header must agree with it.
@@ -41,7 +43,7 @@ type Options struct {
 
 // Info describes the decoded codestream.
 type Info struct {
-	Process   int // SOF marker number: 0 baseline, 1 extended, 3 lossless
+	Process   int // SOF marker number: 0 baseline, 1 extended, 2 progressive, 3 lossless
 	Precision int // sample precision P
 	Predictor int // lossless selection value (1-7); 0 for DCT processes
 	Converted bool
@@ -77,6 +79,15 @@ type component struct {
 	pred   int32 // DC predictor (DCT)
 	pt     int   // point transform of its lossless scan
 	seen   bool  // appeared in a scan
+
+	// Progressive frames (T.81 Annex G) keep every block's quantised coefficients, in
+	// natural order, 64 per block over the plane's block grid, until the last scan.
+	coef []int16
+	// coefBits is the point transform Al of the last scan that coded each coefficient
+	// (zig-zag index), -1 before any: it checks the order of scans (T.81 G.1.1.1).
+	coefBits [64]int8
+	// q is the quantisation table latched at the component's first scan.
+	q [64]int32
 }
 
 type scanComp struct {
@@ -102,6 +113,7 @@ type decoder struct {
 	qtSet  [4]bool
 	dc, ac [4]*huffTable
 	ri     int // restart interval in MCUs
+	eobrun int // progressive AC scans: blocks left in the current end-of-band run
 
 	br bitReader
 }
@@ -167,7 +179,7 @@ func (d *decoder) decode() (Info, error) {
 	for {
 		m, err := d.nextMarker()
 		if err != nil {
-			if scans > 0 && d.allSeen() {
+			if scans > 0 && d.allSeen() && d.progressionDone() {
 				// A missing EOI after complete scans is common enough (truncated padding)
 				// and harmless: every sample has been decoded.
 				return d.finish()
@@ -180,7 +192,7 @@ func (d *decoder) decode() (Info, error) {
 				return Info{}, corrupt("EOI before any scan")
 			}
 			return d.finish()
-		case m == mSOF0 || m == mSOF1 || m == mSOF3:
+		case m == mSOF0 || m == mSOF1 || m == mSOF2 || m == mSOF3:
 			seg, err := d.segment()
 			if err != nil {
 				return Info{}, err
@@ -188,8 +200,8 @@ func (d *decoder) decode() (Info, error) {
 			if err := d.parseSOF(m, seg); err != nil {
 				return Info{}, err
 			}
-		case m == mSOF2 || (m >= 0xC5 && m <= 0xC7) || (m >= 0xC9 && m <= 0xCB) || (m >= 0xCD && m <= 0xCF):
-			return Info{}, fmt.Errorf("%w: SOF%d (progressive, hierarchical or arithmetic coding)", ErrUnsupported, m-mSOF0)
+		case (m >= 0xC5 && m <= 0xC7) || (m >= 0xC9 && m <= 0xCB) || (m >= 0xCD && m <= 0xCF):
+			return Info{}, fmt.Errorf("%w: SOF%d (hierarchical or arithmetic coding)", ErrUnsupported, m-mSOF0)
 		case m == mDHT:
 			seg, err := d.segment()
 			if err != nil {
@@ -249,6 +261,24 @@ func (d *decoder) allSeen() bool {
 	return true
 }
 
+// progressionDone reports whether a progressive frame's scans have coded every coefficient
+// of every component to full precision: only then does a codestream cut short before EOI
+// hold the whole image rather than a coarser one. Sequential frames are done once every
+// component has had its scan.
+func (d *decoder) progressionDone() bool {
+	if d.sof != 2 {
+		return true
+	}
+	for i := range d.comps {
+		for _, al := range d.comps[i].coefBits {
+			if al != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // parseSOF reads a frame header (T.81 B.2.2) and allocates the component planes, after
 // checking the geometry against the DICOM header.
 func (d *decoder) parseSOF(m byte, seg []byte) error {
@@ -271,9 +301,9 @@ func (d *decoder) parseSOF(m byte, seg []byte) error {
 		if d.precision != 8 {
 			return corrupt("baseline frame with %d-bit precision", d.precision)
 		}
-	case 1:
+	case 1, 2:
 		if d.precision != 8 && d.precision != 12 {
-			return corrupt("extended frame with %d-bit precision", d.precision)
+			return corrupt("extended or progressive frame with %d-bit precision", d.precision)
 		}
 	case 3:
 		if d.precision < 2 || d.precision > 16 {
@@ -328,6 +358,14 @@ func (d *decoder) parseSOF(m byte, seg []byte) error {
 			continue
 		}
 		c.plane = make([]uint16, c.stride*c.rows)
+		if d.sof == 2 {
+			// As large as the plane (one coefficient per sample), which the DICOM header
+			// bounds through the checks above.
+			c.coef = make([]int16, c.stride*c.rows)
+			for k := range c.coefBits {
+				c.coefBits[k] = -1
+			}
+		}
 	}
 	return nil
 }
@@ -434,7 +472,8 @@ func (d *decoder) scan(seg []byte) error {
 	ss, se, ah, al := int(p[0]), int(p[1]), int(p[2]>>4), int(p[2]&15)
 	d.br = bitReader{src: d.src, pos: d.pos}
 	var err error
-	if d.sof == 3 {
+	switch d.sof {
+	case 3:
 		if ss < 1 || ss > 7 || ah != 0 || al >= d.precision {
 			return corrupt("lossless scan with predictor %d, point transform %d", ss, al)
 		}
@@ -444,7 +483,9 @@ func (d *decoder) scan(seg []byte) error {
 			}
 		}
 		err = d.losslessScan(sc, ss, al)
-	} else {
+	case 2:
+		err = d.progressiveScan(sc, ss, se, ah, al)
+	default:
 		if ss != 0 || se != 63 || ah != 0 || al != 0 {
 			return corrupt("sequential scan with spectral selection %d-%d, approximation %d/%d", ss, se, ah, al)
 		}
@@ -496,6 +537,9 @@ func (d *decoder) finish() (Info, error) {
 	if d.sof == 3 {
 		d.outputLossless()
 		return info, nil
+	}
+	if d.sof == 2 {
+		d.progressiveIDCT()
 	}
 	info.Converted = d.opts.ConvertYCbCr && len(d.comps) == 3
 	d.outputDCT(info.Converted)
