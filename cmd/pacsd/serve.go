@@ -23,6 +23,7 @@ import (
 	"pacsd/dicom"
 	"pacsd/dicomweb"
 	"pacsd/dimse"
+	"pacsd/internal/connlimit"
 	"pacsd/ohif"
 	"pacsd/store"
 	"pacsd/thumbnail"
@@ -36,6 +37,8 @@ type serveConfig struct {
 	aet             string
 	strictCalledAE  bool
 	maxAssociations int
+	maxAssocPerAddr int
+	http            httpLimits
 	maxPDU          uint
 	shutdownGrace   time.Duration
 	publicURL       string
@@ -63,6 +66,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.aet, "aet", "PACSD", "our AE title (env PACSD_AET)")
 	fs.BoolVar(&c.strictCalledAE, "strict-called-ae", false, "reject associations addressed to another AE title")
 	fs.IntVar(&c.maxAssociations, "max-associations", 64, "concurrent DIMSE associations")
+	fs.IntVar(&c.maxAssocPerAddr, "max-associations-per-addr", 16, "concurrent DIMSE connections from one address (0: no bound), so that one sender cannot take every association slot")
+	c.http.register(fs)
 	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
@@ -169,7 +174,11 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 			return nil, fmt.Errorf("%s listen: %w", what, err)
 		}
 		listeners = append(listeners, ln)
-		return ln, nil
+		if what == "http" {
+			return c.http.listener(ln, log), nil
+		}
+		// DIMSE bounds its connections in all (dimse.Server); here, per sender.
+		return connlimit.Wrap(ln, connlimit.Config{PerAddr: c.maxAssocPerAddr, Logger: log, Listener: what}), nil
 	}
 	dimseLn, err := listen("dicom", c.dicomAddr)
 	if err != nil {
@@ -200,7 +209,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
 	defer web.Close()
-	hsrv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: httpTLS}
+	hsrv := c.http.server(handler, httpTLS)
 	// Live worklists hold server-sent event streams open: end them, or shutdown would wait
 	// for the whole grace period.
 	hsrv.RegisterOnShutdown(rr.CloseEvents)
