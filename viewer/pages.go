@@ -68,15 +68,6 @@ type worklistView struct {
 	Modality  []string
 	// Sort holds the URLs that sort by each order (first page, same filter): "received", "study".
 	Sort map[string]string
-	loc  *time.Location // the county's time zone (Config.Location)
-}
-
-// Received is a row's receipt time as the county reads it.
-func (w *worklistView) Received(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(w.loc).Format("2006-01-02 15:04")
 }
 
 // Ordered says whether the page is in order o ("received" or "study").
@@ -118,7 +109,7 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 	if err != nil {
 		return nil, err
 	}
-	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows, loc: v.loc,
+	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows,
 		Statuses: []reading.Status{reading.StatusUnread, reading.StatusDraft, reading.StatusFinal, reading.StatusAmended},
 		// DX stands for DR too (the repository matches both).
 		Modality: []string{"DX", "CR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
