@@ -13,10 +13,7 @@ import (
 // Basic authentication with the new one); the reading room's login page is served.
 func TestDICOMwebNeedsAccount(t *testing.T) {
 	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false")
-	m := regexp.MustCompile(`initial administrator created: user "admin", password "([^"]+)"`).FindStringSubmatch(n.log.String())
-	if m == nil {
-		t.Fatalf("no initial administrator password printed:\n%s", n.log.String())
-	}
+	admin, initial := n.initialAdmin(t)
 	get := func(path, user, pw string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, n.baseURL+path, nil)
@@ -36,9 +33,10 @@ func TestDICOMwebNeedsAccount(t *testing.T) {
 		want           int
 	}{
 		{"/dicomweb/studies", "", "", http.StatusUnauthorized},
-		{"/dicomweb/studies", "admin", "wrong", http.StatusUnauthorized},
-		{"/dicomweb/studies", "admin", m[1], http.StatusUnauthorized},
+		{"/dicomweb/studies", admin, "wrong", http.StatusUnauthorized},
+		{"/dicomweb/studies", admin, initial, http.StatusUnauthorized},
 		{"/ohif/app-config.js", "", "", http.StatusUnauthorized},
+		{"/ohif/dicomweb/studies", "", "", http.StatusUnauthorized},
 		{"/metrics", "", "", http.StatusOK},
 		{"/login", "", "", http.StatusOK},
 	} {
@@ -46,4 +44,14 @@ func TestDICOMwebNeedsAccount(t *testing.T) {
 			t.Errorf("GET %s as %q: %d, want %d", c.path, c.user, got, c.want)
 		}
 	}
+}
+
+// initialAdmin reads the account and password pacsd prints once, at its first start.
+func (n *node) initialAdmin(t *testing.T) (user, password string) {
+	t.Helper()
+	m := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.log.String())
+	if m == nil {
+		t.Fatalf("no initial administrator password printed:\n%s", n.log.String())
+	}
+	return m[1], m[2]
 }

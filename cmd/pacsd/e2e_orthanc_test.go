@@ -406,11 +406,8 @@ func TestOrthancSTOW(t *testing.T) {
 // else chose is refused until then). It returns the account's name and new password.
 func (n *node) staffAccount(t *testing.T) (user, password string) {
 	t.Helper()
-	m := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.log.String())
-	if m == nil {
-		t.Fatalf("no initial administrator password printed:\n%s", n.log.String())
-	}
-	user, initial, password := m[1], m[2], "orthanc-stow-"+m[2]
+	user, initial := n.initialAdmin(t)
+	password = "orthanc-stow-" + initial
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
