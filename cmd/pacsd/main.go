@@ -58,8 +58,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // parseFlags parses args, then fills every flag not given on the command line from its
 // environment variable PACSD_<NAME> (dashes to underscores), so containers and systemd
-// units can configure pacsd without a command line.
+// units can configure pacsd without a command line, and then from the configuration file
+// named by --config (PACSD_CONFIG), if any (config.go). Every command takes --config.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	var configPath string
+	if fs.Lookup(configFlag) == nil {
+		fs.StringVar(&configPath, configFlag, "", "configuration file of name = value lines, the flags' names (env PACSD_CONFIG); flags and environment win over it")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,9 +80,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
 			}
+			set[f.Name] = true
 		}
 	})
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if path := fs.Lookup(configFlag).Value.String(); path != "" {
+		return applyConfig(fs, path, set)
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
