@@ -128,7 +128,7 @@ type ReadOptions struct {
 	// MaxValueLength: values longer than this (other than sequences) are skipped, not loaded;
 	// Element.Bytes/Strings stay nil and Length/Offset tell where they are. Default 64 KiB.
 	MaxValueLength uint32
-	// MaxDepth bounds sequence nesting. Default 16.
+	// MaxDepth bounds sequence nesting. Default 64.
 	MaxDepth int
 	// MaxElements bounds elements in the whole header (all nesting levels). Default 100000.
 	MaxElements int

@@ -27,9 +27,12 @@ import (
 
 const (
 	defaultMaxValueLength = 64 << 10
-	defaultMaxDepth       = 16
-	defaultMaxElements    = 100000
-	undefinedLength       = 0xFFFFFFFF
+	// Structured reports nest a Content Sequence (and a Concept Name Code Sequence in it) per
+	// level of their tree: CAD and measurement SRs go past 16. The recursion is bounded by
+	// MaxElements and this; 64 levels cost a few kilobytes of stack.
+	defaultMaxDepth    = 64
+	defaultMaxElements = 100000
+	undefinedLength    = 0xFFFFFFFF
 	// Values up to this size are read into one exact-size buffer; larger ones (possible
 	// only when MaxValueLength is raised) grow with the bytes that actually arrive, so a
 	// lying length cannot make the reader allocate what the stream does not hold.

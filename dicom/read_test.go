@@ -707,14 +707,14 @@ func TestReadHandBuilt(t *testing.T) {
 			ts:   ExplicitVRLittleEndian,
 			ds:   rdNewEnc(true, false).str(TagPatientID, "LO", "x").str(0x00020010, "UI", ExplicitVRLittleEndian).b,
 		},
-		{name: "nesting deeper than MaxDepth", ts: ExplicitVRLittleEndian, ds: deep(17)},
+		{name: "nesting deeper than MaxDepth", ts: ExplicitVRLittleEndian, ds: deep(65)},
 		{
 			name: "nesting within MaxDepth",
 			ts:   ExplicitVRLittleEndian,
-			ds:   deep(16),
+			ds:   deep(64), // a deep structured report
 			check: func(t *testing.T, ds *Dataset) {
 				e := ds.Get(NewTag(0x0040, 0xa730))
-				for i := 1; i < 16; i++ {
+				for i := 1; i < 64; i++ {
 					e = e.Items[0].Get(NewTag(0x0040, 0xa730))
 				}
 				if got := e.Items[0].String(NewTag(0x0040, 0xa160)); got != "deep" {
