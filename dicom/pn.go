@@ -1,6 +1,9 @@
 package dicom
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // PersonName is a PN value split into its component groups (PS3.5 6.2.1): alphabetic
 // (romanised, e.g. "Zhang^Wei"), ideographic (e.g. "张^伟"), phonetic. Components stay
@@ -36,4 +39,18 @@ func (p PersonName) String() string {
 		return p.Alphabetic + "=" + p.Ideographic
 	}
 	return p.Alphabetic
+}
+
+// Display is the name as a Chinese reader expects it: the ideographic group when there is
+// one, its components run together (张^伟 reads 张伟); else the alphabetic group with its
+// components spaced (Zhang^Wei reads Zhang Wei), or run together when they are characters.
+func (p PersonName) Display() string {
+	if strings.TrimSpace(p.Ideographic) != "" {
+		return strings.ReplaceAll(strings.TrimRight(p.Ideographic, "^"), "^", "")
+	}
+	sep := " "
+	if strings.ContainsFunc(p.Alphabetic, func(r rune) bool { return unicode.Is(unicode.Han, r) }) {
+		sep = ""
+	}
+	return strings.TrimSpace(strings.Join(strings.FieldsFunc(p.Alphabetic, func(r rune) bool { return r == '^' }), sep))
 }

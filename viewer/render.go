@@ -10,10 +10,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/dicom"
 	"pacsd/reading"
 	"pacsd/store"
 )
@@ -110,21 +110,8 @@ func hasImages(s reading.SeriesRef) bool {
 	return true
 }
 
-// displayName shows a Person Name the way a Chinese reader expects: the ideographic group
-// when there is one, else the alphabetic group with its components spaced.
-func displayName(pn string) string {
-	groups := strings.Split(pn, "=")
-	name := groups[0]
-	if len(groups) > 1 && strings.TrimSpace(groups[1]) != "" {
-		name = groups[1]
-		return strings.ReplaceAll(strings.TrimRight(name, "^"), "^", "")
-	}
-	sep := " "
-	if strings.ContainsFunc(name, func(r rune) bool { return unicode.Is(unicode.Han, r) }) {
-		sep = "" // 张^伟 reads 张伟
-	}
-	return strings.TrimSpace(strings.Join(strings.FieldsFunc(name, func(r rune) bool { return r == '^' }), sep))
-}
+// displayName shows a Person Name value the way a Chinese reader expects (dicom's rule).
+func displayName(pn string) string { return dicom.ParsePersonName(pn).Display() }
 
 func displayDate(s string) string {
 	if len(s) == 8 {
