@@ -47,6 +47,7 @@ ohif:
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 lint: vet
 	$(GO) run $(STATICCHECK) ./...

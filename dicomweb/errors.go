@@ -44,9 +44,8 @@ var errorTable = []struct {
 // retryAfterSeconds is sent with 503 so that well-behaved clients back off.
 const retryAfterSeconds = "30"
 
-// HTTPStatus maps an error from store (or a context error) to the HTTP status a transport
-// should answer with; unknown errors are 500. Other HTTP transports (the viewer) can share
-// the table through it.
+// HTTPStatus is the HTTP status a DICOMweb handler answers err with: an echo.HTTPError's
+// own code, else the table's status for a store, pixel or context error, else 500.
 func HTTPStatus(err error) int {
 	if err == nil {
 		return http.StatusOK
@@ -55,12 +54,19 @@ func HTTPStatus(err error) int {
 	if errors.As(err, &he) {
 		return he.Code
 	}
+	status, _ := lookupError(err)
+	return status
+}
+
+// lookupError finds err in errorTable: its status and public message, or 500 and the
+// generic text for an error the table does not name.
+func lookupError(err error) (int, string) {
 	for _, e := range errorTable {
 		if errors.Is(err, e.target) {
-			return e.status
+			return e.status, e.message
 		}
 	}
-	return http.StatusInternalServerError
+	return http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
 }
 
 // publicError turns err into the echo error a handler returns: the status from the table
@@ -72,13 +78,7 @@ func (s *server) publicError(c echo.Context, op string, err error) error {
 		s.log.Debug("dicomweb request refused", "op", op, "status", he.Code, "msg", he.Message)
 		return he
 	}
-	status, msg := http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
-	for _, e := range errorTable {
-		if errors.Is(err, e.target) {
-			status, msg = e.status, e.message
-			break
-		}
-	}
+	status, msg := lookupError(err)
 	level := slog.LevelDebug
 	if status >= 500 && !errors.Is(err, context.Canceled) {
 		level = slog.LevelError

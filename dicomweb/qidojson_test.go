@@ -11,6 +11,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/storetest"
 )
 
 // TestEachMember checks the member scanner against encoding/json on valid objects and
@@ -99,7 +100,7 @@ func TestSplicedEqualsEncoded(t *testing.T) {
 				if err != nil {
 					t.Fatalf("append: %v", err)
 				}
-				ds, err := h.Dataset(target.level())
+				ds, err := storetest.HitDataset(h, target.level())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,7 +12,12 @@
 // writes command sets; server.go and scp.go are the SCP (lifecycle modelled on net/http:
 // Serve, Shutdown, Close); client.go and sender.go the SCU.
 //
+// TLS (the Secure Transport Connection profiles, PS3.15 B.1) sits below this package:
+// Server.Serve takes any net.Listener, so a tls.NewListener serves DICOM TLS (cmd/pacsd's
+// --dicom-tls-addr), and Dial secures the connection when ClientConfig.TLS is set (pacsd
+// echo/send --tls).
+//
 // What it is not (yet): C-FIND, C-MOVE, C-GET and the N- services are answered with
-// "unrecognized operation" (0x0211); there is no TLS, no extended negotiation and no
-// asynchronous operations window beyond one.
+// "unrecognized operation" (0x0211); there is no extended negotiation and no asynchronous
+// operations window beyond one.
 package dimse

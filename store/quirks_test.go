@@ -22,6 +22,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/storetest"
 )
 
 // qb writes data elements byte by byte. dicom.Encoder pads odd values and checks tag order,
@@ -522,7 +523,7 @@ func TestPutVendorQuirks(t *testing.T) {
 			if inst.DatasetOffset != int64(wantOffset) {
 				t.Errorf("DatasetOffset = %d, want %d", inst.DatasetOffset, wantOffset)
 			}
-			res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
+			res, err := storetest.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
 				Matches: []store.Match{{Tag: dicom.TagSOPInstanceUID, Value: qSOP}}})
 			if err != nil || len(res) != 1 {
 				t.Fatalf("Search: %d results, %v", len(res), err)

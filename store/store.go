@@ -25,7 +25,6 @@ type Origin struct {
 	CallingAE  string
 	CalledAE   string
 	RemoteAddr string
-	Site       string // attributed site, when known (issue E)
 }
 
 // Instance is the index record of one stored SOP instance.
@@ -102,8 +101,8 @@ type Index interface {
 	Instances(ctx context.Context, studyUID, seriesUID string) ([]*Instance, error)
 	// Search answers a query from the index alone. Each hit carries the attributes of its
 	// level and every level above, plus the derived ones (ModalitiesInStudy, the numbers
-	// of related series and instances); SearchDatasets gives them merged. Results are in a
-	// stable order (newest study first; series and instance numbers).
+	// of related series and instances). Results are in a stable order (newest study first;
+	// series and instance numbers).
 	Search(ctx context.Context, q Query) ([]Hit, error)
 	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
 	DeleteInstance(ctx context.Context, sopInstanceUID string) error

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,12 @@ func sendWithClient(ctx context.Context, c *dimse.Client, path string) (dimse.St
 	if err != nil {
 		return dimse.Status{}, err
 	}
-	return storeFile(ctx, c, f)
+	rc, err := f.open()
+	if err != nil {
+		return dimse.Status{}, err
+	}
+	defer rc.Close()
+	return c.Store(ctx, f.sopClass, f.sopInstance, f.ts, rc)
 }
 
 func dialFor(t *testing.T, ctx context.Context, addr, aet string, files []string) *dimse.Client {
@@ -33,7 +39,7 @@ func dialFor(t *testing.T, ctx context.Context, addr, aet string, files []string
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		if !contains(contexts[f.sopClass], f.ts) {
+		if !slices.Contains(contexts[f.sopClass], f.ts) {
 			contexts[f.sopClass] = append(contexts[f.sopClass], f.ts)
 		}
 	}

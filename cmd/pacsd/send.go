@@ -284,21 +284,3 @@ func skipFileMeta(r io.Reader) (io.Reader, error) {
 	}
 	return br, nil
 }
-
-func storeFile(ctx context.Context, c *dimse.Client, f sendFile) (dimse.Status, error) {
-	rc, err := f.open()
-	if err != nil {
-		return dimse.Status{}, err
-	}
-	defer rc.Close()
-	return c.Store(ctx, f.sopClass, f.sopInstance, f.ts, rc)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}

@@ -14,6 +14,7 @@ import (
 	"pacsd/store"
 	"pacsd/store/file"
 	"pacsd/store/sqlite"
+	"pacsd/store/storetest"
 )
 
 func studyAttrs(t *testing.T) dicom.JSONDataset {
@@ -155,7 +156,7 @@ func TestBuildArchive(t *testing.T) {
 	if in.StudyInstanceUID != study {
 		t.Fatalf("report filed under study %s, want %s", in.StudyInstanceUID, study)
 	}
-	res, err := store.SearchDatasets(context.Background(), idx, store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
+	res, err := storetest.SearchDatasets(context.Background(), idx, store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
 		Matches: []store.Match{{Tag: dicom.TagModality, Value: "SR"}}})
 	if err != nil {
 		t.Fatal(err)

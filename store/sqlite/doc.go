@@ -1,6 +1,7 @@
 // Package sqlite is the store.Index of a pacsd node: a study-root catalogue (studies with
 // their patient attributes, series, instances) in one SQLite file, the only package that
-// imports the SQLite driver (github.com/mattn/go-sqlite3, cgo).
+// imports the SQLite driver (github.com/mattn/go-sqlite3, cgo). The same file holds the
+// reading room's records (Reading, a reading.Repository), so the worklist joins the studies.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a write has been
 // fsync'd to the WAL before PutInstance or DeleteInstance return. All writes go through one
@@ -13,11 +14,12 @@
 // Schema changes are numbered files in migrations/, embedded, each applied in one
 // transaction and recorded in schema_version. A database newer than the code is refused.
 //
-// Levels: PutInstance replaces the study's and series' attributes with those of the incoming
-// instance (the latest object wins, e.g. after a patient-name correction at the modality);
-// derived attributes (ModalitiesInStudy, NumberOfStudyRelatedSeries/Instances,
-// NumberOfSeriesRelatedInstances) are recomputed in the same transaction. Empty series and
-// studies are removed with their last instance.
+// Levels: PutInstance merges the incoming instance's study attributes into the study's: what
+// the instance carries wins (e.g. after a patient-name correction at the modality), what it
+// lacks is kept (a report sent without the Study Description must not blank it). The
+// series' attributes are replaced by the instance's. Derived attributes (ModalitiesInStudy,
+// NumberOfStudyRelatedSeries/Instances, NumberOfSeriesRelatedInstances) are recomputed in
+// the same transaction. Empty series and studies are removed with their last instance.
 //
 // # Matching (PS3.4 C.2.2.2, PS3.18 8.3.4)
 //

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"pacsd/store"
 	"pacsd/store/storetest"
 )
 
@@ -31,7 +30,7 @@ func TestMatchingGolden(t *testing.T) {
 			continue
 		}
 		t.Run(tc.Name, func(t *testing.T) {
-			res, err := store.SearchDatasets(ctx, x, tc.Query)
+			res, err := storetest.SearchDatasets(ctx, x, tc.Query)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,8 +23,9 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// PutInstance records inst (see store.Index). The study and series rows take the attributes
-// of inst; derived counts are recomputed in the same transaction.
+// PutInstance records inst (see store.Index). The study row takes the attributes of inst
+// merged over its own (mergeStudy), the series row those of inst; derived counts are
+// recomputed in the same transaction.
 func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.Instance, error) {
 	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" ||
 		inst.SOPInstanceUID == "" || inst.BlobKey == "" {
@@ -56,18 +57,18 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		if p == nil {
 			_, err = tx.Exec(`INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number,
 				transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
-				transport, site, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+				transport, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
-				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport,
 				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted)
 		} else {
 			_, err = tx.Exec(`UPDATE instances SET series_pk=?, sop_class_uid=?, instance_number=?,
 				transfer_syntax=?, blob_key=?, size=?, sha256=?, dataset_offset=?, calling_ae=?, called_ae=?,
-				remote_addr=?, transport=?, site=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
+				remote_addr=?, transport=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
 				seriesPK, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
-				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport,
 				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted, inst.SOPInstanceUID)
 		}
 		if err != nil {
@@ -240,7 +241,7 @@ type parents struct{ series, study int64 }
 
 const instanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
 	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
-	i.site, i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted
+	i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted
 	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
 
 // decodeCache shares the decoding of study and series JSON between the rows of one listing.
@@ -267,7 +268,7 @@ func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*sto
 	)
 	err := rows.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
 		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
-		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &in.Origin.Site, &recv,
+		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &recv,
 		&sa, &sea, &ia, &p.series, &p.study, &in.Uploaded, &in.Evicted)
 	if err != nil {
 		return nil, p, err

@@ -421,7 +421,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 		for _, tc := range MatchingCases() {
 			t.Run(tc.Name, func(t *testing.T) {
-				res, err := store.SearchDatasets(ctx, x, tc.Query)
+				res, err := SearchDatasets(ctx, x, tc.Query)
 				if tc.Invalid {
 					if !errors.Is(err, store.ErrInvalid) {
 						t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
@@ -518,7 +518,7 @@ func put(t *testing.T, x store.Index, f Fixture) *store.Instance {
 
 func search(t *testing.T, x store.Index, q store.Query) []dicom.JSONDataset {
 	t.Helper()
-	res, err := store.SearchDatasets(context.Background(), x, q)
+	res, err := SearchDatasets(context.Background(), x, q)
 	if err != nil {
 		t.Fatalf("Search(%+v): %v", q, err)
 	}
