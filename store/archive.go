@@ -36,6 +36,10 @@ type Config struct {
 	// the archive.
 	Remote Blobs
 	Upload UploadConfig
+
+	// now is the archive's clock: received times, the ingest gap, upload yielding. Nil is
+	// time.Now; tests set it (export_test.go) to move time instead of sleeping past it.
+	now func() time.Time
 }
 
 const (
@@ -89,7 +93,7 @@ func (a *Archive) OnStored(fn func(*Instance)) {
 func (a *Archive) putting() func() {
 	a.puts.Add(1)
 	return func() {
-		a.lastPut.Store(time.Now().UnixNano())
+		a.lastPut.Store(a.cfg.now().UnixNano())
 		a.puts.Add(-1)
 	}
 }
@@ -102,7 +106,7 @@ const ingestGap = 250 * time.Millisecond
 // ago. Background work (uploads, thumbnails) yields to ingest while it is true, so that
 // modalities get the disk and CPU first.
 func (a *Archive) Ingesting() bool {
-	return a.puts.Load() > 0 || time.Since(time.Unix(0, a.lastPut.Load())) < ingestGap
+	return a.puts.Load() > 0 || a.cfg.now().Sub(time.Unix(0, a.lastPut.Load())) < ingestGap
 }
 
 // NewArchive builds an archive over an index and a blob store. The spool directory is
@@ -122,6 +126,9 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 	}
 	if cfg.MinFreeBytes == 0 {
 		cfg.MinFreeBytes = defaultMinFreeBytes
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -257,7 +264,7 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 		return nil, ioError("put "+inst.SOPInstanceUID+": store blob", err)
 	}
 
-	inst.ReceivedAt = time.Now().UTC()
+	inst.ReceivedAt = a.cfg.now().UTC()
 	inst.Uploaded, inst.Evicted = false, false // a new local blob, to be uploaded if there is a remote
 	prev, err := a.idx.PutInstance(ctx, inst)
 	if err != nil {

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/storetest"
 )
 
 // expected is testdata/expected.json: file -> what a correct reader reports.
@@ -67,7 +67,7 @@ func TestPutTestdata(t *testing.T) {
 			if inst.SHA256 != hex.EncodeToString(sum[:]) || inst.Size != int64(len(data)) {
 				t.Errorf("SHA256/Size = %s/%d, want %x/%d", inst.SHA256, inst.Size, sum, len(data))
 			}
-			res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
+			res, err := storetest.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelInstance,
 				Matches: []store.Match{{Tag: dicom.TagSOPInstanceUID, Value: inst.SOPInstanceUID}}})
 			if err != nil || len(res) != 1 {
 				t.Fatalf("Search: %d results, %v", len(res), err)
@@ -107,7 +107,7 @@ func TestSearchGB18030(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, data, store.PutRequest{})
 	name := []rune(exp["PatientName"])
-	res, err := store.SearchDatasets(context.Background(), e.idx, store.Query{Level: store.LevelStudy,
+	res, err := storetest.SearchDatasets(context.Background(), e.idx, store.Query{Level: store.LevelStudy,
 		Matches: []store.Match{{Tag: dicom.TagPatientName, Value: string(name[0]) + "*"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestPutReplace(t *testing.T) {
 	if b, _ := io.ReadAll(rc); !bytes.Equal(b, corrected) || got.SHA256 != inst.SHA256 {
 		t.Fatal("Open does not return the corrected object")
 	}
-	res, err := store.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelStudy})
+	res, err := storetest.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelStudy})
 	if err != nil || len(res) != 1 || store.JSONString(res[0], dicom.TagPatientName) != "Test^Corrected" {
 		t.Fatalf("study after replace: %v %v", res, err)
 	}
@@ -456,9 +456,10 @@ func TestRecover(t *testing.T) {
 }
 
 // TestOnStored: listeners hear of each new object once it is indexed, not of duplicates;
-// Ingesting is true while a Put runs.
+// Ingesting is true while a Put runs and until the ingest gap after it has passed.
 func TestOnStored(t *testing.T) {
-	e := newEnv(t)
+	clk := newTestClock()
+	e := newEnv(t, store.WithClock(clk.Now))
 	var heard []string
 	e.a.OnStored(func(in *store.Instance) {
 		if _, err := e.idx.Instance(context.Background(), in.SOPInstanceUID); err != nil {
@@ -475,6 +476,11 @@ func TestOnStored(t *testing.T) {
 		t.Fatalf("OnStored heard %q, want %s then %s", heard, a.sop, b.sop)
 	}
 
+	// The gap after those Puts passes: only a Put in progress makes it true again.
+	clk.Add(store.IngestGap)
+	if e.a.Ingesting() {
+		t.Error("Ingesting true with no Put for the whole ingest gap")
+	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -482,7 +488,7 @@ func TestOnStored(t *testing.T) {
 		done <- err
 	}()
 	data := obj{sop: "1.2.826.0.1.1.1.3"}.bytes()
-	pw.Write(data[:10])
+	pw.Write(data[:10]) // returns once the Put has read it
 	if !e.a.Ingesting() {
 		t.Error("Ingesting false while a Put is reading its object")
 	}
@@ -491,7 +497,10 @@ func TestOnStored(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	if !e.a.Ingesting() {
+		t.Error("Ingesting false the moment the last Put ended")
+	}
+	clk.Add(store.IngestGap)
 	if e.a.Ingesting() {
 		t.Error("Ingesting still true well after the last Put ended")
 	}

@@ -224,7 +224,7 @@ func (w *writeBack) start(ctx context.Context, remoteName string) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	if since == "" {
-		w.since = time.Now().UTC()
+		w.since = w.a.cfg.now().UTC() // compared with received times: the same clock
 		if err := idx.SetSetting(ctx, settingRemoteSince, w.since.Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("start: %w", err)
 		}
@@ -278,7 +278,7 @@ func (w *writeBack) poke(c chan struct{}) {
 
 // yielding reports whether r's upload should wait for ingest to pause.
 func (w *writeBack) yielding(r BlobRef) bool {
-	if w.cfg.YieldMax < 0 || time.Since(r.ReceivedAt) >= w.cfg.YieldMax {
+	if w.cfg.YieldMax < 0 || w.a.cfg.now().Sub(r.ReceivedAt) >= w.cfg.YieldMax {
 		return false
 	}
 	return w.a.Ingesting()

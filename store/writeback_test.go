@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ type wbEnv struct {
 	cfg    s3.Config
 }
 
-func newWBEnv(t *testing.T, srv *miniotest.Server, bucket string, dir string, up store.UploadConfig) *wbEnv {
+func newWBEnv(t *testing.T, srv *miniotest.Server, bucket string, dir string, up store.UploadConfig, mut ...func(*store.Config)) *wbEnv {
 	t.Helper()
 	cfg := s3.Config{Endpoint: srv.Endpoint, Bucket: bucket, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
 	remote, err := s3.New(context.Background(), cfg)
@@ -40,10 +41,10 @@ func newWBEnv(t *testing.T, srv *miniotest.Server, bucket string, dir string, up
 	if up.RetryMin == 0 {
 		up.RetryMin, up.RetryMax = 50*time.Millisecond, 500*time.Millisecond
 	}
-	e := newEnvAt(t, dir, dir, func(c *store.Config) {
+	e := newEnvAt(t, dir, dir, append([]func(*store.Config){func(c *store.Config) {
 		c.Remote = remote
 		c.Upload = up
-	})
+	}}, mut...)...)
 	if err := e.a.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +163,13 @@ func TestWriteBack(t *testing.T) {
 			total += int64(len(d))
 		}
 		// Room for the three newest objects only.
-		e := newWBEnv(t, srv, "wb-budget", t.TempDir(), store.UploadConfig{LocalBudget: total})
+		clk := newTestClock()
+		e := newWBEnv(t, srv, "wb-budget", t.TempDir(), store.UploadConfig{LocalBudget: total}, store.WithClock(clk.Now))
 		for _, d := range data {
 			e.put(t, d, store.PutRequest{})
-			time.Sleep(2 * time.Millisecond) // distinct received times
+			clk.Add(time.Millisecond) // distinct received times
 		}
+		clk.Add(store.IngestGap) // ingest has paused
 		drain(t, e.a)
 		for i, sop := range sops {
 			rec, err := e.idx.Instance(ctx, sop)
@@ -281,7 +284,11 @@ func TestWriteBack(t *testing.T) {
 
 	t.Run("DamagedLocalCopyIsNotUploaded", func(t *testing.T) {
 		own := miniotest.Start(t)
-		e := newWBEnv(t, own, "wb-damaged", t.TempDir(), store.UploadConfig{LocalBudget: -1})
+		var logs logCounter
+		e := newWBEnv(t, own, "wb-damaged", t.TempDir(), store.UploadConfig{LocalBudget: -1}, func(c *store.Config) {
+			logs = newLogCounter(c.Logger.Handler())
+			c.Logger = slog.New(logs)
+		})
 		own.Stop()
 		good, _ := objs("7", 2)
 		inBad := e.put(t, good[0], store.PutRequest{})
@@ -297,11 +304,11 @@ func TestWriteBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		own.Restart()
-		deadline := time.Now().Add(30 * time.Second)
-		for e.a.SpoolStats().UploadedObjects < 1 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(500 * time.Millisecond) // the damaged one has been tried too by now
+		waitUntil(t, "the good object's upload", func() bool { return e.a.SpoolStats().UploadedObjects >= 1 })
+		// The damaged one has been tried too once the uploader has said so.
+		waitUntil(t, "the damaged copy's refusal", func() bool {
+			return logs.count("cannot upload: the local copy is damaged or gone; retrying in 10 min") > 0
+		})
 		st := e.a.SpoolStats()
 		if st.UploadedObjects != 1 || st.PendingObjects != 1 {
 			t.Fatalf("stats: %+v, want the good object uploaded and the damaged one pending", st)
@@ -362,7 +369,9 @@ func TestWriteBack(t *testing.T) {
 	})
 
 	t.Run("YieldToIngest", func(t *testing.T) {
-		e := newWBEnv(t, srv, "wb-yield", t.TempDir(), store.UploadConfig{LocalBudget: -1, YieldMax: 2 * time.Second})
+		const yieldMax = 2 * time.Second
+		clk := newTestClock()
+		e := newWBEnv(t, srv, "wb-yield", t.TempDir(), store.UploadConfig{LocalBudget: -1, YieldMax: yieldMax}, store.WithClock(clk.Now))
 		data, _ := objs("10", 2)
 		e.put(t, data[0], store.PutRequest{})
 		// A second object arrives slowly: a Put is in progress.
@@ -372,16 +381,20 @@ func TestWriteBack(t *testing.T) {
 			_, err := e.a.Put(ctx, pr, store.PutRequest{})
 			done <- err
 		}()
-		pw.Write(data[1][:200])
-		time.Sleep(time.Second)
+		pw.Write(data[1][:200]) // returns once the Put has read it
+		// The gap after the first Put passes; only the Put in progress keeps ingest going.
+		clk.Add(store.IngestGap)
+		// The uploader reads the clock once each time it weighs the first object against
+		// ingest (Ingesting reads it too when no Put runs). Three readings mean it has come
+		// back to the object: it would not have, had it let the upload go.
+		seen := clk.reads.Load()
+		waitUntil(t, "the uploader to weigh the pending object again", func() bool { return clk.reads.Load() >= seen+3 })
 		if st := e.a.SpoolStats(); st.UploadedObjects != 0 {
 			t.Fatalf("uploaded while a Put was in progress and nothing had waited YieldMax: %+v", st)
 		}
 		// Past YieldMax the first object goes up even though ingest has not paused.
-		deadline := time.Now().Add(10 * time.Second)
-		for e.a.SpoolStats().UploadedObjects == 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		clk.Add(yieldMax)
+		waitUntil(t, "the upload after YieldMax", func() bool { return e.a.SpoolStats().UploadedObjects != 0 })
 		if st := e.a.SpoolStats(); st.UploadedObjects != 1 {
 			t.Fatalf("not uploaded after YieldMax: %+v", st)
 		}
@@ -390,6 +403,7 @@ func TestWriteBack(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+		clk.Add(store.IngestGap) // ingest has paused
 		drain(t, e.a)
 	})
 
