@@ -67,7 +67,7 @@ test-fresh:
 bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
 	$(GO) run ./tools/benchweb
-	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/...
+	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 20s

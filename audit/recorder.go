@@ -1,0 +1,244 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is what Run returns once Close has flushed the queue (like http.ErrServerClosed).
+var ErrClosed = errors.New("audit: recorder closed")
+
+// Sink receives every recorded event after the store has been asked to keep it (Syslog is
+// one). Send must return at once: a sink queues, and counts what it has to drop.
+type Sink interface {
+	Send(Event)
+}
+
+// Config tunes a Recorder; the zero value is usable.
+type Config struct {
+	// Buffer is how many events may wait for the writer (default 4096): a burst of that many
+	// costs the callers only a channel send.
+	Buffer int
+	// MaxBatch bounds the events of one Append, i.e. of one transaction (default 256).
+	MaxBatch int
+	// FullWait is how long Record waits for room in a full buffer before the caller appends
+	// its event itself (default 20ms). The store being slower than the requests for longer
+	// than the buffer lasts thus slows the requests down, instead of losing their events.
+	FullWait time.Duration
+	// Sinks also receive every event (forwarding to a collector).
+	Sinks  []Sink
+	Logger *slog.Logger
+}
+
+// Stats are the recorder's counters since it was made (exposed on /metrics).
+type Stats struct {
+	Recorded uint64 // events given to Record
+	Written  uint64 // events the store has kept
+	Batches  uint64 // successful Appends
+	Direct   uint64 // events their caller appended because the buffer was full or the recorder closed
+	Retries  uint64 // failed Appends retried
+	Lost     uint64 // events the store refused after retries (each one logged at error level)
+	Queued   int    // events waiting now
+}
+
+// Recorder queues events for a Store and appends them in batches from one goroutine. Run
+// drains the queue until Close; Close stops it after the queue is written. Record may be
+// called before Run, during, and after Close (then the caller writes its event itself).
+type Recorder struct {
+	st    Store
+	cfg   Config
+	log   *slog.Logger
+	ch    chan Event
+	quit  chan struct{}
+	done  chan struct{}
+	state sync.RWMutex // Record holds it shared while sending on ch; Close exclusively to close
+	// closed and running are guarded by state.
+	closed, running bool
+
+	recorded, written, batches, direct, retries, lost atomic.Uint64
+}
+
+// New returns a recorder appending to st; call Run in a goroutine, and Close at shutdown
+// (before the store is closed).
+func New(st Store, cfg Config) *Recorder {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 4096
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.FullWait <= 0 {
+		cfg.FullWait = 20 * time.Millisecond
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Recorder{
+		st: st, cfg: cfg, log: log.With("component", "audit"),
+		ch: make(chan Event, cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// Record queues ev (the current time when ev.Time is zero) and returns; it never fails and
+// never drops the event. With the buffer full it waits up to Config.FullWait, or until ctx
+// ends, for room, then appends ev itself (with ctx's values, not its cancellation: a
+// request that ended is still audited).
+func (r *Recorder) Record(ctx context.Context, ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.Normalize()
+	r.recorded.Add(1)
+	r.state.RLock()
+	if !r.closed {
+		select {
+		case r.ch <- ev:
+			r.state.RUnlock()
+			return
+		default:
+		}
+		t := time.NewTimer(r.cfg.FullWait)
+		select {
+		case r.ch <- ev:
+			t.Stop()
+			r.state.RUnlock()
+			return
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	r.state.RUnlock()
+	r.direct.Add(1)
+	r.write(context.WithoutCancel(ctx), []Event{ev})
+}
+
+// Run appends queued events, as many as are waiting (up to MaxBatch) in one Append, until
+// Close; it then writes what is left and returns ErrClosed.
+func (r *Recorder) Run() error {
+	r.state.Lock()
+	if r.closed || r.running {
+		r.state.Unlock()
+		return ErrClosed
+	}
+	r.running = true
+	r.state.Unlock()
+	defer close(r.done)
+	batch := make([]Event, 0, r.cfg.MaxBatch)
+	for {
+		select {
+		case ev := <-r.ch:
+			batch = r.fill(append(batch[:0], ev))
+			r.write(context.Background(), batch)
+		case <-r.quit:
+			r.drain(batch)
+			return ErrClosed
+		}
+	}
+}
+
+// fill adds the events already waiting, up to MaxBatch: group commit.
+func (r *Recorder) fill(batch []Event) []Event {
+	for len(batch) < r.cfg.MaxBatch {
+		select {
+		case ev := <-r.ch:
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes everything queued; nothing is added once closed is set.
+func (r *Recorder) drain(batch []Event) {
+	for {
+		batch = r.fill(batch[:0])
+		if len(batch) == 0 {
+			return
+		}
+		r.write(context.Background(), batch)
+	}
+}
+
+// Close stops accepting events into the queue, waits until Run has written the queue (or
+// writes it itself when Run was never called) and returns. Safe to call more than once.
+func (r *Recorder) Close() error {
+	r.state.Lock()
+	if r.closed {
+		r.state.Unlock()
+		<-r.done
+		return nil
+	}
+	r.closed = true
+	running := r.running
+	r.state.Unlock()
+	close(r.quit)
+	if !running {
+		r.drain(make([]Event, 0, r.cfg.MaxBatch))
+		close(r.done)
+	}
+	<-r.done
+	return nil
+}
+
+// Stats returns the counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{
+		Recorded: r.recorded.Load(), Written: r.written.Load(), Batches: r.batches.Load(),
+		Direct: r.direct.Load(), Retries: r.retries.Load(), Lost: r.lost.Load(), Queued: len(r.ch),
+	}
+}
+
+// retryDelays are the waits before the second and third attempt of an Append: a busy or
+// briefly full disk gets a moment; a store that stays down loses the batch (logged).
+var retryDelays = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
+
+// write appends evs, retrying; if the batch still fails, each event is tried alone so that
+// one the store cannot take does not take the others with it. Every lost event is counted
+// and logged (without the patient's name or ID). The sinks get every event either way.
+func (r *Recorder) write(ctx context.Context, evs []Event) {
+	err := r.st.Append(ctx, evs)
+	for _, d := range retryDelays {
+		if err == nil {
+			break
+		}
+		r.retries.Add(1)
+		r.log.Warn("audit append failed, retrying", "events", len(evs), "err", err)
+		time.Sleep(d)
+		err = r.st.Append(ctx, evs)
+	}
+	switch {
+	case err == nil:
+		r.written.Add(uint64(len(evs)))
+		r.batches.Add(1)
+	case len(evs) > 1:
+		for _, ev := range evs {
+			if err := r.st.Append(ctx, []Event{ev}); err != nil {
+				r.loss(ev, err)
+				continue
+			}
+			r.written.Add(1)
+			r.batches.Add(1)
+		}
+	default:
+		r.loss(evs[0], err)
+	}
+	for _, s := range r.cfg.Sinks {
+		for _, ev := range evs {
+			s.Send(ev)
+		}
+	}
+}
+
+func (r *Recorder) loss(ev Event, err error) {
+	r.lost.Add(1)
+	r.log.Error("audit event lost", "err", err, "time", ev.Time, "action", ev.Action,
+		"actor", ev.Actor.Kind, "user", ev.Actor.UserName, "ae", ev.Actor.AETitle, "addr", ev.Actor.Address,
+		"study", ev.StudyUID, "object", ev.Object, "outcome", ev.Outcome)
+}

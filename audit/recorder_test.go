@@ -1,0 +1,197 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pacsd/audit"
+)
+
+// gateStore keeps appended events in memory; while gate is set, Append waits for it to be
+// closed, and events whose Object is "bad" make an Append fail. It isolates the Recorder's
+// own behaviour (the stores run audittest, Recorder included).
+type gateStore struct {
+	mu      sync.Mutex
+	evs     []audit.Event
+	batches []int
+	gate    chan struct{}
+	entered chan struct{} // receives once per Append that waits at the gate
+}
+
+func (s *gateStore) Append(ctx context.Context, evs []audit.Event) error {
+	if s.gate != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+		<-s.gate
+	}
+	for _, e := range evs {
+		if e.Object == "bad" {
+			return errors.New("refused")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evs = append(s.evs, evs...)
+	s.batches = append(s.batches, len(evs))
+	return nil
+}
+
+func (s *gateStore) Search(ctx context.Context, f audit.Filter) (audit.Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return audit.Page{Events: append([]audit.Event(nil), s.evs...)}, nil
+}
+
+func (s *gateStore) Purge(ctx context.Context, before time.Time) (int64, error) {
+	return 0, nil
+}
+
+func (s *gateStore) stored() []audit.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]audit.Event(nil), s.evs...)
+}
+
+func ev(obj string) audit.Event {
+	return audit.Event{Actor: audit.User(1, "li", "10.0.0.1"), Action: audit.ActionImageView,
+		PatientID: "P1", PatientName: "张^伟", Object: obj}
+}
+
+// collect is a Sink keeping what it is sent.
+type collect struct {
+	mu  sync.Mutex
+	evs []audit.Event
+}
+
+func (c *collect) Send(e audit.Event) {
+	c.mu.Lock()
+	c.evs = append(c.evs, e)
+	c.mu.Unlock()
+}
+
+// TestRecorderFlushOnClose: events queued while the store is busy are all written by Close,
+// in batches (group commit), and the sinks get each of them.
+func TestRecorderFlushOnClose(t *testing.T) {
+	st := &gateStore{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	sink := &collect{}
+	r := audit.New(st, audit.Config{Buffer: 1000, MaxBatch: 64, Sinks: []audit.Sink{sink}})
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run() }()
+	r.Record(context.Background(), ev("first"))
+	<-st.entered // the writer holds "first" at the store's gate
+	for i := range 200 {
+		r.Record(context.Background(), ev(strconv.Itoa(i)))
+	}
+	if q := r.Stats().Queued; q != 200 {
+		t.Errorf("queued %d, want 200", q)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	close(st.gate)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("Run: %v, want ErrClosed", err)
+	}
+	got := st.stored()
+	if len(got) != 201 || got[0].Object != "first" || got[200].Object != "199" {
+		t.Fatalf("stored %d events", len(got))
+	}
+	for i, b := range st.batches {
+		if b > 64 {
+			t.Errorf("batch %d holds %d events, more than MaxBatch", i, b)
+		}
+	}
+	if len(st.batches) > 1+(200+63)/64+1 {
+		t.Errorf("%d appends for 201 events: not batched", len(st.batches))
+	}
+	for _, e := range got {
+		if e.Time.IsZero() || e.Time.Location() != time.UTC || e.Outcome != audit.OutcomeSuccess {
+			t.Errorf("event %s: time %v outcome %q", e.Object, e.Time, e.Outcome)
+		}
+	}
+	if len(sink.evs) != 201 {
+		t.Errorf("sink got %d events, want 201", len(sink.evs))
+	}
+	s := r.Stats()
+	if s.Recorded != 201 || s.Written != 201 || s.Direct != 0 || s.Lost != 0 || s.Queued != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestRecorderFullBuffer: with the buffer full a caller writes its own event (after
+// FullWait, or at once when its context has ended), nothing is dropped, and Close writes
+// the queue even when Run was never started.
+func TestRecorderFullBuffer(t *testing.T) {
+	st := &gateStore{}
+	r := audit.New(st, audit.Config{Buffer: 2, FullWait: time.Hour})
+	r.Record(context.Background(), ev("q1"))
+	r.Record(context.Background(), ev("q2"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// A full buffer and an ended request: written at once (an hour's FullWait would hang).
+	r.Record(ctx, ev("direct"))
+	if got := st.stored(); len(got) != 1 || got[0].Object != "direct" {
+		t.Fatalf("stored %v, want the direct event only", got)
+	}
+	r2 := audit.New(st, audit.Config{Buffer: 1, FullWait: time.Nanosecond})
+	r2.Record(context.Background(), ev("r2q"))
+	r2.Record(context.Background(), ev("r2direct"))
+	if s := r2.Stats(); s.Direct != 1 || s.Queued != 1 {
+		t.Errorf("stats %+v, want 1 direct, 1 queued", s)
+	}
+	for _, rec := range []*audit.Recorder{r, r2} {
+		if err := rec.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Run(); !errors.Is(err, audit.ErrClosed) {
+			t.Errorf("Run after Close: %v", err)
+		}
+	}
+	var objs []string
+	for _, e := range st.stored() {
+		objs = append(objs, e.Object)
+	}
+	if strings.Join(objs, ",") != "direct,r2direct,q1,q2,r2q" {
+		t.Errorf("stored %q", objs)
+	}
+}
+
+// TestRecorderLoss: an event the store refuses (after retries) does not take its batch with
+// it; it is counted and logged, without the patient's name or ID, and still forwarded.
+func TestRecorderLoss(t *testing.T) {
+	st := &gateStore{}
+	var logs bytes.Buffer
+	sink := &collect{}
+	r := audit.New(st, audit.Config{Sinks: []audit.Sink{sink},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r.Record(context.Background(), ev("good1"))
+	r.Record(context.Background(), ev("bad"))
+	r.Record(context.Background(), ev("good2"))
+	r.Close() // one batch of three: fails, retried, then one by one
+	if got := st.stored(); len(got) != 2 || got[0].Object != "good1" || got[1].Object != "good2" {
+		t.Errorf("stored %v", got)
+	}
+	if s := r.Stats(); s.Lost != 1 || s.Written != 2 || s.Retries == 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if !strings.Contains(logs.String(), "audit event lost") || !strings.Contains(logs.String(), "object=bad") {
+		t.Errorf("loss not logged: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), "P1") || strings.Contains(logs.String(), "张") {
+		t.Errorf("the log carries the patient: %s", logs.String())
+	}
+	if len(sink.evs) != 3 {
+		t.Errorf("sink got %d events, want 3", len(sink.evs))
+	}
+}
