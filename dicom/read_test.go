@@ -16,18 +16,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"pacsd/internal/peertest"
 )
 
 // ---- DCMTK-made files ----
 
-// rdTool returns the path of a DCMTK tool or skips the test.
+// rdTool returns the path of a DCMTK tool, or skips the test (fails it under CI).
 func rdTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return peertest.Tool(t, name)
 }
 
 func rdRun(t testing.TB, name string, args ...string) {

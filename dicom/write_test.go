@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"pacsd/internal/peertest"
 )
 
 func TestWriteFileMeta(t *testing.T) {
@@ -477,9 +479,7 @@ func TestEncapsulatedDcmdump(t *testing.T) {
 // the test fails if dcmdump cannot parse it. Skips when DCMTK is not installed.
 func dcmdumpBytes(t *testing.T, b []byte) string {
 	t.Helper()
-	if _, err := exec.LookPath("dcmdump"); err != nil {
-		t.Skip("dcmdump (DCMTK) not installed")
-	}
+	peertest.Tool(t, "dcmdump")
 	p := filepath.Join(t.TempDir(), "x.dcm")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)

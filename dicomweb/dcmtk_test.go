@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"pacsd/internal/peertest"
 )
 
 // DCMTK is the independent reader the tests compare pacsd with: dcmdump lists the
@@ -20,11 +22,7 @@ import (
 
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (scripts/deps.sh installs DCMTK, GDCM and OpenJPEG)", name)
-	}
-	return p
+	return peertest.Tool(t, name)
 }
 
 // dcmdumpTopLevel returns the top-level data set tags dcmdump sees, as JSON keys, leaving

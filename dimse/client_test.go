@@ -248,13 +248,14 @@ func startStorescp(t *testing.T, dir string, args ...string) string {
 		}
 	})
 	addr := net.JoinHostPort("127.0.0.1", port)
-	for i := 0; ; i++ { // wait until it listens
+	deadline := time.Now().Add(30 * time.Second)
+	for { // wait until it listens
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
 			return addr
 		}
-		if i == 200 {
+		if time.Now().After(deadline) {
 			t.Fatalf("storescp did not start: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)

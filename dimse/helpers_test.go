@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/peertest"
 )
 
 const scClass = "1.2.840.10008.5.1.4.1.1.7" // Secondary Capture Image Storage
@@ -30,12 +31,7 @@ const scClass = "1.2.840.10008.5.1.4.1.1.7" // Secondary Capture Image Storage
 func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI (scripts/deps.sh installs DCMTK): %v", tool, err)
-			}
-			t.Skipf("%s not in PATH (install dcmtk to run this test)", tool)
-		}
+		peertest.Tool(t, tool)
 	}
 }
 

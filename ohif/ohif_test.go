@@ -17,6 +17,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"pacsd/internal/peertest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/ from the current output")
@@ -203,13 +205,7 @@ func TestAppConfigGolden(t *testing.T) {
 // checks the configuration OHIF would read. Skipped without node: the browser test covers it
 // in a real page too.
 func TestAppConfigEvaluates(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node not found")
-		}
-		t.Skip("node not found")
-	}
+	node := peertest.Tool(t, "node")
 	const evalJS = `
 const fs = require('fs');
 const window = { location: { origin: process.env.PAGE_ORIGIN } };
@@ -487,11 +483,7 @@ func realDist(t *testing.T) string {
 		dir = filepath.Join("..", ".cache", "ohif", Version, "dist")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
-		msg := "OHIF dist not installed (" + dir + "): run make ohif"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		peertest.Missing(t, "OHIF dist not installed (%s): run make ohif", dir)
 	}
 	return dir
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"pacsd/dimse"
 	"pacsd/internal/browsertest"
+	"pacsd/internal/peertest"
 	"pacsd/store"
 )
 
@@ -25,13 +25,7 @@ import (
 // and a folder archive. See the scenario for the steps; every one must pass.
 func TestReadingRoomInBrowser(t *testing.T) {
 	browsertest.Require(t)
-	storescu, err := exec.LookPath("storescu")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("storescu (DCMTK) is required")
-		}
-		t.Skip("storescu (DCMTK) not installed")
-	}
+	storescu := peertest.Tool(t, "storescu")
 	const organization = "某县人民医院"
 	en := newEnvWith(t, func(c *Config) { c.Organization = organization })
 

@@ -437,7 +437,8 @@ func TestEvents(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The handler subscribes before it writes the headers Do has returned with: the
+	// stream hears whatever is published from now on.
 	en.put("sc_mono8.dcm", "TOWN_A")
 	select {
 	case s := <-got:

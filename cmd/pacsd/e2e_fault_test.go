@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,7 +62,7 @@ func TestSIGKILLDuringIngest(t *testing.T) {
 	const assocs = 4
 	var acked sync.Map // path -> true
 	var nAcked atomic.Int32
-	killed := make(chan struct{})
+	tenth := make(chan struct{}) // closed at the tenth acknowledgement
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -82,24 +83,26 @@ func TestSIGKILLDuringIngest(t *testing.T) {
 				}
 				if st.Code == dimse.StatusSuccess {
 					acked.Store(p, true)
-					nAcked.Add(1)
+					if nAcked.Add(1) == 10 {
+						close(tenth)
+					}
 				}
 			}
 		}(share)
 	}
+	sent := make(chan struct{})
+	go func() { wg.Wait(); close(sent) }()
 	// Kill once a few objects were acknowledged, while the others are in flight.
-	go func() {
-		for nAcked.Load() < 10 {
-			time.Sleep(5 * time.Millisecond)
-		}
+	select {
+	case <-tenth:
 		n.kill()
-		close(killed)
-	}()
-	wg.Wait()
+	case <-sent:
+		t.Fatalf("the senders finished (%d of %d acknowledged) before the kill; the test must kill mid-ingest", nAcked.Load(), len(files))
+	}
+	<-sent
 	if int(nAcked.Load()) == len(files) {
 		t.Fatalf("all %d objects were stored before the kill; the test must kill mid-ingest", len(files))
 	}
-	<-killed
 
 	n2 := startPacsd(t, dataDir)
 	count := 0
@@ -147,19 +150,20 @@ func TestSIGKILLDuringIngest(t *testing.T) {
 	}
 }
 
-// slowReader delivers the first chunk, then tells the test a transfer is in flight and
-// slows down, so that SIGTERM arrives mid-object.
-type slowReader struct {
+// pausingReader delivers the first MiB, then tells the test a transfer is in flight and
+// holds the rest back until the test resumes it, so that SIGTERM arrives mid-object.
+type pausingReader struct {
 	r       *bufio.Reader
 	n       int
 	started chan struct{}
+	resume  chan struct{}
 	once    sync.Once
 }
 
-func (s *slowReader) Read(p []byte) (int, error) {
+func (s *pausingReader) Read(p []byte) (int, error) {
 	if s.n > 1<<20 {
 		s.once.Do(func() { close(s.started) })
-		time.Sleep(2 * time.Millisecond)
+		<-s.resume
 	}
 	if len(p) > 64<<10 {
 		p = p[:64<<10]
@@ -187,7 +191,7 @@ func TestGracefulShutdownFinishesTransfer(t *testing.T) {
 	}
 	defer fh.Close()
 	fh.Seek(f.datasetOffset, 0)
-	sr := &slowReader{r: bufio.NewReader(fh), started: make(chan struct{})}
+	sr := &pausingReader{r: bufio.NewReader(fh), started: make(chan struct{}), resume: make(chan struct{})}
 	res := make(chan dimse.Status, 1)
 	go func() {
 		st, err := c.Store(ctx, f.sopClass, f.sopInstance, f.ts, sr)
@@ -196,9 +200,27 @@ func TestGracefulShutdownFinishesTransfer(t *testing.T) {
 		}
 		res <- st
 	}()
+	resume := sync.OnceFunc(func() { close(sr.resume) })
+	defer resume() // a failing test does not leave the sender blocked
 	<-sr.started
 	stopped := make(chan error, 1)
 	go func() { stopped <- n.stop() }()
+	// The rest of the object goes once pacsd has taken the signal and stopped accepting.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", n.dicomAddr)
+		if err != nil && strings.Contains(n.log.String(), "shutting down") {
+			break
+		}
+		if err == nil {
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pacsd still accepting associations after SIGTERM\n%s", n.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resume()
 	st := <-res
 	if st.Code != dimse.StatusSuccess {
 		t.Fatalf("in-flight C-STORE during SIGTERM: status 0x%04X", st.Code)

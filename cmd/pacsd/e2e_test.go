@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/peertest"
 )
 
 var (
@@ -171,12 +172,7 @@ func (n *node) stop() error {
 func needTool(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI (scripts/deps.sh installs it): %v", tool, err)
-			}
-			t.Skipf("%s not installed (make test installs DCMTK)", tool)
-		}
+		peertest.Tool(t, tool)
 	}
 }
 
@@ -705,7 +701,7 @@ func dcmtkPixels(t *testing.T, path string) []int {
 
 func waitTCP(t *testing.T, addr string) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			return

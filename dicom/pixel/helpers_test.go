@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"pacsd/dicom"
+	"pacsd/internal/peertest"
 )
 
 // repoRoot is the module root (dicom/pixel is two levels down).
@@ -79,12 +80,7 @@ func allFrames(t testing.TB, im *Image) []*Frame {
 func needTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed (scripts/deps.sh installs it): %v", n, err)
-			}
-			t.Skipf("%s not installed (scripts/deps.sh installs DCMTK and GDCM): %v", n, err)
-		}
+		peertest.Tool(t, n)
 	}
 }
 

@@ -63,12 +63,13 @@ func TestOverflowKeepsSeries(t *testing.T) {
 func TestNextWaitsAndStops(t *testing.T) {
 	q := New(0) // an instance goes to a waiting worker, or overflows
 	ctx, cancel := context.WithCancel(context.Background())
+	wctx := waitingCtx{ctx, make(chan struct{}), new(sync.Once)}
 	got := make(chan string, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		in, s, err := q.Next(ctx)
+		in, s, err := q.Next(wctx)
 		switch {
 		case err != nil:
 		case in != nil:
@@ -77,7 +78,13 @@ func TestNextWaitsAndStops(t *testing.T) {
 			got <- s.SeriesUID
 		}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Next has found nothing to do and is going into its wait: the work added now must
+	// wake it.
+	select {
+	case <-wctx.waiting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next never waited")
+	}
 	q.Add(inst("2.1", "2.1.1", "1"))
 	select {
 	case s := <-got:
@@ -99,6 +106,19 @@ func TestNextWaitsAndStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Next did not return after cancel")
 	}
+}
+
+// waitingCtx tells when Next waits: Next reads ctx.Done() only for the select it blocks in,
+// after finding no instance and no series.
+type waitingCtx struct {
+	context.Context
+	waiting chan struct{}
+	once    *sync.Once
+}
+
+func (c waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
 }
 
 // TestRun: Run hands each queued instance and each instance of an overflowed series (as

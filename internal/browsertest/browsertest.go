@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pacsd/internal/peertest"
 )
 
 // Chromium is the browser the scenarios drive: Debian's package, never one downloaded by
@@ -148,11 +150,7 @@ func Require(t testing.TB) string {
 		missing = append(missing, "browsertest/node_modules (npm ci in browsertest/)")
 	}
 	if len(missing) > 0 {
-		msg := "browser test needs " + strings.Join(missing, ", ") + "; `make deps` installs them"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		peertest.Missing(t, "browser test needs %s; `make deps` installs them", strings.Join(missing, ", "))
 	}
 	return node
 }

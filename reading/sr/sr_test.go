@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/peertest"
 	"pacsd/store"
 	"pacsd/store/file"
 	"pacsd/store/sqlite"
@@ -85,9 +86,8 @@ func TestBuildReadBack(t *testing.T) {
 // TestBuildDCMTK has DCMTK's SR reader check the document: dsrdump parses it as a Basic
 // Text SR, shows the Chinese text and the verifying observer.
 func TestBuildDCMTK(t *testing.T) {
-	if _, err := exec.LookPath("dsrdump"); err != nil {
-		t.Skip("dsrdump (DCMTK) not installed")
-	}
+	peertest.Tool(t, "dsrdump")
+	peertest.Tool(t, "dcmdump")
 	b, err := Build(document(t))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"pacsd/internal/peertest"
 )
 
 const testdata = "../../testdata"
@@ -184,9 +186,7 @@ var expectedTags = map[string]string{
 // promises (including text decoded to UTF-8, and each derived file's transfer syntax and
 // SOP Instance UID); it refuses every malformed one.
 func TestDcmdumpAgrees(t *testing.T) {
-	if _, err := exec.LookPath("dcmdump"); err != nil {
-		t.Skip("dcmdump (DCMTK) not installed")
-	}
+	peertest.Tool(t, "dcmdump")
 	for name, want := range loadExpected(t) {
 		t.Run(name, func(t *testing.T) {
 			got, err := dump(t, filepath.Join(testdata, filepath.FromSlash(name)))
@@ -340,7 +340,7 @@ func TestBench(t *testing.T) {
 	if px := int64(2800 * 2800 * 2); large.Size() < px || large.Size() > px+4096 {
 		t.Errorf("large file is %d bytes", large.Size())
 	}
-	if _, err := exec.LookPath("dcmdump"); err != nil {
+	if !peertest.Optional(t, "dcmdump") {
 		return
 	}
 	sops := map[string]bool{}
@@ -378,7 +378,7 @@ func TestMultiframe(t *testing.T) {
 		if px := int64(frames * frame); st.Size() < px || st.Size() > px+4096 {
 			t.Errorf("%s: %d bytes for %d frames", name, st.Size(), frames)
 		}
-		if _, err := exec.LookPath("dcmdump"); err != nil {
+		if !peertest.Optional(t, "dcmdump") {
 			continue
 		}
 		v, err := dump(t, filepath.Join(dir, name))
