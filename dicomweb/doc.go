@@ -149,7 +149,8 @@
 //     connection rather than ending the body cleanly, so no client mistakes a partial
 //     study for a whole one.
 //
-// The package knows store and dicom and nothing of DIMSE or the viewer. Errors from store
-// are translated to HTTP statuses in one table (errors.go) and to STOW-RS Failure Reasons
-// in another (stow.go); response bodies never carry internal error text.
+// The package knows store, dicom, dicom/pixel and thumbnail, and nothing of DIMSE or the
+// viewer. Errors from store are translated to HTTP statuses in one table (errors.go) and to
+// STOW-RS Failure Reasons in another (stow.go); response bodies never carry internal error
+// text.
 package dicomweb
