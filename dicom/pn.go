@@ -30,15 +30,11 @@ func ParsePersonName(s string) PersonName {
 	return p
 }
 
-// String joins the groups with '=' and drops trailing empty groups.
+// String is the PN value of p's groups (PS3.5 6.2.1): '='-joined, trailing empty groups
+// dropped. Trailing '=' are all dropped, so a malformed value with a fourth, empty group
+// ("a=b=c=") comes back as three ("a=b=c"): the index keys names by this form.
 func (p PersonName) String() string {
-	switch {
-	case p.Phonetic != "":
-		return p.Alphabetic + "=" + p.Ideographic + "=" + p.Phonetic
-	case p.Ideographic != "":
-		return p.Alphabetic + "=" + p.Ideographic
-	}
-	return p.Alphabetic
+	return strings.TrimRight(p.Alphabetic+"="+p.Ideographic+"="+p.Phonetic, "=")
 }
 
 // Display is the name as a Chinese reader expects it: the ideographic group when there is

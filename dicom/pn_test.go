@@ -20,6 +20,7 @@ func TestPersonName(t *testing.T) {
 		{"Zhang^XiaoDong=张^小东=", PersonName{Alphabetic: "Zhang^XiaoDong", Ideographic: "张^小东"}, "Zhang^XiaoDong=张^小东"},
 		{"Doe^John==", PersonName{Alphabetic: "Doe^John"}, "Doe^John"},
 		{"a=b=c=d", PersonName{"a", "b", "c=d"}, ""},
+		{"a=b=c=", PersonName{"a", "b", "c="}, "a=b=c"}, // an empty fourth group is dropped
 	}
 	for _, tc := range tests {
 		got := ParsePersonName(tc.in)

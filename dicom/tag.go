@@ -102,6 +102,9 @@ const (
 	TagPixelRepresentation       Tag = 0x00280103
 
 	TagRetrieveURL                     Tag = 0x00081190
+	TagInstanceAvailability            Tag = 0x00080056 // CS, "ONLINE" for all pacsd holds
+	TagTimezoneOffsetFromUTC           Tag = 0x00080201
+	TagAvailableTransferSyntaxUID      Tag = 0x00083002 // UI, the syntax an instance is stored in
 	TagPerformedProcedureStepStartDate Tag = 0x00400244
 	TagPerformedProcedureStepStartTime Tag = 0x00400245
 	TagRequestAttributesSequence       Tag = 0x00400275

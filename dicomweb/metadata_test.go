@@ -136,7 +136,7 @@ func testMetadata(t *testing.T, f *fixture) {
 			var rec dicom.JSONDataset
 			json.Unmarshal(r.body[1:len(r.body)-1], &rec)
 			// Empty trailing groups ("...=") have no place in the JSON model (PS3.18 F.2.2).
-			if got := store.JoinPersonName(store.JSONPersonName(rec, dicom.TagPatientName)); got != strings.TrimRight(e.PatientName, "=") {
+			if got := rec.PersonName(dicom.TagPatientName).String(); got != strings.TrimRight(e.PatientName, "=") {
 				t.Errorf("PatientName %q, want %q", got, e.PatientName)
 			}
 			if cs := str(ds, "00080005"); cs != "" && cs != "ISO_IR 192" {

@@ -245,9 +245,9 @@ func indexGeometry(rec *store.Instance) (cols, rows, frames int) {
 	if !store.HasPixelData(rec) {
 		return 0, 0, 0
 	}
-	c, _ := store.JSONInt(rec.InstanceAttrs, dicom.TagColumns)
-	r, _ := store.JSONInt(rec.InstanceAttrs, dicom.TagRows)
-	n, ok := store.JSONInt(rec.InstanceAttrs, dicom.TagNumberOfFrames)
+	c, _ := rec.InstanceAttrs.Int(dicom.TagColumns)
+	r, _ := rec.InstanceAttrs.Int(dicom.TagRows)
+	n, ok := rec.InstanceAttrs.Int(dicom.TagNumberOfFrames)
 	if !ok || n < 1 {
 		n = 1
 	}

@@ -45,26 +45,26 @@ func (t searchTarget) level() store.Level {
 var (
 	studyReturnTags = []dicom.Tag{
 		dicom.TagStudyDate, dicom.TagStudyTime, dicom.TagAccessionNumber,
-		store.TagInstanceAvailability, dicom.TagModalitiesInStudy, dicom.TagReferringPhysicianName,
-		store.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagPatientName, dicom.TagPatientID,
+		dicom.TagInstanceAvailability, dicom.TagModalitiesInStudy, dicom.TagReferringPhysicianName,
+		dicom.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagPatientName, dicom.TagPatientID,
 		dicom.TagPatientBirthDate, dicom.TagPatientSex, dicom.TagStudyInstanceUID, dicom.TagStudyID,
 		dicom.TagNumberOfStudyRelatedSeries, dicom.TagNumberOfStudyRelatedInstances,
 	}
 	seriesReturnTags = []dicom.Tag{
-		dicom.TagModality, store.TagTimezoneOffsetFromUTC, dicom.TagSeriesDescription,
+		dicom.TagModality, dicom.TagTimezoneOffsetFromUTC, dicom.TagSeriesDescription,
 		dicom.TagRetrieveURL, dicom.TagSeriesInstanceUID, dicom.TagSeriesNumber,
 		dicom.TagNumberOfSeriesRelatedInstances, dicom.TagPerformedProcedureStepStartDate,
 		dicom.TagPerformedProcedureStepStartTime, dicom.TagRequestAttributesSequence,
 	}
 	instanceReturnTags = []dicom.Tag{
-		dicom.TagSOPClassUID, dicom.TagSOPInstanceUID, store.TagInstanceAvailability,
-		store.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagInstanceNumber,
+		dicom.TagSOPClassUID, dicom.TagSOPInstanceUID, dicom.TagInstanceAvailability,
+		dicom.TagTimezoneOffsetFromUTC, dicom.TagRetrieveURL, dicom.TagInstanceNumber,
 		dicom.TagRows, dicom.TagColumns, dicom.TagBitsAllocated, dicom.TagNumberOfFrames,
 		// 10.6.3.3.3 lets the response include Available Transfer Syntax UID, "the Transfer
 		// Syntaxes that the origin server can assure will be supported for retrieval";
 		// viewers (OHIF) read it to choose how to fetch frames, so it is a default here.
 		// pacsd lists the stored syntax alone (qidojson.go says why).
-		store.TagAvailableTransferSyntaxUID,
+		dicom.TagAvailableTransferSyntaxUID,
 	}
 )
 

@@ -321,7 +321,7 @@ func TestBaseURL(t *testing.T) {
 // returned). It is a matching key of instance-level searches.
 func TestQIDOAvailableTransferSyntax(t *testing.T) {
 	f := newFixture(t)
-	key := store.TagAvailableTransferSyntaxUID.Hex()
+	key := dicom.TagAvailableTransferSyntaxUID.Hex()
 	stored := map[string]string{} // SOP Instance UID -> transfer syntax, from testdata/expected.json
 	for _, name := range f.filesWhere(func(e expectedFile) bool { return e.TransferSyntaxUID != "" }) {
 		e := f.expected[name]
@@ -407,7 +407,7 @@ func TestQIDOAvailableTransferSyntax(t *testing.T) {
 			res, _ := f.qido(t, q)
 			checkAll(t, q, res)
 			for _, ds := range res {
-				if got := firstString(ds, store.TagAvailableTransferSyntaxUID); !slices.Contains(want, got) {
+				if got := firstString(ds, dicom.TagAvailableTransferSyntaxUID); !slices.Contains(want, got) {
 					t.Errorf("%s found an instance stored as %s", q, got)
 				}
 			}

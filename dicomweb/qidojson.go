@@ -35,13 +35,13 @@ const (
 
 var (
 	keyCharset         = []byte(dicom.TagSpecificCharacterSet.Hex())
-	keyAvailability    = []byte(store.TagInstanceAvailability.Hex())
+	keyAvailability    = []byte(dicom.TagInstanceAvailability.Hex())
 	keyModalities      = []byte(dicom.TagModalitiesInStudy.Hex())
 	keyStudySeries     = []byte(dicom.TagNumberOfStudyRelatedSeries.Hex())
 	keyStudyInstances  = []byte(dicom.TagNumberOfStudyRelatedInstances.Hex())
 	keySeriesInstances = []byte(dicom.TagNumberOfSeriesRelatedInstances.Hex())
 	keyRetrieveURL     = []byte(dicom.TagRetrieveURL.Hex())
-	keyAvailableTS     = []byte(store.TagAvailableTransferSyntaxUID.Hex())
+	keyAvailableTS     = []byte(dicom.TagAvailableTransferSyntaxUID.Hex())
 
 	// Values are UTF-8 whatever the object was encoded in; a Specific Character Set
 	// copied from the object would mislabel them (PS3.18 F.2: DICOM JSON is UTF-8).

@@ -138,7 +138,7 @@ func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base s
 	}
 	// Instance Availability (0008,0056) "shall be present if known": everything the index
 	// lists is retrievable at once (PS3.3 C.4.23.1.1, ONLINE).
-	avail := store.TagInstanceAvailability.Hex()
+	avail := dicom.TagInstanceAvailability.Hex()
 	if _, ok := out[avail]; !ok && (req.includeAll || defaults[avail] || req.returnKeys[avail]) {
 		out[avail] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
 	}

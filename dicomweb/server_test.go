@@ -262,9 +262,9 @@ func testQIDO(t *testing.T, f *fixture) {
 			t.Errorf("RetrieveURL %q", got)
 		}
 		for _, r := range res {
-			if n := store.JSONPersonName(r, dicom.TagPatientName); !strings.HasPrefix(n.Alphabetic, "张") &&
+			if n := r.PersonName(dicom.TagPatientName); !strings.HasPrefix(n.Alphabetic, "张") &&
 				!strings.HasPrefix(n.Ideographic, "张") && !strings.HasPrefix(n.Phonetic, "张") {
-				t.Errorf("result %s does not match 张*", store.JoinPersonName(n))
+				t.Errorf("result %s does not match 张*", n.String())
 			}
 		}
 	})
@@ -275,7 +275,7 @@ func testQIDO(t *testing.T, f *fixture) {
 		if i < 0 {
 			t.Fatalf("IR 58 study not found; got %v", uids(res, dicom.TagStudyInstanceUID))
 		}
-		if got := store.JoinPersonName(store.JSONPersonName(res[i], dicom.TagPatientName)); got != ir58.PatientName {
+		if got := res[i].PersonName(dicom.TagPatientName).String(); got != ir58.PatientName {
 			t.Errorf("PatientName %q, want %q", got, ir58.PatientName)
 		}
 	})

@@ -50,10 +50,10 @@ func jpegable(in *store.Instance) bool {
 		return false
 	}
 	a := in.InstanceAttrs
-	ba, _ := store.JSONInt(a, dicom.TagBitsAllocated)
-	bs, _ := store.JSONInt(a, dicom.TagBitsStored)
-	pr, _ := store.JSONInt(a, dicom.TagPixelRepresentation)
-	switch strings.TrimSpace(store.JSONString(a, dicom.TagPhotometricInterpretation)) {
+	ba, _ := a.Int(dicom.TagBitsAllocated)
+	bs, _ := a.Int(dicom.TagBitsStored)
+	pr, _ := a.Int(dicom.TagPixelRepresentation)
+	switch strings.TrimSpace(a.String(dicom.TagPhotometricInterpretation)) {
 	case pixel.Monochrome1, pixel.Monochrome2, pixel.RGB, pixel.YBRFull, pixel.YBRFull422:
 		return ba == 8 && bs == 8 && pr == 0
 	}
@@ -92,21 +92,21 @@ func transcodable(in *store.Instance) (ok bool, why string) {
 		return true, ""
 	}
 	a := in.InstanceAttrs
-	if ba, ok := store.JSONInt(a, dicom.TagBitsAllocated); ok && ba != 8 && ba != 16 {
+	if ba, ok := a.Int(dicom.TagBitsAllocated); ok && ba != 8 && ba != 16 {
 		return false, fmt.Sprintf("its pixels have %d bits allocated (8 and 16 are decoded)", ba)
 	}
-	switch pi := strings.TrimSpace(store.JSONString(a, dicom.TagPhotometricInterpretation)); pi {
+	switch pi := strings.TrimSpace(a.String(dicom.TagPhotometricInterpretation)); pi {
 	case "", pixel.Monochrome1, pixel.Monochrome2, pixel.PaletteColor, pixel.RGB, pixel.YBRFull,
 		pixel.YBRFull422, pixel.YBRPartial422, pixel.YBRPartial420, pixel.YBRICT, pixel.YBRRCT:
 	default:
 		return false, "its photometric interpretation " + pi + " is not decoded"
 	}
 	cols, rows, frames := indexGeometry(in)
-	spp, ok := store.JSONInt(a, dicom.TagSamplesPerPixel)
+	spp, ok := a.Int(dicom.TagSamplesPerPixel)
 	if !ok || spp < 1 {
 		spp = 1
 	}
-	ba, ok := store.JSONInt(a, dicom.TagBitsAllocated)
+	ba, ok := a.Int(dicom.TagBitsAllocated)
 	if !ok {
 		ba = 16
 	}

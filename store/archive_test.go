@@ -74,10 +74,10 @@ func TestPutTestdata(t *testing.T) {
 			}
 			// Trailing empty groups ("Zhang^XiaoDong=张^小东=") are not kept: DICOM JSON has
 			// no place for them (PS3.18 F.2.2).
-			if got, w := store.JSONString(res[0], dicom.TagPatientName), strings.TrimRight(want["PatientName"], "="); got != w {
+			if got, w := res[0].String(dicom.TagPatientName), strings.TrimRight(want["PatientName"], "="); got != w {
 				t.Errorf("PatientName = %q, want %q", got, w)
 			}
-			if got := store.JSONString(res[0], dicom.TagSpecificCharacterSet); got != "ISO_IR 192" {
+			if got := res[0].String(dicom.TagSpecificCharacterSet); got != "ISO_IR 192" {
 				t.Errorf("SpecificCharacterSet = %q, want ISO_IR 192", got)
 			}
 			_, rc, err := e.a.Open(ctx, inst.SOPInstanceUID)
@@ -115,10 +115,10 @@ func TestSearchGB18030(t *testing.T) {
 	if len(res) != 1 {
 		t.Fatalf("%d studies for %q*", len(res), string(name[0]))
 	}
-	if got := store.JSONString(res[0], dicom.TagPatientName); got != exp["PatientName"] {
+	if got := res[0].String(dicom.TagPatientName); got != exp["PatientName"] {
 		t.Fatalf("PatientName = %q, want %q", got, exp["PatientName"])
 	}
-	if got := store.JSONStrings(res[0], dicom.TagModalitiesInStudy); len(got) != 1 || got[0] != exp["Modality"] {
+	if got := res[0].Strings(dicom.TagModalitiesInStudy); len(got) != 1 || got[0] != exp["Modality"] {
 		t.Fatalf("ModalitiesInStudy = %q, want %q", got, exp["Modality"])
 	}
 }
@@ -265,7 +265,7 @@ func TestPutReplace(t *testing.T) {
 		t.Fatal("Open does not return the corrected object")
 	}
 	res, err := storetest.SearchDatasets(ctx, e.idx, store.Query{Level: store.LevelStudy})
-	if err != nil || len(res) != 1 || store.JSONString(res[0], dicom.TagPatientName) != "Test^Corrected" {
+	if err != nil || len(res) != 1 || res[0].String(dicom.TagPatientName) != "Test^Corrected" {
 		t.Fatalf("study after replace: %v %v", res, err)
 	}
 }

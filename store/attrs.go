@@ -1,23 +1,9 @@
 package store
 
 import (
-	"encoding/json"
 	"slices"
-	"strconv"
-	"strings"
 
 	"pacsd/dicom"
-)
-
-// Tags the archive adds to results that dicom does not name.
-const (
-	// TagInstanceAvailability (0008,0056) CS: "ONLINE" for everything pacsd holds.
-	TagInstanceAvailability dicom.Tag = 0x00080056
-	// TagTimezoneOffsetFromUTC (0008,0201) SH.
-	TagTimezoneOffsetFromUTC dicom.Tag = 0x00080201
-	// TagAvailableTransferSyntaxUID (0008,3002) UI: the transfer syntax an instance is
-	// stored, and so retrievable byte for byte, in (Hit.TransferSyntaxUID).
-	TagAvailableTransferSyntaxUID dicom.Tag = 0x00083002
 )
 
 // The attributes the index keeps for each level, as DICOM JSON. They are the query keys and
@@ -29,7 +15,7 @@ var (
 	studyTags = []dicom.Tag{
 		dicom.TagStudyDate, dicom.TagStudyTime, dicom.TagAccessionNumber,
 		0x00080051, // IssuerOfAccessionNumberSequence
-		dicom.TagReferringPhysicianName, TagTimezoneOffsetFromUTC,
+		dicom.TagReferringPhysicianName, dicom.TagTimezoneOffsetFromUTC,
 		dicom.TagInstitutionName,
 		0x00080081, // InstitutionAddress
 		dicom.TagStudyDescription,
@@ -170,111 +156,11 @@ func LevelAttrs(ds *dicom.Dataset, l Level) dicom.JSONDataset {
 	return out
 }
 
-// JSONStrings returns the values of t as strings: text as is, numbers formatted, PN values
-// as "Alphabetic=Ideographic=Phonetic". Missing or empty attributes give nil.
-func JSONStrings(ds dicom.JSONDataset, t dicom.Tag) []string {
-	a, ok := ds[t.Hex()]
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, v := range a.Value {
-		switch v := v.(type) {
-		case string:
-			out = append(out, v)
-		case float64:
-			out = append(out, strconv.FormatFloat(v, 'f', -1, 64))
-		case int:
-			out = append(out, strconv.Itoa(v))
-		case int64:
-			out = append(out, strconv.FormatInt(v, 10))
-		case uint16:
-			out = append(out, strconv.FormatUint(uint64(v), 10))
-		case uint32:
-			out = append(out, strconv.FormatUint(uint64(v), 10))
-		case json.Number:
-			out = append(out, v.String())
-		case map[string]string, map[string]any:
-			out = append(out, JoinPersonName(jsonPN(v)))
-		case nil:
-			out = append(out, "")
-		}
-	}
-	return out
-}
-
-// JSONString returns the first value of t as a string (see JSONStrings), or "".
-func JSONString(ds dicom.JSONDataset, t dicom.Tag) string {
-	if s := JSONStrings(ds, t); len(s) > 0 {
-		return s[0]
-	}
-	return ""
-}
-
-// JSONInt returns the first value of t as an integer (IS, US, UL... or a numeric string).
-func JSONInt(ds dicom.JSONDataset, t dicom.Tag) (int64, bool) {
-	s := strings.TrimSpace(JSONString(ds, t))
-	if s == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, true
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f == float64(int64(f)) {
-		return int64(f), true
-	}
-	return 0, false
-}
-
-// JSONPersonName returns the component groups of the first PN value of t.
-func JSONPersonName(ds dicom.JSONDataset, t dicom.Tag) dicom.PersonName {
-	a, ok := ds[t.Hex()]
-	if !ok || len(a.Value) == 0 {
-		return dicom.PersonName{}
-	}
-	switch v := a.Value[0].(type) {
-	case map[string]string, map[string]any:
-		return jsonPN(v)
-	case string: // tolerate a PN given as a plain string
-		return splitPersonName(v)
-	}
-	return dicom.PersonName{}
-}
-
-func jsonPN(v any) dicom.PersonName {
-	get := func(k string) string {
-		switch m := v.(type) {
-		case map[string]string:
-			return m[k]
-		case map[string]any:
-			s, _ := m[k].(string)
-			return s
-		}
-		return ""
-	}
-	return dicom.PersonName{Alphabetic: get("Alphabetic"), Ideographic: get("Ideographic"), Phonetic: get("Phonetic")}
-}
-
-// JoinPersonName is the PN value of p's groups (PS3.5 6.2.1): '='-joined, trailing empty
-// groups dropped.
-func JoinPersonName(p dicom.PersonName) string {
-	s := p.Alphabetic + "=" + p.Ideographic + "=" + p.Phonetic
-	return strings.TrimRight(s, "=")
-}
-
-func splitPersonName(s string) dicom.PersonName {
-	g := strings.SplitN(s, "=", 3)
-	for len(g) < 3 {
-		g = append(g, "")
-	}
-	return dicom.PersonName{Alphabetic: g[0], Ideographic: g[1], Phonetic: g[2]}
-}
-
 // HasPixelData reports whether an instance is an image, judged from the index alone: image
 // pixel modules require Rows and Columns (PS3.3 C.7.6.3), which no structured report or
 // encapsulated document carries.
 func HasPixelData(in *Instance) bool {
-	r, ok1 := JSONInt(in.InstanceAttrs, dicom.TagRows)
-	c, ok2 := JSONInt(in.InstanceAttrs, dicom.TagColumns)
+	r, ok1 := in.InstanceAttrs.Int(dicom.TagRows)
+	c, ok2 := in.InstanceAttrs.Int(dicom.TagColumns)
 	return ok1 && ok2 && r > 0 && c > 0
 }

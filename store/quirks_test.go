@@ -532,13 +532,13 @@ func TestPutVendorQuirks(t *testing.T) {
 			if tc.wantName != "" {
 				wantName = tc.wantName
 			}
-			got := store.JSONString(res[0], dicom.TagPatientName)
+			got := res[0].String(dicom.TagPatientName)
 			if got != wantName || !utf8.ValidString(got) {
 				t.Errorf("indexed PatientName %q, want %q", got, wantName)
 			}
 			// A private or UN sequence must not leak its nested elements into the top
 			// level, nor make the reader lose its place.
-			if id := store.JSONString(res[0], dicom.TagPatientID); id != "Q1" {
+			if id := res[0].String(dicom.TagPatientID); id != "Q1" {
 				t.Errorf("indexed PatientID %q, want Q1", id)
 			}
 			_, rc, err := e.a.Open(ctx, qSOP)

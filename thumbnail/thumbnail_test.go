@@ -153,8 +153,8 @@ func TestBackgroundAfterIngest(t *testing.T) {
 		}
 		img := decode(t, b)
 		// Fitted within 256 x 256, keeping the aspect; small images are not enlarged.
-		rows, _ := store.JSONInt(in.InstanceAttrs, dicom.TagRows)
-		cols, _ := store.JSONInt(in.InstanceAttrs, dicom.TagColumns)
+		rows, _ := in.InstanceAttrs.Int(dicom.TagRows)
+		cols, _ := in.InstanceAttrs.Int(dicom.TagColumns)
 		w, h := img.Bounds().Dx(), img.Bounds().Dy()
 		if want := min(256, int(max(rows, cols))); max(w, h) != want || w*int(rows) != h*int(cols) {
 			t.Errorf("%s: thumbnail %dx%d of a %dx%d image, want the longest side %d and the same aspect", n, w, h, cols, rows, want)

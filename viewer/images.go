@@ -60,15 +60,15 @@ func (v *Viewer) studyImages(c echo.Context) error {
 			continue
 		}
 		ii := imageInfo{SOP: in.SOPInstanceUID, Series: in.SeriesInstanceUID,
-			Modality: store.JSONString(in.SeriesAttrs, dicom.TagModality)}
-		ii.SeriesNumber, _ = store.JSONInt(in.SeriesAttrs, dicom.TagSeriesNumber)
-		ii.Number, _ = store.JSONInt(in.InstanceAttrs, dicom.TagInstanceNumber)
-		ii.Rows, _ = store.JSONInt(in.InstanceAttrs, dicom.TagRows)
-		ii.Columns, _ = store.JSONInt(in.InstanceAttrs, dicom.TagColumns)
-		ii.Frames, _ = store.JSONInt(in.InstanceAttrs, dicom.TagNumberOfFrames)
+			Modality: in.SeriesAttrs.String(dicom.TagModality)}
+		ii.SeriesNumber, _ = in.SeriesAttrs.Int(dicom.TagSeriesNumber)
+		ii.Number, _ = in.InstanceAttrs.Int(dicom.TagInstanceNumber)
+		ii.Rows, _ = in.InstanceAttrs.Int(dicom.TagRows)
+		ii.Columns, _ = in.InstanceAttrs.Int(dicom.TagColumns)
+		ii.Frames, _ = in.InstanceAttrs.Int(dicom.TagNumberOfFrames)
 		ii.Frames = max(ii.Frames, 1)
-		spp, _ := store.JSONInt(in.InstanceAttrs, dicom.TagSamplesPerPixel)
-		pi := store.JSONString(in.InstanceAttrs, dicom.TagPhotometricInterpretation)
+		spp, _ := in.InstanceAttrs.Int(dicom.TagSamplesPerPixel)
+		pi := in.InstanceAttrs.String(dicom.TagPhotometricInterpretation)
 		ii.Color = spp > 1 || (pi != "" && !strings.HasPrefix(pi, "MONOCHROME"))
 		out = append(out, ii)
 	}

@@ -103,7 +103,7 @@ var textVRs = map[string]bool{"AE": true, "AS": true, "CS": true, "DA": true, "D
 
 // Build returns the Part-10 bytes of the document.
 func Build(d Document) ([]byte, error) {
-	studyUID := store.JSONString(d.StudyAttrs, dicom.TagStudyInstanceUID)
+	studyUID := d.StudyAttrs.String(dicom.TagStudyInstanceUID)
 	for _, u := range []string{d.SOPInstanceUID, d.SeriesUID, studyUID} {
 		if !store.ValidUID(u) {
 			return nil, fmt.Errorf("build report document: UID %q: %w", u, store.ErrInvalid)
@@ -115,7 +115,7 @@ func Build(d Document) ([]byte, error) {
 		return nil, err
 	}
 	w := writer{enc: enc}
-	st := func(t dicom.Tag) string { return store.JSONString(d.StudyAttrs, t) }
+	st := func(t dicom.Tag) string { return d.StudyAttrs.String(t) }
 	created := d.Created
 	if created.IsZero() {
 		created = time.Now()
@@ -136,9 +136,9 @@ func Build(d Document) ([]byte, error) {
 		}
 		var v string
 		if a.VR == "PN" {
-			v = store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, t))
+			v = d.StudyAttrs.PersonName(t).String()
 		} else {
-			v = strings.Join(store.JSONStrings(d.StudyAttrs, t), `\`)
+			v = strings.Join(d.StudyAttrs.Strings(t), `\`)
 		}
 		vr := a.VR
 		els[t] = func() { w.text(t, vr, v) }
@@ -159,9 +159,9 @@ func Build(d Document) ([]byte, error) {
 	set(dicom.TagAccessionNumber, "SH", st(dicom.TagAccessionNumber))
 	set(dicom.TagModality, "CS", "SR")
 	set(dicom.TagManufacturer, "LO", "pacsd")
-	set(dicom.TagReferringPhysicianName, "PN", store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, dicom.TagReferringPhysicianName)))
+	set(dicom.TagReferringPhysicianName, "PN", d.StudyAttrs.PersonName(dicom.TagReferringPhysicianName).String())
 	seq(tagRefPPSSequence, empty(tagRefPPSSequence)) // type 2
-	set(dicom.TagPatientName, "PN", store.JoinPersonName(store.JSONPersonName(d.StudyAttrs, dicom.TagPatientName)))
+	set(dicom.TagPatientName, "PN", d.StudyAttrs.PersonName(dicom.TagPatientName).String())
 	set(dicom.TagPatientID, "LO", st(dicom.TagPatientID))
 	set(dicom.TagPatientBirthDate, "DA", st(dicom.TagPatientBirthDate))
 	set(dicom.TagPatientSex, "CS", st(dicom.TagPatientSex))

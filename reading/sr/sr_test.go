@@ -67,14 +67,14 @@ func TestBuildReadBack(t *testing.T) {
 		want string
 	}{
 		{dicom.TagSOPClassUID, BasicTextSRStorage},
-		{dicom.TagStudyInstanceUID, store.JSONString(d.StudyAttrs, dicom.TagStudyInstanceUID)},
+		{dicom.TagStudyInstanceUID, d.StudyAttrs.String(dicom.TagStudyInstanceUID)},
 		{dicom.TagPatientName, "张伟"},
-		{dicom.TagPatientID, store.JSONString(d.StudyAttrs, dicom.TagPatientID)},
+		{dicom.TagPatientID, d.StudyAttrs.String(dicom.TagPatientID)},
 		{dicom.TagModality, "SR"},
 		{dicom.TagSpecificCharacterSet, "ISO_IR 192"},
 		// Study-level attributes the document does not itself set are the study's: storing
 		// the report must not erase them from the index.
-		{dicom.TagPatientAge, store.JSONString(d.StudyAttrs, dicom.TagPatientAge)},
+		{dicom.TagPatientAge, d.StudyAttrs.String(dicom.TagPatientAge)},
 		{dicom.TagInstitutionName, "城关镇卫生院"},
 	} {
 		if got := strings.TrimSpace(ds.String(c.tag)); got != c.want {
@@ -152,7 +152,7 @@ func TestBuildArchive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("archive refused the report: %v", err)
 	}
-	study := store.JSONString(d.StudyAttrs, dicom.TagStudyInstanceUID)
+	study := d.StudyAttrs.String(dicom.TagStudyInstanceUID)
 	if in.StudyInstanceUID != study {
 		t.Fatalf("report filed under study %s, want %s", in.StudyInstanceUID, study)
 	}
@@ -161,7 +161,7 @@ func TestBuildArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || store.JSONString(res[0], dicom.TagSOPInstanceUID) != d.SOPInstanceUID {
+	if len(res) != 1 || res[0].String(dicom.TagSOPInstanceUID) != d.SOPInstanceUID {
 		t.Errorf("search for the study's SR found %d results", len(res))
 	}
 }

@@ -484,27 +484,27 @@ type pnCols struct{ full, alpha, ideo, phon, fuzzy string }
 func columnsOf(in *store.Instance) (*columns, error) {
 	st, se, ia := in.StudyAttrs, in.SeriesAttrs, in.InstanceAttrs
 	c := &columns{
-		studyDate:         normDate(store.JSONString(st, dicom.TagStudyDate)),
-		studyTime:         normTime(store.JSONString(st, dicom.TagStudyTime)),
-		accession:         store.JSONString(st, dicom.TagAccessionNumber),
-		patientName:       pnColumns(store.JSONPersonName(st, dicom.TagPatientName)),
-		referring:         pnColumns(store.JSONPersonName(st, dicom.TagReferringPhysicianName)),
-		patientID:         store.JSONString(st, dicom.TagPatientID),
-		birthDate:         normDate(store.JSONString(st, dicom.TagPatientBirthDate)),
-		sex:               store.JSONString(st, dicom.TagPatientSex),
-		studyID:           store.JSONString(st, dicom.TagStudyID),
-		studyDescription:  store.JSONString(st, dicom.TagStudyDescription),
-		institution:       store.JSONString(st, dicom.TagInstitutionName),
-		modality:          store.JSONString(se, dicom.TagModality),
-		seriesDescription: store.JSONString(se, dicom.TagSeriesDescription),
-		bodyPart:          store.JSONString(se, dicom.TagBodyPartExamined),
-		ppsDate:           normDate(store.JSONString(se, dicom.TagPerformedProcedureStepStartDate)),
-		ppsTime:           normTime(store.JSONString(se, dicom.TagPerformedProcedureStepStartTime)),
+		studyDate:         normDate(st.String(dicom.TagStudyDate)),
+		studyTime:         normTime(st.String(dicom.TagStudyTime)),
+		accession:         st.String(dicom.TagAccessionNumber),
+		patientName:       pnColumns(st.PersonName(dicom.TagPatientName)),
+		referring:         pnColumns(st.PersonName(dicom.TagReferringPhysicianName)),
+		patientID:         st.String(dicom.TagPatientID),
+		birthDate:         normDate(st.String(dicom.TagPatientBirthDate)),
+		sex:               st.String(dicom.TagPatientSex),
+		studyID:           st.String(dicom.TagStudyID),
+		studyDescription:  st.String(dicom.TagStudyDescription),
+		institution:       st.String(dicom.TagInstitutionName),
+		modality:          se.String(dicom.TagModality),
+		seriesDescription: se.String(dicom.TagSeriesDescription),
+		bodyPart:          se.String(dicom.TagBodyPartExamined),
+		ppsDate:           normDate(se.String(dicom.TagPerformedProcedureStepStartDate)),
+		ppsTime:           normTime(se.String(dicom.TagPerformedProcedureStepStartTime)),
 	}
-	if n, ok := store.JSONInt(se, dicom.TagSeriesNumber); ok {
+	if n, ok := se.Int(dicom.TagSeriesNumber); ok {
 		c.seriesNumber = sql.NullInt64{Int64: n, Valid: true}
 	}
-	if n, ok := store.JSONInt(ia, dicom.TagInstanceNumber); ok {
+	if n, ok := ia.Int(dicom.TagInstanceNumber); ok {
 		c.instanceNumber = sql.NullInt64{Int64: n, Valid: true}
 	}
 	var err error
@@ -539,7 +539,7 @@ func encodeJSON(ds dicom.JSONDataset) (string, error) {
 func pnColumns(p dicom.PersonName) pnCols {
 	p = normPN(p)
 	return pnCols{
-		full:  store.JoinPersonName(p),
+		full:  p.String(),
 		alpha: p.Alphabetic,
 		ideo:  p.Ideographic,
 		phon:  p.Phonetic,

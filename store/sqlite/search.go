@@ -62,7 +62,7 @@ var colKeys = map[dicom.Tag]colKey{
 	dicom.TagSOPInstanceUID:                  {store.LevelInstance, kUID, "i.sop_uid", [3]string{}, ""},
 	dicom.TagSOPClassUID:                     {store.LevelInstance, kUID, "i.sop_class_uid", [3]string{}, ""},
 	dicom.TagInstanceNumber:                  {store.LevelInstance, kInt, "i.instance_number", [3]string{}, ""},
-	store.TagAvailableTransferSyntaxUID:      {store.LevelInstance, kUID, "i.transfer_syntax", [3]string{}, ""},
+	dicom.TagAvailableTransferSyntaxUID:      {store.LevelInstance, kUID, "i.transfer_syntax", [3]string{}, ""},
 }
 
 // ignoredKeys are identifier attributes that say how to query, not what to match.
@@ -445,16 +445,11 @@ func pnCondCollate(full string, groups [3]string, fuzzyCol, v string, fuzzy bool
 			continue
 		}
 		if strings.Contains(one, "=") {
-			p := dicom.PersonName{}
-			g := strings.SplitN(one, "=", 3)
-			for len(g) < 3 {
-				g = append(g, "")
-			}
-			p.Alphabetic, p.Ideographic, p.Phonetic = g[0], g[1], g[2]
+			p := dicom.ParsePersonName(one)
 			if !strings.ContainsAny(one, "*?") {
 				p = normPN(p)
 			}
-			c, a := pnTerm(full, store.JoinPersonName(p), collate)
+			c, a := pnTerm(full, p.String(), collate)
 			alts = append(alts, c)
 			args = append(args, a...)
 			continue

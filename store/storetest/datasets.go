@@ -38,9 +38,9 @@ func HitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
 		ds[dicom.TagNumberOfSeriesRelatedInstances.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(h.SeriesInstances)}}
 	}
 	// Everything the index lists can be retrieved at once (PS3.3 C.4.23.1.1, ONLINE).
-	ds[store.TagInstanceAvailability.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
+	ds[dicom.TagInstanceAvailability.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{"ONLINE"}}
 	if level == store.LevelInstance && h.TransferSyntaxUID != "" {
-		ds[store.TagAvailableTransferSyntaxUID.Hex()] = dicom.JSONAttribute{VR: "UI", Value: []any{h.TransferSyntaxUID}}
+		ds[dicom.TagAvailableTransferSyntaxUID.Hex()] = dicom.JSONAttribute{VR: "UI", Value: []any{h.TransferSyntaxUID}}
 	}
 	return ds, nil
 }

@@ -98,7 +98,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		if n := intAttr(res[0], dicom.TagNumberOfStudyRelatedInstances); n != 1 {
 			t.Fatalf("after a replace: %d instances, want 1", n)
 		}
-		if name := store.JSONString(res[0], dicom.TagPatientName); name != "Zhang^Wei^Jr" {
+		if name := res[0].String(dicom.TagPatientName); name != "Zhang^Wei^Jr" {
 			t.Fatalf("study attributes not updated by the replacing instance: PatientName %q", name)
 		}
 	})
@@ -121,7 +121,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 		for tag, want := range map[dicom.Tag]string{dicom.TagStudyDescription: "CHEST PA", dicom.TagAccessionNumber: "A81",
 			dicom.TagInstitutionName: "Township 3", dicom.TagPatientName: "Wang^Fang^^Ms"} {
-			if got := store.JSONString(res[0], tag); got != want {
+			if got := res[0].String(tag); got != want {
 				t.Errorf("after the report: %s = %q, want %q", tag, got, want)
 			}
 		}
@@ -132,7 +132,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := store.JSONString(in.StudyAttrs, dicom.TagStudyDescription); got != "CHEST PA" {
+		if got := in.StudyAttrs.String(dicom.TagStudyDescription); got != "CHEST PA" {
 			t.Errorf("the report's record shows the study's description %q, want the merged CHEST PA", got)
 		}
 	})
@@ -184,7 +184,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 			t.Fatalf("%d results", len(res))
 		}
 		s := res[0]
-		if got := store.JSONStrings(s, dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"SR", "US"}) {
+		if got := s.Strings(dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"SR", "US"}) {
 			t.Errorf("ModalitiesInStudy = %q, want [SR US]", got)
 		}
 		if n := intAttr(s, dicom.TagNumberOfStudyRelatedSeries); n != 2 {
@@ -193,21 +193,21 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		if n := intAttr(s, dicom.TagNumberOfStudyRelatedInstances); n != 3 {
 			t.Errorf("NumberOfStudyRelatedInstances = %d, want 3", n)
 		}
-		if a := store.JSONString(s, store.TagInstanceAvailability); a != "ONLINE" {
+		if a := s.String(dicom.TagInstanceAvailability); a != "ONLINE" {
 			t.Errorf("InstanceAvailability = %q", a)
 		}
-		if cs := store.JSONString(s, dicom.TagSpecificCharacterSet); cs != "ISO_IR 192" {
+		if cs := s.String(dicom.TagSpecificCharacterSet); cs != "ISO_IR 192" {
 			t.Errorf("SpecificCharacterSet = %q", cs)
 		}
 		se := search(t, x, store.Query{Level: store.LevelSeries, StudyInstanceUID: "1.2.3", SeriesInstanceUID: "1.2.3.1"})
 		if len(se) != 1 || intAttr(se[0], dicom.TagNumberOfSeriesRelatedInstances) != 2 {
 			t.Fatalf("series 1.2.3.1: %v", se)
 		}
-		if name := store.JSONString(se[0], dicom.TagPatientName); name != "张伟" {
+		if name := se[0].String(dicom.TagPatientName); name != "张伟" {
 			t.Errorf("series result lacks the study's PatientName: %q", name)
 		}
 		in := search(t, x, store.Query{Level: store.LevelInstance, StudyInstanceUID: "1.2.3", SeriesInstanceUID: "1.2.3.1"})
-		if len(in) != 2 || store.JSONString(in[0], dicom.TagModality) != "US" || store.JSONString(in[0], dicom.TagStudyDescription) != "ABDOMEN" {
+		if len(in) != 2 || in[0].String(dicom.TagModality) != "US" || in[0].String(dicom.TagStudyDescription) != "ABDOMEN" {
 			t.Fatalf("instance results lack series or study attributes: %v", in)
 		}
 
@@ -216,7 +216,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 			t.Fatal(err)
 		}
 		s = search(t, x, store.Query{Level: store.LevelStudy, StudyInstanceUID: "1.2.3"})[0]
-		if got := store.JSONStrings(s, dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"US"}) {
+		if got := s.Strings(dicom.TagModalitiesInStudy); !slices.Equal(got, []string{"US"}) {
 			t.Errorf("after delete ModalitiesInStudy = %q", got)
 		}
 		if n := intAttr(s, dicom.TagNumberOfStudyRelatedSeries); n != 1 {
@@ -268,7 +268,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		if err != nil || len(list) != 3 {
 			t.Fatalf("Instances of one series: %d, %v", len(list), err)
 		}
-		if store.JSONString(list[0].SeriesAttrs, dicom.TagSeriesInstanceUID) != "1.5.2" {
+		if list[0].SeriesAttrs.String(dicom.TagSeriesInstanceUID) != "1.5.2" {
 			t.Fatal("listed instance lacks its series attributes")
 		}
 	})
@@ -501,7 +501,7 @@ func ResultUIDs(res []dicom.JSONDataset, l store.Level) []string {
 		store.LevelSeries: dicom.TagSeriesInstanceUID, store.LevelInstance: dicom.TagSOPInstanceUID}[l]
 	var out []string
 	for _, r := range res {
-		out = append(out, store.JSONString(r, tag))
+		out = append(out, r.String(tag))
 	}
 	return out
 }
@@ -526,7 +526,7 @@ func search(t *testing.T, x store.Index, q store.Query) []dicom.JSONDataset {
 }
 
 func intAttr(ds dicom.JSONDataset, t dicom.Tag) int {
-	n, _ := store.JSONInt(ds, t)
+	n, _ := ds.Int(t)
 	return int(n)
 }
 
