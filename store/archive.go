@@ -141,13 +141,15 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 	return a, nil
 }
 
-// Put stores one Part-10 object read from r: spool while hashing, read the header, dedupe,
-// blob (durable), index (committed), and only then return. On any error nothing is left
-// visible. Errors wrap ErrInvalid, ErrTooLarge, ErrNoSpace or ErrUnavailable; an error
-// reading r itself (a peer gone away) or the end of ctx is returned wrapped as it is.
-// If the same SOP instance is already stored with the same SHA-256, Put returns the stored
-// record and writes nothing. If it is stored with other content, the new object replaces it
-// (the modality's corrected version wins) and the old blob is deleted after the commit.
+// Put stores one Part-10 object read from r, in the steps of DESIGN.md section 3: spool
+// while hashing and parse the header from the same bytes, check the UIDs, decide (same
+// content already stored, or a new version), make the blob durable, commit the index, and
+// only then return. On any error nothing is left visible. Errors wrap ErrInvalid,
+// ErrTooLarge, ErrNoSpace or ErrUnavailable; an error reading r itself (a peer gone away)
+// or the end of ctx is returned wrapped as it is. If the same SOP instance is already
+// stored with the same SHA-256, Put returns the stored record and writes nothing. If it is
+// stored with other content, the new object replaces it (the modality's corrected version
+// wins) and the old blob is deleted after the commit.
 //
 // The header is parsed from the stream as it is spooled (a TeeReader under the parser's
 // bufio.Reader; dicom.ReadPart10 stops before Pixel Data), so a large object is read once
@@ -157,33 +159,136 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 // truncated object is refused rather than acknowledged. The exceptions are re-read from
 // the spool and parsed whole (checkSpooled): deflated data sets, whose structure readTail
 // cannot see, and objects with an undefined-length element after Pixel Data.
+//
+// Put writes the one log line of each object, whatever its transport: its outcome (stored,
+// replaced, duplicate, refused, failed), where it came from, its SOP Instance UID, size
+// and duration. Never patient data.
 func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instance, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("put: %w", err)
-	}
-	if err := a.checkFree(); err != nil {
+	start := a.cfg.now()
+	res, err := a.put(ctx, r, req)
+	a.logPut(ctx, req, res, err, a.cfg.now().Sub(start))
+	if err != nil {
 		return nil, err
 	}
-	if err := a.wb.checkSpool(); err != nil {
-		return nil, err
+	return res.inst, nil
+}
+
+// putResult is what a Put did, for its log line.
+type putResult struct {
+	inst    *Instance // on error, what was learnt of the object: nil before its header was read
+	outcome string    // on success
+	oldKey  string    // putReplaced: the blob of the version replaced
+}
+
+// Outcomes of a Put that succeeded.
+const (
+	putStored    = "stored"
+	putReplaced  = "replaced" // a new version of an instance stored with other content
+	putDuplicate = "duplicate"
+)
+
+// put is Put without its log line.
+func (a *Archive) put(ctx context.Context, r io.Reader, req PutRequest) (putResult, error) {
+	if err := a.admit(ctx); err != nil {
+		return putResult{}, err
 	}
 	defer a.putting()()
+	sp, err := a.createSpool()
+	if err != nil {
+		return putResult{}, err
+	}
+	defer sp.discard()
+
+	// 1-2. Spool while hashing, parse the header from the same bytes, check the UIDs.
+	inst, err := a.spoolAndParse(ctx, sp, r, req)
+	if err != nil {
+		return putResult{inst: inst}, err
+	}
+	// One SOP instance at a time from here on: two copies of the same instance arriving
+	// together (a retry racing the original) must not interleave their blob writes, index
+	// writes and old-blob deletions, or one could delete the blob the other just indexed.
+	defer a.locks.lock(inst.SOPInstanceUID)()
+
+	// 3. Same content already stored: nothing to write.
+	existing, same, err := a.decide(ctx, inst)
+	if err != nil {
+		return putResult{inst: inst}, err
+	}
+	if same {
+		return putResult{inst: existing, outcome: putDuplicate}, nil
+	}
+	// 4. The blob durable.
+	undo, err := a.makeDurable(ctx, sp, inst, existing)
+	if err != nil {
+		return putResult{inst: inst}, err
+	}
+	// 5. The index committed: only now success.
+	prev, err := a.commit(ctx, inst)
+	if err != nil {
+		undo()
+		return putResult{inst: inst}, err
+	}
+	res := putResult{inst: inst, outcome: putStored}
+	if prev != nil && prev.BlobKey != inst.BlobKey {
+		res.outcome, res.oldKey = putReplaced, prev.BlobKey
+		a.deleteBlob(context.WithoutCancel(ctx), prev.BlobKey)
+	}
+	a.announce(inst)
+	return res, nil
+}
+
+// admit refuses a Put before anything is written: ctx already ended, too little free
+// space, or too much waiting for upload.
+func (a *Archive) admit(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if err := a.checkFree(); err != nil {
+		return err
+	}
+	return a.wb.checkSpool()
+}
+
+// spoolFile is one incoming object in the spool directory, until the blob store adopts it
+// (a rename) or it is discarded.
+type spoolFile struct {
+	f       *os.File // nil once closed
+	path    string
+	adopted bool
+}
+
+func (a *Archive) createSpool() (*spoolFile, error) {
 	f, err := os.CreateTemp(a.cfg.SpoolDir, spoolPrefix+"*"+spoolSuffix)
 	if err != nil {
 		return nil, ioError("put: create spool file", err)
 	}
-	spool, adopted := f.Name(), false
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		if !adopted {
-			os.Remove(spool)
-		}
-	}()
+	return &spoolFile{f: f, path: f.Name()}, nil
+}
 
+// close closes the file once; the spooled bytes stay for the blob store.
+func (s *spoolFile) close() error {
+	f := s.f
+	s.f = nil
+	return f.Close()
+}
+
+// discard closes the file and removes it unless the blob store adopted it.
+func (s *spoolFile) discard() {
+	if s.f != nil {
+		s.f.Close()
+	}
+	if !s.adopted {
+		os.Remove(s.path)
+	}
+}
+
+// spoolAndParse writes r to the spool while hashing it and parses the header from the same
+// bytes (steps 1-2): the instance it returns is described, checked against the request,
+// and sized and hashed, with the spool file complete and closed. On error it returns the
+// instance when the header was read.
+func (a *Archive) spoolAndParse(ctx context.Context, sp *spoolFile, r io.Reader, req PutRequest) (*Instance, error) {
 	hash := sha256.New()
-	bw := bufio.NewWriterSize(f, 256<<10)
+	bw := bufio.NewWriterSize(sp.f, 256<<10)
 	sink := &sinkWriter{w: io.MultiWriter(bw, hash)}
 	src := &sourceReader{ctx: ctx, r: r, max: a.cfg.MaxObjectSize}
 	// Every byte pulled from r passes the TeeReader into the spool exactly once, whether the
@@ -199,52 +304,55 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
+	inst.Origin = req.Origin
 	recheck, err := readTail(br, inst.TransferSyntaxUID)
 	if err != nil {
-		return nil, a.streamError("put "+inst.SOPInstanceUID, err, src, sink, false)
+		return inst, a.streamError("put "+inst.SOPInstanceUID, err, src, sink, false)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, ioError("put "+inst.SOPInstanceUID+": spool", err)
+		return inst, ioError("put "+inst.SOPInstanceUID+": spool", err)
 	}
-	err = f.Close()
-	f = nil
-	if err != nil {
-		return nil, ioError("put "+inst.SOPInstanceUID+": spool", err)
+	if err := sp.close(); err != nil {
+		return inst, ioError("put "+inst.SOPInstanceUID+": spool", err)
 	}
 	if recheck {
-		if err := checkSpooled(spool); err != nil {
-			return nil, ioError("put "+inst.SOPInstanceUID+": check", err)
+		if err := checkSpooled(sp.path); err != nil {
+			return inst, ioError("put "+inst.SOPInstanceUID+": check", err)
 		}
 	}
 	inst.Size = src.n
 	inst.SHA256 = hex.EncodeToString(hash.Sum(nil))
-	inst.Origin = req.Origin
+	return inst, nil
+}
 
-	// One SOP instance at a time from here on: two copies of the same instance arriving
-	// together (a retry racing the original) must not interleave their blob writes, index
-	// writes and old-blob deletions, or one could delete the blob the other just indexed.
-	defer a.locks.lock(inst.SOPInstanceUID)()
-
-	existing, err := a.idx.Instance(ctx, inst.SOPInstanceUID)
+// decide looks up the stored version of inst's SOP instance (step 3): same reports that it
+// holds the same content and its blob is there, so nothing is to be written. Otherwise inst
+// becomes the instance's new version, and existing (nil when there is none) the old one.
+func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instance, same bool, err error) {
+	existing, err = a.idx.Instance(ctx, inst.SOPInstanceUID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		existing = nil
+		return nil, false, nil
 	case err != nil:
-		return nil, indexError("put "+inst.SOPInstanceUID+": look up", err)
-	case existing.SHA256 == inst.SHA256:
-		if a.present(ctx, existing) {
-			a.log.Debug("duplicate instance, nothing written", "sop_instance_uid", inst.SOPInstanceUID)
-			return existing, nil
-		}
-		// The index promises a blob that is gone: take the re-sent copy to repair it.
-		a.log.Error("indexed blob missing; storing the re-sent copy",
-			"sop_instance_uid", inst.SOPInstanceUID, "blob_key", existing.BlobKey)
+		return nil, false, indexError("put "+inst.SOPInstanceUID+": look up", err)
+	case existing.SHA256 != inst.SHA256:
+		return existing, false, nil
+	case a.present(ctx, existing):
+		return existing, true, nil
 	}
+	// The index promises a blob that is gone: take the re-sent copy to repair it.
+	a.log.Error("indexed blob missing; storing the re-sent copy",
+		"sop_instance_uid", inst.SOPInstanceUID, "blob_key", existing.BlobKey)
+	return existing, false, nil
+}
 
+// makeDurable puts the spooled object into the blob store under its key (step 4): adopted
+// by a rename where the blob store allows it, copied otherwise. undo removes the new blob
+// of a Put that will not be acknowledged, unless it is the very key the existing record
+// points at (same content re-stored to repair it).
+func (a *Archive) makeDurable(ctx context.Context, sp *spoolFile, inst, existing *Instance) (undo func(), err error) {
 	inst.BlobKey = BlobKey(inst.StudyInstanceUID, inst.SeriesInstanceUID, inst.SOPInstanceUID, inst.SHA256)
-	// undo removes the new blob of a Put that will not be acknowledged, unless it is the
-	// very key the existing record points at (same content re-stored to repair it).
-	undo := func() {
+	undo = func() {
 		if existing != nil && existing.BlobKey == inst.BlobKey {
 			return
 		}
@@ -253,40 +361,78 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 		}
 	}
 	if ad, ok := a.blobs.(FileAdopter); ok {
-		if err := ad.AdoptFile(ctx, inst.BlobKey, spool); err != nil {
+		if err := ad.AdoptFile(ctx, inst.BlobKey, sp.path); err != nil {
 			// The rename may have happened before a later step (directory fsync) failed.
 			undo()
 			return nil, ioError("put "+inst.SOPInstanceUID+": store blob", err)
 		}
-		adopted = true
-	} else if err := a.putBlob(ctx, inst.BlobKey, spool, inst.Size); err != nil {
+		sp.adopted = true
+	} else if err := a.putBlob(ctx, inst.BlobKey, sp.path, inst.Size); err != nil {
 		undo()
 		return nil, ioError("put "+inst.SOPInstanceUID+": store blob", err)
 	}
+	return undo, nil
+}
 
+// commit indexes inst (step 5) and hands it to the write-back uploader. prev is the record
+// it replaced, if any.
+func (a *Archive) commit(ctx context.Context, inst *Instance) (prev *Instance, err error) {
 	inst.ReceivedAt = a.cfg.now().UTC()
 	inst.Uploaded, inst.Evicted = false, false // a new local blob, to be uploaded if there is a remote
-	prev, err := a.idx.PutInstance(ctx, inst)
+	prev, err = a.idx.PutInstance(ctx, inst)
 	if err != nil {
-		undo()
 		return nil, indexError("put "+inst.SOPInstanceUID+": index", err)
 	}
 	a.wb.stored(inst, prev)
-	if prev != nil && prev.BlobKey != inst.BlobKey {
-		a.log.Warn("instance replaced by a different object",
-			"sop_instance_uid", inst.SOPInstanceUID, "study_instance_uid", inst.StudyInstanceUID,
-			"old_blob_key", prev.BlobKey, "new_blob_key", inst.BlobKey)
-		a.deleteBlob(context.WithoutCancel(ctx), prev.BlobKey)
-	}
-	a.log.Debug("instance stored", "sop_instance_uid", inst.SOPInstanceUID, "size", inst.Size,
-		"calling_ae", req.Origin.CallingAE)
+	return prev, nil
+}
+
+// announce calls the OnStored functions.
+func (a *Archive) announce(inst *Instance) {
 	a.mu.Lock()
 	fns := a.onStored
 	a.mu.Unlock()
 	for _, fn := range fns {
 		fn(inst)
 	}
-	return inst, nil
+}
+
+// logPut writes the one log line of a Put. Refusals and failures are warnings (a sender
+// was told no), and so is a replaced version (a modality's correction, or two objects
+// claiming one UID).
+func (a *Archive) logPut(ctx context.Context, req PutRequest, res putResult, err error, took time.Duration) {
+	lvl, outcome, msg := slog.LevelInfo, res.outcome, "object stored"
+	switch {
+	case err != nil && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrTooLarge)):
+		lvl, outcome, msg = slog.LevelWarn, "refused", "object refused"
+	case err != nil:
+		lvl, outcome, msg = slog.LevelWarn, "failed", "object not stored"
+	case outcome == putReplaced:
+		lvl, msg = slog.LevelWarn, "object replaced by a new version"
+	case outcome == putDuplicate:
+		msg = "duplicate object, nothing written"
+	}
+	sop := req.ExpectSOPInstanceUID
+	if res.inst != nil {
+		sop = res.inst.SOPInstanceUID
+	}
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs, slog.String("outcome", outcome), slog.String("transport", req.Origin.Transport))
+	if req.Origin.CallingAE != "" {
+		attrs = append(attrs, slog.String("calling_ae", req.Origin.CallingAE))
+	}
+	attrs = append(attrs, slog.String("remote", req.Origin.RemoteAddr), slog.String("sop_instance_uid", sop))
+	if err == nil {
+		attrs = append(attrs, slog.String("study_instance_uid", res.inst.StudyInstanceUID), slog.Int64("size", res.inst.Size))
+	}
+	if res.oldKey != "" {
+		attrs = append(attrs, slog.String("old_blob_key", res.oldKey), slog.String("blob_key", res.inst.BlobKey))
+	}
+	attrs = append(attrs, slog.Duration("duration", took))
+	if err != nil {
+		attrs = append(attrs, slog.Any("err", err))
+	}
+	a.log.LogAttrs(ctx, lvl, msg, attrs...)
 }
 
 // describe builds the record of a parsed header and checks it against the request.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -97,18 +98,49 @@ const (
 // referenced blob. Puts, uploads and evictions may run meanwhile: the index is read first,
 // so they show up as harmless differences, and Grace keeps Repair off fresh objects.
 func (a *Archive) Check(ctx context.Context, opts CheckOptions) (Consistency, error) {
-	var c Consistency
 	if opts.Grace <= 0 {
 		opts.Grace = time.Hour
 	}
-	cutoff := time.Now().Add(-opts.Grace)
-	seed := maphash.MakeSeed()
-	type ref struct {
-		h     uint64
-		flags uint8
+	ck := &checker{
+		a: a, ctx: ctx, opts: opts,
+		cutoff:      time.Now().Add(-opts.Grace),
+		refs:        refSet{seed: maphash.MakeSeed()},
+		remoteKnown: opts.Remote && a.remote != nil,
 	}
-	var refs []ref
-	err := a.idx.BlobRefs(ctx, RefsAll, 0, func(r BlobRef) error {
+	if err := ck.readIndex(); err != nil {
+		return ck.c, err
+	}
+	if err := a.blobs.List(ctx, ck.local); err != nil {
+		return ck.c, fmt.Errorf("check: list local blobs: %w", err)
+	}
+	if ck.remoteKnown {
+		if err := a.remote.List(ctx, ck.remote); err != nil {
+			return ck.c, fmt.Errorf("check: list remote blobs: %w", err)
+		}
+	}
+	// Second pass over the index: name each entry that is not where it should be, and
+	// with Hash read it.
+	if err := a.idx.BlobRefs(ctx, RefsAll, 0, ck.indexed); err != nil {
+		return ck.c, fmt.Errorf("check: index: %w", err)
+	}
+	ck.summarize()
+	return ck.c, nil
+}
+
+// checker is one run of Check.
+type checker struct {
+	a           *Archive
+	ctx         context.Context
+	opts        CheckOptions
+	cutoff      time.Time // Repair removes only objects older than this
+	refs        refSet
+	remoteKnown bool // the remote store is listed
+	c           Consistency
+}
+
+// readIndex takes every index entry into the set of references (the first pass).
+func (ck *checker) readIndex() error {
+	err := ck.a.idx.BlobRefs(ck.ctx, RefsAll, 0, func(r BlobRef) error {
 		var f uint8
 		if r.Uploaded {
 			f |= refUploaded
@@ -116,145 +148,160 @@ func (a *Archive) Check(ctx context.Context, opts CheckOptions) (Consistency, er
 		if r.Evicted {
 			f |= refEvicted
 		}
-		refs = append(refs, ref{maphash.String(seed, r.BlobKey), f})
+		ck.refs.add(r.BlobKey, f)
 		return nil
 	})
 	if err != nil {
-		return c, fmt.Errorf("check: index: %w", err)
+		return fmt.Errorf("check: index: %w", err)
 	}
-	slices.SortFunc(refs, func(x, y ref) int {
-		switch {
-		case x.h < y.h:
-			return -1
-		case x.h > y.h:
-			return 1
-		}
-		return 0
-	})
-	c.Referenced = len(refs)
-	// find returns the entries with key's hash (one, but for a collision).
-	find := func(key string) []ref {
-		h := maphash.String(seed, key)
-		i, _ := slices.BinarySearchFunc(refs, h, func(r ref, h uint64) int {
-			switch {
-			case r.h < h:
-				return -1
-			case r.h > h:
-				return 1
-			}
-			return 0
-		})
-		j := i
-		for j < len(refs) && refs[j].h == h {
-			j++
-		}
-		return refs[i:j]
-	}
-	report := func(n *int, lvl slog.Level, msg string, args ...any) {
-		*n++
-		if *n <= maxReported {
-			a.log.Log(ctx, lvl, msg, args...)
-		}
-	}
-	remove := func(b Blobs, bi BlobInfo, where string) error {
-		if !opts.Repair || bi.ModTime.After(cutoff) {
-			return nil
-		}
-		if err := b.Delete(ctx, bi.Key); err != nil {
-			return fmt.Errorf("check: remove %s blob %s: %w", where, bi.Key, err)
-		}
-		c.Repaired++
-		return nil
-	}
+	ck.refs.sort()
+	ck.c.Referenced = len(ck.refs.refs)
+	return nil
+}
 
-	err = a.blobs.List(ctx, func(bi BlobInfo) error {
-		c.Stored++
-		m := find(bi.Key)
-		if len(m) == 0 {
-			report(&c.Unreferenced, slog.LevelWarn, "local blob not referenced by the index", "blob_key", bi.Key)
-			return remove(a.blobs, bi, "local")
-		}
-		stale := true
-		for i := range m {
-			m[i].flags |= refLocal
-			stale = stale && m[i].flags&refEvicted != 0
-		}
-		if stale && a.remote != nil {
-			report(&c.StaleLocal, slog.LevelInfo, "local copy of an evicted blob", "blob_key", bi.Key)
-			return remove(a.blobs, bi, "local")
-		}
-		return nil
-	})
-	if err != nil {
-		return c, fmt.Errorf("check: list local blobs: %w", err)
+// local looks at one object of the local store: referenced, or a leftover, or a stale
+// copy of an evicted object.
+func (ck *checker) local(bi BlobInfo) error {
+	ck.c.Stored++
+	m := ck.refs.find(bi.Key)
+	if len(m) == 0 {
+		ck.report(&ck.c.Unreferenced, slog.LevelWarn, "local blob not referenced by the index", "blob_key", bi.Key)
+		return ck.remove(ck.a.blobs, bi, "local")
 	}
-	if opts.Remote && a.remote != nil {
-		err = a.remote.List(ctx, func(bi BlobInfo) error {
-			c.RemoteStored++
-			m := find(bi.Key)
-			if len(m) == 0 {
-				report(&c.RemoteUnreferenced, slog.LevelWarn, "remote blob not referenced by the index", "blob_key", bi.Key)
-				return remove(a.remote, bi, "remote")
-			}
-			for i := range m {
-				m[i].flags |= refRemote
-			}
-			return nil
-		})
-		if err != nil {
-			return c, fmt.Errorf("check: list remote blobs: %w", err)
-		}
+	stale := true
+	for i := range m {
+		m[i].flags |= refLocal
+		stale = stale && m[i].flags&refEvicted != 0
 	}
+	if stale && ck.a.remote != nil {
+		ck.report(&ck.c.StaleLocal, slog.LevelInfo, "local copy of an evicted blob", "blob_key", bi.Key)
+		return ck.remove(ck.a.blobs, bi, "local")
+	}
+	return nil
+}
 
-	// Second pass over the index: name each entry that is not where it should be, and
-	// with Hash read it.
-	remoteKnown := opts.Remote && a.remote != nil
-	err = a.idx.BlobRefs(ctx, RefsAll, 0, func(r BlobRef) error {
-		var f uint8
-		for _, e := range find(r.BlobKey) {
-			f |= e.flags
-		}
-		local := f&refLocal != 0
-		remote := f&refRemote != 0 || (!remoteKnown && r.Uploaded && a.remote != nil)
-		switch {
-		case !local && !(r.Uploaded && remote):
-			report(&c.Missing, slog.LevelError, "indexed blob missing", "sop_instance_uid", r.SOPInstanceUID,
-				"blob_key", r.BlobKey, "uploaded", r.Uploaded, "evicted", r.Evicted)
-		case r.Uploaded && remoteKnown && !remote:
-			report(&c.RemoteMissing, slog.LevelError, "uploaded blob missing from the remote store (a local copy remains)",
-				"sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey)
-		case !local && !r.Evicted:
-			report(&c.LocalMissing, slog.LevelWarn, "local copy of an uploaded blob missing", "blob_key", r.BlobKey)
-			if opts.Repair {
-				if err := a.idx.MarkEvicted(ctx, r.SOPInstanceUID, r.BlobKey); err != nil && !errors.Is(err, ErrNotFound) {
-					return fmt.Errorf("check: %w", err)
-				}
-				c.Repaired++
-			}
-		}
-		if opts.Hash {
-			if local {
-				a.checkHash(ctx, &c, a.blobs, r, "local")
-			}
-			if r.Uploaded && a.remote != nil && remote {
-				a.checkHash(ctx, &c, a.remote, r, "remote")
-			}
-		}
-		return ctx.Err()
-	})
-	if err != nil {
-		return c, fmt.Errorf("check: index: %w", err)
+// remote looks at one object of the remote store: referenced or a leftover.
+func (ck *checker) remote(bi BlobInfo) error {
+	ck.c.RemoteStored++
+	m := ck.refs.find(bi.Key)
+	if len(m) == 0 {
+		ck.report(&ck.c.RemoteUnreferenced, slog.LevelWarn, "remote blob not referenced by the index", "blob_key", bi.Key)
+		return ck.remove(ck.a.remote, bi, "remote")
 	}
+	for i := range m {
+		m[i].flags |= refRemote
+	}
+	return nil
+}
+
+// indexed looks at one index entry after the listings: is its blob where the index says?
+func (ck *checker) indexed(r BlobRef) error {
+	a := ck.a
+	var f uint8
+	for _, e := range ck.refs.find(r.BlobKey) {
+		f |= e.flags
+	}
+	local := f&refLocal != 0
+	remote := f&refRemote != 0 || (!ck.remoteKnown && r.Uploaded && a.remote != nil)
+	switch {
+	case !local && !(r.Uploaded && remote):
+		ck.report(&ck.c.Missing, slog.LevelError, "indexed blob missing", "sop_instance_uid", r.SOPInstanceUID,
+			"blob_key", r.BlobKey, "uploaded", r.Uploaded, "evicted", r.Evicted)
+	case r.Uploaded && ck.remoteKnown && !remote:
+		ck.report(&ck.c.RemoteMissing, slog.LevelError, "uploaded blob missing from the remote store (a local copy remains)",
+			"sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey)
+	case !local && !r.Evicted:
+		ck.report(&ck.c.LocalMissing, slog.LevelWarn, "local copy of an uploaded blob missing", "blob_key", r.BlobKey)
+		if err := ck.markEvicted(r); err != nil {
+			return err
+		}
+	}
+	if ck.opts.Hash {
+		if local {
+			a.checkHash(ck.ctx, &ck.c, a.blobs, r, "local")
+		}
+		if r.Uploaded && a.remote != nil && remote {
+			a.checkHash(ck.ctx, &ck.c, a.remote, r, "remote")
+		}
+	}
+	return ck.ctx.Err()
+}
+
+// markEvicted, with Repair, records that an uploaded object has no local copy left.
+func (ck *checker) markEvicted(r BlobRef) error {
+	if !ck.opts.Repair {
+		return nil
+	}
+	if err := ck.a.idx.MarkEvicted(ck.ctx, r.SOPInstanceUID, r.BlobKey); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("check: %w", err)
+	}
+	ck.c.Repaired++
+	return nil
+}
+
+// report counts one difference in *n and logs it while under maxReported.
+func (ck *checker) report(n *int, lvl slog.Level, msg string, args ...any) {
+	*n++
+	if *n <= maxReported {
+		ck.a.log.Log(ck.ctx, lvl, msg, args...)
+	}
+}
+
+// remove, with Repair, deletes an object no index entry wants, unless it is younger than
+// Grace (a Put or upload in flight).
+func (ck *checker) remove(b Blobs, bi BlobInfo, where string) error {
+	if !ck.opts.Repair || bi.ModTime.After(ck.cutoff) {
+		return nil
+	}
+	if err := b.Delete(ck.ctx, bi.Key); err != nil {
+		return fmt.Errorf("check: remove %s blob %s: %w", where, bi.Key, err)
+	}
+	ck.c.Repaired++
+	return nil
+}
+
+// summarize logs what the check found, as a warning when there is anything to look at.
+func (ck *checker) summarize() {
+	c := &ck.c
 	lvl := slog.LevelInfo
 	if c.Problems() {
 		lvl = slog.LevelWarn
 	}
-	a.log.Log(ctx, lvl, "archive consistency check", "referenced", c.Referenced, "stored", c.Stored,
+	ck.a.log.Log(ck.ctx, lvl, "archive consistency check", "referenced", c.Referenced, "stored", c.Stored,
 		"missing", c.Missing, "unreferenced", c.Unreferenced, "stale_local", c.StaleLocal,
-		"local_missing", c.LocalMissing, "remote_checked", remoteKnown, "remote_stored", c.RemoteStored,
+		"local_missing", c.LocalMissing, "remote_checked", ck.remoteKnown, "remote_stored", c.RemoteStored,
 		"remote_missing", c.RemoteMissing, "remote_unreferenced", c.RemoteUnreferenced,
-		"hash_checked", opts.Hash, "hash_mismatch", c.HashMismatch, "repaired", c.Repaired)
-	return c, nil
+		"hash_checked", ck.opts.Hash, "hash_mismatch", c.HashMismatch, "repaired", c.Repaired)
+}
+
+// refSet is the index's blob keys as hashes with flags, sorted by hash.
+type refSet struct {
+	seed maphash.Seed
+	refs []ref
+}
+
+type ref struct {
+	h     uint64
+	flags uint8
+}
+
+func (s *refSet) add(key string, flags uint8) {
+	s.refs = append(s.refs, ref{maphash.String(s.seed, key), flags})
+}
+
+func (s *refSet) sort() {
+	slices.SortFunc(s.refs, func(x, y ref) int { return cmp.Compare(x.h, y.h) })
+}
+
+// find returns the entries with key's hash (one, but for a collision).
+func (s *refSet) find(key string) []ref {
+	h := maphash.String(s.seed, key)
+	i, _ := slices.BinarySearchFunc(s.refs, h, func(r ref, h uint64) int { return cmp.Compare(r.h, h) })
+	j := i
+	for j < len(s.refs) && s.refs[j].h == h {
+		j++
+	}
+	return s.refs[i:j]
 }
 
 // checkHash reads one object and compares its size and SHA-256 with the index.
