@@ -1,9 +1,6 @@
 package dicom
 
-import (
-	"regexp"
-	"testing"
-)
+import "testing"
 
 // TestTransferSyntaxTable checks the table's invariants: the order the SCP and Part-10
 // writing rely on, well-formed unique UIDs, and flags that agree with each other.
@@ -12,12 +9,10 @@ func TestTransferSyntaxTable(t *testing.T) {
 	if all[0].UID != ExplicitVRLittleEndian || all[1].UID != ImplicitVRLittleEndian {
 		t.Fatalf("first two syntaxes are %s, %s; want Explicit then Implicit VR Little Endian", all[0].Name, all[1].Name)
 	}
-	// PS3.5 9.1: components of digits without leading zeros, at most 64 characters.
-	uidRE := regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
 	seen := map[string]bool{}
 	for _, ts := range all {
 		switch {
-		case !uidRE.MatchString(ts.UID) || len(ts.UID) > 64:
+		case !ValidUID(ts.UID, UIDStrict):
 			t.Errorf("%q: malformed UID", ts.UID)
 		case seen[ts.UID]:
 			t.Errorf("%s listed twice", ts.UID)

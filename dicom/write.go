@@ -22,17 +22,17 @@ type FileMeta struct {
 // over DIMSE into a Part-10 stream. It returns the bytes written.
 //
 // UIDs may arrive from a peer with their own padding (a trailing NUL or space); that padding
-// is dropped and re-applied. A UID that is empty, longer than 64 characters or has characters
-// other than digits and '.' is refused (PS3.5 9.1): a Part-10 file naming it could not be
-// indexed or sent on. Leading zeros in components are tolerated, since modalities in the
-// field produce them and refusing the object would lose the image.
+// is dropped and re-applied. A UID that breaks PS3.5 9.1 is refused (CheckUID): a Part-10
+// file naming it could not be indexed or sent on. Leading zeros in components are tolerated
+// (UIDLeadingZeros), since modalities in the field produce them and refusing the object
+// would lose the image.
 func WriteFileMeta(w io.Writer, m FileMeta) (int64, error) {
 	for _, f := range []struct{ name, uid string }{
 		{"Media Storage SOP Class UID", m.SOPClassUID},
 		{"Media Storage SOP Instance UID", m.SOPInstanceUID},
 		{"Transfer Syntax UID", m.TransferSyntaxUID},
 	} {
-		if err := checkUID(trimUID(f.uid)); err != nil {
+		if err := CheckUID(TrimUID(f.uid), UIDLeadingZeros); err != nil {
 			return 0, fmt.Errorf("file meta: %s: %w", f.name, err)
 		}
 	}
@@ -46,9 +46,9 @@ func WriteFileMeta(w io.Writer, m FileMeta) (int64, error) {
 	enc := &Encoder{w: &group, ts: TransferSyntax{UID: ExplicitVRLittleEndian, ExplicitVR: true}, meta: true}
 	// PS3.10 7.1: version 00 01 (OB, two bytes).
 	enc.WriteElement(TagFileMetaInformationVersion, "OB", []byte{0x00, 0x01})
-	enc.WriteString(TagMediaStorageSOPClassUID, "UI", trimUID(m.SOPClassUID))
-	enc.WriteString(TagMediaStorageSOPInstanceUID, "UI", trimUID(m.SOPInstanceUID))
-	enc.WriteString(TagTransferSyntaxUID, "UI", trimUID(m.TransferSyntaxUID))
+	enc.WriteString(TagMediaStorageSOPClassUID, "UI", TrimUID(m.SOPClassUID))
+	enc.WriteString(TagMediaStorageSOPInstanceUID, "UI", TrimUID(m.SOPInstanceUID))
+	enc.WriteString(TagTransferSyntaxUID, "UI", TrimUID(m.TransferSyntaxUID))
 	enc.WriteString(TagImplementationClassUID, "UI", ImplementationClassUID)
 	enc.WriteString(TagImplementationVersionName, "SH", ImplementationVersionName)
 	if ae != "" {
@@ -75,26 +75,6 @@ func WriteFileMeta(w io.Writer, m FileMeta) (int64, error) {
 		return int64(n + m2), fmt.Errorf("file meta: write group 0002: %w", err)
 	}
 	return int64(n + m2), nil
-}
-
-// trimUID drops the padding a UID may carry on the wire (NUL per PS3.5 9.1, spaces by
-// lenient peers), so it can be validated and padded again consistently.
-func trimUID(s string) string { return strings.TrimRight(s, "\x00 ") }
-
-// checkUID applies the PS3.5 9.1 character and length rules to an unpadded UID.
-func checkUID(uid string) error {
-	if uid == "" {
-		return errors.New("empty UID")
-	}
-	if len(uid) > 64 {
-		return fmt.Errorf("UID %q longer than 64 characters", uid)
-	}
-	for i := 0; i < len(uid); i++ {
-		if c := uid[i]; (c < '0' || c > '9') && c != '.' {
-			return fmt.Errorf("UID %q has character %q (only digits and '.' allowed)", uid, c)
-		}
-	}
-	return nil
 }
 
 // checkAE applies the AE rules of PS3.5 6.2 (at most 16 characters, no backslash, no
@@ -149,7 +129,7 @@ const (
 // raw deflate writer (compress/flate; PS3.5 A.5): the encoder writes Explicit VR LE into it.
 // Unknown transfer syntaxes are refused, since their encoding cannot be known.
 func NewEncoder(w io.Writer, ts string) (*Encoder, error) {
-	t, ok := LookupTransferSyntax(trimUID(ts))
+	t, ok := LookupTransferSyntax(TrimUID(ts))
 	if !ok {
 		return nil, fmt.Errorf("new encoder: unknown transfer syntax %q", ts)
 	}

@@ -97,6 +97,8 @@ func TestWriteFileMetaErrors(t *testing.T) {
 		{"letters", func(m *FileMeta) { m.SOPInstanceUID = "1.2.abc" }},
 		{"inner space", func(m *FileMeta) { m.SOPInstanceUID = "1.2 .3" }},
 		{"65 chars", func(m *FileMeta) { m.SOPInstanceUID = "1." + strings.Repeat("2", 63) }},
+		{"empty component", func(m *FileMeta) { m.SOPInstanceUID = "1..2" }},
+		{"trailing dot", func(m *FileMeta) { m.SOPClassUID = "1.2." }},
 		{"AE 17 chars", func(m *FileMeta) { m.SourceAETitle = strings.Repeat("A", 17) }},
 		{"AE backslash", func(m *FileMeta) { m.SourceAETitle = `A\B` }},
 		{"AE control", func(m *FileMeta) { m.SourceAETitle = "A\nB" }},
@@ -119,6 +121,12 @@ func TestWriteFileMetaErrors(t *testing.T) {
 	m.SOPInstanceUID = "1." + strings.Repeat("2", 62)
 	if _, err := WriteFileMeta(&bytes.Buffer{}, m); err != nil {
 		t.Errorf("64-character UID refused: %v", err)
+	}
+	// Leading zeros break PS3.5 9.1 but modalities send them: the image is kept.
+	m = ok
+	m.SOPInstanceUID = "1.2.03.4"
+	if _, err := WriteFileMeta(&bytes.Buffer{}, m); err != nil {
+		t.Errorf("UID with a leading zero refused: %v", err)
 	}
 }
 

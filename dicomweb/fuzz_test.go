@@ -50,7 +50,7 @@ func FuzzPathParsers(f *testing.F) {
 		if q, err := url.ParseQuery(s); err == nil {
 			if req, err := parseWADOURI(q); err == nil {
 				for _, u := range []string{req.study, req.series, req.object} {
-					if !validUID(u) {
+					if !dicom.ValidUID(u, dicom.UIDLeadingZeros) {
 						t.Fatalf("UID %q accepted", u)
 					}
 				}

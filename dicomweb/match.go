@@ -48,7 +48,7 @@ func matchValue(tag dicom.Tag, v string) (string, error) {
 		// by commas as well as by the DICOM backslash.
 		uids := strings.Split(strings.ReplaceAll(v, ",", `\`), `\`)
 		for _, u := range uids {
-			if !validUID(u) {
+			if !dicom.ValidUID(u, dicom.UIDLeadingZeros) {
 				return "", bad("a UID or a list of UIDs")
 			}
 		}
@@ -77,21 +77,6 @@ func matchValue(tag dicom.Tag, v string) (string, error) {
 		return "", badRequest("matching on %s (VR %s) is not supported", info.Keyword, info.VR)
 	}
 	return v, nil
-}
-
-// validUID checks the PS3.5 9.1 syntax: digits in '.'-separated components, at most 64
-// characters. Components with leading zeros are accepted: they are invalid but exist in
-// the field, and refusing to find such objects would help no one.
-func validUID(u string) bool {
-	if u == "" || len(u) > maxUIDLen || u[0] == '.' || u[len(u)-1] == '.' || strings.Contains(u, "..") {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		if (u[i] < '0' || u[i] > '9') && u[i] != '.' {
-			return false
-		}
-	}
-	return true
 }
 
 // validRange accepts "a", "a-", "-b" and "a-b" with each side valid (PS3.4 C.2.2.2.5).

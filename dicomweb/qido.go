@@ -106,7 +106,6 @@ const (
 const (
 	maxQueryParams = 128
 	maxValueLen    = 8192 // a list of 100 UIDs fits
-	maxUIDLen      = 64   // PS3.5 9.1
 )
 
 // searchRequest is a parsed QIDO-RS query string.
@@ -445,7 +444,7 @@ func joinRetrieveURL(base string, level store.Level, study, series, inst string)
 // pathUID returns a UID path parameter, or 400 when it is not a UID.
 func pathUID(c echo.Context, name string) (string, error) {
 	v := c.Param(name)
-	if !validUID(v) {
+	if !dicom.ValidUID(v, dicom.UIDLeadingZeros) {
 		return "", badRequest("%s UID %q in the path is not a valid UID", name, short(v))
 	}
 	return v, nil

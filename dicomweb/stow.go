@@ -313,8 +313,8 @@ func peekUIDs(prefix []byte, fallback string) (class, sop, study string) {
 		return "", "", ""
 	}
 	clean := func(s string) string {
-		s = strings.TrimRight(s, "\x00 ")
-		if !store.ValidUID(s) {
+		s = dicom.TrimUID(s)
+		if !dicom.ValidUID(s, dicom.UIDLeadingZeros) {
 			return ""
 		}
 		return s

@@ -73,7 +73,7 @@ func parseWADOURI(q url.Values) (*wadoURIRequest, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !validUID(v) {
+		if !dicom.ValidUID(v, dicom.UIDLeadingZeros) {
 			return nil, badRequest("%s %q is missing or not a valid UID", p.name, short(v))
 		}
 		*p.dst = v
@@ -90,7 +90,7 @@ func parseWADOURI(q url.Values) (*wadoURIRequest, error) {
 	if req.transferSyntax, err = one("transferSyntax"); err != nil {
 		return nil, err
 	}
-	if req.transferSyntax != "" && !validUID(req.transferSyntax) {
+	if req.transferSyntax != "" && !dicom.ValidUID(req.transferSyntax, dicom.UIDLeadingZeros) {
 		return nil, badRequest("transferSyntax %q is not a UID", short(req.transferSyntax))
 	}
 	if v, err := one("anonymize"); err != nil {

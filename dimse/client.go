@@ -92,7 +92,7 @@ func proposeContexts(contexts map[string][]string) ([]presentationContextRQ, err
 	}
 	sort.Strings(abstracts)
 	for _, as := range abstracts {
-		if err := validUID(as); err != nil {
+		if err := dicom.CheckUID(as, dicom.UIDLeadingZeros); err != nil {
 			return nil, fmt.Errorf("abstract syntax %q: %w", as, err)
 		}
 		var seen []string
@@ -101,7 +101,7 @@ func proposeContexts(contexts map[string][]string) ([]presentationContextRQ, err
 				continue
 			}
 			seen = append(seen, ts)
-			if err := validUID(ts); err != nil {
+			if err := dicom.CheckUID(ts, dicom.UIDLeadingZeros); err != nil {
 				return nil, fmt.Errorf("transfer syntax %q: %w", ts, err)
 			}
 			if len(out) == maxPresentationContexts {
@@ -111,19 +111,6 @@ func proposeContexts(contexts map[string][]string) ([]presentationContextRQ, err
 		}
 	}
 	return out, nil
-}
-
-// validUID checks the PS3.5 9.1 syntax: digits and dots, at most 64 characters.
-func validUID(s string) error {
-	if s == "" || len(s) > maxUIDLen {
-		return fmt.Errorf("UID length %d", len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
-			return errors.New("UID has characters other than digits and dots")
-		}
-	}
-	return nil
 }
 
 // validAETitle checks PS3.5 6.2 AE: at most 16 characters of the default repertoire, no
@@ -487,7 +474,7 @@ func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, da
 		if !ok || ts == "" {
 			return fmt.Errorf("%w for %s in %q", ErrNoContext, sopClass, ts)
 		}
-		if err := validUID(sopInstance); err != nil {
+		if err := dicom.CheckUID(sopInstance, dicom.UIDLeadingZeros); err != nil {
 			return fmt.Errorf("%w for SOP instance UID %q: %w", ErrNoContext, sopInstance, err)
 		}
 		id := c.nextMessageID()

@@ -46,6 +46,16 @@ func TestProposeContextsLayout(t *testing.T) {
 	if _, err := proposeContexts(map[string][]string{"1.2.x": {"1.2"}}); err == nil {
 		t.Fatal("bad UID accepted")
 	}
+	// PS3.5 9.1: no empty components (the one UID rule, dicom.CheckUID).
+	for _, bad := range []map[string][]string{{"1..2": {"1.2"}}, {"1.2": {"1.2."}}, {".1.2": {"1.2"}}} {
+		if _, err := proposeContexts(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	// Leading zeros are tolerated: the client forwards what the archive accepted.
+	if _, err := proposeContexts(map[string][]string{"1.2.03": {dicom.ExplicitVRLittleEndian}}); err != nil {
+		t.Errorf("leading zero refused: %v", err)
+	}
 }
 
 func TestSplitContexts(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"pacsd/dicom"
 )
 
 // PDU types, PS3.8 9.3.1 Table 9-11.
@@ -85,7 +87,7 @@ const (
 	pdvHeaderLen            = 6  // item length (4), context ID, message control header, PS3.8 9.3.5.1
 	minPDataLen             = pdvHeaderLen
 	aeTitleLen              = 16
-	maxUIDLen               = 64  // PS3.5 9.1
+	maxUIDLen               = dicom.MaxUIDLen
 	maxPresentationContexts = 128 // IDs are odd numbers 1..255, PS3.8 9.3.2.2
 	// maxAssociatePDULen bounds A-ASSOCIATE-RQ/AC, which arrive before any maximum length
 	// is negotiated: 128 contexts with a dozen transfer syntaxes each fit easily.
@@ -481,10 +483,8 @@ func nextItem(b []byte) (typ byte, val, rest []byte, err error) {
 	return b[0], b[4 : 4+n], b[4+n:], nil
 }
 
-// trimUID removes the padding some peers put after UIDs (NUL, as in PS3.5 9.1, or spaces).
-func trimUID(b []byte) string {
-	return strings.TrimRight(string(b), "\x00 ")
-}
+// trimUID is dicom.TrimUID of a value read from a PDU or command.
+func trimUID(b []byte) string { return dicom.TrimUID(string(b)) }
 
 func trimAE(b []byte) string {
 	return strings.Trim(string(b), " \x00")

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -441,17 +440,17 @@ func describe(hdr *dicom.Header, req PutRequest) (*Instance, error) {
 		return nil, fmt.Errorf("no data set: %w", ErrInvalid)
 	}
 	ds := hdr.Dataset
-	uid := func(t dicom.Tag) string { return strings.TrimRight(ds.String(t), "\x00 ") }
+	uid := func(t dicom.Tag) string { return dicom.TrimUID(ds.String(t)) }
 	inst := &Instance{
 		StudyInstanceUID:  uid(dicom.TagStudyInstanceUID),
 		SeriesInstanceUID: uid(dicom.TagSeriesInstanceUID),
 		SOPInstanceUID:    uid(dicom.TagSOPInstanceUID),
 		SOPClassUID:       uid(dicom.TagSOPClassUID),
-		TransferSyntaxUID: strings.TrimRight(hdr.TransferSyntax, "\x00 "),
+		TransferSyntaxUID: dicom.TrimUID(hdr.TransferSyntax),
 		DatasetOffset:     hdr.DatasetOffset,
 	}
 	if inst.SOPClassUID == "" && hdr.Meta != nil {
-		inst.SOPClassUID = strings.TrimRight(hdr.Meta.String(dicom.TagMediaStorageSOPClassUID), "\x00 ")
+		inst.SOPClassUID = dicom.TrimUID(hdr.Meta.String(dicom.TagMediaStorageSOPClassUID))
 	}
 	if inst.TransferSyntaxUID == "" {
 		// No File Meta Information: the reader guessed Implicit VR Little Endian.
@@ -466,7 +465,7 @@ func describe(hdr *dicom.Header, req PutRequest) (*Instance, error) {
 		if c.v == "" {
 			return nil, fmt.Errorf("missing %s: %w", c.name, ErrInvalid)
 		}
-		if !ValidUID(c.v) {
+		if !dicom.ValidUID(c.v, dicom.UIDLeadingZeros) {
 			return nil, fmt.Errorf("%s %q is not a valid UID (PS3.5 9.1): %w", c.name, c.v, ErrInvalid)
 		}
 	}

@@ -7,7 +7,7 @@
 // Config.SpoolDir while it is hashed, counted (ErrTooLarge) and its header parsed from the
 // same stream (dicom.ReadPart10, stopping before Pixel Data); the rest of the stream is
 // checked to end on an element boundary. A bad header, a missing or malformed UID (PS3.5
-// 9.1, see ValidUID) or a UID other than the one the request expects is ErrInvalid, and
+// 9.1, leading zeros allowed) or a UID other than the one the request expects is ErrInvalid, and
 // nothing is stored. The same object stored before (same SOP Instance UID and SHA-256) is
 // answered from the index without writing. Otherwise the spooled file becomes a blob under
 // BlobKey (renamed into place when the Blobs is a FileAdopter, copied otherwise), then the

@@ -83,7 +83,7 @@ func (v *Viewer) instanceOf(c echo.Context) (*store.Instance, int, error) {
 		return nil, 0, err
 	}
 	sop := c.Param("sop")
-	if !store.ValidUID(sop) {
+	if !dicom.ValidUID(sop, dicom.UIDLeadingZeros) {
 		return nil, 0, errNotFound
 	}
 	in, err := v.cfg.Archive.Index().Instance(c.Request().Context(), sop)
@@ -350,7 +350,7 @@ func (v *Viewer) seriesThumbnail(c echo.Context) error {
 		return err
 	}
 	series := c.Param("series")
-	if !store.ValidUID(series) {
+	if !dicom.ValidUID(series, dicom.UIDLeadingZeros) {
 		return errNotFound
 	}
 	ctx := c.Request().Context()

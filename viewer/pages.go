@@ -12,8 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/dicom"
 	"pacsd/reading"
-	"pacsd/store"
 )
 
 // authorizeStudy is the one place that decides whether the request's user may see a study:
@@ -22,7 +22,7 @@ import (
 // Every handler under /studies/{study} and /api/studies/{study} starts here.
 func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.WorklistRow, error) {
 	u := currentUser(c)
-	if !store.ValidUID(studyUID) {
+	if !dicom.ValidUID(studyUID, dicom.UIDLeadingZeros) {
 		return reading.WorklistRow{}, errNotFound
 	}
 	row, err := v.repo.Study(c.Request().Context(), studyUID)

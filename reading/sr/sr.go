@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
-	"pacsd/store"
+	"pacsd/reading"
 )
 
 // BasicTextSRStorage is the SOP Class UID of what Build writes (PS3.4 B.5).
@@ -105,8 +105,8 @@ var textVRs = map[string]bool{"AE": true, "AS": true, "CS": true, "DA": true, "D
 func Build(d Document) ([]byte, error) {
 	studyUID := d.StudyAttrs.String(dicom.TagStudyInstanceUID)
 	for _, u := range []string{d.SOPInstanceUID, d.SeriesUID, studyUID} {
-		if !store.ValidUID(u) {
-			return nil, fmt.Errorf("build report document: UID %q: %w", u, store.ErrInvalid)
+		if !dicom.ValidUID(u, dicom.UIDLeadingZeros) {
+			return nil, fmt.Errorf("build report document: UID %q: %w", u, reading.ErrInvalid)
 		}
 	}
 	var body bytes.Buffer
