@@ -114,90 +114,31 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	}
 	defer unlock()
 
-	archive, err := openArchive(ctx, c.archiveConfig, log)
+	archive, err := startArchive(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer archive.Close()
-	if err := archive.Recover(ctx); err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	// Uploads pending from before a crash resume here; an archive whose objects are in a
-	// bucket refuses to start without it.
-	if err := archive.Start(ctx, archive.remoteName); err != nil {
-		return err
-	}
-	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log})
+	thumbs, err := startThumbnails(ctx, c, archive, log)
 	if err != nil {
 		return err
 	}
-	thumbs.Start(ctx)
 	defer thumbs.Close()
-	ohifPath := "/ohif"
-	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
-		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
-	}
-	rr, err := viewer.New(ctx, viewer.Config{
-		Repo: archive.idx.Reading(), Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
-		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
-		Location: c.location,
-	})
+	rr, err := startReadingRoom(ctx, c, archive, thumbs, log, stderr)
 	if err != nil {
-		return fmt.Errorf("reading room: %w", err)
+		return err
 	}
-	rr.Start(ctx)
 	defer rr.Close()
 
-	var httpTLS, dimseTLS *tls.Config
-	if c.tls.enabled() {
-		certs, err := newCertLoader(c.tls.cert, c.tls.key)
-		if err != nil {
-			return err
-		}
-		if httpTLS, err = c.tls.serverTLS(certs, false); err != nil {
-			return err
-		}
-		if dimseTLS, err = c.tls.serverTLS(certs, true); err != nil {
-			return err
-		}
-	}
-	var listeners []net.Listener
-	closeAll := func() {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-	}
-	listen := func(what, addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("%s listen: %w", what, err)
-		}
-		listeners = append(listeners, ln)
-		if what == "http" {
-			return c.http.listener(ln, log), nil
-		}
-		// DIMSE bounds its connections in all (dimse.Server); here, per sender.
-		return connlimit.Wrap(ln, connlimit.Config{PerAddr: c.maxAssocPerAddr, Logger: log, Listener: what}), nil
-	}
-	dimseLn, err := listen("dicom", c.dicomAddr)
+	httpTLS, dimseTLS, err := c.tls.configs()
 	if err != nil {
 		return err
 	}
-	httpLn, err := listen("http", c.httpAddr)
+	srv, err := listen(c, httpTLS, dimseTLS, log)
 	if err != nil {
 		return err
 	}
-	var dimseTLSLn net.Listener
-	if c.tls.dicomAddr != "" {
-		ln, err := listen("dicom tls", c.tls.dicomAddr)
-		if err != nil {
-			return err
-		}
-		dimseTLSLn = tls.NewListener(ln, dimseTLS)
-	}
-
-	dsrv := &dimse.Server{
+	srv.dimse = &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
 		Store:           &ingest{archive: archive.Archive, log: log},
@@ -209,74 +150,188 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
 	defer web.Close()
-	hsrv := c.http.server(handler, httpTLS)
+	srv.http = c.http.server(handler, httpTLS)
 	// Live worklists hold server-sent event streams open: end them, or shutdown would wait
 	// for the whole grace period.
-	hsrv.RegisterOnShutdown(rr.CloseEvents)
+	srv.http.RegisterOnShutdown(rr.CloseEvents)
 
-	attrs := []any{"dicom", dimseLn.Addr().String(), "http", httpLn.Addr().String(), "https", httpTLS != nil,
+	srv.logListening(log, c)
+	return srv.run(ctx, c.shutdownGrace, log)
+}
+
+// startArchive opens the archive, recovers from a crash and resumes pending uploads.
+func startArchive(ctx context.Context, c serveConfig, log *slog.Logger) (*openedArchive, error) {
+	archive, err := openArchive(ctx, c.archiveConfig, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := archive.Recover(ctx); err != nil {
+		archive.Close()
+		return nil, fmt.Errorf("recover: %w", err)
+	}
+	// Uploads pending from before a crash resume here; an archive whose objects are in a
+	// bucket refuses to start without it.
+	if err := archive.Start(ctx, archive.remoteName); err != nil {
+		archive.Close()
+		return nil, err
+	}
+	return archive, nil
+}
+
+// startThumbnails starts making thumbnails of what arrives (and of what lacks one).
+func startThumbnails(ctx context.Context, c serveConfig, archive *openedArchive, log *slog.Logger) (*thumbnail.Service, error) {
+	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	thumbs.Start(ctx)
+	return thumbs, nil
+}
+
+// startReadingRoom builds and starts the reading room (sites, accounts, live worklists).
+func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive, thumbs *thumbnail.Service, log *slog.Logger, stderr io.Writer) (*viewer.Viewer, error) {
+	ohifPath := "/ohif"
+	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
+		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
+	}
+	rr, err := viewer.New(ctx, viewer.Config{
+		Repo: archive.idx.Reading(), Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
+		Location: c.location,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading room: %w", err)
+	}
+	rr.Start(ctx)
+	return rr, nil
+}
+
+// servers are pacsd's listeners and the DIMSE and HTTP servers on them, run and shut down
+// together.
+type servers struct {
+	dicom    net.Listener // DIMSE
+	dicomTLS net.Listener // DIMSE over TLS, or nil
+	web      net.Listener // HTTP or HTTPS
+	https    bool
+	dimse    *dimse.Server
+	http     *http.Server
+}
+
+// listen opens every listener, or none: each bounded per sender (HTTP also in all, by
+// httpLimits; DIMSE in all by dimse.Server).
+func listen(c serveConfig, httpTLS, dimseTLS *tls.Config, log *slog.Logger) (*servers, error) {
+	var opened []net.Listener
+	open := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, ln := range opened {
+				ln.Close()
+			}
+			return nil, fmt.Errorf("%s listen: %w", what, err)
+		}
+		opened = append(opened, ln)
+		if what == "http" {
+			return c.http.listener(ln, log), nil
+		}
+		// DIMSE bounds its connections in all (dimse.Server); here, per sender.
+		return connlimit.Wrap(ln, connlimit.Config{PerAddr: c.maxAssocPerAddr, Logger: log, Listener: what}), nil
+	}
+	s := &servers{https: httpTLS != nil}
+	var err error
+	if s.dicom, err = open("dicom", c.dicomAddr); err != nil {
+		return nil, err
+	}
+	if s.web, err = open("http", c.httpAddr); err != nil {
+		return nil, err
+	}
+	if c.tls.dicomAddr != "" {
+		ln, err := open("dicom tls", c.tls.dicomAddr)
+		if err != nil {
+			return nil, err
+		}
+		s.dicomTLS = tls.NewListener(ln, dimseTLS)
+	}
+	return s, nil
+}
+
+func (s *servers) logListening(log *slog.Logger, c serveConfig) {
+	attrs := []any{"dicom", s.dicom.Addr().String(), "http", s.web.Addr().String(), "https", s.https,
 		"aet", c.aet, "data", c.dataDir}
-	if dimseTLSLn != nil {
-		attrs = append(attrs, "dicom_tls", dimseTLSLn.Addr().String(), "dicom_tls_client_ca", c.tls.clientCA != "")
+	if s.dicomTLS != nil {
+		attrs = append(attrs, "dicom_tls", s.dicomTLS.Addr().String(), "dicom_tls_client_ca", c.tls.clientCA != "")
 	}
 	log.Info("pacsd listening", attrs...)
+}
 
+// run serves until ctx ends or a server fails, then shuts both servers down, letting
+// in-flight transfers finish within grace (DESIGN.md section 6).
+func (s *servers) run(ctx context.Context, grace time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
+	s.serve(&wg, errc)
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", grace)
+	case runErr = <-errc:
+		log.Error("server failed, shutting down", "err", runErr)
+	}
+	s.shutdown(grace, log)
+	wg.Wait()
+	log.Info("pacsd stopped")
+	return runErr
+}
+
+// serve starts one goroutine per listener; each reports a failure on errc.
+func (s *servers) serve(wg *sync.WaitGroup, errc chan<- error) {
 	serveDIMSE := func(ln net.Listener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := dsrv.Serve(ln); err != nil && !errors.Is(err, dimse.ErrServerClosed) {
+			if err := s.dimse.Serve(ln); err != nil && !errors.Is(err, dimse.ErrServerClosed) {
 				errc <- fmt.Errorf("dicom server on %s: %w", ln.Addr(), err)
 			}
 		}()
 	}
-	serveDIMSE(dimseLn)
-	if dimseTLSLn != nil {
-		serveDIMSE(dimseTLSLn)
+	serveDIMSE(s.dicom)
+	if s.dicomTLS != nil {
+		serveDIMSE(s.dicomTLS)
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		serve := func() error { return hsrv.Serve(httpLn) }
-		if httpTLS != nil {
-			serve = func() error { return hsrv.ServeTLS(httpLn, "", "") }
+		serve := func() error { return s.http.Serve(s.web) }
+		if s.https {
+			serve = func() error { return s.http.ServeTLS(s.web, "", "") }
 		}
 		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "grace", c.shutdownGrace)
-	case runErr = <-errc:
-		log.Error("server failed, shutting down", "err", runErr)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+// shutdown stops both servers at once, each letting its transfers finish within grace and
+// then closing what is left.
+func (s *servers) shutdown(grace time.Duration, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var shut sync.WaitGroup
 	shut.Add(2)
 	go func() {
 		defer shut.Done()
-		if err := dsrv.Shutdown(sctx); err != nil {
+		if err := s.dimse.Shutdown(sctx); err != nil {
 			log.Warn("dicom shutdown incomplete; aborted remaining associations", "err", err)
-			dsrv.Close()
+			s.dimse.Close()
 		}
 	}()
 	go func() {
 		defer shut.Done()
-		if err := hsrv.Shutdown(sctx); err != nil {
+		if err := s.http.Shutdown(sctx); err != nil {
 			log.Warn("http shutdown incomplete", "err", err)
-			hsrv.Close()
+			s.http.Close()
 		}
 	}()
 	shut.Wait()
-	wg.Wait()
-	log.Info("pacsd stopped")
-	return runErr
 }
 
 func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {

@@ -122,3 +122,22 @@ func (t tlsFlags) serverTLS(l *certLoader, requireClient bool) (*tls.Config, err
 	}
 	return cfg, nil
 }
+
+// configs are the TLS configurations of the HTTPS and DICOM TLS listeners: nil, nil
+// without a certificate.
+func (t tlsFlags) configs() (httpTLS, dimseTLS *tls.Config, err error) {
+	if !t.enabled() {
+		return nil, nil, nil
+	}
+	certs, err := newCertLoader(t.cert, t.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if httpTLS, err = t.serverTLS(certs, false); err != nil {
+		return nil, nil, err
+	}
+	if dimseTLS, err = t.serverTLS(certs, true); err != nil {
+		return nil, nil, err
+	}
+	return httpTLS, dimseTLS, nil
+}
