@@ -84,7 +84,7 @@ func TestQIDOMatchingGolden(t *testing.T) {
 			res, r := f.qido(t, tt.query)
 			var ids []string
 			for _, ds := range res {
-				ids = append(ids, firstString(ds, dicom.TagPatientID))
+				ids = append(ids, ds.String(dicom.TagPatientID))
 			}
 			slices.Sort(ids)
 			want := slices.Clone(tt.want)

@@ -260,7 +260,7 @@ func TestShapeResult(t *testing.T) {
 			if k := keys(got); !reflect.DeepEqual(k, sortedCopy(tt.want)) {
 				t.Errorf("keys %v, want %v", k, sortedCopy(tt.want))
 			}
-			if u := firstString(got, dicom.TagRetrieveURL); u != tt.url {
+			if u := got.String(dicom.TagRetrieveURL); u != tt.url {
 				t.Errorf("RetrieveURL %q, want %q", u, tt.url)
 			}
 			if cs, ok := got["00080005"]; ok && cs.Value[0] != "ISO_IR 192" {
@@ -338,7 +338,7 @@ func TestQIDOAvailableTransferSyntax(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for _, ds := range res {
-			sop := firstString(ds, dicom.TagSOPInstanceUID)
+			sop := ds.String(dicom.TagSOPInstanceUID)
 			seen[sop] = true
 			a, ok := ds[key]
 			if !ok {
@@ -407,7 +407,7 @@ func TestQIDOAvailableTransferSyntax(t *testing.T) {
 			res, _ := f.qido(t, q)
 			checkAll(t, q, res)
 			for _, ds := range res {
-				if got := firstString(ds, dicom.TagAvailableTransferSyntaxUID); !slices.Contains(want, got) {
+				if got := ds.String(dicom.TagAvailableTransferSyntaxUID); !slices.Contains(want, got) {
 					t.Errorf("%s found an instance stored as %s", q, got)
 				}
 			}

@@ -151,18 +151,8 @@ func shapeResult(t searchTarget, req *searchRequest, r dicom.JSONDataset, base s
 // retrieveURL is the WADO-RS URL of a result (PS3.18 10.6.3.3, Retrieve URL), or "" when
 // the result lacks the UIDs to build it.
 func retrieveURL(base string, level store.Level, r dicom.JSONDataset) string {
-	return joinRetrieveURL(base, level, firstString(r, dicom.TagStudyInstanceUID),
-		firstString(r, dicom.TagSeriesInstanceUID), firstString(r, dicom.TagSOPInstanceUID))
-}
-
-// firstString returns the first value of t in ds when it is a string.
-func firstString(ds dicom.JSONDataset, t dicom.Tag) string {
-	a, ok := ds[t.Hex()]
-	if !ok || len(a.Value) == 0 {
-		return ""
-	}
-	s, _ := a.Value[0].(string)
-	return s
+	return joinRetrieveURL(base, level, r.String(dicom.TagStudyInstanceUID),
+		r.String(dicom.TagSeriesInstanceUID), r.String(dicom.TagSOPInstanceUID))
 }
 
 // TestQIDOXML: asked for PS3.19 XML, QIDO-RS gives the same results with the same
@@ -193,8 +183,8 @@ func TestQIDOXML(t *testing.T) {
 			if !slices.Equal(tags, want) {
 				t.Fatalf("%s result %d: XML tags %v, JSON %v", q, i, tags, want)
 			}
-			if u := m.attr(dicom.TagRetrieveURL.Hex()); u == nil || len(u.Value) != 1 || u.Value[0].Text != firstString(res[i], dicom.TagRetrieveURL) {
-				t.Errorf("%s result %d: Retrieve URL %+v, JSON %q", q, i, u, firstString(res[i], dicom.TagRetrieveURL))
+			if u := m.attr(dicom.TagRetrieveURL.Hex()); u == nil || len(u.Value) != 1 || u.Value[0].Text != res[i].String(dicom.TagRetrieveURL) {
+				t.Errorf("%s result %d: Retrieve URL %+v, JSON %q", q, i, u, res[i].String(dicom.TagRetrieveURL))
 			}
 			if cs := m.attr(dicom.TagSpecificCharacterSet.Hex()); cs != nil && (len(cs.Value) != 1 || cs.Value[0].Text != "ISO_IR 192") {
 				t.Errorf("%s result %d: Specific Character Set %+v", q, i, cs)

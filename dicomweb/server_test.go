@@ -188,7 +188,7 @@ func (f *fixture) qido(t *testing.T, pathAndQuery string) ([]dicom.JSONDataset, 
 func uids(res []dicom.JSONDataset, tag dicom.Tag) []string {
 	var out []string
 	for _, r := range res {
-		out = append(out, firstString(r, tag))
+		out = append(out, r.String(tag))
 	}
 	return out
 }
@@ -258,7 +258,7 @@ func testQIDO(t *testing.T, f *fixture) {
 		if !bytes.Contains(r.body, []byte(`"Alphabetic":"张伟"`)) {
 			t.Errorf("body does not carry 张伟 as UTF-8:\n%s", r.body)
 		}
-		if got := firstString(res[i], dicom.TagRetrieveURL); got != "http://"+testHost+"/dicomweb/studies/"+gb.StudyInstanceUID {
+		if got := res[i].String(dicom.TagRetrieveURL); got != "http://"+testHost+"/dicomweb/studies/"+gb.StudyInstanceUID {
 			t.Errorf("RetrieveURL %q", got)
 		}
 		for _, r := range res {
@@ -378,12 +378,12 @@ func testQIDO(t *testing.T, f *fixture) {
 			t.Errorf("%d series, want %d", len(series), len(seriesOf))
 		}
 		for _, r := range series {
-			se := firstString(r, dicom.TagSeriesInstanceUID)
+			se := r.String(dicom.TagSeriesInstanceUID)
 			if seriesOf[se] == 0 {
 				t.Errorf("series %s is not in the study", se)
 			}
-			if want := "http://" + testHost + "/dicomweb/studies/" + gb.StudyInstanceUID + "/series/" + se; firstString(r, dicom.TagRetrieveURL) != want {
-				t.Errorf("series RetrieveURL %q, want %q", firstString(r, dicom.TagRetrieveURL), want)
+			if want := "http://" + testHost + "/dicomweb/studies/" + gb.StudyInstanceUID + "/series/" + se; r.String(dicom.TagRetrieveURL) != want {
+				t.Errorf("series RetrieveURL %q, want %q", r.String(dicom.TagRetrieveURL), want)
 			}
 			if _, ok := r["00100010"]; ok {
 				t.Error("series in a study carry study attributes")
@@ -405,13 +405,13 @@ func testQIDO(t *testing.T, f *fixture) {
 		}
 		for _, r := range insts {
 			want := "http://" + testHost + "/dicomweb/studies/" + gb.StudyInstanceUID + "/series/" + se +
-				"/instances/" + firstString(r, dicom.TagSOPInstanceUID)
-			if got := firstString(r, dicom.TagRetrieveURL); got != want {
+				"/instances/" + r.String(dicom.TagSOPInstanceUID)
+			if got := r.String(dicom.TagRetrieveURL); got != want {
 				t.Errorf("instance RetrieveURL %q, want %q", got, want)
 			}
 		}
 		all, _ := f.qido(t, "/instances?SOPInstanceUID="+ir58.SOPInstanceUID)
-		if len(all) != 1 || firstString(all[0], dicom.TagStudyInstanceUID) != ir58.StudyInstanceUID {
+		if len(all) != 1 || all[0].String(dicom.TagStudyInstanceUID) != ir58.StudyInstanceUID {
 			t.Errorf("/instances by SOP Instance UID: %v", uids(all, dicom.TagSOPInstanceUID))
 		}
 		allSeries, _ := f.qido(t, "/series?Modality=DX&PatientID=CS-GB18030")
