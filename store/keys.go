@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
+	"strings"
 	"syscall"
 )
 
@@ -19,6 +21,24 @@ import (
 func BlobKey(studyUID, seriesUID, sopUID, contentSHA string) string {
 	h := sha256.Sum256([]byte(studyUID))
 	return hex.EncodeToString(h[:1]) + "/" + studyUID + "/" + seriesUID + "/" + sopUID + "." + contentSHA[:16] + ".dcm"
+}
+
+// ValidBlobKey reports whether key may name a blob, in every Blobs implementation (the
+// Blobs contract): a clean, relative, slash-separated path (io/fs.ValidPath) whose elements
+// do not start with a dot, so that no key can escape a folder, alias another key, or name a
+// backend's own files (the folder's temporary files, the bucket's probe objects). Keys
+// BlobKey makes are valid; one rule for both backends lets a bucket be migrated to a folder
+// and back.
+func ValidBlobKey(key string) bool {
+	if key == "" || key == "." || !fs.ValidPath(key) || strings.ContainsAny(key, "\\\x00") {
+		return false
+	}
+	for _, el := range strings.Split(key, "/") {
+		if strings.HasPrefix(el, ".") {
+			return false
+		}
+	}
+	return true
 }
 
 // IsNoSpace reports whether err is a full filesystem or an exhausted quota (ENOSPC, EDQUOT),

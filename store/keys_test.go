@@ -19,3 +19,19 @@ func TestBlobKey(t *testing.T) {
 		t.Fatal("two contents of one instance share a key")
 	}
 }
+
+func TestValidBlobKey(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{
+		{"ab/1.2.3/1.2.3.4/1.2.3.4.5.0123456789abcdef.dcm", true},
+		{"x.dcm", true},
+		{"", false}, {".", false}, {"/x", false}, {"../x", false}, {"a/../x", false}, {"a//x", false},
+		{"a/", false}, {".tmp/x", false}, {"a/.hidden", false}, {`a\b`, false}, {"a\x00b", false},
+	} {
+		if got := store.ValidBlobKey(tc.key); got != tc.want {
+			t.Errorf("ValidBlobKey(%q) = %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}

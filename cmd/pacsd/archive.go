@@ -35,7 +35,7 @@ func (c *archiveConfig) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.maxObjectMB, "max-object-mb", 4096, "largest object accepted, MiB")
 	fs.Int64Var(&c.minFreeMB, "min-free-mb", 512, "refuse new objects (0xA700 / HTTP 507) below this much free disk, MiB")
 	fs.StringVar(&c.fallbackCharset, "fallback-charset", "GB18030", "character set for text that is not valid UTF-8 and whose (0008,0005) is missing or unknown; \"\" = ISO 8859-1")
-	c.s3.RegisterFlags(fs)
+	registerS3Flags(fs, &c.s3)
 	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "with S3: concurrent uploads from the local spool")
 	fs.Int64Var(&c.cacheMaxMB, "cache-max-mb", 50<<10, "with S3: MiB of uploaded objects kept on local disk as a read cache, newest first (0: none, -1: all)")
 	fs.DurationVar(&c.uploadRetryMax, "upload-retry-max", time.Minute, "with S3: longest wait between upload attempts while the bucket is unreachable")
@@ -81,14 +81,18 @@ func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*opene
 	}
 	o := &openedArchive{idx: idx}
 	if c.s3.Endpoint != "" {
-		c.s3.KeysFromEnv(os.Getenv)
+		if err := s3Keys(&c.s3, os.Getenv); err != nil {
+			idx.Close()
+			return nil, err
+		}
+		c.s3.Logger = log
 		// A bucket that is down at start must not keep modalities from sending: the
 		// spool takes them. But a configuration that is wrong (no keys, bad endpoint,
 		// access denied) fails now rather than at the first upload.
 		remote, err := s3.Open(c.s3)
 		if err != nil {
 			idx.Close()
-			return nil, fmt.Errorf("s3: %w", err)
+			return nil, s3Error(err)
 		}
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err = remote.Check(sctx)
@@ -98,7 +102,7 @@ func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*opene
 			log.Warn("S3 unreachable at start; objects stay in the local spool until it is back", "s3", c.s3, "err", err)
 		case err != nil:
 			idx.Close()
-			return nil, fmt.Errorf("s3: %w", err)
+			return nil, s3Error(err)
 		default:
 			log.Info("objects are written back to S3", "s3", c.s3)
 		}

@@ -106,8 +106,8 @@ func TestS3FaultIngest(t *testing.T) {
 		t.Skip("fault test: 30 s outage")
 	}
 	srv := miniotest.Start(t)
-	t.Setenv(s3.EnvAccessKey, srv.AccessKey)
-	t.Setenv(s3.EnvSecretKey, srv.SecretKey)
+	t.Setenv(envS3AccessKey, srv.AccessKey)
+	t.Setenv(envS3SecretKey, srv.SecretKey)
 	const bucket = "county-fault"
 	dataDir := t.TempDir()
 	s3args := []string{"--s3-endpoint", srv.Endpoint, "--s3-bucket", bucket, "--cache-max-mb", "0",
@@ -277,8 +277,8 @@ func TestS3FaultIngest(t *testing.T) {
 // pacsd then serves every object from the bucket, and refuses to start without it.
 func TestMigrateToS3(t *testing.T) {
 	srv := miniotest.Start(t)
-	t.Setenv(s3.EnvAccessKey, srv.AccessKey)
-	t.Setenv(s3.EnvSecretKey, srv.SecretKey)
+	t.Setenv(envS3AccessKey, srv.AccessKey)
+	t.Setenv(envS3SecretKey, srv.SecretKey)
 	dataDir := t.TempDir()
 	n := startPacsd(t, dataDir)
 	files := testdataFiles(t)

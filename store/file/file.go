@@ -62,23 +62,8 @@ func New(root string) (*Blobs, error) {
 // Root is the folder the blobs live in.
 func (b *Blobs) Root() string { return b.root }
 
-// ValidKey reports whether key may name a blob: a clean, relative, slash-separated path
-// (io/fs.ValidPath) whose elements do not start with a dot, so that no key can escape the
-// root, alias another key, or name the temporary folder.
-func ValidKey(key string) bool {
-	if key == "" || key == "." || !fs.ValidPath(key) || strings.ContainsAny(key, "\\\x00") {
-		return false
-	}
-	for _, el := range strings.Split(key, "/") {
-		if strings.HasPrefix(el, ".") {
-			return false
-		}
-	}
-	return true
-}
-
 func (b *Blobs) path(key string) (string, error) {
-	if !ValidKey(key) {
+	if !store.ValidBlobKey(key) {
 		return "", fmt.Errorf("blob key %q: %w", key, store.ErrInvalid)
 	}
 	return filepath.Join(b.root, filepath.FromSlash(key)), nil

@@ -64,22 +64,6 @@ func TestNewCleansTemp(t *testing.T) {
 	}
 }
 
-func TestValidKey(t *testing.T) {
-	for _, tc := range []struct {
-		key  string
-		want bool
-	}{
-		{"ab/1.2.3/1.2.3.4/1.2.3.4.5.0123456789abcdef.dcm", true},
-		{"x.dcm", true},
-		{"", false}, {".", false}, {"/x", false}, {"../x", false}, {"a/../x", false}, {"a//x", false},
-		{"a/", false}, {".tmp/x", false}, {"a/.hidden", false}, {`a\b`, false}, {"a\x00b", false},
-	} {
-		if got := file.ValidKey(tc.key); got != tc.want {
-			t.Errorf("ValidKey(%q) = %v, want %v", tc.key, got, tc.want)
-		}
-	}
-}
-
 // TestDeletePrunesFolders: evicting a study leaves no empty folders behind, and a Put into a
 // folder that a concurrent Delete empties still lands (the rename is retried).
 func TestDeletePrunesFolders(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,19 +24,11 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"pacsd/store"
-	"pacsd/store/file"
 )
 
 // ErrAccess: the server refused our credentials or their permissions. Unlike
 // store.ErrUnavailable it does not go away by waiting; an operator has to fix the keys.
-var ErrAccess = errors.New("s3 access denied (check PACSD_S3_ACCESS_KEY / PACSD_S3_SECRET_KEY and the bucket policy)")
-
-// Environment variables that carry the keys. Keys are never flags: flags show up in ps(1)
-// and in shell history.
-const (
-	EnvAccessKey = "PACSD_S3_ACCESS_KEY"
-	EnvSecretKey = "PACSD_S3_SECRET_KEY"
-)
+var ErrAccess = errors.New("s3 access denied (check the access and secret keys and the bucket policy)")
 
 const (
 	// partSize is the multipart part size and the single-PUT limit. 16 MiB keeps a 15 MB
@@ -54,8 +45,9 @@ const (
 	probeDir = ".pacsd/"
 )
 
-// Config says where the bucket is and how to reach it. Its String, GoString and LogValue
-// never show the secret key, and encoding/json skips it.
+// Config says where the bucket is and how to reach it (cmd/pacsd fills it from its flags
+// and environment). Its String, GoString and LogValue never show the secret key, and
+// encoding/json skips it.
 type Config struct {
 	Endpoint  string // host:port, or a URL whose scheme sets Secure
 	Bucket    string
@@ -63,24 +55,8 @@ type Config struct {
 	Prefix    string // optional key prefix ("pacsd/county-a"), so nodes can share a bucket
 	Secure    bool   // HTTPS
 	AccessKey string
-	SecretKey string `json:"-"`
-}
-
-// RegisterFlags adds --s3-endpoint, --s3-bucket, --s3-region, --s3-prefix and --s3-secure
-// (cmd/pacsd maps each to PACSD_S3_*). The keys come from the environment: see KeysFromEnv.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Endpoint, "s3-endpoint", c.Endpoint, "S3 endpoint host:port; empty keeps objects in a local folder (env PACSD_S3_ENDPOINT)")
-	fs.StringVar(&c.Bucket, "s3-bucket", c.Bucket, "S3 bucket, created on first start (env PACSD_S3_BUCKET)")
-	fs.StringVar(&c.Region, "s3-region", c.Region, "S3 region (env PACSD_S3_REGION)")
-	fs.StringVar(&c.Prefix, "s3-prefix", c.Prefix, "key prefix inside the bucket (env PACSD_S3_PREFIX)")
-	fs.BoolVar(&c.Secure, "s3-secure", c.Secure, "use HTTPS to the S3 endpoint (env PACSD_S3_SECURE)")
-}
-
-// KeysFromEnv fills AccessKey and SecretKey from PACSD_S3_ACCESS_KEY and PACSD_S3_SECRET_KEY
-// (getenv is os.Getenv outside tests).
-func (c *Config) KeysFromEnv(getenv func(string) string) {
-	c.AccessKey = getenv(EnvAccessKey)
-	c.SecretKey = getenv(EnvSecretKey)
+	SecretKey string       `json:"-"`
+	Logger    *slog.Logger `json:"-"` // nil: slog.Default()
 }
 
 // Name identifies where objects are, for the archive's record of its remote store: the
@@ -185,7 +161,7 @@ func Open(cfg Config) (*Blobs, error) {
 		return nil, err
 	}
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return nil, fmt.Errorf("s3 %s: access and secret key are required (%s, %s)", cfg.Endpoint, EnvAccessKey, EnvSecretKey)
+		return nil, fmt.Errorf("s3 %s: access and secret key are required", cfg.Endpoint)
 	}
 	tr, err := minio.DefaultTransport(secure)
 	if err != nil {
@@ -208,13 +184,17 @@ func Open(cfg Config) (*Blobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", endpoint, err)
 	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	return &Blobs{
 		client: client,
 		core:   minio.Core{Client: client},
 		bucket: cfg.Bucket,
 		prefix: prefix,
 		region: cfg.Region,
-		log:    slog.Default().With("component", "s3", "bucket", cfg.Bucket),
+		log:    log.With("component", "s3", "bucket", cfg.Bucket),
 	}, nil
 }
 
@@ -309,9 +289,9 @@ func (b *Blobs) probe(ctx context.Context) error {
 }
 
 func (b *Blobs) objectName(key string) (string, error) {
-	// The same rules as the folder backend, so a key valid for one is valid for both and
-	// a bucket can be migrated to a folder and back. S3 limits names to 1024 bytes.
-	if !file.ValidKey(key) || len(b.prefix)+len(key) > 1024 {
+	// The Blobs contract's key rule, as the folder backend's, so a bucket can be migrated
+	// to a folder and back. S3 limits names to 1024 bytes.
+	if !store.ValidBlobKey(key) || len(b.prefix)+len(key) > 1024 {
 		return "", fmt.Errorf("blob key %q: %w", key, store.ErrInvalid)
 	}
 	return b.prefix + key, nil
@@ -550,7 +530,7 @@ func (b *Blobs) List(ctx context.Context, fn func(store.BlobInfo) error) error {
 			return fmt.Errorf("list blobs: %w", b.classify(ctx, obj.Err))
 		}
 		key := strings.TrimPrefix(obj.Key, b.prefix)
-		if !file.ValidKey(key) {
+		if !store.ValidBlobKey(key) {
 			continue
 		}
 		if err := fn(store.BlobInfo{Key: key, Size: obj.Size, ModTime: obj.LastModified}); err != nil {

@@ -220,9 +220,7 @@ func TestS3(t *testing.T) {
 		cfg := config(srv, unique("secret"), "")
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		prev := slog.Default()
-		slog.SetDefault(logger)
-		defer slog.SetDefault(prev)
+		cfg.Logger = logger
 
 		b := open(t, cfg) // creates the bucket: logs
 		logger.Info("configured", "s3", cfg)
@@ -246,6 +244,10 @@ func TestS3(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), cfg.Bucket) || !strings.Contains(shown["String"], cfg.Bucket) {
 			t.Fatalf("the checks above looked at nothing: logs %q, String %q", logs.String(), shown["String"])
+		}
+		// Blobs logs through Config.Logger, as the s3 component.
+		if !strings.Contains(logs.String(), `"msg":"s3 bucket created","component":"s3"`) {
+			t.Errorf("bucket creation not logged through Config.Logger: %s", logs.String())
 		}
 	})
 
