@@ -288,7 +288,7 @@ func BenchmarkSeriesMetadata(b *testing.B) {
 	b.Run("RecordsOnly", func(b *testing.B) {
 		lat := make(latencies, 0, b.N)
 		for i := 0; i < b.N; i++ {
-			s.bodies.reset()
+			s.bodies.Purge()
 			start := time.Now()
 			resp, err := client.Get(u)
 			if err != nil || resp.StatusCode != http.StatusOK {

@@ -1,7 +1,6 @@
 package dicomweb
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,9 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 
+	"pacsd/internal/flight"
+	"pacsd/internal/lru"
 	"pacsd/store"
 )
 
@@ -34,89 +34,24 @@ import (
 // multi-frame object's frame table, at most tens of megabytes).
 const maxRecordFile = 256 << 20
 
-// lru is a least-recently-used map bounded by the summed cost of its values.
-type lru struct {
-	mu    sync.Mutex
-	max   int64
-	size  int64
-	ll    *list.List
-	items map[string]*list.Element
-}
-
-type lruEntry struct {
-	key  string
-	val  any
-	cost int64
-}
-
-func newLRU(maxBytes int64) *lru {
-	return &lru{max: maxBytes, ll: list.New(), items: map[string]*list.Element{}}
-}
-
-func (c *lru) get(key string) (any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.ll.MoveToFront(el)
-		return el.Value.(*lruEntry).val, true
-	}
-	return nil, false
-}
-
-// add keeps val under key. A value costing more than half the budget is not kept: it
-// would push out everything else for one request's benefit.
-func (c *lru) add(key string, val any, cost int64) {
-	if cost > c.max/2 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		e := el.Value.(*lruEntry)
-		c.size += cost - e.cost
-		e.val, e.cost = val, cost
-		c.ll.MoveToFront(el)
-	} else {
-		c.items[key] = c.ll.PushFront(&lruEntry{key: key, val: val, cost: cost})
-		c.size += cost
-	}
-	for c.size > c.max {
-		el := c.ll.Back()
-		e := el.Value.(*lruEntry)
-		c.ll.Remove(el)
-		delete(c.items, e.key)
-		c.size -= e.cost
-	}
-}
-
-// reset drops everything kept.
-func (c *lru) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ll.Init()
-	c.items = map[string]*list.Element{}
-	c.size = 0
+// newCache returns an in-memory cache of maxBytes. A value costing more than half the
+// budget is not kept: it would push out everything else for one request's benefit.
+func newCache[V any](maxBytes int64) *lru.Cache[string, V] {
+	return lru.New[string, V](maxBytes, maxBytes/2)
 }
 
 // metaCache builds, keeps and hands out instance records.
 type metaCache struct {
 	dir      string // "" keeps records in memory only
-	mem      *lru
+	mem      *lru.Cache[string, *instanceRecord]
 	fallback string // character set for undeclared non-UTF-8 text (dicom.ReadOptions)
 	log      *slog.Logger
 	open     func(ctx context.Context, sop string) (*store.Instance, io.ReadSeekCloser, error)
 
-	mu       sync.Mutex
-	inflight map[string]*flight
+	// One build per record at a time: later requests for it wait instead of building too.
+	flights flight.Group[*instanceRecord]
 
 	builds atomic.Int64 // records built from objects (not read from files); for tests
-}
-
-// flight is one record being built; later requests for it wait instead of building too.
-type flight struct {
-	done chan struct{}
-	ir   *instanceRecord
-	err  error
 }
 
 func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
@@ -126,39 +61,24 @@ func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
 // record's own UIDs and SHA-256.
 func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
 	key := recordKey(rec.SOPInstanceUID, rec.SHA256)
-	if v, ok := m.mem.get(key); ok {
-		return v.(*instanceRecord), nil
+	if ir, ok := m.mem.Get(key); ok {
+		return ir, nil
 	}
-	m.mu.Lock()
-	if f, ok := m.inflight[key]; ok {
-		m.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.ir, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	ir, _, err := m.flights.Do(ctx, key, func() (*instanceRecord, error) {
+		// The build is short (headers only) and shared: it is not cut short because the
+		// client that started it went away while others wait for it.
+		ir, err := m.load(context.WithoutCancel(ctx), rec)
+		if err == nil {
+			m.mem.Add(recordKey(ir.SOPInstanceUID, ir.SHA256), ir, ir.cost())
 		}
-	}
-	f := &flight{done: make(chan struct{})}
-	m.inflight[key] = f
-	m.mu.Unlock()
-
-	// The build is short (headers only) and shared: it is not cut short because the
-	// client that started it went away while others wait for it.
-	f.ir, f.err = m.load(context.WithoutCancel(ctx), rec)
-	if f.err == nil {
-		m.mem.add(recordKey(f.ir.SOPInstanceUID, f.ir.SHA256), f.ir, f.ir.cost())
-	}
-	m.mu.Lock()
-	delete(m.inflight, key)
-	m.mu.Unlock()
-	close(f.done)
-	return f.ir, f.err
+		return ir, err
+	})
+	return ir, err
 }
 
 // has reports whether rec's record is built: in memory, or in its file.
 func (m *metaCache) has(rec *store.Instance) bool {
-	if _, ok := m.mem.get(recordKey(rec.SOPInstanceUID, rec.SHA256)); ok {
+	if _, ok := m.mem.Get(recordKey(rec.SOPInstanceUID, rec.SHA256)); ok {
 		return true
 	}
 	if m.dir == "" {

@@ -168,8 +168,8 @@ func (s *server) metadataETag(level metaLevel, list []*store.Instance) string {
 // from instance records.
 func (s *server) metadataBody(ctx context.Context, level metaLevel, list []*store.Instance, etag string) (*body, error) {
 	key := "m:" + etag
-	if v, ok := s.bodies.get(key); ok {
-		return v.(*body), nil
+	if b, ok := s.bodies.Get(key); ok {
+		return b, nil
 	}
 	records, err := s.records(ctx, list)
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *server) metadataBody(ctx context.Context, level metaLevel, list []*stor
 		}
 	}
 	if level != levelInstance {
-		s.bodies.add(key, b, b.cost())
+		s.bodies.Add(key, b, b.cost())
 	}
 	return b, nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
+	"pacsd/internal/flight"
+	"pacsd/internal/lru"
 	"pacsd/store"
 )
 
@@ -154,19 +156,12 @@ func (s *server) decodeFrame(ctx context.Context, im *pixel.Image, i, size int) 
 // object version (SOP Instance UID and content SHA-256), frame and decode size; bounded in
 // bytes. Concurrent requests for the same frame share one decode.
 type frameCache struct {
-	mem      *lru
-	mu       sync.Mutex
-	inflight map[string]*frameFlight
-}
-
-type frameFlight struct {
-	done chan struct{}
-	df   *decodedFrame
-	err  error
+	mem     *lru.Cache[string, *decodedFrame]
+	flights flight.Group[*decodedFrame]
 }
 
 func newFrameCache(maxBytes int64) *frameCache {
-	return &frameCache{mem: newLRU(maxBytes), inflight: map[string]*frameFlight{}}
+	return &frameCache{mem: newCache[*decodedFrame](maxBytes)}
 }
 
 func frameKey(sop, sha string, frame, size int) string {
@@ -179,37 +174,22 @@ func (s *server) frame(ctx context.Context, rec *store.Instance, i, size int) (*
 	c := s.decoded
 	key := frameKey(rec.SOPInstanceUID, rec.SHA256, i, size)
 	for {
-		if v, ok := c.mem.get(key); ok {
-			return v.(*decodedFrame), nil
+		if df, ok := c.mem.Get(key); ok {
+			return df, nil
 		}
-		c.mu.Lock()
-		f, ok := c.inflight[key]
-		if !ok {
-			f = &frameFlight{done: make(chan struct{})}
-			c.inflight[key] = f
-			c.mu.Unlock()
-			// The decode runs in this request, under its context: a viewer that has moved
-			// on (and cancelled) stops it, and a waiter then decodes for itself (below).
-			f.df, f.err = s.decodeCurrent(ctx, rec, i, size)
-			if f.err == nil {
-				c.mem.add(key, f.df, f.df.cost())
+		// The decode runs under the context of the request that starts it: a viewer that
+		// has moved on (and cancelled) stops it, and a waiter then decodes for itself.
+		df, ran, err := c.flights.Do(ctx, key, func() (*decodedFrame, error) {
+			df, err := s.decodeCurrent(ctx, rec, i, size)
+			if err == nil {
+				c.mem.Add(key, df, df.cost())
 			}
-			c.mu.Lock()
-			delete(c.inflight, key)
-			c.mu.Unlock()
-			close(f.done)
-			return f.df, f.err
+			return df, err
+		})
+		if !ran && err != nil && isContextErr(err) && ctx.Err() == nil {
+			continue // the decoding request went away; this one still wants the frame
 		}
-		c.mu.Unlock()
-		select {
-		case <-f.done:
-			if f.err != nil && isContextErr(f.err) && ctx.Err() == nil {
-				continue // the decoding request went away; this one still wants the frame
-			}
-			return f.df, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return df, err
 	}
 }
 

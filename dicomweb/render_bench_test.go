@@ -106,7 +106,7 @@ func BenchmarkRendered(b *testing.B) {
 			lat := make(latencies, 0, b.N)
 			var n int64
 			for i := 0; i < b.N; i++ {
-				s.decoded.mem.reset()
+				s.decoded.mem.Purge()
 				start := time.Now()
 				n = fetch(b, u)
 				lat = append(lat, time.Since(start))

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/internal/backlog"
+	"pacsd/internal/lru"
 	"pacsd/store"
 	"pacsd/thumbnail"
 )
@@ -65,7 +66,7 @@ type server struct {
 	prefix     string // the group's path prefix, e.g. "/dicomweb"
 	fallback   string
 	meta       *metaCache
-	bodies     *lru // assembled metadata bodies (shares the budget with meta's records)
+	bodies     *lru.Cache[string, *body] // assembled metadata bodies (shares the budget with meta's records)
 	cors       corsPolicy
 	thumbs     *thumbnail.Service // nil: thumbnails rendered on request
 	decoded    *frameCache        // decoded frames for rendering
@@ -114,14 +115,13 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	}
 	// Records and assembled bodies share the budget, a quarter and three quarters: a
 	// series body is its records' JSON again, and it is what OHIF asks for.
-	s.bodies = newLRU(budget - budget/4)
+	s.bodies = newCache[*body](budget - budget/4)
 	s.meta = &metaCache{
 		dir:      cfg.CacheDir,
-		mem:      newLRU(budget / 4),
+		mem:      newCache[*instanceRecord](budget / 4),
 		fallback: cfg.FallbackCharset,
 		log:      s.log,
 		open:     a.Open,
-		inflight: map[string]*flight{},
 	}
 
 	// routes registers a handler per method on path, each with CORS, plus an OPTIONS

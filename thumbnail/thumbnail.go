@@ -26,6 +26,7 @@ import (
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
 	"pacsd/internal/backlog"
+	"pacsd/internal/flight"
 	"pacsd/store"
 )
 
@@ -65,15 +66,9 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	inflight map[string]*call // by cache path: one render per thumbnail at a time
+	flights flight.Group[struct{}] // by cache path: one render per thumbnail at a time
 
 	made, failed, served atomic.Int64
-}
-
-type call struct {
-	done chan struct{}
-	err  error
 }
 
 // New builds a service over a; Start runs its background workers.
@@ -105,8 +100,7 @@ func New(a *store.Archive, cfg Config) (*Service, error) {
 	}
 	return &Service{
 		a: a, cfg: cfg, log: log.With("component", "thumbnail"),
-		queue:    backlog.New(cfg.QueueLen),
-		inflight: make(map[string]*call),
+		queue: backlog.New(cfg.QueueLen),
 	}, nil
 }
 
@@ -277,27 +271,10 @@ func (s *Service) ofInstance(ctx context.Context, in *store.Instance) ([]byte, e
 		s.served.Add(1)
 		return b, nil
 	}
-	s.mu.Lock()
-	c := s.inflight[p]
-	if c == nil {
-		c = &call{done: make(chan struct{})}
-		s.inflight[p] = c
-		s.mu.Unlock()
-		c.err = s.make(ctx, in, p)
-		s.mu.Lock()
-		delete(s.inflight, p)
-		s.mu.Unlock()
-		close(c.done)
-	} else {
-		s.mu.Unlock()
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if c.err != nil {
-		return nil, c.err
+	if _, _, err := s.flights.Do(ctx, p, func() (struct{}, error) {
+		return struct{}{}, s.make(ctx, in, p)
+	}); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {

@@ -3,7 +3,6 @@ package viewer
 import (
 	"bytes"
 	"compress/gzip"
-	"container/list"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -162,13 +160,13 @@ func (v *Viewer) framePixels(c echo.Context) error {
 		return err
 	}
 	key := fmt.Sprintf("p/%s/%s/%d", in.SOPInstanceUID, in.SHA256, n)
-	e, ok := v.frames.get(key)
+	e, ok := v.frames.Get(key)
 	if !ok {
 		e, err = v.preparePixels(c.Request().Context(), in.SOPInstanceUID, n)
 		if err != nil {
 			return pixelError(err)
 		}
-		v.frames.put(key, e)
+		v.frames.Add(key, e, e.size())
 	}
 	return v.sendFrame(c, e)
 }
@@ -217,24 +215,9 @@ func (v *Viewer) preparePixels(ctx context.Context, sop string, n int) (*frameEn
 	return packPixels(fr, info)
 }
 
-// modalityFunc is the Modality LUT of info as a function of a stored sample.
-func modalityFunc(info pixel.Info) func(int) float64 {
-	if lut := info.ModalityLUT; lut != nil && len(lut.Data) > 0 {
-		return func(s int) float64 {
-			i := min(max(s-lut.FirstMapped, 0), len(lut.Data)-1)
-			return float64(lut.Data[i])
-		}
-	}
-	slope, icpt := info.RescaleSlope, info.RescaleIntercept
-	if slope == 0 {
-		slope = 1
-	}
-	return func(s int) float64 { return float64(s)*slope + icpt }
-}
-
 // packPixels turns a decoded greyscale frame into the framePixels payload.
 func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
-	mod := modalityFunc(info)
+	mod := pixel.Modality(info)
 	n := fr.Len()
 	if n == 0 {
 		return nil, fmt.Errorf("empty frame: %w", pixel.ErrCorrupt)
@@ -308,14 +291,14 @@ func (v *Viewer) frameRendered(c echo.Context) error {
 		return err
 	}
 	key := fmt.Sprintf("r/%s/%s/%d", in.SOPInstanceUID, in.SHA256, n)
-	e, ok := v.frames.get(key)
+	e, ok := v.frames.Get(key)
 	if !ok {
 		b, err := v.renderJPEG(c.Request().Context(), in.SOPInstanceUID, n, renderedSide)
 		if err != nil {
 			return pixelError(err)
 		}
 		e = &frameEntry{body: b, ctype: "image/jpeg"}
-		v.frames.put(key, e)
+		v.frames.Add(key, e, e.size())
 	}
 	return v.sendFrame(c, e)
 }
@@ -399,54 +382,5 @@ type frameEntry struct {
 	header  map[string]string
 }
 
-// frameCache keeps prepared frames, least recently used out first, within a byte budget:
-// stepping back to an image, or a second reader of the same study, costs no decoding.
-type frameCache struct {
-	mu    sync.Mutex
-	max   int64
-	size  int64
-	order *list.List // front: most recent
-	items map[string]*list.Element
-}
-
-type cacheItem struct {
-	key string
-	e   *frameEntry
-}
-
-func newFrameCache(max int64) *frameCache {
-	return &frameCache{max: max, order: list.New(), items: map[string]*list.Element{}}
-}
-
-func (fc *frameCache) get(key string) (*frameEntry, bool) {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	el, ok := fc.items[key]
-	if !ok {
-		return nil, false
-	}
-	fc.order.MoveToFront(el)
-	return el.Value.(*cacheItem).e, true
-}
-
-func (fc *frameCache) put(key string, e *frameEntry) {
-	n := int64(len(e.body))
-	if n > fc.max {
-		return
-	}
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	if el, ok := fc.items[key]; ok {
-		fc.size -= int64(len(el.Value.(*cacheItem).e.body))
-		fc.order.Remove(el)
-	}
-	fc.items[key] = fc.order.PushFront(&cacheItem{key, e})
-	fc.size += n
-	for fc.size > fc.max {
-		el := fc.order.Back()
-		it := el.Value.(*cacheItem)
-		fc.order.Remove(el)
-		delete(fc.items, it.key)
-		fc.size -= int64(len(it.e.body))
-	}
-}
+// size is what the entry counts for in the viewer's frame cache budget: its body.
+func (e *frameEntry) size() int64 { return int64(len(e.body)) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/internal/lru"
 	"pacsd/reading"
 	"pacsd/store"
 )
@@ -71,7 +72,7 @@ type Viewer struct {
 	pages  map[string]*template.Template // by language
 	static http.Handler
 	limit  *loginLimiter
-	frames *frameCache
+	frames *lru.Cache[string, *frameEntry] // prepared frames (images.go), by kind, object version and frame
 	events *hub
 
 	basicMu sync.Mutex
@@ -109,7 +110,8 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	if v.cfg.AdminOut == nil {
 		v.cfg.AdminOut = os.Stderr
 	}
-	v.frames = newFrameCache(v.cfg.FrameCacheBytes)
+	// Stepping back to an image, or a second reader of the same study, costs no decoding.
+	v.frames = lru.New[string, *frameEntry](v.cfg.FrameCacheBytes, v.cfg.FrameCacheBytes)
 	var err error
 	if v.pages, err = parsePages(v.loc); err != nil {
 		return nil, err

@@ -260,7 +260,7 @@ func TestPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := modalityFunc(im.Info())
+	mod := pixel.Modality(im.Info())
 	var distinct = map[uint16]bool{}
 	for i := 0; i < fr.Len(); i++ {
 		v := binary.LittleEndian.Uint16(raw[2*i:])

@@ -179,7 +179,7 @@ func windowTo8(f *Frame, info Info, w *Window, samples []int) []int {
 	if w != nil && isMono(f.Photometric) {
 		fn = windowFunc(*w, info.VOILUTFunction)
 	}
-	m := modality(info)
+	m := Modality(info)
 	out := make([]int, len(samples))
 	for i, v := range samples {
 		x := float64(v)

@@ -93,9 +93,13 @@ func storedRange(f *Frame) (lo, hi int) {
 	return 0, 1<<f.BitsStored - 1
 }
 
-// modality returns the Modality LUT transform (PS3.3 C.11.1) as a function.
-func modality(info Info) func(int) float64 {
-	if l := info.ModalityLUT; l != nil {
+// Modality returns the Modality LUT transform of PS3.3 C.11.1 as a function of a stored
+// value: the Modality LUT Sequence's table (values below the first mapped one take the
+// first entry, values past the end the last), else Rescale Slope and Intercept (a slope
+// of 0 read as 1). It is the first step of Render's greyscale pipeline, and what a client
+// that windows pixels itself is sent in.
+func Modality(info Info) func(int) float64 {
+	if l := info.ModalityLUT; l != nil && len(l.Data) > 0 {
 		return func(v int) float64 { return float64(l.lookup(v)) }
 	}
 	slope, icpt := info.RescaleSlope, info.RescaleIntercept
@@ -137,7 +141,7 @@ func minMaxModality(f *Frame, info Info) (float64, float64) {
 		v := f.Sample(i)
 		mn, mx = min(mn, v), max(mx, v)
 	}
-	m := modality(info)
+	m := Modality(info)
 	if info.ModalityLUT == nil {
 		a, b := m(mn), m(mx)
 		return math.Min(a, b), math.Max(a, b)
@@ -189,7 +193,7 @@ func greyLUT(f *Frame, info Info, opts RenderOptions) ([]uint8, int, error) {
 		return nil, 0, fmt.Errorf("render: %w: %d bits stored", ErrUnsupported, f.BitsStored)
 	}
 	lo, hi := storedRange(f)
-	m := modality(info)
+	m := Modality(info)
 	function := info.VOILUTFunction
 	if opts.VOILUTFunction != "" {
 		function = opts.VOILUTFunction
