@@ -140,7 +140,7 @@ func (h *handler) search(c echo.Context) error {
 	h.echo.ServeHTTP(rec, inner)
 	body, err := rec.rewritten()
 	if err != nil {
-		h.log.Error("ohif: study search answer not rewritten", "err", err)
+		h.log.Error("study search answer not rewritten", "err", err)
 		return echo.NewHTTPError(http.StatusBadGateway)
 	}
 	hdr := c.Response().Header()

@@ -89,6 +89,7 @@ func newHandler(cfg Config) *handler {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	h.log = h.log.With("component", "ohif")
 	h.mount = "/" + strings.Trim(cfg.Mount, "/")
 	if h.mount == "/" {
 		h.mount = "/ohif"
@@ -104,7 +105,7 @@ func newHandler(cfg Config) *handler {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			h.reason = "the public URL pacsd is configured with is not an absolute http(s) URL; fix --public-url and restart pacsd"
-			h.log.Error("ohif: viewer disabled: invalid public URL", "public_url", cfg.PublicURL)
+			h.log.Error("viewer disabled: invalid public URL", "public_url", cfg.PublicURL)
 			return h
 		}
 		publicPrefix = strings.TrimRight(u.EscapedPath(), "/")
@@ -117,14 +118,14 @@ func newHandler(cfg Config) *handler {
 	h.appConfig, err = appConfig(dicomwebRoot, dicomwebPath, searchAbs, publicPrefix+h.mount)
 	if err != nil { // only a programming error can get here
 		h.reason = "its configuration could not be generated"
-		h.log.Error("ohif: viewer disabled", "err", err)
+		h.log.Error("viewer disabled", "err", err)
 		return h
 	}
 	h.configTag = contentTag(h.appConfig)
 
 	if cfg.Dir == "" {
 		h.reason = "no OHIF build is configured; an administrator installs it with `make ohif` in pacsd's source folder and points pacsd at .cache/ohif/" + Version + "/dist"
-		h.log.Warn("ohif: viewer disabled: no dist folder configured; run make ohif", "mount", h.mount)
+		h.log.Warn("viewer disabled: no dist folder configured; run make ohif", "mount", h.mount)
 		return h
 	}
 	abs, err := filepath.Abs(cfg.Dir)
@@ -140,11 +141,11 @@ func newHandler(cfg Config) *handler {
 	if err != nil {
 		h.root = nil
 		h.reason = "the OHIF build is not installed; an administrator installs it with `make ohif` in pacsd's source folder and restarts pacsd"
-		h.log.Warn("ohif: viewer disabled: OHIF dist not found; run make ohif", "dir", cfg.Dir, "mount", h.mount, "err", err)
+		h.log.Warn("viewer disabled: OHIF dist not found; run make ohif", "dir", cfg.Dir, "mount", h.mount, "err", err)
 		return h
 	}
 	h.dirID = abs
-	h.log.Info("ohif: serving OHIF viewer", "mount", h.mount, "dir", abs, "public_path", h.base)
+	h.log.Info("serving OHIF viewer", "mount", h.mount, "dir", abs, "public_path", h.base)
 	return h
 }
 
@@ -255,12 +256,12 @@ func (h *handler) serveFile(c echo.Context, name string) error {
 	if rules != nil {
 		p, err := h.plan(name, f, st, rules)
 		if err != nil {
-			h.log.Error("ohif: rewrite failed", "file", name, "err", err)
+			h.log.Error("rewrite failed", "file", name, "err", err)
 			return echo.NewHTTPError(http.StatusInternalServerError)
 		}
 		sp, err := newSplice(f, st.Size(), p.edits)
 		if err != nil {
-			h.log.Error("ohif: rewrite failed", "file", name, "err", err)
+			h.log.Error("rewrite failed", "file", name, "err", err)
 			return echo.NewHTTPError(http.StatusInternalServerError)
 		}
 		content = io.NewSectionReader(sp, 0, sp.size)

@@ -417,6 +417,20 @@ func TestRegisterLogsServing(t *testing.T) {
 	}
 }
 
+// TestLogsComponent: ohif's log lines carry the component attribute (DESIGN.md section 5)
+// rather than a prefix in the message.
+func TestLogsComponent(t *testing.T) {
+	var buf strings.Builder // Register logs once, before it returns
+	newServer(t, Config{Dir: fakeDist, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	var line struct{ Msg, Component string }
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+		t.Fatalf("%v: %q", err, buf.String())
+	}
+	if line.Component != "ohif" || strings.HasPrefix(line.Msg, "ohif") {
+		t.Errorf("logged %+v, want component ohif and no prefix", line)
+	}
+}
+
 // TestRealDistAssets checks, when `make ohif` has installed the real build, that every
 // path the rewritten index.html names is served with the right type: the browser test does
 // the same through Chromium's network log.
