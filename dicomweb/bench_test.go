@@ -261,12 +261,11 @@ func BenchmarkSeriesMetadata(b *testing.B) {
 	b.Logf("cold series metadata (%d records built) in %v", s.meta.builds.Load(), time.Since(start).Round(time.Millisecond))
 
 	// Warm: records and the series body are cached; the index is asked what the series
-	// holds (store/sqlite's Instances, which decodes every instance's attributes).
+	// holds (store/sqlite's EachInstanceVersion).
 	b.Run("Warm", func(b *testing.B) { benchGet(b, client, u, nil) })
 	b.Run("WarmGzip", func(b *testing.B) { benchGet(b, client, u, map[string]string{"Accept-Encoding": "gzip"}) })
-	// The same with an index that lists versions without decoding attributes
-	// (versionLister), simulated by a snapshot of the listing: the cost of everything in
-	// dicomweb, and what an EachInstanceVersion in store/sqlite would leave.
+	// The same with the version listing (EachInstanceVersion) answered from a snapshot:
+	// the cost of everything in dicomweb, without the index's listing.
 	list, err := a.Index().Instances(context.Background(), study, series)
 	if err != nil {
 		b.Fatal(err)
@@ -275,7 +274,7 @@ func BenchmarkSeriesMetadata(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sa, err := store.NewArchive(&snapshotIndex{Index: a.Index(), list: list}, emptyBlobs, store.Config{SpoolDir: b.TempDir(), MinFreeBytes: -1, Logger: testLogger()})
+	sa, err := store.NewArchive(&snapshotIndex{Index: a.Index().(store.Index), list: list}, emptyBlobs, store.Config{SpoolDir: b.TempDir(), MinFreeBytes: -1, Logger: testLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -123,23 +123,12 @@ func (s *server) metadata(level metaLevel) echo.HandlerFunc {
 	}
 }
 
-// versionLister is an index that can list what a study or series holds (series, SOP
-// Instance UID and content SHA-256 of each instance, in Instances' order) without decoding
-// every instance's attributes. Metadata needs nothing more, and for a 500-instance series
-// decoding is nearly all the time of a warm request. store.Index implementations may
-// provide it; without it, Instances is used.
-type versionLister interface {
-	EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error
-}
-
-// versions lists the instances of a study or series with (at least) their UIDs and hashes.
+// versions lists the instances of a study or series with (at least) their UIDs and hashes:
+// metadata needs nothing more, and for a 500-instance series decoding every instance's
+// attributes (Instances) would be nearly all the time of a warm request.
 func (s *server) versions(ctx context.Context, study, series string) ([]*store.Instance, error) {
-	vl, ok := s.archive.Index().(versionLister)
-	if !ok {
-		return s.archive.Index().Instances(ctx, study, series)
-	}
 	var out []*store.Instance
-	err := vl.EachInstanceVersion(ctx, study, series, func(se, sop, sha string) error {
+	err := s.archive.Index().EachInstanceVersion(ctx, study, series, func(se, sop, sha string) error {
 		out = append(out, &store.Instance{StudyInstanceUID: study, SeriesInstanceUID: se, SOPInstanceUID: sop, SHA256: sha})
 		return nil
 	})

@@ -465,8 +465,7 @@ func serveWith(t testing.TB, a *store.Archive, cfg Config) (string, *server) {
 	return u, s
 }
 
-// listingIndex is an index that also lists instance versions (versionLister), here by way
-// of Instances, counting the calls.
+// listingIndex lists instance versions by way of Instances, counting the calls.
 type listingIndex struct {
 	store.Index
 	calls int
@@ -486,11 +485,11 @@ func (x *listingIndex) EachInstanceVersion(ctx context.Context, study, series st
 	return nil
 }
 
-// TestMetadataVersionLister: with an index that lists versions, series and study metadata
-// come from the listing and are the same as without it.
+// TestMetadataVersionLister: series and study metadata come from the index's version
+// listing (EachInstanceVersion), and are the same whichever way the index lists them.
 func TestMetadataVersionLister(t *testing.T) {
 	f := newFixture(t, "dr_mono2.dcm", "ts_rle.dcm", "sr_basic_text.dcm", "us_multiframe.dcm")
-	li := &listingIndex{Index: f.archive.Index()}
+	li := &listingIndex{Index: f.archive.Index().(store.Index)} // a second archive on the same index
 	a, err := store.NewArchive(li, f.blobs, store.Config{SpoolDir: t.TempDir(), MinFreeBytes: -1, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

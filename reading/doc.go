@@ -1,9 +1,10 @@
 // Package reading is the reading room's domain: the site registry that attributes each
 // study to the township that sent it, local accounts and their sessions, report templates,
 // reports with every version kept, the worklist's rows and filter, and the turnaround
-// figures. Repository is its one boundary; store/sqlite implements it in the index's
-// database (so the worklist is one indexed query over the studies), and readingtest is the
-// contract every implementation passes.
+// figures. Its boundary is one small interface per aggregate (Sites, Users with their
+// sessions, Reports with their templates, Worklist) and Repository, their union, which
+// store/sqlite implements in the index's database (so the worklist is one indexed query over
+// the studies); readingtest is the contract every implementation passes.
 //
 // It is not the web UI (package viewer), holds no policy about who may see what (viewer
 // decides, from a User's Role and SiteID) and knows nothing of HTTP, SQL or DICOM encoding.

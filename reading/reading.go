@@ -334,9 +334,8 @@ type Turnaround struct {
 	UnreadCount  int
 }
 
-// Repository keeps the reading room's records. Implementations: store/sqlite; all must pass
-// readingtest.Run.
-type Repository interface {
+// Sites is the site registry.
+type Sites interface {
 	Sites(ctx context.Context) ([]Site, error)
 	Site(ctx context.Context, id int64) (Site, error)
 	// PutSite creates (ID 0) or replaces a site and resolves every study's site again.
@@ -346,7 +345,11 @@ type Repository interface {
 	// DeleteSite removes a site; its studies become unknown again. ErrConflict while users
 	// are bound to it.
 	DeleteSite(ctx context.Context, id int64) error
+}
 
+// Users keeps the local accounts and their sessions (a session is only as live as its
+// user is enabled).
+type Users interface {
 	CountUsers(ctx context.Context) (int, error)
 	Users(ctx context.Context) ([]User, error)
 	User(ctx context.Context, id int64) (User, error)
@@ -363,15 +366,13 @@ type Repository interface {
 	// DeleteUserSessions logs a user out everywhere (disabled, password changed).
 	DeleteUserSessions(ctx context.Context, userID int64) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+}
 
+// Reports keeps the report versions of each study and the templates they start from.
+type Reports interface {
 	Templates(ctx context.Context) ([]Template, error)
 	PutTemplate(ctx context.Context, t Template) (Template, error)
 	DeleteTemplate(ctx context.Context, id int64) error
-
-	Worklist(ctx context.Context, f WorklistFilter) (WorklistPage, error)
-	// Study returns one study's worklist row (with all its series); ErrNotFound.
-	Study(ctx context.Context, studyUID string) (WorklistRow, error)
-	SetUrgent(ctx context.Context, studyUID string, urgent bool) error
 
 	// Reports lists every version of a study's report, oldest first (none: empty).
 	Reports(ctx context.Context, studyUID string) ([]Report, error)
@@ -388,7 +389,23 @@ type Repository interface {
 	Unexported(ctx context.Context, limit int) ([]Report, error)
 	// SetReportObject records the SOP Instance UID stored for a signed version.
 	SetReportObject(ctx context.Context, studyUID string, version int, sopUID string) error
+}
 
+// Worklist is the studies as the reading room sees them: rows, urgency and the dashboard.
+type Worklist interface {
+	Worklist(ctx context.Context, f WorklistFilter) (WorklistPage, error)
+	// Study returns one study's worklist row (with all its series); ErrNotFound.
+	Study(ctx context.Context, studyUID string) (WorklistRow, error)
+	SetUrgent(ctx context.Context, studyUID string, urgent bool) error
 	// Turnaround computes the dashboard for [from, to), days counted at UTC offset tz.
 	Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (Turnaround, error)
+}
+
+// Repository keeps all the reading room's records, one aggregate per interface (code
+// depends on the ones it uses). Implementations: store/sqlite; all must pass readingtest.Run.
+type Repository interface {
+	Sites
+	Users
+	Reports
+	Worklist
 }

@@ -681,8 +681,9 @@ func (a *Archive) openBlob(ctx context.Context, inst *Instance) (io.ReadSeekClos
 	return nil, fmt.Errorf("open %s: blob %s missing: %w", sop, inst.BlobKey, ErrUnavailable)
 }
 
-// Index exposes the index for read-only callers (QIDO-RS, WADO-RS listing).
-func (a *Archive) Index() Index { return a.idx }
+// Index gives readers (QIDO-RS, WADO-RS, thumbnails, the viewer) the index's read side;
+// every write goes through the Archive.
+func (a *Archive) Index() IndexReader { return a.idx }
 
 // uidLocks serialises work on one SOP Instance UID; entries live only while in use.
 type uidLocks struct {

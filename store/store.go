@@ -86,24 +86,38 @@ type Query struct {
 	Offset            int
 }
 
-// Index is the catalogue of stored instances. Implementations: store/sqlite; all must pass
-// storetest.RunIndex. Matching rules and the keys an implementation supports are documented
-// by the implementation; unsupported keys give an error wrapping ErrInvalid.
-type Index interface {
-	// PutInstance records inst. If an instance with the same SOP Instance UID exists, it is
-	// replaced and the previous record returned (so its blob can be removed); prev is nil
-	// otherwise. Study/series derived attributes are kept current in the same transaction.
-	PutInstance(ctx context.Context, inst *Instance) (prev *Instance, err error)
+// IndexReader is the read side of the Index: what the archive's readers (DICOMweb,
+// thumbnails, the viewer, after-ingest work) ask of it. Archive.Index hands out this, not
+// the Index, so that every write goes through the Archive. storetest.RunIndex covers it.
+type IndexReader interface {
 	// Instance returns the record of one SOP instance, or ErrNotFound.
 	Instance(ctx context.Context, sopInstanceUID string) (*Instance, error)
 	// Instances lists the instances of a study, or of one series when seriesUID != "",
 	// ordered by series number, instance number, UID. ErrNotFound when there are none.
 	Instances(ctx context.Context, studyUID, seriesUID string) ([]*Instance, error)
+	// EachInstanceVersion calls fn with the series UID, SOP Instance UID and content
+	// SHA-256 of each instance that Instances would list, in the same order, without
+	// decoding any attributes: what names the current version of each object (WADO-RS
+	// metadata finds its cached records by it), for a fraction of Instances' cost on a
+	// large series. When there are none, fn is not called and the error is nil.
+	EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error
 	// Search answers a query from the index alone. Each hit carries the attributes of its
 	// level and every level above, plus the derived ones (ModalitiesInStudy, the numbers
 	// of related series and instances). Results are in a stable order (newest study first;
 	// series and instance numbers).
 	Search(ctx context.Context, q Query) ([]Hit, error)
+}
+
+// Index is the catalogue of stored instances: its read side and the writes the Archive
+// makes. Implementations: store/sqlite; all must pass storetest.RunIndex. Matching rules
+// and the keys an implementation supports are documented by the implementation;
+// unsupported keys give an error wrapping ErrInvalid.
+type Index interface {
+	IndexReader
+	// PutInstance records inst. If an instance with the same SOP Instance UID exists, it is
+	// replaced and the previous record returned (so its blob can be removed); prev is nil
+	// otherwise. Study/series derived attributes are kept current in the same transaction.
+	PutInstance(ctx context.Context, inst *Instance) (prev *Instance, err error)
 	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
 	DeleteInstance(ctx context.Context, sopInstanceUID string) error
 	// BlobRefs calls fn for the blob reference of every instance that filter selects,

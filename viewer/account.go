@@ -72,18 +72,18 @@ func (v *Viewer) changePassword(c echo.Context) error {
 	}
 	// The account as it is now: an administrator may have changed its role meanwhile, and
 	// UpdateUser writes every field.
-	u, err := v.repo.User(ctx, me.ID)
+	u, err := v.cfg.Users.User(ctx, me.ID)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	u.PasswordHash, u.MustChangePassword = h, false
-	if err := v.repo.UpdateUser(ctx, u); err != nil {
+	if err := v.cfg.Users.UpdateUser(ctx, u); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	// Whoever else holds a session of this account (another browser, a stolen cookie) is
 	// out now; this browser stays logged in on a new session, so that the old cookie, which
 	// may be the stolen one, is worth nothing either.
-	if err := v.repo.DeleteUserSessions(ctx, u.ID); err != nil {
+	if err := v.cfg.Users.DeleteUserSessions(ctx, u.ID); err != nil {
 		return fmt.Errorf("change password: end the other sessions: %w", err)
 	}
 	if _, err := v.startSession(c, u); err != nil {

@@ -86,7 +86,7 @@ var dummyHash = func() []byte {
 
 // ensureAdmin creates the first administrator when the repository has no account.
 func (v *Viewer) ensureAdmin(ctx context.Context) error {
-	n, err := v.repo.CountUsers(ctx)
+	n, err := v.cfg.Users.CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("viewer: count users: %w", err)
 	}
@@ -100,14 +100,14 @@ func (v *Viewer) ensureAdmin(ctx context.Context) error {
 	}
 	// The password has been on a terminal, maybe in a log collector: it is replaced at the
 	// first login.
-	if _, err := v.repo.CreateUser(ctx, reading.User{Username: "admin", DisplayName: "admin",
+	if _, err := v.cfg.Users.CreateUser(ctx, reading.User{Username: "admin", DisplayName: "admin",
 		Role: reading.RoleAdmin, PasswordHash: h, MustChangePassword: true}); err != nil {
 		return fmt.Errorf("viewer: create the initial administrator: %w", err)
 	}
 	// A first start also gets the report templates a county department starts from; the
 	// administrator edits them at /admin/templates.
 	for _, t := range defaultTemplates {
-		if _, err := v.repo.PutTemplate(ctx, t); err != nil {
+		if _, err := v.cfg.Reports.PutTemplate(ctx, t); err != nil {
 			return fmt.Errorf("viewer: default templates: %w", err)
 		}
 	}
@@ -130,7 +130,7 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 		v.basicMu.Unlock()
 		// Re-read the account: a disabled user, a changed role or a changed password (by the
 		// user or an administrator) takes effect at once.
-		u, err := v.repo.UserByName(ctx, user)
+		u, err := v.cfg.Users.UserByName(ctx, user)
 		if err == nil && !u.Disabled && u.ID == e.id && u.PasswordHash == e.hash {
 			return &u, nil
 		}
@@ -141,7 +141,7 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 	if len(user) > 64 || len(pw) > 1024 || !v.limit.allowed(user, ip, now) {
 		return nil, nil
 	}
-	u, err := v.repo.UserByName(ctx, user)
+	u, err := v.cfg.Users.UserByName(ctx, user)
 	hash := dummyHash
 	if err == nil {
 		hash = []byte(u.PasswordHash)
@@ -308,7 +308,7 @@ func (v *Viewer) login(c echo.Context) error {
 		v.log.Warn("viewer: login refused, too many failures", "ip", ip)
 		return v.render(c, http.StatusTooManyRequests, "login", pageData{Next: next, Error: "login.limited"})
 	}
-	u, err := v.repo.UserByName(ctx, user)
+	u, err := v.cfg.Users.UserByName(ctx, user)
 	hash := dummyHash
 	if err == nil {
 		hash = []byte(u.PasswordHash)
@@ -339,7 +339,7 @@ func (v *Viewer) startSession(c echo.Context, u reading.User) (reading.Session, 
 	token := randomToken(32)
 	s := reading.Session{TokenHash: hashToken(token), UserID: u.ID, CSRF: randomToken(32),
 		CreatedAt: now, ExpiresAt: now.Add(v.cfg.SessionTTL)}
-	if err := v.repo.CreateSession(c.Request().Context(), s); err != nil {
+	if err := v.cfg.Users.CreateSession(c.Request().Context(), s); err != nil {
 		return reading.Session{}, fmt.Errorf("create session: %w", err)
 	}
 	v.setCookie(c, sessionCookie, token, v.cfg.SessionTTL)
@@ -348,7 +348,7 @@ func (v *Viewer) startSession(c echo.Context, u reading.User) (reading.Session, 
 
 func (v *Viewer) logout(c echo.Context) error {
 	s := c.Get(ctxSession).(reading.Session)
-	if err := v.repo.DeleteSession(c.Request().Context(), s.TokenHash); err != nil {
+	if err := v.cfg.Users.DeleteSession(c.Request().Context(), s.TokenHash); err != nil {
 		return err
 	}
 	v.setCookie(c, sessionCookie, "", -1)
@@ -390,7 +390,7 @@ func (v *Viewer) session(c echo.Context) (reading.Session, reading.User, bool, e
 	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
 		return reading.Session{}, reading.User{}, false, nil
 	}
-	s, u, err := v.repo.Session(c.Request().Context(), hashToken(ck.Value), time.Now())
+	s, u, err := v.cfg.Users.Session(c.Request().Context(), hashToken(ck.Value), time.Now())
 	if errors.Is(err, reading.ErrNotFound) {
 		return reading.Session{}, reading.User{}, false, nil
 	}

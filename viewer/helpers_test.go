@@ -73,8 +73,9 @@ func newEnvWith(t testing.TB, configure func(*Config)) *env {
 		t.Fatal(err)
 	}
 	out := &bytes.Buffer{}
-	cfg := Config{Repo: idx.Reading(), Archive: a, Logger: quietLogger(t), OHIFPath: "/ohif",
-		AdminOut: out, ReportRetry: time.Hour}
+	rd := idx.Reading()
+	cfg := Config{Sites: rd, Users: rd, Reports: rd, Worklist: rd, Archive: a, Logger: quietLogger(t),
+		OHIFPath: "/ohif", AdminOut: out, ReportRetry: time.Hour}
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -25,7 +25,7 @@ func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.Workli
 	if !dicom.ValidUID(studyUID, dicom.UIDLeadingZeros) {
 		return reading.WorklistRow{}, errNotFound
 	}
-	row, err := v.repo.Study(c.Request().Context(), studyUID)
+	row, err := v.cfg.Worklist.Study(c.Request().Context(), studyUID)
 	if errors.Is(err, reading.ErrNotFound) {
 		return reading.WorklistRow{}, errNotFound
 	}
@@ -105,7 +105,7 @@ func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string)
 func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 	ctx := c.Request().Context()
 	f, site := v.worklistFilter(c)
-	page, err := v.repo.Worklist(ctx, f)
+	page, err := v.cfg.Worklist.Worklist(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 		// DX stands for DR too (the repository matches both).
 		Modality: []string{"DX", "CR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
 	if currentUser(c).Role.Staff() {
-		if wv.Sites, err = v.repo.Sites(ctx); err != nil {
+		if wv.Sites, err = v.cfg.Sites.Sites(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -219,7 +219,7 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 	}
 	ctx := c.Request().Context()
 	sv := &studyView{Row: row, Organization: v.cfg.Organization}
-	reports, err := v.repo.Reports(ctx, row.StudyUID)
+	reports, err := v.cfg.Reports.Reports(ctx, row.StudyUID)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 		if len(reports) > 0 {
 			sv.Current = &reports[len(reports)-1]
 		}
-		if sv.Templates, err = v.repo.Templates(ctx); err != nil {
+		if sv.Templates, err = v.cfg.Reports.Templates(ctx); err != nil {
 			return nil, err
 		}
 		sv.Suggested = suggestTemplate(row, sv.Templates)
@@ -290,7 +290,7 @@ func (v *Viewer) setUrgent(c echo.Context) error {
 		return err
 	}
 	urgent := c.FormValue("urgent") == "1"
-	if err := v.repo.SetUrgent(c.Request().Context(), row.StudyUID, urgent); err != nil {
+	if err := v.cfg.Worklist.SetUrgent(c.Request().Context(), row.StudyUID, urgent); err != nil {
 		return err
 	}
 	v.events.publish("studies")
@@ -326,11 +326,11 @@ func (v *Viewer) dashboardPage(c echo.Context) error {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, v.loc)
 	from, to := today.AddDate(0, 0, 1-days), today.AddDate(0, 0, 1)
 	_, off := now.Zone()
-	ta, err := v.repo.Turnaround(ctx, from, to, time.Duration(off)*time.Second)
+	ta, err := v.cfg.Worklist.Turnaround(ctx, from, to, time.Duration(off)*time.Second)
 	if err != nil {
 		return err
 	}
-	sites, err := v.repo.Sites(ctx)
+	sites, err := v.cfg.Sites.Sites(ctx)
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (v *Viewer) dashboardPage(c echo.Context) error {
 // ---- administration ----
 
 func (v *Viewer) sitesPage(c echo.Context) error {
-	sites, err := v.repo.Sites(c.Request().Context())
+	sites, err := v.cfg.Sites.Sites(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -401,7 +401,7 @@ func (v *Viewer) saveSite(c echo.Context) error {
 	id, _ := strconv.ParseInt(c.FormValue("id"), 10, 64)
 	s := reading.Site{ID: id, Name: c.FormValue("name"), AETitles: splitLines(c.FormValue("aes")),
 		Institutions: splitLines(c.FormValue("institutions"))}
-	if _, err := v.repo.PutSite(c.Request().Context(), s); err != nil {
+	if _, err := v.cfg.Sites.PutSite(c.Request().Context(), s); err != nil {
 		return v.adminError(c, "site-form", err, s, v.sitesPageStatus)
 	}
 	v.log.Info("viewer: site saved", "by", currentUser(c).ID, "site", s.Name)
@@ -410,7 +410,7 @@ func (v *Viewer) saveSite(c echo.Context) error {
 }
 
 func (v *Viewer) sitesPageStatus(c echo.Context, status int) error {
-	sites, err := v.repo.Sites(c.Request().Context())
+	sites, err := v.cfg.Sites.Sites(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -426,7 +426,7 @@ func (v *Viewer) deleteSite(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	if err := v.repo.DeleteSite(c.Request().Context(), id); err != nil {
+	if err := v.cfg.Sites.DeleteSite(c.Request().Context(), id); err != nil {
 		if errors.Is(err, reading.ErrConflict) {
 			refuseWith(c, "sites", "", "form.site.inuse", nil)
 			return v.sitesPageStatus(c, http.StatusConflict)
@@ -442,11 +442,11 @@ func (v *Viewer) usersPage(c echo.Context) error {
 
 func (v *Viewer) usersPageStatus(c echo.Context, status int) error {
 	ctx := c.Request().Context()
-	users, err := v.repo.Users(ctx)
+	users, err := v.cfg.Users.Users(ctx)
 	if err != nil {
 		return err
 	}
-	sites, err := v.repo.Sites(ctx)
+	sites, err := v.cfg.Sites.Sites(ctx)
 	if err != nil {
 		return err
 	}
@@ -488,7 +488,7 @@ func (v *Viewer) createUser(c echo.Context) error {
 	h, err := hashPassword(c.FormValue("password"))
 	if err == nil {
 		u.PasswordHash, u.MustChangePassword = h, mustChangeFromForm(c)
-		_, err = v.repo.CreateUser(c.Request().Context(), u)
+		_, err = v.cfg.Users.CreateUser(c.Request().Context(), u)
 	} else {
 		err = passwordError(err)
 	}
@@ -506,7 +506,7 @@ func (v *Viewer) updateUser(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	old, err := v.repo.User(ctx, id)
+	old, err := v.cfg.Users.User(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -534,13 +534,13 @@ func (v *Viewer) updateUser(c echo.Context) error {
 		refuseWith(c, form, input, "form.self", u)
 		return v.usersPageStatus(c, http.StatusConflict)
 	}
-	if err := v.repo.UpdateUser(ctx, u); err != nil {
+	if err := v.cfg.Users.UpdateUser(ctx, u); err != nil {
 		return v.adminError(c, form, err, u, v.usersPageStatus)
 	}
 	// A changed role, site, password or a disabled account takes effect now, not at the
 	// end of the sessions already open.
 	if (pwChanged || u.Disabled || u.Role != old.Role || u.SiteID != old.SiteID) && u.ID != me.ID {
-		if err := v.repo.DeleteUserSessions(ctx, u.ID); err != nil {
+		if err := v.cfg.Users.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
 	}
@@ -553,7 +553,7 @@ func (v *Viewer) templatesPage(c echo.Context) error {
 }
 
 func (v *Viewer) templatesPageStatus(c echo.Context, status int) error {
-	ts, err := v.repo.Templates(c.Request().Context())
+	ts, err := v.cfg.Reports.Templates(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -575,7 +575,7 @@ func (v *Viewer) saveTemplate(c echo.Context) error {
 	id, _ := strconv.ParseInt(c.FormValue("id"), 10, 64)
 	t := reading.Template{ID: id, Name: c.FormValue("name"), Modality: c.FormValue("modality"),
 		BodyPart: c.FormValue("body_part"), Findings: c.FormValue("findings"), Impression: c.FormValue("impression")}
-	if _, err := v.repo.PutTemplate(c.Request().Context(), t); err != nil {
+	if _, err := v.cfg.Reports.PutTemplate(c.Request().Context(), t); err != nil {
 		return v.adminError(c, "template-form", err, t, v.templatesPageStatus)
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/templates?saved=1")
@@ -586,7 +586,7 @@ func (v *Viewer) deleteTemplate(c echo.Context) error {
 	if err != nil {
 		return errNotFound
 	}
-	if err := v.repo.DeleteTemplate(c.Request().Context(), id); err != nil {
+	if err := v.cfg.Reports.DeleteTemplate(c.Request().Context(), id); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/templates?saved=1")

@@ -87,7 +87,7 @@ func (v *Viewer) saveDraft(c echo.Context) error {
 	if blank(req.Findings) && blank(req.Impression) {
 		// Text typed and wiped again is no report: a first draft is not created empty,
 		// or the township would see the study as being reported.
-		vs, err := v.repo.Reports(c.Request().Context(), row.StudyUID)
+		vs, err := v.cfg.Reports.Reports(c.Request().Context(), row.StudyUID)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (v *Viewer) saveDraft(c echo.Context) error {
 			return c.JSON(http.StatusOK, nil)
 		}
 	}
-	r, err := v.repo.SaveDraft(c.Request().Context(), row.StudyUID, req.Findings, req.Impression, currentUser(c), time.Now())
+	r, err := v.cfg.Reports.SaveDraft(c.Request().Context(), row.StudyUID, req.Findings, req.Impression, currentUser(c), time.Now())
 	if err != nil {
 		return err
 	}
@@ -141,10 +141,10 @@ func (v *Viewer) signReport(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	// What the radiologist sees is what is signed: the editor's text is saved first.
-	if _, err := v.repo.SaveDraft(ctx, row.StudyUID, req.Findings, req.Impression, u, time.Now()); err != nil {
+	if _, err := v.cfg.Reports.SaveDraft(ctx, row.StudyUID, req.Findings, req.Impression, u, time.Now()); err != nil {
 		return err
 	}
-	r, err := v.repo.Sign(ctx, row.StudyUID, req.Version, u, time.Now())
+	r, err := v.cfg.Reports.Sign(ctx, row.StudyUID, req.Version, u, time.Now())
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (v *Viewer) amendReport(c echo.Context) error {
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := v.repo.Amend(c.Request().Context(), row.StudyUID, req.Reason, currentUser(c), time.Now())
+	r, err := v.cfg.Reports.Amend(c.Request().Context(), row.StudyUID, req.Reason, currentUser(c), time.Now())
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 	if len(insts) == 0 {
 		return "", fmt.Errorf("export report: study %s has no instances: %w", r.StudyUID, store.ErrNotFound)
 	}
-	versions, err := v.repo.Reports(ctx, r.StudyUID)
+	versions, err := v.cfg.Reports.Reports(ctx, r.StudyUID)
 	if err != nil {
 		return "", err
 	}
@@ -275,7 +275,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 	}); err != nil {
 		return "", fmt.Errorf("export report: store SR: %w", err)
 	}
-	if err := v.repo.SetReportObject(ctx, r.StudyUID, r.Version, doc.SOPInstanceUID); err != nil {
+	if err := v.cfg.Reports.SetReportObject(ctx, r.StudyUID, r.Version, doc.SOPInstanceUID); err != nil {
 		return "", err
 	}
 	v.log.Info("viewer: report stored as SR", "study_uid", r.StudyUID, "version", r.Version, "sop_instance_uid", doc.SOPInstanceUID)
@@ -294,7 +294,7 @@ func (v *Viewer) organization() string {
 func (v *Viewer) exportPending(ctx context.Context) {
 	v.exportMu.Lock()
 	defer v.exportMu.Unlock()
-	pending, err := v.repo.Unexported(ctx, 100)
+	pending, err := v.cfg.Reports.Unexported(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {
 			v.log.Warn("viewer: listing reports to store", "err", err)

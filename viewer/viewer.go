@@ -36,7 +36,11 @@ type Thumbnails interface {
 
 // Config wires the viewer.
 type Config struct {
-	Repo       reading.Repository
+	// The reading room's records, one aggregate each (store/sqlite's Reading is all four).
+	Sites      reading.Sites
+	Users      reading.Users // accounts and their sessions
+	Reports    reading.Reports
+	Worklist   reading.Worklist
 	Archive    *store.Archive
 	Thumbnails Thumbnails
 	Logger     *slog.Logger // nil: slog.Default()
@@ -66,7 +70,6 @@ type Config struct {
 // Viewer serves the reading room.
 type Viewer struct {
 	cfg    Config
-	repo   reading.Repository
 	log    *slog.Logger
 	loc    *time.Location
 	pages  map[string]*template.Template // by language
@@ -87,10 +90,10 @@ type Viewer struct {
 // at all, creates the administrator "admin" with a random password printed once to
 // AdminOut. Start runs its background work; Register mounts its pages.
 func New(ctx context.Context, cfg Config) (*Viewer, error) {
-	if cfg.Repo == nil || cfg.Archive == nil {
-		return nil, errors.New("viewer: Repo and Archive are required")
+	if cfg.Sites == nil || cfg.Users == nil || cfg.Reports == nil || cfg.Worklist == nil || cfg.Archive == nil {
+		return nil, errors.New("viewer: Sites, Users, Reports, Worklist and Archive are required")
 	}
-	v := &Viewer{cfg: cfg, repo: cfg.Repo, log: cfg.Logger, loc: cfg.Location,
+	v := &Viewer{cfg: cfg, log: cfg.Logger, loc: cfg.Location,
 		limit: newLoginLimiter(5, 15*time.Minute), events: newHub(), basicOK: map[string]basicEntry{}}
 	if v.log == nil {
 		v.log = slog.Default()
@@ -146,7 +149,7 @@ func (v *Viewer) Start(ctx context.Context) {
 		defer t.Stop()
 		for {
 			v.exportPending(ctx)
-			if err := v.repo.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			if err := v.cfg.Users.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				v.log.Warn("viewer: removing expired sessions", "err", err)
 			}
 			select {
@@ -250,7 +253,7 @@ func (v *Viewer) applySitesFile(ctx context.Context, path string) error {
 	if err := dec.Decode(&entries); err != nil {
 		return fmt.Errorf("sites file %s: %w", path, err)
 	}
-	existing, err := v.repo.Sites(ctx)
+	existing, err := v.cfg.Sites.Sites(ctx)
 	if err != nil {
 		return fmt.Errorf("sites file: %w", err)
 	}
@@ -261,7 +264,7 @@ func (v *Viewer) applySitesFile(ctx context.Context, path string) error {
 				s.ID = x.ID
 			}
 		}
-		if _, err := v.repo.PutSite(ctx, s); err != nil {
+		if _, err := v.cfg.Sites.PutSite(ctx, s); err != nil {
 			return fmt.Errorf("sites file %s: site %q: %w", path, e.Name, err)
 		}
 	}

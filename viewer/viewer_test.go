@@ -204,7 +204,9 @@ func TestInitialAdmin(t *testing.T) {
 		t.Fatalf("printed %q: no administrator, or not told that the password must be changed", msg)
 	}
 	out := &bytes.Buffer{}
-	v2, err := New(context.Background(), Config{Repo: en.idx.Reading(), Archive: en.archive, AdminOut: out, Logger: quietLogger(t)})
+	rd := en.idx.Reading()
+	v2, err := New(context.Background(), Config{Sites: rd, Users: rd, Reports: rd, Worklist: rd, Archive: en.archive,
+		AdminOut: out, Logger: quietLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,8 +194,9 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
 		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
 	}
+	rd := archive.idx.Reading()
 	rr, err := viewer.New(ctx, viewer.Config{
-		Repo: archive.idx.Reading(), Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location,
 	})

@@ -114,7 +114,7 @@ func (q *Queue) Stats() Stats {
 
 // Worker is what a service does with the queue's instances.
 type Worker struct {
-	Index store.Index // lists the instances of an overflowed series
+	Index store.IndexReader // lists the instances of an overflowed series
 	// Ingesting reports whether objects are arriving: each instance waits while it is
 	// true, for at most MaxWait, since the modality sending the next object comes first.
 	Ingesting func() bool

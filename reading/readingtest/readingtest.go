@@ -63,7 +63,7 @@ func must[T any](v T, err error) func(testing.TB) T {
 	}
 }
 
-func siteOf(t *testing.T, r reading.Repository, uid string) int64 {
+func siteOf(t *testing.T, r reading.Worklist, uid string) int64 {
 	t.Helper()
 	return must(r.Study(context.Background(), uid))(t).SiteID
 }
@@ -142,6 +142,12 @@ func testSites(t *testing.T, e Env) {
 	if _, err := r.Site(ctx, 9999); !errors.Is(err, reading.ErrNotFound) {
 		t.Errorf("Site(9999): %v, want ErrNotFound", err)
 	}
+	if _, err := r.PutSite(ctx, reading.Site{ID: 9999, Name: "丙镇卫生院"}); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("PutSite of an unknown ID: %v, want ErrNotFound", err)
+	}
+	if err := r.DeleteSite(ctx, 9999); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("DeleteSite(9999): %v, want ErrNotFound", err)
+	}
 
 	// A site with users cannot go; without, its studies become unknown.
 	u := must(r.CreateUser(ctx, reading.User{Username: "site-b", Role: reading.RoleSite, SiteID: b.ID, PasswordHash: "x"}))(t)
@@ -205,6 +211,10 @@ func testUsers(t *testing.T, e Env) {
 	}
 	if _, err := r.UserByName(ctx, "nobody"); !errors.Is(err, reading.ErrNotFound) {
 		t.Errorf("UserByName(nobody): %v", err)
+	}
+	ghost := reading.User{ID: 9999, Username: "nobody", Role: reading.RoleRadiologist, PasswordHash: "x"}
+	if err := r.UpdateUser(ctx, ghost); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("UpdateUser of an unknown ID: %v, want ErrNotFound", err)
 	}
 	if users := must(r.Users(ctx))(t); len(users) != 2 {
 		t.Errorf("Users = %d", len(users))
@@ -318,9 +328,12 @@ func testTemplates(t *testing.T, e Env) {
 	if err := r.DeleteTemplate(ctx, tp.ID); !errors.Is(err, reading.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
+	if _, err := r.PutTemplate(ctx, tp); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("PutTemplate of a deleted template: %v, want ErrNotFound", err)
+	}
 }
 
-func status(t *testing.T, r reading.Repository, uid string) reading.Status {
+func status(t *testing.T, r reading.Worklist, uid string) reading.Status {
 	t.Helper()
 	return must(r.Study(context.Background(), uid))(t).Status
 }
@@ -589,7 +602,7 @@ func testTurnaround(t *testing.T, e Env) {
 }
 
 // allPages reads every page of f, limit rows at a time, and checks each page's size.
-func allPages(t *testing.T, r reading.Repository, f reading.WorklistFilter, limit int) []string {
+func allPages(t *testing.T, r reading.Worklist, f reading.WorklistFilter, limit int) []string {
 	t.Helper()
 	var got []string
 	f.Limit = limit

@@ -22,9 +22,10 @@ var _ reading.Repository = (*Reading)(nil)
 // Reading returns the reading room's repository on this index. It is closed with the index.
 func (x *Index) Reading() *Reading { return &Reading{x: x} }
 
-// readErr maps database errors to reading's sentinels: unique and foreign-key violations
-// are conflicts; store's sentinels (unavailable, no space) pass through dbErr.
-func readErr(op string, err error) error {
+// readingErr maps the errors of the reading room's reads and writes to reading's
+// sentinels: unique and foreign-key violations are conflicts; store's sentinels
+// (unavailable, no space) pass through dbErr.
+func readingErr(op string, err error) error {
 	var se sqlite3.Error
 	switch {
 	case errors.Is(err, reading.ErrNotFound), errors.Is(err, reading.ErrConflict), errors.Is(err, reading.ErrInvalid):
@@ -70,19 +71,19 @@ func parseTime(s string) time.Time {
 func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, readErr(op, err)
+		return nil, readingErr(op, err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, readErr(op, err)
+			return nil, readingErr(op, err)
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, readErr(op, err)
+		return nil, readingErr(op, err)
 	}
 	return out, nil
 }
@@ -92,7 +93,7 @@ func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(inter
 func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
 	rows, err := r.x.r.QueryContext(ctx, `SELECT id, name FROM sites ORDER BY name`)
 	if err != nil {
-		return nil, readErr("list sites", err)
+		return nil, readingErr("list sites", err)
 	}
 	var out []reading.Site
 	idx := map[int64]int{}
@@ -100,14 +101,14 @@ func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
 		var s reading.Site
 		if err := rows.Scan(&s.ID, &s.Name); err != nil {
 			rows.Close()
-			return nil, readErr("list sites", err)
+			return nil, readingErr("list sites", err)
 		}
 		idx[s.ID] = len(out)
 		out = append(out, s)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, readErr("list sites", err)
+		return nil, readingErr("list sites", err)
 	}
 	for _, q := range []struct {
 		sql string
@@ -118,14 +119,14 @@ func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
 	} {
 		rows, err := r.x.r.QueryContext(ctx, q.sql)
 		if err != nil {
-			return nil, readErr("list sites", err)
+			return nil, readingErr("list sites", err)
 		}
 		for rows.Next() {
 			var id int64
 			var v string
 			if err := rows.Scan(&id, &v); err != nil {
 				rows.Close()
-				return nil, readErr("list sites", err)
+				return nil, readingErr("list sites", err)
 			}
 			if i, ok := idx[id]; ok {
 				q.add(&out[i], v)
@@ -133,7 +134,7 @@ func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, readErr("list sites", err)
+			return nil, readingErr("list sites", err)
 		}
 	}
 	return out, nil
@@ -174,12 +175,9 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 				return err
 			}
 		} else {
-			res, err := tx.Exec(`UPDATE sites SET name = ?, updated_at = ? WHERE id = ?`, s.Name, now, s.ID)
-			if err != nil {
+			if err := execExisting(tx, reading.ErrNotFound, `UPDATE sites SET name = ?, updated_at = ? WHERE id = ?`,
+				s.Name, now, s.ID); err != nil {
 				return taken("name", "", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return reading.ErrNotFound
 			}
 			if _, err := tx.Exec(`DELETE FROM site_aes WHERE site_id = ?`, s.ID); err != nil {
 				return err
@@ -202,7 +200,7 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 		return err
 	})
 	if err != nil {
-		return reading.Site{}, readErr("put site "+s.Name, err)
+		return reading.Site{}, readingErr("put site "+s.Name, err)
 	}
 	return s, nil
 }
@@ -216,18 +214,14 @@ func (r *Reading) DeleteSite(ctx context.Context, id int64) error {
 		if n > 0 {
 			return fmt.Errorf("%d users belong to it: %w", n, reading.ErrConflict)
 		}
-		res, err := tx.Exec(`DELETE FROM sites WHERE id = ?`, id)
-		if err != nil {
+		if err := execExisting(tx, reading.ErrNotFound, `DELETE FROM sites WHERE id = ?`, id); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		_, err = tx.Exec(resolveSites)
+		_, err := tx.Exec(resolveSites)
 		return err
 	})
 	if err != nil {
-		return readErr(fmt.Sprintf("delete site %d", id), err)
+		return readingErr(fmt.Sprintf("delete site %d", id), err)
 	}
 	return nil
 }
@@ -252,7 +246,7 @@ func scanUser(row interface{ Scan(...any) error }) (reading.User, error) {
 func (r *Reading) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		return 0, readErr("count users", err)
+		return 0, readingErr("count users", err)
 	}
 	return n, nil
 }
@@ -264,7 +258,7 @@ func (r *Reading) Users(ctx context.Context) ([]reading.User, error) {
 func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
 	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
-		return reading.User{}, readErr(fmt.Sprintf("user %d", id), err)
+		return reading.User{}, readingErr(fmt.Sprintf("user %d", id), err)
 	}
 	return u, nil
 }
@@ -272,7 +266,7 @@ func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
 func (r *Reading) UserByName(ctx context.Context, username string) (reading.User, error) {
 	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, username))
 	if err != nil {
-		return reading.User{}, readErr("user by name", err)
+		return reading.User{}, readingErr("user by name", err)
 	}
 	return u, nil
 }
@@ -302,7 +296,7 @@ func (r *Reading) CreateUser(ctx context.Context, u reading.User) (reading.User,
 		return err
 	})
 	if err != nil {
-		return reading.User{}, readErr("create user", err)
+		return reading.User{}, readingErr("create user", err)
 	}
 	return u, nil
 }
@@ -312,19 +306,13 @@ func (r *Reading) UpdateUser(ctx context.Context, u reading.User) error {
 		return fmt.Errorf("update user: %w", err)
 	}
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE users SET username = ?, display_name = ?, role = ?, site_id = ?,
-			password_hash = ?, disabled = ?, must_change_password = ? WHERE id = ?`, u.Username, u.DisplayName,
-			string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, u.ID)
-		if err != nil {
-			return taken("username", "", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		return nil
+		err := execExisting(tx, reading.ErrNotFound, `UPDATE users SET username = ?, display_name = ?, role = ?,
+			site_id = ?, password_hash = ?, disabled = ?, must_change_password = ? WHERE id = ?`, u.Username,
+			u.DisplayName, string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, u.ID)
+		return taken("username", "", err)
 	})
 	if err != nil {
-		return readErr(fmt.Sprintf("update user %d", u.ID), err)
+		return readingErr(fmt.Sprintf("update user %d", u.ID), err)
 	}
 	return nil
 }
@@ -336,7 +324,7 @@ func (r *Reading) CreateSession(ctx context.Context, s reading.Session) error {
 		return err
 	})
 	if err != nil {
-		return readErr("create session", err)
+		return readingErr("create session", err)
 	}
 	return nil
 }
@@ -353,7 +341,7 @@ func (r *Reading) Session(ctx context.Context, tokenHash string, now time.Time) 
 	err := row.Scan(&s.TokenHash, &s.UserID, &s.CSRF, &created, &expires,
 		&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &u.MustChangePassword, &ucreated)
 	if err != nil {
-		return reading.Session{}, reading.User{}, readErr("session", err)
+		return reading.Session{}, reading.User{}, readingErr("session", err)
 	}
 	s.CreatedAt, s.ExpiresAt = parseTime(created), parseTime(expires)
 	u.Role, u.CreatedAt = reading.Role(role), parseTime(ucreated)
@@ -366,7 +354,7 @@ func (r *Reading) exec(ctx context.Context, op, q string, args ...any) error {
 		return err
 	})
 	if err != nil {
-		return readErr(op, err)
+		return readingErr(op, err)
 	}
 	return nil
 }
@@ -411,35 +399,22 @@ func (r *Reading) PutTemplate(ctx context.Context, t reading.Template) (reading.
 			t.ID, err = res.LastInsertId()
 			return err
 		}
-		res, err := tx.Exec(`UPDATE report_templates SET name=?, modality=?, body_part=?, findings=?, impression=?,
-			updated_at=? WHERE id=?`, t.Name, t.Modality, t.BodyPart, t.Findings, t.Impression, fmtTime(t.UpdatedAt), t.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		return nil
+		return execExisting(tx, reading.ErrNotFound, `UPDATE report_templates SET name=?, modality=?, body_part=?,
+			findings=?, impression=?, updated_at=? WHERE id=?`, t.Name, t.Modality, t.BodyPart, t.Findings,
+			t.Impression, fmtTime(t.UpdatedAt), t.ID)
 	})
 	if err != nil {
-		return reading.Template{}, readErr("put template", err)
+		return reading.Template{}, readingErr("put template", err)
 	}
 	return t, nil
 }
 
 func (r *Reading) DeleteTemplate(ctx context.Context, id int64) error {
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM report_templates WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		return nil
+		return execExisting(tx, reading.ErrNotFound, `DELETE FROM report_templates WHERE id = ?`, id)
 	})
 	if err != nil {
-		return readErr(fmt.Sprintf("delete template %d", id), err)
+		return readingErr(fmt.Sprintf("delete template %d", id), err)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func (r *Reading) SaveDraft(ctx context.Context, studyUID, findings, impression 
 		return refreshStatus(tx, studyUID)
 	})
 	if err != nil {
-		return reading.Report{}, readErr("save draft "+studyUID, err)
+		return reading.Report{}, readingErr("save draft "+studyUID, err)
 	}
 	return out, nil
 }
@@ -136,7 +136,7 @@ func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer
 		return refreshStatus(tx, studyUID)
 	})
 	if err != nil {
-		return reading.Report{}, readErr("sign "+studyUID, err)
+		return reading.Report{}, readingErr("sign "+studyUID, err)
 	}
 	return out, nil
 }
@@ -173,7 +173,7 @@ func (r *Reading) Amend(ctx context.Context, studyUID, reason string, author rea
 		return refreshStatus(tx, studyUID)
 	})
 	if err != nil {
-		return reading.Report{}, readErr("amend "+studyUID, err)
+		return reading.Report{}, readingErr("amend "+studyUID, err)
 	}
 	return out, nil
 }
@@ -188,18 +188,11 @@ func (r *Reading) Unexported(ctx context.Context, limit int) ([]reading.Report, 
 
 func (r *Reading) SetReportObject(ctx context.Context, studyUID string, version int, sopUID string) error {
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE reports SET sop_uid = ? WHERE study_uid = ? AND version = ? AND status <> 'draft'`,
-			sopUID, studyUID, version)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		return nil
+		return execExisting(tx, reading.ErrNotFound,
+			`UPDATE reports SET sop_uid = ? WHERE study_uid = ? AND version = ? AND status <> 'draft'`, sopUID, studyUID, version)
 	})
 	if err != nil {
-		return readErr("set report object "+studyUID, err)
+		return readingErr("set report object "+studyUID, err)
 	}
 	return nil
 }

@@ -203,17 +203,10 @@ func (r *Reading) Study(ctx context.Context, studyUID string) (reading.WorklistR
 
 func (r *Reading) SetUrgent(ctx context.Context, studyUID string, urgent bool) error {
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE reading_studies SET urgent = ? WHERE study_uid = ?`, urgent, studyUID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return reading.ErrNotFound
-		}
-		return nil
+		return execExisting(tx, reading.ErrNotFound, `UPDATE reading_studies SET urgent = ? WHERE study_uid = ?`, urgent, studyUID)
 	})
 	if err != nil {
-		return readErr("set urgent "+studyUID, err)
+		return readingErr("set urgent "+studyUID, err)
 	}
 	return nil
 }
@@ -221,7 +214,7 @@ func (r *Reading) SetUrgent(ctx context.Context, studyUID string, urgent bool) e
 func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
 	rs, err := r.x.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, nil, readErr("worklist", err)
+		return nil, nil, readingErr("worklist", err)
 	}
 	defer rs.Close()
 	var out []reading.WorklistRow
@@ -234,7 +227,7 @@ func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]re
 		if err := rs.Scan(&pk, &w.StudyUID, &w.SiteID, &w.SiteName, &w.CallingAE, &w.Institution, &w.PatientName,
 			&w.PatientID, &w.PatientSex, &w.BirthDate, &age, &mods, &w.StudyDate, &w.StudyTime, &w.Description,
 			&w.Accession, &w.NumInstances, &status, &w.Urgent, &recv, &final); err != nil {
-			return nil, nil, readErr("worklist", err)
+			return nil, nil, readingErr("worklist", err)
 		}
 		if age != nil {
 			w.PatientAge = fmt.Sprint(age)
@@ -248,7 +241,7 @@ func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]re
 		pks = append(pks, pk)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, nil, readErr("worklist", err)
+		return nil, nil, readingErr("worklist", err)
 	}
 	return out, pks, nil
 }
@@ -268,7 +261,7 @@ func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, 
 		series_description, body_part, num_instances FROM series WHERE study_pk IN (`+strings.Join(ph, ",")+`)
 		ORDER BY study_pk, series_number, series_uid`, args...)
 	if err != nil {
-		return readErr("worklist series", err)
+		return readingErr("worklist series", err)
 	}
 	defer rs.Close()
 	for rs.Next() {
@@ -276,7 +269,7 @@ func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, 
 		var s reading.SeriesRef
 		var body string
 		if err := rs.Scan(&pk, &s.UID, &s.Modality, &s.Number, &s.Description, &body, &s.NumInstances); err != nil {
-			return readErr("worklist series", err)
+			return readingErr("worklist series", err)
 		}
 		w := &rows[at[pk]]
 		w.Series = append(w.Series, s)
@@ -285,7 +278,7 @@ func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, 
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return readErr("worklist series", err)
+		return readingErr("worklist series", err)
 	}
 	return nil
 }
@@ -410,7 +403,7 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 		rows, err := r.x.r.QueryContext(ctx, `SELECT `+day+`, COALESCE(site_id, 0), count(*) FROM reading_studies
 			WHERE `+q.col+` >= ? AND `+q.col+` < ? AND `+q.col+` <> '' GROUP BY 1, 2`, mod, f, t)
 		if err != nil {
-			return out, readErr("turnaround", err)
+			return out, readingErr("turnaround", err)
 		}
 		for rows.Next() {
 			var d string
@@ -418,13 +411,13 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 			var n int
 			if err := rows.Scan(&d, &site, &n); err != nil {
 				rows.Close()
-				return out, readErr("turnaround", err)
+				return out, readingErr("turnaround", err)
 			}
 			q.add(get(d, site), n)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return out, readErr("turnaround", err)
+			return out, readingErr("turnaround", err)
 		}
 	}
 	for _, d := range days {
@@ -440,14 +433,14 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 	rows, err := r.x.r.QueryContext(ctx, `SELECT received_at, final_at FROM reading_studies
 		WHERE final_at >= ? AND final_at < ? AND final_at <> ''`, f, t)
 	if err != nil {
-		return out, readErr("turnaround", err)
+		return out, readingErr("turnaround", err)
 	}
 	var ds []time.Duration
 	for rows.Next() {
 		var a, b string
 		if err := rows.Scan(&a, &b); err != nil {
 			rows.Close()
-			return out, readErr("turnaround", err)
+			return out, readingErr("turnaround", err)
 		}
 		ta, tb := parseTime(a), parseTime(b)
 		if !ta.IsZero() && !tb.IsZero() {
@@ -456,7 +449,7 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return out, readErr("turnaround", err)
+		return out, readingErr("turnaround", err)
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	out.Reported = len(ds)
@@ -464,7 +457,7 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 
 	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread'`).
 		Scan(&out.UnreadCount); err != nil {
-		return out, readErr("turnaround", err)
+		return out, readingErr("turnaround", err)
 	}
 	oldest, pks, err := r.worklistRows(ctx, worklistSelect+
 		`WHERE rs.status = 'unread' ORDER BY rs.received_at, rs.study_pk LIMIT 1`)

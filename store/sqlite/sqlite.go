@@ -200,6 +200,24 @@ func (x *Index) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return <-req.res
 }
 
+// execExisting runs, in a write, a statement about a row that must be there (an UPDATE or
+// DELETE by key): when it changes no row, the row is missing (or not in the state the
+// statement requires) and the error is missing. Other errors are the statement's, raw.
+func execExisting(tx *sql.Tx, missing error, q string, args ...any) error {
+	res, err := tx.Exec(q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return missing
+	}
+	return nil
+}
+
 func (x *Index) writer() {
 	defer close(x.stopped)
 	for {

@@ -46,7 +46,7 @@ func HitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
 }
 
 // SearchDatasets runs q and returns each hit as one data set (HitDataset).
-func SearchDatasets(ctx context.Context, x store.Index, q store.Query) ([]dicom.JSONDataset, error) {
+func SearchDatasets(ctx context.Context, x store.IndexReader, q store.Query) ([]dicom.JSONDataset, error) {
 	hits, err := x.Search(ctx, q)
 	if err != nil {
 		return nil, err

@@ -273,6 +273,54 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 	})
 
+	// The version listing names what Instances lists (same order, UIDs and hashes), also
+	// after an instance is replaced by other content, and nothing for an unknown study.
+	t.Run("Versions", func(t *testing.T) {
+		x := newIndex(t)
+		studies := map[string]bool{}
+		for _, f := range MatchingFixtures() {
+			put(t, x, f)
+			studies[f.Study] = true
+		}
+		f := MatchingFixtures()[0]
+		f.Content = "corrected object"
+		put(t, x, f)
+		for study := range studies {
+			all, err := x.Instances(ctx, study, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, series := range []string{"", all[0].SeriesInstanceUID} {
+				want, err := x.Instances(ctx, study, series)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				err = x.EachInstanceVersion(ctx, study, series, func(se, sop, sha string) error {
+					got = append(got, se+"/"+sop+"/"+sha)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("study %s series %q: %d versions, Instances has %d", study, series, len(got), len(want))
+				}
+				for i, in := range want {
+					if w := in.SeriesInstanceUID + "/" + in.SOPInstanceUID + "/" + in.SHA256; got[i] != w {
+						t.Fatalf("study %s series %q #%d: %s, want %s", study, series, i, got[i], w)
+					}
+				}
+			}
+		}
+		if err := x.EachInstanceVersion(ctx, "1.2.3.404", "", func(string, string, string) error {
+			t.Fatal("called for an unknown study")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("BlobRefs", func(t *testing.T) {
 		x := newIndex(t)
 		var want []string
