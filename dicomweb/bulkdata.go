@@ -92,7 +92,7 @@ func (s *server) bulkdata(c echo.Context) error {
 		sizes := make([]int64, len(nums))
 		for i := range nums {
 			nums[i] = i + 1
-			if pieces[i], sizes[i], err = ir.Pixel.frame(i + 1); err != nil {
+			if pieces[i], sizes[i], err = ir.Pixel.Frame(i + 1); err != nil {
 				return s.publicError(c, "bulkdata", frameError(err, i+1, ir))
 			}
 		}

@@ -252,7 +252,7 @@ func (s *server) frames(c echo.Context) error {
 	pieces := make([][]fragment, len(nums))
 	sizes := make([]int64, len(nums))
 	for i, n := range nums {
-		if pieces[i], sizes[i], err = ir.Pixel.frame(n); err != nil {
+		if pieces[i], sizes[i], err = ir.Pixel.Frame(n); err != nil {
 			return s.publicError(c, "frames", frameError(err, n, ir))
 		}
 	}

@@ -139,7 +139,7 @@ func FuzzBuildRecord(f *testing.F) {
 			return
 		}
 		for n := 1; n <= ir.Pixel.Frames; n++ {
-			frs, size, err := ir.Pixel.frame(n)
+			frs, size, err := ir.Pixel.Frame(n)
 			if err != nil {
 				t.Fatalf("frame %d of %d: %v", n, ir.Pixel.Frames, err)
 			}

@@ -1,7 +1,6 @@
 package dicomweb
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/store"
 )
 
@@ -47,7 +47,7 @@ type instanceRecord struct {
 	// ("bulkdata/<path>").
 	Metadata json.RawMessage    `json:"meta"`
 	Bulk     map[string]bulkRef `json:"bulk,omitempty"`
-	Pixel    *pixelLayout       `json:"pixel,omitempty"`
+	Pixel    *pixel.Layout      `json:"pixel,omitempty"`
 }
 
 // bulkRef locates one bulk value.
@@ -114,7 +114,6 @@ func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (
 		base = 0
 	}
 	all := &dicom.Dataset{Elements: append([]*dicom.Element(nil), hdr.Dataset.Elements...)}
-	geo := geometryOf(hdr.Dataset)
 
 	switch {
 	case ts.Deflated:
@@ -122,34 +121,24 @@ func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (
 			if !isPixelDataTag(e.Tag) {
 				continue
 			}
-			ir.Pixel = &pixelLayout{Tag: e.Tag, VR: e.VR, Offset: e.Offset, Length: int64(e.Length)}
 			if e.Length == undefinedLength {
-				ir.Pixel.Length = 0
-				ir.Pixel.Problem = "encapsulated pixel data in a deflated data set"
+				ir.Pixel = &pixel.Layout{Tag: e.Tag, VR: e.VR, Offset: e.Offset, Problem: "encapsulated pixel data in a deflated data set"}
 			} else {
-				nativeLayout(ir.Pixel, geo)
+				ir.Pixel = pixel.NativeLayout(e.Tag, e.VR, e.Offset, int64(e.Length), hdr.Dataset)
 			}
 			break
 		}
 	case hdr.PixelDataOffset >= 0:
 		off := hdr.DatasetOffset + hdr.PixelDataOffset
-		h, value, bot, frags, end, err := scanPixelData(r, off, rec.Size, ts)
-		if err != nil {
+		var end int64
+		if ir.Pixel, end, err = pixel.LocateFrames(readerAt(r), off, rec.Size, hdr.Dataset, ts); err != nil {
 			return nil, fmt.Errorf("locate pixel data: %w", err)
 		}
-		pe := &dicom.Element{Tag: h.tag, VR: h.vr, Length: h.length, Offset: value - base}
-		all.Elements = append(all.Elements, pe)
-		ir.Pixel = &pixelLayout{Tag: h.tag, VR: h.vr, Offset: value}
-		if h.length == undefinedLength {
-			ir.Pixel.Encapsulated = true
-			eot := extendedOffsets(hdr.Dataset)
-			if err := encapsulatedLayout(ir.Pixel, geo, bot, eot, frags, rec.TransferSyntaxUID, r); err != nil {
-				return nil, fmt.Errorf("locate frames: %w", err)
-			}
-		} else {
-			ir.Pixel.Length = int64(h.length)
-			nativeLayout(ir.Pixel, geo)
+		pe := &dicom.Element{Tag: ir.Pixel.Tag, VR: ir.Pixel.VR, Length: uint32(ir.Pixel.Length), Offset: ir.Pixel.Offset - base}
+		if ir.Pixel.Encapsulated {
+			pe.Length = undefinedLength
 		}
+		all.Elements = append(all.Elements, pe)
 		if end < rec.Size {
 			trailing, err := readTrailing(r, end, rec.Size, ts, hdr, fallbackCharset)
 			if err == nil {
@@ -241,17 +230,4 @@ func readTrailing(r io.ReadSeeker, end, size int64, ts dicom.TransferSyntax, hdr
 		fallback = hdr.Charsets[0]
 	}
 	return dicom.ReadDataset(io.LimitReader(r, size-end), ts.UID, dicom.ReadOptions{FallbackCharset: fallback})
-}
-
-// extendedOffsets returns the Extended Offset Table (7FE0,0001) when it was loaded, or nil.
-func extendedOffsets(ds *dicom.Dataset) []uint64 {
-	e := ds.Get(0x7FE00001)
-	if e == nil || len(e.Bytes) == 0 || len(e.Bytes)%8 != 0 {
-		return nil
-	}
-	out := make([]uint64, len(e.Bytes)/8)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint64(e.Bytes[8*i:])
-	}
-	return out
 }

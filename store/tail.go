@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -43,55 +42,28 @@ func readTail(src io.Reader, ts string) (recheck bool, err error) {
 // readNative is readTail for the non-deflated syntaxes. It returns errRecheck after
 // draining src when an undefined-length element other than Pixel Data hides the structure.
 func readNative(src io.Reader, syntax dicom.TransferSyntax) error {
-	var order binary.ByteOrder = binary.LittleEndian
-	if syntax.BigEndian {
-		order = binary.BigEndian
-	}
-	hdr := make([]byte, 12)
 	for {
-		// Tag: 4 bytes. EOF here is the clean end of the object.
-		_, err := io.ReadFull(src, hdr[:4])
+		// EOF before a tag is the clean end of the object.
+		h, err := dicom.ReadElementHeader(src, syntax)
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return tailErr(err)
 		}
-		tag := dicom.NewTag(order.Uint16(hdr[0:2]), order.Uint16(hdr[2:4]))
-		var length uint32
-		switch {
-		case !syntax.ExplicitVR || tag.Group() == 0xFFFE:
-			if _, err := io.ReadFull(src, hdr[4:8]); err != nil {
-				return tailErr(err)
-			}
-			length = order.Uint32(hdr[4:8])
-		default:
-			if _, err := io.ReadFull(src, hdr[4:8]); err != nil {
-				return tailErr(err)
-			}
-			switch string(hdr[4:6]) {
-			case "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV":
-				if _, err := io.ReadFull(src, hdr[8:12]); err != nil {
-					return tailErr(err)
-				}
-				length = order.Uint32(hdr[8:12])
-			default:
-				length = uint32(order.Uint16(hdr[6:8]))
-			}
-		}
-		if length != 0xFFFFFFFF {
-			if err := skip(src, int64(length)); err != nil {
+		if h.Length != dicom.UndefinedLength {
+			if err := skip(src, int64(h.Length)); err != nil {
 				return err
 			}
 			continue
 		}
-		if tag != dicom.TagPixelData {
+		if h.Tag != dicom.TagPixelData {
 			if _, err := io.Copy(io.Discard, src); err != nil {
 				return err
 			}
 			return errRecheck
 		}
-		if err := readFragments(src, order); err != nil {
+		if err := readFragments(src, syntax); err != nil {
 			return err
 		}
 	}
@@ -99,26 +71,24 @@ func readNative(src io.Reader, syntax dicom.TransferSyntax) error {
 
 // readFragments reads the items of encapsulated Pixel Data up to and including the
 // Sequence Delimitation Item (PS3.5 A.4: item tags and lengths, always defined).
-func readFragments(src io.Reader, order binary.ByteOrder) error {
-	hdr := make([]byte, 8)
+func readFragments(src io.Reader, syntax dicom.TransferSyntax) error {
 	for {
-		if _, err := io.ReadFull(src, hdr); err != nil {
+		h, err := dicom.ReadElementHeader(src, syntax)
+		if err != nil {
 			return tailErr(err)
 		}
-		tag := dicom.NewTag(order.Uint16(hdr[0:2]), order.Uint16(hdr[2:4]))
-		length := order.Uint32(hdr[4:8])
-		switch tag {
+		switch h.Tag {
 		case dicom.TagSequenceDelimitationItem:
 			return nil
 		case dicom.TagItem:
-			if length == 0xFFFFFFFF {
+			if h.Length == dicom.UndefinedLength {
 				return fmt.Errorf("pixel data fragment of undefined length: %w", ErrInvalid)
 			}
-			if err := skip(src, int64(length)); err != nil {
+			if err := skip(src, int64(h.Length)); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("%s inside encapsulated pixel data: %w", tag, ErrInvalid)
+			return fmt.Errorf("%s inside encapsulated pixel data: %w", h.Tag, ErrInvalid)
 		}
 	}
 }
@@ -130,11 +100,15 @@ func skip(src io.Reader, n int64) error {
 	return nil
 }
 
-// tailErr turns an early end of stream into errTruncated; other errors (the peer's, the
-// size limit's) pass as they are.
+// tailErr turns an early end of stream into errTruncated, and a header that is not one
+// (bad VR bytes) into ErrInvalid; other errors (the peer's, the size limit's) pass as they
+// are.
 func tailErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %w", errTruncated, ErrInvalid)
+	case errors.Is(err, dicom.ErrMalformed):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err
 }
