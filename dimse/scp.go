@@ -640,11 +640,9 @@ func (c *scpConn) respond(op *operation) bool {
 		if st.OK() {
 			c.stored++
 		}
-		lvl := slog.LevelDebug
-		if !st.OK() {
-			lvl = slog.LevelWarn
-		}
-		c.log.Log(c.ctx, lvl, "C-STORE", "sop_instance_uid", op.cmd.AffectedSOPInstanceUID, "status", st.String(), "bytes", op.bytes)
+		// The object's own log line is the store handler's (the archive writes one per
+		// object); this is the protocol's record of the response.
+		c.log.Debug("C-STORE-RSP sent", "sop_instance_uid", op.cmd.AffectedSOPInstanceUID, "status", st.String(), "bytes", op.bytes)
 	}
 	return true
 }

@@ -315,6 +315,22 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 	if successes != len(files) {
 		t.Errorf("storescu: %d success responses, want %d", successes, len(files))
 	}
+	// One log line per stored object above debug level, written before its response, with
+	// where it came from and no patient name (DESIGN.md section 5).
+	logged := n.log.String()
+	for _, f := range files {
+		e := expected[filepath.Base(f)]
+		var lines []string
+		for l := range strings.Lines(logged) {
+			if strings.Contains(l, "sop_instance_uid="+e.SOPInstanceUID+" ") && !strings.Contains(l, "level=DEBUG") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], "outcome=stored transport=dimse calling_ae=TOWNSHIP1 ") ||
+			(e.PatientName != "" && strings.Contains(lines[0], e.PatientName)) {
+			t.Errorf("%s: logged %q, want one line: stored over DIMSE, no patient name", filepath.Base(f), lines)
+		}
+	}
 	// dcmsend re-encodes what it reads (as every DCMTK sender does), so "the bytes that
 	// were sent" are what a bit-preserving storescp receives from the same dcmsend run.
 	// pacsd must hand back exactly those data set bytes, in the negotiated syntax.

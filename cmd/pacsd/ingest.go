@@ -28,9 +28,13 @@ func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data 
 		TransferSyntaxUID: req.TransferSyntaxUID,
 		SourceAETitle:     req.CallingAETitle,
 	}); err != nil {
+		// Refused before the archive saw it: the archive's line is not written, this is.
+		h.log.Warn("C-STORE refused", "assoc", req.AssociationID, "calling_ae", req.CallingAETitle,
+			"sop_instance_uid", req.SOPInstanceUID, "err", err)
 		return dimse.Status{Code: dimse.StatusCannotUnderstand, ErrorComment: "bad command UIDs"}
 	}
-	inst, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
+	// The archive logs the object's outcome (one line per object, whatever the transport).
+	_, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
 		Origin: store.Origin{
 			Transport:  "dimse",
 			CallingAE:  req.CallingAETitle,
@@ -40,20 +44,7 @@ func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data 
 		ExpectSOPInstanceUID: req.SOPInstanceUID,
 		ExpectSOPClassUID:    req.SOPClassUID,
 	})
-	st := storeStatus(err)
-	lv := slog.LevelDebug
-	if st.Code != dimse.StatusSuccess {
-		lv = slog.LevelWarn
-	}
-	attrs := []any{"assoc", req.AssociationID, "calling_ae", req.CallingAETitle,
-		"sop_instance_uid", req.SOPInstanceUID, "status", st.Code}
-	if err != nil {
-		attrs = append(attrs, "err", err)
-	} else {
-		attrs = append(attrs, "bytes", inst.Size)
-	}
-	h.log.Log(ctx, lv, "c-store", attrs...)
-	return st
+	return storeStatus(err)
 }
 
 // storeStatus is the one table from archive errors to C-STORE statuses (PS3.4 B.2.3).
