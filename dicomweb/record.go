@@ -76,14 +76,43 @@ func isPixelDataTag(t dicom.Tag) bool {
 // it. Only headers are read: values longer than the reader's limit and pixel data are
 // skipped by seeking, except in a deflated data set, which has to be inflated to be read.
 func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (*instanceRecord, error) {
+	hdr, ts, err := readRecordHeader(rec, r, fallbackCharset)
+	if err != nil {
+		return nil, err
+	}
+	ir := newRecord(rec, hdr, ts)
+	// Element offsets count from the first byte of the data set; base turns them into
+	// offsets in the object (or leaves them in the inflated stream).
+	base := hdr.DatasetOffset
+	if ts.Deflated {
+		base = 0
+	}
+	all := &dicom.Dataset{Elements: append([]*dicom.Element(nil), hdr.Dataset.Elements...)}
+	switch {
+	case ts.Deflated:
+		ir.Pixel = deflatedPixelLayout(hdr.Dataset)
+	case hdr.PixelDataOffset >= 0:
+		if err := ir.locatePixelData(all, r, hdr, ts, base, fallbackCharset); err != nil {
+			return nil, err
+		}
+	}
+	if ir.Metadata, err = ir.metadata(all, base); err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return ir, nil
+}
+
+// readRecordHeader reads the header of a stored object, and the transfer syntax it is read
+// in.
+func readRecordHeader(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (*dicom.Header, dicom.TransferSyntax, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("seek: %w", err)
+		return nil, dicom.TransferSyntax{}, fmt.Errorf("seek: %w", err)
 	}
 	ts, known := dicom.LookupTransferSyntax(rec.TransferSyntaxUID)
 	opts := dicom.ReadOptions{FallbackCharset: fallbackCharset, KeepPixelData: known && ts.Deflated}
 	hdr, err := dicom.ReadPart10(r, opts)
 	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
+		return nil, dicom.TransferSyntax{}, fmt.Errorf("read header: %w", err)
 	}
 	if !known {
 		// Not a syntax pacsd names (the archive stores what it is sent): the data set is
@@ -93,7 +122,11 @@ func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (
 			ts, _ = dicom.LookupTransferSyntax(dicom.ImplicitVRLittleEndian)
 		}
 	}
-	ir := &instanceRecord{
+	return hdr, ts, nil
+}
+
+func newRecord(rec *store.Instance, hdr *dicom.Header, ts dicom.TransferSyntax) *instanceRecord {
+	return &instanceRecord{
 		Version:           recordVersion,
 		StudyInstanceUID:  rec.StudyInstanceUID,
 		SeriesInstanceUID: rec.SeriesInstanceUID,
@@ -107,65 +140,56 @@ func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (
 		BigEndian:         ts.BigEndian,
 		Bulk:              map[string]bulkRef{},
 	}
-	// Element offsets count from the first byte of the data set; base turns them into
-	// offsets in the object (or leaves them in the inflated stream).
-	base := hdr.DatasetOffset
-	if ts.Deflated {
-		base = 0
-	}
-	all := &dicom.Dataset{Elements: append([]*dicom.Element(nil), hdr.Dataset.Elements...)}
+}
 
-	switch {
-	case ts.Deflated:
-		for _, e := range hdr.Dataset.Elements {
-			if !isPixelDataTag(e.Tag) {
-				continue
-			}
-			if e.Length == undefinedLength {
-				ir.Pixel = &pixel.Layout{Tag: e.Tag, VR: e.VR, Offset: e.Offset, Problem: "encapsulated pixel data in a deflated data set"}
-			} else {
-				ir.Pixel = pixel.NativeLayout(e.Tag, e.VR, e.Offset, int64(e.Length), hdr.Dataset)
-			}
-			break
+// deflatedPixelLayout is the layout of Pixel Data in a deflated data set, which the header
+// reader inflated and kept (offsets in the inflated stream), or nil when there is none.
+func deflatedPixelLayout(ds *dicom.Dataset) *pixel.Layout {
+	for _, e := range ds.Elements {
+		if !isPixelDataTag(e.Tag) {
+			continue
 		}
-	case hdr.PixelDataOffset >= 0:
-		off := hdr.DatasetOffset + hdr.PixelDataOffset
-		var end int64
-		if ir.Pixel, end, err = pixel.LocateFrames(readerAt(r), off, rec.Size, hdr.Dataset, ts); err != nil {
-			return nil, fmt.Errorf("locate pixel data: %w", err)
+		if e.Length == undefinedLength {
+			return &pixel.Layout{Tag: e.Tag, VR: e.VR, Offset: e.Offset, Problem: "encapsulated pixel data in a deflated data set"}
 		}
-		pe := &dicom.Element{Tag: ir.Pixel.Tag, VR: ir.Pixel.VR, Length: uint32(ir.Pixel.Length), Offset: ir.Pixel.Offset - base}
-		if ir.Pixel.Encapsulated {
-			pe.Length = undefinedLength
-		}
-		all.Elements = append(all.Elements, pe)
-		if end < rec.Size {
-			trailing, err := readTrailing(r, end, rec.Size, ts, hdr, fallbackCharset)
-			if err == nil {
-				all.Elements = append(all.Elements, trailing.Elements...)
-				for _, e := range trailing.Elements {
-					e.Offset += end - hdr.DatasetOffset // now relative to the data set like the others
-				}
-				propagateOffsets(trailing, end-hdr.DatasetOffset)
-			}
-		}
+		return pixel.NativeLayout(e.Tag, e.VR, e.Offset, int64(e.Length), ds)
 	}
+	return nil
+}
 
-	// Paths name a value for its BulkDataURI: tags from the top level down, with 1-based
-	// item numbers between a sequence and the elements of its items.
-	paths := map[*dicom.Element]string{}
-	var walk func(ds *dicom.Dataset, prefix string)
-	walk = func(ds *dicom.Dataset, prefix string) {
-		for _, e := range ds.Elements {
-			p := prefix + e.Tag.Hex()
-			paths[e] = p
-			for i, item := range e.Items {
-				walk(item, p+"/"+strconv.Itoa(i+1)+"/")
-			}
-		}
+// locatePixelData finds Pixel Data and its frames where the header reader stopped, and adds
+// to all the Pixel Data element and the elements after it.
+func (ir *instanceRecord) locatePixelData(all *dicom.Dataset, r io.ReadSeeker, hdr *dicom.Header, ts dicom.TransferSyntax, base int64, fallbackCharset string) error {
+	off := hdr.DatasetOffset + hdr.PixelDataOffset
+	px, end, err := pixel.LocateFrames(readerAt(r), off, ir.Size, hdr.Dataset, ts)
+	if err != nil {
+		return fmt.Errorf("locate pixel data: %w", err)
 	}
-	walk(all, "")
+	ir.Pixel = px
+	pe := &dicom.Element{Tag: px.Tag, VR: px.VR, Length: uint32(px.Length), Offset: px.Offset - base}
+	if px.Encapsulated {
+		pe.Length = undefinedLength
+	}
+	all.Elements = append(all.Elements, pe)
+	if end >= ir.Size {
+		return nil
+	}
+	trailing, err := readTrailing(r, end, ir.Size, ts, hdr, fallbackCharset)
+	if err != nil {
+		return nil // see readTrailing
+	}
+	all.Elements = append(all.Elements, trailing.Elements...)
+	for _, e := range trailing.Elements {
+		e.Offset += end - hdr.DatasetOffset // now relative to the data set like the others
+	}
+	propagateOffsets(trailing, end-hdr.DatasetOffset)
+	return nil
+}
 
+// metadata is the instance's DICOM JSON: binary values larger than inlineBinaryMax, and
+// Pixel Data, become BulkDataURIs, each recorded in ir.Bulk.
+func (ir *instanceRecord) metadata(all *dicom.Dataset, base int64) (json.RawMessage, error) {
+	paths := bulkPaths(all)
 	js := all.ToJSON(dicom.JSONOptions{
 		Include: func(t dicom.Tag) bool { return t != 0xFFFCFFFC }, // Data Set Trailing Padding is not content
 		BulkDataURI: func(path []dicom.Tag, e *dicom.Element) string {
@@ -197,11 +221,26 @@ func buildRecord(rec *store.Instance, r io.ReadSeeker, fallbackCharset string) (
 	}
 	// Available Transfer Syntax UID (0008,3002): the syntax the object is stored, and so
 	// retrievable, in; frame requests with transfer-syntax=* get exactly this.
-	js["00083002"] = dicom.JSONAttribute{VR: "UI", Value: []any{rec.TransferSyntaxUID}}
-	if ir.Metadata, err = json.Marshal(js); err != nil {
-		return nil, fmt.Errorf("encode metadata: %w", err)
+	js["00083002"] = dicom.JSONAttribute{VR: "UI", Value: []any{ir.TransferSyntax}}
+	return json.Marshal(js)
+}
+
+// bulkPaths names each value for its BulkDataURI: tags from the top level down, with
+// 1-based item numbers between a sequence and the elements of its items.
+func bulkPaths(ds *dicom.Dataset) map[*dicom.Element]string {
+	paths := map[*dicom.Element]string{}
+	var walk func(ds *dicom.Dataset, prefix string)
+	walk = func(ds *dicom.Dataset, prefix string) {
+		for _, e := range ds.Elements {
+			p := prefix + e.Tag.Hex()
+			paths[e] = p
+			for i, item := range e.Items {
+				walk(item, p+"/"+strconv.Itoa(i+1)+"/")
+			}
+		}
 	}
-	return ir, nil
+	walk(ds, "")
+	return paths
 }
 
 // propagateOffsets shifts the offsets of elements nested in items of ds by delta (the
