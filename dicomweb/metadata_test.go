@@ -455,16 +455,6 @@ func TestMetadataCache(t *testing.T) {
 	}
 }
 
-// serveWith is serve, also returning the server for white-box checks.
-func serveWith(t testing.TB, a *store.Archive, cfg Config) (string, *server) {
-	t.Helper()
-	var s *server
-	registered = func(x *server) { s = x }
-	defer func() { registered = nil }()
-	u := serve(t, a, cfg)
-	return u, s
-}
-
 // listingIndex lists instance versions by way of Instances, counting the calls.
 type listingIndex struct {
 	store.Index

@@ -187,14 +187,8 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	// What this server offers, for people and scripts.
 	route("", s.capabilities)
 	route("/", s.capabilities)
-	if registered != nil {
-		registered(s)
-	}
 	return &Service{s: s, queue: backlog.New(warmQueueLen)}
 }
-
-// registered, when set (by tests), is given every server Register builds.
-var registered func(*server)
 
 // baseURL is the absolute URL of the DICOMweb root as the client sees it, without a
 // trailing '/': PublicURL plus the group prefix when configured, else built from the

@@ -5,32 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-
 	"pacsd/internal/backlog"
 	"pacsd/store"
 )
-
-// registerWith mounts the handlers as cmd/pacsd does and returns the server's URL, the
-// server and the Service Register returned.
-func registerWith(t *testing.T, a *store.Archive, cfg Config) (string, *server, *Service) {
-	t.Helper()
-	var s *server
-	registered = func(x *server) { s = x }
-	defer func() { registered = nil }()
-	e := echo.New()
-	e.Use(middleware.Recover())
-	svc := Register(e.Group("/dicomweb"), a, cfg)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return srv.URL, s, svc
-}
 
 // TestWarmAtIngest: objects stored while the Service runs have their metadata records
 // built in the background, so the first series metadata request reads no header.
