@@ -47,13 +47,13 @@ func (v *Viewer) changePassword(c echo.Context) error {
 	}
 
 	if !v.limit.allowed(me.Username, ip, now) {
-		v.log.Warn("viewer: password change refused, too many failures", "user_id", me.ID, "ip", ip)
+		v.log.Warn("password change refused, too many failures", "user_id", me.ID, "ip", ip)
 		return refuse(http.StatusTooManyRequests, "login.limited")
 	}
 	// Longer than any password we accept: wrong, without spending a bcrypt on it.
 	if len(current) > 1024 || bcrypt.CompareHashAndPassword([]byte(me.PasswordHash), []byte(current)) != nil {
 		v.limit.fail(me.Username, ip, now)
-		v.log.Info("viewer: password change with a wrong current password", "user_id", me.ID, "ip", ip)
+		v.log.Info("password change with a wrong current password", "user_id", me.ID, "ip", ip)
 		return refuse(http.StatusBadRequest, "pw.wrong")
 	}
 	switch {
@@ -89,6 +89,6 @@ func (v *Viewer) changePassword(c echo.Context) error {
 	if _, err := v.startSession(c, u); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	v.log.Info("viewer: password changed by its user", "user_id", u.ID, "ip", ip)
+	v.log.Info("password changed by its user", "user_id", u.ID, "ip", ip)
 	return c.Redirect(http.StatusSeeOther, passwordPath+"?changed=1&next="+url.QueryEscape(next))
 }

@@ -150,7 +150,7 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(pw)) != nil || err != nil || u.Disabled {
 		v.limit.fail(user, ip, now)
-		v.log.Info("viewer: basic authentication failed", "ip", ip)
+		v.log.Info("basic authentication failed", "ip", ip)
 		return nil, nil
 	}
 	v.limit.reset(user, ip)
@@ -305,7 +305,7 @@ func (v *Viewer) login(c echo.Context) error {
 		return v.render(c, http.StatusBadRequest, "login", pageData{Next: next, Error: "login.failed"})
 	}
 	if !v.limit.allowed(user, ip, now) {
-		v.log.Warn("viewer: login refused, too many failures", "ip", ip)
+		v.log.Warn("login refused, too many failures", "ip", ip)
 		return v.render(c, http.StatusTooManyRequests, "login", pageData{Next: next, Error: "login.limited"})
 	}
 	u, err := v.cfg.Users.UserByName(ctx, user)
@@ -318,14 +318,14 @@ func (v *Viewer) login(c echo.Context) error {
 	match := bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
 	if err != nil || !match || u.Disabled {
 		v.limit.fail(user, ip, now)
-		v.log.Info("viewer: login failed", "ip", ip)
+		v.log.Info("login failed", "ip", ip)
 		return v.render(c, http.StatusUnauthorized, "login", pageData{Next: next, Error: "login.failed"})
 	}
 	v.limit.reset(user, ip)
 	if _, err := v.startSession(c, u); err != nil {
 		return err
 	}
-	v.log.Info("viewer: login", "user_id", u.ID, "role", u.Role, "ip", ip, "must_change_password", u.MustChangePassword)
+	v.log.Info("login", "user_id", u.ID, "role", u.Role, "ip", ip, "must_change_password", u.MustChangePassword)
 	if u.MustChangePassword {
 		return c.Redirect(http.StatusSeeOther, passwordURL(next))
 	}
@@ -534,7 +534,7 @@ func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 						return echo.NewHTTPError(http.StatusUnauthorized, "wrong user name or password")
 					}
 					if bu.MustChangePassword {
-						v.log.Info("viewer: basic authentication refused, password must be changed", "user_id", bu.ID)
+						v.log.Info("basic authentication refused, password must be changed", "user_id", bu.ID)
 						c.Response().Header().Set("WWW-Authenticate", `Basic realm="pacsd", charset="UTF-8"`)
 						return echo.NewHTTPError(http.StatusUnauthorized,
 							"this password was set for you (by an administrator, or at installation): log in to the reading room, change it there and use your own here")

@@ -33,7 +33,7 @@ func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.Workli
 		return reading.WorklistRow{}, err
 	}
 	if !mayRead(u, row) {
-		v.log.Info("viewer: study refused to a site user", "user_id", u.ID, "study_uid", studyUID)
+		v.log.Info("study refused to a site user", "user_id", u.ID, "study_uid", studyUID)
 		return reading.WorklistRow{}, errNotFound
 	}
 	return row, nil
@@ -404,7 +404,7 @@ func (v *Viewer) saveSite(c echo.Context) error {
 	if _, err := v.cfg.Sites.PutSite(c.Request().Context(), s); err != nil {
 		return v.adminError(c, "site-form", err, s, v.sitesPageStatus)
 	}
-	v.log.Info("viewer: site saved", "by", currentUser(c).ID, "site", s.Name)
+	v.log.Info("site saved", "by", currentUser(c).ID, "site", s.Name)
 	v.events.publish("studies")
 	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
 }
@@ -496,7 +496,7 @@ func (v *Viewer) createUser(c echo.Context) error {
 		u.PasswordHash = ""
 		return v.adminError(c, "user-form", err, u, v.usersPageStatus)
 	}
-	v.log.Info("viewer: user created", "by", currentUser(c).ID, "role", u.Role)
+	v.log.Info("user created", "by", currentUser(c).ID, "role", u.Role)
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }
 
@@ -544,7 +544,7 @@ func (v *Viewer) updateUser(c echo.Context) error {
 			return err
 		}
 	}
-	v.log.Info("viewer: user updated", "by", me.ID, "user_id", u.ID)
+	v.log.Info("user updated", "by", me.ID, "user_id", u.ID)
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }
 

@@ -184,7 +184,7 @@ func (v *Viewer) errorsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		err := next(c)
 		if err == nil || c.Response().Committed {
 			if err != nil && !errors.Is(err, context.Canceled) {
-				v.log.Warn("viewer: error after the response started", "path", c.Path(), "err", err)
+				v.log.Warn("error after the response started", "path", c.Path(), "err", err)
 			}
 			return nil
 		}
@@ -213,10 +213,10 @@ func (v *Viewer) errorsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		case errors.Is(err, context.Canceled):
 			return nil // the client went away
 		default:
-			v.log.Error("viewer: request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+			v.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}
 		if status >= 400 && status < 500 {
-			v.log.Debug("viewer: request refused", "path", c.Path(), "status", status, "err", err)
+			v.log.Debug("request refused", "path", c.Path(), "status", status, "err", err)
 		}
 		msg, _ := translate(langOf(c), key)
 		if wantsPage(c) {

@@ -148,11 +148,11 @@ func (v *Viewer) signReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.log.Info("viewer: report signed", "study_uid", row.StudyUID, "version", r.Version, "user_id", u.ID)
+	v.log.Info("report signed", "study_uid", row.StudyUID, "version", r.Version, "user_id", u.ID)
 	v.events.publish("studies")
 	// The signature stands even if the SR cannot be stored now; it is retried.
 	if uid, err := v.exportReport(ctx, r); err != nil {
-		v.log.Warn("viewer: report SR not stored yet; will retry", "study_uid", row.StudyUID, "version", r.Version, "err", err)
+		v.log.Warn("report SR not stored yet; will retry", "study_uid", row.StudyUID, "version", r.Version, "err", err)
 	} else {
 		r.SOPInstanceUID = uid
 	}
@@ -278,7 +278,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 	if err := v.cfg.Reports.SetReportObject(ctx, r.StudyUID, r.Version, doc.SOPInstanceUID); err != nil {
 		return "", err
 	}
-	v.log.Info("viewer: report stored as SR", "study_uid", r.StudyUID, "version", r.Version, "sop_instance_uid", doc.SOPInstanceUID)
+	v.log.Info("report stored as SR", "study_uid", r.StudyUID, "version", r.Version, "sop_instance_uid", doc.SOPInstanceUID)
 	return doc.SOPInstanceUID, nil
 }
 
@@ -297,7 +297,7 @@ func (v *Viewer) exportPending(ctx context.Context) {
 	pending, err := v.cfg.Reports.Unexported(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {
-			v.log.Warn("viewer: listing reports to store", "err", err)
+			v.log.Warn("listing reports to store", "err", err)
 		}
 		return
 	}
@@ -306,7 +306,7 @@ func (v *Viewer) exportPending(ctx context.Context) {
 			return
 		}
 		if _, err := v.exportLocked(ctx, r); err != nil && !errors.Is(err, context.Canceled) {
-			v.log.Warn("viewer: report SR not stored yet", "study_uid", r.StudyUID, "version", r.Version, "err", err)
+			v.log.Warn("report SR not stored yet", "study_uid", r.StudyUID, "version", r.Version, "err", err)
 		}
 	}
 }

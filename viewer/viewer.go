@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	if v.log == nil {
 		v.log = slog.Default()
 	}
+	v.log = v.log.With("component", "viewer")
 	if v.loc == nil {
 		v.loc = time.FixedZone("CST", 8*3600)
 	}
@@ -150,7 +151,7 @@ func (v *Viewer) Start(ctx context.Context) {
 		for {
 			v.exportPending(ctx)
 			if err := v.cfg.Users.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				v.log.Warn("viewer: removing expired sessions", "err", err)
+				v.log.Warn("removing expired sessions", "err", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -268,6 +269,6 @@ func (v *Viewer) applySitesFile(ctx context.Context, path string) error {
 			return fmt.Errorf("sites file %s: site %q: %w", path, e.Name, err)
 		}
 	}
-	v.log.Info("viewer: sites file applied", "path", path, "sites", len(entries))
+	v.log.Info("sites file applied", "path", path, "sites", len(entries))
 	return nil
 }
