@@ -60,7 +60,8 @@ const (
 // server holds what every handler needs.
 type server struct {
 	archive    *store.Archive
-	log        *slog.Logger
+	log        *slog.Logger // component=dicomweb
+	stowLog    *slog.Logger // component=stow-rs
 	maxResults int
 	publicURL  string // without trailing '/'
 	prefix     string // the group's path prefix, e.g. "/dicomweb"
@@ -106,6 +107,8 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.stowLog = s.log.With("component", "stow-rs")
+	s.log = s.log.With("component", "dicomweb")
 	if s.maxResults <= 0 {
 		s.maxResults = defaultMaxResults
 	}

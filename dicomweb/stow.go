@@ -109,7 +109,7 @@ type stowResult struct {
 // store serves POST /studies and POST /studies/{study}.
 func (s *server) store(c echo.Context) error {
 	ctx := c.Request().Context()
-	log := s.log.With("component", "stow-rs")
+	log := s.stowLog
 	var target string
 	if hasParam(c, paramStudy) {
 		var err error

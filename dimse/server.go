@@ -90,10 +90,11 @@ func (s *Server) idleTimeout() time.Duration {
 }
 
 func (s *Server) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
 	}
-	return slog.Default()
+	return log.With("component", "dimse")
 }
 
 // Serve accepts associations on ln until Shutdown or Close, which make it return
