@@ -141,7 +141,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	srv.dimse = &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
-		Store:           &ingest{archive: archive.Archive, log: log},
+		Store:           &ingest{archive: archive.Archive, log: log.With("component", "ingest")},
 		Logger:          log,
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
@@ -155,8 +155,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// for the whole grace period.
 	srv.http.RegisterOnShutdown(rr.CloseEvents)
 
-	srv.logListening(log, c)
-	return srv.run(ctx, c.shutdownGrace, log)
+	plog := log.With("component", "pacsd")
+	srv.logListening(plog, c)
+	return srv.run(ctx, c.shutdownGrace, plog)
 }
 
 // startArchive opens the archive, recovers from a crash and resumes pending uploads.
