@@ -1,37 +1,20 @@
 package dicomweb
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"pacsd/internal/logtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogsComponent: DICOMweb's log lines carry component=dicomweb (STOW-RS's, stow-rs:
 // TestSTOWBoundaryLength), DESIGN.md section 5. A search logs its line before it answers.
 func TestLogsComponent(t *testing.T) {
 	a, _ := newArchive(t)
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	u := serve(t, a, Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if r := get(t, http.MethodGet, u+"/dicomweb/studies", nil); r.status != http.StatusOK && r.status != http.StatusNoContent {
 		t.Fatalf("search: status %d", r.status)

@@ -1,37 +1,19 @@
 package dimse
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/logtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogsComponent: the server's log lines carry component=dimse (DESIGN.md section 5).
 func TestLogsComponent(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	addr, _, _ := startServer(t, &Server{AETitle: "PACSD",
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	c, err := Dial(context.Background(), addr, ClientConfig{CallingAETitle: "SITE-7", CalledAETitle: "PACSD",

@@ -6,38 +6,24 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"pacsd/internal/logtest"
 	"pacsd/store"
 )
 
-// lockedBuffer is a log destination safe for the archive's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log records written so far, and empties the buffer.
-func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
+// jsonLines returns the JSON log records written so far, and empties the buffer.
+func jsonLines(t *testing.T, b *logtest.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for l := range strings.Lines(b.buf.String()) {
+	for l := range strings.Lines(b.String()) {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("%v: %q", err, l)
 		}
 		out = append(out, m)
 	}
-	b.buf.Reset()
+	b.Reset()
 	return out
 }
 
@@ -46,9 +32,9 @@ func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
 // Instance UID and the duration, with the archive's component attribute and without the
 // patient's name or ID (DESIGN.md section 5).
 func TestPutLogsOneLine(t *testing.T) {
-	var logs lockedBuffer
+	logs := &logtest.Buffer{}
 	e := newEnv(t, func(c *store.Config) {
-		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	o := obj{sop: "1.2.826.0.1.1.1.7", name: "Zhang^San", patientID: "PID-4711", pixels: 64}
 	origin := store.Origin{Transport: "dimse", CallingAE: "TOWNSHIP_DR", CalledAE: "PACSD", RemoteAddr: "192.0.2.7:4242"}
@@ -74,7 +60,7 @@ func TestPutLogsOneLine(t *testing.T) {
 		if tc.sop == "" {
 			tc.sop = o.withDefaults().sop
 		}
-		lines := logs.lines(t)
+		lines := jsonLines(t, logs)
 		if len(lines) != 1 {
 			t.Fatalf("%s: %d log lines, want 1: %v", tc.name, len(lines), lines)
 		}

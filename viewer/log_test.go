@@ -1,14 +1,14 @@
 package viewer
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"pacsd/internal/logtest"
 )
 
 // TestLogsComponent: the reading room's log lines carry component=viewer (DESIGN.md
@@ -19,7 +19,7 @@ func TestLogsComponent(t *testing.T) {
 	if err := os.WriteFile(sites, []byte(`[{"name": "城关镇卫生院", "aeTitles": ["CGZ_DR"]}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{} // the viewer's background work may log meanwhile
+	logs := &logtest.Buffer{} // the viewer's background work may log meanwhile
 	newEnvWith(t, func(c *Config) {
 		c.SitesFile = sites
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -35,21 +35,4 @@ func TestLogsComponent(t *testing.T) {
 	if line.Msg != "sites file applied" || line.Component != "viewer" {
 		t.Errorf("logged %+v, want component viewer and no prefix; log:\n%s", line, logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/logtest"
 	"pacsd/internal/peertest"
 )
 
@@ -39,7 +40,7 @@ const (
 type orthanc struct {
 	base      string // REST API, http://127.0.0.1:port
 	dicomPort string
-	log       *syncBuffer
+	log       *logtest.Buffer
 	exited    chan struct{}
 }
 
@@ -65,7 +66,7 @@ func startOrthanc(t *testing.T, pacsdPort string, dicomWebServers map[string]any
 		plugins = append(plugins, orthancDICOMwebPlugin)
 	}
 	dir := t.TempDir()
-	o := &orthanc{log: &syncBuffer{}, exited: make(chan struct{})}
+	o := &orthanc{log: &logtest.Buffer{}, exited: make(chan struct{})}
 	httpPort := freePort(t)
 	o.dicomPort = freePort(t)
 	o.base = "http://127.0.0.1:" + httpPort

@@ -23,12 +23,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/logtest"
 	"pacsd/internal/peertest"
 )
 
@@ -57,24 +57,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a child's log output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type node struct {
 	t         *testing.T
 	cmd       *exec.Cmd
@@ -82,7 +64,7 @@ type node struct {
 	dicomAddr string
 	dicomPort string
 	baseURL   string
-	log       *syncBuffer
+	log       *logtest.Buffer
 	exited    chan struct{} // closed when the process has been reaped
 	exitErr   error
 }
@@ -101,7 +83,7 @@ func freePort(t *testing.T) string {
 // listeners answer.
 func startPacsd(t *testing.T, dataDir string, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, dataDir: dataDir, log: &syncBuffer{}, exited: make(chan struct{})}
+	n := &node{t: t, dataDir: dataDir, log: &logtest.Buffer{}, exited: make(chan struct{})}
 	n.dicomPort = freePort(t)
 	httpPort := freePort(t)
 	n.dicomAddr = "127.0.0.1:" + n.dicomPort
