@@ -29,6 +29,8 @@ command -v cjpeg >/dev/null 2>&1 || need+=(libjpeg-turbo-progs)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # scripts/fresh-machine-test.sh (make test-fresh): a fresh Debian root for the run command.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# systemd-analyze verifies packaging/pacsd.service (cmd/pacsd TestSystemdUnit).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 

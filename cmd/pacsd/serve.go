@@ -146,7 +146,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
 	}
-	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, c, log)
+	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
+	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
 	defer web.Close()
@@ -217,6 +218,7 @@ type servers struct {
 	https    bool
 	dimse    *dimse.Server
 	http     *http.Server
+	ready    *readiness // /readyz, and READY=1 to systemd once it holds
 }
 
 // listen opens every listener, or none: each bounded per sender (HTTP also in all, by
@@ -271,6 +273,8 @@ func (s *servers) run(ctx context.Context, grace time.Duration, log *slog.Logger
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	s.serve(&wg, errc)
+	readyCtx, notReady := context.WithCancel(ctx)
+	go s.announceReady(readyCtx, log)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -278,10 +282,41 @@ func (s *servers) run(ctx context.Context, grace time.Duration, log *slog.Logger
 	case runErr = <-errc:
 		log.Error("server failed, shutting down", "err", runErr)
 	}
+	notReady()
+	s.ready.listening.Store(false)
+	if err := sdNotify("STOPPING=1"); err != nil {
+		log.Warn("systemd notification failed", "err", err)
+	}
 	s.shutdown(grace, log)
 	wg.Wait()
 	log.Info("pacsd stopped")
 	return runErr
+}
+
+// announceReady marks the listeners up and, once every readiness check passes, tells
+// systemd READY=1 (checked each second until then, and logged while it fails).
+func (s *servers) announceReady(ctx context.Context, log *slog.Logger) {
+	s.ready.listening.Store(true)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for said := false; ; {
+		p := s.ready.problems(ctx)
+		if len(p) == 0 {
+			if err := sdNotify("READY=1"); err != nil {
+				log.Warn("systemd notification failed", "err", err)
+			}
+			return
+		}
+		if !said {
+			log.Warn("not ready yet", "problems", p)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // serve starts one goroutine per listener; each reports a failure on errc.
@@ -336,11 +371,13 @@ func (s *servers) shutdown(grace time.Duration, log *slog.Logger) {
 	shut.Wait()
 }
 
-func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {
+func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, ready *readiness, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
+	// Liveness (the process answers) and readiness (it can take a C-STORE now): ready.go.
 	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", ready.handle)
 	var web *dicomweb.Service // set below; /metrics reads its queue
 	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web) })
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
