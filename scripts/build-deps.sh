@@ -14,13 +14,6 @@ pc() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1"; }
 pc libopenjp2 || need+=(libopenjp2-7-dev)
 pc charls || need+=(libcharls-dev)
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "build-deps: installing ${need[*]}"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" build-deps ${need[@]+"${need[@]}"}
 command -v go >/dev/null 2>&1 || { echo "build-deps: go is not on PATH (install Go 1.26)" >&2; exit 1; }
 pkg-config --exists libopenjp2 charls || { echo "build-deps: libopenjp2 or charls still unknown to pkg-config" >&2; exit 1; }

@@ -34,21 +34,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "deps: installing ${need[*]}"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  # policy-rc.d 101: packages must not start their system services (Orthanc's daemon
-  # would take ports 4242/8042); tests start their own instances.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" deps ${need[@]+"${need[@]}"}
 # What the build itself needs (C compiler, pkg-config, the codecs' -dev packages): one list,
 # in build-deps.sh, which `make run` uses on its own.
 "$(dirname "$0")/build-deps.sh"
