@@ -173,6 +173,70 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// Scope is one thing an API token opens.
+type Scope string
+
+const (
+	ScopeRead    Scope = "read"    // DICOMweb searches and retrieval (GET and HEAD)
+	ScopeStore   Scope = "store"   // STOW-RS (POST /dicomweb/studies)
+	ScopeMetrics Scope = "metrics" // the Prometheus metrics, nothing of any patient
+)
+
+// Scopes are the valid scopes, in the order forms list them.
+var Scopes = []Scope{ScopeRead, ScopeStore, ScopeMetrics}
+
+// Token is a script's credential: named, scoped, expiring, revocable. The token itself is
+// shown once, when it is made; the repository keeps only its hash (SHA-256 of a random
+// token: nothing to guess, so no slow hash is needed).
+type Token struct {
+	ID            int64
+	Name          string
+	Scopes        []Scope
+	Hash          string // hex SHA-256 of the token
+	CreatedBy     int64  // the administrator who made it
+	CreatedByName string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // required: a token never lives forever
+	LastUsedAt    time.Time // zero: never used
+	RevokedAt     time.Time // zero: not revoked
+}
+
+// Has reports whether the token carries scope s.
+func (t Token) Has(s Scope) bool { return slices.Contains(t.Scopes, s) }
+
+// Live reports whether the token opens anything at now: not revoked, not expired.
+func (t Token) Live(now time.Time) bool { return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) }
+
+// Validate trims and checks a new token's fields.
+func (t *Token) Validate() error {
+	t.Name = strings.TrimSpace(t.Name)
+	var scopes []Scope
+	for _, s := range t.Scopes {
+		if !slices.Contains(Scopes, s) {
+			return invalid("scopes", ProblemValue, string(s))
+		}
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	t.Scopes = scopes
+	switch {
+	case t.Name == "":
+		return invalid("name", ProblemRequired, "")
+	case utf8.RuneCountInString(t.Name) > 64:
+		return invalid("name", ProblemLength, "")
+	case strings.ContainsFunc(t.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return invalid("name", ProblemChars, "")
+	case len(t.Scopes) == 0:
+		return invalid("scopes", ProblemRequired, "")
+	case t.ExpiresAt.IsZero():
+		return invalid("expiresAt", ProblemRequired, "")
+	case t.Hash == "":
+		return invalid("hash", ProblemRequired, "")
+	}
+	return nil
+}
+
 // Status is a study's report status (see the package comment).
 type Status string
 
@@ -368,6 +432,22 @@ type Users interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
 }
 
+// Tokens keeps the API tokens of scripts.
+type Tokens interface {
+	// CreateToken adds a token; ErrConflict when a token that is not revoked has the name.
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// Tokens lists every token, revoked and expired ones too, newest first.
+	Tokens(ctx context.Context) ([]Token, error)
+	// TokenByHash finds a token by its hash, whatever its state (the caller decides what
+	// an expired or revoked one may do); ErrNotFound.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// RevokeToken revokes a token at at; revoking a revoked one keeps the first time.
+	// ErrNotFound.
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	// TouchToken records that the token was used at at (never moving the time back).
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+}
+
 // Reports keeps the report versions of each study and the templates they start from.
 type Reports interface {
 	Templates(ctx context.Context) ([]Template, error)
@@ -408,4 +488,5 @@ type Repository interface {
 	Users
 	Reports
 	Worklist
+	Tokens
 }

@@ -516,9 +516,17 @@ func (v *Viewer) passwordChanged(next echo.HandlerFunc) echo.HandlerFunc {
 // Basic authentication with it is 401, saying the password must first be changed in the
 // reading room. A temporary password handed over by an administrator is thus never a
 // script's credential.
+//
+// Better than a person's password, scripts use an API token (tokens.go): Bearer, or the
+// password of the HTTP Basic user "token". It opens what its scopes name: read for GET and
+// HEAD under /dicomweb and /ohif/dicomweb, store for STOW-RS, metrics for /metrics;
+// anything else 403, an unknown, expired or revoked token 401.
 func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return v.sameOrigin(func(c echo.Context) error {
+			if raw, ok := presentedToken(c.Request()); ok {
+				return v.tokenAuth(c, raw, next) // tokens.go
+			}
 			_, u, ok, err := v.session(c)
 			if err != nil {
 				return err

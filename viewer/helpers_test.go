@@ -74,7 +74,7 @@ func newEnvWith(t testing.TB, configure func(*Config)) *env {
 	}
 	out := &bytes.Buffer{}
 	rd := idx.Reading()
-	cfg := Config{Sites: rd, Users: rd, Reports: rd, Worklist: rd, Archive: a, Logger: quietLogger(t),
+	cfg := Config{Sites: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: a, Logger: quietLogger(t),
 		OHIFPath: "/ohif", AdminOut: out, ReportRetry: time.Hour}
 	if configure != nil {
 		configure(&cfg)

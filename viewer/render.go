@@ -35,6 +35,7 @@ type pageData struct {
 	Sites     []reading.Site
 	Users     []reading.User
 	Templates []reading.Template
+	Tokens    *tokensView
 	Edit      any        // the record being edited on an admin page
 	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS

@@ -38,7 +38,8 @@ type Thumbnails interface {
 type Config struct {
 	// The reading room's records, one aggregate each (store/sqlite's Reading is all four).
 	Sites      reading.Sites
-	Users      reading.Users // accounts and their sessions
+	Users      reading.Users  // accounts and their sessions
+	Tokens     reading.Tokens // scripts' API tokens (tokens.go); nil: none accepted, no /admin/tokens
 	Reports    reading.Reports
 	Worklist   reading.Worklist
 	Archive    *store.Archive
@@ -81,6 +82,9 @@ type Viewer struct {
 	basicMu sync.Mutex
 	basicOK map[string]basicEntry // HTTP Basic credentials checked lately, by hash
 
+	tokenMu   sync.Mutex
+	tokenUsed map[int64]time.Time // when each API token's use was last recorded
+
 	exportMu sync.Mutex // one SR export pass at a time
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -94,7 +98,8 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 		return nil, errors.New("viewer: Sites, Users, Reports, Worklist and Archive are required")
 	}
 	v := &Viewer{cfg: cfg, log: cfg.Logger, loc: cfg.Location,
-		limit: newLoginLimiter(5, 15*time.Minute), events: newHub(), basicOK: map[string]basicEntry{}}
+		limit: newLoginLimiter(5, 15*time.Minute), events: newHub(), basicOK: map[string]basicEntry{},
+		tokenUsed: map[int64]time.Time{}}
 	if v.log == nil {
 		v.log = slog.Default()
 	}
@@ -124,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	v.static = http.StripPrefix("/static/", http.FileServer(http.FS(filesOnly{sub}))) // static.go: no listings
 	if cfg.SitesFile != "" {
 		if err := v.applySitesFile(ctx, cfg.SitesFile); err != nil {
 			return nil, err
@@ -225,6 +230,11 @@ func (v *Viewer) Register(e *echo.Echo) {
 	e.GET("/admin/templates", v.templatesPage, admin...)
 	e.POST("/admin/templates", v.saveTemplate, admin...)
 	e.POST("/admin/templates/:id/delete", v.deleteTemplate, admin...)
+	if v.cfg.Tokens != nil {
+		e.GET("/admin/tokens", v.tokensPage, admin...)
+		e.POST("/admin/tokens", v.createToken, admin...)
+		e.POST("/admin/tokens/:id/revoke", v.revokeToken, admin...)
+	}
 }
 
 func (v *Viewer) staticHandler() http.Handler {

@@ -12,7 +12,7 @@ import (
 // someone else chose must be changed at first login; viewer's tests cover the change and
 // Basic authentication with the new one); the reading room's login page is served.
 func TestDICOMwebNeedsAccount(t *testing.T) {
-	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false")
+	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false", "--metrics-open=false")
 	admin, initial := n.initialAdmin(t)
 	get := func(path, user, pw string) int {
 		t.Helper()
@@ -37,7 +37,8 @@ func TestDICOMwebNeedsAccount(t *testing.T) {
 		{"/dicomweb/studies", admin, initial, http.StatusUnauthorized},
 		{"/ohif/app-config.js", "", "", http.StatusUnauthorized},
 		{"/ohif/dicomweb/studies", "", "", http.StatusUnauthorized},
-		{"/metrics", "", "", http.StatusOK},
+		{"/metrics", "", "", http.StatusUnauthorized},
+		{"/metrics", admin, initial, http.StatusUnauthorized},
 		{"/login", "", "", http.StatusOK},
 	} {
 		if got := get(c.path, c.user, c.pw); got != c.want {

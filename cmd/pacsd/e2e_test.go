@@ -90,9 +90,9 @@ func startPacsd(t *testing.T, dataDir string, extra ...string) *node {
 	n.baseURL = "http://127.0.0.1:" + httpPort
 	args := append([]string{"serve", "--dicom-addr", n.dicomAddr, "--http-addr", "127.0.0.1:" + httpPort,
 		"--data-dir", dataDir, "--min-free-mb", "16", "--log-level", "debug",
-		// The tests query DICOMweb as scripts do, without an account; TestDICOMwebNeedsAccount
-		// turns it off again (the last flag wins).
-		"--dicomweb-open"}, extra...)
+		// The tests query DICOMweb and /metrics as scripts do, without an account;
+		// TestDICOMwebNeedsAccount turns both off again (the last flag wins).
+		"--dicomweb-open", "--metrics-open"}, extra...)
 	n.cmd = exec.Command(pacsdBin, args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {

@@ -47,6 +47,7 @@ type serveConfig struct {
 	frameCacheMB    int64
 	ohifDir         string
 	dicomwebOpen    bool
+	metricsOpen     bool
 	sitesFile       string
 	organization    string
 	timezone        string
@@ -74,7 +75,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
 	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
 	fs.Int64Var(&c.frameCacheMB, "frame-cache-mb", 256, "memory for decoded frames kept for rendered images (a viewer's window/level), MiB")
-	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, is required")
+	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, or an API token (/admin/tokens), is required")
+	fs.BoolVar(&c.metricsOpen, "metrics-open", false, "serve /metrics without login, for a Prometheus on a closed network; otherwise a staff account or an API token with the metrics scope is required")
 	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
 	fs.StringVar(&c.organization, "organization", "", "the county hospital's name on printed reports and report SRs")
 	fs.StringVar(&c.timezone, "timezone", defaultTimezone, "the county's time zone (tz database name): times shown and printed in the reading room, the dashboard's days")
@@ -198,7 +200,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	}
 	rd := archive.idx.Reading()
 	rr, err := viewer.New(ctx, viewer.Config{
-		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location,
 	})
@@ -379,7 +381,13 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 	e.GET("/healthz", func(ec echo.Context) error { return ec.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", ready.handle)
 	var web *dicomweb.Service // set below; /metrics reads its queue
-	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web) })
+	// The metrics name no patient, but they tell an outsider how busy the hub is and which
+	// senders fail: staff or a token with the metrics scope, unless told otherwise.
+	var metricsGuard []echo.MiddlewareFunc
+	if !c.metricsOpen {
+		metricsGuard = append(metricsGuard, rr.RequireStaff())
+	}
+	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web) }, metricsGuard...)
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
 	// township's own users read their studies in the reading room, which scopes them.
 	var guard []echo.MiddlewareFunc

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("Sites", func(t *testing.T) { testSites(t, open(t)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("Templates", func(t *testing.T) { testTemplates(t, open(t)) })
 	t.Run("Reports", func(t *testing.T) { testReports(t, open(t)) })
 	t.Run("Worklist", func(t *testing.T) { testWorklist(t, open(t)) })
@@ -302,6 +303,91 @@ func testSessions(t *testing.T, e Env) {
 	}
 	if _, _, err := r.Session(ctx, "aa", now); !errors.Is(err, reading.ErrNotFound) {
 		t.Errorf("session after DeleteUserSessions: %v", err)
+	}
+}
+
+func testTokens(t *testing.T, e Env) {
+	ctx := context.Background()
+	r := e.Repo
+	admin := must(r.CreateUser(ctx, reading.User{Username: "wang", Role: reading.RoleAdmin, PasswordHash: "h"}))(t)
+	if ts := must(r.Tokens(ctx))(t); len(ts) != 0 {
+		t.Fatalf("Tokens on an empty repository: %+v", ts)
+	}
+	mk := func(name, hash string, at time.Time, scopes ...reading.Scope) reading.Token {
+		return reading.Token{Name: name, Hash: hash, Scopes: scopes, CreatedBy: admin.ID, CreatedByName: "王主任",
+			CreatedAt: at, ExpiresAt: at.Add(90 * 24 * time.Hour)}
+	}
+	a := must(r.CreateToken(ctx, mk(" 质控脚本 ", "h1", base, reading.ScopeRead, reading.ScopeRead, reading.ScopeStore)))(t)
+	if a.ID == 0 || a.Name != "质控脚本" || !slices.Equal(a.Scopes, []reading.Scope{reading.ScopeRead, reading.ScopeStore}) {
+		t.Fatalf("CreateToken = %+v", a)
+	}
+	b := must(r.CreateToken(ctx, mk("prometheus", "h2", base.Add(time.Minute), reading.ScopeMetrics)))(t)
+
+	got := must(r.TokenByHash(ctx, "h1"))(t)
+	if got.ID != a.ID || got.Name != "质控脚本" || got.CreatedBy != admin.ID || got.CreatedByName != "王主任" ||
+		!got.CreatedAt.Equal(base) || !got.ExpiresAt.Equal(a.ExpiresAt) || !got.LastUsedAt.IsZero() ||
+		!got.RevokedAt.IsZero() || !got.Has(reading.ScopeStore) || got.Has(reading.ScopeMetrics) || !got.Live(base) {
+		t.Errorf("TokenByHash(h1) = %+v", got)
+	}
+	if _, err := r.TokenByHash(ctx, "nope"); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("TokenByHash of an unknown hash: %v, want ErrNotFound", err)
+	}
+
+	// Refused: a live token's name again (any case), an unknown scope, no scope, no expiry.
+	var fe *reading.FieldError
+	if _, err := r.CreateToken(ctx, mk("PROMETHEUS", "h3", base, reading.ScopeRead)); !errors.Is(err, reading.ErrConflict) ||
+		!errors.As(err, &fe) || fe.Field != "name" {
+		t.Errorf("a live token's name again: %v, want a FieldError on name, ErrConflict", err)
+	}
+	if _, err := r.CreateToken(ctx, mk("x", "h4", base, "admin")); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("unknown scope: %v, want ErrInvalid", err)
+	}
+	if _, err := r.CreateToken(ctx, mk("x", "h4", base)); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("no scope: %v, want ErrInvalid", err)
+	}
+	noExp := mk("x", "h4", base, reading.ScopeRead)
+	noExp.ExpiresAt = time.Time{}
+	if _, err := r.CreateToken(ctx, noExp); !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("no expiry: %v, want ErrInvalid", err)
+	}
+
+	// Last use moves forward only.
+	if err := r.TouchToken(ctx, a.ID, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.TouchToken(ctx, a.ID, base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(r.TokenByHash(ctx, "h1"))(t); !got.LastUsedAt.Equal(base.Add(time.Hour)) {
+		t.Errorf("last used %v, want %v", got.LastUsedAt, base.Add(time.Hour))
+	}
+
+	// Revoked: still found (the caller tells it apart), its first revocation time kept, and
+	// its name free again.
+	if err := r.RevokeToken(ctx, b.ID, base.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RevokeToken(ctx, b.ID, base.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got = must(r.TokenByHash(ctx, "h2"))(t)
+	if !got.RevokedAt.Equal(base.Add(2*time.Hour)) || got.Live(base.Add(2*time.Hour)) {
+		t.Errorf("revoked token: %+v", got)
+	}
+	if err := r.RevokeToken(ctx, 9999, base); !errors.Is(err, reading.ErrNotFound) {
+		t.Errorf("revoking an unknown token: %v, want ErrNotFound", err)
+	}
+	c := must(r.CreateToken(ctx, mk("prometheus", "h5", base.Add(2*time.Minute), reading.ScopeMetrics)))(t)
+	if exp := a.ExpiresAt; a.Live(exp) || !a.Live(exp.Add(-time.Second)) {
+		t.Errorf("Live at the expiry %v, a second before %v", a.Live(exp), a.Live(exp.Add(-time.Second)))
+	}
+
+	var names []int64
+	for _, tk := range must(r.Tokens(ctx))(t) {
+		names = append(names, tk.ID)
+	}
+	if want := []int64{c.ID, b.ID, a.ID}; !slices.Equal(names, want) {
+		t.Errorf("Tokens order %v, want newest first %v", names, want)
 	}
 }
 

@@ -123,7 +123,7 @@ func run(large, small int, work, pacsdBin, genBin string) error {
 				return nil, err
 			}
 			args := []string{"--dicom-addr", "127.0.0.1:" + port, "--http-addr", "127.0.0.1:" + hp,
-				"--data-dir", dir, "--aet", "BENCH", "--log-level", "warn"}
+				"--data-dir", dir, "--aet", "BENCH", "--log-level", "warn", "--metrics-open"}
 			cmd := exec.Command(pacsdBin, args...)
 			if s3 {
 				runs++

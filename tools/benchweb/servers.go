@@ -51,7 +51,7 @@ func startPacsd(bin, dir string) (*server, error) {
 		"--data-dir", filepath.Join(dir, "data"), "--aet", s.aet, "--log-level", "warn",
 		// The benchmark queries as a script on loopback, without an account, as Orthanc's
 		// side does; authentication is a per-request cost neither server is measured on.
-		"--dicomweb-open")
+		"--dicomweb-open", "--metrics-open")
 	if err := s.start(s.base + "/dicomweb/studies?limit=1"); err != nil {
 		return nil, err
 	}
