@@ -90,6 +90,7 @@ func failureReason(err error) uint16 {
 const (
 	maxStowParts = 10000    // parts read from one request; the rest is refused
 	stowPeek     = 64 << 10 // bytes of a part looked at before it is stored
+	maxSkip      = 1 << 20  // bytes of a part that is not DICOM read past stowPeek to reach the next part
 	// maxBoundary bounds the multipart boundary. RFC 2046 5.1.1 lets generators make at
 	// most 70 characters, but senders exceed it (Orthanc's DICOMweb client joins two
 	// UUIDs: 73), so a receiver is liberal; the bound keeps the boundary line well inside
@@ -124,6 +125,15 @@ func (s *server) store(c echo.Context) error {
 	if qd == 0 && qj == 0 && qx == 0 {
 		return s.refuseSTOW(c, log, notAcceptable("the store response is offered as application/dicom+json or application/dicom+xml"))
 	}
+	if ce := strings.TrimSpace(c.Request().Header.Get(echo.HeaderContentEncoding)); ce != "" && !strings.EqualFold(ce, "identity") {
+		// RFC 9110 15.5.16: a content coding the server does not accept is 415, and
+		// Accept-Encoding on the answer says which it does (RFC 9110 12.5.3). The objects
+		// are compressed by their transfer syntax already; decoding gzip would be one more
+		// decompression bomb to bound.
+		c.Response().Header().Set(echo.HeaderAcceptEncoding, "identity")
+		return s.refuseSTOW(c, log, echo.NewHTTPError(http.StatusUnsupportedMediaType,
+			"STOW-RS takes the multipart/related body without a Content-Encoding (send it uncompressed, not "+short(ce)+")"))
+	}
 	boundary, err := stowBoundary(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil {
 		return s.refuseSTOW(c, log, err)
@@ -149,7 +159,16 @@ func (s *server) store(c echo.Context) error {
 			break
 		}
 		parts++
-		s.storePart(ctx, log, c.Request(), p, target, res)
+		if s.storePart(ctx, log, c.Request(), p, target, res) {
+			// Not DICOM: a small part is skipped, but one that goes on (a file of gigabytes
+			// sent by mistake) is not read to its end; the connection is closed instead of
+			// drained.
+			if n, _ := io.CopyN(io.Discard, p, maxSkip+1); n > maxSkip {
+				c.Response().Header().Set(echo.HeaderConnection, "close")
+				syntaxErr = fmt.Errorf("part %d is not DICOM and longer than %d bytes: the rest of the request is not read", parts, maxSkip)
+				break
+			}
+		}
 		p.Close()
 		if ctx.Err() != nil {
 			log.Debug("client went away", "parts", parts, "remote", c.Request().RemoteAddr)
@@ -237,14 +256,20 @@ func stowBoundary(ct string) (string, error) {
 	return b, nil
 }
 
-// storePart stores one part and records the outcome.
-func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Request, p *multipart.Part, target string, res *stowResult) {
+// storePart stores one part and records the outcome. It reports notDICOM when the part's
+// first bytes are no DICOM object at all (nothing of it was stored or read past stowPeek).
+func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Request, p *multipart.Part, target string, res *stowResult) (notDICOM bool) {
 	if err := checkPartHeader(p); err != nil {
 		res.other = append(res.other, failureItem("", "", failureReason(err)))
-		return
+		return false
 	}
 	br := bufio.NewReaderSize(p, stowPeek)
 	prefix, _ := br.Peek(stowPeek)
+	if !looksDICOM(prefix) {
+		log.Debug("part refused, not DICOM", "reason", fmt.Sprintf("0x%04X", reasonCannotUnderstand))
+		res.other = append(res.other, failureItem("", "", reasonCannotUnderstand))
+		return true
+	}
 	// Look at the header first (from the first 64 KiB only; a header larger than that is
 	// left to the archive): the UIDs name the instance in the response even when it is
 	// refused, and two refusals need them before anything is stored.
@@ -272,7 +297,7 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 		} else {
 			res.failed = append(res.failed, failureItem(class, sop, reason))
 		}
-		return
+		return false
 	}
 	item := dicom.JSONDataset{
 		"00081150": {VR: "UI", Value: []any{inst.SOPClassUID}},
@@ -287,6 +312,16 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 	case res.study != inst.StudyInstanceUID:
 		res.study, res.multi = "", true
 	}
+	return false
+}
+
+// looksDICOM reports whether a part's first bytes may start a Part-10 object, which is what
+// application/dicom is (PS3.18 8.7.3.1.1): the PS3.10 7.1 preamble and "DICM", or, leniently,
+// File Meta Information without the preamble. Anything else (a JPEG, a PDF, a ZIP, text) is
+// known not to be DICOM after 132 bytes.
+func looksDICOM(prefix []byte) bool {
+	return len(prefix) >= 132 && string(prefix[128:132]) == "DICM" ||
+		len(prefix) >= 4 && prefix[0] == 0x02 && prefix[1] == 0x00 // group 0002, little endian
 }
 
 // checkPartHeader accepts parts typed application/dicom (with any parameters) or not typed
@@ -348,11 +383,16 @@ func uidAttr(u string) dicom.JSONAttribute {
 	return dicom.JSONAttribute{VR: "UI", Value: []any{u}}
 }
 
-// stowResponse builds the Store Instances Response Module (PS3.18 Table I.1-1). Retrieve
-// URLs are absolute (baseURL), the study's when the request named one or everything
-// stored belongs to one study.
+// stowResponse builds the Store Instances Response Module (PS3.18 Table I.1-1), with the
+// study's Retrieve URL when the request named one or everything stored belongs to one study.
+//
+// Retrieve URL (0008,1190) has VR UR, which PS3.5 6.2 lets hold a relative URI as well as an
+// absolute one. The request's Host is whatever the client wrote, so it is not echoed into
+// the answer: under Config.PublicURL the URLs are absolute, otherwise they are relative
+// references from this server's root (RFC 3986 4.2: "/dicomweb/studies/..."), which the
+// client resolves against the URL it posted to.
 func (s *server) stowResponse(c echo.Context, target string, res *stowResult) dicom.JSONDataset {
-	base := s.baseURL(c)
+	base := s.publicURL + s.prefix
 	out := dicom.JSONDataset{}
 	study := target
 	if study == "" {

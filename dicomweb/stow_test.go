@@ -2,6 +2,7 @@ package dicomweb
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -225,9 +226,11 @@ func TestSTOW(t *testing.T) {
 			if fmt.Sprint(out.other) != fmt.Sprint(tt.other) {
 				t.Errorf("other failures %v, want %v", out.other, tt.other)
 			}
+			// Relative to the server (no PublicURL): the request's Host, which the client
+			// chose, is not echoed.
 			wantRU := ""
 			if tt.studyRU != "" {
-				wantRU = "http://" + testHost + "/dicomweb/studies/" + tt.studyRU
+				wantRU = "/dicomweb/studies/" + tt.studyRU
 			}
 			if out.retrieveURL != wantRU {
 				t.Errorf("Retrieve URL %q, want %q", out.retrieveURL, wantRU)
@@ -242,7 +245,7 @@ func TestSTOW(t *testing.T) {
 				if !slices.Contains(out.stored, sop) {
 					continue
 				}
-				u := strings.Replace(out.storedURLs[sop], "http://"+testHost, f.url, 1)
+				u := f.url + out.storedURLs[sop]
 				g := get(t, http.MethodGet, u, map[string]string{"Accept": acceptAnyTS})
 				if _, bodies := parts(t, g); len(bodies) != 1 || !bytes.Equal(bodies[0], p.body) {
 					t.Errorf("%s: retrieved object differs from the part", sop)
@@ -554,4 +557,95 @@ func FuzzSTOW(f *testing.F) {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
 		}
 	})
+}
+
+// TestSTOWRetrieveURLHost: the Retrieve URLs of a STOW-RS answer never carry the request's
+// Host (a client's choice): relative without Config.PublicURL, under it with one.
+func TestSTOWRetrieveURLHost(t *testing.T) {
+	a, _ := newArchive(t)
+	body := multipartBody(t, []stowPart{{"application/dicom", readTestFile(t, "dr_mono2.dcm")}})
+	for _, c := range []struct {
+		public, want string
+	}{
+		{"", "/dicomweb/studies/"},
+		{"https://pacs.example/county1/", "https://pacs.example/county1/dicomweb/studies/"},
+	} {
+		u := serve(t, a, Config{Logger: testLogger(), PublicURL: c.public})
+		req, _ := http.NewRequest(http.MethodPost, u+"/dicomweb/studies", bytes.NewReader(body))
+		req.Host = "evil.example"
+		req.Header.Set("Content-Type", stowType)
+		resp, err := testClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out := decodeSTOW(t, b)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(out.retrieveURL, c.want) || strings.Contains(string(b), "evil") {
+			t.Errorf("PublicURL %q: %d, Retrieve URL %q, want %q...", c.public, resp.StatusCode, out.retrieveURL, c.want)
+		}
+		for _, ru := range out.storedURLs {
+			if !strings.HasPrefix(ru, c.want) {
+				t.Errorf("PublicURL %q: instance Retrieve URL %q", c.public, ru)
+			}
+		}
+	}
+}
+
+// TestSTOWContentEncoding: a compressed body is refused with 415 saying so, not parsed as
+// a multipart body whose boundary is wrong.
+func TestSTOWContentEncoding(t *testing.T) {
+	a, _ := newArchive(t)
+	u := serve(t, a, Config{Logger: testLogger()})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(multipartBody(t, []stowPart{{"application/dicom", readTestFile(t, "dr_mono2.dcm")}}))
+	zw.Close()
+	r := post(t, u+"/dicomweb/studies", stowType, &gz, map[string]string{"Content-Encoding": "gzip"})
+	if r.status != http.StatusUnsupportedMediaType || !strings.Contains(string(r.body), "Content-Encoding") ||
+		r.header.Get("Accept-Encoding") != "identity" {
+		t.Errorf("gzip body: %d %q, Accept-Encoding %q", r.status, r.body, r.header.Get("Accept-Encoding"))
+	}
+}
+
+// countingReader counts what the handler reads of a body.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestSTOWGarbagePartNotDrained: a part that is not DICOM and goes on (a 64 MiB file sent
+// by mistake) is not read to its end: the answer is 400 with Connection: close, after a
+// bounded read. A small one is skipped and the next part stored.
+func TestSTOWGarbagePartNotDrained(t *testing.T) {
+	a, _ := newArchive(t)
+	e := echo.New()
+	Register(e.Group("/dicomweb"), a, Config{Logger: testLogger()})
+	head := "--stow-test-boundary\r\nContent-Type: application/dicom\r\n\r\n"
+	const garbage = 64 << 20
+	body := &countingReader{r: io.MultiReader(strings.NewReader(head+"PK\x03\x04"),
+		io.LimitReader(zeros{}, garbage), strings.NewReader("\r\n--stow-test-boundary--\r\n"))}
+	req := httptest.NewRequest(http.MethodPost, "/dicomweb/studies", body)
+	req.Header.Set("Content-Type", stowType)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || rec.Header().Get("Connection") != "close" {
+		t.Errorf("garbage part: %d, Connection %q: %s", rec.Code, rec.Header().Get("Connection"), rec.Body.Bytes())
+	}
+	if body.n > 4<<20 {
+		t.Errorf("read %d bytes of a %d-byte part that is not DICOM", body.n, garbage)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
