@@ -90,8 +90,10 @@ var atnaKinds = map[Action]atnaKind{
 	ActionReportAmend: {id: instancesAccessed, action: "U"},
 	ActionQuery:       {id: dcm("110112", "Query"), action: "E"},
 	ActionRetrieve:    {id: dcm("110102", "Begin Transferring DICOM Instances"), action: "E"},
-	ActionLogin:       {id: userAuth, action: "E", typ: []atnaCode{dcm("110122", "Login")}},
-	ActionLogout:      {id: userAuth, action: "E", typ: []atnaCode{dcm("110123", "Logout")}},
+	// PS3.15 A.5.3.3: the receiver's copy of DICOM Instances Transferred is a create.
+	ActionStore:  {id: dcm("110104", "DICOM Instances Transferred"), action: "C"},
+	ActionLogin:  {id: userAuth, action: "E", typ: []atnaCode{dcm("110122", "Login")}},
+	ActionLogout: {id: userAuth, action: "E", typ: []atnaCode{dcm("110123", "Logout")}},
 	ActionUserChange: {id: securityAlert, action: "E", typ: []atnaCode{dcm("110137", "User Security Attributes Changed")},
 		object: atnaObject{TypeCode: 1, Role: 6, IDType: rfc3881("11", "User Identifier")}},
 	ActionSiteChange: {id: securityAlert, action: "E", typ: []atnaCode{dcm("110128", "Network Configuration")},
@@ -152,6 +154,10 @@ func ATNAMessage(ev Event, src Source) ([]byte, error) {
 	if ev.Action == ActionRetrieve {
 		a.Roles = []atnaCode{dcm("110152", "Destination Role ID")}
 		self.Roles = []atnaCode{dcm("110153", "Source Role ID")}
+	}
+	if ev.Action == ActionStore { // the sender is the source, pacsd the destination
+		a.Roles = []atnaCode{dcm("110153", "Source Role ID")}
+		self.Roles = []atnaCode{dcm("110152", "Destination Role ID")}
 	}
 	m.Actors = []atnaParticipant{a}
 	if ev.Actor.Kind != ActorSystem {

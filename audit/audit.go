@@ -77,6 +77,7 @@ const (
 	ActionReportAmend Action = "report.amend" // an amendment started on a signed report
 	ActionQuery       Action = "query"        // a search (worklist, QIDO-RS, C-FIND); Object is the query
 	ActionRetrieve    Action = "retrieve"     // instances sent out (WADO-RS study/series, C-MOVE, C-GET)
+	ActionStore       Action = "store"        // instances received (C-STORE: once per association and study; STOW-RS: per request and study)
 	ActionLogin       Action = "login"        // a login; OutcomeFailure is a failed login
 	ActionLogout      Action = "logout"       // a logout
 	ActionUserChange  Action = "user.change"  // an account created, changed, disabled, its password set
@@ -91,7 +92,7 @@ const (
 // Actions lists every action, in the order an admin page offers them.
 var Actions = []Action{
 	ActionStudyView, ActionImageView, ActionReportView, ActionReportPrint, ActionReportSign,
-	ActionReportAmend, ActionQuery, ActionRetrieve, ActionLogin, ActionLogout, ActionUserChange,
+	ActionReportAmend, ActionQuery, ActionRetrieve, ActionStore, ActionLogin, ActionLogout, ActionUserChange,
 	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionAuditView, ActionSecurity,
 }
 
@@ -104,6 +105,7 @@ var actionLabels = map[Action]string{
 	ActionReportAmend: "修订报告",
 	ActionQuery:       "查询",
 	ActionRetrieve:    "调取影像",
+	ActionStore:       "接收影像",
 	ActionLogin:       "登录",
 	ActionLogout:      "退出登录",
 	ActionUserChange:  "用户变更",

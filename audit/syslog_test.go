@@ -312,7 +312,7 @@ func TestATNAEveryAction(t *testing.T) {
 		}
 		seen[m.Event.ID.Code] = true
 	}
-	if len(seen) != 8 {
-		t.Errorf("%d distinct DICOM event IDs, want 8: %v", len(seen), seen)
+	if len(seen) != 9 {
+		t.Errorf("%d distinct DICOM event IDs, want 9: %v", len(seen), seen)
 	}
 }

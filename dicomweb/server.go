@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/internal/backlog"
 	"pacsd/internal/lru"
 	"pacsd/store"
@@ -23,6 +24,9 @@ type Config struct {
 	// MaxResults caps the results of one QIDO-RS request (PS3.18 8.3.4.4); a larger limit,
 	// or none, is cut to it with a Warning. 0 means 1000.
 	MaxResults int
+	// Audit records who searched, looked at, retrieved and stored which study (audit.go);
+	// nil records nothing.
+	Audit audit.Auditor
 	// PublicURL is the external base URL of the server (e.g. "https://pacs.example/county1/"),
 	// used to build Retrieve URL (0008,1190). When empty, the request's scheme and host are
 	// used (see baseURL); set it whenever a reverse proxy strips a path prefix. When set,
@@ -60,6 +64,7 @@ const (
 // server holds what every handler needs.
 type server struct {
 	archive    *store.Archive
+	audit      *auditor
 	log        *slog.Logger // component=dicomweb
 	stowLog    *slog.Logger // component=stow-rs
 	maxResults int
@@ -91,6 +96,7 @@ const (
 func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 	s := &server{
 		archive:     a,
+		audit:       newAuditor(cfg.Audit, a),
 		log:         cfg.Logger,
 		maxResults:  cfg.MaxResults,
 		publicURL:   strings.TrimRight(cfg.PublicURL, "/"),
@@ -138,7 +144,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
 			if h, ok := byMethod[m]; ok {
 				methods = append(methods, m)
-				if r := g.Add(m, path, s.withCORS(h)); m == http.MethodGet {
+				if r := g.Add(m, path, s.withCORS(s.audited(h))); m == http.MethodGet {
 					get = r
 				}
 			}

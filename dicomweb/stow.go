@@ -306,6 +306,7 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 	item["00081190"] = dicom.JSONAttribute{VR: "UR", Value: []any{"/studies/" + url.PathEscape(inst.StudyInstanceUID) +
 		"/series/" + url.PathEscape(inst.SeriesInstanceUID) + "/instances/" + url.PathEscape(inst.SOPInstanceUID)}}
 	res.stored = append(res.stored, item)
+	auditStored(ctx, inst)
 	switch {
 	case res.study == "" && !res.multi:
 		res.study = inst.StudyInstanceUID

@@ -8,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
+
+	"pacsd/audit"
 )
 
 // passwordPath is the change-password page, open to every logged-in user.
@@ -54,6 +56,8 @@ func (v *Viewer) changePassword(c echo.Context) error {
 	if len(current) > 1024 || bcrypt.CompareHashAndPassword([]byte(me.PasswordHash), []byte(current)) != nil {
 		v.limit.fail(me.Username, ip, now)
 		v.log.Info("password change with a wrong current password", "user_id", me.ID, "ip", ip)
+		v.record(c, audit.Event{Action: audit.ActionUserChange, Object: me.Username, Outcome: audit.OutcomeFailure,
+			Detail: "本人修改密码：当前密码错误"})
 		return refuse(http.StatusBadRequest, "pw.wrong")
 	}
 	switch {
@@ -90,5 +94,6 @@ func (v *Viewer) changePassword(c echo.Context) error {
 		return fmt.Errorf("change password: %w", err)
 	}
 	v.log.Info("password changed by its user", "user_id", u.ID, "ip", ip)
+	v.record(c, audit.Event{Action: audit.ActionUserChange, Object: u.Username, Detail: "本人修改密码"})
 	return c.Redirect(http.StatusSeeOther, passwordPath+"?changed=1&next="+url.QueryEscape(next))
 }

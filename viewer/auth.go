@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"pacsd/audit"
 	"pacsd/reading"
 )
 
@@ -151,6 +152,8 @@ func (v *Viewer) basicUser(c echo.Context, user, pw string) (*reading.User, erro
 	if bcrypt.CompareHashAndPassword(hash, []byte(pw)) != nil || err != nil || u.Disabled {
 		v.limit.fail(user, ip, now)
 		v.log.Info("basic authentication failed", "ip", ip)
+		v.record(c, audit.Event{Actor: audit.Anonymous(user, ip), Action: audit.ActionLogin,
+			Outcome: audit.OutcomeFailure, Detail: "HTTP Basic：用户名或密码错误"})
 		return nil, nil
 	}
 	v.limit.reset(user, ip)
@@ -306,6 +309,8 @@ func (v *Viewer) login(c echo.Context) error {
 	}
 	if !v.limit.allowed(user, ip, now) {
 		v.log.Warn("login refused, too many failures", "ip", ip)
+		v.record(c, audit.Event{Actor: audit.Anonymous(user, ip), Action: audit.ActionSecurity,
+			Outcome: audit.OutcomeFailure, Detail: "登录失败次数过多，已拒绝"})
 		return v.render(c, http.StatusTooManyRequests, "login", pageData{Next: next, Error: "login.limited"})
 	}
 	u, err := v.cfg.Users.UserByName(ctx, user)
@@ -319,6 +324,8 @@ func (v *Viewer) login(c echo.Context) error {
 	if err != nil || !match || u.Disabled {
 		v.limit.fail(user, ip, now)
 		v.log.Info("login failed", "ip", ip)
+		v.record(c, audit.Event{Actor: audit.Anonymous(user, ip), Action: audit.ActionLogin,
+			Outcome: audit.OutcomeFailure, Detail: "用户名或密码错误"})
 		return v.render(c, http.StatusUnauthorized, "login", pageData{Next: next, Error: "login.failed"})
 	}
 	v.limit.reset(user, ip)
@@ -326,6 +333,7 @@ func (v *Viewer) login(c echo.Context) error {
 		return err
 	}
 	v.log.Info("login", "user_id", u.ID, "role", u.Role, "ip", ip, "must_change_password", u.MustChangePassword)
+	v.record(c, audit.Event{Actor: audit.User(u.ID, u.Username, ip), Action: audit.ActionLogin})
 	if u.MustChangePassword {
 		return c.Redirect(http.StatusSeeOther, passwordURL(next))
 	}
@@ -351,6 +359,7 @@ func (v *Viewer) logout(c echo.Context) error {
 	if err := v.cfg.Users.DeleteSession(c.Request().Context(), s.TokenHash); err != nil {
 		return err
 	}
+	v.record(c, audit.Event{Action: audit.ActionLogout})
 	v.setCookie(c, sessionCookie, "", -1)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
@@ -566,6 +575,7 @@ func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 				return echo.NewHTTPError(http.StatusForbidden, "staff only")
 			}
 			c.Set(ctxUser, u)
+			withActor(c, u) // DICOMweb records its events under this user (audit.go)
 			return next(c)
 		})
 	}

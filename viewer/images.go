@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
 	"pacsd/store"
@@ -70,6 +71,8 @@ func (v *Viewer) studyImages(c echo.Context) error {
 		ii.Color = spp > 1 || (pi != "" && !strings.HasPrefix(pi, "MONOCHROME"))
 		out = append(out, ii)
 	}
+	// The study's images are opened once per study page: one event, not one per frame.
+	v.record(c, studyEvent(row, audit.ActionImageView))
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/reading"
 )
@@ -34,6 +35,8 @@ func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.Workli
 	}
 	if !mayRead(u, row) {
 		v.log.Info("study refused to a site user", "user_id", u.ID, "study_uid", studyUID)
+		v.record(c, audit.Event{Action: audit.ActionSecurity, StudyUID: studyUID, Object: c.Request().URL.Path,
+			Outcome: audit.OutcomeFailure, Detail: "站点用户访问其他站点的检查"})
 		return reading.WorklistRow{}, errNotFound
 	}
 	return row, nil
@@ -269,6 +272,7 @@ func (v *Viewer) studyPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	v.record(c, studyEvent(sv.Row, audit.ActionStudyView))
 	// json.Marshal escapes '<', '>' and '&', so the island cannot close its script element.
 	return v.render(c, http.StatusOK, "study", pageData{Active: "worklist", Study: sv, JSON: htmltemplate.JS(b)})
 }
@@ -281,6 +285,9 @@ func (v *Viewer) printPage(c echo.Context) error {
 	if sv.Signed == nil {
 		return errNotFound
 	}
+	ev := studyEvent(sv.Row, audit.ActionReportPrint)
+	ev.Object = reportObject(*sv.Signed)
+	v.record(c, ev)
 	return v.render(c, http.StatusOK, "print", pageData{Study: sv})
 }
 
@@ -405,6 +412,12 @@ func (v *Viewer) saveSite(c echo.Context) error {
 		return v.adminError(c, "site-form", err, s, v.sitesPageStatus)
 	}
 	v.log.Info("site saved", "by", currentUser(c).ID, "site", s.Name)
+	detail := "修改"
+	if id == 0 {
+		detail = "新建"
+	}
+	v.record(c, audit.Event{Action: audit.ActionSiteChange, Object: s.Name,
+		Detail: detail + "；AE：" + strings.Join(s.AETitles, ",") + "；机构：" + strings.Join(s.Institutions, ",")})
 	v.events.publish("studies")
 	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
 }
@@ -433,6 +446,7 @@ func (v *Viewer) deleteSite(c echo.Context) error {
 		}
 		return err
 	}
+	v.record(c, audit.Event{Action: audit.ActionSiteChange, Object: "site " + strconv.FormatInt(id, 10), Detail: "删除"})
 	return c.Redirect(http.StatusSeeOther, "/admin/sites?saved=1")
 }
 
@@ -497,6 +511,7 @@ func (v *Viewer) createUser(c echo.Context) error {
 		return v.adminError(c, "user-form", err, u, v.usersPageStatus)
 	}
 	v.log.Info("user created", "by", currentUser(c).ID, "role", u.Role)
+	v.record(c, audit.Event{Action: audit.ActionUserChange, Object: u.Username, Detail: userChangeDetail(reading.User{}, u, true)})
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }
 
@@ -545,6 +560,7 @@ func (v *Viewer) updateUser(c echo.Context) error {
 		}
 	}
 	v.log.Info("user updated", "by", me.ID, "user_id", u.ID)
+	v.record(c, audit.Event{Action: audit.ActionUserChange, Object: u.Username, Detail: userChangeDetail(old, u, pwChanged)})
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }
 

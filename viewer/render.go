@@ -39,6 +39,7 @@ type pageData struct {
 	Edit      any        // the record being edited on an admin page
 	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS
+	Audit     *auditView // /admin/audit (audit.go)
 }
 
 func (p pageData) Staff() bool { return p.User.Role.Staff() }

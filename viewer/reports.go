@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/reading"
 	"pacsd/reading/sr"
 	"pacsd/store"
@@ -54,6 +55,11 @@ func (v *Viewer) getReport(c echo.Context) error {
 	out := []*reportJSON{}
 	for _, r := range sv.Reports {
 		out = append(out, toReportJSON(r, v.loc))
+	}
+	if n := len(sv.Reports); n > 0 {
+		ev := studyEvent(sv.Row, audit.ActionReportView)
+		ev.Object = reportObject(sv.Reports[n-1])
+		v.record(c, ev)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"status": sv.Row.Status, "versions": out})
 }
@@ -149,6 +155,9 @@ func (v *Viewer) signReport(c echo.Context) error {
 		return err
 	}
 	v.log.Info("report signed", "study_uid", row.StudyUID, "version", r.Version, "user_id", u.ID)
+	ev := studyEvent(row, audit.ActionReportSign)
+	ev.Object = reportObject(r)
+	v.record(c, ev)
 	v.events.publish("studies")
 	// The signature stands even if the SR cannot be stored now; it is retried.
 	if uid, err := v.exportReport(ctx, r); err != nil {
@@ -174,6 +183,9 @@ func (v *Viewer) amendReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ev := studyEvent(row, audit.ActionReportAmend)
+	ev.Object, ev.Detail = reportObject(r), req.Reason
+	v.record(c, ev)
 	return c.JSON(http.StatusOK, toReportJSON(r, v.loc))
 }
 

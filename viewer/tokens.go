@@ -120,6 +120,7 @@ func (v *Viewer) tokenAuth(c echo.Context, raw string, next echo.HandlerFunc) er
 	c.Set(ctxToken, t)
 	// Who made the request, for the logs and the audit trail: the token, not a person.
 	c.Set(ctxUser, reading.User{Username: TokenUser + ":" + t.Name, DisplayName: t.Name})
+	withActor(c, currentUser(c))
 	return next(c)
 }
 

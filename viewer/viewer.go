@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/internal/lru"
 	"pacsd/reading"
 	"pacsd/store"
@@ -66,6 +67,11 @@ type Config struct {
 	// ReportRetry is how often signed reports whose SR is not yet stored are retried;
 	// 0 means one minute.
 	ReportRetry time.Duration
+	// Audit records every look at patient data and every security-relevant action
+	// (audit.go); nil records nothing. AuditLog is the trail /admin/audit searches (nil: no
+	// such page).
+	Audit    audit.Auditor
+	AuditLog audit.Searcher
 }
 
 // Viewer serves the reading room.
@@ -235,6 +241,8 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.POST("/admin/tokens", v.createToken, admin...)
 		e.POST("/admin/tokens/:id/revoke", v.revokeToken, admin...)
 	}
+	e.GET("/admin/audit", v.auditPage, admin...)
+	e.GET("/admin/audit.csv", v.auditCSV, admin...)
 }
 
 func (v *Viewer) staticHandler() http.Handler {

@@ -18,6 +18,7 @@ import (
 type ingest struct {
 	archive *store.Archive
 	log     *slog.Logger
+	audit   *storeAudit // nil: not recorded
 }
 
 func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data io.Reader) dimse.Status {
@@ -34,7 +35,7 @@ func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data 
 		return dimse.Status{Code: dimse.StatusCannotUnderstand, ErrorComment: "bad command UIDs"}
 	}
 	// The archive logs the object's outcome (one line per object, whatever the transport).
-	_, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
+	inst, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
 		Origin: store.Origin{
 			Transport:  "dimse",
 			CallingAE:  req.CallingAETitle,
@@ -44,6 +45,7 @@ func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data 
 		ExpectSOPInstanceUID: req.SOPInstanceUID,
 		ExpectSOPClassUID:    req.SOPClassUID,
 	})
+	h.audit.stored(ctx, req, inst, err)
 	return storeStatus(err)
 }
 

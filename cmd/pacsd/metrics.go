@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"pacsd/audit"
 	"pacsd/dicomweb"
 	"pacsd/store"
 	"pacsd/thumbnail"
@@ -12,7 +13,7 @@ import (
 // writeMetrics answers /metrics in the Prometheus text format (version 0.0.4): the
 // write-back spool's counters and the background work after ingest (thumbnails, metadata).
 // Written by hand: a handful of numbers do not need a client library.
-func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Service, web *dicomweb.Service) error {
+func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Service, web *dicomweb.Service, trail *auditTrail) error {
 	s := a.SpoolStats()
 	var ts thumbnail.Stats
 	if thumbs != nil {
@@ -21,6 +22,14 @@ func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Ser
 	var ws dicomweb.WarmStats
 	if web != nil {
 		ws = web.Stats()
+	}
+	var as audit.Stats
+	var ss audit.SyslogStats
+	if trail != nil {
+		as = trail.rec.Stats()
+		if trail.syslog != nil {
+			ss = trail.syslog.Stats()
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -50,6 +59,16 @@ func writeMetrics(w http.ResponseWriter, a *store.Archive, thumbs *thumbnail.Ser
 		{"pacsd_metadata_queued", "gauge", "New objects waiting for their WADO-RS metadata record.", float64(ws.Queued)},
 		{"pacsd_metadata_series_queued", "gauge", "Series to go through for metadata records, left by new objects that found the queue full (a bulk load).", float64(ws.SeriesQueued)},
 		{"pacsd_metadata_warmed_total", "counter", "WADO-RS metadata records built after ingest.", float64(ws.Warmed)},
+		{"pacsd_audit_recorded_total", "counter", "Audit events recorded.", float64(as.Recorded)},
+		{"pacsd_audit_written_total", "counter", "Audit events the index has kept.", float64(as.Written)},
+		{"pacsd_audit_direct_total", "counter", "Audit events their request wrote itself (the queue was full).", float64(as.Direct)},
+		{"pacsd_audit_retries_total", "counter", "Failed audit writes retried.", float64(as.Retries)},
+		{"pacsd_audit_lost_total", "counter", "Audit events the index refused after retries (each logged).", float64(as.Lost)},
+		{"pacsd_audit_queued", "gauge", "Audit events waiting to be written.", float64(as.Queued)},
+		{"pacsd_audit_syslog_sent_total", "counter", "Audit messages sent to the --audit-syslog collector.", float64(ss.Sent)},
+		{"pacsd_audit_syslog_dropped_total", "counter", "Audit messages not sent to the collector (its queue was full, or left at shutdown); the index has them.", float64(ss.Dropped)},
+		{"pacsd_audit_syslog_failures_total", "counter", "Failed connections and writes to the collector.", float64(ss.Failures)},
+		{"pacsd_audit_syslog_queued", "gauge", "Audit messages waiting for the collector.", float64(ss.Queued)},
 	} {
 		if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, m.v); err != nil {
 			return err

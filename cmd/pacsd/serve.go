@@ -55,6 +55,7 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	tls             tlsFlags
+	audit           auditFlags
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -85,6 +86,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.tls.key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.tls.dicomAddr, "dicom-tls-addr", "", "DIMSE over TLS listen address, e.g. :2762 (PS3.15 B.1), beside --dicom-addr; needs --tls-cert")
 	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
+	c.audit.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -121,12 +123,19 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		return err
 	}
 	defer archive.Close()
+	// Closed after the servers and the reading room (nothing records any more), before the
+	// index: its queue is written first.
+	trail, err := startAudit(ctx, c.audit, archive.idx, c.aet, c.organization, log)
+	if err != nil {
+		return err
+	}
+	defer trail.Close()
 	thumbs, err := startThumbnails(ctx, c, archive, log)
 	if err != nil {
 		return err
 	}
 	defer thumbs.Close()
-	rr, err := startReadingRoom(ctx, c, archive, thumbs, log, stderr)
+	rr, err := startReadingRoom(ctx, c, archive, thumbs, trail, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -143,13 +152,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	srv.dimse = &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
-		Store:           &ingest{archive: archive.Archive, log: log.With("component", "ingest")},
+		Store:           &ingest{archive: archive.Archive, log: log.With("component", "ingest"), audit: newStoreAudit(trail.rec)},
 		Logger:          log,
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
 	}
 	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
-	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, c, log)
+	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
 	defer web.Close()
@@ -193,7 +202,7 @@ func startThumbnails(ctx context.Context, c serveConfig, archive *openedArchive,
 }
 
 // startReadingRoom builds and starts the reading room (sites, accounts, live worklists).
-func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive, thumbs *thumbnail.Service, log *slog.Logger, stderr io.Writer) (*viewer.Viewer, error) {
+func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive, thumbs *thumbnail.Service, trail *auditTrail, log *slog.Logger, stderr io.Writer) (*viewer.Viewer, error) {
 	ohifPath := "/ohif"
 	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
 		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
@@ -201,6 +210,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	rd := archive.idx.Reading()
 	rr, err := viewer.New(ctx, viewer.Config{
 		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location,
 	})
@@ -373,7 +383,7 @@ func (s *servers) shutdown(grace time.Duration, log *slog.Logger) {
 	shut.Wait()
 }
 
-func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, ready *readiness, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {
+func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail.Service, ready *readiness, trail *auditTrail, c serveConfig, log *slog.Logger) (http.Handler, *dicomweb.Service) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
@@ -387,7 +397,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 	if !c.metricsOpen {
 		metricsGuard = append(metricsGuard, rr.RequireStaff())
 	}
-	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web) }, metricsGuard...)
+	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web, trail) }, metricsGuard...)
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
 	// township's own users read their studies in the reading room, which scopes them.
 	var guard []echo.MiddlewareFunc
@@ -419,6 +429,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		AllowedOrigins:  origins,
 		Thumbnails:      thumbs,
 		FrameCacheBytes: c.frameCacheMB << 20,
+		Audit:           trail.rec,
 	})
 	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.
 	ohif.Register(e, ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log})
