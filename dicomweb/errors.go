@@ -35,6 +35,9 @@ var errorTable = []struct {
 	{pixel.ErrNoPixelData, http.StatusNotFound, "the instance has no pixel data"},
 	{pixel.ErrUnsupported, http.StatusNotAcceptable, "this server cannot decode the pixel data of this image"},
 	{pixel.ErrCorrupt, http.StatusInternalServerError, "the stored pixel data cannot be decoded"},
+	// A frame beyond the server's pixel or decode-memory limits (pacsd serve
+	// --max-frame-pixels, --decode-memory-mb): the object is kept and served as stored.
+	{pixel.ErrTooLarge, http.StatusUnprocessableEntity, "the image is too large for this server to decode; retrieve it as stored (transfer-syntax=*)"},
 	// The client went away or the server is shutting down; the status rarely reaches
 	// anyone, but 503 tells a retrying proxy the truth.
 	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},

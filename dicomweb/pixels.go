@@ -29,6 +29,8 @@ type imageHandle struct {
 	ra  io.ReaderAt
 	hdr *dicom.Header
 	im  *pixel.Image
+	// pixels bounds decoding and transcoding the object.
+	pixels *pixel.Budget
 }
 
 func (h *imageHandle) Close() error { return h.rc.Close() }
@@ -57,7 +59,7 @@ func (s *server) handleFor(ctx context.Context, rec *store.Instance, rc io.ReadS
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: read header: %w", rec.SOPInstanceUID, err)
 	}
-	return &imageHandle{rec: rec, rc: rc, ra: readerAt(rc), hdr: hdr}, nil
+	return &imageHandle{rec: rec, rc: rc, ra: readerAt(rc), hdr: hdr, pixels: s.pixels}, nil
 }
 
 // openImage is openObject for an image: the pixel data is located (no pixels are read).
@@ -66,7 +68,7 @@ func (s *server) openImage(ctx context.Context, sop string) (*imageHandle, error
 	if err != nil {
 		return nil, err
 	}
-	if h.im, err = pixel.Open(h.ra, h.rec.Size, h.hdr); err != nil {
+	if h.im, err = s.pixels.Open(h.ra, h.rec.Size, h.hdr); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("instance %s: %w", sop, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/audit"
+	"pacsd/dicom/pixel"
 	"pacsd/internal/backlog"
 	"pacsd/internal/lru"
 	"pacsd/store"
@@ -53,6 +54,10 @@ type Config struct {
 	// the size they are shown at: a viewer's window/level drag re-renders them without
 	// decoding. 0 means 256 MiB; a frame larger than half of it is not kept.
 	FrameCacheBytes int64
+	// Pixels bounds decoding for rendering, thumbnails and transcoding (frame size, memory
+	// of all decodes at once); share it with the other users of dicom/pixel. nil: the
+	// package's default budget.
+	Pixels *pixel.Budget
 }
 
 const (
@@ -76,6 +81,7 @@ type server struct {
 	cors       corsPolicy
 	thumbs     *thumbnail.Service // nil: thumbnails rendered on request
 	decoded    *frameCache        // decoded frames for rendering
+	pixels     *pixel.Budget      // bounds every decode
 	// decodeSlots bounds the frames decoded at once (CPU-bound work) to the cores there are.
 	decodeSlots chan struct{}
 }
@@ -103,6 +109,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 		fallback:    cfg.FallbackCharset,
 		cors:        newCORSPolicy(cfg.AllowedOrigins),
 		thumbs:      cfg.Thumbnails,
+		pixels:      cfg.Pixels,
 		decodeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
 	frameBytes := cfg.FrameCacheBytes

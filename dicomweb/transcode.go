@@ -259,9 +259,9 @@ func (s *startWriter) Write(p []byte) (int, error) {
 func transcodeTo(ctx context.Context, w io.Writer, h *imageHandle, plan tsPlan) error {
 	var err error
 	if plan.target() == dicom.JPEGBaseline8Bit {
-		err = pixel.TranscodeJPEGBaseline(ctx, w, h.ra, h.rec.Size, h.hdr, 90)
+		err = h.pixels.TranscodeJPEGBaseline(ctx, w, h.ra, h.rec.Size, h.hdr, 90)
 	} else {
-		err = pixel.TranscodeExplicitLE(ctx, w, h.ra, h.rec.Size, h.hdr)
+		err = h.pixels.TranscodeExplicitLE(ctx, w, h.ra, h.rec.Size, h.hdr)
 	}
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", h.rec.SOPInstanceUID, err)

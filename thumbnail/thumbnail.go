@@ -46,6 +46,9 @@ type Config struct {
 	// their series wait instead (internal/backlog). 0 means 4096.
 	QueueLen int
 	Logger   *slog.Logger
+	// Pixels bounds decoding (frame size, memory of all decodes at once), shared with the
+	// server's other users of dicom/pixel. nil: the package's default budget.
+	Pixels *pixel.Budget
 }
 
 // Stats count the service's work since start.
@@ -157,8 +160,9 @@ func (s *Service) background(ctx context.Context, in *store.Instance) {
 	_, err := s.ofInstance(ctx, in)
 	switch {
 	case err == nil || errors.Is(err, ErrNoImage) || ctx.Err() != nil:
-	case errors.Is(err, pixel.ErrUnsupported):
-		// A video clip or an encoding pacsd keeps but does not decode: normal, not a fault.
+	case errors.Is(err, pixel.ErrUnsupported), errors.Is(err, pixel.ErrTooLarge):
+		// A video clip, an encoding pacsd keeps but does not decode, or a frame beyond the
+		// decoding limits: the instance simply has no thumbnail; not a fault.
 		s.log.Debug("no thumbnail: pixel data not decoded", "sop_instance_uid", in.SOPInstanceUID, "err", err)
 	default:
 		s.log.Warn("cannot make thumbnail", "sop_instance_uid", in.SOPInstanceUID, "err", err)
@@ -209,7 +213,7 @@ func (s *Service) first(ctx context.Context, list []*store.Instance, what string
 			return b, nil
 		case errors.Is(err, ErrNoImage):
 			continue
-		case errors.Is(err, pixel.ErrUnsupported) || errors.Is(err, pixel.ErrCorrupt):
+		case errors.Is(err, pixel.ErrUnsupported) || errors.Is(err, pixel.ErrCorrupt) || errors.Is(err, pixel.ErrTooLarge):
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -302,7 +306,7 @@ func (s *Service) make(ctx context.Context, in *store.Instance, dst string) erro
 	if hdr.PixelDataOffset < 0 {
 		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
 	}
-	im, err := pixel.Open(ra, in.Size, hdr)
+	im, err := s.cfg.Pixels.Open(ra, in.Size, hdr)
 	if err != nil {
 		s.failed.Add(1)
 		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)

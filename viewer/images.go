@@ -132,7 +132,7 @@ func (v *Viewer) openImage(ctx context.Context, sop string) (*pixel.Image, func(
 		closer()
 		return nil, nil, fmt.Errorf("read header of %s: %w", sop, err)
 	}
-	im, err := pixel.Open(ra, in.Size, hdr)
+	im, err := v.cfg.Pixels.Open(ra, in.Size, hdr)
 	if err != nil {
 		closer()
 		return nil, nil, fmt.Errorf("open pixels of %s: %w", sop, err)
@@ -141,12 +141,15 @@ func (v *Viewer) openImage(ctx context.Context, sop string) (*pixel.Image, func(
 }
 
 // pixelError maps the pixel pipeline's refusals to answers: bad or unsupported pixel data
-// is the object's problem (422), not the server's.
+// is the object's problem (422), not the server's; so is an image beyond the decoding
+// limits (Config.Pixels), which says so.
 func pixelError(err error) error {
 	switch {
 	case errors.Is(err, pixel.ErrNoPixelData):
 		return errNotFound
-	case errors.Is(err, pixel.ErrCorrupt), errors.Is(err, pixel.ErrUnsupported), errors.Is(err, pixel.ErrTooLarge):
+	case errors.Is(err, pixel.ErrTooLarge):
+		return &httpError{status: http.StatusUnprocessableEntity, key: "viewer.toolarge"}
+	case errors.Is(err, pixel.ErrCorrupt), errors.Is(err, pixel.ErrUnsupported):
 		return &httpError{status: http.StatusUnprocessableEntity, key: "viewer.error"}
 	}
 	return err

@@ -113,6 +113,7 @@ var messages = [][3]string{
 	{"tool.hint", "左键拖动：窗宽窗位　右键或 Shift 拖动：平移　滚轮：缩放　←/→：上/下一幅", "Drag: window/level · Right or Shift drag: pan · Wheel: zoom · ←/→: previous/next image"},
 	{"viewer.loading", "加载中…", "Loading…"},
 	{"viewer.error", "图像无法显示", "The image cannot be shown"},
+	{"viewer.toolarge", "图像尺寸超出服务器的显示限制，原始图像已完整保存", "The image is larger than this server can display; the original is stored intact"},
 	{"viewer.noimage", "本检查没有图像", "This study has no images"},
 	{"viewer.image", "图像", "Image"},
 	{"viewer.frame", "帧", "Frame"},

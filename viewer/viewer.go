@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/audit"
+	"pacsd/dicom/pixel"
 	"pacsd/internal/lru"
 	"pacsd/reading"
 	"pacsd/store"
@@ -64,6 +65,9 @@ type Config struct {
 	Organization string
 	// FrameCacheBytes bounds the server's cache of prepared frames; 0 means 256 MiB.
 	FrameCacheBytes int64
+	// Pixels bounds decoding (frame size, memory of all decodes at once), shared with the
+	// server's other users of dicom/pixel. nil: the package's default budget.
+	Pixels *pixel.Budget
 	// ReportRetry is how often signed reports whose SR is not yet stored are retried;
 	// 0 means one minute.
 	ReportRetry time.Duration

@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"pacsd/dicom"
+	"pacsd/dicom/pixel"
 	"pacsd/dicomweb"
 	"pacsd/dimse"
 	"pacsd/internal/connlimit"
@@ -45,6 +46,9 @@ type serveConfig struct {
 	corsOrigins     string
 	metadataCacheMB int64
 	frameCacheMB    int64
+	maxFramePixels  int64
+	decodeMemoryMB  int64
+	pixels          *pixel.Budget // from the two above, shared by every decode
 	ohifDir         string
 	dicomwebOpen    bool
 	metricsOpen     bool
@@ -76,6 +80,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
 	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
 	fs.Int64Var(&c.frameCacheMB, "frame-cache-mb", 256, "memory for decoded frames kept for rendered images (a viewer's window/level), MiB")
+	fs.Int64Var(&c.maxFramePixels, "max-frame-pixels", pixel.DefaultMaxFramePixels, "largest frame (rows x columns) decoded for rendering, thumbnails and transcoding; larger images are stored and served as stored only")
+	fs.Int64Var(&c.decodeMemoryMB, "decode-memory-mb", pixel.DefaultDecodeMemory>>20, "memory all decodes (rendering, thumbnails, transcoding) may hold at once, MiB; more decodes wait their turn")
 	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, or an API token (/admin/tokens), is required")
 	fs.BoolVar(&c.metricsOpen, "metrics-open", false, "serve /metrics without login, for a Prometheus on a closed network; otherwise a staff account or an API token with the metrics scope is required")
 	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
@@ -105,6 +111,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.location, err = countyLocation(c.timezone); err != nil {
 		return err
 	}
+	if c.maxFramePixels < 1 || c.decodeMemoryMB < 1 {
+		return fmt.Errorf("--max-frame-pixels and --decode-memory-mb must be positive")
+	}
+	c.pixels = pixel.NewBudget(pixel.Limits{MaxFramePixels: c.maxFramePixels, DecodeMemory: c.decodeMemoryMB << 20})
 	return serve(ctx, c, log, stderr)
 }
 
@@ -193,7 +203,7 @@ func startArchive(ctx context.Context, c serveConfig, log *slog.Logger) (*opened
 
 // startThumbnails starts making thumbnails of what arrives (and of what lacks one).
 func startThumbnails(ctx context.Context, c serveConfig, archive *openedArchive, log *slog.Logger) (*thumbnail.Service, error) {
-	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log})
+	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log, Pixels: c.pixels})
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +222,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
-		Location: c.location,
+		Location: c.location, Pixels: c.pixels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading room: %w", err)
@@ -429,6 +439,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		AllowedOrigins:  origins,
 		Thumbnails:      thumbs,
 		FrameCacheBytes: c.frameCacheMB << 20,
+		Pixels:          c.pixels,
 		Audit:           trail.rec,
 	})
 	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.

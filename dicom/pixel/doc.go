@@ -30,6 +30,16 @@
 // decoded. Bad data yields errors wrapping ErrCorrupt, ErrUnsupported or ErrTooLarge, never
 // a panic.
 //
+// Decoding is bounded by a Budget (budget.go) before anything frame-sized is allocated: a
+// frame beyond Limits.MaxFramePixels (default 8192 x 8192) is refused with ErrTooLarge
+// (JPEG 2000 may still be shown from a coarser resolution level), and all decodes at once
+// hold at most Limits.DecodeMemory bytes (default 512 MiB): codestream, samples and the
+// codec's working memory. A decode that does not fit waits its turn while its context
+// allows. A server builds one Budget and opens every image through it (Budget.Open,
+// Budget.TranscodeExplicitLE); Open and the Transcode functions use a package default.
+// Transcoding holds one frame at a time. The frame Frame returns is the caller's: a
+// caller that keeps frames bounds its own cache.
+//
 // # Codecs and why
 //
 //   - Native (Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated):

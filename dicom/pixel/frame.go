@@ -52,8 +52,44 @@ func (f *Frame) Sample(i int) int {
 func (f *Frame) Len() int { return f.Rows * f.Columns * f.SamplesPerPixel }
 
 // Frame decodes frame i (0-based). Each call decodes afresh; callers cache the result.
+// The decode runs within the image's budget: a frame beyond its pixel limit, or needing
+// more memory than the budget has, is refused with ErrTooLarge before anything frame-sized
+// is allocated; otherwise the call waits for the memory while ctx allows. The returned
+// frame is the caller's, outside the budget (a cache of frames has its own bound).
 func (im *Image) Frame(ctx context.Context, i int) (*Frame, error) {
-	raw, err := im.RawFrame(ctx, i)
+	f, release, err := im.frameHeld(ctx, i, 0)
+	if err != nil {
+		return nil, err
+	}
+	release()
+	return f, nil
+}
+
+// frameHeld decodes frame i holding its memory, and extra bytes the caller will use with
+// it, in the budget until the caller calls release.
+func (im *Image) frameHeld(ctx context.Context, i int, extra int64) (*Frame, func(), error) {
+	if err := im.budget.checkPixels(im.info.Columns, im.info.Rows); err != nil {
+		return nil, nil, fmt.Errorf("decode frame %d: %w", i, err)
+	}
+	frags, n, err := im.frameSource(ctx, i)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := im.budget.acquire(ctx, im.decodeCost(n, im.info.Columns, im.info.Rows)+extra)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode frame %d: %w", i, err)
+	}
+	f, err := im.decode(ctx, i, frags)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return f, release, nil
+}
+
+// decode reads and decodes frame i from where frameSource found it.
+func (im *Image) decode(ctx context.Context, i int, frags []Fragment) (*Frame, error) {
+	raw, err := im.readFrame(ctx, i, frags)
 	if err != nil {
 		return nil, err
 	}
@@ -75,32 +111,64 @@ func (im *Image) Frame(ctx context.Context, i int) (*Frame, error) {
 // FrameFit decodes frame i reduced to fit within maxW x maxH (0: unbounded), keeping the
 // aspect ratio: for thumbnails and a viewer's first screenful. JPEG 2000 frames are decoded
 // at the smallest resolution level still at least that large (each level skipped roughly
-// quarters the decoding work), then reduced like every other syntax by Downscale.
+// quarters the decoding work), then reduced like every other syntax by Downscale. Only
+// JPEG 2000 can decode less than the whole frame, so only there does the pixel limit apply
+// to the reduced size; every other frame must fit the limit at full resolution.
 func (im *Image) FrameFit(ctx context.Context, i, maxW, maxH int) (*Frame, error) {
 	in := im.info
 	w, h := fitSize(in.Columns, in.Rows, maxW, maxH)
 	if codecs[im.ts.UID] != codecJ2K || (w == in.Columns && h == in.Rows) {
-		f, err := im.Frame(ctx, i)
+		f, release, err := im.frameHeld(ctx, i, 0)
 		if err != nil {
 			return nil, err
 		}
+		defer release()
 		return Downscale(f, maxW, maxH), nil
 	}
-	raw, err := im.RawFrame(ctx, i)
+	frags, n, err := im.frameSource(ctx, i)
 	if err != nil {
 		return nil, err
 	}
-	levels, err := j2k.Resolutions(raw, in.Columns, in.Rows, in.SamplesPerPixel)
+	// The resolution levels are in the main header, at the start of the codestream: read
+	// before the memory for the decode is known, so only the head is read for them.
+	head, err := im.readHead(ctx, i, frags)
 	if err != nil {
+		return nil, err
+	}
+	levels, err := j2k.Resolutions(head, in.Columns, in.Rows, in.SamplesPerPixel)
+	if err != nil && int64(len(head)) == n {
 		return nil, fmt.Errorf("decode frame %d: %w", i, codecErr(err))
+	}
+	if err != nil {
+		levels = 1 // a main header longer than the head: decode in full, which reports any damage
 	}
 	reduce := 0
 	for reduce+1 < levels && (in.Columns>>(reduce+1)) >= w && (in.Rows>>(reduce+1)) >= h {
 		reduce++
 	}
 	small := in
-	small.Columns = (in.Columns + 1<<reduce - 1) >> reduce
-	small.Rows = (in.Rows + 1<<reduce - 1) >> reduce
+	reduced := func() {
+		small.Columns = (in.Columns + 1<<reduce - 1) >> reduce
+		small.Rows = (in.Rows + 1<<reduce - 1) >> reduce
+	}
+	reduced()
+	// A frame too large at the level asked for may still be shown from a coarser one.
+	for reduce+1 < levels && im.budget.checkPixels(small.Columns, small.Rows) != nil {
+		reduce++
+		reduced()
+	}
+	if err := im.budget.checkPixels(small.Columns, small.Rows); err != nil {
+		return nil, fmt.Errorf("decode frame %d: %w", i, err)
+	}
+	release, err := im.budget.acquire(ctx, im.decodeCost(n, small.Columns, small.Rows))
+	if err != nil {
+		return nil, fmt.Errorf("decode frame %d: %w", i, err)
+	}
+	defer release()
+	raw, err := im.readFrame(ctx, i, frags)
+	if err != nil {
+		return nil, err
+	}
 	f, buf := newFrame(small, in.Photometric)
 	info, err := j2k.DecodeReduced(raw, buf, in.Columns, in.Rows, reduce)
 	if err != nil {
@@ -108,6 +176,25 @@ func (im *Image) FrameFit(ctx context.Context, i, maxW, maxH int) (*Frame, error
 	}
 	finishJ2K(f, small, im.ts.UID, info)
 	return Downscale(f, maxW, maxH), nil
+}
+
+// maxCodestreamHead is how much of a JPEG 2000 codestream is read for its main header
+// (SIZ, COD, and any MCT markers: a few hundred bytes in practice).
+const maxCodestreamHead = 64 << 10
+
+// readHead reads the first bytes of encapsulated frame i, at most maxCodestreamHead.
+func (im *Image) readHead(ctx context.Context, i int, frags []Fragment) ([]byte, error) {
+	var head []Fragment
+	var total int64
+	for _, f := range frags {
+		if total >= maxCodestreamHead {
+			break
+		}
+		f.Length = min(f.Length, maxCodestreamHead-total)
+		head = append(head, f)
+		total += f.Length
+	}
+	return im.readFrame(ctx, i, head)
 }
 
 func newFrame(in Info, photometric string) (*Frame, *raster.Buffer) {

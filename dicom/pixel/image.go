@@ -41,6 +41,8 @@ type Image struct {
 	// dsSize is the length of the data set stream, -1 when unknown (deflated); every
 	// length read from the object is checked against it before anything is allocated.
 	dsSize int64
+	// budget bounds the frames decoded from the image (budget.go).
+	budget *Budget
 }
 
 // beyond reports whether n bytes at off would run past the end of the object.
@@ -52,7 +54,14 @@ func (im *Image) beyond(off, n int64) bool {
 // bytes), hdr is what dicom.ReadPart10 read from it. No pixel bytes are read; for
 // encapsulated syntaxes Open reads the Basic Offset Table or Extended Offset Table, and walks
 // the fragment items only when neither says where the frames are.
+//
+// Its frames are decoded within the package's default budget (budget.go); a server opens
+// through its own Budget instead.
 func Open(r io.ReaderAt, size int64, hdr *dicom.Header) (*Image, error) {
+	return defaultBudget.Open(r, size, hdr)
+}
+
+func open(r io.ReaderAt, size int64, hdr *dicom.Header) (*Image, error) {
 	if hdr == nil || hdr.Dataset == nil {
 		return nil, fmt.Errorf("open pixel data: no header")
 	}
@@ -228,14 +237,49 @@ func (im *Image) fragments(ctx context.Context, i int) ([]Fragment, error) {
 // RawFrame returns frame i (0-based) as stored: for encapsulated syntaxes the frame's
 // fragments joined (the codestream, possibly with a trailing pad byte); for native syntaxes
 // the frame's bytes in little-endian order (swapped from Explicit VR Big Endian, inflated
-// from Deflated), which is what WADO-RS serves as application/octet-stream.
+// from Deflated), which is what WADO-RS serves as application/octet-stream. The read takes
+// its size from the image's budget while it runs.
 func (im *Image) RawFrame(ctx context.Context, i int) ([]byte, error) {
-	if i < 0 || i >= im.info.NumberOfFrames {
-		return nil, fmt.Errorf("frame %d: out of range (%d frames)", i, im.info.NumberOfFrames)
-	}
-	if err := ctx.Err(); err != nil {
+	frags, n, err := im.frameSource(ctx, i)
+	if err != nil {
 		return nil, err
 	}
+	release, err := im.budget.acquire(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %w", i, err)
+	}
+	defer release()
+	return im.readFrame(ctx, i, frags)
+}
+
+// frameSource finds frame i: its fragments (encapsulated) and its stored length, so that
+// the memory to read it is known before anything is allocated.
+func (im *Image) frameSource(ctx context.Context, i int) ([]Fragment, int64, error) {
+	if i < 0 || i >= im.info.NumberOfFrames {
+		return nil, 0, fmt.Errorf("frame %d: out of range (%d frames)", i, im.info.NumberOfFrames)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	if !im.ts.Encapsulated {
+		return nil, im.info.nativeFrameBytes(), nil
+	}
+	frags, err := im.fragments(ctx, i)
+	if err != nil {
+		return nil, 0, fmt.Errorf("frame %d: %w", i, err)
+	}
+	var total int64
+	for _, f := range frags {
+		total += f.Length
+	}
+	if total > frameLimit {
+		return nil, 0, fmt.Errorf("frame %d: %w: %d bytes", i, ErrTooLarge, total)
+	}
+	return frags, total, nil
+}
+
+// readFrame reads frame i from where frameSource found it.
+func (im *Image) readFrame(ctx context.Context, i int, frags []Fragment) ([]byte, error) {
 	if !im.ts.Encapsulated {
 		b, err := im.nativeFrame(i)
 		if err != nil {
@@ -243,16 +287,9 @@ func (im *Image) RawFrame(ctx context.Context, i int) ([]byte, error) {
 		}
 		return b, nil
 	}
-	frags, err := im.fragments(ctx, i)
-	if err != nil {
-		return nil, fmt.Errorf("frame %d: %w", i, err)
-	}
 	var total int64
 	for _, f := range frags {
 		total += f.Length
-	}
-	if total > frameLimit {
-		return nil, fmt.Errorf("frame %d: %w: %d bytes", i, ErrTooLarge, total)
 	}
 	out := make([]byte, total)
 	pos := int64(0)

@@ -32,12 +32,12 @@ import (
 // would no longer hold; every other attribute is kept. The File Meta Information is
 // pacsd's, with the transfer syntax changed.
 //
+// Each frame is decoded within the package's default budget (Budget.TranscodeExplicitLE
+// uses another), holding its memory until it is written.
+//
 // On error the output is incomplete and must be discarded.
 func TranscodeExplicitLE(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr *dicom.Header) error {
-	if err := transcode(ctx, w, r, size, hdr, 0); err != nil {
-		return fmt.Errorf("transcode to explicit VR little endian: %w", err)
-	}
-	return nil
+	return defaultBudget.TranscodeExplicitLE(ctx, w, r, size, hdr)
 }
 
 // TranscodeJPEGBaseline writes the object in r to w in JPEG Baseline (Process 1,
@@ -53,20 +53,12 @@ func TranscodeExplicitLE(ctx context.Context, w io.Writer, r io.ReaderAt, size i
 // Method and Ratio (PS3.3 C.7.6.1.1.5). The SOP Instance UID is kept: this is another
 // representation of the same instance for transfer, not a new derived image.
 func TranscodeJPEGBaseline(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr *dicom.Header, quality int) error {
-	if quality == 0 {
-		quality = 90
-	}
-	if quality < 1 || quality > 100 {
-		return fmt.Errorf("transcode to JPEG baseline: quality %d out of 1-100", quality)
-	}
-	if err := transcode(ctx, w, r, size, hdr, quality); err != nil {
-		return fmt.Errorf("transcode to JPEG baseline: %w", err)
-	}
-	return nil
+	return defaultBudget.TranscodeJPEGBaseline(ctx, w, r, size, hdr, quality)
 }
 
-// transcode writes Explicit VR Little Endian (jpegQuality 0) or JPEG baseline.
-func transcode(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr *dicom.Header, jpegQuality int) error {
+// transcode writes Explicit VR Little Endian (jpegQuality 0) or JPEG baseline, decoding
+// within budget.
+func transcode(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr *dicom.Header, jpegQuality int, budget *Budget) error {
 	if hdr == nil || hdr.Dataset == nil {
 		return errors.New("no header")
 	}
@@ -74,7 +66,7 @@ func transcode(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr 
 	if !ok {
 		return fmt.Errorf("%w: transfer syntax %q", ErrUnsupported, hdr.TransferSyntax)
 	}
-	im, err := Open(r, size, hdr)
+	im, err := budget.Open(r, size, hdr)
 	if err != nil && !errors.Is(err, ErrNoPixelData) {
 		return err
 	}
@@ -83,6 +75,7 @@ func transcode(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr 
 	// The decoded photometric interpretation must be known before the header is written,
 	// so the first frame of encapsulated data is decoded now and written later.
 	t := &transcoder{ctx: ctx, src: &seqReader{ra: ds}, bigEndian: ts.BigEndian, override: map[dicom.Tag]override{}}
+	defer t.releaseHeld()
 	target := dicom.ExplicitVRLittleEndian
 	var first *Frame
 	var firstJPEG []byte
@@ -104,7 +97,7 @@ func transcode(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hdr 
 		t.override[tagLossyImageCompressionMethod] = override{vr: "CS", value: appendValue(hdr.Dataset, tagLossyImageCompressionMethod, "ISO_10918_1")}
 		t.drop = map[dicom.Tag]bool{tagExtendedOffsetTable: true, tagExtendedOffsetTableLength: true, 0x7FE00003: true}
 	} else if im != nil && ts.Encapsulated {
-		if first, err = im.Frame(ctx, 0); err != nil {
+		if first, err = t.decode(im, 0); err != nil {
 			return err
 		}
 		t.override[tagPhotometricInterpretation] = override{vr: "CS", value: []byte(first.Photometric)}
@@ -173,10 +166,16 @@ func (t *transcoder) jpegFrame(im *Image, i, quality int) (*Frame, []byte, error
 		return nil, nil, fmt.Errorf("%w: JPEG baseline holds unsigned 8-bit samples; this image has %d bits stored of %d (signed %v)",
 			ErrUnsupported, in.BitsStored, in.BitsAllocated, in.Signed)
 	}
-	f, err := im.Frame(t.ctx, i)
+	// Held while it is compressed: the frame, its colour image and the JPEG written.
+	extra := int64(in.frameSamples())
+	if in.SamplesPerPixel == 3 {
+		extra += 4 * int64(in.Rows) * int64(in.Columns)
+	}
+	f, release, err := im.frameHeld(t.ctx, i, extra)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer release()
 	var img image.Image
 	switch f.Photometric {
 	case Monochrome1, Monochrome2:
@@ -251,12 +250,38 @@ type override struct {
 }
 
 type transcoder struct {
-	ctx       context.Context
+	ctx context.Context
+	// held gives back the budget of the frame being written, packBytes more: the buffer
+	// 16-bit frames are packed into.
+	held      func()
+	packBytes int64
 	enc       *dicom.Encoder
 	src       *seqReader
 	bigEndian bool
 	override  map[dicom.Tag]override
 	drop      map[dicom.Tag]bool
+}
+
+// decode decodes frame i for writing, first giving back the memory of the frame written
+// before it (which nothing references any more).
+func (t *transcoder) decode(im *Image, i int) (*Frame, error) {
+	t.releaseHeld()
+	if im.info.BitsAllocated == 16 {
+		t.packBytes = int64(im.info.frameSamples()) * 2
+	}
+	f, release, err := im.frameHeld(t.ctx, i, t.packBytes)
+	if err != nil {
+		return nil, err
+	}
+	t.held = release
+	return f, nil
+}
+
+func (t *transcoder) releaseHeld() {
+	if t.held != nil {
+		t.held()
+		t.held = nil
+	}
 }
 
 // dataset copies the elements of ds; base is added to their offsets (non-zero for the
@@ -412,17 +437,23 @@ func (t *transcoder) pixelData(im *Image, first *Frame) error {
 		get = func(i int) ([]byte, error) { return im.RawFrame(t.ctx, i) }
 	} else {
 		frameLen = int64(in.frameSamples() * in.bytesPerSample())
-		buf := make([]byte, frameLen)
+		// The packing buffer is in every frame's hold (transcoder.decode).
+		var buf []byte
+		if in.BitsAllocated == 16 {
+			buf = make([]byte, frameLen)
+		}
+		photometric := first.Photometric
 		get = func(i int) ([]byte, error) {
 			f := first
+			first = nil // written once; its memory goes with the next frame's decode
 			if i > 0 {
 				var err error
-				if f, err = im.Frame(t.ctx, i); err != nil {
+				if f, err = t.decode(im, i); err != nil {
 					return nil, err
 				}
 			}
-			if f.Photometric != first.Photometric {
-				return nil, fmt.Errorf("frame %d decodes to %s, frame 0 to %s", i, f.Photometric, first.Photometric)
+			if f.Photometric != photometric {
+				return nil, fmt.Errorf("frame %d decodes to %s, frame 0 to %s", i, f.Photometric, photometric)
 			}
 			if f.Data8 != nil {
 				return f.Data8, nil
