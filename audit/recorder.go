@@ -29,6 +29,13 @@ type Config struct {
 	// its event itself (default 20ms). The store being slower than the requests for longer
 	// than the buffer lasts thus slows the requests down, instead of losing their events.
 	FullWait time.Duration
+	// Linger is how long the writer gathers events after the first of a batch before it
+	// appends them (default 50ms): requests that arrive one after another would otherwise
+	// cost one transaction, and one fsync, each, beside the ingest and reading-room writes
+	// they describe. Events wait at most this long in memory before they are durable (a
+	// crash can lose that much of the trail, as it can lose the buffer); Close flushes at once.
+	// Negative: no lingering.
+	Linger time.Duration
 	// Sinks also receive every event (forwarding to a collector).
 	Sinks  []Sink
 	Logger *slog.Logger
@@ -73,6 +80,9 @@ func New(st Store, cfg Config) *Recorder {
 	}
 	if cfg.FullWait <= 0 {
 		cfg.FullWait = 20 * time.Millisecond
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 50 * time.Millisecond
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -133,13 +143,38 @@ func (r *Recorder) Run() error {
 	for {
 		select {
 		case ev := <-r.ch:
-			batch = r.fill(append(batch[:0], ev))
+			batch, quit := r.linger(append(batch[:0], ev))
 			r.write(context.Background(), batch)
+			if quit {
+				r.drain(batch)
+				return ErrClosed
+			}
 		case <-r.quit:
 			r.drain(batch)
 			return ErrClosed
 		}
 	}
+}
+
+// linger gathers events for up to Linger after the first, or until the batch is full or
+// the recorder closes (quit): group commit across requests that do not overlap.
+func (r *Recorder) linger(batch []Event) ([]Event, bool) {
+	if r.cfg.Linger <= 0 {
+		return r.fill(batch), false
+	}
+	t := time.NewTimer(r.cfg.Linger)
+	defer t.Stop()
+	for len(batch) < r.cfg.MaxBatch {
+		select {
+		case ev := <-r.ch:
+			batch = append(batch, ev)
+		case <-t.C:
+			return batch, false
+		case <-r.quit:
+			return r.fill(batch), true
+		}
+	}
+	return batch, false
 }
 
 // fill adds the events already waiting, up to MaxBatch: group commit.

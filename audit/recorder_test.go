@@ -195,3 +195,41 @@ func TestRecorderLoss(t *testing.T) {
 		t.Errorf("sink got %d events, want 3", len(sink.evs))
 	}
 }
+
+// TestRecorderLinger: events that arrive one after another, none overlapping, still share
+// one Append while the writer lingers; without lingering each costs an Append of its own.
+func TestRecorderLinger(t *testing.T) {
+	run := func(linger time.Duration, waitEach bool) []int {
+		st := &gateStore{}
+		r := audit.New(st, audit.Config{Linger: linger})
+		ran := make(chan error, 1)
+		go func() { ran <- r.Run() }()
+		for i := range 5 {
+			r.Record(context.Background(), ev(strconv.Itoa(i)))
+			if waitEach { // the next request comes only once this one's event is written
+				deadline := time.Now().Add(10 * time.Second)
+				for len(st.stored()) < i+1 {
+					if time.Now().After(deadline) {
+						t.Fatalf("event %d never written", i)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-ran
+		if got := len(st.stored()); got != 5 {
+			t.Fatalf("stored %d events, want 5", got)
+		}
+		return st.batches
+	}
+	// An hour's linger: nothing is written until Close, which writes all five at once.
+	if b := run(time.Hour, false); len(b) != 1 || b[0] != 5 {
+		t.Errorf("lingering: appends %v, want one of 5", b)
+	}
+	if b := run(-1, true); len(b) != 5 {
+		t.Errorf("no lingering, one event at a time: appends %v, want 5 of 1", b)
+	}
+}
