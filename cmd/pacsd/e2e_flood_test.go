@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"pacsd/dimse"
 )
 
 // TestConnectionFloodKeepsServing: a flood of idle HTTP connections from a few addresses,
@@ -126,4 +128,31 @@ func TestConnectionFloodKeepsServing(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestIdleAssociationFreed: an association whose peer goes quiet is aborted after
+// --dicom-idle-timeout, so an idle sender cannot hold its slots (the default was 5 minutes).
+func TestIdleAssociationFreed(t *testing.T) {
+	n := startPacsd(t, t.TempDir(), "--dicom-idle-timeout", "1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dimse.Dial(ctx, n.dicomAddr, dimse.ClientConfig{CallingAETitle: "IDLER", CalledAETitle: "PACSD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	if st, err := c.Echo(ctx); err != nil || st.Code != dimse.StatusSuccess {
+		t.Fatalf("echo: %v %v", st, err)
+	}
+	// Quiet now: the server must end the association by itself, well before 5 minutes.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(n.log.String(), "idle timeout") {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle association was not aborted within 20 s with --dicom-idle-timeout 1s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Echo(ctx); err == nil {
+		t.Error("an echo on the aborted association succeeded")
+	}
 }

@@ -39,6 +39,7 @@ type serveConfig struct {
 	strictCalledAE  bool
 	maxAssociations int
 	maxAssocPerAddr int
+	dicomIdle       time.Duration
 	http            httpLimits
 	maxPDU          uint
 	shutdownGrace   time.Duration
@@ -73,6 +74,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&c.strictCalledAE, "strict-called-ae", false, "reject associations addressed to another AE title")
 	fs.IntVar(&c.maxAssociations, "max-associations", 64, "concurrent DIMSE associations")
 	fs.IntVar(&c.maxAssocPerAddr, "max-associations-per-addr", 16, "concurrent DIMSE connections from one address (0: no bound), so that one sender cannot take every association slot")
+	fs.DurationVar(&c.dicomIdle, "dicom-idle-timeout", time.Minute, "an association on which the peer sends nothing for this long is aborted (its slot freed)")
 	c.http.register(fs)
 	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
@@ -166,6 +168,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		Logger:          log,
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
+		IdleTimeout:     c.dicomIdle,
 	}
 	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
 	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
