@@ -13,7 +13,7 @@
 //   address: the address the browser connects from, as the trail records it
 
 import fs from 'node:fs';
-import { Run } from './lib.mjs';
+import { Run, signIn, signOut } from './lib.mjs';
 
 const sc = JSON.parse(process.env.AUDIT_SCENARIO || '{}');
 const run = new Run('audit');
@@ -27,17 +27,8 @@ try {
 }
 process.exitCode = await run.finish();
 
-async function login({ username, password }) {
-  await page.goto(run.baseURL + '/login');
-  await page.fill('input[name=username]', username);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
-}
-
-async function logout() {
-  await page.goto(run.baseURL + '/');
-  await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
-}
+function login({ username, password }) { return signIn(run, page, username, password); }
+function logout() { return signOut(run, page); }
 
 async function openAndPrint(user) {
   await login(user);

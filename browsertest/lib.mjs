@@ -346,3 +346,17 @@ export async function poll(what, fn, timeoutMs, intervalMs = 250) {
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+// signIn logs in through the reading room's form and waits to leave /login.
+export async function signIn(run, page, username, password) {
+  await page.goto(run.baseURL + '/login');
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
+}
+
+// signOut logs out with the header's button and waits for the login page.
+export async function signOut(run, page) {
+  await page.goto(run.baseURL + '/');
+  await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
+}

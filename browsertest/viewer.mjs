@@ -31,7 +31,7 @@
 //   windowSteps                             how many window changes to time
 
 import { execFileSync } from 'node:child_process';
-import { Run, canvasStats, imageStats, poll } from './lib.mjs';
+import { Run, canvasStats, imageStats, poll, signIn, signOut } from './lib.mjs';
 
 const sc = JSON.parse(process.env.VIEWER_SCENARIO || '{}');
 const run = new Run('viewer');
@@ -75,17 +75,8 @@ try {
 // response the pages themselves got must be a success.
 process.exitCode = await run.finish();
 
-async function login(name, password) {
-  await page.goto(run.baseURL + '/login');
-  await page.fill('input[name=username]', name);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
-}
-
-async function logout() {
-  await page.goto(run.baseURL + '/');
-  await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
-}
+function login(name, password) { return signIn(run, page, name, password); }
+function logout() { return signOut(run, page); }
 
 // visible says, for each element matching sel, whether a user can see it: displayed, not
 // visibility:hidden, with a box of some size.

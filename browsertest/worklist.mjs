@@ -16,7 +16,7 @@
 //                                         PDF; b a lumbar spine born 1979-03-15 without
 //                                         Patient's Age; c an ultrasound of a 003M baby.
 
-import { Run } from './lib.mjs';
+import { Run, signIn, signOut } from './lib.mjs';
 
 const sc = JSON.parse(process.env.WORKLIST_SCENARIO || '{}');
 const run = new Run('worklist');
@@ -30,17 +30,8 @@ try {
 }
 process.exitCode = await run.finish();
 
-async function login({ username, password }) {
-  await page.goto(run.baseURL + '/login');
-  await page.fill('input[name=username]', username);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
-}
-
-async function logout() {
-  await page.goto(run.baseURL + '/');
-  await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/login')), page.click('header form button')]);
-}
+function login({ username, password }) { return signIn(run, page, username, password); }
+function logout() { return signOut(run, page); }
 
 // rowOrder is the studies of the worklist's rows, top to bottom.
 function rowOrder() {
