@@ -132,7 +132,7 @@ func TestOHIFInBrowser(t *testing.T) {
 	browsertest.Report(t, res)
 
 	// Every step must have run, not only passed: a scenario that stopped early fails here.
-	for _, name := range []string{
+	browsertest.RequireSteps(t, res,
 		"app loads with pacsd as its data source",
 		"study list shows the test studies",
 		"DR study opens from the study list",
@@ -143,15 +143,7 @@ func TestOHIFInBrowser(t *testing.T) {
 		"patient filter 张 shows every study pacsd found, by their Chinese names",
 		"patient filter zhang shows every study pacsd found, by their Chinese names",
 		"no failed requests",
-	} {
-		s := res.Step(name)
-		switch {
-		case s == nil:
-			t.Errorf("step %q did not run", name)
-		case !s.OK:
-			t.Errorf("step %q failed: %s", name, s.Error)
-		}
-	}
+	)
 	for _, r := range res.HTTPErrors {
 		t.Errorf("the page got HTTP %d for %s %s", r.Status, r.Method, r.URL)
 	}

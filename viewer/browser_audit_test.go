@@ -37,19 +37,11 @@ func TestAuditInBrowser(t *testing.T) {
 		Timeout: 3 * time.Minute,
 	})
 	browsertest.Report(t, res)
-	for _, name := range []string{
+	browsertest.RequireSteps(t, res,
 		"the audit page finds exactly the two prints by the patient, with user, address and patient",
 		"the study views are there too, one per user",
 		"the CSV export downloads the search for Excel",
-	} {
-		s := res.Step(name)
-		switch {
-		case s == nil:
-			t.Errorf("step %q did not run", name)
-		case !s.OK:
-			t.Errorf("step %q failed: %s", name, s.Error)
-		}
-	}
+	)
 	// The administrator's searches and the export are themselves in the trail.
 	if evs := events(t, r.idx.Audit(), audit.Filter{UserName: "admin", Actions: []audit.Action{audit.ActionAuditView}}); len(evs) < 4 {
 		t.Errorf("%d audit views recorded, want at least 4 (page, two searches, export)", len(evs))

@@ -72,7 +72,7 @@ func TestWorklistInBrowser(t *testing.T) {
 		Timeout: 3 * time.Minute,
 	})
 	browsertest.Report(t, res)
-	for _, name := range []string{
+	browsertest.RequireSteps(t, res,
 		"the worklist shows ages, body parts and kinds of examination in words",
 		"the image count leaves out the report SR and PDF",
 		"the received time is shown and either column sorts the list",
@@ -83,15 +83,7 @@ func TestWorklistInBrowser(t *testing.T) {
 		"a refused user form names the field and keeps what was typed",
 		"the users table's headers sit over their columns",
 		"no failed requests",
-	} {
-		s := res.Step(name)
-		switch {
-		case s == nil:
-			t.Errorf("step %q did not run", name)
-		case !s.OK:
-			t.Errorf("step %q failed: %s", name, s.Error)
-		}
-	}
+	)
 }
 
 // object is a small DICOM object of the worklist scenario: a 64x64 image when image is set,

@@ -294,3 +294,18 @@ func Report(t testing.TB, res *Result) {
 	}
 	t.Log(b.String())
 }
+
+// RequireSteps fails t for every named step of res that did not run or did not pass: the
+// steps a Go test depends on, whatever else the scenario does.
+func RequireSteps(t testing.TB, res *Result, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		s := res.Step(name)
+		switch {
+		case s == nil:
+			t.Errorf("step %q did not run", name)
+		case !s.OK:
+			t.Errorf("step %q failed: %s", name, s.Error)
+		}
+	}
+}
