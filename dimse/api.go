@@ -23,6 +23,15 @@ const (
 	StatusCannotUnderstand     uint16 = 0xC000 // Error: cannot understand
 	StatusProcessingFailure    uint16 = 0x0110
 	StatusSOPClassNotSupported uint16 = 0x0122
+	StatusNotAuthorized        uint16 = 0x0124 // PS3.7 C.5.x: Refused, not authorized
+	StatusDuplicateSOPInstance uint16 = 0x0111 // PS3.7 C.5.x: Failure, duplicate SOP instance
+
+	// Query/Retrieve (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4).
+	StatusPendingOptionalKeys   uint16 = 0xFF01 // pending, one or more optional keys not supported
+	StatusOutOfResourcesMatches uint16 = 0xA701 // refused: cannot calculate number of matches
+	StatusOutOfResourcesSubOps  uint16 = 0xA702 // refused: cannot perform sub-operations
+	StatusMoveDestUnknown       uint16 = 0xA801
+	StatusSubOpsWarning         uint16 = 0xB000 // sub-operations complete, one or more failures or warnings
 )
 
 // StoreRequest is what a C-STORE-RQ said, plus the association it came on.
@@ -64,6 +73,88 @@ type AssociationInfo struct {
 	CallingAETitle string
 	CalledAETitle  string
 	RemoteAddr     string
+	TLS            bool // the connection is a *tls.Conn (the Secure Transport Connection profile)
+}
+
+// QueryRequest is a C-FIND-RQ, C-MOVE-RQ or C-GET-RQ (PS3.7 9.1.2-9.1.4), its identifier,
+// and the association it came on.
+type QueryRequest struct {
+	AssociationID  string
+	CallingAETitle string
+	CalledAETitle  string
+	RemoteAddr     string
+	TLS            bool
+	MessageID      uint16
+	Priority       uint16
+	// SOPClassUID is the Affected SOP Class UID: the information model asked (PS3.4 C.6).
+	SOPClassUID string
+	// TransferSyntaxUID is that of the presentation context: the identifier is encoded in
+	// it, and so must be every identifier a FindHandler sends back.
+	TransferSyntaxUID string
+	// Identifier is the identifier data set exactly as received (bounded by
+	// Server.MaxIdentifierLength before it is read).
+	Identifier []byte
+	// MoveDestination is the Move Destination (0000,0600) of a C-MOVE-RQ, trimmed.
+	MoveDestination string
+}
+
+// FindHandler answers C-FIND requests (every SOP class in Server.FindSOPClasses).
+// HandleFind calls send once per match with a pending status (StatusPending or
+// StatusPendingOptionalKeys) and the match's identifier encoded in req.TransferSyntaxUID;
+// send returns an error once the association is gone or the peer sent a C-CANCEL-RQ for
+// this request (ctx is then cancelled too), and the handler should stop. HandleFind
+// returns the final status (success, or a failure: 0xA900, 0xC000, 0xA700, 0x0124). After
+// a C-CANCEL-RQ the server answers Cancel (0xFE00) whatever is returned. A panic becomes
+// 0xC000 (unable to process).
+type FindHandler interface {
+	HandleFind(ctx context.Context, req *QueryRequest, send func(status uint16, identifier []byte) error) Status
+}
+
+// SubOperations counts the C-STORE sub-operations of a C-MOVE or C-GET (PS3.7 9.1.3,
+// 9.1.4: Number of Remaining/Completed/Failed/Warning Sub-operations).
+type SubOperations struct {
+	Remaining, Completed, Failed, Warning int
+}
+
+// RetrieveResult is the outcome of a C-MOVE or C-GET. The server sends it as the final
+// response: Status, the counts, and, when FailedSOPInstanceUIDs is not empty, an
+// identifier holding Failed SOP Instance UID List (0008,0058) (PS3.4 C.4.2.3.1).
+type RetrieveResult struct {
+	Status                Status
+	SubOperations         SubOperations
+	FailedSOPInstanceUIDs []string
+}
+
+// Progress sends a pending response (0xFF00) with the sub-operation counts so far
+// (PS3.4 C.4.2.3.1: after each sub-operation, optionally). It returns an error once the
+// association is gone or the peer cancelled (ctx is then cancelled too).
+type Progress func(SubOperations) error
+
+// MoveHandler performs C-MOVE requests (every SOP class in Server.MoveSOPClasses): it
+// resolves req.MoveDestination itself (StatusMoveDestUnknown when it cannot) and sends the
+// objects on its own association to it (Dial, StoreAll with ClientConfig.MoveOriginator).
+// After a C-CANCEL-RQ the server answers Cancel with the counts the handler returned.
+type MoveHandler interface {
+	HandleMove(ctx context.Context, req *QueryRequest, progress Progress) RetrieveResult
+}
+
+// GetHandler performs C-GET requests (every SOP class in Server.GetSOPClasses): it sends
+// the objects back on the same association through sub, where the requester is the
+// Storage SCP by SCP/SCU role selection (PS3.4 C.4.3, PS3.7 D.3.3.4).
+type GetHandler interface {
+	HandleGet(ctx context.Context, req *QueryRequest, sub SubStorer, progress Progress) RetrieveResult
+}
+
+// SubStorer sends C-STORE requests to a peer: the requester of a C-GET on its own
+// association, or (*Client) the destination of a C-MOVE. StoreVia sends StoreItems
+// through one, with StoreAll's transfer-syntax fallback.
+type SubStorer interface {
+	// CanStore reports whether a presentation context for sopClass with transfer syntax ts
+	// was accepted with the peer as the Storage SCP.
+	CanStore(sopClass, ts string) bool
+	// Store sends one C-STORE-RQ whose data set (bare, in ts) is read from data, and waits
+	// for the C-STORE-RSP.
+	Store(ctx context.Context, sopClass, sopInstance, ts string, data io.Reader) (Status, error)
 }
 
 // Server is a DIMSE SCP: Verification and, with a Store handler, every Storage SOP class,
@@ -73,7 +164,21 @@ type Server struct {
 	AETitle        string // our AE title; with StrictCalledAE, requests to another title are rejected
 	StrictCalledAE bool
 	Store          StoreHandler // nil: Storage SOP classes are not offered
-	Logger         *slog.Logger // nil: slog.Default()
+
+	// Query/retrieve services: each handler, when set, is offered for the SOP classes
+	// (abstract syntaxes) listed beside it. With Get set, storage presentation contexts
+	// proposed with SCP/SCU role selection (the requester as Storage SCP) are accepted
+	// for the C-STORE sub-operations, and the role selection is answered.
+	Find           FindHandler
+	FindSOPClasses []string
+	Move           MoveHandler
+	MoveSOPClasses []string
+	Get            GetHandler
+	GetSOPClasses  []string
+	// MaxIdentifierLength bounds a C-FIND/C-MOVE/C-GET identifier; default 64 KiB. A longer
+	// one is refused (0xA900) without being held.
+	MaxIdentifierLength int
+	Logger              *slog.Logger // nil: slog.Default()
 
 	// Accept, when set, may refuse an association (return a non-nil error: A-ASSOCIATE-RJ,
 	// calling AE title not recognised).
@@ -102,4 +207,14 @@ type ClientConfig struct {
 	// TLS, when set, secures the connection before the association is requested (PS3.15
 	// B.1); its ServerName defaults to the host of the address dialled.
 	TLS *tls.Config
+	// MoveOriginator, when its AETitle is set, goes into every C-STORE-RQ of the
+	// association as Move Originator AE Title / Message ID (0000,1030/1031): the
+	// association is a C-MOVE's sub-association.
+	MoveOriginator MoveOriginator
+}
+
+// MoveOriginator names the C-MOVE request a sub-association serves.
+type MoveOriginator struct {
+	AETitle   string
+	MessageID uint16
 }
