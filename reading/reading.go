@@ -64,6 +64,35 @@ func (r Role) Valid() bool { return r == RoleAdmin || r == RoleRadiologist || r 
 // Staff reports whether r reads every site's studies (the county side).
 func (r Role) Staff() bool { return r == RoleAdmin || r == RoleRadiologist }
 
+// Peer is one DICOM application entity of the county's AE table: a township modality,
+// a county workstation, a retrieve destination. It is the one registry of AE titles:
+// a site's AE titles (Site.AETitles) are the titles of the peers that belong to it.
+type Peer struct {
+	ID          int64
+	AETitle     string // PS3.5 6.2: at most 16 characters, no backslash or control characters
+	Description string
+	Host        string // where it listens (for C-MOVE destinations); "" when it only calls us
+	Port        int    // 0 when it only calls us
+	SiteID      int64  // the site it belongs to; 0: the county itself
+	// Addresses it may call from: IP addresses or CIDR prefixes. Empty: any address.
+	Addresses  []string
+	RequireTLS bool // it must call over the DICOM TLS listener (and is dialled with TLS)
+
+	// What it may do.
+	MayStore    bool // send objects (C-STORE)
+	MayQuery    bool // C-FIND
+	MayRetrieve bool // C-MOVE and C-GET as the requester
+	Destination bool // be the destination of a C-MOVE
+}
+
+// PeerLookup answers "who is this AE title" from the registry's current state; changes
+// made through the repository are seen at once (no restart).
+type PeerLookup interface {
+	// Peer returns the registered peer with AE title ae (exact match, trailing spaces
+	// trimmed), or false.
+	Peer(ctx context.Context, ae string) (Peer, bool, error)
+}
+
 // Site is one sender in the registry.
 type Site struct {
 	ID           int64

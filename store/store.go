@@ -25,6 +25,14 @@ type Origin struct {
 	CallingAE  string
 	CalledAE   string
 	RemoteAddr string
+	// Site names the sender's site for the overwrite rule: a re-sent SOP instance with
+	// other content replaces the stored one only when both have the same non-empty Site.
+	// The caller sets it from the peers registry: "site:<id>" for a township site,
+	// "county" for the county's own peers and users, "ae:<calling AE>" for an unknown sender.
+	Site string
+	// Quarantined: the sender is unknown and the policy holds its objects until an
+	// administrator assigns them (the reading room shows them to administrators only).
+	Quarantined bool
 }
 
 // Instance is the index record of one stored SOP instance.
