@@ -92,6 +92,13 @@ type Query struct {
 	Fuzzy             bool // fuzzymatching=true: PN matching ignores case and accents
 	Limit             int  // 0 = no limit
 	Offset            int
+
+	// Scope: what the asker may see. SiteID, when non-zero, keeps only the studies the
+	// reading room assigns to that site (a township AE's C-FIND). Studies held in
+	// quarantine (from an unknown sender) are left out unless WithQuarantined (asked by
+	// an administrator).
+	SiteID          int64
+	WithQuarantined bool
 }
 
 // IndexReader is the read side of the Index: what the archive's readers (DICOMweb,
