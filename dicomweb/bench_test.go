@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/cputime"
 	"pacsd/store"
 	"pacsd/store/file"
 	"pacsd/store/sqlite"
@@ -43,8 +44,16 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
-// benchGet runs b.N GETs of u and reports their latencies; every response must be 200.
+// benchGet runs b.N GETs of u and reports their latencies and the process's CPU time per
+// request; every response must be 200.
 func benchGet(b *testing.B, client *http.Client, u string, hdr map[string]string) {
+	b.Helper()
+	benchGetSettle(b, client, u, hdr, nil)
+}
+
+// benchGetSettle is benchGet that, when settle is not nil, calls it before the clock and
+// the CPU count stop: the wait for background work the requests caused (an audit writer).
+func benchGetSettle(b *testing.B, client *http.Client, u string, hdr map[string]string, settle func()) {
 	b.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
@@ -56,6 +65,7 @@ func benchGet(b *testing.B, client *http.Client, u string, hdr map[string]string
 	lat := make(latencies, 0, b.N)
 	var n int64
 	b.ResetTimer()
+	cpu := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		resp, err := client.Do(req)
@@ -70,8 +80,13 @@ func benchGet(b *testing.B, client *http.Client, u string, hdr map[string]string
 		lat = append(lat, time.Since(start))
 		n += m
 	}
+	if settle != nil {
+		settle()
+	}
+	cpu = cputime.Process() - cpu
 	b.StopTimer()
 	lat.report(b)
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
 	b.ReportMetric(float64(n)/float64(b.N), "bytes/resp")
 }
 

@@ -8,11 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/cputime"
 )
 
 // Benchmarks. The large objects are generated in the benchmark's temporary directory (never
@@ -74,27 +74,16 @@ func writeUS(b *testing.B, path string, frames int) {
 	}
 }
 
-// cpuTime is the CPU time the process has used (all threads). The development machine is
-// shared, so wall-clock ns/op moves with other people's load; the benchmarks also report
-// cpu-ms/op, which does not.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // measureCPU runs the benchmark loop body and reports CPU milliseconds per operation.
 func measureCPU(b *testing.B, body func(i int)) {
 	b.Helper()
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		body(i)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 func benchTool(b *testing.B, name string, args ...string) {
