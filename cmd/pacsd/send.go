@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -233,8 +232,7 @@ func (f sendFile) open() (io.ReadCloser, error) {
 }
 
 // openUncompressed streams the data set re-encoded in Explicit VR Little Endian with
-// native pixel data (dicom/pixel decodes one frame at a time), without the File Meta
-// Information the transcoder writes.
+// native pixel data (pixel.ExplicitLEDataset: one frame at a time, no File Meta Information).
 func (f sendFile) openUncompressed(ctx context.Context) (io.ReadCloser, error) {
 	fh, err := os.Open(f.path)
 	if err != nil {
@@ -250,37 +248,24 @@ func (f sendFile) openUncompressed(ctx context.Context) (io.ReadCloser, error) {
 		fh.Close()
 		return nil, err
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		defer fh.Close()
-		pw.CloseWithError(pixel.TranscodeExplicitLE(ctx, pw, fh, st.Size(), hdr))
-	}()
-	body, err := skipFileMeta(pr)
+	body, err := pixel.ExplicitLEDataset(ctx, fh, st.Size(), hdr)
 	if err != nil {
-		pr.CloseWithError(err)
+		fh.Close()
 		return nil, fmt.Errorf("transcode %s: %w", f.path, err)
 	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{body, pr}, nil
+	}{body, closers{body, fh}}, nil
 }
 
-// skipFileMeta reads past the preamble, "DICM" and the File Meta Information group, whose
-// length (0002,0000) gives (PS3.10 7.1), and returns the rest: the bare data set.
-func skipFileMeta(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var head [132 + 12]byte
-	if _, err := io.ReadFull(br, head[:]); err != nil {
-		return nil, err
+// closers closes each in turn (the transcoder before the file it reads).
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
 	}
-	el := head[132:]
-	if string(head[128:132]) != "DICM" || binary.LittleEndian.Uint16(el[0:]) != 0x0002 ||
-		binary.LittleEndian.Uint16(el[2:]) != 0x0000 || string(el[4:6]) != "UL" {
-		return nil, errors.New("transcoder output does not start with File Meta Information")
-	}
-	if _, err := br.Discard(int(binary.LittleEndian.Uint32(el[8:]))); err != nil {
-		return nil, err
-	}
-	return br, nil
+	return errors.Join(errs...)
 }
