@@ -65,11 +65,18 @@ type Instance struct {
 	InstanceAttrs dicom.JSONDataset
 }
 
-// Level is a query/retrieve level.
+// Level is a query/retrieve level. LevelStudy is the zero value: a Query without a level
+// searches studies.
 type Level int
 
 const (
-	LevelStudy Level = iota
+	// LevelPatient searches patients (PS3.4 C.6.1.1.2). The index keeps no patient records:
+	// a patient is the studies sharing a Patient ID and Issuer of Patient ID (each study
+	// without a Patient ID is a patient of its own). Its keys are the patient attributes
+	// (PatientTag); a hit carries the attributes of the patient's newest study in scope and
+	// the numbers of the patient's related studies, series and instances in scope.
+	LevelPatient Level = iota - 1
+	LevelStudy
 	LevelSeries
 	LevelInstance
 )

@@ -39,6 +39,15 @@ func TestQueryPlans(t *testing.T) {
 		{"series by uid", store.Query{Level: store.LevelSeries, Matches: m(dicom.TagSeriesInstanceUID, "1.2.3")}},
 		{"instances of a series", store.Query{Level: store.LevelInstance, StudyInstanceUID: "1.2", SeriesInstanceUID: "1.2.3"}},
 		{"instance by uid", store.Query{Level: store.LevelInstance, Matches: m(dicom.TagSOPInstanceUID, "1.2.3.4")}},
+		// C-FIND: patients (grouped from the studies by Patient ID) and a township's scope.
+		{"patients", store.Query{Level: store.LevelPatient, Limit: 50}},
+		{"patient by id", store.Query{Level: store.LevelPatient, Matches: m(dicom.TagPatientID, "P1")}},
+		{"patient by name prefix", store.Query{Level: store.LevelPatient, Matches: m(dicom.TagPatientName, "张*")}},
+		{"site: worklist page", store.Query{Level: store.LevelStudy, Limit: 50, SiteID: 3}},
+		{"site: patient id", store.Query{Level: store.LevelStudy, SiteID: 3, Matches: m(dicom.TagPatientID, "P1")}},
+		{"site: study date range", store.Query{Level: store.LevelStudy, SiteID: 3, Matches: m(dicom.TagStudyDate, "20240101-20240131")}},
+		{"site: series of a study", store.Query{Level: store.LevelSeries, SiteID: 3, StudyInstanceUID: "1.2"}},
+		{"site: patient by name", store.Query{Level: store.LevelPatient, SiteID: 3, Matches: m(dicom.TagPatientName, "张*")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sqlText, args, err := buildSearch(tc.q)
@@ -69,6 +78,10 @@ func TestQueryPlans(t *testing.T) {
 			}
 			if tc.name == "worklist page" && !strings.Contains(strings.Join(plan, "|"), "studies_order") {
 				t.Errorf("worklist page does not walk studies_order: %q", plan)
+			}
+			// Patients are grouped from the studies in Patient ID order: that index, not a sort.
+			if tc.q.Level == store.LevelPatient && !strings.Contains(strings.Join(plan, "|"), "studies_patient_id") {
+				t.Errorf("patient search does not use studies_patient_id: %q", plan)
 			}
 		})
 	}

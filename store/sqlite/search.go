@@ -94,6 +94,9 @@ func unsupported(t dicom.Tag, why string) error {
 // Search answers q from the index alone (see the package comment for the matching rules).
 // Each level's attributes come back as stored, undecoded.
 func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	if q.Level == store.LevelPatient {
+		return x.searchPatients(ctx, q)
+	}
 	sqlText, args, err := buildSearch(q)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
@@ -147,28 +150,54 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 
 // buildSearch turns a query into SQL and its arguments.
 func buildSearch(q store.Query) (string, []any, error) {
-	if q.Level < store.LevelStudy || q.Level > store.LevelInstance {
+	if q.Level < store.LevelPatient || q.Level > store.LevelInstance {
 		return "", nil, fmt.Errorf("unknown level %d: %w", q.Level, store.ErrInvalid)
 	}
 	if q.Limit < 0 || q.Offset < 0 {
 		return "", nil, fmt.Errorf("negative limit or offset: %w", store.ErrInvalid)
 	}
+	w, err := searchWhere(q)
+	if err != nil {
+		return "", nil, err
+	}
+	if q.Level == store.LevelPatient {
+		return buildPatientSearch(q, w)
+	}
+	return finishSearch(q, w)
+}
+
+// searchWhere is the WHERE clause of a query: its scope, the UIDs it is limited to and its
+// matching keys.
+func searchWhere(q store.Query) (query, error) {
 	var w query
+	w.scope(q)
 	if q.StudyInstanceUID != "" {
 		w.add("s.study_uid = ?", q.StudyInstanceUID)
 	}
 	if q.SeriesInstanceUID != "" {
-		if q.Level == store.LevelStudy {
-			return "", nil, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
+		if q.Level <= store.LevelStudy {
+			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
 		}
 		w.add("se.series_uid = ?", q.SeriesInstanceUID)
 	}
 	for _, m := range q.Matches {
 		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
-			return "", nil, err
+			return w, err
 		}
 	}
+	return w, nil
+}
 
+// scope adds the conditions of what the asker may see (store.Query.SiteID).
+func (w *query) scope(q store.Query) {
+	if q.SiteID != 0 {
+		// The reading room's assignment of studies to sites; its primary key is the study's.
+		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
+	}
+}
+
+// finishSearch is the study, series or instance search with its WHERE clause.
+func finishSearch(q store.Query, w query) (string, []any, error) {
 	var sel, from, order string
 	switch q.Level {
 	case store.LevelStudy:
@@ -205,7 +234,7 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 		return nil // universal matching, PS3.4 C.2.2.2.3
 	}
 	if ck, ok := colKeys[m.Tag]; ok {
-		if ck.level > level {
+		if keyLevel(m.Tag, ck.level) > level {
 			return unsupported(m.Tag, "below the query level")
 		}
 		if ck.kind == kModalities {
@@ -234,6 +263,15 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 	return w.jsonMatch(level, m.Tag, v)
 }
 
+// keyLevel is the query level of a key the index keeps at level l: the patient attributes
+// it keeps with the study belong to the Patient level (PS3.4 C.6.1.1.2).
+func keyLevel(t dicom.Tag, l store.Level) store.Level {
+	if l == store.LevelStudy && store.PatientTag(t) {
+		return store.LevelPatient
+	}
+	return l
+}
+
 // jsonMatch matches a key the index keeps only in the level's DICOM JSON: any of the
 // attribute's values (json_each) must match.
 func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
@@ -241,7 +279,7 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 	if !ok {
 		return unsupported(t, "not kept in the index")
 	}
-	if kl > level {
+	if keyLevel(t, kl) > level {
 		return unsupported(t, "below the query level")
 	}
 	info, _ := dicom.LookupTag(t)

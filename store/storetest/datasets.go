@@ -13,6 +13,9 @@ import (
 // Index.Search answered before hits were spliced into QIDO-RS bodies: the decoded reference
 // that tests hold search results and the splicing to.
 func HitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
+	if level == store.LevelPatient {
+		return patientDataset(h)
+	}
 	ds := dicom.JSONDataset{}
 	for _, l := range []struct {
 		name string
@@ -58,4 +61,24 @@ func SearchDatasets(ctx context.Context, x store.IndexReader, q store.Query) ([]
 		}
 	}
 	return out, nil
+}
+
+// patientDataset is a patient-level hit as one data set: the patient attributes of its
+// study attributes and the patient's numbers of related studies, series and instances.
+func patientDataset(h store.Hit) (dicom.JSONDataset, error) {
+	st, err := dicom.ParseJSON(h.Study)
+	if err != nil {
+		return nil, fmt.Errorf("patient attributes: %w", err)
+	}
+	ds := dicom.JSONDataset{}
+	for k, v := range st {
+		if t, ok := dicom.ParseTag(k); ok && store.PatientTag(t) {
+			ds[k] = v
+		}
+	}
+	for t, n := range map[dicom.Tag]int{TagNumberOfPatientRelatedStudies: h.PatientStudies,
+		TagNumberOfPatientRelatedSeries: h.StudySeries, TagNumberOfPatientRelatedInstances: h.StudyInstances} {
+		ds[t.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(n)}}
+	}
+	return ds, nil
 }

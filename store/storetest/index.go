@@ -486,6 +486,8 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 	})
 
+	t.Run("Patients", func(t *testing.T) { runPatients(t, newIndex) })
+
 	t.Run("Concurrent", func(t *testing.T) {
 		x := newIndex(t)
 		const goroutines, each = 8, 25
@@ -545,7 +547,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 
 // ResultUIDs returns the UID identifying each result at level l.
 func ResultUIDs(res []dicom.JSONDataset, l store.Level) []string {
-	tag := map[store.Level]dicom.Tag{store.LevelStudy: dicom.TagStudyInstanceUID,
+	tag := map[store.Level]dicom.Tag{store.LevelPatient: dicom.TagPatientID, store.LevelStudy: dicom.TagStudyInstanceUID,
 		store.LevelSeries: dicom.TagSeriesInstanceUID, store.LevelInstance: dicom.TagSOPInstanceUID}[l]
 	var out []string
 	for _, r := range res {
