@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,6 +95,116 @@ type PeerLookup interface {
 	Peer(ctx context.Context, ae string) (Peer, bool, error)
 }
 
+// Problems of a Peer's fields (besides the general ones).
+const (
+	ProblemAddress = "address" // not an IP address or CIDR prefix
+	ProblemPort    = "port"    // not a TCP port (1-65535), or missing for a destination
+)
+
+// validAE checks an AE title (trimmed): PS3.5 6.2, at most 16 characters of the default
+// repertoire without backslash or control characters. field names it in the FieldError.
+func validAE(field, a string) error {
+	if len(a) > 16 {
+		return invalid(field, ProblemLength, a)
+	}
+	if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '\\' }) {
+		return invalid(field, ProblemChars, a)
+	}
+	return nil
+}
+
+// Normalize trims the peer's values and checks them: the AE title as a site's (PS3.5 6.2),
+// addresses as IP addresses or CIDR prefixes (kept in canonical form, deduplicated), the
+// port in range; a C-MOVE destination needs a host and a port.
+func (p *Peer) Normalize() error {
+	p.AETitle = strings.TrimSpace(p.AETitle)
+	p.Description = strings.TrimSpace(p.Description)
+	p.Host = strings.TrimSpace(p.Host)
+	if p.AETitle == "" {
+		return invalid("aeTitle", ProblemRequired, "")
+	}
+	if err := validAE("aeTitle", p.AETitle); err != nil {
+		return err
+	}
+	switch {
+	case utf8.RuneCountInString(p.Description) > 64:
+		return invalid("description", ProblemLength, "")
+	case len(p.Host) > 253:
+		return invalid("host", ProblemLength, "")
+	case strings.ContainsFunc(p.Host, func(r rune) bool { return r <= ' ' || r > 0x7e || r == '/' }):
+		return invalid("host", ProblemChars, p.Host)
+	case p.Port < 0 || p.Port > 65535:
+		return invalid("port", ProblemPort, strconv.Itoa(p.Port))
+	case p.SiteID < 0:
+		return invalid("siteId", ProblemValue, strconv.FormatInt(p.SiteID, 10))
+	case p.Destination && p.Host == "":
+		return invalid("host", ProblemRequired, "")
+	case p.Destination && p.Port == 0:
+		return invalid("port", ProblemPort, "0")
+	}
+	var addrs []string
+	for _, a := range p.Addresses {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		pre, err := parseAddress(a)
+		if err != nil {
+			return invalid("addresses", ProblemAddress, a)
+		}
+		if c := pre.String(); !slices.Contains(addrs, c) {
+			addrs = append(addrs, c)
+		}
+	}
+	p.Addresses = addrs
+	return nil
+}
+
+// parseAddress reads an IP address (a prefix of its full length) or a CIDR prefix (its
+// address masked), IPv4-mapped IPv6 addresses taken as IPv4.
+func parseAddress(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pre, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if pre.Addr().Is4In6() && pre.Bits() >= 96 {
+			return netip.PrefixFrom(pre.Addr().Unmap(), pre.Bits()-96).Masked(), nil
+		}
+		return pre.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap().WithZone("")
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// CallsFrom reports whether the peer may call from remote, an IP address or "host:port"
+// (net.Conn.RemoteAddr().String()): always when it has no Addresses, otherwise when one of
+// them contains remote's address. An unparsable remote is not allowed by any address.
+func (p Peer) CallsFrom(remote string) bool {
+	if len(p.Addresses) == 0 {
+		return true
+	}
+	host := remote
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		host = ap.Addr().String()
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, s := range p.Addresses {
+		if pre, err := parseAddress(s); err == nil && pre.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Site is one sender in the registry.
 type Site struct {
 	ID           int64
@@ -117,11 +229,8 @@ func (s *Site) Normalize() error {
 		if a == "" {
 			continue
 		}
-		if len(a) > 16 {
-			return invalid("aeTitles", ProblemLength, a)
-		}
-		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '\\' }) {
-			return invalid("aeTitles", ProblemChars, a)
+		if err := validAE("aeTitles", a); err != nil {
+			return err
 		}
 		if !slices.Contains(aes, a) {
 			aes = append(aes, a)
@@ -364,8 +473,12 @@ type WorklistFilter struct {
 	Query       string // prefix of the patient's name (any group, also without '^') or ID
 	UrgentOnly  bool
 	Order       WorklistOrder
-	Limit       int    // rows per page; 0 means 50, at most 500
-	After       string // Next of the previous page, of the same Order
+	// Quarantined studies (from an unknown sender, held for an administrator) are left
+	// out unless WithQuarantined; QuarantinedOnly lists only them (and implies it).
+	WithQuarantined bool
+	QuarantinedOnly bool
+	Limit           int    // rows per page; 0 means 50, at most 500
+	After           string // Next of the previous page, of the same Order
 }
 
 // SeriesRef is one series of a worklist row.
@@ -398,6 +511,7 @@ type WorklistRow struct {
 	NumInstances int
 	Status       Status
 	Urgent       bool
+	Quarantined  bool // held until an administrator assigns it to a site
 	ReceivedAt   time.Time
 	FinalAt      time.Time
 	Series       []SeriesRef
@@ -432,12 +546,31 @@ type Sites interface {
 	Sites(ctx context.Context) ([]Site, error)
 	Site(ctx context.Context, id int64) (Site, error)
 	// PutSite creates (ID 0) or replaces a site and resolves every study's site again.
-	// An AE title or institution name that belongs to another site is ErrConflict, as is a
-	// duplicate name.
+	// An AE title or institution name that belongs to another site (or an AE title of a
+	// county peer) is ErrConflict, as is a duplicate name. Its AETitles are its peers': a
+	// title not yet registered becomes a store-only peer of the site, a peer of the site
+	// whose title is left out is removed, the others keep their settings.
 	PutSite(ctx context.Context, s Site) (Site, error)
 	// DeleteSite removes a site; its studies become unknown again. ErrConflict while users
 	// are bound to it.
 	DeleteSite(ctx context.Context, id int64) error
+}
+
+// Peers is the county's AE table (one registry with the sites: a site's AETitles are the
+// titles of its peers). Every change is seen at once by its PeerLookup, and attributes
+// every study again as PutSite does.
+type Peers interface {
+	PeerLookup
+	// Peers lists every peer by AE title.
+	Peers(ctx context.Context) ([]Peer, error)
+	// PeerByID returns one peer; ErrNotFound.
+	PeerByID(ctx context.Context, id int64) (Peer, error)
+	// PutPeer creates (ID 0) or replaces a peer. An AE title another peer has is a
+	// FieldError "aeTitle" ProblemTaken (ErrConflict); a site that does not exist is a
+	// FieldError "siteId" (ErrInvalid).
+	PutPeer(ctx context.Context, p Peer) (Peer, error)
+	// DeletePeer removes a peer (and so the AE title from its site); ErrNotFound.
+	DeletePeer(ctx context.Context, id int64) error
 }
 
 // Users keeps the local accounts and their sessions (a session is only as live as its
@@ -506,6 +639,10 @@ type Worklist interface {
 	// Study returns one study's worklist row (with all its series); ErrNotFound.
 	Study(ctx context.Context, studyUID string) (WorklistRow, error)
 	SetUrgent(ctx context.Context, studyUID string, urgent bool) error
+	// AssignStudy attributes a study to a site for good (the registry's later changes do
+	// not move it) and releases it from quarantine; ErrNotFound, or ErrInvalid for a site
+	// that does not exist.
+	AssignStudy(ctx context.Context, studyUID string, siteID int64) error
 	// Turnaround computes the dashboard for [from, to), days counted at UTC offset tz.
 	Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (Turnaround, error)
 }
@@ -514,6 +651,7 @@ type Worklist interface {
 // depends on the ones it uses). Implementations: store/sqlite; all must pass readingtest.Run.
 type Repository interface {
 	Sites
+	Peers
 	Users
 	Reports
 	Worklist

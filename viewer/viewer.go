@@ -40,6 +40,7 @@ type Thumbnails interface {
 type Config struct {
 	// The reading room's records, one aggregate each (store/sqlite's Reading is all four).
 	Sites      reading.Sites
+	Peers      reading.Peers  // the AE table (peers.go); nil: no /admin/peers, no PeersFile
 	Users      reading.Users  // accounts and their sessions
 	Tokens     reading.Tokens // scripts' API tokens (tokens.go); nil: none accepted, no /admin/tokens
 	Reports    reading.Reports
@@ -60,6 +61,9 @@ type Config struct {
 	// SitesFile, when set, is a JSON file of sites ([{"name", "aeTitles", "institutions"}])
 	// applied at start: sites are created or updated by name, never deleted.
 	SitesFile string
+	// PeersFile, when set, is a JSON file of DICOM peers (peers.go: peerJSON) applied at
+	// start, after SitesFile: peers are created or replaced by AE title, never deleted.
+	PeersFile string
 	// Organization names the county hospital on printed reports and in SR documents;
 	// "" uses the catalogue's default.
 	Organization string
@@ -142,6 +146,14 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	v.static = http.StripPrefix("/static/", http.FileServer(http.FS(filesOnly{sub}))) // static.go: no listings
 	if cfg.SitesFile != "" {
 		if err := v.applySitesFile(ctx, cfg.SitesFile); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.PeersFile != "" {
+		if cfg.Peers == nil {
+			return nil, errors.New("viewer: PeersFile needs Peers")
+		}
+		if err := v.applyPeersFile(ctx, cfg.PeersFile); err != nil {
 			return nil, err
 		}
 	}

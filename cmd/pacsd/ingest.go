@@ -19,9 +19,20 @@ type ingest struct {
 	archive *store.Archive
 	log     *slog.Logger
 	audit   *storeAudit // nil: not recorded
+	peers   *peerPolicy // who may store, and the Origin.Site of what they send; nil: anyone, no site
 }
 
 func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data io.Reader) dimse.Status {
+	var site string
+	var quarantined bool
+	if h.peers != nil {
+		var refused *dimse.Status
+		if site, quarantined, refused = h.peers.storeOrigin(ctx, req.CallingAETitle); refused != nil {
+			h.log.Warn("C-STORE refused", "assoc", req.AssociationID, "calling_ae", req.CallingAETitle,
+				"remote", req.RemoteAddr, "sop_instance_uid", req.SOPInstanceUID, "reason", refused.ErrorComment)
+			return *refused
+		}
+	}
 	var meta bytes.Buffer
 	if _, err := dicom.WriteFileMeta(&meta, dicom.FileMeta{
 		SOPClassUID:       req.SOPClassUID,
@@ -37,10 +48,12 @@ func (h *ingest) HandleStore(ctx context.Context, req *dimse.StoreRequest, data 
 	// The archive logs the object's outcome (one line per object, whatever the transport).
 	inst, err := h.archive.Put(ctx, io.MultiReader(&meta, data), store.PutRequest{
 		Origin: store.Origin{
-			Transport:  "dimse",
-			CallingAE:  req.CallingAETitle,
-			CalledAE:   req.CalledAETitle,
-			RemoteAddr: req.RemoteAddr,
+			Transport:   "dimse",
+			CallingAE:   req.CallingAETitle,
+			CalledAE:    req.CalledAETitle,
+			RemoteAddr:  req.RemoteAddr,
+			Site:        site,
+			Quarantined: quarantined,
 		},
 		ExpectSOPInstanceUID: req.SOPInstanceUID,
 		ExpectSOPClassUID:    req.SOPClassUID,

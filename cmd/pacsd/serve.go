@@ -54,6 +54,8 @@ type serveConfig struct {
 	dicomwebOpen    bool
 	metricsOpen     bool
 	sitesFile       string
+	peersFile       string
+	unknownAE       unknownAEPolicy
 	organization    string
 	timezone        string
 	location        *time.Location // loaded from timezone
@@ -87,6 +89,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&c.dicomwebOpen, "dicomweb-open", false, "serve /dicomweb and /ohif without login (a closed network only: every site's patients become visible to anyone who reaches the port); otherwise a radiologist's or admin's session, or HTTP Basic authentication with such an account, or an API token (/admin/tokens), is required")
 	fs.BoolVar(&c.metricsOpen, "metrics-open", false, "serve /metrics without login, for a Prometheus on a closed network; otherwise a staff account or an API token with the metrics scope is required")
 	fs.StringVar(&c.sitesFile, "sites-file", "", "JSON file of township sites ([{\"name\", \"aeTitles\", \"institutions\"}]) applied at start; sites can also be edited at /admin/sites")
+	fs.StringVar(&c.peersFile, "peers-file", "", "JSON file of DICOM peers ([{\"aeTitle\", \"site\", \"host\", \"port\", \"addresses\", \"requireTLS\", \"mayStore\", \"mayQuery\", \"mayRetrieve\", \"destination\"}]) applied at start after --sites-file, by AE title; peers can also be edited at /admin/peers")
+	fs.Var(&c.unknownAE, "unknown-ae", "what a calling AE title that is not a registered peer may do: accept (its studies shown as from an unknown sender), quarantine (stored, seen only by administrators until assigned to a site) or refuse (association rejected)")
 	fs.StringVar(&c.organization, "organization", "", "the county hospital's name on printed reports and report SRs")
 	fs.StringVar(&c.timezone, "timezone", defaultTimezone, "the county's time zone (tz database name): times shown and printed in the reading room, the dashboard's days")
 	fs.StringVar(&c.ohifDir, "ohif-dir", ohif.DefaultDir, "OHIF v3 build served at /ohif/ (make ohif installs it); missing: /ohif/ says how to install it")
@@ -161,10 +165,12 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	if err != nil {
 		return err
 	}
+	peers := &peerPolicy{peers: archive.idx.Reading(), unknown: c.unknownAE, log: log.With("component", "peers"), audit: trail.rec}
 	srv.dimse = &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
-		Store:           &ingest{archive: archive.Archive, log: log.With("component", "ingest"), audit: newStoreAudit(trail.rec)},
+		Accept:          peers.accept,
+		Store:           &ingest{archive: archive.Archive, log: log.With("component", "ingest"), audit: newStoreAudit(trail.rec), peers: peers},
 		Logger:          log,
 		MaxPDULength:    uint32(c.maxPDU),
 		MaxAssociations: c.maxAssociations,
@@ -222,9 +228,9 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	}
 	rd := archive.idx.Reading()
 	rr, err := viewer.New(ctx, viewer.Config{
-		Sites: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		Sites: rd, Peers: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		Audit: trail.rec, AuditLog: trail.store,
-		OHIFPath: ohifPath, SitesFile: c.sitesFile, Organization: c.organization, AdminOut: stderr,
+		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location, Pixels: c.pixels,
 	})
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package readingtest is the contract every reading.Repository passes: the site
-// attribution rules, accounts and sessions, templates, report versions and statuses, the
+// attribution rules, the peers (one registry with the sites' AE titles), quarantine, accounts and sessions, templates, report versions and statuses, the
 // worklist's filters and paging, and the turnaround figures.
 package readingtest
 
@@ -27,6 +27,7 @@ type Study struct {
 	StudyDate   string
 	StudyTime   string
 	ReceivedAt  time.Time
+	Quarantined bool // store.Origin.Quarantined: from an unknown sender held for an administrator
 }
 
 // Env is one fresh repository and a way to index studies beside it.
@@ -49,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("UrgentFirst", func(t *testing.T) { testUrgentFirst(t, open(t)) })
 	t.Run("FieldErrors", func(t *testing.T) { testFieldErrors(t, open(t)) })
 	t.Run("Turnaround", func(t *testing.T) { testTurnaround(t, open(t)) })
+	t.Run("Peers", func(t *testing.T) { testPeers(t, open(t)) })
+	t.Run("PeersOneModel", func(t *testing.T) { testPeersOneModel(t, open(t)) })
+	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open(t)) })
 }
 
 var base = time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)

@@ -114,7 +114,7 @@ func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
 		sql string
 		add func(*reading.Site, string)
 	}{
-		{`SELECT site_id, ae FROM site_aes ORDER BY ae`, func(s *reading.Site, v string) { s.AETitles = append(s.AETitles, v) }},
+		{`SELECT site_id, ae FROM peers WHERE site_id IS NOT NULL ORDER BY ae`, func(s *reading.Site, v string) { s.AETitles = append(s.AETitles, v) }},
 		{`SELECT site_id, name FROM site_institutions ORDER BY name`, func(s *reading.Site, v string) { s.Institutions = append(s.Institutions, v) }},
 	} {
 		rows, err := r.x.r.QueryContext(ctx, q.sql)
@@ -153,10 +153,12 @@ func (r *Reading) Site(ctx context.Context, id int64) (reading.Site, error) {
 	return reading.Site{}, fmt.Errorf("site %d: %w", id, reading.ErrNotFound)
 }
 
-// resolveSites attributes every study again from the registry. It runs in the writer's
-// transaction of the registry change, so the worklist never sees a half-updated registry.
-const resolveSites = `UPDATE reading_studies SET site_id = (SELECT COALESCE(
-	(SELECT a.site_id FROM site_aes a WHERE a.ae = reading_studies.calling_ae AND reading_studies.calling_ae <> ''),
+// resolveSites attributes every study again from the registry: an administrator's
+// assignment first, then the site of the peer that sent it, then the site of its
+// institution. It runs in the writer's transaction of the registry change, so the worklist
+// never sees a half-updated registry.
+const resolveSites = `UPDATE reading_studies SET site_id = (SELECT COALESCE(reading_studies.assigned_site,
+	(SELECT a.site_id FROM peers a WHERE a.ae = reading_studies.calling_ae AND reading_studies.calling_ae <> ''),
 	(SELECT i.site_id FROM site_institutions i JOIN studies st ON st.id = reading_studies.study_pk
 		WHERE i.name = st.institution_name AND st.institution_name <> '')))`
 
@@ -179,17 +181,12 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 				s.Name, now, s.ID); err != nil {
 				return taken("name", "", err)
 			}
-			if _, err := tx.Exec(`DELETE FROM site_aes WHERE site_id = ?`, s.ID); err != nil {
-				return err
-			}
 			if _, err := tx.Exec(`DELETE FROM site_institutions WHERE site_id = ?`, s.ID); err != nil {
 				return err
 			}
 		}
-		for _, ae := range s.AETitles {
-			if _, err := tx.Exec(`INSERT INTO site_aes (ae, site_id) VALUES (?, ?)`, ae, s.ID); err != nil {
-				return fmt.Errorf("AE title %s: %w", ae, taken("aeTitles", ae, err))
-			}
+		if err := putSitePeers(tx, s.ID, s.AETitles, now); err != nil {
+			return err
 		}
 		for _, n := range s.Institutions {
 			if _, err := tx.Exec(`INSERT INTO site_institutions (name, site_id) VALUES (?, ?)`, n, s.ID); err != nil {
@@ -199,6 +196,7 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 		_, err := tx.Exec(resolveSites)
 		return err
 	})
+	r.x.peers.changed()
 	if err != nil {
 		return reading.Site{}, readingErr("put site "+s.Name, err)
 	}
@@ -220,6 +218,7 @@ func (r *Reading) DeleteSite(ctx context.Context, id int64) error {
 		_, err := tx.Exec(resolveSites)
 		return err
 	})
+	r.x.peers.changed() // its peers went with it
 	if err != nil {
 		return readingErr(fmt.Sprintf("delete site %d", id), err)
 	}

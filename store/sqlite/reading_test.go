@@ -101,7 +101,7 @@ func readingInstance(s readingtest.Study) *store.Instance {
 		BlobKey:           "k/" + s.UID + ".dcm",
 		Size:              1,
 		SHA256:            hex.EncodeToString(sum[:]),
-		Origin:            store.Origin{Transport: "dimse", CallingAE: s.CallingAE},
+		Origin:            store.Origin{Transport: "dimse", CallingAE: s.CallingAE, Quarantined: s.Quarantined},
 		ReceivedAt:        s.ReceivedAt,
 		StudyAttrs: dicom.JSONDataset{
 			dicom.TagStudyInstanceUID.Hex(): str("UI", s.UID),

@@ -20,7 +20,7 @@ const worklistSelect = `SELECT rs.study_pk, rs.study_uid, COALESCE(rs.site_id, 0
 	rs.calling_ae, st.institution_name, st.patient_name, st.patient_id, st.patient_sex, st.patient_birth_date,
 	COALESCE(json_extract(st.attrs, '$."00101010".Value[0]'), ''), st.modalities_in_study, st.study_date,
 	st.study_time, st.study_description, st.accession_number, st.num_instances, rs.status, rs.urgent,
-	rs.received_at, rs.final_at
+	rs.received_at, rs.final_at, rs.quarantined
 	FROM reading_studies rs JOIN studies st ON st.id = rs.study_pk LEFT JOIN sites si ON si.id = rs.site_id `
 
 // maxWorklistPage bounds one page.
@@ -137,6 +137,12 @@ func worklistWhere(f reading.WorklistFilter) ([]string, []any, error) {
 	} else if f.UnknownSite {
 		where = append(where, "rs.site_id IS NULL")
 	}
+	switch {
+	case f.QuarantinedOnly:
+		where = append(where, "rs.quarantined = 1")
+	case !f.WithQuarantined:
+		where = append(where, "rs.quarantined = 0")
+	}
 	if f.Status != "" {
 		if !f.Status.Valid() {
 			return nil, nil, fmt.Errorf("worklist: status %q: %w", f.Status, reading.ErrInvalid)
@@ -211,6 +217,26 @@ func (r *Reading) SetUrgent(ctx context.Context, studyUID string, urgent bool) e
 	return nil
 }
 
+// AssignStudy attributes a study to a site for good and releases it from quarantine.
+func (r *Reading) AssignStudy(ctx context.Context, studyUID string, siteID int64) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM sites WHERE id = ?`, siteID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return &reading.FieldError{Field: "siteId", Problem: reading.ProblemValue, Value: strconv.FormatInt(siteID, 10),
+				Err: fmt.Errorf("no such site: %w", reading.ErrInvalid)}
+		}
+		return execExisting(tx, reading.ErrNotFound, `UPDATE reading_studies SET assigned_site = ?, site_id = ?,
+			quarantined = 0 WHERE study_uid = ?`, siteID, siteID, studyUID)
+	})
+	if err != nil {
+		return readingErr("assign study "+studyUID, err)
+	}
+	return nil
+}
+
 func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
 	rs, err := r.x.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -226,7 +252,7 @@ func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]re
 		var age any
 		if err := rs.Scan(&pk, &w.StudyUID, &w.SiteID, &w.SiteName, &w.CallingAE, &w.Institution, &w.PatientName,
 			&w.PatientID, &w.PatientSex, &w.BirthDate, &age, &mods, &w.StudyDate, &w.StudyTime, &w.Description,
-			&w.Accession, &w.NumInstances, &status, &w.Urgent, &recv, &final); err != nil {
+			&w.Accession, &w.NumInstances, &status, &w.Urgent, &recv, &final, &w.Quarantined); err != nil {
 			return nil, nil, readingErr("worklist", err)
 		}
 		if age != nil {
@@ -455,12 +481,13 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 	out.Reported = len(ds)
 	out.Median, out.P90 = percentile(ds, 50), percentile(ds, 90)
 
-	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread'`).
+	// Studies held in quarantine are nobody's work until an administrator assigns them.
+	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread' AND quarantined = 0`).
 		Scan(&out.UnreadCount); err != nil {
 		return out, readingErr("turnaround", err)
 	}
 	oldest, pks, err := r.worklistRows(ctx, worklistSelect+
-		`WHERE rs.status = 'unread' ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
+		`WHERE rs.status = 'unread' AND rs.quarantined = 0 ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
 	if err != nil {
 		return out, err
 	}

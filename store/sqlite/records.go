@@ -74,6 +74,11 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		if err != nil {
 			return dbErr("write instance", err)
 		}
+		if inst.Origin.Quarantined { // from an unknown sender held for an administrator (0009_peers.sql)
+			if _, err := tx.Exec(`UPDATE reading_studies SET quarantined = 1 WHERE study_pk = ?`, studyPK); err != nil {
+				return dbErr("quarantine study", err)
+			}
+		}
 		if err := refreshSeries(tx, seriesPK, studyPK); err != nil {
 			return err
 		}

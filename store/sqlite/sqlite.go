@@ -34,6 +34,8 @@ type Index struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	close   sync.Once
+
+	peers peerCache // the AE table as PeerLookup answers it (peers.go)
 }
 
 var _ store.Index = (*Index)(nil)

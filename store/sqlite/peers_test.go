@@ -1,0 +1,83 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"pacsd/reading/readingtest"
+	"pacsd/store/sqlite"
+)
+
+// TestUpgradeSiteAEsBecomePeers: migration 0009 turns every AE title of the sites registry
+// (site_aes) into a store-only peer of its site, and studies are attributed through the
+// peers from then on.
+func TestUpgradeSiteAEsBecomePeers(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	db, err := sql.Open("sqlite3", path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"}
+	for v := 1; v <= 8; v++ {
+		names, err := filepath.Glob(filepath.Join("migrations", fmt.Sprintf("%04d_*.sql", v)))
+		if err != nil || len(names) != 1 {
+			t.Fatalf("migration %d: %v %v", v, names, err)
+		}
+		body, err := os.ReadFile(names[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(body), fmt.Sprintf("INSERT INTO schema_version VALUES (%d, 'then')", v))
+	}
+	stmts = append(stmts,
+		`INSERT INTO sites (id, name) VALUES (1, '甲镇'), (2, '乙镇')`,
+		`INSERT INTO site_aes (ae, site_id) VALUES ('TOWN_A', 1), ('TOWN_A_US', 1), ('TOWN_B', 2)`)
+	for _, stmt := range stmts {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%.60s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	idx, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open a schema-8 database: %v", err)
+	}
+	defer idx.Close()
+	r := idx.Reading()
+	peers, err := r.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range peers {
+		if !p.MayStore || p.MayQuery || p.MayRetrieve || p.Destination || len(p.Addresses) != 0 {
+			t.Errorf("migrated peer %+v, want store-only", p)
+		}
+		got = append(got, fmt.Sprintf("%s@%d", p.AETitle, p.SiteID))
+	}
+	if want := []string{"TOWN_A@1", "TOWN_A_US@1", "TOWN_B@2"}; !slices.Equal(got, want) {
+		t.Errorf("peers after the upgrade: %v, want %v", got, want)
+	}
+	sites, err := r.Sites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sites) != 2 || !slices.Equal(sites[1].AETitles, []string{"TOWN_A", "TOWN_A_US"}) || !slices.Equal(sites[0].AETitles, []string{"TOWN_B"}) {
+		t.Errorf("sites after the upgrade: %+v", sites)
+	}
+	// A study arriving now is attributed through the peers.
+	if _, err := idx.PutInstance(ctx, readingInstance(readingtest.Study{UID: "7.1", CallingAE: "TOWN_B", ReceivedAt: time.Now()})); err != nil {
+		t.Fatal(err)
+	}
+	if row, err := r.Study(ctx, "7.1"); err != nil || row.SiteID != 2 {
+		t.Errorf("study from TOWN_B: %+v %v, want site 2", row, err)
+	}
+}
