@@ -319,18 +319,27 @@ func (a *assoc) sendBytes(id byte, command bool, b []byte) error {
 }
 
 // sendStream sends everything r yields as data PDVs on context id, one fragment in memory at
-// a time. The last fragment is only known once r reports EOF, so one byte is read ahead.
-// readErr reports a failure of r (the message cannot be completed: the caller must abort)
-// apart from a send error.
+// a time (see streamPDVs).
 func (a *assoc) sendStream(id byte, r io.Reader, stop func() error) (sent int64, readErr, sendErr error) {
-	frag := a.fragmentSize()
+	return streamPDVs(r, a.fragmentSize(), a.pdataBuffer, func(buf []byte, last bool) error {
+		return a.sendPDV(buf, id, false, last)
+	}, stop)
+}
+
+// streamPDVs reads r into P-DATA-TF buffers (buffer(n) gives one for n data bytes, as
+// pdataBuffer does) of frag data bytes and hands each to send (which frames it with sendPDV),
+// one fragment in memory at a time: the C-STORE path of both the Client and C-GET's
+// sub-operations. The last fragment is only known once r reports EOF, so one byte is read
+// ahead. readErr reports a failure of r (the message cannot be completed: the caller must
+// abort) apart from a send error.
+func streamPDVs(r io.Reader, frag int, buffer func(n int) []byte, send func(buf []byte, last bool) error, stop func() error) (sent int64, readErr, sendErr error) {
 	var carry [1]byte
 	haveCarry := false
 	for {
 		if err := stop(); err != nil {
 			return sent, nil, err
 		}
-		buf := a.pdataBuffer(frag)
+		buf := buffer(frag)
 		data := buf[pduHeaderLen+pdvHeaderLen:]
 		off := 0
 		if haveCarry {
@@ -356,7 +365,7 @@ func (a *assoc) sendStream(id byte, r io.Reader, stop func() error) (sent int64,
 				return sent, fmt.Errorf("read data set: %w", perr), nil
 			}
 		}
-		if err := a.sendPDV(buf[:pduHeaderLen+pdvHeaderLen+n], id, false, last); err != nil {
+		if err := send(buf[:pduHeaderLen+pdvHeaderLen+n], last); err != nil {
 			return sent, nil, err
 		}
 		sent += int64(n)

@@ -145,6 +145,11 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 			return nil, fmt.Errorf("dimse dial: %w", err)
 		}
 	}
+	if mo := cfg.MoveOriginator.AETitle; mo != "" {
+		if err := validAETitle(mo); err != nil {
+			return nil, fmt.Errorf("dimse dial: move originator: %w", err)
+		}
+	}
 	pcs, err := proposeContexts(cfg.Contexts)
 	if err != nil {
 		return nil, fmt.Errorf("dimse dial: %w", err)
@@ -478,14 +483,8 @@ func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, da
 			return fmt.Errorf("%w for SOP instance UID %q: %w", ErrNoContext, sopInstance, err)
 		}
 		id := c.nextMessageID()
-		rq := &command{
-			CommandField:           cmdCStoreRQ,
-			MessageID:              id,
-			Priority:               priorityMedium,
-			AffectedSOPClassUID:    sopClass,
-			AffectedSOPInstanceUID: sopInstance,
-			HasDataSet:             true,
-		}
+		rq := storeRQ(sopClass, sopInstance, c.cfg.MoveOriginator)
+		rq.MessageID = id
 		if err := c.a.sendBytes(pc.ID, true, rq.encode()); err != nil {
 			return err
 		}
@@ -513,6 +512,24 @@ func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, da
 	}
 	return st, nil
 }
+
+// storeRQ is the command of a C-STORE-RQ (PS3.7 9.3.1.1), Message ID to be set. A Move
+// Originator is named in the sub-operations of a C-MOVE (PS3.4 C.4.2.3).
+func storeRQ(sopClass, sopInstance string, mo MoveOriginator) *command {
+	rq := &command{
+		CommandField:           cmdCStoreRQ,
+		Priority:               priorityMedium,
+		AffectedSOPClassUID:    sopClass,
+		AffectedSOPInstanceUID: sopInstance,
+		HasDataSet:             true,
+	}
+	if mo.AETitle != "" {
+		rq.MoveOriginatorAETitle, rq.MoveOriginatorMessageID = mo.AETitle, mo.MessageID
+	}
+	return rq
+}
+
+var _ SubStorer = (*Client)(nil)
 
 // Release performs A-RELEASE (PS3.8 7.2) and closes the connection.
 func (c *Client) Release(ctx context.Context) error {

@@ -13,8 +13,11 @@ const (
 	cmdCStoreRQ        uint16 = 0x0001
 	cmdCStoreRSP       uint16 = 0x8001
 	cmdCGetRQ          uint16 = 0x0010
+	cmdCGetRSP         uint16 = 0x8010
 	cmdCFindRQ         uint16 = 0x0020
+	cmdCFindRSP        uint16 = 0x8020
 	cmdCMoveRQ         uint16 = 0x0021
+	cmdCMoveRSP        uint16 = 0x8021
 	cmdCEchoRQ         uint16 = 0x0030
 	cmdCEchoRSP        uint16 = 0x8030
 	cmdNEventReportRQ  uint16 = 0x0100
@@ -40,12 +43,17 @@ const (
 	elemCommandField              uint16 = 0x0100
 	elemMessageID                 uint16 = 0x0110
 	elemMessageIDBeingRespondedTo uint16 = 0x0120
+	elemMoveDestination           uint16 = 0x0600
 	elemPriority                  uint16 = 0x0700
 	elemCommandDataSetType        uint16 = 0x0800
 	elemStatus                    uint16 = 0x0900
 	elemErrorComment              uint16 = 0x0902
 	elemAffectedSOPInstanceUID    uint16 = 0x1000
 	elemRequestedSOPInstanceUID   uint16 = 0x1001
+	elemRemainingSubOperations    uint16 = 0x1020
+	elemCompletedSubOperations    uint16 = 0x1021
+	elemFailedSubOperations       uint16 = 0x1022
+	elemWarningSubOperations      uint16 = 0x1023
 	elemMoveOriginatorAETitle     uint16 = 0x1030
 	elemMoveOriginatorMessageID   uint16 = 0x1031
 )
@@ -65,8 +73,19 @@ type command struct {
 	ErrorComment              string
 	MoveOriginatorAETitle     string
 	MoveOriginatorMessageID   uint16
+	MoveDestination           string // C-MOVE-RQ (0000,0600)
+	// SubOps are the sub-operation counts of a C-MOVE/C-GET response (0000,1020-1023);
+	// nil: absent. Remaining is written only when HasRemaining (PS3.7 9.3.3.2, 9.3.4.2:
+	// pending responses, and optionally Cancel).
+	SubOps *subOpCounts
 
 	present []uint16 // elements seen when decoding
+}
+
+// subOpCounts is what a C-MOVE/C-GET response says of its sub-operations.
+type subOpCounts struct {
+	SubOperations
+	HasRemaining bool
 }
 
 func (c *command) isResponse() bool { return c.CommandField&cmdResponseBit != 0 }
@@ -105,7 +124,9 @@ func (c *command) encode() []byte {
 	} else {
 		us(elemMessageID, c.MessageID)
 	}
-	if c.CommandField == cmdCStoreRQ {
+	str(elemMoveDestination, c.MoveDestination, ' ')
+	switch c.CommandField {
+	case cmdCStoreRQ, cmdCFindRQ, cmdCMoveRQ, cmdCGetRQ: // PS3.7 9.3.1.1-9.3.4.1: Priority M
 		us(elemPriority, c.Priority)
 	}
 	if c.HasDataSet {
@@ -119,6 +140,14 @@ func (c *command) encode() []byte {
 	}
 	str(elemAffectedSOPInstanceUID, c.AffectedSOPInstanceUID, 0)
 	str(elemRequestedSOPInstanceUID, c.RequestedSOPInstanceUID, 0)
+	if so := c.SubOps; so != nil {
+		if so.HasRemaining {
+			us(elemRemainingSubOperations, clampCount(so.Remaining))
+		}
+		us(elemCompletedSubOperations, clampCount(so.Completed))
+		us(elemFailedSubOperations, clampCount(so.Failed))
+		us(elemWarningSubOperations, clampCount(so.Warning))
+	}
 	if c.MoveOriginatorAETitle != "" {
 		str(elemMoveOriginatorAETitle, c.MoveOriginatorAETitle, ' ')
 		us(elemMoveOriginatorMessageID, c.MoveOriginatorMessageID)
@@ -128,6 +157,11 @@ func (c *command) encode() []byte {
 	binary.LittleEndian.PutUint32(b[4:], 4)
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(b)-12))
 	return b
+}
+
+// clampCount fits a sub-operation count into its US element (PS3.7 E.1).
+func clampCount(n int) uint16 {
+	return uint16(min(max(n, 0), 0xFFFF))
 }
 
 // sanitizeComment makes s a valid LO value in the default character repertoire: printable
@@ -188,6 +222,26 @@ func decodeCommand(b []byte) (*command, error) {
 			c.ErrorComment = strings.TrimRight(string(v), " \x00")
 		case elemMoveOriginatorAETitle:
 			c.MoveOriginatorAETitle = strings.Trim(string(v), " \x00")
+		case elemMoveDestination:
+			c.MoveDestination = strings.Trim(string(v), " \x00")
+		case elemRemainingSubOperations, elemCompletedSubOperations, elemFailedSubOperations, elemWarningSubOperations:
+			var n uint16
+			if n, err = us(elem, v); err != nil {
+				break
+			}
+			if c.SubOps == nil {
+				c.SubOps = &subOpCounts{}
+			}
+			switch elem {
+			case elemRemainingSubOperations:
+				c.SubOps.Remaining, c.SubOps.HasRemaining = int(n), true
+			case elemCompletedSubOperations:
+				c.SubOps.Completed = int(n)
+			case elemFailedSubOperations:
+				c.SubOps.Failed = int(n)
+			default:
+				c.SubOps.Warning = int(n)
+			}
 		case elemCommandField:
 			c.CommandField, err = us(elem, v)
 		case elemMessageID:
@@ -231,8 +285,8 @@ func us(elem uint16, v []byte) (uint16, error) {
 // commandName is for logs.
 func commandName(field uint16) string {
 	names := map[uint16]string{
-		cmdCStoreRQ: "C-STORE-RQ", cmdCStoreRSP: "C-STORE-RSP", cmdCGetRQ: "C-GET-RQ",
-		cmdCFindRQ: "C-FIND-RQ", cmdCMoveRQ: "C-MOVE-RQ", cmdCEchoRQ: "C-ECHO-RQ",
+		cmdCStoreRQ: "C-STORE-RQ", cmdCStoreRSP: "C-STORE-RSP", cmdCGetRQ: "C-GET-RQ", cmdCGetRSP: "C-GET-RSP",
+		cmdCFindRQ: "C-FIND-RQ", cmdCFindRSP: "C-FIND-RSP", cmdCMoveRQ: "C-MOVE-RQ", cmdCMoveRSP: "C-MOVE-RSP", cmdCEchoRQ: "C-ECHO-RQ",
 		cmdCEchoRSP: "C-ECHO-RSP", cmdNEventReportRQ: "N-EVENT-REPORT-RQ", cmdNGetRQ: "N-GET-RQ",
 		cmdNSetRQ: "N-SET-RQ", cmdNActionRQ: "N-ACTION-RQ", cmdNCreateRQ: "N-CREATE-RQ",
 		cmdNDeleteRQ: "N-DELETE-RQ", cmdCCancelRQ: "C-CANCEL-RQ",

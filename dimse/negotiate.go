@@ -27,11 +27,18 @@ func chooseTransferSyntax(sopClass string, proposed []string) (string, bool) {
 	return "", false
 }
 
-// acceptedContext is a presentation context in use on an association.
+// acceptedContext is a presentation context in use on an association, with the roles
+// negotiated for its abstract syntax (PS3.7 D.3.3.4; without a role selection item the
+// requestor is SCU and we are SCP).
 type acceptedContext struct {
 	ID             byte
 	AbstractSyntax string
 	TransferSyntax string
+	// PeerSCU: the peer may send requests of this SOP class on it (we are the SCP).
+	PeerSCU bool
+	// PeerSCP: the peer accepted the SCP role by role selection: we may send it C-STORE
+	// requests on it (the sub-operations of a C-GET, PS3.4 C.4.3).
+	PeerSCP bool
 }
 
 // negotiation is the service user's answer to an A-ASSOCIATE indication.
@@ -43,10 +50,25 @@ type negotiation struct {
 
 // supportsAbstractSyntax tells whether we serve a SOP class as SCP.
 func (s *Server) supportsAbstractSyntax(uid string) bool {
-	if uid == dicom.VerificationSOPClass {
+	switch {
+	case uid == dicom.VerificationSOPClass:
+		return true
+	case s.Store != nil && dicom.IsStorageSOPClass(uid):
+		return true
+	case s.Find != nil && slices.Contains(s.FindSOPClasses, uid):
+		return true
+	case s.Move != nil && slices.Contains(s.MoveSOPClasses, uid):
+		return true
+	case s.Get != nil && slices.Contains(s.GetSOPClasses, uid):
 		return true
 	}
-	return s.Store != nil && dicom.IsStorageSOPClass(uid)
+	return false
+}
+
+// sendsSubOperations tells whether we may act as SCU of a SOP class when the requestor
+// takes the SCP role: the Storage classes that carry C-GET's C-STORE sub-operations.
+func (s *Server) sendsSubOperations(uid string) bool {
+	return s.Get != nil && dicom.IsStorageSOPClass(uid)
 }
 
 // negotiate is the service-user half of association acceptance (the provider half, in
@@ -71,13 +93,13 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 		}
 	}
 
-	// PS3.7 D.3.3.4: we only ever act as SCP on an association we accept. For each SOP class
-	// the requestor names we agree to its SCU role and decline the SCP role; if it refuses to
-	// be SCU for a class, nothing we offer fits, and its contexts are rejected.
-	// Only classes proposed in a presentation context are answered, which also bounds the
-	// answer (128 contexts) whatever the request holds.
+	// PS3.7 D.3.3.4: for each SOP class the requestor names, we agree to its SCU role when
+	// we serve the class as SCP, and to its SCP role only for the Storage classes of C-GET
+	// sub-operations (Get set); everything else is declined. A class for which neither
+	// role is left has its contexts rejected. Without a role selection item the default
+	// roles hold (requestor SCU, we SCP). Only classes proposed in a presentation context
+	// are answered, which also bounds the answer (128 contexts) whatever the request holds.
 	var roles []roleSelection
-	noSCU := map[string]bool{}
 	proposed := func(uid string) bool {
 		return slices.ContainsFunc(rq.Contexts, func(pc presentationContextRQ) bool { return pc.AbstractSyntax == uid })
 	}
@@ -85,10 +107,19 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 		if !proposed(r.SOPClassUID) || slices.ContainsFunc(roles, func(x roleSelection) bool { return x.SOPClassUID == r.SOPClassUID }) {
 			continue
 		}
-		roles = append(roles, roleSelection{SOPClassUID: r.SOPClassUID, SCU: r.SCU && s.supportsAbstractSyntax(r.SOPClassUID)})
-		if !r.SCU {
-			noSCU[r.SOPClassUID] = true
+		roles = append(roles, roleSelection{
+			SOPClassUID: r.SOPClassUID,
+			SCU:         r.SCU && s.supportsAbstractSyntax(r.SOPClassUID),
+			SCP:         r.SCP && s.sendsSubOperations(r.SOPClassUID),
+		})
+	}
+	roleOf := func(uid string) (peerSCU, peerSCP, selected bool) {
+		for _, r := range roles {
+			if r.SOPClassUID == uid {
+				return r.SCU, r.SCP, true
+			}
 		}
+		return s.supportsAbstractSyntax(uid), false, false
 	}
 
 	n := negotiation{contexts: map[byte]acceptedContext{}}
@@ -110,13 +141,14 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 	}
 	for _, pc := range rq.Contexts {
 		res := presentationContextAC{ID: pc.ID, TransferSyntax: pc.TransferSyntaxes[0]}
+		peerSCU, peerSCP, selected := roleOf(pc.AbstractSyntax)
 		switch {
 		case pc.ID%2 == 0:
 			// PS3.8 9.3.2.2: IDs are odd. We cannot use this one; say so without a reason.
 			res.Result = presentationResultNoReason
-		case !s.supportsAbstractSyntax(pc.AbstractSyntax):
+		case !s.supportsAbstractSyntax(pc.AbstractSyntax) && (!selected || !s.sendsSubOperations(pc.AbstractSyntax)):
 			res.Result = presentationResultAbstractSyntax
-		case noSCU[pc.AbstractSyntax]:
+		case !peerSCU && !peerSCP:
 			res.Result = presentationResultUserRejection
 		default:
 			ts, ok := chooseTransferSyntax(pc.AbstractSyntax, pc.TransferSyntaxes)
@@ -125,7 +157,8 @@ func (s *Server) negotiate(rq *associateRQ, info AssociationInfo) negotiation {
 				break
 			}
 			res.Result, res.TransferSyntax = presentationResultAcceptance, ts
-			n.contexts[pc.ID] = acceptedContext{ID: pc.ID, AbstractSyntax: pc.AbstractSyntax, TransferSyntax: ts}
+			n.contexts[pc.ID] = acceptedContext{ID: pc.ID, AbstractSyntax: pc.AbstractSyntax, TransferSyntax: ts,
+				PeerSCU: peerSCU, PeerSCP: peerSCP}
 		}
 		ac.Contexts = append(ac.Contexts, res)
 	}

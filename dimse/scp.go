@@ -3,6 +3,7 @@ package dimse
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +22,15 @@ import (
 //     sets read deadlines;
 //   - readLoop, which reads one PDU at a time into its buffer and hands it to serve, then
 //     waits to be told to read the next (the buffer is reused, so the two never overlap);
-//   - while a C-STORE runs, the handler, which reads the data set from a pipe that serve
-//     feeds fragment by fragment as the P-DATA-TF PDUs arrive.
+//   - while an operation runs, its handler: a C-STORE handler reads the data set from a
+//     pipe that serve feeds fragment by fragment as the P-DATA-TF PDUs arrive; a C-FIND,
+//     C-MOVE or C-GET handler (query.go) hands each message it sends (pending responses,
+//     C-GET's C-STORE sub-operations fragment by fragment) to serve as a writeJob.
 //
 // Because reading is separate from serve, an A-ABORT or a closed connection is noticed
-// while a handler is making an object durable, and the server's Close and Shutdown reach
-// serve through its select loop.
+// while a handler is making an object durable, a C-CANCEL-RQ or a sub-operation's
+// C-STORE-RSP while a query/retrieve handler runs, and the server's Close and Shutdown
+// reach serve through its select loop.
 
 type netEvent struct {
 	p   pdu
@@ -76,6 +80,10 @@ type scpConn struct {
 	asm      msgAssembler
 
 	op             *operation
+	qop            *queryOp       // the C-FIND/C-MOVE/C-GET whose handler runs (query.go)
+	jobs           chan *writeJob // messages the query handler asks serve to send
+	subMsgID       uint16         // Message ID of our last C-STORE sub-operation
+	tls            bool
 	stash          *netEvent // a PDU that arrived while we owed a response (async window 1)
 	abortAfterOp   bool
 	releasePending bool
@@ -99,6 +107,10 @@ type operation struct {
 	silent   bool           // C-CANCEL: no response at all
 	cancel   context.CancelFunc
 	bytes    int64
+	// collect: the data set is a C-FIND/C-MOVE/C-GET identifier, gathered in ident (up to
+	// Server.MaxIdentifierLength) and handed to the query handler once complete.
+	collect bool
+	ident   []byte
 }
 
 func newSCPConn(s *Server, conn net.Conn, id string) *scpConn {
@@ -116,6 +128,7 @@ func newSCPConn(s *Server, conn net.Conn, id string) *scpConn {
 		next:       make(chan readPlan, 1),
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		jobs:       make(chan *writeJob),
 		hardStop:   s.st.hardStop,
 		kill:       s.st.kill,
 	}
@@ -127,6 +140,7 @@ func newSCPConn(s *Server, conn net.Conn, id string) *scpConn {
 		writeTimeout: s.idleTimeout(),
 	}
 	c.a.providerCheck = c.providerCheck
+	_, c.tls = conn.(*tls.Conn)
 	return c
 }
 
@@ -147,12 +161,20 @@ func (c *scpConn) serve() {
 		if c.op != nil && c.op.status == nil {
 			opDone = c.op.result
 		}
+		var queryDone <-chan queryResult
+		if c.qop != nil {
+			queryDone = c.qop.result
+		}
 		select {
 		case ev := <-c.rx:
 			c.readerBusy = false
 			c.onNet(ev)
 		case st := <-opDone:
 			c.onHandlerDone(st)
+		case r := <-queryDone:
+			c.onQueryDone(r)
+		case j := <-c.jobs:
+			c.runJob(j)
 		case <-c.hardStop:
 			c.hardStop = nil
 			c.onHardStop()
@@ -232,12 +254,15 @@ func drain(r io.Reader) error {
 
 // readDeadline is when the read now starting must have produced a PDU: the ARTIM timer
 // while it runs (PS3.8 9.1.5), none while the peer is waiting for our response (a handler
-// making an object durable is not the peer being idle), else the idle timeout.
+// making an object durable, or searching, is not the peer being idle), else the idle
+// timeout, which also bounds the wait for a C-GET sub-operation's C-STORE-RSP.
 func (c *scpConn) readDeadline() time.Time {
 	switch {
 	case c.a.artimOn:
 		return c.a.artimDeadline
 	case c.op != nil && c.op.dataDone:
+		return time.Time{}
+	case c.qop != nil && c.qop.pending == nil:
 		return time.Time{}
 	}
 	return time.Now().Add(c.srv.idleTimeout())
@@ -376,7 +401,7 @@ func (c *scpConn) onAssociate(rq *associateRQ) {
 	c.rq = rq
 	c.log = c.log.With("calling_ae", rq.CallingAETitle)
 	c.a.log = c.log
-	info := AssociationInfo{AssociationID: c.id, CallingAETitle: rq.CallingAETitle, CalledAETitle: rq.CalledAETitle, RemoteAddr: c.remote}
+	info := AssociationInfo{AssociationID: c.id, CallingAETitle: rq.CallingAETitle, CalledAETitle: rq.CalledAETitle, RemoteAddr: c.remote, TLS: c.tls}
 	n := c.safeNegotiate(rq, info)
 	if n.rj != nil {
 		c.log.Info("association rejected", "called_ae", rq.CalledAETitle, "reason", rejectReasonName(n.rj.Source, n.rj.Reason))
@@ -440,7 +465,12 @@ func (c *scpConn) onCommandFragment(v pdv) error {
 // onCommand dispatches a complete command set (PS3.7 9.3, 10.3).
 func (c *scpConn) onCommand(cmd *command, pc acceptedContext) error {
 	if cmd.isResponse() {
-		return fmt.Errorf("%w: unexpected %s: we sent no request", errProtocol, commandName(cmd.CommandField))
+		return c.onResponse(cmd, pc)
+	}
+	if c.qop != nil && cmd.CommandField != cmdCCancelRQ {
+		// PS3.7 D.3.3.3: we perform one operation at a time, and the peer is waiting for
+		// the final response of the running one.
+		return fmt.Errorf("%w: %s while message %d is outstanding", errProtocol, commandName(cmd.CommandField), c.qop.cmd.MessageID)
 	}
 	switch cmd.CommandField {
 	case cmdCEchoRQ:
@@ -451,9 +481,19 @@ func (c *scpConn) onCommand(cmd *command, pc acceptedContext) error {
 		return c.answerAfterData(cmd, pc, st)
 	case cmdCStoreRQ:
 		return c.startStore(cmd, pc)
+	case cmdCFindRQ, cmdCMoveRQ, cmdCGetRQ:
+		return c.startQueryRQ(cmd, pc)
 	case cmdCCancelRQ:
-		// PS3.7 9.3.2.3: C-CANCEL has no response, and we run no C-FIND/C-GET/C-MOVE to cancel.
-		c.log.Debug("C-CANCEL-RQ ignored", "message_id", cmd.MessageIDBeingRespondedTo)
+		// PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3: C-CANCEL has no response; it names the request
+		// by Message ID Being Responded To. One for a request already answered, or never
+		// made, is ignored.
+		if q := c.qop; q != nil && cmd.MessageIDBeingRespondedTo == q.cmd.MessageID && !q.cancelled {
+			c.log.Info("C-CANCEL-RQ", "command", commandName(q.cmd.CommandField), "message_id", q.cmd.MessageID)
+			q.cancelled = true
+			q.cancel(ErrCancelled)
+		} else {
+			c.log.Debug("C-CANCEL-RQ ignored", "message_id", cmd.MessageIDBeingRespondedTo)
+		}
 		if cmd.HasDataSet {
 			c.op = &operation{cmd: cmd, ctxID: pc.ID, status: &Status{}, silent: true}
 		}
@@ -484,6 +524,9 @@ func (c *scpConn) startStore(cmd *command, pc acceptedContext) error {
 		refuse = &Status{Code: StatusCannotUnderstand, ErrorComment: "no Affected SOP Instance UID"}
 	case !cmd.HasDataSet:
 		refuse = &Status{Code: StatusCannotUnderstand, ErrorComment: "C-STORE-RQ without a data set"}
+	case !pc.PeerSCU:
+		// PS3.7 D.3.3.4: the requestor declined the SCU role for this class.
+		refuse = &Status{Code: StatusSOPClassNotSupported, ErrorComment: "SCU role not negotiated for the SOP class"}
 	}
 	if refuse != nil {
 		c.log.Warn("C-STORE refused", "sop_instance_uid", cmd.AffectedSOPInstanceUID, "status", refuse.String())
@@ -541,6 +584,16 @@ func (c *scpConn) onDataFragment(v pdv) error {
 	}
 	op.bytes += int64(len(v.Data))
 	c.received += int64(len(v.Data))
+	if op.collect && !op.discard {
+		if len(op.ident)+len(v.Data) > c.srv.maxIdentifierLength() {
+			// Refused without being held: the rest is dropped as it arrives.
+			c.log.Warn("identifier too long: refused", "command", commandName(op.cmd.CommandField), "limit", c.srv.maxIdentifierLength())
+			op.discard, op.ident = true, nil
+			op.status = &Status{Code: StatusDataSetMismatch, ErrorComment: "identifier too long"}
+		} else {
+			op.ident = append(op.ident, v.Data...)
+		}
+	}
 	if op.pw != nil && !op.discard && len(v.Data) > 0 {
 		if _, err := op.pw.Write(v.Data); err != nil {
 			// The handler returned early; keep reading to the end of the message so the
@@ -552,6 +605,11 @@ func (c *scpConn) onDataFragment(v pdv) error {
 		return nil
 	}
 	op.dataDone = true
+	if op.collect && op.status == nil {
+		c.op = nil
+		c.startQuery(op.cmd, c.contexts[op.ctxID], op.ident)
+		return nil
+	}
 	if op.pw != nil {
 		op.pw.Close()
 	}
@@ -597,6 +655,12 @@ func (c *scpConn) completeOp() {
 			return
 		}
 	}
+	c.afterResponse()
+}
+
+// afterResponse does what waited for the response of the running operation: a shutdown
+// abort, a pending release, a stashed request.
+func (c *scpConn) afterResponse() {
 	switch {
 	case c.abortAfterOp:
 		c.ended = "aborted: shutdown"
@@ -631,6 +695,9 @@ func (c *scpConn) respond(op *operation) bool {
 	if rsp.AffectedSOPInstanceUID == "" {
 		rsp.AffectedSOPInstanceUID = op.cmd.RequestedSOPInstanceUID
 	}
+	if f := op.cmd.CommandField; f == cmdCMoveRQ || f == cmdCGetRQ {
+		rsp.SubOps = &subOpCounts{} // PS3.7 9.3.3.2, 9.3.4.2: refused before any sub-operation
+	}
 	if err := c.a.sendBytes(op.ctxID, true, rsp.encode()); err != nil {
 		c.log.Warn("send response", "command", commandName(rsp.CommandField), "err", err)
 		c.ended = "transport error sending a response"
@@ -648,6 +715,16 @@ func (c *scpConn) respond(op *operation) bool {
 }
 
 func (c *scpConn) onRelease() {
+	if q := c.qop; q != nil {
+		// The peer released without waiting for the final response. It can no longer send
+		// (a P-DATA-TF in Sta8 aborts), so stop the handler and a sub-operation awaiting its
+		// C-STORE-RSP; the final response still goes out (AR-7), then A-RELEASE-RP.
+		c.log.Warn("A-RELEASE-RQ while a request is outstanding", "command", commandName(q.cmd.CommandField), "message_id", q.cmd.MessageID)
+		q.cancel(errReleased)
+		q.failPending(errReleased)
+		c.releasePending = true
+		return
+	}
 	if c.op != nil {
 		if !c.op.dataDone {
 			c.protocolAbort(fmt.Errorf("%w: A-RELEASE-RQ in the middle of a data set", errProtocol))
@@ -671,6 +748,11 @@ func (c *scpConn) release() {
 func (c *scpConn) onHardStop() {
 	if c.op != nil && c.op.dataDone && c.op.result != nil && c.op.status == nil {
 		c.log.Info("shutdown: aborting once the running C-STORE is answered")
+		c.abortAfterOp = true
+		return
+	}
+	if c.qop != nil && c.op == nil {
+		c.log.Info("shutdown: aborting once the running request is answered", "command", commandName(c.qop.cmd.CommandField))
 		c.abortAfterOp = true
 		return
 	}
@@ -712,6 +794,10 @@ func (c *scpConn) abortNow(cause error) {
 // and its data stream fails. serve waits for the handler in finish.
 func (c *scpConn) failOp(cause error) {
 	c.stash = nil
+	if q := c.qop; q != nil {
+		c.qop = nil
+		q.end(fmt.Errorf("association aborted: %w", cause))
+	}
 	op := c.op
 	if op == nil {
 		return

@@ -166,24 +166,64 @@ func StoreAll(ctx context.Context, addr string, cfg ClientConfig, items []StoreI
 // have stored it).
 func storeGroup(ctx context.Context, c *Client, items []StoreItem, todo []int, report func(StoreResult)) (rest []int, broken bool) {
 	for k, i := range todo {
-		it := items[i]
-		open, ts, uncompressed := it.Open, it.TransferSyntaxUID, false
-		if _, ok := c.find(it.SOPClassUID, ts); !ok && it.Uncompressed != nil {
-			if _, ok := c.find(it.SOPClassUID, dicom.ExplicitVRLittleEndian); ok {
-				open, ts, uncompressed = it.Uncompressed, dicom.ExplicitVRLittleEndian, true
-			}
-		}
-		rc, err := open()
-		if err != nil {
-			report(StoreResult{Index: i, Err: fmt.Errorf("open: %w", err), Uncompressed: uncompressed})
-			continue
-		}
-		st, err := c.Store(ctx, it.SOPClassUID, it.SOPInstanceUID, ts, rc)
-		rc.Close()
-		report(StoreResult{Index: i, Status: st, Err: err, Uncompressed: uncompressed})
-		if err != nil && !errors.Is(err, ErrNoContext) {
+		r, broken := storeOne(ctx, c, items[i])
+		r.Index = i
+		report(r)
+		if broken {
 			return todo[k+1:], true
 		}
 	}
 	return nil, false
+}
+
+// storeOne sends one item through s: in its own transfer syntax when s accepted a context
+// for it, else in Explicit VR Little Endian through item.Uncompressed when s accepted that,
+// else not at all (ErrNoContext). The one rule of StoreAll and StoreVia. broken: s failed
+// (any Store error but ErrNoContext): the association is gone.
+func storeOne(ctx context.Context, s SubStorer, it StoreItem) (r StoreResult, broken bool) {
+	open, ts, uncompressed := it.Open, it.TransferSyntaxUID, false
+	if !s.CanStore(it.SOPClassUID, ts) {
+		if it.Uncompressed == nil || !s.CanStore(it.SOPClassUID, dicom.ExplicitVRLittleEndian) {
+			return StoreResult{Err: fmt.Errorf("C-STORE %s: %w for %s in %q", it.SOPInstanceUID, ErrNoContext, it.SOPClassUID, ts)}, false
+		}
+		open, ts, uncompressed = it.Uncompressed, dicom.ExplicitVRLittleEndian, true
+	}
+	rc, err := open()
+	if err != nil {
+		return StoreResult{Err: fmt.Errorf("open %s: %w", it.SOPInstanceUID, err), Uncompressed: uncompressed}, false
+	}
+	defer rc.Close()
+	st, err := s.Store(ctx, it.SOPClassUID, it.SOPInstanceUID, ts, rc)
+	return StoreResult{Status: st, Err: err, Uncompressed: uncompressed}, err != nil && !errors.Is(err, ErrNoContext)
+}
+
+// StoreVia sends items through s in order, with StoreAll's choice of transfer syntax per
+// item (its own if s accepted it, else Explicit VR Little Endian through Uncompressed, else
+// ErrNoContext): a C-GET handler sends with the SubStorer of the request's association, a
+// C-MOVE handler through a *Client dialled to the destination. report (may be nil) is
+// called once per item, Index into items. When s fails (the association is lost, or ctx
+// ends), the items not yet tried are reported with that error without being tried, and
+// StoreVia returns it; else it returns nil (refusals are in the reports).
+func StoreVia(ctx context.Context, s SubStorer, items []StoreItem, report func(StoreResult)) error {
+	if report == nil {
+		report = func(StoreResult) {}
+	}
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			for j := i; j < len(items); j++ {
+				report(StoreResult{Index: j, Err: context.Cause(ctx)})
+			}
+			return context.Cause(ctx)
+		}
+		r, broken := storeOne(ctx, s, it)
+		r.Index = i
+		report(r)
+		if broken {
+			for j := i + 1; j < len(items); j++ {
+				report(StoreResult{Index: j, Err: r.Err})
+			}
+			return r.Err
+		}
+	}
+	return nil
 }
