@@ -147,8 +147,12 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 // ErrTooLarge, ErrNoSpace or ErrUnavailable; an error reading r itself (a peer gone away)
 // or the end of ctx is returned wrapped as it is. If the same SOP instance is already
 // stored with the same SHA-256, Put returns the stored record and writes nothing. If it is
-// stored with other content, the new object replaces it (the modality's corrected version
-// wins) and the old blob is deleted after the commit.
+// stored with other content, the overwrite rule decides (mayReplace): from the site that
+// sent the stored version (same non-empty Origin.Site) and in the same study and series,
+// the new object becomes the current version (the modality's corrected version wins) and
+// the old one is kept as a version (Versions, Restore), its blob untouched; otherwise Put
+// refuses with an error wrapping ErrOtherStudy or ErrOtherSite (both ErrDuplicate, an
+// ErrConflict), the stored object stays as it is, and the refusal is logged.
 //
 // The header is parsed from the stream as it is spooled (a TeeReader under the parser's
 // bufio.Reader; dicom.ReadPart10 stops before Pixel Data), so a large object is read once
@@ -160,8 +164,8 @@ func NewArchive(idx Index, blobs Blobs, cfg Config) (*Archive, error) {
 // cannot see, and objects with an undefined-length element after Pixel Data.
 //
 // Put writes the one log line of each object, whatever its transport: its outcome (stored,
-// replaced, duplicate, refused, failed), where it came from, its SOP Instance UID, size
-// and duration. Never patient data.
+// replaced, duplicate, refused, failed), where it came from (with its site), its SOP
+// Instance UID, size and duration, and for a refused re-send the reason. Never patient data.
 func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instance, error) {
 	start := a.cfg.now()
 	res, err := a.put(ctx, r, req)
@@ -176,7 +180,7 @@ func (a *Archive) Put(ctx context.Context, r io.Reader, req PutRequest) (*Instan
 type putResult struct {
 	inst    *Instance // on error, what was learnt of the object: nil before its header was read
 	outcome string    // on success
-	oldKey  string    // putReplaced: the blob of the version replaced
+	oldKey  string    // putReplaced: the blob of the version replaced (kept)
 }
 
 // Outcomes of a Put that succeeded.
@@ -204,11 +208,11 @@ func (a *Archive) put(ctx context.Context, r io.Reader, req PutRequest) (putResu
 		return putResult{inst: inst}, err
 	}
 	// One SOP instance at a time from here on: two copies of the same instance arriving
-	// together (a retry racing the original) must not interleave their blob writes, index
-	// writes and old-blob deletions, or one could delete the blob the other just indexed.
+	// together (a retry racing the original) must not interleave their decisions, blob
+	// writes and index writes, nor a Put a Restore or an eviction.
 	defer a.locks.lock(inst.SOPInstanceUID)()
 
-	// 3. Same content already stored: nothing to write.
+	// 3. Same content already stored: nothing to write. Other content: the overwrite rule.
 	existing, same, err := a.decide(ctx, inst)
 	if err != nil {
 		return putResult{inst: inst}, err
@@ -229,8 +233,8 @@ func (a *Archive) put(ctx context.Context, r io.Reader, req PutRequest) (putResu
 	}
 	res := putResult{inst: inst, outcome: putStored}
 	if prev != nil && prev.BlobKey != inst.BlobKey {
+		// The index keeps prev as a version: its blob stays where it is.
 		res.outcome, res.oldKey = putReplaced, prev.BlobKey
-		a.deleteBlob(context.WithoutCancel(ctx), prev.BlobKey)
 	}
 	a.announce(inst)
 	return res, nil
@@ -325,8 +329,10 @@ func (a *Archive) spoolAndParse(ctx context.Context, sp *spoolFile, r io.Reader,
 }
 
 // decide looks up the stored version of inst's SOP instance (step 3): same reports that it
-// holds the same content and its blob is there, so nothing is to be written. Otherwise inst
-// becomes the instance's new version, and existing (nil when there is none) the old one.
+// holds the same content and its blob is there, so nothing is to be written. Other content
+// goes by the overwrite rule (mayReplace, the one place it is written): refused with an
+// error wrapping ErrDuplicate, or inst becomes the instance's new version and existing the
+// old one (kept by the index). existing is nil when the instance is new.
 func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instance, same bool, err error) {
 	existing, err = a.idx.Instance(ctx, inst.SOPInstanceUID)
 	switch {
@@ -335,6 +341,9 @@ func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instanc
 	case err != nil:
 		return nil, false, indexError("put "+inst.SOPInstanceUID+": look up", err)
 	case existing.SHA256 != inst.SHA256:
+		if err := mayReplace(existing, inst); err != nil {
+			return existing, false, err
+		}
 		return existing, false, nil
 	case a.present(ctx, existing):
 		return existing, true, nil
@@ -347,12 +356,13 @@ func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instanc
 
 // makeDurable puts the spooled object into the blob store under its key (step 4): adopted
 // by a rename where the blob store allows it, copied otherwise. undo removes the new blob
-// of a Put that will not be acknowledged, unless it is the very key the existing record
-// points at (same content re-stored to repair it).
+// of a Put that will not be acknowledged, unless another record may point at that key: the
+// existing record (same content re-stored to repair it) or a kept version with this content
+// (a site re-sending an earlier version of its own).
 func (a *Archive) makeDurable(ctx context.Context, sp *spoolFile, inst, existing *Instance) (undo func(), err error) {
 	inst.BlobKey = BlobKey(inst.StudyInstanceUID, inst.SeriesInstanceUID, inst.SOPInstanceUID, inst.SHA256)
 	undo = func() {
-		if existing != nil && existing.BlobKey == inst.BlobKey {
+		if (existing != nil && existing.BlobKey == inst.BlobKey) || a.keptVersion(ctx, inst) {
 			return
 		}
 		if err := a.blobs.Delete(context.WithoutCancel(ctx), inst.BlobKey); err != nil {
@@ -397,11 +407,12 @@ func (a *Archive) announce(inst *Instance) {
 }
 
 // logPut writes the one log line of a Put. Refusals and failures are warnings (a sender
-// was told no), and so is a replaced version (a modality's correction, or two objects
-// claiming one UID).
+// was told no), and so is a replaced version (a modality's correction).
 func (a *Archive) logPut(ctx context.Context, req PutRequest, res putResult, err error, took time.Duration) {
 	lvl, outcome, msg := slog.LevelInfo, res.outcome, "object stored"
 	switch {
+	case errors.Is(err, ErrDuplicate):
+		lvl, outcome, msg = slog.LevelWarn, "refused", "re-sent object with other content refused; the stored version stays"
 	case err != nil && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrTooLarge)):
 		lvl, outcome, msg = slog.LevelWarn, "refused", "object refused"
 	case err != nil:
@@ -420,7 +431,17 @@ func (a *Archive) logPut(ctx context.Context, req PutRequest, res putResult, err
 	if req.Origin.CallingAE != "" {
 		attrs = append(attrs, slog.String("calling_ae", req.Origin.CallingAE))
 	}
-	attrs = append(attrs, slog.String("remote", req.Origin.RemoteAddr), slog.String("sop_instance_uid", sop))
+	attrs = append(attrs, slog.String("remote", req.Origin.RemoteAddr))
+	if req.Origin.Site != "" {
+		attrs = append(attrs, slog.String("site", req.Origin.Site))
+	}
+	attrs = append(attrs, slog.String("sop_instance_uid", sop))
+	switch {
+	case errors.Is(err, ErrOtherStudy):
+		attrs = append(attrs, slog.String("reason", "other study or series"))
+	case errors.Is(err, ErrOtherSite):
+		attrs = append(attrs, slog.String("reason", "other site"))
+	}
 	if err == nil {
 		attrs = append(attrs, slog.String("study_instance_uid", res.inst.StudyInstanceUID), slog.Int64("size", res.inst.Size))
 	}
@@ -506,20 +527,6 @@ func (a *Archive) present(ctx context.Context, inst *Instance) bool {
 	}
 	rc.Close()
 	return true
-}
-
-// deleteBlob removes a blob the index no longer references, locally and remotely.
-func (a *Archive) deleteBlob(ctx context.Context, key string) {
-	if err := a.blobs.Delete(ctx, key); err != nil {
-		a.log.Warn("cannot remove replaced blob; it stays unreferenced", "blob_key", key, "err", err)
-	}
-	if a.remote != nil {
-		// It may not be uploaded yet, or its upload may be in flight: the uploader removes
-		// what it uploads for a record that has moved on (MarkUploaded fails).
-		if err := a.remote.Delete(ctx, key); err != nil {
-			a.log.Warn("cannot remove replaced blob from the remote store; it stays unreferenced", "blob_key", key, "err", err)
-		}
-	}
 }
 
 // checkFree refuses new objects below the free-space floor, before anything is written: a

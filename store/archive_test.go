@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,17 +245,24 @@ func TestPutDedupe(t *testing.T) {
 	}
 }
 
+// TestPutReplace: a corrected re-send from the same site replaces the stored version,
+// which stays in the blob store (a kept version, see storetest.RunArchiveVersions).
 func TestPutReplace(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	old := e.put(t, obj{pixels: 5000, fill: 1}.bytes(), store.PutRequest{})
+	same := store.PutRequest{Origin: store.Origin{Transport: "dimse", CallingAE: "DR1", Site: "site:1"}}
+	old := e.put(t, obj{pixels: 5000, fill: 1}.bytes(), same)
 	corrected := obj{pixels: 5000, fill: 2, name: "Test^Corrected"}.bytes()
-	inst := e.put(t, corrected, store.PutRequest{})
+	inst := e.put(t, corrected, same)
 	if inst.SHA256 == old.SHA256 || inst.BlobKey == old.BlobKey {
 		t.Fatal("replacement has the old hash or key")
 	}
-	if k := e.blobKeys(t); len(k) != 1 || k[0] != inst.BlobKey {
-		t.Fatalf("blobs = %q, want only the new %s", k, inst.BlobKey)
+	k := e.blobKeys(t)
+	slices.Sort(k)
+	want := []string{old.BlobKey, inst.BlobKey}
+	slices.Sort(want)
+	if !slices.Equal(k, want) {
+		t.Fatalf("blobs = %q, want the new %s and the kept %s", k, inst.BlobKey, old.BlobKey)
 	}
 	got, rc, err := e.a.Open(ctx, inst.SOPInstanceUID)
 	if err != nil {
@@ -352,8 +360,8 @@ func TestPutWithoutAdopter(t *testing.T) {
 }
 
 // TestPutConcurrent: 8 associations storing 50 objects each into shared studies, plus
-// every goroutine re-sending one shared instance with its own content (the last one
-// indexed must be the one whose blob survives).
+// every goroutine of one site re-sending one shared instance with its own content (the
+// last one indexed is current, the 7 others kept as versions, every blob referenced).
 func TestPutConcurrent(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -372,7 +380,7 @@ func TestPutConcurrent(t *testing.T) {
 				}
 			}
 			shared := obj{study: "1.4", sop: "1.4.1.1", pixels: 100, fill: byte(g)}
-			if _, err := e.a.Put(ctx, bytes.NewReader(shared.bytes()), store.PutRequest{}); err != nil {
+			if _, err := e.a.Put(ctx, bytes.NewReader(shared.bytes()), store.PutRequest{Origin: store.Origin{Site: "site:1"}}); err != nil {
 				errs <- err
 			}
 		}()
@@ -393,14 +401,17 @@ func TestPutConcurrent(t *testing.T) {
 	if total != goroutines*each {
 		t.Fatalf("%d instances indexed, want %d", total, goroutines*each)
 	}
-	if k := e.blobKeys(t); len(k) != goroutines*each+1 {
-		t.Fatalf("%d blobs, want %d", len(k), goroutines*each+1)
+	if k := e.blobKeys(t); len(k) != goroutines*each+goroutines {
+		t.Fatalf("%d blobs, want %d", len(k), goroutines*each+goroutines)
+	}
+	if vs, err := e.a.Versions(ctx, "1.4.1.1"); err != nil || len(vs) != goroutines-1 {
+		t.Fatalf("shared instance: %d kept versions, %v; want %d", len(vs), err, goroutines-1)
 	}
 	c, err := e.a.Check(ctx, store.CheckOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Missing != 0 || c.Unreferenced != 0 || c.Referenced != goroutines*each+1 {
+	if c.Missing != 0 || c.Unreferenced != 0 || c.Referenced != goroutines*each+goroutines {
 		t.Fatalf("Check = %+v", c)
 	}
 	if s := e.spoolFiles(t); len(s) != 0 {

@@ -12,9 +12,13 @@
 // answered from the index without writing. Otherwise the spooled file becomes a blob under
 // BlobKey (renamed into place when the Blobs is a FileAdopter, copied otherwise), then the
 // index commits; only then does Put return. A failed index write removes the new blob. An
-// instance re-sent with different content replaces the stored one (the modality's
-// corrected version wins), and the old blob is deleted after the commit. Puts of one SOP
-// Instance UID are serialised; everything else runs in parallel.
+// instance re-sent with different content replaces the stored one only from the site that
+// sent it and in the same study and series (the modality's corrected version wins);
+// otherwise it is refused (ErrOtherSite, ErrOtherStudy: ErrDuplicate) and the stored one
+// stays. A replaced version is kept, blob and all: the index lists it (Archive.Versions)
+// and an administrator may make it current again (Archive.Restore). The archive deletes no
+// blob a record points at, current or kept. Puts of one SOP Instance UID are serialised;
+// everything else runs in parallel.
 //
 // Disk space: Put refuses new objects when the spool filesystem has less than
 // Config.MinFreeBytes free, and maps ENOSPC/EDQUOT anywhere on the way to ErrNoSpace.

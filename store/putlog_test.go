@@ -37,9 +37,13 @@ func TestPutLogsOneLine(t *testing.T) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	o := obj{sop: "1.2.826.0.1.1.1.7", name: "Zhang^San", patientID: "PID-4711", pixels: 64}
-	origin := store.Origin{Transport: "dimse", CallingAE: "TOWNSHIP_DR", CalledAE: "PACSD", RemoteAddr: "192.0.2.7:4242"}
+	origin := store.Origin{Transport: "dimse", CallingAE: "TOWNSHIP_DR", CalledAE: "PACSD", RemoteAddr: "192.0.2.7:4242", Site: "site:1"}
+	otherSite := origin
+	otherSite.Site = "site:2"
 	changed := o
 	changed.fill = 9
+	again := o
+	again.fill = 10
 	for _, tc := range []struct {
 		name    string
 		data    []byte
@@ -51,6 +55,7 @@ func TestPutLogsOneLine(t *testing.T) {
 		{"new", o.bytes(), store.PutRequest{Origin: origin}, "stored", "INFO", ""},
 		{"same again", o.bytes(), store.PutRequest{Origin: origin}, "duplicate", "INFO", ""},
 		{"other content", changed.bytes(), store.PutRequest{Origin: origin}, "replaced", "WARN", ""},
+		{"other content, other site", again.bytes(), store.PutRequest{Origin: otherSite}, "refused", "WARN", ""},
 		{"wrong UID", o.bytes(), store.PutRequest{Origin: origin, ExpectSOPInstanceUID: "1.2.3.4"}, "refused", "WARN", "1.2.3.4"}, // the UID the sender named
 	} {
 		_, err := e.a.Put(context.Background(), bytes.NewReader(tc.data), tc.req)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -17,6 +18,17 @@ var (
 	ErrNoSpace     = errors.New("out of storage space") // disk full or below the free-space floor
 	ErrConflict    = errors.New("conflicting object")
 	ErrUnavailable = errors.New("storage unavailable")
+
+	// ErrDuplicate: the SOP instance is already stored with other content and the re-sent
+	// object may not replace it (PS3.7 C.5: 0x0111 Duplicate SOP Instance). It wraps
+	// ErrConflict; ErrOtherSite and ErrOtherStudy wrap it and say why (Archive.Put).
+	ErrDuplicate = fmt.Errorf("SOP instance already stored with other content: %w", ErrConflict)
+	// ErrOtherSite: the stored version came from another site (or the site of either is
+	// unknown): only the sender of the stored version, or an administrator, may replace it.
+	ErrOtherSite = fmt.Errorf("%w by another site", ErrDuplicate)
+	// ErrOtherStudy: the re-sent object names another study or series than the stored
+	// version: an instance never moves silently from one study to another.
+	ErrOtherStudy = fmt.Errorf("%w in another study or series", ErrDuplicate)
 )
 
 // Origin says where an object came from.
@@ -137,14 +149,31 @@ type IndexReader interface {
 type Index interface {
 	IndexReader
 	// PutInstance records inst. If an instance with the same SOP Instance UID exists, it is
-	// replaced and the previous record returned (so its blob can be removed); prev is nil
-	// otherwise. Study/series derived attributes are kept current in the same transaction.
+	// replaced and the previous record returned; prev is nil otherwise. A previous record
+	// with other content (another SHA-256) is kept as a version (Versions) in the same
+	// transaction, replaced at inst.ReceivedAt by inst's sender (Origin.Who); a kept
+	// version with inst's content is dropped, the current record holding it now, so that
+	// no two records of one instance share a blob. Study/series derived attributes are
+	// kept current in the same transaction. The Archive decides who may replace what.
 	PutInstance(ctx context.Context, inst *Instance) (prev *Instance, err error)
+	// Versions lists the kept earlier versions of an instance, most recently replaced
+	// first; none is an empty list, not an error.
+	Versions(ctx context.Context, sopInstanceUID string) ([]Version, error)
+	// RestoreVersion makes the kept version v current again, in one transaction: v.Instance
+	// (whose attributes the Archive reads again from its blob) replaces the current record
+	// as PutInstance would, except that the record replaced is kept as a version replaced at
+	// `at` by `by`, and v's row goes (the current record holds its blob now). It returns the
+	// record replaced. ErrNotFound when the instance, or its version v.ID with v.BlobKey,
+	// does not exist.
+	RestoreVersion(ctx context.Context, v *Version, at time.Time, by string) (prev *Instance, err error)
 	// DeleteInstance removes the record (and empty series/studies). ErrNotFound if absent.
 	DeleteInstance(ctx context.Context, sopInstanceUID string) error
 	// BlobRefs calls fn for the blob reference of every instance that filter selects,
 	// oldest received first for RefsPending and RefsEvictable (the upload and eviction
-	// order), in no particular order for RefsAll. At most limit refs when limit > 0.
+	// order), in no particular order for RefsAll. RefsAll includes the kept versions'
+	// blobs (Check must never take them for leftovers); the others select current
+	// records only (a version is neither uploaded nor evicted). At most limit refs when
+	// limit > 0.
 	BlobRefs(ctx context.Context, filter RefFilter, limit int, fn func(BlobRef) error) error
 	// MarkUploaded records that the remote store holds blobKey for the instance. It fails
 	// with ErrNotFound when the instance is gone or now points at another blob (replaced
@@ -154,7 +183,7 @@ type Index interface {
 	// for MarkUploaded, and also when the blob is not uploaded (it must never be evicted)
 	// or already evicted (so that two evictors never both count it).
 	MarkEvicted(ctx context.Context, sopInstanceUID, blobKey string) error
-	// Usage sums the instances by where their bytes are.
+	// Usage sums the instances (current records, not kept versions) by where their bytes are.
 	Usage(ctx context.Context) (Usage, error)
 	// Setting and SetSetting keep small facts about the archive itself (which remote store
 	// holds its objects). Setting returns "" for a key never set.

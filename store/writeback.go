@@ -311,7 +311,30 @@ func (w *writeBack) stored(inst, prev *Instance) {
 	w.poke(w.kick)
 }
 
-// forget removes a replaced record from the counters.
+// restored accounts for a Restore that made inst current again (replacing prev): its
+// bytes are wherever the kept version's were, so it counts as pending only when it was
+// never uploaded, and as local unless evicted.
+func (w *writeBack) restored(inst, prev *Instance) {
+	if w == nil {
+		return
+	}
+	w.forget(prev)
+	if !inst.Uploaded {
+		w.pendingObjects.Add(1)
+		w.pendingBytes.Add(inst.Size)
+		if !inst.ReceivedAt.Before(w.since) {
+			w.spoolBytes.Add(inst.Size)
+		}
+	}
+	if !inst.Evicted {
+		w.localBytes.Add(inst.Size)
+	}
+	w.poke(w.kick)
+}
+
+// forget removes a replaced record from the counters. Its blob is not touched: the index
+// keeps it as a version, which is neither uploaded nor evicted from then on (a version
+// replaced before its upload stays local only, one replaced after it stays where it was).
 func (w *writeBack) forget(prev *Instance) {
 	if !prev.Uploaded {
 		w.pendingObjects.Add(-1)
@@ -447,7 +470,10 @@ func (w *writeBack) upload(ctx context.Context, r BlobRef) {
 	}
 	err = w.a.idx.MarkUploaded(ctx, r.SOPInstanceUID, r.BlobKey)
 	if errors.Is(err, ErrNotFound) {
-		// Replaced or deleted while uploading: what we uploaded is referenced by nothing.
+		// Replaced or deleted while uploading: no record says this upload happened. A kept
+		// version with this blob (the record replaced) says "not uploaded" and keeps its
+		// local copy, which is never evicted; so the remote copy is referenced by nothing
+		// that reads it. (The index never lets two records of one instance share a blob.)
 		if err := w.a.remote.Delete(context.WithoutCancel(ctx), r.BlobKey); err != nil {
 			w.log.Warn("cannot remove the upload of a replaced instance", "blob_key", r.BlobKey, "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"pacsd/store"
 	"pacsd/store/s3"
 	"pacsd/store/s3/miniotest"
+	"pacsd/store/storetest"
 )
 
 // The write-back spool against a real MinIO server: acknowledged objects reach the bucket
@@ -269,17 +271,33 @@ func TestWriteBack(t *testing.T) {
 		v1 := obj{study: "1.2.826.0.1.6", sop: "1.2.826.0.1.6.1.1", pixels: 2000, fill: 1}
 		v2 := v1
 		v2.fill = 2
-		in1 := e.put(t, v1.bytes(), store.PutRequest{})
+		same := store.PutRequest{Origin: store.Origin{Transport: "dimse", CallingAE: "DR1", Site: "site:1"}}
+		in1 := e.put(t, v1.bytes(), same)
 		drain(t, e.a)
-		in2 := e.put(t, v2.bytes(), store.PutRequest{})
+		in2 := e.put(t, v2.bytes(), same)
 		drain(t, e.a)
+		// The replaced version stays where it was (uploaded), the new one is uploaded too.
 		keys := remoteKeys(t, e.remote)
-		if len(keys) != 1 || keys[0] != in2.BlobKey || in1.BlobKey == in2.BlobKey {
-			t.Fatalf("bucket after replacement = %q, want only %s", keys, in2.BlobKey)
+		slices.Sort(keys)
+		want := []string{in1.BlobKey, in2.BlobKey}
+		slices.Sort(want)
+		if !slices.Equal(keys, want) || in1.BlobKey == in2.BlobKey {
+			t.Fatalf("bucket after replacement = %q, want %q", keys, want)
 		}
 		if got := openBytes(t, e.a, in2.SOPInstanceUID); !bytes.Equal(got, v2.bytes()) {
 			t.Fatal("Open after replacement: not the new version")
 		}
+	})
+
+	// Versions: the overwrite rule and kept versions with every object uploaded and its
+	// local copy evicted at once (LocalBudget 0): a kept version is read, checked and
+	// restored from the bucket.
+	t.Run("Versions", func(t *testing.T) {
+		n := 0
+		storetest.RunArchiveVersions(t, func(t *testing.T) *store.Archive {
+			n++
+			return newWBEnv(t, srv, fmt.Sprintf("wb-versions-%d", n), t.TempDir(), store.UploadConfig{YieldMax: -1}).a
+		})
 	})
 
 	t.Run("DamagedLocalCopyIsNotUploaded", func(t *testing.T) {

@@ -25,8 +25,19 @@ type queryer interface {
 
 // PutInstance records inst (see store.Index). The study row takes the attributes of inst
 // merged over its own (mergeStudy), the series row those of inst; derived counts are
-// recomputed in the same transaction.
+// recomputed in the same transaction. The record replaced is kept as a version (keepVersion).
 func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.Instance, error) {
+	if inst == nil {
+		return nil, fmt.Errorf("put instance: missing UID or blob key: %w", store.ErrInvalid)
+	}
+	return x.putInstance(ctx, inst, inst.ReceivedAt, inst.Origin.Who(), nil)
+}
+
+// putInstance is PutInstance; the record it replaces is kept as a version replaced at `at`
+// by `by`. check, when given, runs first in the transaction with the current record (nil
+// when none), and its error aborts the write (RestoreVersion's).
+func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.Time, by string,
+	check func(tx *sql.Tx, current *store.Instance) error) (*store.Instance, error) {
 	if inst == nil || inst.StudyInstanceUID == "" || inst.SeriesInstanceUID == "" ||
 		inst.SOPInstanceUID == "" || inst.BlobKey == "" {
 		return nil, fmt.Errorf("put instance: missing UID or blob key: %w", store.ErrInvalid)
@@ -40,6 +51,14 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		prev = nil
 		p, prevSeries, err := loadInstance(context.Background(), tx, inst.SOPInstanceUID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if check != nil {
+			if err := check(tx, p); err != nil {
+				return err
+			}
+		}
+		if err := keepVersion(tx, p, inst, at, by); err != nil {
 			return err
 		}
 		cols, err := mergeStudy(tx, inst, cols)
@@ -57,18 +76,18 @@ func (x *Index) PutInstance(ctx context.Context, inst *store.Instance) (*store.I
 		if p == nil {
 			_, err = tx.Exec(`INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number,
 				transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
-				transport, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+				transport, site, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
-				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
 				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted)
 		} else {
 			_, err = tx.Exec(`UPDATE instances SET series_pk=?, sop_class_uid=?, instance_number=?,
 				transfer_syntax=?, blob_key=?, size=?, sha256=?, dataset_offset=?, calling_ae=?, called_ae=?,
-				remote_addr=?, transport=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
+				remote_addr=?, transport=?, site=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
 				seriesPK, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
-				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport,
+				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
 				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted, inst.SOPInstanceUID)
 		}
 		if err != nil {
@@ -246,7 +265,7 @@ type parents struct{ series, study int64 }
 
 const instanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
 	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
-	i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted
+	i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted, i.site
 	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
 
 // decodeCache shares the decoding of study and series JSON between the rows of one listing.
@@ -274,7 +293,7 @@ func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*sto
 	err := rows.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
 		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
 		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &recv,
-		&sa, &sea, &ia, &p.series, &p.study, &in.Uploaded, &in.Evicted)
+		&sa, &sea, &ia, &p.series, &p.study, &in.Uploaded, &in.Evicted, &in.Origin.Site)
 	if err != nil {
 		return nil, p, err
 	}
@@ -361,6 +380,8 @@ func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int,
 	q := "SELECT sop_uid, blob_key, size, sha256, received_at, uploaded, evicted FROM instances"
 	switch filter {
 	case store.RefsAll:
+		// Kept versions' blobs are referenced too (store.Index).
+		q += " UNION ALL SELECT sop_uid, blob_key, size, sha256, received_at, uploaded, evicted FROM instance_versions"
 	case store.RefsPending:
 		q += " WHERE uploaded = 0 ORDER BY received_at"
 	case store.RefsEvictable:

@@ -106,7 +106,7 @@ func (f Fixture) Instance() *store.Instance {
 		Size:              int64(len(content)),
 		SHA256:            sha,
 		DatasetOffset:     132,
-		Origin:            store.Origin{Transport: "dimse", CallingAE: "MODALITY1", CalledAE: "PACSD", RemoteAddr: "127.0.0.1:11112"},
+		Origin:            store.Origin{Transport: "dimse", CallingAE: "MODALITY1", CalledAE: "PACSD", RemoteAddr: "127.0.0.1:11112", Site: "site:1"},
 		ReceivedAt:        time.Date(2024, 3, 1, 8, 0, 0, 123456789, time.UTC),
 		StudyAttrs:        st,
 		SeriesAttrs:       se,

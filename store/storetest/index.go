@@ -532,6 +532,8 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		}
 	})
 
+	runIndexVersions(t, newIndex)
+
 	t.Run("CancelledContext", func(t *testing.T) {
 		x := newIndex(t)
 		c, cancel := context.WithCancel(ctx)

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"pacsd/store"
+)
+
+// Kept versions of instances (store.Version, migrations/0010_versions.sql).
+
+// keepVersion, in PutInstance's transaction, keeps prev (the current record inst replaces,
+// nil when none) as a version when its content differs, replaced at `at` by `by`, and drops
+// a kept version with inst's blob: the current record holds it now, and no two records of
+// one instance may share a blob (one upload, one eviction, one restore per blob).
+func keepVersion(tx *sql.Tx, prev, inst *store.Instance, at time.Time, by string) error {
+	if prev != nil && prev.BlobKey != inst.BlobKey {
+		if at.IsZero() {
+			at = time.Now()
+		}
+		_, err := tx.Exec(`INSERT INTO instance_versions (sop_uid, study_uid, series_uid, sop_class_uid,
+			transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
+			transport, site, received_at, uploaded, evicted, replaced_at, replaced_by)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			prev.SOPInstanceUID, prev.StudyInstanceUID, prev.SeriesInstanceUID, prev.SOPClassUID,
+			prev.TransferSyntaxUID, prev.BlobKey, prev.Size, prev.SHA256, prev.DatasetOffset,
+			prev.Origin.CallingAE, prev.Origin.CalledAE, prev.Origin.RemoteAddr, prev.Origin.Transport,
+			prev.Origin.Site, fmtTime(prev.ReceivedAt), prev.Uploaded, prev.Evicted, fmtTime(at), by)
+		if err != nil {
+			return dbErr("keep version", err)
+		}
+	}
+	if _, err := tx.Exec("DELETE FROM instance_versions WHERE sop_uid = ? AND blob_key = ?",
+		inst.SOPInstanceUID, inst.BlobKey); err != nil {
+		return dbErr("drop version now current", err)
+	}
+	return nil
+}
+
+// Versions lists the kept versions of an instance, most recently replaced first.
+func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Version, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT id, sop_uid, study_uid, series_uid, sop_class_uid,
+		transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
+		transport, site, received_at, uploaded, evicted, replaced_at, replaced_by
+		FROM instance_versions WHERE sop_uid = ? ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
+	if err != nil {
+		return nil, dbErr("versions of "+sopInstanceUID, err)
+	}
+	defer rows.Close()
+	out := []store.Version{}
+	for rows.Next() {
+		var (
+			v              store.Version
+			recv, replaced string
+		)
+		err := rows.Scan(&v.ID, &v.SOPInstanceUID, &v.StudyInstanceUID, &v.SeriesInstanceUID, &v.SOPClassUID,
+			&v.TransferSyntaxUID, &v.BlobKey, &v.Size, &v.SHA256, &v.DatasetOffset, &v.Origin.CallingAE,
+			&v.Origin.CalledAE, &v.Origin.RemoteAddr, &v.Origin.Transport, &v.Origin.Site, &recv,
+			&v.Uploaded, &v.Evicted, &replaced, &v.ReplacedBy)
+		if err != nil {
+			return nil, dbErr("versions of "+sopInstanceUID, err)
+		}
+		v.ReceivedAt, v.ReplacedAt = parseTime(recv), parseTime(replaced)
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("versions of "+sopInstanceUID, err)
+	}
+	return out, nil
+}
+
+// RestoreVersion makes v current again (see store.Index): PutInstance's write, after
+// checking in the same transaction that the instance and its version v are there.
+func (x *Index) RestoreVersion(ctx context.Context, v *store.Version, at time.Time, by string) (*store.Instance, error) {
+	if v == nil {
+		return nil, fmt.Errorf("restore version: none given: %w", store.ErrInvalid)
+	}
+	sop := v.SOPInstanceUID
+	check := func(tx *sql.Tx, current *store.Instance) error {
+		if current == nil {
+			return fmt.Errorf("instance %s: %w", sop, store.ErrNotFound)
+		}
+		var one int
+		err := tx.QueryRow("SELECT 1 FROM instance_versions WHERE id = ? AND sop_uid = ? AND blob_key = ?",
+			v.ID, sop, v.BlobKey).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("version %d of %s: %w", v.ID, sop, store.ErrNotFound)
+		}
+		return err
+	}
+	prev, err := x.putInstance(ctx, &v.Instance, at, by, check)
+	if err != nil {
+		return nil, dbErr(fmt.Sprintf("restore version %d of %s", v.ID, sop), err)
+	}
+	return prev, nil
+}
