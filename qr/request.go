@@ -287,10 +287,10 @@ func (r *Request) UniqueKeys() (store.Query, error) {
 	single := func(t dicom.Tag, name string) (string, error) {
 		e := r.Identifier.Get(t)
 		if e == nil || len(e.Strings) == 0 || strings.TrimSpace(strings.Join(e.Strings, `\`)) == "" {
-			return "", fmt.Errorf("%s (%s) is required with a single value at level %s (PS3.4 C.4.1.2.2.1)", name, t, LevelName(r.Level))
+			return "", fmt.Errorf("%s %s is required with a single value at level %s (PS3.4 C.4.1.2.2.1)", name, t, LevelName(r.Level))
 		}
 		if len(e.Strings) > 1 || strings.ContainsAny(e.Strings[0], `*?\`) {
-			return "", fmt.Errorf("%s (%s) must be a single value at level %s, not a list or wildcard (PS3.4 C.4.1.2.2.1)", name, t, LevelName(r.Level))
+			return "", fmt.Errorf("%s %s must be a single value at level %s, not a list or wildcard (PS3.4 C.4.1.2.2.1)", name, t, LevelName(r.Level))
 		}
 		return strings.TrimSpace(e.Strings[0]), nil
 	}

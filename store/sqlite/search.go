@@ -188,11 +188,16 @@ func searchWhere(q store.Query) (query, error) {
 	return w, nil
 }
 
-// scope adds the conditions of what the asker may see (store.Query.SiteID).
+// scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined).
 func (w *query) scope(q store.Query) {
 	if q.SiteID != 0 {
 		// The reading room's assignment of studies to sites; its primary key is the study's.
 		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
+	}
+	if !q.WithQuarantined {
+		// Studies from an unknown sender held in quarantine (0009_peers.sql) are for
+		// administrators only.
+		w.add("NOT EXISTS (SELECT 1 FROM reading_studies rq WHERE rq.study_pk = s.id AND rq.quarantined = 1)")
 	}
 }
 

@@ -1,0 +1,583 @@
+package qr
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"pacsd/audit"
+	"pacsd/dicom"
+	"pacsd/dimse"
+	"pacsd/store"
+)
+
+// C-FIND SCP (PS3.4 C.4.1), Patient Root and Study Root information models, every level.
+//
+// Matching is QIDO-RS's: each key goes through store.ParseMatch and Index.Search, so
+// single values, '*'/'?' wildcards, date/time ranges, UID lists and universal matching mean
+// what PS3.4 C.2.2.2 says, and PatientName=张* finds every name one of whose component
+// groups starts with 张 ("张伟", "Zhang^Wei=张^伟").
+//
+// Rules and choices, as a peer sees them:
+//   - Hierarchical search (PS3.4 C.4.1.2.2.1): the unique keys of the levels above the
+//     Query/Retrieve Level are required, each a single value (Patient ID in the Patient Root
+//     model below PATIENT, Study Instance UID below STUDY, Series Instance UID at IMAGE);
+//     missing, a list or a wildcard: 0xA900. Other keys of the levels above are matched too.
+//     Relational queries (C.4.1.2.2.2) are not supported: a key of a level below the one
+//     asked, with a value, is refused (0xA900); without a value it is answered empty.
+//   - The response carries exactly the keys asked, plus Specific Character Set, Query/
+//     Retrieve Level, Retrieve AE Title (our AE) and, below PATIENT, Instance Availability
+//     (ONLINE: everything the index lists can be retrieved at once). Derived keys are
+//     answered: Number of Patient/Study/Series Related Studies/Series/Instances,
+//     Modalities in Study.
+//   - A key the index does not keep, or a sequence key with a value to match (sequence
+//     matching, C.2.2.2.6, is not supported), is an optional key not supported: it does not
+//     restrict the matches, it is answered empty (sequences: with what the index keeps), and
+//     the responses say 0xFF01 (PS3.4 C.4.1.1.4).
+//   - Character sets: the identifier is read in its Specific Character Set (GB18030,
+//     ISO_IR 192, ISO 2022 IR 58, ...; without one, bytes that are not ASCII are read as
+//     Config.FallbackCharset). Each response is encoded in the character set the request
+//     named when it can represent the response's values; else (and when the request named
+//     none and the values are not ASCII) in ISO_IR 192, with (0008,0005) saying so.
+//   - Scope: the calling AE must be a registered peer allowed to query (else 0x0124); a
+//     township site's peer sees only its site's studies (and patients through them); the
+//     county's peers see every study.
+//   - At most Config.MaxResults responses (default 1000): beyond it the first ones are sent,
+//     the search ends with success, and a warning is logged (PS3.4 has no status for it).
+//   - C-CANCEL: the responses stop at the next one (send fails).
+//   - Every C-FIND is one audit event: the calling AE and address, the level and keys, the
+//     number of matches and the patients answered.
+
+// Derived attributes (PS3.4 C.6.1.1.2 - C.6.1.1.5).
+const (
+	tagNumberOfPatientRelatedStudies   dicom.Tag = 0x00201200
+	tagNumberOfPatientRelatedSeries    dicom.Tag = 0x00201202
+	tagNumberOfPatientRelatedInstances dicom.Tag = 0x00201204
+	tagSOPClassesInStudy               dicom.Tag = 0x00080062
+)
+
+// derivedLevel is the level of each derived key the responses answer.
+var derivedLevel = map[dicom.Tag]store.Level{
+	tagNumberOfPatientRelatedStudies:        store.LevelPatient,
+	tagNumberOfPatientRelatedSeries:         store.LevelPatient,
+	tagNumberOfPatientRelatedInstances:      store.LevelPatient,
+	dicom.TagNumberOfStudyRelatedSeries:     store.LevelStudy,
+	dicom.TagNumberOfStudyRelatedInstances:  store.LevelStudy,
+	dicom.TagModalitiesInStudy:              store.LevelStudy,
+	dicom.TagNumberOfSeriesRelatedInstances: store.LevelSeries,
+	dicom.TagAvailableTransferSyntaxUID:     store.LevelInstance,
+}
+
+// returnKey is one key of the identifier to answer.
+type returnKey struct {
+	tag dicom.Tag
+	vr  string
+	sub []*dicom.Element // a sequence key's item keys (nil: the whole items)
+}
+
+// findPlan is a C-FIND identifier turned into a store query and the keys to answer.
+type findPlan struct {
+	query       store.Query
+	keys        []returnKey
+	unsupported bool // an optional key was not supported: responses are 0xFF01
+	summary     string
+}
+
+// HandleFind answers a C-FIND-RQ (dimse.FindHandler); see the rules above.
+func (s *Service) HandleFind(ctx context.Context, req *dimse.QueryRequest, send func(status uint16, identifier []byte) error) dimse.Status {
+	start := time.Now()
+	r, st, ok := s.Begin(ctx, req, MayQuery)
+	if !ok {
+		return st
+	}
+	plan, err := s.planFind(r)
+	if err != nil {
+		s.log.Info("C-FIND refused", "calling_ae", r.CallingAETitle, "level", LevelName(r.Level), "err", err)
+		s.Record(ctx, r, audit.ActionQuery, "C-FIND "+LevelName(r.Level), nil, audit.OutcomeFailure, err.Error())
+		return dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: shortText(err.Error())}
+	}
+	max := s.cfg.MaxResults
+	plan.query.Limit = max + 1
+	hits, err := s.cfg.Index.Search(ctx, plan.query)
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			s.log.Info("C-FIND refused", "calling_ae", r.CallingAETitle, "err", err)
+			s.Record(ctx, r, audit.ActionQuery, plan.summary, nil, audit.OutcomeFailure, err.Error())
+			return dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: shortText(err.Error())}
+		}
+		s.log.Error("C-FIND search failed", "calling_ae", r.CallingAETitle, "err", err)
+		s.Record(ctx, r, audit.ActionQuery, plan.summary, nil, audit.OutcomeFailure, "search failed")
+		return dimse.Status{Code: dimse.StatusOutOfResourcesMatches, ErrorComment: "search failed"}
+	}
+	truncated := len(hits) > max
+	if truncated {
+		hits = hits[:max]
+		s.log.Warn("C-FIND matches beyond the maximum not sent", "calling_ae", r.CallingAETitle,
+			"level", LevelName(r.Level), "max", max)
+	}
+	status := dimse.StatusPending
+	if plan.unsupported {
+		status = dimse.StatusPendingOptionalKeys
+	}
+	var (
+		patients []PatientRef
+		seen     = map[string]bool{}
+		sent     int
+		outcome  = audit.OutcomeSuccess
+		detail   string
+		buf      bytes.Buffer
+	)
+	for _, h := range hits {
+		ds, err := hitDataset(h, r.Level)
+		if err != nil {
+			s.log.Error("C-FIND: index record unreadable", "study", h.StudyUID, "err", err)
+			continue
+		}
+		buf.Reset()
+		if err := s.encodeResponse(&buf, r, plan, ds); err != nil {
+			s.log.Error("C-FIND: response not encodable", "study", h.StudyUID, "err", err)
+			continue
+		}
+		if err := send(status, buf.Bytes()); err != nil {
+			outcome, detail = audit.OutcomeFailure, "cancelled after "+strconv.Itoa(sent)+" responses"
+			break
+		}
+		sent++
+		id, name := ds.String(dicom.TagPatientID), pnString(ds.PersonName(dicom.TagPatientName))
+		if k := id + "\x00" + name; !seen[k] {
+			seen[k] = true
+			ref := PatientRef{ID: id, Name: name}
+			if r.Level >= store.LevelStudy {
+				ref.StudyUID = h.StudyUID
+			}
+			patients = append(patients, ref)
+		}
+	}
+	if detail == "" {
+		detail = strconv.Itoa(sent) + " matches"
+		if truncated {
+			detail += fmt.Sprintf(" (the first %d: more matched)", max)
+		}
+	}
+	if len(patients) > 1 {
+		for i := range patients {
+			patients[i].StudyUID = ""
+		}
+	}
+	s.Record(ctx, r, audit.ActionQuery, plan.summary, patients, outcome, detail)
+	s.log.Debug("C-FIND", "calling_ae", r.CallingAETitle, "level", LevelName(r.Level), "matches", sent,
+		"truncated", truncated, "elapsed", time.Since(start))
+	return dimse.Status{Code: dimse.StatusSuccess}
+}
+
+// planFind turns the identifier into the store query and the keys to answer.
+func (s *Service) planFind(r *Request) (*findPlan, error) {
+	q, err := r.UniqueKeys()
+	if err != nil {
+		return nil, err
+	}
+	p := &findPlan{query: q}
+	have := map[dicom.Tag]bool{}
+	for _, m := range q.Matches {
+		have[m.Tag] = true
+	}
+	var sum strings.Builder
+	sum.WriteString("C-FIND " + LevelName(r.Level))
+	for _, e := range r.Identifier.Elements {
+		t := e.Tag
+		if t.Element() == 0 || t == dicom.TagSpecificCharacterSet || t == TagQueryRetrieveLevel ||
+			t == TagRetrieveAETitle || t == dicom.TagInstanceAvailability {
+			continue // said by us, not matched
+		}
+		if t.IsPrivate() {
+			continue // PS3.4 C.4.1.1.3.1: private keys we do not know are not answered
+		}
+		p.keys = append(p.keys, returnKey{tag: t, vr: e.VR, sub: subKeys(e)})
+		value := elementValue(e)
+		fmt.Fprintf(&sum, " %s", keyword(t))
+		if value != "" {
+			fmt.Fprintf(&sum, "=%s", value)
+		}
+		level, kept := keyLevelOf(t)
+		if level > r.Level {
+			if value != "" || (e.VR == "SQ" && !universalSequence(e)) {
+				return nil, fmt.Errorf("key %s is below the query/retrieve level %s: relational queries are not supported (PS3.4 C.4.1.2.2.2)",
+					keyword(t), LevelName(r.Level))
+			}
+			continue
+		}
+		if e.VR == "SQ" {
+			if !universalSequence(e) {
+				p.unsupported = true // sequence matching (C.2.2.2.6) not supported
+			}
+			continue
+		}
+		if value == "" || have[t] {
+			continue
+		}
+		if _, derived := derivedLevel[t]; (derived && t != dicom.TagModalitiesInStudy) || !kept {
+			p.unsupported = true
+			continue
+		}
+		m, err := store.ParseMatch(t, value)
+		if err != nil {
+			return nil, err
+		}
+		p.query.Matches = append(p.query.Matches, m)
+		have[t] = true
+	}
+	p.summary = sum.String()
+	return p, nil
+}
+
+// keyLevelOf is the query level of a key and whether the index can match it.
+func keyLevelOf(t dicom.Tag) (store.Level, bool) {
+	if l, ok := derivedLevel[t]; ok {
+		return l, true
+	}
+	if store.PatientTag(t) {
+		return store.LevelPatient, true
+	}
+	if l, ok := store.LevelOf(t); ok {
+		return l, true
+	}
+	switch t {
+	case tagSOPClassesInStudy:
+		return store.LevelStudy, false
+	}
+	// Not kept: answered empty at any level.
+	return store.LevelPatient, false
+}
+
+// elementValue is a key's matching value: its values '\'-joined, trimmed (the reader has
+// removed the padding).
+func elementValue(e *dicom.Element) string {
+	switch {
+	case e.Strings != nil:
+		return strings.TrimSpace(strings.Join(e.Strings, `\`))
+	case e.Numbers != nil:
+		parts := make([]string, len(e.Numbers))
+		for i, n := range e.Numbers {
+			parts[i] = strconv.FormatFloat(n, 'f', -1, 64)
+		}
+		return strings.Join(parts, `\`)
+	}
+	return ""
+}
+
+// universalSequence: a sequence key with no item, or one item whose keys are all empty
+// (PS3.4 C.2.2.2.6: universal matching of the sequence).
+func universalSequence(e *dicom.Element) bool {
+	if len(e.Items) == 0 {
+		return true
+	}
+	if len(e.Items) > 1 {
+		return false
+	}
+	for _, sub := range e.Items[0].Elements {
+		if sub.VR == "SQ" {
+			if !universalSequence(sub) {
+				return false
+			}
+		} else if elementValue(sub) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// subKeys are the item keys of a sequence key, nil when it asks for whole items.
+func subKeys(e *dicom.Element) []*dicom.Element {
+	if e.VR != "SQ" || len(e.Items) == 0 || len(e.Items[0].Elements) == 0 {
+		return nil
+	}
+	return e.Items[0].Elements
+}
+
+func keyword(t dicom.Tag) string {
+	if info, ok := dicom.LookupTag(t); ok && info.Keyword != "" {
+		return info.Keyword
+	}
+	return t.String()
+}
+
+func pnString(p dicom.PersonName) string { return p.String() }
+
+// hitDataset merges a hit's levels and the derived attributes into the data set a
+// response is taken from.
+func hitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
+	ds := dicom.JSONDataset{}
+	for _, b := range [][]byte{h.Study, h.Series, h.Instance} {
+		if b == nil {
+			continue
+		}
+		part, err := dicom.ParseJSON(b)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(ds, part)
+	}
+	num := func(t dicom.Tag, n int) { ds[t.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(n)}} }
+	if level == store.LevelPatient {
+		num(tagNumberOfPatientRelatedStudies, h.PatientStudies)
+		num(tagNumberOfPatientRelatedSeries, h.StudySeries)
+		num(tagNumberOfPatientRelatedInstances, h.StudyInstances)
+		return ds, nil
+	}
+	mods := make([]any, len(h.ModalitiesInStudy))
+	for i, m := range h.ModalitiesInStudy {
+		mods[i] = m
+	}
+	ds[dicom.TagModalitiesInStudy.Hex()] = dicom.JSONAttribute{VR: "CS", Value: mods}
+	num(dicom.TagNumberOfStudyRelatedSeries, h.StudySeries)
+	num(dicom.TagNumberOfStudyRelatedInstances, h.StudyInstances)
+	if level >= store.LevelSeries {
+		num(dicom.TagNumberOfSeriesRelatedInstances, h.SeriesInstances)
+	}
+	if level == store.LevelInstance && h.TransferSyntaxUID != "" {
+		ds[dicom.TagAvailableTransferSyntaxUID.Hex()] = dicom.JSONAttribute{VR: "UI", Value: []any{h.TransferSyntaxUID}}
+	}
+	return ds, nil
+}
+
+// encodeResponse writes one response identifier: in the request's character set when it
+// can carry the values, else in ISO_IR 192.
+func (s *Service) encodeResponse(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset) error {
+	charsets := r.Charsets
+	if len(charsets) > 0 {
+		err := s.encodeIn(buf, r, p, ds, charsets)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errCharset) {
+			return err
+		}
+		buf.Reset()
+	}
+	// No character set named: the default repertoire, unless a value needs more.
+	if len(charsets) == 0 {
+		err := s.encodeIn(buf, r, p, ds, nil)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errCharset) {
+			return err
+		}
+		buf.Reset()
+	}
+	return s.encodeIn(buf, r, p, ds, []string{"ISO_IR 192"})
+}
+
+var errCharset = errors.New("value not representable in the character set")
+
+// encodeIn writes the response in charsets (nil: the default repertoire, ASCII only).
+func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset, charsets []string) error {
+	enc, err := dicom.NewEncoder(buf, r.TransferSyntaxUID)
+	if err != nil {
+		return err
+	}
+	w := &respWriter{enc: enc, charsets: charsets}
+	// The keys we add, merged in tag order with the keys asked.
+	extra := map[dicom.Tag]func(){
+		TagQueryRetrieveLevel: func() { w.text(TagQueryRetrieveLevel, "CS", LevelName(r.Level)) },
+		TagRetrieveAETitle:    func() { w.text(TagRetrieveAETitle, "AE", s.cfg.AETitle) },
+	}
+	if charsets != nil {
+		extra[dicom.TagSpecificCharacterSet] = func() {
+			w.text(dicom.TagSpecificCharacterSet, "CS", strings.Join(charsets, `\`))
+		}
+	}
+	if r.Level >= store.LevelStudy {
+		extra[dicom.TagInstanceAvailability] = func() { w.text(dicom.TagInstanceAvailability, "CS", "ONLINE") }
+	}
+	tags := slices.Collect(maps.Keys(extra))
+	for _, k := range p.keys {
+		tags = append(tags, k.tag)
+	}
+	slices.Sort(tags)
+	keys := map[dicom.Tag]returnKey{}
+	for _, k := range p.keys {
+		keys[k.tag] = k
+	}
+	for i, t := range tags {
+		if i > 0 && tags[i-1] == t {
+			continue
+		}
+		if f, ok := extra[t]; ok {
+			f()
+			continue
+		}
+		k := keys[t]
+		level, _ := keyLevelOf(t)
+		if level > r.Level {
+			w.empty(t, k.vr) // a key of a level below: no value at this level
+			continue
+		}
+		w.attr(t, k.vr, ds[t.Hex()], k.sub)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	return enc.Close()
+}
+
+// respWriter writes JSON attributes as DICOM elements in a character set.
+type respWriter struct {
+	enc      *dicom.Encoder
+	charsets []string
+	err      error
+}
+
+func (w *respWriter) text(t dicom.Tag, vr, s string) {
+	if w.err != nil {
+		return
+	}
+	b, err := encodeText(s, w.charsets, vr)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.enc.WriteElement(t, vr, b)
+}
+
+// encodeText encodes s in charsets; nil charsets allow ASCII only.
+func encodeText(s string, charsets []string, vr string) ([]byte, error) {
+	if charsets == nil {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return nil, errCharset
+			}
+		}
+		return []byte(s), nil
+	}
+	b, err := dicom.EncodeText(s, charsets, vr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errCharset, err)
+	}
+	return b, nil
+}
+
+func (w *respWriter) empty(t dicom.Tag, vr string) {
+	if vr == "SQ" {
+		w.enc.BeginSequence(t)
+		w.enc.EndSequence()
+		return
+	}
+	if vr == "" || vr == "UN" {
+		if info, ok := dicom.LookupTag(t); ok {
+			vr = info.VR
+		}
+	}
+	w.enc.WriteElement(t, vr, nil)
+}
+
+// attr writes one attribute from its JSON form (a missing one empty), as the VR the index
+// recorded, else the request's.
+func (w *respWriter) attr(t dicom.Tag, reqVR string, a dicom.JSONAttribute, sub []*dicom.Element) {
+	if w.err != nil {
+		return
+	}
+	vr := a.VR
+	if vr == "" {
+		vr = reqVR
+	}
+	if vr == "" || vr == "UN" {
+		if info, ok := dicom.LookupTag(t); ok {
+			vr = info.VR
+		}
+	}
+	if len(a.Value) == 0 {
+		w.empty(t, vr)
+		return
+	}
+	switch vr {
+	case "SQ":
+		w.enc.BeginSequence(t)
+		for _, v := range a.Value {
+			item, ok := v.(dicom.JSONDataset)
+			if !ok {
+				continue
+			}
+			w.enc.BeginItem()
+			w.item(item, sub)
+			w.enc.EndItem()
+		}
+		w.enc.EndSequence()
+	case "US", "SS":
+		var b []byte
+		for _, v := range a.Value {
+			n, _ := v.(float64)
+			b = binary.LittleEndian.AppendUint16(b, uint16(int64(n)))
+		}
+		w.enc.WriteElement(t, vr, b)
+	case "UL", "SL":
+		var b []byte
+		for _, v := range a.Value {
+			n, _ := v.(float64)
+			b = binary.LittleEndian.AppendUint32(b, uint32(int64(n)))
+		}
+		w.enc.WriteElement(t, vr, b)
+	case "FL":
+		var b []byte
+		for _, v := range a.Value {
+			n, _ := v.(float64)
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(n)))
+		}
+		w.enc.WriteElement(t, vr, b)
+	case "FD":
+		var b []byte
+		for _, v := range a.Value {
+			n, _ := v.(float64)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(n))
+		}
+		w.enc.WriteElement(t, vr, b)
+	default:
+		if !dicom.IsTextVR(vr) {
+			w.empty(t, vr) // binary values are not query keys
+			return
+		}
+		parts := make([]string, len(a.Value))
+		for i, v := range a.Value {
+			switch x := v.(type) {
+			case string:
+				parts[i] = x
+			case float64:
+				parts[i] = strconv.FormatFloat(x, 'f', -1, 64)
+			case map[string]string:
+				parts[i] = dicom.PersonName{Alphabetic: x["Alphabetic"], Ideographic: x["Ideographic"], Phonetic: x["Phonetic"]}.String()
+			case map[string]any:
+				str := func(k string) string { s, _ := x[k].(string); return s }
+				parts[i] = dicom.PersonName{Alphabetic: str("Alphabetic"), Ideographic: str("Ideographic"), Phonetic: str("Phonetic")}.String()
+			}
+		}
+		w.text(t, vr, strings.Join(parts, `\`))
+	}
+}
+
+// item writes a sequence item: the item keys asked, else all its attributes, in tag order.
+func (w *respWriter) item(item dicom.JSONDataset, sub []*dicom.Element) {
+	if sub != nil {
+		for _, e := range sub {
+			w.attr(e.Tag, e.VR, item[e.Tag.Hex()], subKeys(e))
+		}
+		return
+	}
+	tags := make([]dicom.Tag, 0, len(item))
+	for k := range item {
+		if t, ok := dicom.ParseTag(k); ok {
+			tags = append(tags, t)
+		}
+	}
+	slices.Sort(tags)
+	for _, t := range tags {
+		w.attr(t, "", item[t.Hex()], nil)
+	}
+}
