@@ -158,7 +158,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			SOPClassUID: f.sopClass, SOPInstanceUID: f.sopInstance, TransferSyntaxUID: f.ts,
 			Open: f.open,
 		}
-		if f.ts != dicom.ExplicitVRLittleEndian && f.ts != dicom.ImplicitVRLittleEndian {
+		if pixel.OffersExplicitLE(f.ts) {
 			// For peers that take nothing compressed (many older workstations).
 			items[i].Uncompressed = func() (io.ReadCloser, error) { return f.openUncompressed(ctx) }
 		}

@@ -11,6 +11,14 @@ import (
 	"pacsd/dicom"
 )
 
+// OffersExplicitLE reports whether a sender of an object stored in transfer syntax ts
+// should also offer it re-encoded in Explicit VR Little Endian (ExplicitLEDataset), for
+// peers that do not accept ts: every syntax but the two uncompressed little-endian ones
+// (Implicit VR Little Endian is the one every SCP accepts, PS3.5 10.1).
+func OffersExplicitLE(ts string) bool {
+	return ts != dicom.ExplicitVRLittleEndian && ts != dicom.ImplicitVRLittleEndian
+}
+
 // ExplicitLEDataset is the package's ExplicitLEDataset within the default budget.
 func ExplicitLEDataset(ctx context.Context, r io.ReaderAt, size int64, hdr *dicom.Header) (io.ReadCloser, error) {
 	return defaultBudget.ExplicitLEDataset(ctx, r, size, hdr)
