@@ -35,7 +35,7 @@ trap cleanup EXIT
 echo "fresh: debootstrap $suite (minbase + gcc libc6-dev make git) into $root"
 debootstrap --variant=minbase --include=gcc,libc6-dev,make,git,ca-certificates \
   "$suite" "$root" "$mirror" >"$log" 2>&1 || { tail -n 20 "$log" >&2; exit 1; }
-if chroot "$root" sh -c 'command -v pkg-config || test -e /usr/include/openjpeg-2.5 || test -e /usr/include/charls' >/dev/null; then
+if chroot "$root" sh -c 'command -v pkg-config || test -e /usr/include/openjpeg-2.5 || test -e /usr/include/charls || test -e /usr/include/turbojpeg.h' >/dev/null; then
   echo "fresh: the new root already has the codec build dependencies; the test would prove nothing" >&2
   exit 1
 fi
@@ -77,7 +77,7 @@ until curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
   sleep 2
 done
 grep -q "build-deps: installing" "$log" || { echo "fresh: build-deps installed nothing; expected the codec packages" >&2; exit 1; }
-for p in pkg-config libopenjp2-7-dev libcharls-dev; do
+for p in pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev; do
   chroot "$root" dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" \
     || { echo "fresh: $p is not installed in the root after make run" >&2; exit 1; }
 done

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"io"
 	"log/slog"
 	"math"
@@ -188,7 +187,7 @@ func (t *transcoder) jpegFrame(im *Image, i, quality int) (*Frame, []byte, error
 		return nil, nil, fmt.Errorf("%w: JPEG baseline of %s", ErrUnsupported, f.Photometric)
 	}
 	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: quality}); err != nil {
+	if err := EncodeJPEG(&b, img, quality); err != nil {
 		return nil, nil, fmt.Errorf("frame %d: encode JPEG: %w", i, err)
 	}
 	return f, b.Bytes(), nil
