@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/store"
 )
@@ -33,6 +35,11 @@ const (
 	reasonOutOfResources       uint16 = 0xA700 // disk full, object too large, storage down
 	reasonDataSetMismatch      uint16 = 0xA900 // required identifying attributes missing or invalid
 	reasonCannotUnderstand     uint16 = 0xC000 // not DICOM, truncated, malformed
+	// reasonDuplicateSOPInstance (PS3.7 C.5; PS3.18 10.5.3 lets a failure reason be any
+	// PS3.4/PS3.7 status): the SOP instance is stored with other content, and this sender
+	// may not replace it (another site, or another study or series: store.ErrDuplicate).
+	// The stored object stays as it was.
+	reasonDuplicateSOPInstance uint16 = 0x0111
 	// reasonStudyMismatch is in the Cxxx ("cannot understand") family that Table I.2-2
 	// lets an origin server extend; C409 is the value other archives (dcm4chee-arc) send
 	// for an object whose Study Instance UID differs from the one in the request URL, so
@@ -63,6 +70,7 @@ var stowFailures = []struct {
 	{store.ErrTooLarge, reasonOutOfResources},
 	{store.ErrNoSpace, reasonOutOfResources},
 	{store.ErrUnavailable, reasonOutOfResources},
+	{store.ErrDuplicate, reasonDuplicateSOPInstance},
 	{store.ErrConflict, reasonProcessingFailure},
 }
 
@@ -292,6 +300,9 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 		reason := failureReason(err)
 		level := slogLevelFor(reason)
 		log.Log(ctx, level, "part refused", "sop_instance_uid", sop, "reason", fmt.Sprintf("0x%04X", reason), "err", err)
+		if errors.Is(err, store.ErrDuplicate) {
+			s.auditDuplicate(ctx, req, sop, err)
+		}
 		if class == "" && sop == "" {
 			res.other = append(res.other, failureItem("", "", reason))
 		} else {
@@ -314,6 +325,30 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 		res.study, res.multi = "", true
 	}
 	return false
+}
+
+// auditDuplicate records a part refused because its SOP instance is stored with other
+// content (store.ErrDuplicate) as a failed store by the request's actor: another sender's
+// attempt at a stored object is a security-relevant event of its own, whatever else the
+// request stored. Detail is a fixed text, as C-STORE's ErrorComment.
+func (s *server) auditDuplicate(ctx context.Context, req *http.Request, sop string, err error) {
+	if s.audit == nil {
+		return
+	}
+	actor, ok := audit.ActorFrom(ctx)
+	if !ok {
+		host, _, serr := net.SplitHostPort(req.RemoteAddr)
+		if serr != nil {
+			host = req.RemoteAddr
+		}
+		actor = audit.Anonymous("", host)
+	}
+	detail := "STOW-RS: SOP Instance UID already stored with other content by another site"
+	if errors.Is(err, store.ErrOtherStudy) {
+		detail = "STOW-RS: SOP Instance UID already stored with other content in another study"
+	}
+	s.audit.rec.Record(ctx, audit.Event{Actor: actor, Action: audit.ActionStore, Object: sop,
+		Outcome: audit.OutcomeFailure, Detail: detail})
 }
 
 // looksDICOM reports whether a part's first bytes may start a Part-10 object, which is what

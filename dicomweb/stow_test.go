@@ -649,3 +649,38 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestSTOWDuplicate: a part whose SOP instance is stored with other content under another
+// study is refused with Failure Reason 0x0111 (409, nothing else stored), whoever sends
+// it, and the stored object stays byte for byte in its study. (Who may correct an instance
+// in its own study is the archive's rule, covered by storetest.RunArchiveVersions.)
+func TestSTOWDuplicate(t *testing.T) {
+	a, _ := newArchive(t)
+	u := serve(t, a, Config{Logger: testLogger()})
+	base := genObject{sopClass: "1.2.840.10008.5.1.4.1.1.7", sop: "1.2.826.0.1.3680043.10.5.1",
+		study: "1.2.826.0.1.3680043.10.5.2", series: "1.2.826.0.1.3680043.10.5.3"}
+	first := base.with(dicom.TagPatientName, "PN", "Zhang^San").bytes(t)
+	moved := base.with(dicom.TagPatientName, "PN", "Li^Si")
+	moved.study, moved.series = "1.2.826.0.1.3680043.10.5.4", "1.2.826.0.1.3680043.10.5.5"
+	send := func(body []byte) response {
+		return post(t, u+"/dicomweb/studies", stowType, bytes.NewReader(multipartBody(t, []stowPart{{"application/dicom", body}})), nil)
+	}
+	if r := send(first); r.status != http.StatusOK {
+		t.Fatalf("first store: %d %s", r.status, r.body)
+	}
+	r := send(moved.bytes(t))
+	if r.status != http.StatusConflict {
+		t.Fatalf("other study: status %d, want 409: %s", r.status, r.body)
+	}
+	if got := decodeSTOW(t, r.body).failed[base.sop]; got != reasonDuplicateSOPInstance {
+		t.Errorf("other study: Failure Reason 0x%04X, want 0x0111", got)
+	}
+	inst, rc, err := a.Open(context.Background(), base.sop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); !bytes.Equal(b, first) || inst.StudyInstanceUID != base.study {
+		t.Fatal("the stored object changed or moved after refused re-sends")
+	}
+}

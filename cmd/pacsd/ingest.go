@@ -72,6 +72,12 @@ func storeStatus(err error) dimse.Status {
 		return dimse.Status{Code: dimse.StatusOutOfResources, ErrorComment: "out of storage space"}
 	case errors.Is(err, store.ErrTooLarge):
 		return dimse.Status{Code: dimse.StatusOutOfResources, ErrorComment: "object too large"}
+	case errors.Is(err, store.ErrOtherStudy):
+		// PS3.7 C.5 (0x0111): the SOP instance is stored, with other content; re-sending
+		// it with another Study/Series UID would move it silently. The stored one stays.
+		return dimse.Status{Code: dimse.StatusDuplicateSOPInstance, ErrorComment: "SOP Instance UID already stored with other content in another study"}
+	case errors.Is(err, store.ErrDuplicate):
+		return dimse.Status{Code: dimse.StatusDuplicateSOPInstance, ErrorComment: "SOP Instance UID already stored with other content by another site"}
 	case errors.Is(err, store.ErrInvalid):
 		return dimse.Status{Code: dimse.StatusCannotUnderstand, ErrorComment: "data set invalid or does not match the command"}
 	case errors.Is(err, store.ErrUnavailable):
