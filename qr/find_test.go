@@ -117,7 +117,7 @@ func newFixture(t *testing.T, maxResults int) *fixture {
 			countyAE: {AETitle: countyAE, MayQuery: true},
 			siteAE:   {AETitle: siteAE, SiteID: site.ID, MayQuery: true},
 			storeAE:  {AETitle: storeAE, MayStore: true},
-			"LOCKED":  {AETitle: "LOCKED", MayQuery: true, Addresses: []string{"10.0.0.0/8"}},
+			"LOCKED": {AETitle: "LOCKED", MayQuery: true, Addresses: []string{"10.0.0.0/8"}},
 		}})
 	return &fixture{svc: svc, audit: rec}
 }

@@ -26,6 +26,7 @@ import (
 	"pacsd/dimse"
 	"pacsd/internal/connlimit"
 	"pacsd/ohif"
+	"pacsd/qr"
 	"pacsd/store"
 	"pacsd/thumbnail"
 	"pacsd/viewer"
@@ -63,6 +64,7 @@ type serveConfig struct {
 	logFormat       string
 	tls             tlsFlags
 	audit           auditFlags
+	query           queryFlags
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -99,6 +101,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.tls.dicomAddr, "dicom-tls-addr", "", "DIMSE over TLS listen address, e.g. :2762 (PS3.15 B.1), beside --dicom-addr; needs --tls-cert")
 	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
 	c.audit.register(fs)
+	c.query.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -176,6 +179,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		MaxAssociations: c.maxAssociations,
 		IdleTimeout:     c.dicomIdle,
 	}
+	// C-FIND over the index (qr): the same matching as QIDO-RS.
+	srv.dimse.Find = newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
+	srv.dimse.FindSOPClasses = qr.FindSOPClasses
 	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
 	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
