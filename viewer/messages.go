@@ -279,22 +279,6 @@ var messages = [][3]string{
 	{"err.csrf", "页面已过期，请刷新后重试", "The page has expired; reload and try again"},
 	{"err.mustchange", "请先修改密码（阅片室右上角“修改密码”），然后才能继续使用", "Change your password first (\"Change password\" at the top right of the reading room)"},
 	{"err.back", "返回", "Back"},
-
-	// Kept versions of instances (versions.go).
-	{"versions.title", "历史版本", "Earlier versions"},
-	{"versions.link", "历史版本（管理员）", "Earlier versions (administrators)"},
-	{"versions.intro", "站点重新发送同一图像（SOP Instance UID 相同）而内容不同时，只有原发送站点可以更正，旧版本保留在此；其他站点发送的或检查号不同的一律拒收。恢复某一版本后，当前版本同样保留为历史版本。", "When a site re-sends an image (same SOP Instance UID) with other content, only the site that sent it may correct it, and the earlier version is kept here; other sites' re-sends, and re-sends for another study, are refused. Restoring a version keeps the current one as an earlier version too."},
-	{"versions.back", "返回检查", "Back to the study"},
-	{"versions.instance", "图像", "Instance"},
-	{"versions.received", "接收时间", "Received"},
-	{"versions.sender", "发送 AE", "Sender AE"},
-	{"versions.site", "站点", "Site"},
-	{"versions.size", "大小（字节）", "Size (bytes)"},
-	{"versions.replaced", "被替换", "Replaced"},
-	{"versions.current", "当前版本", "Current"},
-	{"versions.restore", "恢复此版本", "Restore this version"},
-	{"versions.restored", "已恢复所选版本，原当前版本已保留为历史版本", "Version restored; the one it replaced is kept as an earlier version"},
-	{"versions.none", "本检查没有历史版本", "No earlier versions in this study"},
 }
 
 // jsKeys are the catalogue entries the scripts need besides the "js." ones.

@@ -39,8 +39,7 @@ type pageData struct {
 	Edit      any        // the record being edited on an admin page
 	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS
-	Audit     *auditView    // /admin/audit (audit.go)
-	Versions  *versionsView // /studies/{study}/versions (versions.go)
+	Audit     *auditView // /admin/audit (audit.go)
 }
 
 func (p pageData) Staff() bool { return p.User.Role.Staff() }

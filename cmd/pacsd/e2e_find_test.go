@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/url"
 	"os"
 	"os/exec"
@@ -235,4 +236,60 @@ func TestFindSCUAgainstPacsd(t *testing.T) {
 func runToolErr(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestOrthancQueriesPacsd: Orthanc 1.10 with pacsd as a DICOM modality queries it
+// (/modalities/pacsd/query, C-FIND in the Study Root model); its answers are those QIDO-RS
+// gives.
+func TestOrthancQueriesPacsd(t *testing.T) {
+	n, _ := findNode(t)
+	// Orthanc calls as ORTHANC: a county workstation that may query.
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	if err := os.WriteFile(peers, []byte(`[{"aeTitle": "ORTHANC", "mayQuery": true}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.stop(); err != nil {
+		t.Fatal(err)
+	}
+	n = startPacsd(t, n.dataDir, "--peers-file", peers)
+	o := startOrthanc(t, n.dicomPort, nil)
+
+	query := func(t *testing.T, level string, q map[string]string) []map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"Level": level, "Query": q})
+		var created struct{ ID string }
+		o.callJSON(t, "POST", "/modalities/pacsd/query", body, &created)
+		var answers []map[string]any
+		o.callJSON(t, "GET", "/queries/"+created.ID+"/answers?expand&simplify", nil, &answers)
+		return answers
+	}
+	t.Run("study by patient id", func(t *testing.T) {
+		res := query(t, "Study", map[string]string{"PatientID": "CS-UTF8", "PatientName": "", "StudyInstanceUID": ""})
+		if len(res) != 1 {
+			t.Fatalf("%d answers, want 1: %v", len(res), res)
+		}
+		// Orthanc 1.10 (DefaultEncoding Latin1, as startOrthanc leaves it) keeps the
+		// alphabetic group of the ISO_IR 192 answer and drops the ideographic characters.
+		if name, _ := res[0]["PatientName"].(string); !strings.HasPrefix(name, "Zhang^Wei") {
+			t.Fatalf("PatientName %q, want the stored Zhang^Wei=张^伟 as Orthanc reads it", name)
+		}
+	})
+	t.Run("studies by date range", func(t *testing.T) {
+		want := n.qidoStudies(t, url.Values{"StudyDate": {"20240101-20241231"}})
+		var got []string
+		for _, a := range query(t, "Study", map[string]string{"StudyDate": "20240101-20241231", "StudyInstanceUID": ""}) {
+			s, _ := a["StudyInstanceUID"].(string)
+			got = append(got, s)
+		}
+		if got = sorted(got); !slices.Equal(got, want) || len(want) == 0 {
+			t.Fatalf("Orthanc's C-FIND found %q, QIDO-RS %q", got, want)
+		}
+	})
+	t.Run("series of a study", func(t *testing.T) {
+		st := n.qidoStudies(t, url.Values{"PatientID": {"CS-UTF8"}})
+		res := query(t, "Series", map[string]string{"StudyInstanceUID": st[0], "SeriesInstanceUID": "", "Modality": ""})
+		if len(res) == 0 {
+			t.Fatal("no series")
+		}
+	})
 }
