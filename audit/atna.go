@@ -102,6 +102,7 @@ var atnaKinds = map[Action]atnaKind{
 		object: atnaObject{TypeCode: 2, Role: 13, IDType: rfc3881("12", "URI")}},
 	ActionExport:    {id: dcm("110106", "Export"), action: "R"},
 	ActionDelete:    {id: dcm("110105", "DICOM Study Deleted"), action: "D"},
+	ActionRestore:   {id: instancesAccessed, action: "U"}, // PS3.15 A.5.3.2: instances updated
 	ActionAuditView: {id: dcm("110101", "Audit Log Used"), action: "R"},
 	ActionSecurity:  {id: securityAlert, action: "E", typ: []atnaCode{dcm("110132", "Use of Restricted Function")}},
 }

@@ -85,6 +85,7 @@ const (
 	ActionShare       Action = "share"        // a share link made (or revoked: Detail says)
 	ActionExport      Action = "export"       // studies exported (download, media)
 	ActionDelete      Action = "delete"       // a study, series or instance deleted
+	ActionRestore     Action = "restore"      // an instance's kept version made current again by an administrator
 	ActionAuditView   Action = "audit.view"   // the audit trail searched or exported
 	ActionSecurity    Action = "security"     // a security alert: access refused, login throttled
 )
@@ -93,7 +94,7 @@ const (
 var Actions = []Action{
 	ActionStudyView, ActionImageView, ActionReportView, ActionReportPrint, ActionReportSign,
 	ActionReportAmend, ActionQuery, ActionRetrieve, ActionStore, ActionLogin, ActionLogout, ActionUserChange,
-	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionAuditView, ActionSecurity,
+	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionRestore, ActionAuditView, ActionSecurity,
 }
 
 var actionLabels = map[Action]string{
@@ -113,6 +114,7 @@ var actionLabels = map[Action]string{
 	ActionShare:       "分享链接",
 	ActionExport:      "导出",
 	ActionDelete:      "删除",
+	ActionRestore:     "恢复历史版本",
 	ActionAuditView:   "查看审计日志",
 	ActionSecurity:    "安全警报",
 }

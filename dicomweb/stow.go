@@ -291,9 +291,8 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 	}
 	var inst *store.Instance
 	if err == nil {
-		site, _ := s.askedBy(req)
 		inst, err = s.archive.Put(ctx, br, store.PutRequest{
-			Origin:                 store.Origin{Transport: "stow", RemoteAddr: req.RemoteAddr, Site: site},
+			Origin:                 store.Origin{Transport: "stow", RemoteAddr: req.RemoteAddr},
 			ExpectStudyInstanceUID: target,
 		})
 	}

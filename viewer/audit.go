@@ -1,7 +1,6 @@
 package viewer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,8 +54,7 @@ func studyEvent(row reading.WorklistRow, a audit.Action) audit.Event {
 // handlers mounted behind RequireStaff (DICOMweb, OHIF's requests), which record under it.
 func withActor(c echo.Context, u reading.User) {
 	r := c.Request()
-	ctx := audit.WithActor(r.Context(), audit.User(u.ID, u.Username, clientIP(r)))
-	c.SetRequest(r.WithContext(context.WithValue(ctx, askerKey{}, u))) // and for Asker (peers.go)
+	c.SetRequest(r.WithContext(audit.WithActor(r.Context(), audit.User(u.ID, u.Username, clientIP(r)))))
 }
 
 // auditView is the /admin/audit page's data.

@@ -39,8 +39,8 @@ type pageData struct {
 	Edit      any        // the record being edited on an admin page
 	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS
-	Audit     *auditView // /admin/audit (audit.go)
-	Peers     *peersView // /admin/peers (peers.go)
+	Audit     *auditView    // /admin/audit (audit.go)
+	Versions  *versionsView // /studies/{study}/versions (versions.go)
 }
 
 func (p pageData) Staff() bool { return p.User.Role.Staff() }
