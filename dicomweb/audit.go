@@ -221,7 +221,7 @@ func (a *auditor) patient(ctx context.Context, study string) (string, string) {
 		return p.id, p.name
 	}
 	hits, err := a.index().Search(ctx, store.Query{Level: store.LevelStudy,
-		Matches: []store.Match{{Tag: dicom.TagStudyInstanceUID, Value: study}}, Limit: 1})
+		Matches: []store.Match{{Tag: dicom.TagStudyInstanceUID, Value: study}}, Limit: 1, WithQuarantined: true})
 	if err != nil || len(hits) == 0 {
 		return "", ""
 	}

@@ -340,6 +340,7 @@ func (s *server) search(t searchTarget) echo.HandlerFunc {
 		}
 
 		q := store.Query{Level: t.level(), Matches: req.matches, Fuzzy: req.fuzzy, Offset: req.offset}
+		_, q.WithQuarantined = s.askedBy(c.Request())
 		switch t {
 		case searchStudySeries, searchStudyInstances, searchSeriesInstances:
 			if q.StudyInstanceUID, err = pathUID(c, paramStudy); err != nil {

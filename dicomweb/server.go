@@ -58,6 +58,10 @@ type Config struct {
 	// of all decodes at once); share it with the other users of dicom/pixel. nil: the
 	// package's default budget.
 	Pixels *pixel.Budget
+	// Asker says who sends a request (cmd/pacsd asks the reading room): site is the
+	// store.Origin.Site of what it stores (STOW-RS), admin lets its searches (QIDO-RS) find
+	// studies held in quarantine. nil: "county", not an administrator.
+	Asker func(r *http.Request) (site string, admin bool)
 }
 
 const (
@@ -82,6 +86,7 @@ type server struct {
 	thumbs     *thumbnail.Service // nil: thumbnails rendered on request
 	decoded    *frameCache        // decoded frames for rendering
 	pixels     *pixel.Budget      // bounds every decode
+	asker      func(r *http.Request) (site string, admin bool)
 	// decodeSlots bounds the frames decoded at once (CPU-bound work) to the cores there are.
 	decodeSlots chan struct{}
 }
@@ -110,6 +115,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 		cors:        newCORSPolicy(cfg.AllowedOrigins),
 		thumbs:      cfg.Thumbnails,
 		pixels:      cfg.Pixels,
+		asker:       cfg.Asker,
 		decodeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
 	frameBytes := cfg.FrameCacheBytes
@@ -275,4 +281,12 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// askedBy is Config.Asker's answer for r ("county", not admin without one).
+func (s *server) askedBy(r *http.Request) (site string, admin bool) {
+	if s.asker == nil {
+		return "county", false
+	}
+	return s.asker(r)
 }

@@ -291,8 +291,9 @@ func (s *server) storePart(ctx context.Context, log *slog.Logger, req *http.Requ
 	}
 	var inst *store.Instance
 	if err == nil {
+		site, _ := s.askedBy(req)
 		inst, err = s.archive.Put(ctx, br, store.PutRequest{
-			Origin:                 store.Origin{Transport: "stow", RemoteAddr: req.RemoteAddr},
+			Origin:                 store.Origin{Transport: "stow", RemoteAddr: req.RemoteAddr, Site: site},
 			ExpectStudyInstanceUID: target,
 		})
 	}

@@ -87,6 +87,16 @@ type Peer struct {
 	Destination bool // be the destination of a C-MOVE
 }
 
+// SenderSite names the site of a sender as store.Origin.Site does (the overwrite rule):
+// "site:<id>" for a township site's peers and users, "county" for the county's own
+// (siteID 0). An unregistered AE title is "ae:<AE title>" (its caller says so).
+func SenderSite(siteID int64) string {
+	if siteID != 0 {
+		return "site:" + strconv.FormatInt(siteID, 10)
+	}
+	return "county"
+}
+
 // PeerLookup answers "who is this AE title" from the registry's current state; changes
 // made through the repository are seen at once (no restart).
 type PeerLookup interface {
@@ -318,10 +328,11 @@ const (
 	ScopeRead    Scope = "read"    // DICOMweb searches and retrieval (GET and HEAD)
 	ScopeStore   Scope = "store"   // STOW-RS (POST /dicomweb/studies)
 	ScopeMetrics Scope = "metrics" // the Prometheus metrics, nothing of any patient
+	ScopeAdmin   Scope = "admin"   // the administration API (/api/admin/: the DICOM peers)
 )
 
 // Scopes are the valid scopes, in the order forms list them.
-var Scopes = []Scope{ScopeRead, ScopeStore, ScopeMetrics}
+var Scopes = []Scope{ScopeRead, ScopeStore, ScopeMetrics, ScopeAdmin}
 
 // Token is a script's credential: named, scoped, expiring, revocable. The token itself is
 // shown once, when it is made; the repository keeps only its hash (SHA-256 of a random

@@ -1,6 +1,7 @@
 package viewer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,7 +55,8 @@ func studyEvent(row reading.WorklistRow, a audit.Action) audit.Event {
 // handlers mounted behind RequireStaff (DICOMweb, OHIF's requests), which record under it.
 func withActor(c echo.Context, u reading.User) {
 	r := c.Request()
-	c.SetRequest(r.WithContext(audit.WithActor(r.Context(), audit.User(u.ID, u.Username, clientIP(r)))))
+	ctx := audit.WithActor(r.Context(), audit.User(u.ID, u.Username, clientIP(r)))
+	c.SetRequest(r.WithContext(context.WithValue(ctx, askerKey{}, u))) // and for Asker (peers.go)
 }
 
 // auditView is the /admin/audit page's data.

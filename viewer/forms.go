@@ -29,6 +29,7 @@ var fieldInputs = map[string]string{
 	"name": "name", "aeTitles": "aes", "institutions": "institutions",
 	"username": "username", "displayName": "display_name", "role": "role", "site": "site", "password": "password",
 	"modality": "modality", "bodyPart": "body_part", "findings": "findings", "impression": "impression",
+	"aeTitle": "ae", "description": "description", "host": "host", "port": "port", "siteId": "site", "addresses": "addresses",
 }
 
 // refuse records the refusal of form for the page that shows it again, and returns the

@@ -44,6 +44,9 @@ func (v *Viewer) authorizeStudy(c echo.Context, studyUID string) (reading.Workli
 
 // mayRead is the rule itself.
 func mayRead(u reading.User, row reading.WorklistRow) bool {
+	if row.Quarantined && u.Role != reading.RoleAdmin {
+		return false // from an unknown sender, held for an administrator
+	}
 	switch u.Role {
 	case reading.RoleAdmin, reading.RoleRadiologist:
 		return true
@@ -54,10 +57,13 @@ func mayRead(u reading.User, row reading.WorklistRow) bool {
 }
 
 // scopeFilter forces a site user's worklist to its own site, whatever the query says.
+// Only administrators see studies held in quarantine.
 func scopeFilter(u reading.User, f *reading.WorklistFilter) {
 	if u.Role == reading.RoleSite {
 		f.SiteID, f.UnknownSite = u.SiteID, false
 	}
+	f.WithQuarantined = u.Role == reading.RoleAdmin
+	f.QuarantinedOnly = f.QuarantinedOnly && f.WithQuarantined
 }
 
 type worklistView struct {
@@ -95,6 +101,8 @@ func (v *Viewer) worklistFilter(c echo.Context) (reading.WorklistFilter, string)
 	switch {
 	case site == "unknown":
 		f.UnknownSite = true
+	case site == "quarantined":
+		f.QuarantinedOnly = true
 	case site != "":
 		f.SiteID, _ = strconv.ParseInt(site, 10, 64)
 	}
@@ -178,6 +186,8 @@ type studyView struct {
 	Suggested int64
 	// Organization heads the printed report; "" the catalogue's default.
 	Organization string
+	// Sites a study held in quarantine may be assigned to (administrators; peers.go).
+	Sites []reading.Site
 }
 
 // NoWindowPresets says whether the radiograph window presets mean nothing for any of the
@@ -227,6 +237,11 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 		return nil, err
 	}
 	u := currentUser(c)
+	if row.Quarantined && u.Role == reading.RoleAdmin {
+		if sv.Sites, err = v.cfg.Sites.Sites(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for i := range reports {
 		r := &reports[i]
 		if r.Status.Signed() {

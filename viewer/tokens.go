@@ -59,6 +59,9 @@ func tokenScope(r *http.Request) reading.Scope {
 	if p == "/metrics" {
 		return reading.ScopeMetrics
 	}
+	if strings.HasPrefix(p, "/api/admin/") {
+		return reading.ScopeAdmin // the administration API (peers.go)
+	}
 	for _, root := range []string{"/dicomweb", "/ohif/dicomweb"} {
 		if p != root && !strings.HasPrefix(p, root+"/") {
 			continue

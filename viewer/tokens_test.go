@@ -205,7 +205,7 @@ func TestTokenForm(t *testing.T) {
 		{url.Values{"name": {"a"}, "days": {"0"}, "scope": {"read"}}, 400, "有效天数：须为 1 至 3650 天"},
 		{url.Values{"name": {"a"}, "days": {"x"}, "scope": {"read"}}, 400, "有效天数：须为 1 至 3650 天"},
 		{url.Values{"name": {""}, "days": {"9"}, "scope": {"read"}}, 400, "名称：不能为空"},
-		{url.Values{"name": {"a"}, "days": {"9"}, "scope": {"admin"}}, 400, "不是可选的权限"},
+		{url.Values{"name": {"a"}, "days": {"9"}, "scope": {"root"}}, 400, "不是可选的权限"},
 		{url.Values{"name": {"夜间同步"}, "days": {"9"}, "scope": {"store"}}, 409, "名称：已有同名的有效令牌"},
 	} {
 		form := c.form

@@ -257,6 +257,17 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.POST("/admin/tokens", v.createToken, admin...)
 		e.POST("/admin/tokens/:id/revoke", v.revokeToken, admin...)
 	}
+	if v.cfg.Peers != nil {
+		e.GET("/admin/peers", v.peersPage, admin...)
+		e.POST("/admin/peers", v.savePeer, admin...)
+		e.POST("/admin/peers/:id/delete", v.deletePeerForm, admin...)
+		e.GET("/api/admin/peers", v.apiPeers, v.adminAPI)
+		e.POST("/api/admin/peers", v.apiPutPeer, v.adminAPI)
+		e.GET("/api/admin/peers/:id", v.apiPeer, v.adminAPI)
+		e.PUT("/api/admin/peers/:id", v.apiPutPeer, v.adminAPI)
+		e.DELETE("/api/admin/peers/:id", v.apiDeletePeer, v.adminAPI)
+	}
+	e.POST("/studies/:study/assign", v.assignStudy, admin...)
 	e.GET("/studies/:study/versions", v.studyVersionsPage, admin...)
 	e.GET("/api/admin/instances/:sop/versions", v.instanceVersionsAPI, admin...)
 	e.POST("/api/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)

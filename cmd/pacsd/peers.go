@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 
 	"pacsd/audit"
 	"pacsd/dimse"
@@ -95,17 +94,9 @@ func (p *peerPolicy) storeOrigin(ctx context.Context, callingAE string) (site st
 	case ok && !peer.MayStore, !ok && p.unknown == unknownRefuse:
 		return "", false, &dimse.Status{Code: dimse.StatusNotAuthorized, ErrorComment: "not authorized to store"}
 	case ok:
-		return peerSite(peer), false, nil
+		return reading.SenderSite(peer.SiteID), false, nil
 	}
 	return "ae:" + callingAE, p.unknown == unknownQuarantine, nil
-}
-
-// peerSite is store.Origin.Site for a registered peer: its site, or the county.
-func peerSite(p reading.Peer) string {
-	if p.SiteID != 0 {
-		return "site:" + strconv.FormatInt(p.SiteID, 10)
-	}
-	return "county"
 }
 
 // hostOnly is the IP address of "host:port" (audit events carry no port).

@@ -454,6 +454,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		AllowedOrigins:  origins,
 		Thumbnails:      thumbs,
 		FrameCacheBytes: c.frameCacheMB << 20,
+		Asker:           rr.Asker, // STOW-RS's Origin.Site, QIDO-RS's quarantine (viewer/peers.go)
 		Pixels:          c.pixels,
 		Audit:           trail.rec,
 	})

@@ -343,7 +343,7 @@ func testTokens(t *testing.T, e Env) {
 		!errors.As(err, &fe) || fe.Field != "name" {
 		t.Errorf("a live token's name again: %v, want a FieldError on name, ErrConflict", err)
 	}
-	if _, err := r.CreateToken(ctx, mk("x", "h4", base, "admin")); !errors.Is(err, reading.ErrInvalid) {
+	if _, err := r.CreateToken(ctx, mk("x", "h4", base, "root")); !errors.Is(err, reading.ErrInvalid) {
 		t.Errorf("unknown scope: %v, want ErrInvalid", err)
 	}
 	if _, err := r.CreateToken(ctx, mk("x", "h4", base)); !errors.Is(err, reading.ErrInvalid) {

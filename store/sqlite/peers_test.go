@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"pacsd/reading"
 	"pacsd/reading/readingtest"
+	"pacsd/store"
 	"pacsd/store/sqlite"
 )
 
@@ -79,5 +81,56 @@ func TestUpgradeSiteAEsBecomePeers(t *testing.T) {
 	}
 	if row, err := r.Study(ctx, "7.1"); err != nil || row.SiteID != 2 {
 		t.Errorf("study from TOWN_B: %+v %v, want site 2", row, err)
+	}
+}
+
+// TestSearchLeavesOutQuarantined: an index search finds a study held in quarantine only
+// when asked WithQuarantined (an administrator), at every level, until it is assigned.
+func TestSearchLeavesOutQuarantined(t *testing.T) {
+	ctx := context.Background()
+	idx, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	for _, s := range []readingtest.Study{
+		{UID: "6.1", PatientID: "P1", CallingAE: "STRANGER", Quarantined: true, ReceivedAt: time.Now()},
+		{UID: "6.2", PatientID: "P2", CallingAE: "TOWN_A", ReceivedAt: time.Now()},
+	} {
+		if _, err := idx.PutInstance(ctx, readingInstance(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(q store.Query) []string {
+		t.Helper()
+		hits, err := idx.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, h := range hits {
+			out = append(out, h.StudyUID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, level := range []store.Level{store.LevelStudy, store.LevelSeries, store.LevelInstance} {
+		if got := found(store.Query{Level: level}); !slices.Equal(got, []string{"6.2"}) {
+			t.Errorf("level %d: found %v, want only 6.2", level, got)
+		}
+		if got := found(store.Query{Level: level, WithQuarantined: true}); !slices.Equal(got, []string{"6.1", "6.2"}) {
+			t.Errorf("level %d WithQuarantined: found %v, want 6.1 and 6.2", level, got)
+		}
+	}
+	r := idx.Reading()
+	site, err := r.PutSite(ctx, reading.Site{Name: "甲镇"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AssignStudy(ctx, "6.1", site.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(store.Query{Level: store.LevelStudy}); !slices.Equal(got, []string{"6.1", "6.2"}) {
+		t.Errorf("after assignment: found %v, want 6.1 and 6.2", got)
 	}
 }
