@@ -99,10 +99,11 @@ type QueryRequest struct {
 }
 
 // FindHandler answers C-FIND requests (every SOP class in Server.FindSOPClasses).
-// HandleFind calls send once per match with a pending status (StatusPending or
-// StatusPendingOptionalKeys) and the match's identifier encoded in req.TransferSyntaxUID;
-// send returns an error once the association is gone or the peer sent a C-CANCEL-RQ for
-// this request (ctx is then cancelled too), and the handler should stop. HandleFind
+// HandleFind runs in its own goroutine and calls send once per match with a pending status
+// (StatusPending or StatusPendingOptionalKeys) and the match's identifier encoded in
+// req.TransferSyntaxUID; send returns once the response is written, and an error once the
+// association is gone or the peer sent a C-CANCEL-RQ for this request (ctx is then
+// cancelled too, with context.Cause ErrCancelled), and the handler should stop. HandleFind
 // returns the final status (success, or a failure: 0xA900, 0xC000, 0xA700, 0x0124). After
 // a C-CANCEL-RQ the server answers Cancel (0xFE00) whatever is returned. A panic becomes
 // 0xC000 (unable to process).
@@ -127,20 +128,26 @@ type RetrieveResult struct {
 
 // Progress sends a pending response (0xFF00) with the sub-operation counts so far
 // (PS3.4 C.4.2.3.1: after each sub-operation, optionally). It returns an error once the
-// association is gone or the peer cancelled (ctx is then cancelled too).
+// association is gone or the peer cancelled (ctx is then cancelled too, with
+// context.Cause ErrCancelled after a C-CANCEL-RQ).
 type Progress func(SubOperations) error
 
 // MoveHandler performs C-MOVE requests (every SOP class in Server.MoveSOPClasses): it
 // resolves req.MoveDestination itself (StatusMoveDestUnknown when it cannot) and sends the
-// objects on its own association to it (Dial, StoreAll with ClientConfig.MoveOriginator).
-// After a C-CANCEL-RQ the server answers Cancel with the counts the handler returned.
+// objects on its own association to it (Dial with ClientConfig.MoveOriginator, then
+// StoreVia; or StoreAll). HandleMove runs in its own goroutine. After a C-CANCEL-RQ the
+// server answers Cancel with the counts the handler returned (Remaining included). A panic
+// becomes 0xC000 with the counts last reported through Progress.
 type MoveHandler interface {
 	HandleMove(ctx context.Context, req *QueryRequest, progress Progress) RetrieveResult
 }
 
 // GetHandler performs C-GET requests (every SOP class in Server.GetSOPClasses): it sends
-// the objects back on the same association through sub, where the requester is the
-// Storage SCP by SCP/SCU role selection (PS3.4 C.4.3, PS3.7 D.3.3.4).
+// the objects back on the same association through sub (StoreVia), where the requester is
+// the Storage SCP by SCP/SCU role selection (PS3.4 C.4.3, PS3.7 D.3.3.4); an object of a
+// class or syntax the requester did not accept so is a failed sub-operation
+// (ErrNoContext). HandleGet runs in its own goroutine; calls through sub are serialised,
+// one sub-operation at a time. Cancel and panics as for MoveHandler.
 type GetHandler interface {
 	HandleGet(ctx context.Context, req *QueryRequest, sub SubStorer, progress Progress) RetrieveResult
 }
@@ -152,13 +159,15 @@ type SubStorer interface {
 	// CanStore reports whether a presentation context for sopClass with transfer syntax ts
 	// was accepted with the peer as the Storage SCP.
 	CanStore(sopClass, ts string) bool
-	// Store sends one C-STORE-RQ whose data set (bare, in ts) is read from data, and waits
-	// for the C-STORE-RSP.
+	// Store sends one C-STORE-RQ whose data set (bare, in ts) is read from data, streamed,
+	// and waits for the C-STORE-RSP. ErrNoContext (wrapped) when CanStore is false: the
+	// association stays usable; any other error means it is gone.
 	Store(ctx context.Context, sopClass, sopInstance, ts string, data io.Reader) (Status, error)
 }
 
 // Server is a DIMSE SCP: Verification and, with a Store handler, every Storage SOP class,
-// in every transfer syntax pacsd knows. Zero values of the optional fields mean the
+// in every transfer syntax pacsd knows; with the query/retrieve handlers, C-FIND, C-MOVE
+// and C-GET for the SOP classes listed. Zero values of the optional fields mean the
 // defaults noted. A Server must not be copied after first use.
 type Server struct {
 	AETitle        string // our AE title; with StrictCalledAE, requests to another title are rejected
@@ -175,8 +184,9 @@ type Server struct {
 	MoveSOPClasses []string
 	Get            GetHandler
 	GetSOPClasses  []string
-	// MaxIdentifierLength bounds a C-FIND/C-MOVE/C-GET identifier; default 64 KiB. A longer
-	// one is refused (0xA900) without being held.
+	// MaxIdentifierLength bounds a C-FIND/C-MOVE/C-GET identifier; default
+	// DefaultMaxIdentifierLength (64 KiB). A longer one is refused (0xA900) without being
+	// held.
 	MaxIdentifierLength int
 	Logger              *slog.Logger // nil: slog.Default()
 

@@ -119,7 +119,7 @@ func (c *command) encode() []byte {
 	str(elemAffectedSOPClassUID, c.AffectedSOPClassUID, 0)
 	str(elemRequestedSOPClassUID, c.RequestedSOPClassUID, 0)
 	us(elemCommandField, c.CommandField)
-	if c.isResponse() {
+	if c.isResponse() || c.CommandField == cmdCCancelRQ { // PS3.7 9.3.2.3: C-CANCEL-RQ names the request
 		us(elemMessageIDBeingRespondedTo, c.MessageIDBeingRespondedTo)
 	} else {
 		us(elemMessageID, c.MessageID)

@@ -44,7 +44,8 @@ func sampleAC() *associateAC {
 			{ID: 3, Result: 4, TransferSyntax: "1.2.840.10008.1.2.1"},
 		},
 		UserInfo: userInfo{MaxLength: 131072, ImplementationClassUID: "2.25.1", ImplementationVersionName: "PACSD_01",
-			AsyncOps: &asyncOpsWindow{Invoked: 1, Performed: 1}},
+			AsyncOps: &asyncOpsWindow{Invoked: 1, Performed: 1},
+			Roles:    []roleSelection{{SOPClassUID: "1.2.840.10008.5.1.4.1.1.7", SCU: false, SCP: true}}}, // a C-GET's answer
 	}
 }
 

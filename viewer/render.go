@@ -40,8 +40,8 @@ type pageData struct {
 	Form      *formState // a refused admin form shown again (forms.go)
 	JSON      template.JS
 	Audit     *auditView    // /admin/audit (audit.go)
-	Versions  *versionsView // /studies/{study}/versions (versions.go)
 	Peers     *peersView    // /admin/peers (peers.go)
+	Versions  *versionsView // /studies/{study}/versions (versions.go)
 }
 
 func (p pageData) Staff() bool { return p.User.Role.Staff() }

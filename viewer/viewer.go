@@ -257,10 +257,6 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.POST("/admin/tokens", v.createToken, admin...)
 		e.POST("/admin/tokens/:id/revoke", v.revokeToken, admin...)
 	}
-	e.GET("/studies/:study/versions", v.studyVersionsPage, admin...)
-	e.GET("/api/admin/instances/:sop/versions", v.instanceVersionsAPI, admin...)
-	e.POST("/api/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)
-	e.POST("/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)
 	if v.cfg.Peers != nil {
 		e.GET("/admin/peers", v.peersPage, admin...)
 		e.POST("/admin/peers", v.savePeer, admin...)
@@ -272,6 +268,10 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.DELETE("/api/admin/peers/:id", v.apiDeletePeer, v.adminAPI)
 	}
 	e.POST("/studies/:study/assign", v.assignStudy, admin...)
+	e.GET("/studies/:study/versions", v.studyVersionsPage, admin...)
+	e.GET("/api/admin/instances/:sop/versions", v.instanceVersionsAPI, admin...)
+	e.POST("/api/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)
+	e.POST("/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)
 	e.GET("/admin/audit", v.auditPage, admin...)
 	e.GET("/admin/audit.csv", v.auditCSV, admin...)
 }

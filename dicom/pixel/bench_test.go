@@ -282,3 +282,49 @@ func writeHTJ2K(b *testing.B, src, dst string) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkDRFullSize is a full-size rendered image of a 3000x2500 DR, step by step: the
+// native frame decoded (read, stored bits isolated), windowed through the lookup table, and
+// encoded as JPEG at the default quality.
+func BenchmarkDRFullSize(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "dr.dcm")
+	writeDR(b, path, 2500, 3000)
+	data, _ := os.ReadFile(path)
+	im, err := openBytes(b, data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := im.Frame(context.Background(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := Render(f, im.Info(), RenderOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Decode", func(b *testing.B) {
+		measureCPU(b, func(int) {
+			if _, err := im.Frame(context.Background(), 0); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("Window", func(b *testing.B) {
+		measureCPU(b, func(i int) {
+			w := Window{Center: float64(1500 + i%1000), Width: float64(2000 + i%500)}
+			if _, err := Render(f, im.Info(), RenderOptions{Window: &w}); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("EncodeJPEG", func(b *testing.B) {
+		var out bytes.Buffer
+		measureCPU(b, func(int) {
+			out.Reset()
+			if err := EncodeJPEG(&out, img, 0); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.ReportMetric(float64(out.Len()), "bytes")
+	})
+}

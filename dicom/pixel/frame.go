@@ -396,31 +396,66 @@ func clampStored(f *Frame) {
 // sign-extend signed samples.
 func normalize(f *Frame, shift int) {
 	bs := f.BitsStored
+	// Unsigned samples take one shift and mask each, in a loop of its own: this runs over
+	// every sample of every decoded frame (7.5 million for a 3000x2500 DR).
 	if f.Data16 != nil {
 		if bs == 16 && shift == 0 {
 			return
 		}
+		d, sh := f.Data16, uint(shift)&15
 		mask := uint16(1)<<bs - 1
+		if !f.Signed {
+			maskUint16s(d, sh, mask)
+			return
+		}
 		sign := uint16(1) << (bs - 1)
-		for i, v := range f.Data16 {
-			v = (v >> shift) & mask
-			if f.Signed && v&sign != 0 {
+		for i, v := range d {
+			v = v >> sh & mask
+			if v&sign != 0 {
 				v |= ^mask
 			}
-			f.Data16[i] = v
+			d[i] = v
 		}
 		return
 	}
 	if bs == 8 && shift == 0 {
 		return
 	}
+	d, sh := f.Data8, uint(shift)&7
 	mask := uint8(1)<<bs - 1
+	if !f.Signed {
+		for i, v := range d {
+			d[i] = v >> sh & mask
+		}
+		return
+	}
 	sign := uint8(1) << (bs - 1)
-	for i, v := range f.Data8 {
-		v = (v >> shift) & mask
-		if f.Signed && v&sign != 0 {
+	for i, v := range d {
+		v = v >> sh & mask
+		if v&sign != 0 {
 			v |= ^mask
 		}
-		f.Data8[i] = v
+		d[i] = v
+	}
+}
+
+// maskUint16s sets every d[i] to d[i] >> sh & mask, four samples per 64-bit word: the bits
+// a word's shift moves into a sample from the next one land above mask (sh + the mask's
+// width <= 16) and are cleared with it, whichever the byte order.
+func maskUint16s(d []uint16, sh uint, mask uint16) {
+	i := 0
+	for ; i < len(d) && uintptr(unsafe.Pointer(&d[i]))%8 != 0; i++ {
+		d[i] = d[i] >> sh & mask
+	}
+	if n := (len(d) - i) / 4; n > 0 {
+		w := unsafe.Slice((*uint64)(unsafe.Pointer(&d[i])), n)
+		m := uint64(mask) * 0x0001000100010001
+		for k, v := range w {
+			w[k] = v >> sh & m
+		}
+		i += 4 * n
+	}
+	for ; i < len(d); i++ {
+		d[i] = d[i] >> sh & mask
 	}
 }

@@ -211,8 +211,8 @@ func greyLUT(f *Frame, info Info, opts RenderOptions) ([]uint8, int, error) {
 	case fullRange(f, info):
 		// The stored range itself, in integers so that 8-bit data maps exactly.
 		invert := f.Photometric == Monochrome1
-		lut := make([]uint8, hi-lo+1)
-		for v := range lut {
+		lut := newLUT(f, hi-lo+1)
+		for v := 0; v <= hi-lo; v++ {
 			y := v * 255 / (hi - lo)
 			if invert {
 				y = 255 - y
@@ -229,7 +229,7 @@ func greyLUT(f *Frame, info Info, opts RenderOptions) ([]uint8, int, error) {
 		voi = func(x float64) float64 { return math.Min(1, math.Max(0, (x-mn)/(mx-mn))) }
 	}
 	invert := f.Photometric == Monochrome1
-	lut := make([]uint8, hi-lo+1)
+	lut := newLUT(f, hi-lo+1)
 	for v := lo; v <= hi; v++ {
 		y := voi(m(v))
 		if invert {
@@ -240,6 +240,16 @@ func greyLUT(f *Frame, info Info, opts RenderOptions) ([]uint8, int, error) {
 		lut[v-lo] = uint8(math.Min(255, math.Max(0, math.Floor(255*y))))
 	}
 	return lut, lo, nil
+}
+
+// newLUT allocates a lookup table of n entries; for unsigned 16-bit samples it has all
+// 65536, so that mapRow indexes it by the sample with no bounds check (entries above the
+// stored range stay 0: normalize leaves no sample there).
+func newLUT(f *Frame, n int) []uint8 {
+	if f.Data16 != nil && !f.Signed {
+		n = max(n, 1<<16)
+	}
+	return make([]uint8, n)
 }
 
 // renderGrey maps a greyscale frame through lut and reduces it to w x h. The reduction
@@ -279,6 +289,13 @@ func mapRow(f *Frame, lut []uint8, lo int, off int, dst []uint8) {
 	case f.Data16 != nil && f.Signed:
 		for x, v := range f.Data16[off : off+len(dst)] {
 			dst[x] = lut[int(int16(v))-lo]
+		}
+	case f.Data16 != nil && lo == 0 && len(lut) == 1<<16:
+		t := (*[1 << 16]uint8)(lut)
+		src := f.Data16[off : off+len(dst)]
+		dst = dst[:len(src)]
+		for x, v := range src {
+			dst[x] = t[v]
 		}
 	case f.Data16 != nil:
 		for x, v := range f.Data16[off : off+len(dst)] {
