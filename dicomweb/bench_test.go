@@ -30,18 +30,26 @@ import (
 // latencies records request durations and reports their percentiles.
 type latencies []time.Duration
 
-func (l latencies) report(b *testing.B) {
+func (l latencies) report(b *testing.B) { l.reportAs(b, "") }
+
+// reportAs reports the p50 and p99 under names that start with prefix.
+func (l latencies) reportAs(b *testing.B, prefix string) {
 	if len(l) == 0 {
 		return
 	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(l.percentile(0.50)), prefix+"p50-ms")
+	b.ReportMetric(ms(l.percentile(0.99)), prefix+"p99-ms")
+}
+
+// percentile returns the p-th (0..1) of the recorded durations (nearest rank below).
+func (l latencies) percentile(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
 	s := slices.Clone(l)
 	slices.Sort(s)
-	pct := func(p float64) float64 {
-		i := int(p * float64(len(s)-1))
-		return float64(s[i].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	return s[int(p*float64(len(s)-1))]
 }
 
 // benchGet runs b.N GETs of u and reports their latencies and the process's CPU time per
