@@ -182,6 +182,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// C-FIND over the index (qr): the same matching as QIDO-RS.
 	srv.dimse.Find = newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
 	srv.dimse.FindSOPClasses = qr.FindSOPClasses
+	// C-MOVE and C-GET from the archive (qr.Retriever), to registered destinations.
+	retrieve, err := newRetriever(c, newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log), archive.Archive)
+	if err != nil {
+		return err
+	}
+	srv.dimse.Move, srv.dimse.MoveSOPClasses = retrieve, qr.MoveSOPClasses
+	srv.dimse.Get, srv.dimse.GetSOPClasses = retrieve, qr.GetSOPClasses
 	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
 	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).

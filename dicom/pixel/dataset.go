@@ -12,12 +12,12 @@ import (
 )
 
 // OffersExplicitLE reports whether a sender of an object stored in transfer syntax ts
-// should also offer it re-encoded in Explicit VR Little Endian (ExplicitLEDataset), for
-// peers that do not accept ts: every syntax but the two uncompressed little-endian ones
-// (Implicit VR Little Endian is the one every SCP accepts, PS3.5 10.1).
-func OffersExplicitLE(ts string) bool {
-	return ts != dicom.ExplicitVRLittleEndian && ts != dicom.ImplicitVRLittleEndian
-}
+// should also offer it re-encoded in Explicit VR Little Endian (ExplicitLEDataset), for a
+// peer that did not accept ts: every syntax but Explicit VR Little Endian itself. Implicit
+// VR Little Endian too: every SCP accepts it when we propose (PS3.5 10.1), but on a C-GET
+// the requester proposes one context per SOP class and pacsd, accepting, picks one syntax
+// for it, Explicit VR Little Endian.
+func OffersExplicitLE(ts string) bool { return ts != dicom.ExplicitVRLittleEndian }
 
 // ExplicitLEDataset is the package's ExplicitLEDataset within the default budget.
 func ExplicitLEDataset(ctx context.Context, r io.ReaderAt, size int64, hdr *dicom.Header) (io.ReadCloser, error) {
