@@ -40,7 +40,14 @@ func TestUpgradeSiteAEsBecomePeers(t *testing.T) {
 	}
 	stmts = append(stmts,
 		`INSERT INTO sites (id, name) VALUES (1, '甲镇'), (2, '乙镇')`,
-		`INSERT INTO site_aes (ae, site_id) VALUES ('TOWN_A', 1), ('TOWN_A_US', 1), ('TOWN_B', 2)`)
+		`INSERT INTO site_aes (ae, site_id) VALUES ('TOWN_A', 1), ('TOWN_A_US', 1), ('TOWN_B', 2)`,
+		// Instances stored before the overwrite rule (migration 0010 names their sites).
+		`INSERT INTO studies (id, study_uid) VALUES (1, '9.1')`,
+		`INSERT INTO series (id, study_pk, series_uid) VALUES (1, 1, '9.1.1')`,
+		`INSERT INTO instances (series_pk, sop_uid, blob_key, size, sha256, calling_ae, transport) VALUES
+			(1, '9.1.1.1', 'k1', 1, 'a', 'TOWN_A_US', 'dimse'),
+			(1, '9.1.1.2', 'k2', 1, 'b', 'STRANGER', 'dimse'),
+			(1, '9.1.1.3', 'k3', 1, 'c', '', 'stow')`)
 	for _, stmt := range stmts {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%.60s: %v", stmt, err)
@@ -53,6 +60,15 @@ func TestUpgradeSiteAEsBecomePeers(t *testing.T) {
 		t.Fatalf("open a schema-8 database: %v", err)
 	}
 	defer idx.Close()
+	for sop, want := range map[string]string{"9.1.1.1": "site:1", "9.1.1.2": "ae:STRANGER", "9.1.1.3": "county"} {
+		inst, err := idx.Instance(ctx, sop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inst.Origin.Site != want {
+			t.Errorf("instance %s stored before 0010: site %q, want %q", sop, inst.Origin.Site, want)
+		}
+	}
 	r := idx.Reading()
 	peers, err := r.Peers(ctx)
 	if err != nil {

@@ -28,3 +28,18 @@ CREATE TABLE instance_versions (
 	replaced_by     TEXT NOT NULL DEFAULT ''  -- store.Origin.Who of the new version, or "admin:<user>"
 );
 CREATE INDEX instance_versions_sop ON instance_versions (sop_uid, replaced_at);
+
+-- Instances stored before the overwrite rule have no site: name it from what the index knows,
+-- as pacsd serve names a sender today (reading.SenderSite): the site of the registered peer
+-- with that calling AE title, "county" for the county's peers and for STOW-RS (county
+-- users), "ae:<title>" for an unregistered sender. Without it no old instance could ever be
+-- corrected by its own site.
+UPDATE instances SET site = CASE
+	WHEN calling_ae <> '' AND EXISTS (SELECT 1 FROM peers p WHERE p.ae = instances.calling_ae AND p.site_id IS NOT NULL)
+		THEN 'site:' || (SELECT p.site_id FROM peers p WHERE p.ae = instances.calling_ae)
+	WHEN calling_ae <> '' AND EXISTS (SELECT 1 FROM peers p WHERE p.ae = instances.calling_ae)
+		THEN 'county'
+	WHEN calling_ae <> '' THEN 'ae:' || calling_ae
+	WHEN transport = 'stow' THEN 'county'
+	ELSE '' END
+WHERE site = '';
