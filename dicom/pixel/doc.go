@@ -91,6 +91,12 @@
 // caller showing thumbnails treats them like any image it cannot decode. Decodes tells a
 // caller in advance which transfer syntaxes Frame can decode.
 //
+// Every JPEG pacsd writes (rendered images, thumbnails, JPEG baseline transcoding) is
+// compressed by EncodeJPEG with libjpeg-turbo's TurboJPEG API through cgo (Debian
+// libturbojpeg0-dev, internal/turbojpeg): its SIMD encoder is several times faster than
+// Go's image/jpeg, which was most of a full-size rendered DR's time. The package needs cgo
+// for its codecs anyway, so there is no pure-Go encoder beside it.
+//
 // The cgo codecs run one C call per frame over Go memory (no Go pointer outlives a call),
 // check the codestream header against the DICOM header before decoding, and report C-side
 // errors as Go errors.
