@@ -16,16 +16,28 @@ import (
 // was sent, as it was sent. A video syntax fits only the classes that can carry video
 // (dicom.CanCarryVideo): a sender that proposes MPEG-2 for every class, CR included, would
 // otherwise have to turn a radiograph into video, or fail to send it.
+// The classes that are not storage (Verification, the query/retrieve models) carry only
+// commands and small identifiers: they get one of the native encodings (PS3.5 10.1 and
+// A.1-A.3, A.5), never a compressed pixel syntax that would only mean Explicit VR Little
+// Endian under another name.
 func chooseTransferSyntax(sopClass string, proposed []string) (string, bool) {
+	storage := dicom.IsStorageSOPClass(sopClass)
 	for _, uid := range proposed {
 		ts, ok := dicom.LookupTransferSyntax(uid)
-		if !ok || (ts.Video && !dicom.CanCarryVideo(sopClass)) {
+		switch {
+		case !ok, ts.Video && !dicom.CanCarryVideo(sopClass):
+			continue
+		case !storage && !slices.Contains(nativeSyntaxes, uid):
 			continue
 		}
 		return uid, true
 	}
 	return "", false
 }
+
+// nativeSyntaxes are the transfer syntaxes accepted for the classes that are not storage.
+var nativeSyntaxes = []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian,
+	dicom.DeflatedExplicitVRLittleEndian, dicom.ExplicitVRBigEndian}
 
 // acceptedContext is a presentation context in use on an association, with the roles
 // negotiated for its abstract syntax (PS3.7 D.3.3.4; without a role selection item the

@@ -38,6 +38,9 @@ func TestChooseTransferSyntax(t *testing.T) {
 		ok       bool
 	}{
 		{"single", cr, []string{ele}, ele, true},
+		{"query model skips a compressed syntax", "1.2.840.10008.5.1.4.1.2.2.1", []string{jpg, ile}, ile, true},
+		{"query model with compressed syntaxes only", "1.2.840.10008.5.1.4.1.2.1.3", []string{jpg, j2k, dicom.Papyrus3ImplicitVRLittleEndian}, "", false},
+		{"verification takes deflate", dicom.VerificationSOPClass, []string{defl}, defl, true},
 		{"peer's order wins among uncompressed", cr, []string{ebe, ele, ile}, ebe, true},
 		{"implicit first stays implicit", cr, []string{ile, ele}, ile, true},
 		{"compressed first is stored as sent", cr, []string{jpg, ele}, jpg, true},
