@@ -138,6 +138,15 @@ func TestSearchLeavesOutQuarantined(t *testing.T) {
 			t.Errorf("level %d WithQuarantined: found %v, want 6.1 and 6.2", level, got)
 		}
 	}
+	// An unknown sender's object added to a known site's study does not hide that study.
+	intruder := readingInstance(readingtest.Study{UID: "6.2", PatientID: "P2", CallingAE: "STRANGER", Quarantined: true, ReceivedAt: time.Now()})
+	intruder.SOPInstanceUID, intruder.BlobKey = intruder.SOPInstanceUID+".9", "k/6.2.9.dcm"
+	if _, err := idx.PutInstance(ctx, intruder); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(store.Query{Level: store.LevelStudy}); !slices.Equal(got, []string{"6.2"}) {
+		t.Errorf("after an unknown sender's object joined 6.2: found %v, want 6.2 still", got)
+	}
 	r := idx.Reading()
 	site, err := r.PutSite(ctx, reading.Site{Name: "甲镇"})
 	if err != nil {

@@ -94,7 +94,11 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 			return dbErr("write instance", err)
 		}
 		if inst.Origin.Quarantined { // from an unknown sender held for an administrator (0009_peers.sql)
-			if _, err := tx.Exec(`UPDATE reading_studies SET quarantined = 1 WHERE study_pk = ?`, studyPK); err != nil {
+			// Only a study this object begins is held: an unknown sender must not be able to
+			// hide a known site's study from its readers by adding one object to it.
+			if _, err := tx.Exec(`UPDATE reading_studies SET quarantined = 1 WHERE study_pk = ?
+				AND NOT EXISTS (SELECT 1 FROM instances i JOIN series se ON se.id = i.series_pk
+					WHERE se.study_pk = ? AND i.sop_uid <> ?)`, studyPK, studyPK, inst.SOPInstanceUID); err != nil {
 				return dbErr("quarantine study", err)
 			}
 		}
