@@ -63,10 +63,12 @@ test-fresh:
 	./scripts/fresh-machine-test.sh
 
 # Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb
-# benchmark against Orthanc, then the Go micro-benchmarks.
+# benchmark against Orthanc, the C-MOVE benchmark (pacsd vs storescu vs Orthanc), then the Go
+# micro-benchmarks.
 bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
 	$(GO) run ./tools/benchweb
+	$(GO) run ./tools/benchretrieve
 	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).

@@ -1,0 +1,353 @@
+// Command benchretrieve measures C-MOVE: one 30-image DR study (2800x2800 16-bit, about 15 MB
+// an image, generated as tools/bench's large objects and made one study with dcmodify)
+// moved by pacsd to DCMTK's storescp, side by side in one run with DCMTK's storescu sending
+// the same files to the same storescp (the reference: the network and the receiver's cost)
+// and with Orthanc 1.10 moving the same study there. DCMTK's movescu asks both pacsd and
+// Orthanc. Each target runs -rounds times, interleaved; the median is reported, in MB/s of
+// Part-10 bytes, with the ratios the issue targets (pacsd >= 0.8x storescu, >= 1.5x Orthanc).
+// `make bench` runs it.
+//
+// The receiving storescp takes every object (--ignore: received over the network, not
+// written), so the senders are compared, not a disk; on loopback it is often the bound of
+// all three, so the sender's CPU time (user + system, of the storescu process or of the
+// pacsd or Orthanc server during the move) is reported beside the rate. All three read
+// their objects from the page cache once the first round has warmed it.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	studyUID   = "2.25.190476893417628462097652233571452369171"
+	seriesUID  = "2.25.190476893417628462097652233571452369172"
+	orthancBin = "/usr/sbin/Orthanc"
+)
+
+func main() {
+	images := flag.Int("images", 30, "images in the study (~15 MB each)")
+	rounds := flag.Int("rounds", 3, "runs of each target, interleaved; the median is reported")
+	work := flag.String("dir", ".cache/benchretrieve", "scratch folder")
+	flag.Parse()
+	if err := run(*images, *rounds, *work); err != nil {
+		fmt.Fprintln(os.Stderr, "benchretrieve:", err)
+		os.Exit(1)
+	}
+}
+
+// proc is a started server process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  bytes.Buffer
+}
+
+func (p *proc) stop() {
+	if p != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
+
+func start(name string, bin string, args ...string) (*proc, error) {
+	p := &proc{name: name, cmd: exec.Command(bin, args...)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+func run(images, rounds int, work string) error {
+	for _, tool := range []string{"storescu", "storescp", "movescu", "dcmodify", orthancBin} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: run `make deps` (DCMTK, Orthanc)", tool)
+		}
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	work, _ = filepath.Abs(work)
+	pacsdBin := filepath.Join(work, "pacsd")
+	genBin := filepath.Join(work, "gentestdata")
+	for out, pkg := range map[string]string{pacsdBin: "./cmd/pacsd", genBin: "./tools/gentestdata"} {
+		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+	files, total, err := corpus(work, genBin, images)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("C-MOVE of one study: %d DR images, %.1f MB\n", len(files), mb(total))
+
+	sinkPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	sink, err := start("storescp", "storescp", "--ignore", "-aet", "SINK", sinkPort)
+	if err != nil {
+		return err
+	}
+	defer sink.stop()
+	if err := waitUp("127.0.0.1:" + sinkPort); err != nil {
+		return err
+	}
+
+	pacsd, pacsdPort, err := startPacsd(pacsdBin, filepath.Join(work, "pacsd-data"), sinkPort)
+	if err != nil {
+		return err
+	}
+	defer pacsd.stop()
+	orthanc, orthancPort, err := startOrthanc(filepath.Join(work, "orthanc"), sinkPort)
+	if err != nil {
+		return err
+	}
+	defer orthanc.stop()
+	for _, target := range []struct{ aec, port string }{{"PACSD", pacsdPort}, {"ORTHANC", orthancPort}} {
+		if _, err := storescu(target.aec, target.port, files); err != nil {
+			return fmt.Errorf("loading the study into %s: %w", target.aec, err)
+		}
+	}
+
+	// Each run returns the sender's CPU seconds.
+	server := func(p *proc, aec, port string) func() (float64, error) {
+		return func() (float64, error) {
+			before := cpuSeconds(p)
+			err := movescu(aec, port, len(files))
+			return cpuSeconds(p) - before, err
+		}
+	}
+	targets := []struct {
+		name string
+		run  func() (float64, error)
+	}{
+		{"storescu -> storescp (reference)", func() (float64, error) { return storescu("SINK", sinkPort, files) }},
+		{"pacsd C-MOVE -> storescp", server(pacsd, "PACSD", pacsdPort)},
+		{"Orthanc C-MOVE -> storescp", server(orthanc, "ORTHANC", orthancPort)},
+	}
+	times := make([][]float64, len(targets))
+	cpus := make([][]float64, len(targets))
+	for r := 0; r < rounds; r++ {
+		for i, t := range targets {
+			start := time.Now()
+			cpu, err := t.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w\n%s", t.name, err, tail(pacsd.log.String()))
+			}
+			times[i] = append(times[i], time.Since(start).Seconds())
+			cpus[i] = append(cpus[i], cpu)
+		}
+	}
+	rate := make([]float64, len(targets))
+	fmt.Printf("\n%-34s %10s %10s %14s\n", "", "seconds", "MB/s", "sender CPU s")
+	for i, t := range targets {
+		s := median(times[i])
+		rate[i] = mb(total) / s
+		fmt.Printf("%-34s %10.2f %10.1f %14.2f\n", t.name, s, rate[i], median(cpus[i]))
+	}
+	fmt.Printf("\npacsd / storescu: %.2fx (target >= 0.8x)\npacsd / Orthanc:  %.2fx (target >= 1.5x)\n",
+		rate[1]/rate[0], rate[1]/rate[2])
+	return nil
+}
+
+// corpus generates the study once: tools/bench's large DR objects, one study and series.
+func corpus(work, genBin string, images int) ([]string, int64, error) {
+	dir := filepath.Join(work, fmt.Sprintf("study-%d", images))
+	if _, err := os.Stat(dir); err != nil {
+		tmp := dir + ".tmp"
+		os.RemoveAll(tmp)
+		fmt.Printf("generating %d DR images in %s\n", images, dir)
+		if b, err := exec.Command(genBin, "-bench", tmp, "-large", strconv.Itoa(images), "-small", "0", "-seed", "7").CombinedOutput(); err != nil {
+			return nil, 0, fmt.Errorf("gentestdata: %v\n%s", err, b)
+		}
+		paths, _ := filepath.Glob(filepath.Join(tmp, "large", "*.dcm"))
+		args := []string{"-nb", "-m", "(0020,000d)=" + studyUID, "-m", "(0020,000e)=" + seriesUID,
+			"-m", "(0010,0020)=BENCH-RETRIEVE", "-m", "(0008,0050)=BR0001"}
+		if b, err := exec.Command("dcmodify", append(args, paths...)...).CombinedOutput(); err != nil {
+			return nil, 0, fmt.Errorf("dcmodify: %v\n%s", err, b)
+		}
+		if err := os.Rename(filepath.Join(tmp, "large"), dir); err != nil {
+			return nil, 0, err
+		}
+		os.RemoveAll(tmp)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.dcm"))
+	sort.Strings(paths)
+	var total int64
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, 0, err
+		}
+		total += st.Size()
+	}
+	if len(paths) != images {
+		return nil, 0, fmt.Errorf("%s holds %d images, want %d (remove it to regenerate)", dir, len(paths), images)
+	}
+	return paths, total, nil
+}
+
+func startPacsd(bin, dir, sinkPort string) (*proc, string, error) {
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	peers, _ := json.Marshal([]map[string]any{
+		{"aeTitle": "BENCH", "mayStore": true, "mayRetrieve": true, "addresses": []string{}},
+		{"aeTitle": "SINK", "host": "127.0.0.1", "port": atoi(sinkPort), "destination": true, "addresses": []string{}},
+	})
+	peersFile := filepath.Join(dir, "peers.json")
+	if err := os.WriteFile(peersFile, peers, 0o600); err != nil {
+		return nil, "", err
+	}
+	dp, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := start("pacsd", bin, "serve", "--dicom-addr", "127.0.0.1:"+dp, "--http-addr", "127.0.0.1:"+hp,
+		"--data-dir", filepath.Join(dir, "data"), "--peers-file", peersFile, "--log-level", "warn", "--min-free-mb", "16")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitUp("127.0.0.1:" + dp); err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("pacsd: %w\n%s", err, tail(p.log.String()))
+	}
+	return p, dp, nil
+}
+
+// startOrthanc runs Orthanc with its objects stored as received (no compression), BENCH
+// allowed to move and SINK as a modality.
+func startOrthanc(dir, sinkPort string) (*proc, string, error) {
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	dp, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"Name": "benchretrieve", "StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
+		"Plugins": []string{}, "HttpPort": atoi(hp), "DicomPort": atoi(dp), "DicomAet": "ORTHANC",
+		"DicomCheckCalledAet": false, "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+		"DicomModalities":            map[string][]any{"sink": {"SINK", "127.0.0.1", atoi(sinkPort)}, "bench": {"BENCH", "127.0.0.1", 1}},
+		"DicomAlwaysAllowStore":      true,
+		"StorageCompression":         false,
+		"DicomAssociationCloseDelay": 0,
+		"SaveJobs":                   false,
+		"SyncStorageArea":            false,
+	})
+	path := filepath.Join(dir, "orthanc.json")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := start("Orthanc", orthancBin, path)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitUp("127.0.0.1:" + dp); err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("orthanc: %w\n%s", err, tail(p.log.String()))
+	}
+	return p, dp, nil
+}
+
+// storescu sends files to aec and returns the CPU seconds it used.
+func storescu(aec, port string, files []string) (float64, error) {
+	args := append([]string{"-aet", "BENCH", "-aec", aec, "127.0.0.1", port}, files...)
+	cmd := exec.Command("storescu", args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("storescu: %v\n%s", err, tail(string(b)))
+	}
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), nil
+}
+
+// cpuSeconds is the user + system time a running process has used (/proc/<pid>/stat).
+func cpuSeconds(p *proc) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64) // utime, field 14 of stat(5)
+	st, _ := strconv.ParseFloat(f[12], 64) // stime, field 15
+	return (ut + st) / 100                 // clock ticks (USER_HZ, 100 on Linux)
+}
+
+// movescu asks aec to move the study to SINK and checks that every image was sent.
+func movescu(aec, port string, images int) error {
+	b, err := exec.Command("movescu", "-d", "-S", "-aet", "BENCH", "-aec", aec, "-aem", "SINK",
+		"-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID="+studyUID, "127.0.0.1", port).CombinedOutput()
+	out := string(b)
+	if err != nil {
+		return fmt.Errorf("movescu: %v\n%s", err, tail(out))
+	}
+	want := fmt.Sprintf("Completed Suboperations       : %d", images)
+	if !strings.Contains(out, want) || !strings.Contains(out, "Received Final Move Response (Success)") &&
+		!strings.Contains(out, "0x0000: Success") {
+		return fmt.Errorf("movescu: not all %d images moved\n%s", images, tail(out))
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func mb(n int64) float64 { return float64(n) / 1e6 }
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+func waitUp(addr string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s never accepted a connection", addr)
+}
+
+func tail(s string) string {
+	if len(s) > 3000 {
+		return "..." + s[len(s)-3000:]
+	}
+	return s
+}
