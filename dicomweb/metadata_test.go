@@ -393,13 +393,14 @@ func TestMetadataCache(t *testing.T) {
 	a, _ := newArchive(t)
 	ctx := context.Background()
 	cacheDir := t.TempDir()
+	town := store.Origin{Transport: "dimse", CallingAE: "TOWN_A", Site: "site:1"}
 	study, series := "1.2.826.0.1.3680043.10.1.1", "1.2.826.0.1.3680043.10.1.2"
 	var sops []string
 	for i := 1; i <= 3; i++ {
 		sop := "1.2.826.0.1.3680043.10.1.3." + itoaPad(i)
 		sops = append(sops, sop)
 		obj := imageObject(sop, study, series, 16, 16, 1).with(dicom.TagPatientID, "LO", "P-OLD ").with(dicom.TagInstanceNumber, "IS", itoaPad(i)+" ")
-		if _, err := a.Put(ctx, bytes.NewReader(obj.bytes(t)), store.PutRequest{}); err != nil {
+		if _, err := a.Put(ctx, bytes.NewReader(obj.bytes(t)), store.PutRequest{Origin: town}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -436,9 +437,10 @@ func TestMetadataCache(t *testing.T) {
 		t.Errorf("damaged file: %d builds, same body %v", s3.meta.builds.Load(), bytes.Equal(r1.body, r3.body))
 	}
 
-	// The modality corrects the first instance: same UID, new content.
+	// The modality corrects the first instance: same UID, new content, from its own site
+	// (the overwrite rule).
 	obj := imageObject(sops[0], study, series, 16, 16, 1).with(dicom.TagPatientID, "LO", "P-NEW ").with(dicom.TagInstanceNumber, "IS", "1 ")
-	if _, err := a.Put(ctx, bytes.NewReader(obj.bytes(t)), store.PutRequest{}); err != nil {
+	if _, err := a.Put(ctx, bytes.NewReader(obj.bytes(t)), store.PutRequest{Origin: town}); err != nil {
 		t.Fatal(err)
 	}
 	after, r4 := getMeta(t, u, nil)
