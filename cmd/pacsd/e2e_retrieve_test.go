@@ -23,6 +23,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
+	"pacsd/store/s3/miniotest"
 )
 
 // retrieveObjects are the test objects sent to pacsd and retrieved: native and compressed
@@ -338,4 +339,31 @@ func checkOrthanc(t *testing.T, o *orthanc, objs []sentObject) {
 		}
 		compareCopy(t, filepath.Base(ob.path), ob.part10, b, false)
 	}
+}
+
+// TestRetrieveEvicted: objects whose local copy is gone (uploaded to MinIO, --cache-max-mb 0)
+// are moved from the bucket, streamed, byte for byte.
+func TestRetrieveEvicted(t *testing.T) {
+	needTool(t, "movescu", "storescp")
+	srv := miniotest.Start(t)
+	t.Setenv(envS3AccessKey, srv.AccessKey)
+	t.Setenv(envS3SecretKey, srv.SecretKey)
+	objs := loadObjects(t, retrieveObjects)
+	dir := t.TempDir()
+	scpPort := startStorescp(t, dir, "ALLSCP", "+B", "+xa")
+	peers := writePeersFile(t,
+		map[string]any{"aeTitle": "WS", "mayStore": true, "mayRetrieve": true},
+		map[string]any{"aeTitle": "ALLSCP", "host": "127.0.0.1", "port": mustAtoi(t, scpPort), "destination": true},
+	)
+	n := startPacsd(t, t.TempDir(), "--peers-file", peers,
+		"--s3-endpoint", srv.Endpoint, "--s3-bucket", "county-retrieve", "--cache-max-mb", "0")
+	sendTo(t, n, "WS", objs)
+	n.waitMetric(t, "pacsd_spool_pending_objects", func(v float64) bool { return v == 0 }, 2*time.Minute)
+	n.waitMetric(t, "pacsd_local_bytes", func(v float64) bool { return v == 0 }, time.Minute)
+
+	out, err := runRetrieveTool(t, "movescu", append([]string{"-aet", "WS", "-aec", "PACSD", "-aem", "ALLSCP"}, append(studyKeys(objs), "127.0.0.1", n.dicomPort)...)...)
+	if err != nil {
+		t.Fatalf("movescu: %v\n%s", err, out)
+	}
+	checkReceived(t, "storescp (from the bucket)", receivedFiles(t, dir), objs, acceptsAll)
 }
