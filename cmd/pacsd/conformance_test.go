@@ -70,11 +70,7 @@ func TestConformanceStatement(t *testing.T) {
 	}
 	// Every storage class, and every storage syntax for a class that can carry video and one
 	// that cannot.
-	var storage []string
-	for _, uid := range dicom.StorageSOPClasses() {
-		storage = append(storage, uid)
-	}
-	proposeAll(t, n.dicomAddr, storage, []string{dicom.ExplicitVRLittleEndian}, func(pc dimse.PresentationContext) {
+	proposeAll(t, n.dicomAddr, dicom.StorageSOPClasses(), []string{dicom.ExplicitVRLittleEndian}, func(pc dimse.PresentationContext) {
 		if !pc.Accepted() {
 			t.Errorf("storage class %s (%s) refused (result %d); the document lists it", dicom.SOPClassName(pc.AbstractSyntax), pc.AbstractSyntax, pc.Result)
 		}

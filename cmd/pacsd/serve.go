@@ -179,11 +179,12 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		MaxAssociations: c.maxAssociations,
 		IdleTimeout:     c.dicomIdle,
 	}
-	// C-FIND over the index (qr): the same matching as QIDO-RS.
-	srv.dimse.Find = newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
+	// C-FIND over the index (qr): the same matching as QIDO-RS; C-MOVE and C-GET from the
+	// archive (qr.Retriever), to registered destinations, through the same peer checks.
+	query := newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
+	srv.dimse.Find = query
 	srv.dimse.FindSOPClasses = qr.FindSOPClasses
-	// C-MOVE and C-GET from the archive (qr.Retriever), to registered destinations.
-	retrieve, err := newRetriever(c, newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log), archive.Archive)
+	retrieve, err := newRetriever(c, query, archive.Archive)
 	if err != nil {
 		return err
 	}
