@@ -277,7 +277,8 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 	// storescu may convert between uncompressed syntaxes on the way (it proposes its own
 	// order); pacsd must accept and store whatever arrives. Then dcmsend sends every file
 	// as it is stored on disk, and those bytes must come back unchanged: an object resent
-	// with different bytes replaces the earlier one.
+	// with different bytes by the same sender replaces the earlier one (the overwrite rule:
+	// another sender's would be refused, TestNoSilentOverwrite).
 	// storescu proposes a compressed syntax only when told which (-xy, -xv, ...); a modality
 	// configured for JPEG does the same. Uncompressed files go together on one association.
 	successes := 0
@@ -325,7 +326,7 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 	defer func() { scp.Process.Kill(); scp.Wait() }()
 	waitTCP(t, "127.0.0.1:"+refPort)
 	for _, port := range []string{refPort, n.dicomPort} {
-		out := runTool(t, "dcmsend", append([]string{"-v", "-dn", "-aec", "PACSD", "-aet", "TOWNSHIP2", "127.0.0.1", port}, files...)...)
+		out := runTool(t, "dcmsend", append([]string{"-v", "-dn", "-aec", "PACSD", "-aet", "TOWNSHIP1", "127.0.0.1", port}, files...)...)
 		if !strings.Contains(out, fmt.Sprintf("with status SUCCESS  : %d", len(files))) {
 			t.Errorf("dcmsend to port %s did not report %d successes:\n%s", port, len(files), out)
 		}
@@ -340,7 +341,7 @@ func TestDCMTKPeersStoreEverything(t *testing.T) {
 
 	// pacsd's own SCU sends the bytes of each file untouched: they come back identical, in
 	// the transfer syntax of the file.
-	out, err := exec.Command(pacsdBin, append([]string{"send", "--addr", n.dicomAddr, "--aec", "PACSD", "--aet", "TOWNSHIP3"}, files...)...).CombinedOutput()
+	out, err := exec.Command(pacsdBin, append([]string{"send", "--addr", n.dicomAddr, "--aec", "PACSD", "--aet", "TOWNSHIP1"}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pacsd send: %v\n%s", err, out)
 	}
