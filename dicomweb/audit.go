@@ -2,6 +2,7 @@ package dicomweb
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -91,6 +92,12 @@ func (s *server) audited(h echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return h(c)
 		}
+		if action != audit.ActionStore && action != audit.ActionQuery {
+			if err := s.visible(c); err != nil {
+				s.recordRequest(c, action, err, nil)
+				return err
+			}
+		}
 		var stored *stowStored
 		if action == audit.ActionStore {
 			stored = &stowStored{}
@@ -100,6 +107,41 @@ func (s *server) audited(h echo.HandlerFunc) echo.HandlerFunc {
 		s.recordRequest(c, action, err, stored)
 		return err
 	}
+}
+
+// visible refuses, as not found, a look at a study held in quarantine by anybody but an
+// administrator: QIDO-RS leaves such studies out (Query.WithQuarantined), and naming one
+// by UID must not show it either. The searches scope themselves.
+func (s *server) visible(c echo.Context) error {
+	if _, admin := s.askedBy(c.Request()); admin {
+		return nil
+	}
+	study := requestStudy(c, s.prefix)
+	if study == "" {
+		return nil // no valid study named: the handler refuses the request
+	}
+	hits, err := s.archive.Index().Search(c.Request().Context(), store.Query{Level: store.LevelStudy,
+		Matches: []store.Match{{Tag: dicom.TagStudyInstanceUID, Value: study}}, Limit: 1})
+	if err == nil && len(hits) == 0 {
+		err = fmt.Errorf("study %s: %w", study, store.ErrNotFound) // unknown, or held in quarantine
+	}
+	if err != nil {
+		return s.publicError(c, "retrieve", err)
+	}
+	return nil
+}
+
+// requestStudy is the Study Instance UID a request names (the path's, WADO-URI's
+// studyUID), "" when none is valid.
+func requestStudy(c echo.Context, prefix string) string {
+	study := c.Param(paramStudy)
+	if c.Path() == prefix+"/wado" {
+		study = c.QueryParam("studyUID")
+	}
+	if !dicom.ValidUID(study, dicom.UIDLeadingZeros) {
+		return ""
+	}
+	return study
 }
 
 // auditAction is the kind of look a request is, by its route; false for what shows no
@@ -145,13 +187,7 @@ func (s *server) recordRequest(c echo.Context, action audit.Action, err error, s
 	if status >= 400 {
 		ev.Outcome, ev.Detail = audit.OutcomeFailure, "HTTP "+strconv.Itoa(status)
 	}
-	study := c.Param(paramStudy)
-	if c.Path() == s.prefix+"/wado" {
-		study = c.QueryParam("studyUID")
-	}
-	if !dicom.ValidUID(study, dicom.UIDLeadingZeros) {
-		study = ""
-	}
+	study := requestStudy(c, s.prefix)
 	switch action {
 	case audit.ActionQuery:
 		q, _ := url.QueryUnescape(r.URL.RawQuery)
