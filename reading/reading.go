@@ -667,4 +667,5 @@ type Repository interface {
 	Reports
 	Worklist
 	Tokens
+	Orders
 }

@@ -28,6 +28,8 @@ type Study struct {
 	StudyTime   string
 	ReceivedAt  time.Time
 	Quarantined bool // store.Origin.Quarantined: from an unknown sender held for an administrator
+	Accession   string
+	Description string // Study Description
 }
 
 // Env is one fresh repository and a way to index studies beside it.
@@ -53,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("Peers", func(t *testing.T) { testPeers(t, open(t)) })
 	t.Run("PeersOneModel", func(t *testing.T) { testPeersOneModel(t, open(t)) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open(t)) })
+	t.Run("ScheduledOrders", func(t *testing.T) { testScheduledOrders(t, open(t)) })
+	t.Run("OrderTying", func(t *testing.T) { testOrderTying(t, open(t)) })
 }
 
 var base = time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)

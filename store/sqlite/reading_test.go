@@ -110,6 +110,8 @@ func readingInstance(s readingtest.Study) *store.Instance {
 			dicom.TagInstitutionName.Hex():  str("LO", s.Institution),
 			dicom.TagStudyDate.Hex():        str("DA", s.StudyDate),
 			dicom.TagStudyTime.Hex():        str("TM", s.StudyTime),
+			dicom.TagAccessionNumber.Hex():  str("SH", s.Accession),
+			dicom.TagStudyDescription.Hex(): str("LO", s.Description),
 		},
 		SeriesAttrs: dicom.JSONDataset{
 			dicom.TagSeriesInstanceUID.Hex(): str("UI", series),
