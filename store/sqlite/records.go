@@ -105,6 +105,11 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 		if err := refreshSeries(tx, seriesPK, studyPK); err != nil {
 			return err
 		}
+		if check == nil { // a new object, not a restored version: forward it (forward.go)
+			if err := enqueueForwards(tx, inst, cols.modality); err != nil {
+				return err
+			}
+		}
 		if p != nil && prevSeries.series != seriesPK {
 			// The instance moved (a corrected study or series UID): the old parents may
 			// now be empty.

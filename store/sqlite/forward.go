@@ -1,0 +1,335 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"pacsd/forward"
+	"pacsd/store"
+)
+
+// Forwarding is the forwarding queue and its configuration on this index (forward.Queue;
+// tables of 0012_forward.sql). It is closed with the index.
+type Forwarding struct{ x *Index }
+
+var _ forward.Queue = (*Forwarding)(nil)
+
+// Forwarding returns the forwarding repository on this index.
+func (x *Index) Forwarding() *Forwarding { return &Forwarding{x: x} }
+
+// enqueueForwards queues inst for every destination a rule sends it to, in PutInstance's
+// transaction: the forward is as durable as the instance (DESIGN.md section 6). An object
+// held in quarantine (unknown sender) is not forwarded. An instance already pending for a
+// destination is not queued twice (forward_queue_pending).
+func enqueueForwards(tx *sql.Tx, inst *store.Instance, modality string) error {
+	if inst.Origin.Quarantined {
+		return nil
+	}
+	now := time.Now().UTC().Format(timeFormat)
+	_, err := tx.Exec(`INSERT OR IGNORE INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at)
+		SELECT DISTINCT r.dest_id, ?, ?, ?, ? FROM forward_rules r
+		JOIN forward_destinations d ON d.id = r.dest_id
+		WHERE r.enabled = 1 AND d.enabled = 1 AND r.site IN ('', ?) AND r.calling_ae IN ('', ?)
+			AND r.modality IN ('', ?) AND r.sop_class IN ('', ?)`,
+		inst.SOPInstanceUID, inst.StudyInstanceUID, now, now,
+		inst.Origin.Site, inst.Origin.CallingAE, modality, inst.SOPClassUID)
+	if err != nil {
+		return dbErr("queue forwards", err)
+	}
+	return nil
+}
+
+func fwdTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseFwdTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+// fwdErr maps database errors to forward's sentinels (a duplicate name is invalid).
+func fwdErr(op string, err error) error {
+	var se sqlite3.Error
+	switch {
+	case errors.Is(err, forward.ErrNotFound), errors.Is(err, forward.ErrInvalid):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, forward.ErrNotFound)
+	case errors.As(err, &se) && se.Code == sqlite3.ErrConstraint:
+		return fmt.Errorf("%s: %w: %w", op, forward.ErrInvalid, err)
+	}
+	return dbErr(op, err)
+}
+
+const destSelect = `SELECT id, name, kind, ae, url, auth, username, secret, enabled FROM forward_destinations `
+
+func scanDest(row interface{ Scan(...any) error }) (forward.Destination, error) {
+	var d forward.Destination
+	err := row.Scan(&d.ID, &d.Name, &d.Kind, &d.AETitle, &d.URL, &d.Auth, &d.User, &d.Secret, &d.Enabled)
+	d.HasSecret = d.Secret != ""
+	return d, err
+}
+
+// Destinations lists every destination by name, secrets included.
+func (f *Forwarding) Destinations(ctx context.Context) ([]forward.Destination, error) {
+	rows, err := f.x.r.QueryContext(ctx, destSelect+"ORDER BY name")
+	if err != nil {
+		return nil, fwdErr("forward destinations", err)
+	}
+	defer rows.Close()
+	var out []forward.Destination
+	for rows.Next() {
+		d, err := scanDest(rows)
+		if err != nil {
+			return nil, fwdErr("forward destinations", err)
+		}
+		out = append(out, d)
+	}
+	return out, fwdErr0("forward destinations", rows.Err())
+}
+
+func fwdErr0(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fwdErr(op, err)
+}
+
+// Destination returns one destination, secret included.
+func (f *Forwarding) Destination(ctx context.Context, id int64) (forward.Destination, error) {
+	d, err := scanDest(f.x.r.QueryRowContext(ctx, destSelect+"WHERE id = ?", id))
+	if err != nil {
+		return d, fwdErr(fmt.Sprintf("forward destination %d", id), err)
+	}
+	return d, nil
+}
+
+// SaveDestination inserts d (ID 0, which it sets) or updates it; an empty Secret keeps the
+// stored one unless the authentication scheme no longer uses one.
+func (f *Forwarding) SaveDestination(ctx context.Context, d *forward.Destination) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	now := fwdTime(time.Now())
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		if d.ID == 0 {
+			return tx.QueryRow(`INSERT INTO forward_destinations (name, kind, ae, url, auth, username, secret, enabled, updated_at)
+				VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, d.Name, d.Kind, d.AETitle, d.URL, d.Auth, d.User, d.Secret, d.Enabled, now).Scan(&d.ID)
+		}
+		return execExisting(tx, fmt.Errorf("destination %d: %w", d.ID, forward.ErrNotFound),
+			`UPDATE forward_destinations SET name=?, kind=?, ae=?, url=?, auth=?, username=?,
+				secret = CASE WHEN ? = '' THEN '' WHEN ? <> '' THEN ? ELSE secret END, enabled=?, updated_at=? WHERE id=?`,
+			d.Name, d.Kind, d.AETitle, d.URL, d.Auth, d.User, d.Auth, d.Secret, d.Secret, d.Enabled, now, d.ID)
+	})
+	if err != nil {
+		return fwdErr("save forward destination "+d.Name, err)
+	}
+	return nil
+}
+
+// DeleteDestination removes a destination with its rules and queue.
+func (f *Forwarding) DeleteDestination(ctx context.Context, id int64) error {
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		return execExisting(tx, fmt.Errorf("destination %d: %w", id, forward.ErrNotFound), "DELETE FROM forward_destinations WHERE id = ?", id)
+	})
+	return fwdErr0("delete forward destination", err)
+}
+
+// Rules lists every rule, by destination then id.
+func (f *Forwarding) Rules(ctx context.Context) ([]forward.Rule, error) {
+	rows, err := f.x.r.QueryContext(ctx, `SELECT id, dest_id, site, calling_ae, modality, sop_class, enabled
+		FROM forward_rules ORDER BY dest_id, id`)
+	if err != nil {
+		return nil, fwdErr("forward rules", err)
+	}
+	defer rows.Close()
+	var out []forward.Rule
+	for rows.Next() {
+		var r forward.Rule
+		if err := rows.Scan(&r.ID, &r.DestinationID, &r.Site, &r.CallingAE, &r.Modality, &r.SOPClassUID, &r.Enabled); err != nil {
+			return nil, fwdErr("forward rules", err)
+		}
+		out = append(out, r)
+	}
+	return out, fwdErr0("forward rules", rows.Err())
+}
+
+// SaveRule inserts r (ID 0, which it sets) or updates it.
+func (f *Forwarding) SaveRule(ctx context.Context, r *forward.Rule) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	now := fwdTime(time.Now())
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		if r.ID == 0 {
+			return tx.QueryRow(`INSERT INTO forward_rules (dest_id, site, calling_ae, modality, sop_class, enabled, updated_at)
+				VALUES (?,?,?,?,?,?,?) RETURNING id`, r.DestinationID, r.Site, r.CallingAE, r.Modality, r.SOPClassUID, r.Enabled, now).Scan(&r.ID)
+		}
+		return execExisting(tx, fmt.Errorf("rule %d: %w", r.ID, forward.ErrNotFound),
+			`UPDATE forward_rules SET dest_id=?, site=?, calling_ae=?, modality=?, sop_class=?, enabled=?, updated_at=? WHERE id=?`,
+			r.DestinationID, r.Site, r.CallingAE, r.Modality, r.SOPClassUID, r.Enabled, now, r.ID)
+	})
+	return fwdErr0("save forward rule", err)
+}
+
+// DeleteRule removes a rule; what it queued stays queued.
+func (f *Forwarding) DeleteRule(ctx context.Context, id int64) error {
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		return execExisting(tx, fmt.Errorf("rule %d: %w", id, forward.ErrNotFound), "DELETE FROM forward_rules WHERE id = ?", id)
+	})
+	return fwdErr0("delete forward rule", err)
+}
+
+// Claim implements forward.Queue: the oldest due job's study, its due jobs in arrival order.
+func (f *Forwarding) Claim(ctx context.Context, destID int64, owner string, now time.Time, lease time.Duration, limit int) ([]forward.Job, error) {
+	var jobs []forward.Job
+	nowS, until := fwdTime(now), fwdTime(now.Add(lease))
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		jobs = nil
+		var study string
+		err := tx.QueryRow(`SELECT study_uid FROM forward_queue WHERE dest_id = ? AND state = 'pending' AND next_at <= ?
+			ORDER BY next_at, id LIMIT 1`, destID, nowS).Scan(&study)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(`SELECT id, sop_uid, attempts FROM forward_queue WHERE dest_id = ? AND study_uid = ?
+			AND state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?`, destID, study, nowS, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			j := forward.Job{DestinationID: destID, StudyUID: study}
+			if err := rows.Scan(&j.ID, &j.SOPInstanceUID, &j.Attempts); err != nil {
+				rows.Close()
+				return err
+			}
+			j.Attempts++
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if _, err := tx.Exec(`UPDATE forward_queue SET next_at = ?, owner = ?, attempts = attempts + 1 WHERE id = ?`,
+				until, owner, j.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fwdErr("claim forwards", err)
+	}
+	return jobs, nil
+}
+
+// Release implements forward.Queue.
+func (f *Forwarding) Release(ctx context.Context, owner string, now time.Time) error {
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE forward_queue SET next_at = ?, owner = '' WHERE state = 'pending' AND owner = ?`, fwdTime(now), owner)
+		return err
+	})
+	return fwdErr0("release forwards", err)
+}
+
+// Done implements forward.Queue. Only pending rows change: a row sent stays sent.
+func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.Outcome, now, retryAt time.Time, destErr string) error {
+	nowS, retryS := fwdTime(now), fwdTime(retryAt)
+	anyOK := false
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		anyOK = false
+		for _, o := range outcomes {
+			var err error
+			switch {
+			case o.OK:
+				anyOK = true
+				_, err = tx.Exec(`UPDATE forward_queue SET state = 'sent', done_at = ?, last_error = '', owner = ''
+					WHERE id = ? AND state = 'pending'`, nowS, o.JobID)
+			case o.Permanent:
+				_, err = tx.Exec(`UPDATE forward_queue SET state = 'failed', done_at = ?, last_error = ?, owner = ''
+					WHERE id = ? AND state = 'pending'`, nowS, o.Err, o.JobID)
+			default:
+				_, err = tx.Exec(`UPDATE forward_queue SET next_at = ?, last_error = ?, owner = ''
+					WHERE id = ? AND state = 'pending'`, retryS, o.Err, o.JobID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		switch {
+		case destErr != "":
+			_, err = tx.Exec(`UPDATE forward_destinations SET last_error = ?,
+				failing_since = CASE WHEN failing_since = '' THEN ? ELSE failing_since END WHERE id = ?`, destErr, nowS, destID)
+		case anyOK:
+			_, err = tx.Exec(`UPDATE forward_destinations SET failing_since = '', last_success = ? WHERE id = ?`, nowS, destID)
+		}
+		return err
+	})
+	return fwdErr0("record forwards", err)
+}
+
+// Enqueue implements forward.Queue (a manual re-send).
+func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string, now time.Time) (int, error) {
+	var n int64
+	nowS := fwdTime(now)
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRow("SELECT EXISTS (SELECT 1 FROM forward_destinations WHERE id = ?)", destID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return fmt.Errorf("destination %d: %w", destID, forward.ErrNotFound)
+		}
+		res, err := tx.Exec(`INSERT OR IGNORE INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at, manual)
+			SELECT ?, i.sop_uid, s.study_uid, ?, ?, 1 FROM instances i
+			JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk
+			WHERE s.study_uid = ? ORDER BY se.series_number, i.instance_number, i.sop_uid`, destID, nowS, nowS, studyUID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fwdErr("re-send study", err)
+	}
+	return int(n), nil
+}
+
+// Statuses implements forward.Queue, secrets cleared.
+func (f *Forwarding) Statuses(ctx context.Context) ([]forward.Status, error) {
+	rows, err := f.x.r.QueryContext(ctx, `SELECT d.id, d.name, d.kind, d.ae, d.url, d.auth, d.username, d.secret <> '', d.enabled,
+		d.failing_since, d.last_error, d.last_success,
+		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'pending'),
+		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'sent'),
+		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'failed')
+		FROM forward_destinations d ORDER BY d.name`)
+	if err != nil {
+		return nil, fwdErr("forward status", err)
+	}
+	defer rows.Close()
+	var out []forward.Status
+	for rows.Next() {
+		var s forward.Status
+		var failing, success string
+		if err := rows.Scan(&s.ID, &s.Name, &s.Kind, &s.AETitle, &s.URL, &s.Auth, &s.User, &s.HasSecret, &s.Enabled,
+			&failing, &s.LastError, &success, &s.Queued, &s.Sent, &s.Failed); err != nil {
+			return nil, fwdErr("forward status", err)
+		}
+		s.FailingSince, s.LastSuccess = parseFwdTime(failing), parseFwdTime(success)
+		out = append(out, s)
+	}
+	return out, fwdErr0("forward status", rows.Err())
+}
