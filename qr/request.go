@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 
 	"pacsd/audit"
@@ -182,32 +181,10 @@ func (s *Service) authorize(ctx context.Context, q *dimse.QueryRequest, perm Per
 		return p, "peer may not retrieve", nil
 	case p.RequireTLS && !q.TLS:
 		return p, "peer must use DICOM TLS", nil
-	case !AddressAllowed(p.Addresses, q.RemoteAddr):
+	case !p.CallsFrom(q.RemoteAddr): // the association's rule (cmd/pacsd), in one place
 		return p, "calling address not allowed for this AE title", nil
 	}
 	return p, "", nil
-}
-
-// AddressAllowed reports whether remoteAddr (host:port or host) is one of allowed (IP
-// addresses or CIDR prefixes); an empty list allows any address.
-func AddressAllowed(allowed []string, remoteAddr string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	ip, err := netip.ParseAddr(hostOf(remoteAddr))
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, a := range allowed {
-		if p, err := netip.ParsePrefix(a); err == nil && p.Contains(ip) {
-			return true
-		}
-		if x, err := netip.ParseAddr(a); err == nil && x.Unmap() == ip {
-			return true
-		}
-	}
-	return false
 }
 
 func hostOf(addr string) string {
