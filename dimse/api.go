@@ -184,7 +184,13 @@ type Server struct {
 	MoveSOPClasses []string
 	Get            GetHandler
 	GetSOPClasses  []string
-	// MaxIdentifierLength bounds a C-FIND/C-MOVE/C-GET identifier; default
+	// Action, when set, performs N-ACTION requests for the SOP classes listed beside it
+	// (naction.go: Storage Commitment Push Model, PS3.4 J.3), and may send N-EVENT-REPORTs
+	// back on the same association.
+	Action           ActionHandler
+	ActionSOPClasses []string
+	// MaxIdentifierLength bounds a C-FIND/C-MOVE/C-GET identifier (and an N-ACTION's
+	// Action Information); default
 	// DefaultMaxIdentifierLength (64 KiB). A longer one is refused (0xA900) without being
 	// held.
 	MaxIdentifierLength int
@@ -221,6 +227,10 @@ type ClientConfig struct {
 	// association as Move Originator AE Title / Message ID (0000,1030/1031): the
 	// association is a C-MOVE's sub-association.
 	MoveOriginator MoveOriginator
+	// SCPRoles lists SOP classes for which we propose to be the SCP by role selection
+	// (PS3.7 D.3.3.4: SCU-role 0, SCP-role 1): the Storage Commitment class when we open
+	// an association to send an N-EVENT-REPORT (PS3.4 J.3.3).
+	SCPRoles []string
 }
 
 // MoveOriginator names the C-MOVE request a sub-association serves.

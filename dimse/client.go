@@ -166,6 +166,11 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 			ImplementationVersionName: dicom.ImplementationVersionName,
 		},
 	}
+	for _, uid := range cfg.SCPRoles {
+		if _, ok := cfg.Contexts[uid]; ok {
+			rq.UserInfo.Roles = append(rq.UserInfo.Roles, roleSelection{SOPClassUID: uid, SCP: true}) // PS3.7 D.3.3.4
+		}
+	}
 
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

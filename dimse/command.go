@@ -21,9 +21,11 @@ const (
 	cmdCEchoRQ         uint16 = 0x0030
 	cmdCEchoRSP        uint16 = 0x8030
 	cmdNEventReportRQ  uint16 = 0x0100
+	cmdNEventReportRSP uint16 = 0x8100
 	cmdNGetRQ          uint16 = 0x0110
 	cmdNSetRQ          uint16 = 0x0120
 	cmdNActionRQ       uint16 = 0x0130
+	cmdNActionRSP      uint16 = 0x8130
 	cmdNCreateRQ       uint16 = 0x0140
 	cmdNDeleteRQ       uint16 = 0x0150
 	cmdCCancelRQ       uint16 = 0x0FFF
@@ -50,6 +52,8 @@ const (
 	elemErrorComment              uint16 = 0x0902
 	elemAffectedSOPInstanceUID    uint16 = 0x1000
 	elemRequestedSOPInstanceUID   uint16 = 0x1001
+	elemEventTypeID               uint16 = 0x1002
+	elemActionTypeID              uint16 = 0x1008
 	elemRemainingSubOperations    uint16 = 0x1020
 	elemCompletedSubOperations    uint16 = 0x1021
 	elemFailedSubOperations       uint16 = 0x1022
@@ -74,6 +78,10 @@ type command struct {
 	MoveOriginatorAETitle     string
 	MoveOriginatorMessageID   uint16
 	MoveDestination           string // C-MOVE-RQ (0000,0600)
+	// EventTypeID (0000,1002) of N-EVENT-REPORT-RQ/RSP and ActionTypeID (0000,1008) of
+	// N-ACTION-RQ/RSP (PS3.7 10.1.1, 10.1.4): written for those commands only.
+	EventTypeID  uint16
+	ActionTypeID uint16
 	// SubOps are the sub-operation counts of a C-MOVE/C-GET response (0000,1020-1023);
 	// nil: absent. Remaining is written only when HasRemaining (PS3.7 9.3.3.2, 9.3.4.2:
 	// pending responses, and optionally Cancel).
@@ -140,6 +148,12 @@ func (c *command) encode() []byte {
 	}
 	str(elemAffectedSOPInstanceUID, c.AffectedSOPInstanceUID, 0)
 	str(elemRequestedSOPInstanceUID, c.RequestedSOPInstanceUID, 0)
+	switch c.CommandField &^ cmdResponseBit {
+	case cmdNEventReportRQ: // PS3.7 10.3.1.1, 10.3.1.2
+		us(elemEventTypeID, c.EventTypeID)
+	case cmdNActionRQ: // PS3.7 10.3.4.1, 10.3.4.2
+		us(elemActionTypeID, c.ActionTypeID)
+	}
 	if so := c.SubOps; so != nil {
 		if so.HasRemaining {
 			us(elemRemainingSubOperations, clampCount(so.Remaining))
@@ -254,6 +268,10 @@ func decodeCommand(b []byte) (*command, error) {
 			c.Status, err = us(elem, v)
 		case elemMoveOriginatorMessageID:
 			c.MoveOriginatorMessageID, err = us(elem, v)
+		case elemEventTypeID:
+			c.EventTypeID, err = us(elem, v)
+		case elemActionTypeID:
+			c.ActionTypeID, err = us(elem, v)
 		case elemCommandDataSetType:
 			var t uint16
 			t, err = us(elem, v)
@@ -287,8 +305,8 @@ func commandName(field uint16) string {
 	names := map[uint16]string{
 		cmdCStoreRQ: "C-STORE-RQ", cmdCStoreRSP: "C-STORE-RSP", cmdCGetRQ: "C-GET-RQ", cmdCGetRSP: "C-GET-RSP",
 		cmdCFindRQ: "C-FIND-RQ", cmdCFindRSP: "C-FIND-RSP", cmdCMoveRQ: "C-MOVE-RQ", cmdCMoveRSP: "C-MOVE-RSP", cmdCEchoRQ: "C-ECHO-RQ",
-		cmdCEchoRSP: "C-ECHO-RSP", cmdNEventReportRQ: "N-EVENT-REPORT-RQ", cmdNGetRQ: "N-GET-RQ",
-		cmdNSetRQ: "N-SET-RQ", cmdNActionRQ: "N-ACTION-RQ", cmdNCreateRQ: "N-CREATE-RQ",
+		cmdCEchoRSP: "C-ECHO-RSP", cmdNEventReportRQ: "N-EVENT-REPORT-RQ", cmdNEventReportRSP: "N-EVENT-REPORT-RSP", cmdNGetRQ: "N-GET-RQ",
+		cmdNSetRQ: "N-SET-RQ", cmdNActionRQ: "N-ACTION-RQ", cmdNActionRSP: "N-ACTION-RSP", cmdNCreateRQ: "N-CREATE-RQ",
 		cmdNDeleteRQ: "N-DELETE-RQ", cmdCCancelRQ: "C-CANCEL-RQ",
 	}
 	if n, ok := names[field]; ok {

@@ -73,6 +73,8 @@ func (s *Server) supportsAbstractSyntax(uid string) bool {
 		return true
 	case s.Get != nil && slices.Contains(s.GetSOPClasses, uid):
 		return true
+	case s.Action != nil && slices.Contains(s.ActionSOPClasses, uid):
+		return true
 	}
 	return false
 }

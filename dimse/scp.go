@@ -80,9 +80,11 @@ type scpConn struct {
 	asm      msgAssembler
 
 	op             *operation
-	qop            *queryOp       // the C-FIND/C-MOVE/C-GET whose handler runs (query.go)
-	jobs           chan *writeJob // messages the query handler asks serve to send
-	subMsgID       uint16         // Message ID of our last C-STORE sub-operation
+	qop            *queryOp        // the C-FIND/C-MOVE/C-GET whose handler runs (query.go)
+	jobs           chan *writeJob  // messages the query handler asks serve to send
+	subMsgID       uint16          // Message ID of our last C-STORE sub-operation or N-EVENT-REPORT
+	reports        chan *reportJob // N-EVENT-REPORTs an ActionHandler's reporter asks serve to send (naction.go)
+	report         *reportWait     // the N-EVENT-REPORT-RQ awaiting its response
 	tls            bool
 	stash          *netEvent // a PDU that arrived while we owed a response (async window 1)
 	abortAfterOp   bool
@@ -129,6 +131,7 @@ func newSCPConn(s *Server, conn net.Conn, id string) *scpConn {
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		jobs:       make(chan *writeJob),
+		reports:    make(chan *reportJob),
 		hardStop:   s.st.hardStop,
 		kill:       s.st.kill,
 	}
@@ -175,6 +178,8 @@ func (c *scpConn) serve() {
 			c.onQueryDone(r)
 		case j := <-c.jobs:
 			c.runJob(j)
+		case j := <-c.reportsWhenIdle():
+			c.runReport(j)
 		case <-c.hardStop:
 			c.hardStop = nil
 			c.onHardStop()
@@ -465,6 +470,9 @@ func (c *scpConn) onCommandFragment(v pdv) error {
 // onCommand dispatches a complete command set (PS3.7 9.3, 10.3).
 func (c *scpConn) onCommand(cmd *command, pc acceptedContext) error {
 	if cmd.isResponse() {
+		if cmd.CommandField == cmdNEventReportRSP {
+			return c.onEventReportRSP(cmd, pc)
+		}
 		return c.onResponse(cmd, pc)
 	}
 	if c.qop != nil && cmd.CommandField != cmdCCancelRQ {
@@ -483,6 +491,8 @@ func (c *scpConn) onCommand(cmd *command, pc acceptedContext) error {
 		return c.startStore(cmd, pc)
 	case cmdCFindRQ, cmdCMoveRQ, cmdCGetRQ:
 		return c.startQueryRQ(cmd, pc)
+	case cmdNActionRQ:
+		return c.startActionRQ(cmd, pc)
 	case cmdCCancelRQ:
 		// PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3: C-CANCEL has no response; it names the request
 		// by Message ID Being Responded To. One for a request already answered, or never
@@ -607,7 +617,7 @@ func (c *scpConn) onDataFragment(v pdv) error {
 	op.dataDone = true
 	if op.collect && op.status == nil {
 		c.op = nil
-		c.startQuery(op.cmd, c.contexts[op.ctxID], op.ident)
+		c.startCollected(op.cmd, c.contexts[op.ctxID], op.ident)
 		return nil
 	}
 	if op.pw != nil {
@@ -695,8 +705,11 @@ func (c *scpConn) respond(op *operation) bool {
 	if rsp.AffectedSOPInstanceUID == "" {
 		rsp.AffectedSOPInstanceUID = op.cmd.RequestedSOPInstanceUID
 	}
-	if f := op.cmd.CommandField; f == cmdCMoveRQ || f == cmdCGetRQ {
+	switch op.cmd.CommandField {
+	case cmdCMoveRQ, cmdCGetRQ:
 		rsp.SubOps = &subOpCounts{} // PS3.7 9.3.3.2, 9.3.4.2: refused before any sub-operation
+	case cmdNActionRQ:
+		rsp.ActionTypeID = op.cmd.ActionTypeID // PS3.7 10.3.4.2
 	}
 	if err := c.a.sendBytes(op.ctxID, true, rsp.encode()); err != nil {
 		c.log.Warn("send response", "command", commandName(rsp.CommandField), "err", err)
@@ -715,6 +728,9 @@ func (c *scpConn) respond(op *operation) bool {
 }
 
 func (c *scpConn) onRelease() {
+	// A requester that releases cannot answer our N-EVENT-REPORT-RQ any more (it sends no
+	// P-DATA in Sta7): the report goes on a new association.
+	c.failReport(errReleased)
 	if q := c.qop; q != nil {
 		// The peer released without waiting for the final response. It can no longer send
 		// (a P-DATA-TF in Sta8 aborts), so stop the handler and a sub-operation awaiting its
@@ -794,6 +810,7 @@ func (c *scpConn) abortNow(cause error) {
 // and its data stream fails. serve waits for the handler in finish.
 func (c *scpConn) failOp(cause error) {
 	c.stash = nil
+	c.failReport(cause)
 	if q := c.qop; q != nil {
 		c.qop = nil
 		q.end(fmt.Errorf("association aborted: %w", cause))
