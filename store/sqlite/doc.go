@@ -51,8 +51,17 @@
 // ignoring case and accents (Unicode NFD with marks removed, then lower case), so "wei" finds
 // "Zhang^Wei" and "jose" finds "José". A Chinese name stored as one word counts its
 // possible given names as words too (张伟: 伟; 欧阳娜娜: 阳娜娜, 娜娜), and the pinyin of its
-// characters (zhang, wei, zhangwei). It scans the studies table (no index can serve a
-// match inside a column); that is acceptable for the occasional interactive search.
+// characters (zhang, wei, zhangwei). A wildcard in a fuzzy word stays within one name word.
+//
+// Patient's Name and Referring Physician's Name are matched through name keys
+// (0015_name_keys.sql, names.go): the whole name, each component group, each fuzzy word and
+// the run-together pinyin are rows of study_names, so an exact value, a value with a
+// literal prefix (张*, zhang*) and each fuzzy word are range searches on its primary key;
+// the search starts from the studies they find and reads them by primary key, never
+// walking the studies table, so its time follows the matches, not the archive's size. A
+// value with a leading wildcard (*wei) reads the keys of its kind, still not the studies;
+// a value that matches empty names ("^", "**") is matched on the columns. The worklist's
+// search box uses the same keys (group and pinyin prefixes).
 //
 // Other keys are matched against the level's DICOM JSON (json_each over the attribute's
 // values) when the index keeps the attribute (store.LevelOf) and its dictionary VR is a

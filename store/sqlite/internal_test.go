@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -223,7 +224,8 @@ func TestPinyinKeys(t *testing.T) {
 	}
 }
 
-// TestFuzzyBackfill: pn_fuzzy written by an older fuzzyName is recomputed at open, once,
+// TestFuzzyBackfill: fuzzy words (pn_fuzzy and the name keys) written by an older
+// fuzzyWords are recomputed at open, once,
 // so that a search improved since finds studies that arrived before.
 func TestFuzzyBackfill(t *testing.T) {
 	ctx := context.Background()
@@ -246,6 +248,7 @@ func TestFuzzyBackfill(t *testing.T) {
 	}
 	// As an index written before version 2: no given names, no version setting.
 	for _, stmt := range []string{"UPDATE studies SET pn_fuzzy = '^张伟^zhang^wei^zhangwei^', rp_fuzzy = ''",
+		"DELETE FROM study_names WHERE kind = 2 AND key IN ('伟', '娜娜', '阳娜娜')",
 		"DELETE FROM settings WHERE key = 'fuzzy_version'"} {
 		if _, err := x.w.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
@@ -285,5 +288,60 @@ func TestGivenNames(t *testing.T) {
 		if got := givenNames(c.word); !slices.Equal(got, c.want) {
 			t.Errorf("givenNames(%q) = %q, want %q", c.word, got, c.want)
 		}
+	}
+}
+
+// TestNameKeysBackfill: an index written before study_names (0015) gets the name keys of
+// its studies at open, in batches, and then finds them by name as a new one does.
+func TestNameKeysBackfill(t *testing.T) {
+	ctx := context.Background()
+	x, path := openTest(t)
+	names := []string{"张伟", "Zhang^Wei=张^伟", "李^娜", "Buc^Jérôme", "欧阳娜娜"}
+	for i, n := range names {
+		f := storetest.Fixture{Study: fmt.Sprintf("1.9.2.%d", i+1), Series: fmt.Sprintf("1.9.2.%d.1", i+1),
+			SOP: fmt.Sprintf("1.9.2.%d.1.1", i+1), SOPClass: storetest.ClassDX, PatientName: n}
+		if _, err := x.PutInstance(ctx, f.Instance()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []struct {
+		v     string
+		fuzzy bool
+	}{{"张*", false}, {"张伟", false}, {"zhang*", false}, {"jerome", true}, {"娜娜", true}, {"zhang wei", true}, {"Zhang^Wei=张^伟", false}}
+	count := func(x *Index) []int {
+		t.Helper()
+		var out []int
+		for _, q := range queries {
+			hits, err := x.Search(ctx, store.Query{Level: store.LevelStudy, Fuzzy: q.fuzzy,
+				Matches: []store.Match{{Tag: dicom.TagPatientName, Value: q.v}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, len(hits))
+		}
+		return out
+	}
+	want := count(x)
+	if !slices.Equal(want, []int{2, 1, 1, 1, 1, 2, 1}) {
+		t.Fatalf("matches before = %v", want)
+	}
+	for _, stmt := range []string{"DELETE FROM study_names", "DELETE FROM settings WHERE key = 'name_keys_version'"} {
+		if _, err := x.w.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(x); slices.Equal(got, want) {
+		t.Fatal("found without keys: the test would prove nothing")
+	}
+	x.Close()
+	defer func(n int) { backfillBatch = n }(backfillBatch)
+	backfillBatch = 2 // several batches, the last one partial
+	y, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	if got := count(y); !slices.Equal(got, want) {
+		t.Fatalf("matches after the backfill = %v, want %v", got, want)
 	}
 }

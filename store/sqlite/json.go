@@ -25,13 +25,14 @@ func fold(s string) string {
 	return strings.ToLower(out)
 }
 
-// fuzzyName is the pn_fuzzy column of a person name: its name words (split at component
-// delimiters and spaces, per group), accent-folded and lower-cased, plus each group's
-// components run together, because a Chinese name is typed as one word: 张伟 (or zhangwei)
-// must find Zhang^Wei=张^伟; and the pinyin of a name in characters (pinyinWords), so that
-// 张伟 alone is found by zhang or zhangwei. Each word is preceded by '^' and the whole closed
-// by '^', e.g. "^zhang^wei^zhangwei^张^伟^张伟^"; a word start is then "^" + prefix.
-func fuzzyName(p dicom.PersonName) string {
+// fuzzyWords are the words fuzzy matching compares with (PS3.18 8.3.4.5): a person name's
+// words (split at component delimiters and spaces, per group), accent-folded and
+// lower-cased, plus each group's components run together, because a Chinese name is typed
+// as one word: 张伟 (or zhangwei) must find Zhang^Wei=张^伟; the given names inside a
+// one-word Chinese name (givenNames); and the pinyin of a name in characters
+// (pinyinWords), so that 张伟 alone is found by zhang or zhangwei. They are the name's
+// kind-2 keys in study_names (0015_name_keys.sql).
+func fuzzyWords(p dicom.PersonName) []string {
 	var words []string
 	for _, g := range []string{p.Alphabetic, p.Ideographic, p.Phonetic} {
 		parts := splitWords(fold(g))
@@ -43,7 +44,14 @@ func fuzzyName(p dicom.PersonName) string {
 			words = append(words, givenNames(w)...)
 		}
 	}
-	words = append(words, pinyinWords(p)...)
+	return append(words, pinyinWords(p)...)
+}
+
+// fuzzyName is the pn_fuzzy column of a person name: its fuzzyWords, each preceded by '^'
+// and the whole closed by '^', e.g. "^zhang^wei^zhangwei^张^伟^张伟^". Search no longer
+// reads it (the words are keys in study_names); it is kept for the sqlite3 shell.
+func fuzzyName(p dicom.PersonName) string {
+	words := fuzzyWords(p)
 	if len(words) == 0 {
 		return ""
 	}

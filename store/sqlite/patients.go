@@ -64,7 +64,7 @@ func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit,
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	rows, err := x.r.QueryContext(ctx, sqlText, args...)
+	rows, err := x.stmts.query(ctx, x.r, sqlText, args...)
 	if err != nil {
 		return nil, dbErr("search", err)
 	}

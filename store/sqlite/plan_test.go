@@ -48,6 +48,18 @@ func TestQueryPlans(t *testing.T) {
 		{"site: study date range", store.Query{Level: store.LevelStudy, SiteID: 3, Matches: m(dicom.TagStudyDate, "20240101-20240131")}},
 		{"site: series of a study", store.Query{Level: store.LevelSeries, SiteID: 3, StudyInstanceUID: "1.2"}},
 		{"site: patient by name", store.Query{Level: store.LevelPatient, SiteID: 3, Matches: m(dicom.TagPatientName, "张*")}},
+		// Name searches start from study_names (0015_name_keys.sql), never from studies.
+		{"patient name whole value", store.Query{Level: store.LevelStudy, Matches: m(dicom.TagPatientName, "Zhang^Wei=张^伟")}},
+		{"patient name list", store.Query{Level: store.LevelStudy, Matches: m(dicom.TagPatientName, `张伟\李*`)}},
+		{"patient name fuzzy", store.Query{Level: store.LevelStudy, Fuzzy: true, Matches: m(dicom.TagPatientName, "zhang")}},
+		{"patient name fuzzy two words", store.Query{Level: store.LevelStudy, Fuzzy: true, Matches: m(dicom.TagPatientName, "zhang wei")}},
+		{"patient name first page", store.Query{Level: store.LevelStudy, Limit: 50, Matches: m(dicom.TagPatientName, "张*")}},
+		{"referring physician", store.Query{Level: store.LevelStudy, Matches: m(dicom.TagReferringPhysicianName, "Li*")}},
+		{"site: patient name", store.Query{Level: store.LevelStudy, SiteID: 3, Matches: m(dicom.TagPatientName, "张*")}},
+		{"series by patient name", store.Query{Level: store.LevelSeries, Matches: m(dicom.TagPatientName, "张*")}},
+		{"instances by patient name", store.Query{Level: store.LevelInstance, Matches: m(dicom.TagPatientName, "张*")}},
+		{"patient name and date", store.Query{Level: store.LevelStudy, Matches: []store.Match{
+			{Tag: dicom.TagPatientName, Value: "zhang*"}, {Tag: dicom.TagStudyDate, Value: "20240101-20240131"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sqlText, args, err := buildSearch(tc.q)
@@ -69,12 +81,25 @@ func TestQueryPlans(t *testing.T) {
 				plan = append(plan, detail)
 			}
 			t.Logf("plan: %q", plan)
+			byName := false
+			for _, mt := range tc.q.Matches {
+				byName = byName || mt.Tag == dicom.TagPatientName || mt.Tag == dicom.TagReferringPhysicianName
+			}
 			for _, step := range plan {
 				// "SCAN s USING INDEX studies_order" walks the order index and stops at the
-				// LIMIT; a bare "SCAN s" reads the whole table.
-				if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") {
+				// LIMIT; a bare "SCAN s" reads the whole table. "SCAN nm" (or nw) reads the studies
+				// a name's keys found (a SEARCH of study_names).
+				if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") && step != "SCAN nm" && step != "SCAN nw" {
 					t.Errorf("full scan %q in plan %q", step, plan)
 				}
+				// A name search reads studies by primary key only: walking studies_order
+				// would make its time grow with the archive.
+				if byName && tc.q.Level != store.LevelPatient && strings.HasPrefix(step, "SCAN s") {
+					t.Errorf("name search scans studies: %q in plan %q", step, plan)
+				}
+			}
+			if byName && !strings.Contains(strings.Join(plan, "|"), "SEARCH study_names USING PRIMARY KEY (attr=? AND kind=? AND key") {
+				t.Errorf("name search does not search study_names by key: %q", plan)
 			}
 			if tc.name == "worklist page" && !strings.Contains(strings.Join(plan, "|"), "studies_order") {
 				t.Errorf("worklist page does not walk studies_order: %q", plan)
@@ -104,6 +129,7 @@ func TestWorklistPlans(t *testing.T) {
 			{"all", reading.WorklistFilter{}},
 			{"site", reading.WorklistFilter{SiteID: 3}},
 			{"unread", reading.WorklistFilter{Status: reading.StatusUnread}},
+			{"search", reading.WorklistFilter{Query: "张"}},
 		} {
 			where, args, err := worklistWhere(f.f)
 			if err != nil {
@@ -127,9 +153,13 @@ func TestWorklistPlans(t *testing.T) {
 						if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") {
 							t.Errorf("full scan %q in plan %q", step, plan)
 						}
-						if strings.Contains(step, "TEMP B-TREE") && !c.after.urgent {
+						// A search starts from the studies it finds and sorts those.
+						if strings.Contains(step, "TEMP B-TREE") && !c.after.urgent && f.f.Query == "" {
 							t.Errorf("the page is sorted (%q), not read in index order: %q", step, plan)
 						}
+					}
+					if f.f.Query != "" && !strings.Contains(strings.Join(plan, "|"), "SEARCH study_names USING PRIMARY KEY (attr=? AND kind=? AND key>? AND key<?)") {
+						t.Errorf("the search box's names are not looked up in study_names: %q", plan)
 					}
 					if c.after.urgent {
 						if !strings.Contains(strings.Join(plan, "|"), "reading_studies_urgent_unread") {

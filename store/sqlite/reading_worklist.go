@@ -177,18 +177,17 @@ func worklistWhere(f reading.WorklistFilter) ([]string, []any, error) {
 		if len(q) > 64 {
 			return nil, nil, fmt.Errorf("worklist: query too long: %w", reading.ErrInvalid)
 		}
-		// Each arm can use an index (the PN columns are NOCASE, so is LIKE; IDs are
-		// case-sensitive, so GLOB): the union is the set of candidate studies.
-		like := likePrefix(q)
+		// Each arm is a range search (the name keys of 0015_name_keys.sql are NOCASE, so
+		// is LIKE; IDs are case-sensitive, so GLOB): the union is the set of candidate
+		// studies. A prefix of a name's component group (张, Zhang^W) or of its pinyin.
 		where = append(where, `rs.study_pk IN (
-			SELECT id FROM studies WHERE pn_alpha LIKE ? ESCAPE '\'
-			UNION SELECT id FROM studies WHERE pn_ideo LIKE ? ESCAPE '\'
-			UNION SELECT id FROM studies WHERE pn_phon LIKE ? ESCAPE '\'
-			UNION SELECT study_pk FROM study_pinyin WHERE key LIKE ? ESCAPE '\'
+			SELECT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key LIKE ? ESCAPE '\'
+			UNION SELECT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key LIKE ? ESCAPE '\'
 			UNION SELECT id FROM studies WHERE patient_id GLOB ?)`)
 		// The pinyin keys run syllables together: "zhang wei" is typed as either.
 		pin := likePrefix(strings.ReplaceAll(q, " ", ""))
-		args = append(args, like, like, like, pin, strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(q)+"*")
+		args = append(args, attrPatientName, keyGroup, likePrefix(q), attrPatientName, keyPinyin, pin,
+			strings.NewReplacer("[", "[[]", "*", "[*]", "?", "[?]").Replace(q)+"*")
 	}
 	return where, args, nil
 }

@@ -197,8 +197,17 @@ func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) 
 }
 
 func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
+	// The name keys are rewritten only when a name changes: most instances repeat their
+	// study's names.
+	var oldPN, oldRP string
+	err := tx.QueryRow("SELECT patient_name, referring_physician_name FROM studies WHERE study_uid = ?",
+		inst.StudyInstanceUID).Scan(&oldPN, &oldRP)
+	namesChanged := errors.Is(err, sql.ErrNoRows) || oldPN != c.patientName.full || oldRP != c.referring.full
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, dbErr("read study names", err)
+	}
 	var pk int64
-	err := tx.QueryRow(`INSERT INTO studies (study_uid, study_date, study_time, accession_number,
+	err = tx.QueryRow(`INSERT INTO studies (study_uid, study_date, study_time, accession_number,
 		patient_name, pn_alpha, pn_ideo, pn_phon, pn_fuzzy, patient_id, patient_birth_date, patient_sex,
 		referring_physician_name, rp_alpha, rp_ideo, rp_phon, rp_fuzzy, study_id, study_description,
 		institution_name, attrs, updated_at)
@@ -221,9 +230,10 @@ func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
 	if err != nil {
 		return 0, dbErr("write study", err)
 	}
-	name := dicom.PersonName{Alphabetic: c.patientName.alpha, Ideographic: c.patientName.ideo, Phonetic: c.patientName.phon}
-	if err := writePinyin(tx, pk, name); err != nil {
-		return 0, err
+	if namesChanged {
+		if err := writeNameKeys(tx, pk, c.patientName.name(), c.referring.name()); err != nil {
+			return 0, err
+		}
 	}
 	return pk, nil
 }
@@ -506,6 +516,10 @@ type columns struct {
 }
 
 type pnCols struct{ full, alpha, ideo, phon, fuzzy string }
+
+func (c pnCols) name() dicom.PersonName {
+	return dicom.PersonName{Alphabetic: c.alpha, Ideographic: c.ideo, Phonetic: c.phon}
+}
 
 func columnsOf(in *store.Instance) (*columns, error) {
 	st, se, ia := in.StudyAttrs, in.SeriesAttrs, in.InstanceAttrs

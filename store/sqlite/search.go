@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"pacsd/dicom"
 	"pacsd/store"
@@ -80,11 +81,29 @@ var levelAlias = map[store.Level]string{store.LevelStudy: "s", store.LevelSeries
 type query struct {
 	where []string
 	args  []any
+	argAt []int // where[i]'s arguments start at args[argAt[i]]
+	// A name condition (nameSet) the study, series and instance searches start from:
+	// drive is 1 + its index in where (0: none), driveSet and driveArgs its set of studies.
+	drive     int
+	driveSet  string
+	driveArgs []any
 }
 
 func (q *query) add(cond string, args ...any) {
+	q.argAt = append(q.argAt, len(q.args))
 	q.where = append(q.where, cond)
 	q.args = append(q.args, args...)
+}
+
+// without returns the conditions and arguments of q but condition i.
+func (q *query) without(i int) ([]string, []any) {
+	end := len(q.args)
+	if i+1 < len(q.argAt) {
+		end = q.argAt[i+1]
+	}
+	where := append(append([]string(nil), q.where[:i]...), q.where[i+1:]...)
+	args := append(append([]any(nil), q.args[:q.argAt[i]]...), q.args[end:]...)
+	return where, args
 }
 
 func unsupported(t dicom.Tag, why string) error {
@@ -101,7 +120,7 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	rows, err := x.r.QueryContext(ctx, sqlText, args...)
+	rows, err := x.stmts.query(ctx, x.r, sqlText, args...)
 	if err != nil {
 		return nil, dbErr("search", err)
 	}
@@ -219,16 +238,34 @@ func finishSearch(q store.Query, w query) (string, []any, error) {
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
 	}
+	where, args := w.where, w.args
+	if w.drive > 0 {
+		// A name search starts from the studies its keys find (CROSS JOIN keeps SQLite
+		// from walking studies_order instead, which it may prefer once it has statistics)
+		// and sorts them: its time depends on the matches, not on the archive's size.
+		var rest []any
+		where, rest = w.without(w.drive - 1)
+		args = append(append([]any(nil), w.driveArgs...), rest...)
+		studies := "(" + w.driveSet + ") nm CROSS JOIN studies s ON s.id = nm.study_pk"
+		switch q.Level {
+		case store.LevelStudy:
+			from = studies
+		case store.LevelSeries:
+			from = studies + " JOIN series se ON se.study_pk = s.id"
+		case store.LevelInstance:
+			from = studies + " JOIN series se ON se.study_pk = s.id JOIN instances i ON i.series_pk = se.id"
+		}
+	}
 	sqlText := "SELECT " + sel + " FROM " + from
-	if len(w.where) > 0 {
-		sqlText += " WHERE " + strings.Join(w.where, " AND ")
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
 	}
 	limit := -1 // SQLite: no limit
 	if q.Limit > 0 {
 		limit = q.Limit
 	}
 	sqlText += " ORDER BY " + order + " LIMIT ? OFFSET ?"
-	args := append(w.args, limit, q.Offset)
+	args = append(args, limit, q.Offset)
 	return sqlText, args, nil
 }
 
@@ -251,6 +288,18 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 			return nil
 		}
 		if ck.kind == kPN {
+			set, args, universal, ok := nameSet(nameAttr[m.Tag], v, fuzzy)
+			if universal {
+				return nil
+			}
+			if ok {
+				w.add("s.id IN ("+set+")", args...)
+				if w.drive == 0 {
+					w.drive, w.driveSet, w.driveArgs = len(w.where), set, args
+				}
+				return nil
+			}
+			// A value that matches empty names too: the columns answer.
 			cond, args, err := pnCond(ck.col, ck.groups, ck.fuzzy, v, fuzzy)
 			if err != nil {
 				return fmt.Errorf("key %s: %w", m.Tag, err)
@@ -546,4 +595,64 @@ func likePattern(v string) string {
 // there; '[' is the only other metacharacter and is escaped as a one-character class.
 func globPattern(v string) string {
 	return strings.ReplaceAll(v, "[", "[[]")
+}
+
+// maxCachedStmts bounds the prepared searches kept. A search's SQL text depends only on its
+// shape (which keys, how many values, the level), not on the values, so a few dozen shapes
+// cover what QIDO-RS, C-FIND and the reading room ask; shapes beyond the bound are
+// prepared for each call, as before.
+const maxCachedStmts = 256
+
+// stmtCache keeps searches prepared by SQL text: preparing is a large part of a selective
+// search's time (the SQL of a name search is long). database/sql prepares a cached
+// statement again on each pooled connection that runs it, once.
+type stmtCache struct {
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	closed bool
+}
+
+// query runs sqlText with args on db through a cached statement.
+func (c *stmtCache) query(ctx context.Context, db *sql.DB, sqlText string, args ...any) (*sql.Rows, error) {
+	c.mu.Lock()
+	st := c.m[sqlText]
+	full := c.closed || len(c.m) >= maxCachedStmts
+	c.mu.Unlock()
+	if st == nil && full {
+		return db.QueryContext(ctx, sqlText, args...)
+	}
+	if st == nil {
+		prepared, err := db.PrepareContext(ctx, sqlText)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			prepared.Close()
+			return db.QueryContext(ctx, sqlText, args...)
+		case c.m[sqlText] != nil: // prepared meanwhile by another search
+			prepared.Close()
+		default:
+			if c.m == nil {
+				c.m = map[string]*sql.Stmt{}
+			}
+			c.m[sqlText] = prepared
+		}
+		st = c.m[sqlText]
+		c.mu.Unlock()
+	}
+	// Statements are closed only by close, after which queries fail anyway (the pool is
+	// closed with them).
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m, c.closed = nil, true
 }
