@@ -351,29 +351,21 @@ func hitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
 // encodeResponse writes one response identifier: in the request's character set when it
 // can carry the values, else in ISO_IR 192.
 func (s *Service) encodeResponse(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset) error {
-	charsets := r.Charsets
-	if len(charsets) > 0 {
-		err := s.encodeIn(buf, r, p, ds, charsets)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errCharset) {
-			return err
-		}
-		buf.Reset()
+	return encodeInCharset(buf, r.Charsets, func(charsets []string) error { return s.encodeIn(buf, r, p, ds, charsets) })
+}
+
+// encodeInCharset runs encode (which writes one response into buf) in the character set
+// the request named (asked) when it can carry the values; with none named, in the default
+// repertoire when the values are ASCII; else in ISO_IR 192. The one rule of every C-FIND
+// response's character set (Q/R and Modality Worklist).
+func encodeInCharset(buf *bytes.Buffer, asked []string, encode func(charsets []string) error) error {
+	first := asked // nil: the default repertoire
+	err := encode(first)
+	if err == nil || !errors.Is(err, errCharset) {
+		return err
 	}
-	// No character set named: the default repertoire, unless a value needs more.
-	if len(charsets) == 0 {
-		err := s.encodeIn(buf, r, p, ds, nil)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errCharset) {
-			return err
-		}
-		buf.Reset()
-	}
-	return s.encodeIn(buf, r, p, ds, []string{"ISO_IR 192"})
+	buf.Reset()
+	return encode([]string{"ISO_IR 192"})
 }
 
 var errCharset = errors.New("value not representable in the character set")

@@ -68,6 +68,14 @@ func TestConformanceStatement(t *testing.T) {
 			t.Errorf("%s (%s): accepted syntaxes %v, the document says %v", c.name, c.uid, got, qrAccepted)
 		}
 	}
+	// The Modality Worklist (4.2.1.3.5), in the query/retrieve syntaxes.
+	const mwl = "1.2.840.10008.5.1.4.31"
+	if !strings.Contains(string(doc), "| Modality Worklist Information Model - FIND | "+mwl+" |") {
+		t.Errorf("the document does not list the Modality Worklist (%s)", mwl)
+	}
+	if got := acceptedSyntaxes(t, n.dicomAddr, mwl, allTS); !slices.Equal(got, qrAccepted) {
+		t.Errorf("Modality Worklist: accepted syntaxes %v, the document says %v", got, qrAccepted)
+	}
 	// Every storage class, and every storage syntax for a class that can carry video and one
 	// that cannot.
 	proposeAll(t, n.dicomAddr, dicom.StorageSOPClasses(), []string{dicom.ExplicitVRLittleEndian}, func(pc dimse.PresentationContext) {
@@ -94,7 +102,6 @@ func TestConformanceStatement(t *testing.T) {
 
 	// Classes the document does not name are refused: the SCP offers nothing undocumented.
 	undocumented := []string{
-		"1.2.840.10008.5.1.4.31",      // Modality Worklist Information Model - FIND
 		"1.2.840.10008.1.20.1",        // Storage Commitment Push Model
 		"1.2.840.10008.3.1.2.3.3",     // Modality Performed Procedure Step
 		"1.2.840.10008.5.1.1.9",       // Basic Grayscale Print Management Meta
