@@ -68,6 +68,7 @@ type Permission int
 const (
 	MayQuery    Permission = iota // C-FIND
 	MayRetrieve                   // C-MOVE, C-GET
+	MayCommit                     // Storage Commitment (N-ACTION): a peer that may store
 )
 
 // Config configures the service. Index and Peers are required.
@@ -137,21 +138,6 @@ func (s *Service) Begin(ctx context.Context, q *dimse.QueryRequest, perm Permiss
 	if !ok {
 		return nil, dimse.Status{Code: dimse.StatusSOPClassNotSupported}, false
 	}
-	r, st, ok := s.admit(ctx, q, perm)
-	if !ok {
-		return nil, st, false
-	}
-	level, err := LevelOf(r.Identifier, model)
-	if err != nil {
-		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: err.Error()}, false
-	}
-	r.Model, r.Level = model, level
-	return r, dimse.Status{}, true
-}
-
-// admit is Begin without the Q/R model: the calling peer's permission and the identifier
-// decoded (the Modality Worklist shares it).
-func (s *Service) admit(ctx context.Context, q *dimse.QueryRequest, perm Permission) (*Request, dimse.Status, bool) {
 	peer, why, err := s.authorize(ctx, q, perm)
 	if err != nil {
 		s.log.Error("peer lookup failed", "calling_ae", q.CallingAETitle, "err", err)
@@ -169,7 +155,11 @@ func (s *Service) admit(ctx context.Context, q *dimse.QueryRequest, perm Permiss
 		s.log.Info("query/retrieve identifier unreadable", "calling_ae", q.CallingAETitle, "err", err)
 		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: "identifier unreadable"}, false
 	}
-	return &Request{QueryRequest: q, Peer: peer, Identifier: ds, Charsets: charsets}, dimse.Status{}, true
+	level, err := LevelOf(ds, model)
+	if err != nil {
+		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: err.Error()}, false
+	}
+	return &Request{QueryRequest: q, Peer: peer, Model: model, Level: level, Identifier: ds, Charsets: charsets}, dimse.Status{}, true
 }
 
 // authorize looks the calling AE up in the peers registry: it must be registered, hold the
@@ -190,6 +180,8 @@ func (s *Service) authorize(ctx context.Context, q *dimse.QueryRequest, perm Per
 		return p, "peer may not query", nil
 	case perm == MayRetrieve && !p.MayRetrieve:
 		return p, "peer may not retrieve", nil
+	case perm == MayCommit && !p.MayStore:
+		return p, "peer may not store", nil
 	case p.RequireTLS && !q.TLS:
 		return p, "peer must use DICOM TLS", nil
 	case !p.CallsFrom(q.RemoteAddr): // the association's rule (cmd/pacsd), in one place
@@ -213,8 +205,6 @@ func dimseOp(sopClass string) string {
 		return "C-MOVE"
 	case PatientRootGet, StudyRootGet:
 		return "C-GET"
-	case ModalityWorklistFind:
-		return "MWL C-FIND"
 	}
 	return sopClass
 }

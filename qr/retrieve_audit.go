@@ -115,10 +115,13 @@ func (r *Retriever) finish(ctx context.Context, req *Request, op retrieveOp, k r
 }
 
 // clientTLS is the TLS configuration to dial a destination at host with.
-func (r *Retriever) clientTLS(host string) *tls.Config {
+func (r *Retriever) clientTLS(host string) *tls.Config { return clientTLSFor(r.cfg.TLS, host) }
+
+// clientTLSFor is base (nil: the system's CAs, TLS 1.2 or later) for dialling a peer at host.
+func clientTLSFor(base *tls.Config, host string) *tls.Config {
 	var c *tls.Config
-	if r.cfg.TLS != nil {
-		c = r.cfg.TLS.Clone()
+	if base != nil {
+		c = base.Clone()
 	} else {
 		c = &tls.Config{MinVersion: tls.VersionTLS12}
 	}

@@ -65,6 +65,7 @@ type serveConfig struct {
 	tls             tlsFlags
 	audit           auditFlags
 	query           queryFlags
+	commit          commitFlags
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -102,6 +103,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
 	c.audit.register(fs)
 	c.query.register(fs)
+	c.commit.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -182,19 +184,22 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// C-FIND over the index (qr): the same matching as QIDO-RS; C-MOVE and C-GET from the
 	// archive (qr.Retriever), to registered destinations, through the same peer checks.
 	query := newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
-	// One C-FIND handler: the Q/R models, and the Modality Worklist over the scheduled
-	// procedures the registration page and the HIS API make (qr.Worklist).
-	finders := qr.FindHandlers{qr.ModalityWorklistFind: query.Worklist(archive.idx.Reading())}
-	for _, class := range qr.FindSOPClasses {
-		finders[class] = query
-	}
-	srv.dimse.Find, srv.dimse.FindSOPClasses = finders, finders.SOPClasses()
+	srv.dimse.Find = query
+	srv.dimse.FindSOPClasses = qr.FindSOPClasses
 	retrieve, err := newRetriever(c, query, archive.Archive)
 	if err != nil {
 		return err
 	}
 	srv.dimse.Move, srv.dimse.MoveSOPClasses = retrieve, qr.MoveSOPClasses
 	srv.dimse.Get, srv.dimse.GetSOPClasses = retrieve, qr.GetSOPClasses
+	// Storage Commitment Push Model (qr.Committer): closed after the DIMSE server, before
+	// the archive, so a report in progress ends before the index closes.
+	commit, err := newCommitter(c, query)
+	if err != nil {
+		return err
+	}
+	defer commit.Close()
+	srv.dimse.Action, srv.dimse.ActionSOPClasses = commit, qr.CommitSOPClasses
 	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
 	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
