@@ -138,6 +138,21 @@ func (s *Service) Begin(ctx context.Context, q *dimse.QueryRequest, perm Permiss
 	if !ok {
 		return nil, dimse.Status{Code: dimse.StatusSOPClassNotSupported}, false
 	}
+	r, st, ok := s.admit(ctx, q, perm)
+	if !ok {
+		return nil, st, false
+	}
+	level, err := LevelOf(r.Identifier, model)
+	if err != nil {
+		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: err.Error()}, false
+	}
+	r.Model, r.Level = model, level
+	return r, dimse.Status{}, true
+}
+
+// admit is Begin without the Q/R model: the calling peer's permission and the identifier
+// decoded (the Modality Worklist shares it).
+func (s *Service) admit(ctx context.Context, q *dimse.QueryRequest, perm Permission) (*Request, dimse.Status, bool) {
 	peer, why, err := s.authorize(ctx, q, perm)
 	if err != nil {
 		s.log.Error("peer lookup failed", "calling_ae", q.CallingAETitle, "err", err)
@@ -155,11 +170,7 @@ func (s *Service) Begin(ctx context.Context, q *dimse.QueryRequest, perm Permiss
 		s.log.Info("query/retrieve identifier unreadable", "calling_ae", q.CallingAETitle, "err", err)
 		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: "identifier unreadable"}, false
 	}
-	level, err := LevelOf(ds, model)
-	if err != nil {
-		return nil, dimse.Status{Code: dimse.StatusDataSetMismatch, ErrorComment: err.Error()}, false
-	}
-	return &Request{QueryRequest: q, Peer: peer, Model: model, Level: level, Identifier: ds, Charsets: charsets}, dimse.Status{}, true
+	return &Request{QueryRequest: q, Peer: peer, Identifier: ds, Charsets: charsets}, dimse.Status{}, true
 }
 
 // authorize looks the calling AE up in the peers registry: it must be registered, hold the
@@ -205,6 +216,8 @@ func dimseOp(sopClass string) string {
 		return "C-MOVE"
 	case PatientRootGet, StudyRootGet:
 		return "C-GET"
+	case ModalityWorklistFind:
+		return "MWL C-FIND"
 	}
 	return sopClass
 }

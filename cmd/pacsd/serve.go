@@ -184,8 +184,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	// C-FIND over the index (qr): the same matching as QIDO-RS; C-MOVE and C-GET from the
 	// archive (qr.Retriever), to registered destinations, through the same peer checks.
 	query := newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
-	srv.dimse.Find = query
-	srv.dimse.FindSOPClasses = qr.FindSOPClasses
+	// One C-FIND handler: the Q/R models, and the Modality Worklist over the scheduled
+	// procedures the registration page and the HIS API make (qr.Worklist).
+	finders := qr.FindHandlers{qr.ModalityWorklistFind: query.Worklist(archive.idx.Reading())}
+	for _, class := range qr.FindSOPClasses {
+		finders[class] = query
+	}
+	srv.dimse.Find, srv.dimse.FindSOPClasses = finders, finders.SOPClasses()
 	retrieve, err := newRetriever(c, query, archive.Archive)
 	if err != nil {
 		return err
