@@ -487,3 +487,6 @@ func (b *Builder) Encode(cs Charset) ([]byte, error) { return encodeText(b.Strin
 
 // EncodeText encodes a built message's text (Builder.String) in cs.
 func EncodeText(s string, cs Charset) ([]byte, error) { return encodeText(s, cs) }
+
+// DecodeText decodes a message's bytes in cs.
+func DecodeText(b []byte, cs Charset) (string, error) { return decodeText(b, cs) }

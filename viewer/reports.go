@@ -159,6 +159,9 @@ func (v *Viewer) signReport(c echo.Context) error {
 	ev.Object = reportObject(r)
 	v.record(c, ev)
 	v.events.publish("studies")
+	if v.cfg.ReportSigned != nil {
+		v.cfg.ReportSigned(ctx, r)
+	}
 	// The signature stands even if the SR cannot be stored now; it is retried.
 	if uid, err := v.exportReport(ctx, r); err != nil {
 		v.log.Warn("report SR not stored yet; will retry", "study_uid", row.StudyUID, "version", r.Version, "err", err)

@@ -80,6 +80,9 @@ type Config struct {
 	// such page).
 	Audit    audit.Auditor
 	AuditLog audit.Searcher
+	// ReportSigned, when set, is told of every signed version once it is committed (the
+	// HIS link queues it as an ORU^R01); it must not block.
+	ReportSigned func(ctx context.Context, r reading.Report)
 }
 
 // Viewer serves the reading room.
@@ -201,6 +204,10 @@ func (v *Viewer) Close() {
 	}
 	v.wg.Wait()
 }
+
+// AdminAPI is the guard of the administration API (/api/admin/...): an administrator's
+// session or an API token with the admin scope.
+func (v *Viewer) AdminAPI() echo.MiddlewareFunc { return v.adminAPI }
 
 // Register mounts the reading room on e at "/" (pages, /static/, /api/, /admin/, /account/).
 // It must be the only handler of "/" on e. Middleware is given per route rather than by

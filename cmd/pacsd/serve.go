@@ -65,6 +65,7 @@ type serveConfig struct {
 	tls             tlsFlags
 	audit           auditFlags
 	query           queryFlags
+	hl7             hl7Flags
 	commit          commitFlags
 }
 
@@ -103,6 +104,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
 	c.audit.register(fs)
 	c.query.register(fs)
+	c.hl7.register(fs)
 	c.commit.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -156,6 +158,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		return err
 	}
 	defer thumbs.Close()
+	// The HIS link (orders in, reports out) before the reading room, whose signatures it
+	// queues; closed after it.
+	his, err := startHIS(ctx, c, archive, log)
+	if err != nil {
+		return err
+	}
+	defer his.Close()
 	rr, err := startReadingRoom(ctx, c, archive, thumbs, trail, log, stderr)
 	if err != nil {
 		return err
@@ -260,7 +269,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		Sites: rd, Peers: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
-		Location: c.location, Pixels: c.pixels,
+		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading room: %w", err)
@@ -445,6 +454,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 	if !c.metricsOpen {
 		metricsGuard = append(metricsGuard, rr.RequireStaff())
 	}
+	c.hl7.link.routes(e, rr)
 	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web, trail) }, metricsGuard...)
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
 	// township's own users read their studies in the reading room, which scopes them.
