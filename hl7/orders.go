@@ -43,11 +43,11 @@ type Order struct {
 
 // OrderSink keeps orders; the reading room's order repository implements it.
 type OrderSink interface {
-	// PutOrder creates an order, or replaces the one with the same placer (or, without one,
-	// filler) order number.
+	// PutOrder creates an order, or replaces the open one with the same accession number
+	// (which is the filler or placer order number when the message names none).
 	PutOrder(ctx context.Context, o Order) error
-	// CancelOrder cancels the order with that placer (or filler) number; ErrUnknownOrder
-	// when there is none.
+	// CancelOrder cancels the order with that accession number; ErrUnknownOrder when there
+	// is none.
 	CancelOrder(ctx context.Context, o Order) error
 }
 
