@@ -518,6 +518,122 @@ func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, da
 	return st, nil
 }
 
+// maxFindResponse bounds one C-FIND-RSP identifier as Find reassembles it.
+const maxFindResponse = 1 << 20
+
+// Find sends a C-FIND-RQ (PS3.7 9.1.2) of sopClass with identifier, a data set encoded in
+// the transfer syntax of the accepted presentation context for sopClass (ErrNoContext when
+// there is none; Contexts says which), and calls fn with each pending response's status
+// (0xFF00 or 0xFF01) and identifier as received, bounded by maxFindResponse. It returns the
+// final response's status. When fn fails, Find sends a C-CANCEL-RQ (PS3.7 9.3.2.3), reads
+// and drops the responses that follow until the final one, and returns fn's error with it.
+func (c *Client) Find(ctx context.Context, sopClass string, identifier []byte, fn func(status uint16, identifier []byte) error) (Status, error) {
+	c.mu.Lock()
+	pc, ok := c.find(sopClass, "") // contexts do not change once associated
+	c.mu.Unlock()
+	if !ok {
+		return Status{}, fmt.Errorf("C-FIND: %w for %s", ErrNoContext, sopClass)
+	}
+	var (
+		st    Status
+		fnErr error
+	)
+	err := c.do(ctx, func() error {
+		id := c.nextMessageID()
+		rq := &command{CommandField: cmdCFindRQ, MessageID: id, Priority: priorityMedium,
+			AffectedSOPClassUID: sopClass, HasDataSet: true}
+		if err := c.a.sendBytes(pc.ID, true, rq.encode()); err != nil {
+			return err
+		}
+		if err := c.a.sendBytes(pc.ID, false, identifier); err != nil {
+			return err
+		}
+		deliver := func(status uint16, data []byte) error {
+			if fnErr != nil {
+				return nil // cancelled: what is still in flight is dropped
+			}
+			if fnErr = fn(status, data); fnErr != nil {
+				cancel := &command{CommandField: cmdCCancelRQ, MessageIDBeingRespondedTo: id}
+				return c.a.sendBytes(pc.ID, true, cancel.encode())
+			}
+			return nil
+		}
+		var (
+			pending *command // a pending response whose identifier is being received
+			final   *command // the final response, perhaps followed by a data set to drop
+			data    []byte
+		)
+		for {
+			ind, p, err := c.receive(c.cfg.ResponseTimeout)
+			if err != nil {
+				return err
+			}
+			if ind != indData {
+				return c.unexpected(ind)
+			}
+			for _, v := range p.(*pDataTF).PDVs {
+				if !v.Command {
+					if pending == nil && final == nil {
+						return fmt.Errorf("%w: data fragment without a command", errProtocol)
+					}
+					if pending != nil {
+						if len(data)+len(v.Data) > maxFindResponse {
+							return fmt.Errorf("%w: C-FIND-RSP identifier over %d bytes", errProtocol, maxFindResponse)
+						}
+						data = append(data, v.Data...)
+					}
+					if !v.Last {
+						continue
+					}
+					if pending != nil {
+						if err := deliver(pending.Status, data); err != nil {
+							return err
+						}
+						pending, data = nil, nil
+						continue
+					}
+					st = Status{Code: final.Status, ErrorComment: final.ErrorComment}
+					return nil
+				}
+				if pending != nil || final != nil {
+					return fmt.Errorf("%w: command before the data set of the previous response", errProtocol)
+				}
+				cmd, err := c.asm.addCommand(v)
+				if err != nil {
+					return err
+				}
+				if cmd == nil {
+					continue
+				}
+				if !cmd.isResponse() || cmd.MessageIDBeingRespondedTo != id || cmd.CommandField != cmdCFindRSP {
+					return fmt.Errorf("%w: expected C-FIND-RSP to message %d, got %s to %d", errProtocol,
+						id, commandName(cmd.CommandField), cmd.MessageIDBeingRespondedTo)
+				}
+				switch {
+				case (Status{Code: cmd.Status}).Category() == CategoryPending && cmd.HasDataSet:
+					pending = cmd
+				case (Status{Code: cmd.Status}).Category() == CategoryPending:
+					if err := deliver(cmd.Status, nil); err != nil {
+						return err
+					}
+				case cmd.HasDataSet:
+					final = cmd // a failure may name offending elements; not kept
+				default:
+					st = Status{Code: cmd.Status, ErrorComment: cmd.ErrorComment}
+					return nil
+				}
+			}
+		}
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("C-FIND: %w", err)
+	}
+	if fnErr != nil {
+		return st, fmt.Errorf("C-FIND: %w", fnErr)
+	}
+	return st, nil
+}
+
 // storeRQ is the command of a C-STORE-RQ (PS3.7 9.3.1.1), Message ID to be set. A Move
 // Originator is named in the sub-operations of a C-MOVE (PS3.4 C.4.2.3).
 func storeRQ(sopClass, sopInstance string, mo MoveOriginator) *command {
