@@ -76,6 +76,14 @@ func TestConformanceStatement(t *testing.T) {
 	if got := acceptedSyntaxes(t, n.dicomAddr, mwl, allTS); !slices.Equal(got, qrAccepted) {
 		t.Errorf("Modality Worklist: accepted syntaxes %v, the document says %v", got, qrAccepted)
 	}
+	// Storage Commitment Push Model (4.2.1.3.6), in the query/retrieve syntaxes.
+	const commit = "1.2.840.10008.1.20.1"
+	if !strings.Contains(string(doc), "| Storage Commitment Push Model | "+commit+" |") {
+		t.Errorf("the document does not list the Storage Commitment Push Model (%s)", commit)
+	}
+	if got := acceptedSyntaxes(t, n.dicomAddr, commit, allTS); !slices.Equal(got, qrAccepted) {
+		t.Errorf("Storage Commitment: accepted syntaxes %v, the document says %v", got, qrAccepted)
+	}
 	// Every storage class, and every storage syntax for a class that can carry video and one
 	// that cannot.
 	proposeAll(t, n.dicomAddr, dicom.StorageSOPClasses(), []string{dicom.ExplicitVRLittleEndian}, func(pc dimse.PresentationContext) {
@@ -102,7 +110,6 @@ func TestConformanceStatement(t *testing.T) {
 
 	// Classes the document does not name are refused: the SCP offers nothing undocumented.
 	undocumented := []string{
-		"1.2.840.10008.1.20.1",        // Storage Commitment Push Model
 		"1.2.840.10008.3.1.2.3.3",     // Modality Performed Procedure Step
 		"1.2.840.10008.5.1.1.9",       // Basic Grayscale Print Management Meta
 		"1.2.840.10008.5.1.4.1.2.3.1", // Patient/Study Only Q/R - FIND (retired)
