@@ -89,6 +89,7 @@ func (s *server) capabilitiesDoc() capabilitiesDoc {
 			{fmt.Sprintf("0x%04X", reasonCannotUnderstand), "cannot understand: not DICOM, truncated or malformed, or a part that is not application/dicom"},
 			{fmt.Sprintf("0x%04X", reasonStudyMismatch), "Study Instance UID differs from the study in the request URL"},
 			{fmt.Sprintf("0x%04X", reasonDuplicateSOPInstance), "duplicate SOP instance: the SOP Instance UID is stored with other content, from another site or in another study or series; the stored object is kept"},
+			{fmt.Sprintf("0x%04X", reasonNotAuthorized), "not authorized: the object names a township site's study, and only that site and the county may add to it"},
 		},
 		WarningReasons: "none: objects are stored byte for byte, never coerced or trimmed",
 		CrossOrigin:    "same origin only",

@@ -40,6 +40,9 @@ const (
 	// may not replace it (another site, or another study or series: store.ErrDuplicate).
 	// The stored object stays as it was.
 	reasonDuplicateSOPInstance uint16 = 0x0111
+	// reasonNotAuthorized (PS3.7 C.5): the object names a township site's study and this
+	// sender is neither that site nor the county (store.ErrForeignStudy).
+	reasonNotAuthorized uint16 = 0x0124
 	// reasonStudyMismatch is in the Cxxx ("cannot understand") family that Table I.2-2
 	// lets an origin server extend; C409 is the value other archives (dcm4chee-arc) send
 	// for an object whose Study Instance UID differs from the one in the request URL, so
@@ -71,6 +74,7 @@ var stowFailures = []struct {
 	{store.ErrNoSpace, reasonOutOfResources},
 	{store.ErrUnavailable, reasonOutOfResources},
 	{store.ErrDuplicate, reasonDuplicateSOPInstance},
+	{store.ErrForeignStudy, reasonNotAuthorized},
 	{store.ErrConflict, reasonProcessingFailure},
 }
 

@@ -193,7 +193,7 @@ func testCapabilities(t *testing.T, f *fixture) {
 	for _, root := range []string{"/dicomweb", "/dicomweb/"} {
 		r := get(t, http.MethodGet, f.url+root, nil)
 		var doc capabilitiesDoc
-		if r.status != http.StatusOK || json.Unmarshal(r.body, &doc) != nil || len(doc.Resources) < 7 || len(doc.FailureReasons) != 7 || !strings.Contains(string(r.body), `"0x0111"`) {
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &doc) != nil || len(doc.Resources) < 7 || len(doc.FailureReasons) != 8 || !strings.Contains(string(r.body), `"0x0111"`) {
 			t.Errorf("%s: %d %s", root, r.status, r.body)
 		}
 	}

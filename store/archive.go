@@ -337,7 +337,11 @@ func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instanc
 	existing, err = a.idx.Instance(ctx, inst.SOPInstanceUID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, false, nil
+		sites, err := a.idx.StudySites(ctx, inst.StudyInstanceUID)
+		if err != nil {
+			return nil, false, indexError("put "+inst.SOPInstanceUID+": look up the study", err)
+		}
+		return nil, false, mayJoin(sites, inst)
 	case err != nil:
 		return nil, false, indexError("put "+inst.SOPInstanceUID+": look up", err)
 	case existing.SHA256 != inst.SHA256:
@@ -413,6 +417,8 @@ func (a *Archive) logPut(ctx context.Context, req PutRequest, res putResult, err
 	switch {
 	case errors.Is(err, ErrDuplicate):
 		lvl, outcome, msg = slog.LevelWarn, "refused", "re-sent object with other content refused; the stored version stays"
+	case errors.Is(err, ErrForeignStudy):
+		lvl, outcome, msg = slog.LevelWarn, "refused", "object refused: its study belongs to another site"
 	case err != nil && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrTooLarge)):
 		lvl, outcome, msg = slog.LevelWarn, "refused", "object refused"
 	case err != nil:
@@ -441,6 +447,8 @@ func (a *Archive) logPut(ctx context.Context, req PutRequest, res putResult, err
 		attrs = append(attrs, slog.String("reason", "other study or series"))
 	case errors.Is(err, ErrOtherSite):
 		attrs = append(attrs, slog.String("reason", "other site"))
+	case errors.Is(err, ErrForeignStudy):
+		attrs = append(attrs, slog.String("reason", "study of another site"))
 	}
 	if err == nil {
 		attrs = append(attrs, slog.String("study_instance_uid", res.inst.StudyInstanceUID), slog.Int64("size", res.inst.Size))

@@ -29,6 +29,10 @@ var (
 	// ErrOtherStudy: the re-sent object names another study or series than the stored
 	// version: an instance never moves silently from one study to another.
 	ErrOtherStudy = fmt.Errorf("%w in another study or series", ErrDuplicate)
+	// ErrForeignStudy: a new SOP instance names a study that holds another township site's
+	// objects. Only that site, and the county, may add to it: another sender must not be
+	// able to put images (and with them, new patient attributes) into a site's study.
+	ErrForeignStudy = fmt.Errorf("study holds another site's objects: %w", ErrConflict)
 )
 
 // Origin says where an object came from.
@@ -135,6 +139,9 @@ type IndexReader interface {
 	// metadata finds its cached records by it), for a fraction of Instances' cost on a
 	// large series. When there are none, fn is not called and the error is nil.
 	EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error
+	// StudySites lists the distinct Origin.Site values of the study's current instances
+	// (none when the study is unknown), for the rule that keeps a site's study its own.
+	StudySites(ctx context.Context, studyUID string) ([]string, error)
 	// Search answers a query from the index alone. Each hit carries the attributes of its
 	// level and every level above, plus the derived ones (ModalitiesInStudy, the numbers
 	// of related series and instances). Results are in a stable order (newest study first;

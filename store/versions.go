@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"pacsd/dicom"
@@ -50,6 +51,23 @@ func mayReplace(existing, inst *Instance) error {
 	if existing.Origin.Site == "" || existing.Origin.Site != inst.Origin.Site {
 		return fmt.Errorf("put %s: stored from site %q, re-sent from site %q: %w",
 			inst.SOPInstanceUID, existing.Origin.Site, inst.Origin.Site, ErrOtherSite)
+	}
+	return nil
+}
+
+// mayJoin is the rule for a new SOP instance in an existing study: a township site's study
+// (one holding objects from a registered site, "site:<id>") takes new objects from that site
+// and from the county only. Unknown senders' keys ("ae:<title>") and objects stored before
+// sites were recorded ("") claim nothing.
+func mayJoin(sites []string, inst *Instance) error {
+	if inst.Origin.Site == "county" {
+		return nil
+	}
+	for _, s := range sites {
+		if strings.HasPrefix(s, "site:") && s != inst.Origin.Site {
+			return fmt.Errorf("put %s: study %s holds objects of %s, sent from %q: %w",
+				inst.SOPInstanceUID, inst.StudyInstanceUID, s, inst.Origin.Site, ErrForeignStudy)
+		}
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ import (
 // storescu. TOWNA stores X. TOWNB re-sends X's SOP Instance UID with other content, and
 // then with another Study UID: both refused with 0x0111 Duplicate SOP Instance, X served
 // byte for byte over WADO-RS and still in its study (QIDO-RS), no study made for the other
-// UID. TOWNA's corrected re-send replaces X; the first version is listed by the
+// UID; a new object of TOWNB's in X's study is refused with 0x0124 (the study's patient
+// unchanged). TOWNA's corrected re-send replaces X; the first version is listed by the
 // administrators' versions API and, restored, served byte for byte again.
 func TestNoSilentOverwrite(t *testing.T) {
 	needTool(t, "storescu", "dcmodify")
@@ -60,6 +61,9 @@ func TestNoSilentOverwrite(t *testing.T) {
 	byB := variant("b.dcm", "(0010,0010)=Intruder^B")
 	byBMoved := variant("b-moved.dcm", "(0020,000D)="+otherStudy, "(0010,0010)=Intruder^B")
 	fixed := variant("a-fixed.dcm", "(0008,103E)=corrected by TOWNA")
+	// A new object (its own SOP and series UIDs) in X's study, renaming its patient.
+	joiner := variant("b-join.dcm", "(0008,0018)=1.2.826.0.1.3680043.10.99.2.1",
+		"(0020,000E)=1.2.826.0.1.3680043.10.99.2", "(0010,0010)=Intruder^B")
 	h := readHeader(t, x).Dataset
 	study, series, sop := h.String(dicom.TagStudyInstanceUID), h.String(dicom.TagSeriesInstanceUID), h.String(dicom.TagSOPInstanceUID)
 
@@ -87,6 +91,17 @@ func TestNoSilentOverwrite(t *testing.T) {
 	}
 	if !strings.Contains(n.log.String(), "re-sent object with other content refused") {
 		t.Error("no refusal logged")
+	}
+	// Nor may TOWNB add a new object to TOWNA's study (and with it a new patient name).
+	if got := storeStatusOf(t, n, "TOWNB", joiner); got != 0x0124 {
+		t.Fatalf("TOWNB adds an object to TOWNA's study: status 0x%04X, want 0x0124", got)
+	}
+	res := n.qido(t, "/studies", url.Values{"StudyInstanceUID": {study}, "includefield": {"00100010"}})
+	if len(res) != 1 || strings.Contains(pnAlphabeticOrIdeographic(res[0]), "Intruder") {
+		t.Fatalf("X's study after TOWNB's object: %v, want its patient unchanged", res)
+	}
+	if !strings.Contains(n.log.String(), "its study belongs to another site") {
+		t.Error("no refusal of the foreign object logged")
 	}
 
 	// TOWNA's own correction replaces X; the first version is kept.

@@ -76,6 +76,9 @@ func storeStatus(err error) dimse.Status {
 		// PS3.7 C.5 (0x0111): the SOP instance is stored, with other content; re-sending
 		// it with another Study/Series UID would move it silently. The stored one stays.
 		return dimse.Status{Code: dimse.StatusDuplicateSOPInstance, ErrorComment: "SOP Instance UID already stored with other content in another study"}
+	case errors.Is(err, store.ErrForeignStudy):
+		// PS3.7 C.5 (0x0124): this sender may not add to a township site's study.
+		return dimse.Status{Code: dimse.StatusNotAuthorized, ErrorComment: "study belongs to another site"}
 	case errors.Is(err, store.ErrDuplicate):
 		return dimse.Status{Code: dimse.StatusDuplicateSOPInstance, ErrorComment: "SOP Instance UID already stored with other content by another site"}
 	case errors.Is(err, store.ErrInvalid):

@@ -299,6 +299,40 @@ func RunArchiveVersions(t *testing.T, newArchive func(t *testing.T) *store.Archi
 		checkKeepsAll(t, a)
 	})
 
+	t.Run("SiteStudyStaysItsOwn", func(t *testing.T) {
+		a := newArchive(t)
+		mustPut(t, a, x, siteA)
+		// A new instance of site A's study with another patient name, from site B and from an
+		// unknown sender: refused, and the study's patient is unchanged.
+		intruder := Object{Study: study, Series: series + ".9", SOP: series + ".9.1", PatientName: "Wang^Wu", Fill: 3}
+		for _, site := range []string{siteB, "ae:STRANGER", ""} {
+			if _, err := put(t, a, intruder, site); !errors.Is(err, store.ErrForeignStudy) || !errors.Is(err, store.ErrConflict) {
+				t.Errorf("new instance in site A's study from %q: Put = %v, want ErrForeignStudy", site, err)
+			}
+		}
+		if got := inStudy(t, a, study); !slices.Equal(got, []string{sop}) {
+			t.Errorf("study holds %q after refusals, want only %s", got, sop)
+		}
+		hits, err := a.Index().Search(ctx, store.Query{Level: store.LevelStudy, Matches: []store.Match{{Tag: dicom.TagStudyInstanceUID, Value: study}}})
+		if err != nil || len(hits) != 1 || !strings.Contains(string(hits[0].Study), "Zhang^San") {
+			t.Errorf("study after refusals = %v, %v; want patient Zhang^San still", hits, err)
+		}
+		// Site A itself and the county may add to it (a county report, key images).
+		mustPut(t, a, intruder, siteA)
+		county := intruder
+		county.Series, county.SOP = series+".8", series+".8.1"
+		mustPut(t, a, county, "county")
+		if sites, err := a.Index().StudySites(ctx, study); err != nil || !slices.Equal(sites, []string{"county", siteA}) {
+			t.Errorf("StudySites = %v, %v; want [county site:1]", sites, err)
+		}
+		// A study begun by an unknown sender claims nothing: a registered site may add to it.
+		loose := Object{Study: "1.2.826.0.1.79", Series: "1.2.826.0.1.79.1", SOP: "1.2.826.0.1.79.1.1", PatientName: "Zhao^Liu", Fill: 4}
+		mustPut(t, a, loose, "ae:STRANGER")
+		loose2 := loose
+		loose2.SOP = loose.Series + ".2"
+		mustPut(t, a, loose2, siteB)
+	})
+
 	t.Run("SameSiteReplacesAndRestores", func(t *testing.T) {
 		a := newArchive(t)
 		v1 := mustPut(t, a, x, siteA)
