@@ -180,7 +180,7 @@ func decodeCommitRequest(req *dimse.ActionRequest) (string, []commitRef, error) 
 	}
 	txn := strings.TrimSpace(ds.String(TagTransactionUID))
 	if err := dicom.CheckUID(txn, dicom.UIDLeadingZeros); err != nil {
-		return "", nil, fmt.Errorf("Transaction UID %s: %w", TagTransactionUID, err)
+		return "", nil, fmt.Errorf("read transaction UID %s: %w", TagTransactionUID, err)
 	}
 	seq := ds.Get(TagReferencedSOPSequence)
 	if seq == nil || len(seq.Items) == 0 {
