@@ -169,10 +169,17 @@ func (r *Retriever) resolve(ctx context.Context, k retrieveKeys) ([]*store.Insta
 	return out, nil
 }
 
-// items are the C-STORE sub-operations of a retrieve: each instance streamed from the
-// archive in its stored syntax, or re-encoded in Explicit VR Little Endian (as `pacsd
-// send` does) for a peer that does not accept that syntax.
+// items are the C-STORE sub-operations of a retrieve (StoreItems).
 func (r *Retriever) items(ctx context.Context, insts []*store.Instance) []dimse.StoreItem {
+	return StoreItems(ctx, r.cfg.Archive, r.cfg.Pixels, insts)
+}
+
+// StoreItems are the C-STORE operations that send insts from the archive a: each instance
+// streamed in its stored syntax, or re-encoded in Explicit VR Little Endian (as `pacsd
+// send` does) for a peer that does not accept that syntax (px bounds the transcoding; nil:
+// the default). A retrieve's sub-operations and forwarding (forward/send) both use it.
+func StoreItems(ctx context.Context, a Archive, px *pixel.Budget, insts []*store.Instance) []dimse.StoreItem {
+	r := opener{a, px}
 	items := make([]dimse.StoreItem, len(insts))
 	for i, inst := range insts {
 		items[i] = dimse.StoreItem{
@@ -188,10 +195,16 @@ func (r *Retriever) items(ctx context.Context, insts []*store.Instance) []dimse.
 	return items
 }
 
+// opener opens the objects of StoreItems.
+type opener struct {
+	a  Archive
+	px *pixel.Budget
+}
+
 // open opens the current version of inst, which must still be in the syntax the item
 // was proposed in.
-func (r *Retriever) open(ctx context.Context, inst *store.Instance) (*store.Instance, io.ReadSeekCloser, error) {
-	rec, rc, err := r.cfg.Archive.Open(ctx, inst.SOPInstanceUID)
+func (r opener) open(ctx context.Context, inst *store.Instance) (*store.Instance, io.ReadSeekCloser, error) {
+	rec, rc, err := r.a.Open(ctx, inst.SOPInstanceUID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,7 +217,7 @@ func (r *Retriever) open(ctx context.Context, inst *store.Instance) (*store.Inst
 
 // openDataset streams the stored data set: the Part-10 object from its DatasetOffset
 // (DIMSE carries no File Meta Information).
-func (r *Retriever) openDataset(ctx context.Context, inst *store.Instance) (io.ReadCloser, error) {
+func (r opener) openDataset(ctx context.Context, inst *store.Instance) (io.ReadCloser, error) {
 	rec, rc, err := r.open(ctx, inst)
 	if err != nil {
 		return nil, err
@@ -218,7 +231,7 @@ func (r *Retriever) openDataset(ctx context.Context, inst *store.Instance) (io.R
 
 // openExplicitLE streams the data set re-encoded in Explicit VR Little Endian with native
 // pixel data (pixel.ExplicitLEDataset: one frame in memory at a time).
-func (r *Retriever) openExplicitLE(ctx context.Context, inst *store.Instance) (io.ReadCloser, error) {
+func (r opener) openExplicitLE(ctx context.Context, inst *store.Instance) (io.ReadCloser, error) {
 	rec, rc, err := r.open(ctx, inst)
 	if err != nil {
 		return nil, err
@@ -233,7 +246,7 @@ func (r *Retriever) openExplicitLE(ctx context.Context, inst *store.Instance) (i
 		rc.Close()
 		return nil, fmt.Errorf("open %s: read header: %w", inst.SOPInstanceUID, err)
 	}
-	body, err := r.cfg.Pixels.ExplicitLEDataset(ctx, ra, rec.Size, hdr)
+	body, err := r.px.ExplicitLEDataset(ctx, ra, rec.Size, hdr)
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("open %s: %w", inst.SOPInstanceUID, err)

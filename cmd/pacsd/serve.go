@@ -65,6 +65,7 @@ type serveConfig struct {
 	tls             tlsFlags
 	audit           auditFlags
 	query           queryFlags
+	forward         forwardFlags
 	hl7             hl7Flags
 	commit          commitFlags
 }
@@ -104,6 +105,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.tls.clientCA, "dicom-tls-client-ca", "", "PEM CA bundle: DICOM TLS peers must present a certificate it signed; empty: any peer may connect (encrypted, not authenticated)")
 	c.audit.register(fs)
 	c.query.register(fs)
+	c.forward.register(fs)
 	c.hl7.register(fs)
 	c.commit.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
@@ -170,6 +172,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		return err
 	}
 	defer rr.Close()
+	// Forwarding works the queue PutInstance fills (package forward); after the reading
+	// room, which applies --peers-file.
+	fwd, err := startForwarder(ctx, c, archive, log)
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
 
 	httpTLS, dimseTLS, err := c.tls.configs()
 	if err != nil {
@@ -455,7 +464,12 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		metricsGuard = append(metricsGuard, rr.RequireStaff())
 	}
 	c.hl7.link.routes(e, rr)
-	e.GET("/metrics", func(ec echo.Context) error { return writeMetrics(ec.Response(), archive, thumbs, web, trail) }, metricsGuard...)
+	e.GET("/metrics", func(ec echo.Context) error {
+		if err := writeMetrics(ec.Response(), archive, thumbs, web, trail); err != nil {
+			return err
+		}
+		return c.forward.run.writeMetrics(ec.Request().Context(), ec.Response())
+	}, metricsGuard...)
 	// DICOMweb and OHIF show every site's patients: staff only, unless told otherwise. A
 	// township's own users read their studies in the reading room, which scopes them.
 	var guard []echo.MiddlewareFunc
