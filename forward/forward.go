@@ -143,6 +143,8 @@ type Outcome struct {
 	// Permanent: the object cannot be sent (gone from the archive): no retry.
 	Permanent bool
 	Err       string
+	// RetryAt, when set, is when a failed job is due again (else Done's retryAt).
+	RetryAt time.Time
 }
 
 // Queue is the index's forwarding queue and configuration (store/sqlite implements it).

@@ -260,8 +260,12 @@ func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.
 				_, err = tx.Exec(`UPDATE forward_queue SET state = 'failed', done_at = ?, last_error = ?, owner = ''
 					WHERE id = ? AND state = 'pending'`, nowS, o.Err, o.JobID)
 			default:
+				at := retryS
+				if !o.RetryAt.IsZero() {
+					at = fwdTime(o.RetryAt)
+				}
 				_, err = tx.Exec(`UPDATE forward_queue SET next_at = ?, last_error = ?, owner = ''
-					WHERE id = ? AND state = 'pending'`, retryS, o.Err, o.JobID)
+					WHERE id = ? AND state = 'pending'`, at, o.Err, o.JobID)
 			}
 			if err != nil {
 				return err
