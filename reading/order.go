@@ -39,7 +39,7 @@ type Order struct {
 	Status   OrderStatus
 	// ImageStudyUID is the study the arrived images belong to, once tied.
 	ImageStudyUID string
-	CreatedBy     string // user name or "api:<token name>"
+	CreatedBy     string // the user name, or "token:<name>" for the HIS's API token
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }

@@ -329,10 +329,11 @@ const (
 	ScopeStore   Scope = "store"   // STOW-RS (POST /dicomweb/studies)
 	ScopeMetrics Scope = "metrics" // the Prometheus metrics, nothing of any patient
 	ScopeAdmin   Scope = "admin"   // the administration API (/api/admin/: the DICOM peers)
+	ScopeOrders  Scope = "orders"  // the registration API (/api/orders: the HIS books scheduled procedures)
 )
 
 // Scopes are the valid scopes, in the order forms list them.
-var Scopes = []Scope{ScopeRead, ScopeStore, ScopeMetrics, ScopeAdmin}
+var Scopes = []Scope{ScopeRead, ScopeStore, ScopeMetrics, ScopeAdmin, ScopeOrders}
 
 // Token is a script's credential: named, scoped, expiring, revocable. The token itself is
 // shown once, when it is made; the repository keeps only its hash (SHA-256 of a random

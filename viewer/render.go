@@ -42,6 +42,8 @@ type pageData struct {
 	Audit     *auditView    // /admin/audit (audit.go)
 	Peers     *peersView    // /admin/peers (peers.go)
 	Versions  *versionsView // /studies/{study}/versions (versions.go)
+	Orders    *ordersView   // /orders, registration (orders.go)
+	OrdersOn  bool          // registration is offered (Config.Orders)
 }
 
 func (p pageData) Staff() bool { return p.User.Role.Staff() }
@@ -155,6 +157,7 @@ func (v *Viewer) render(c echo.Context, status int, name string, d pageData) err
 		d.User = currentUser(c)
 	}
 	d.Path = c.Request().URL.RequestURI()
+	d.OrdersOn = v.cfg.Orders != nil
 	var buf bytes.Buffer
 	if err := v.pages[d.Lang].ExecuteTemplate(&buf, name, d); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)

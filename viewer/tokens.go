@@ -62,6 +62,9 @@ func tokenScope(r *http.Request) reading.Scope {
 	if strings.HasPrefix(p, "/api/admin/") {
 		return reading.ScopeAdmin // the administration API (peers.go)
 	}
+	if p == "/api/orders" || strings.HasPrefix(p, "/api/orders/") {
+		return reading.ScopeOrders // the registration API (orders.go)
+	}
 	for _, root := range []string{"/dicomweb", "/ohif/dicomweb"} {
 		if p != root && !strings.HasPrefix(p, root+"/") {
 			continue

@@ -45,6 +45,7 @@ type Config struct {
 	Tokens     reading.Tokens // scripts' API tokens (tokens.go); nil: none accepted, no /admin/tokens
 	Reports    reading.Reports
 	Worklist   reading.Worklist
+	Orders     reading.Orders // scheduled procedures (orders.go); nil: no /orders, no /api/orders
 	Archive    *store.Archive
 	Thumbnails Thumbnails
 	Logger     *slog.Logger // nil: slog.Default()
@@ -281,6 +282,16 @@ func (v *Viewer) Register(e *echo.Echo) {
 	e.POST("/admin/instances/:sop/versions/:id/restore", v.restoreVersion, admin...)
 	e.GET("/admin/audit", v.auditPage, admin...)
 	e.GET("/admin/audit.csv", v.auditCSV, admin...)
+	if v.cfg.Orders != nil {
+		e.GET("/orders", v.ordersPage, authed...)
+		e.POST("/orders", v.saveOrderForm, authed...)
+		e.POST("/orders/:id/cancel", v.cancelOrderForm, authed...)
+		e.GET("/api/orders", v.apiOrders, v.ordersAPI)
+		e.POST("/api/orders", v.apiPutOrder, v.ordersAPI)
+		e.GET("/api/orders/:id", v.apiOrder, v.ordersAPI)
+		e.PUT("/api/orders/:id", v.apiPutOrder, v.ordersAPI)
+		e.DELETE("/api/orders/:id", v.apiCancelOrder, v.ordersAPI)
+	}
 }
 
 func (v *Viewer) staticHandler() http.Handler {
