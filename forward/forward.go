@@ -171,6 +171,10 @@ type Queue interface {
 	// Enqueue queues every instance of a study for a destination (a manual re-send): new
 	// rows, whatever was sent before; an instance already pending is not queued twice.
 	Enqueue(ctx context.Context, destID int64, studyUID string, now time.Time) (int, error)
+	// Retry makes the rows a destination gave up on (failed) pending again, due at now,
+	// their attempts counted afresh (a manual re-send from the admin page); a row whose
+	// instance is pending already stays failed.
+	Retry(ctx context.Context, destID int64, now time.Time) (int, error)
 	// Statuses counts the queue per destination.
 	Statuses(ctx context.Context) ([]Status, error)
 }

@@ -312,6 +312,26 @@ func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string,
 	return int(n), nil
 }
 
+// Retry implements forward.Queue.
+func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (int, error) {
+	var n int64
+	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = ?, done_at = '', owner = ''
+			WHERE dest_id = ? AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
+				WHERE p.dest_id = forward_queue.dest_id AND p.sop_uid = forward_queue.sop_uid AND p.state = 'pending')`,
+			fwdTime(now), destID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fwdErr("retry failed forwards", err)
+	}
+	return int(n), nil
+}
+
 // Statuses implements forward.Queue, secrets cleared.
 func (f *Forwarding) Statuses(ctx context.Context) ([]forward.Status, error) {
 	rows, err := f.x.r.QueryContext(ctx, `SELECT d.id, d.name, d.kind, d.ae, d.url, d.auth, d.username, d.secret <> '', d.enabled,

@@ -164,6 +164,17 @@ func TestForwardQueue(t *testing.T) {
 	if s := queued(); s.Failed != int64(len(again)) {
 		t.Fatalf("failed %d, want %d", s.Failed, len(again))
 	}
+	// A manual retry makes them pending again, due at once, attempts counted afresh.
+	if n, err := q.Retry(ctx, dest.ID, later); err != nil || n != len(again) {
+		t.Fatalf("Retry = %d, %v; want %d", n, err, len(again))
+	}
+	if s := queued(); s.Failed != 0 {
+		t.Fatalf("failed %d after Retry, want 0", s.Failed)
+	}
+	retried, err := q.Claim(ctx, dest.ID, "n1", later, time.Minute, 10)
+	if err != nil || len(retried) != len(again) || retried[0].ID != again[0].ID || retried[0].Attempts != 1 {
+		t.Fatalf("claim after Retry: %+v %v", retried, err)
+	}
 }
 
 // TestForwardDestinationSecrets: an update without a secret keeps the stored one; a
