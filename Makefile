@@ -69,7 +69,7 @@ bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
 	$(GO) run ./tools/benchweb
 	$(GO) run ./tools/benchretrieve
-	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/...
+	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/... ./qr/...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 20s

@@ -61,7 +61,7 @@ func identifier(t *testing.T, ts string, charsets []string, level string, keys .
 	return b.Bytes()
 }
 
-func writeKeys(t *testing.T, enc *dicom.Encoder, charsets []string, keys []key) {
+func writeKeys(t testing.TB, enc *dicom.Encoder, charsets []string, keys []key) {
 	t.Helper()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].tag < keys[j].tag })
 	for _, k := range keys {

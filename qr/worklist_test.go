@@ -79,7 +79,7 @@ func mwlIdentifier(t testing.TB, charsets []string, top []key, sps []key) []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeKeys(t.(*testing.T), enc, charsets, all)
+	writeKeys(t, enc, charsets, all)
 	if err := enc.Close(); err != nil {
 		t.Fatal(err)
 	}
