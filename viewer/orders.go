@@ -207,9 +207,6 @@ func (v *Viewer) cancelOrderForm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/orders?saved=1&date="+o.ScheduledDate)
 }
 
-// errOrderSite refuses a site user an order of another site.
-var errOrderSite = &reading.FieldError{Field: "siteId", Problem: reading.ProblemSite, Err: reading.ErrInvalid}
-
 // saveOrder registers (ID 0) or changes an order for the page or the API: a site user's
 // orders are their site's.
 func (v *Viewer) saveOrder(c echo.Context, o reading.Order) (reading.Order, error) {
