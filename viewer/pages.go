@@ -14,6 +14,7 @@ import (
 
 	"pacsd/audit"
 	"pacsd/dicom"
+	"pacsd/forward"
 	"pacsd/reading"
 )
 
@@ -188,6 +189,8 @@ type studyView struct {
 	Organization string
 	// Sites a study held in quarantine may be assigned to (administrators; peers.go).
 	Sites []reading.Site
+	// Destinations an administrator may forward the study to (forward.go), secrets cleared.
+	Destinations []forward.Status
 }
 
 // NoWindowPresets says whether the radiograph window presets mean nothing for any of the
@@ -242,6 +245,11 @@ func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
 			return nil, err
 		}
 	}
+	if u.Role == reading.RoleAdmin && v.cfg.Forward != nil {
+		if sv.Destinations, err = v.cfg.Forward.Statuses(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for i := range reports {
 		r := &reports[i]
 		if r.Status.Signed() {
@@ -289,7 +297,11 @@ func (v *Viewer) studyPage(c echo.Context) error {
 	}
 	v.record(c, studyEvent(sv.Row, audit.ActionStudyView))
 	// json.Marshal escapes '<', '>' and '&', so the island cannot close its script element.
-	return v.render(c, http.StatusOK, "study", pageData{Active: "worklist", Study: sv, JSON: htmltemplate.JS(b)})
+	d := pageData{Active: "worklist", Study: sv, JSON: htmltemplate.JS(b)}
+	if c.QueryParam("forwarded") == "1" {
+		d.Flash = "forward.queued"
+	}
+	return v.render(c, http.StatusOK, "study", d)
 }
 
 func (v *Viewer) printPage(c echo.Context) error {

@@ -42,6 +42,7 @@ type pageData struct {
 	Audit     *auditView    // /admin/audit (audit.go)
 	Peers     *peersView    // /admin/peers (peers.go)
 	Versions  *versionsView // /studies/{study}/versions (versions.go)
+	Forward   *forwardView  // /admin/forward (forward.go)
 	Orders    *ordersView   // /orders, registration (orders.go)
 	OrdersOn  bool          // registration is offered (Config.Orders)
 }

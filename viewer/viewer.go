@@ -20,6 +20,7 @@ import (
 
 	"pacsd/audit"
 	"pacsd/dicom/pixel"
+	"pacsd/forward"
 	"pacsd/internal/lru"
 	"pacsd/reading"
 	"pacsd/store"
@@ -84,6 +85,12 @@ type Config struct {
 	// ReportSigned, when set, is told of every signed version once it is committed (the
 	// HIS link queues it as an ORU^R01); it must not block.
 	ReportSigned func(ctx context.Context, r reading.Report)
+	// Forward is the forwarding queue and its configuration (forward.go: /admin/forward,
+	// /api/admin/forward/..., the study page's "转发"); nil: none of them.
+	Forward forward.Queue
+	// ForwardKick, when set, wakes the forwarder after a manual re-send (else it finds the
+	// new rows at its next poll); it must not block.
+	ForwardKick func()
 }
 
 // Viewer serves the reading room.
@@ -274,6 +281,26 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.GET("/api/admin/peers/:id", v.apiPeer, v.adminAPI)
 		e.PUT("/api/admin/peers/:id", v.apiPutPeer, v.adminAPI)
 		e.DELETE("/api/admin/peers/:id", v.apiDeletePeer, v.adminAPI)
+	}
+	if v.cfg.Forward != nil {
+		e.GET("/admin/forward", v.forwardPage, admin...)
+		e.POST("/admin/forward/destinations", v.saveDestinationForm, admin...)
+		e.POST("/admin/forward/destinations/:id/delete", v.deleteDestinationForm, admin...)
+		e.POST("/admin/forward/destinations/:id/retry", v.retryForm, admin...)
+		e.POST("/admin/forward/rules", v.saveRuleForm, admin...)
+		e.POST("/admin/forward/rules/:id/delete", v.deleteRuleForm, admin...)
+		e.POST("/studies/:study/forward", v.forwardStudyForm, admin...)
+		e.GET("/api/admin/forward/destinations", v.apiDestinations, v.adminAPI)
+		e.POST("/api/admin/forward/destinations", v.apiPutDestination, v.adminAPI)
+		e.PUT("/api/admin/forward/destinations/:id", v.apiPutDestination, v.adminAPI)
+		e.DELETE("/api/admin/forward/destinations/:id", v.apiDeleteDestination, v.adminAPI)
+		e.POST("/api/admin/forward/destinations/:id/retry", v.apiRetry, v.adminAPI)
+		e.GET("/api/admin/forward/rules", v.apiRules, v.adminAPI)
+		e.POST("/api/admin/forward/rules", v.apiPutRule, v.adminAPI)
+		e.PUT("/api/admin/forward/rules/:id", v.apiPutRule, v.adminAPI)
+		e.DELETE("/api/admin/forward/rules/:id", v.apiDeleteRule, v.adminAPI)
+		e.GET("/api/admin/forward/status", v.apiForwardStatus, v.adminAPI)
+		e.POST("/api/admin/studies/:study/forward", v.apiForwardStudy, v.adminAPI)
 	}
 	e.POST("/studies/:study/assign", v.assignStudy, admin...)
 	e.GET("/studies/:study/versions", v.studyVersionsPage, admin...)

@@ -279,6 +279,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,
+		Forward: archive.idx.Forwarding(), ForwardKick: c.forward.run.Kick, // /admin/forward; the forwarder starts after
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading room: %w", err)
