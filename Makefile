@@ -62,9 +62,10 @@ test: deps lint test-fresh
 test-fresh:
 	./scripts/fresh-machine-test.sh
 
-# Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb
-# benchmark against Orthanc, the C-MOVE benchmark (pacsd vs storescu vs Orthanc), then the Go
-# micro-benchmarks.
+# Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb and
+# C-FIND benchmark against Orthanc (QIDO and C-FIND at 10k studies, name searches), the C-MOVE
+# benchmark (pacsd vs storescu vs Orthanc), then the Go micro-benchmarks (among them
+# store/sqlite's BenchmarkNameSearch, name searches at 10k and 100k studies).
 bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
 	$(GO) run ./tools/benchweb

@@ -47,7 +47,16 @@ func startPacsd(bin, dir string) (*server, error) {
 	s := &server{name: "pacsd", dir: dir, aet: "BENCH",
 		dicomAddr: "127.0.0.1:" + dp, base: "http://127.0.0.1:" + hp}
 	s.web = s.base + "/dicomweb"
-	s.cmd = exec.Command(bin, "--dicom-addr", s.dicomAddr, "--http-addr", "127.0.0.1:"+hp,
+	// The benchmark's SCU (BENCHWEB) stores the corpus and queries (C-FIND) as a county
+	// workstation would.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	peers := filepath.Join(dir, "peers.json")
+	if err := os.WriteFile(peers, []byte(`[{"aeTitle": "BENCHWEB", "mayStore": true, "mayQuery": true}]`), 0o644); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "--peers-file", peers, "--dicom-addr", s.dicomAddr, "--http-addr", "127.0.0.1:"+hp,
 		"--data-dir", filepath.Join(dir, "data"), "--aet", s.aet, "--log-level", "warn",
 		// The benchmark queries as a script on loopback, without an account, as Orthanc's
 		// side does; authentication is a per-request cost neither server is measured on.
@@ -89,6 +98,8 @@ func startOrthanc(bin, plugin, dir string) (*server, error) {
 		"DicomCheckCalledAet":   false,
 		"DicomAlwaysAllowStore": true,
 		"DicomAlwaysAllowEcho":  true,
+		// The benchmark's SCU, known so that it may query (C-FIND) as pacsd's peer does.
+		"DicomModalities":       map[string]any{"benchweb": []any{"BENCHWEB", "127.0.0.1", 104}},
 		"RemoteAccessAllowed":   false,
 		"AuthenticationEnabled": false,
 		"SaveJobs":              false,
