@@ -67,7 +67,7 @@ test-fresh:
 # benchmark (pacsd vs storescu vs Orthanc), then the Go micro-benchmarks (among them
 # store/sqlite's BenchmarkNameSearch, name searches at 10k and 100k studies).
 bench: deps
-	$(GO) run ./tools/bench -large $${LARGE:-40} -small $${SMALL:-2000}
+	$(GO) run ./tools/bench -large $${LARGE:-30} -small $${SMALL:-6000}
 	$(GO) run ./tools/benchweb
 	$(GO) run ./tools/benchretrieve
 	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/... ./qr/...

@@ -1,12 +1,21 @@
 // Command bench measures DIMSE ingest: the same generated corpus sent by DCMTK's storescu
-// to DCMTK's storescp, to pacsd on a folder, and to pacsd writing back to S3 (a MinIO server
-// on loopback), on this machine, in one run, over 1 and 4 associations. It prints
-// instances/s, MB/s and the ratios. `make bench` runs it.
+// to DCMTK's storescp, to Orthanc 1.10 (its default SQLite index and folder storage), to
+// pacsd on a folder, and to pacsd writing back to S3 (a MinIO server on loopback), on this
+// machine, in one run. The workloads are a township's: large DR (15 MB), ultrasound (stills
+// and cines), small objects (on 1 and 4 associations) and 512x512 CT. It prints
+// instances/s, MB/s, the ratios to storescp and Orthanc, and the server's CPU time (user +
+// system from /proc/<pid>/stat, before and after the transfer). `make bench` runs it.
 //
-// storescp writes files without fsync; pacsd fsyncs every object and commits the index
-// before it answers. The ratio is therefore the price of durability plus indexing. With S3
-// the acknowledgement comes once the object is in the local spool; the "drained" column is
-// when the last upload was verified.
+// storescp writes files without fsync, and Orthanc without fsync of the index; pacsd fsyncs
+// every object and commits its index before it answers. The ratios are therefore the price
+// of durability plus indexing. With S3 the acknowledgement comes once the object is in the
+// local spool; the "drained" column is when the last upload was verified.
+//
+// Every DICOM peer runs with TCP_NODELAY=1 in its environment, DCMTK's switch that turns
+// off Nagle's algorithm (the Debian build leaves it on): without it each small object on
+// one association waits for a delayed ACK, some 40 ms, and every target measures that.
+// pacsd (Go) sets TCP_NODELAY itself. Orthanc also gets its usual tuning: UTF-8 as the
+// default character set.
 //
 // Then it measures pacsd's peak RSS (VmHWM) while 8 associations each send a 100 MB US
 // multi-frame object to the S3-backed pacsd, uploads included.
@@ -42,35 +51,60 @@ type result struct {
 	seconds float64
 	drained float64 // S3: seconds until nothing was pending upload
 	peakRSS int64   // bytes (VmHWM), when measured
+	cpu     float64 // server CPU seconds (user + system) during the transfer; < 0 when not measured
 }
 
-// server is a started target: the process and, for pacsd, its HTTP base URL.
+// server is a started target: the process, the URL that answers once it is up (pacsd's
+// /metrics, Orthanc's /system), and whether its CPU time can be read from its own
+// /proc/<pid>/stat (not storescp --fork, whose children do the work).
 type server struct {
 	cmd     *exec.Cmd
 	httpURL string
+	probe   string
+	cpu     bool
 }
 
+// nodelay is the environment of a DCMTK process with Nagle's algorithm off (see the
+// package comment).
+func nodelay() []string { return append(os.Environ(), "TCP_NODELAY=1") }
+
 func main() {
-	large := flag.Int("large", 40, "large DR objects (~15 MB each)")
-	small := flag.Int("small", 2000, "small objects (a few KB each)")
+	var c corpusSize
+	flag.IntVar(&c.large, "large", 30, "large DR objects (~15 MB each)")
+	flag.IntVar(&c.small, "small", 6000, "small objects (a few KB each)")
+	flag.IntVar(&c.us, "us", 20, "ultrasound objects (640x480 RGB stills, one in four a 37 MB cine)")
+	flag.IntVar(&c.ct, "ct", 200, "CT slices (512x512 16-bit)")
 	work := flag.String("dir", ".cache/bench", "scratch folder (on the disk under test)")
 	pacsd := flag.String("pacsd", "", "pacsd binary (default: go build ./cmd/pacsd)")
 	gen := flag.String("gen", "", "gentestdata binary (default: go build ./tools/gentestdata)")
+	flag.StringVar(&orthancBin, "orthanc", "/usr/sbin/Orthanc", "Orthanc binary (Debian package orthanc); empty skips Orthanc")
+	flag.BoolVar(&withS3, "s3", true, "also measure pacsd writing back to S3 (MinIO)")
 	flag.IntVar(&rssAssocs, "rss-assocs", 8, "memory run: parallel associations, one multi-frame object each (0 skips)")
 	flag.IntVar(&rssMB, "rss-mb", 100, "memory run: size of each multi-frame object, MB")
 	flag.Parse()
-	if err := run(*large, *small, *work, *pacsd, *gen); err != nil {
+	if err := run(c, *work, *pacsd, *gen); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-var rssAssocs, rssMB int
+var (
+	rssAssocs, rssMB int
+	orthancBin       string
+	withS3           bool
+)
 
-func run(large, small int, work, pacsdBin, genBin string) error {
+type corpusSize struct{ large, small, us, ct int }
+
+func run(c corpusSize, work, pacsdBin, genBin string) error {
 	for _, tool := range []string{"storescu", "storescp"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: run `make deps` (installs DCMTK)", tool)
+		}
+	}
+	if orthancBin != "" {
+		if _, err := os.Stat(orthancBin); err != nil {
+			return fmt.Errorf("orthanc: %w (run `make deps`, or -orthanc '' to skip it)", err)
 		}
 	}
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -89,32 +123,42 @@ func run(large, small int, work, pacsdBin, genBin string) error {
 			return err
 		}
 	}
-	corpus := filepath.Join(work, fmt.Sprintf("corpus-%d-%d", large, small))
+	corpus := filepath.Join(work, fmt.Sprintf("corpus-%d-%d-%d-%d", c.large, c.small, c.us, c.ct))
 	if _, err := os.Stat(corpus); err != nil {
-		fmt.Printf("generating corpus: %d large + %d small objects in %s\n", large, small, corpus)
-		if out, err := exec.Command(genBin, "-bench", corpus+".tmp", "-large", fmt.Sprint(large),
-			"-small", fmt.Sprint(small), "-seed", "1").CombinedOutput(); err != nil {
+		fmt.Printf("generating corpus: %d DR, %d small, %d US, %d CT objects in %s\n", c.large, c.small, c.us, c.ct, corpus)
+		if out, err := exec.Command(genBin, "-bench", corpus+".tmp", "-large", fmt.Sprint(c.large),
+			"-small", fmt.Sprint(c.small), "-us", fmt.Sprint(c.us), "-ct", fmt.Sprint(c.ct), "-seed", "1").CombinedOutput(); err != nil {
 			return fmt.Errorf("gentestdata: %v\n%s", err, out)
 		}
 		if err := os.Rename(corpus+".tmp", corpus); err != nil {
 			return err
 		}
 	}
-	largeFiles, largeBytes, smallFiles, smallBytes, err := scan(corpus)
-	if err != nil {
-		return err
-	}
 	var loads []workload
-	for _, a := range []int{1, 4} {
-		loads = append(loads,
-			workload{name: fmt.Sprintf("large DR (%d x %.1f MB)", len(largeFiles), mb(largeBytes)/float64(max(1, len(largeFiles)))), files: largeFiles, bytes: largeBytes, assocs: a},
-			workload{name: fmt.Sprintf("small (%d x %.1f KB)", len(smallFiles), mb(smallBytes)*1024/float64(max(1, len(smallFiles)))), files: smallFiles, bytes: smallBytes, assocs: a})
+	for _, k := range []struct {
+		sub, name string
+		assocs    []int
+	}{{"large", "DR", []int{1}}, {"us", "US", []int{1}}, {"small", "small", []int{1, 4}}, {"ct", "CT", []int{1}}} {
+		files, bytes, err := scan(filepath.Join(corpus, k.sub))
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			continue
+		}
+		name := fmt.Sprintf("%s (%d x %s)", k.name, len(files), meanSize(bytes, len(files)))
+		for _, a := range k.assocs {
+			loads = append(loads, workload{name: name, files: files, bytes: bytes, assocs: a})
+		}
 	}
-	mio, err := startMinio(filepath.Join(work, "minio-data"))
-	if err != nil {
-		return err
+	var mio *minioServer
+	if withS3 {
+		var err error
+		if mio, err = startMinio(filepath.Join(work, "minio-data")); err != nil {
+			return err
+		}
+		defer func() { mio.stop(); os.RemoveAll(filepath.Join(work, "minio-data")) }()
 	}
-	defer func() { mio.stop(); os.RemoveAll(filepath.Join(work, "minio-data")) }()
 	runs := 0
 	pacsdTarget := func(s3 bool) func(dir, port string) (*server, error) {
 		return func(dir, port string) (*server, error) {
@@ -131,44 +175,77 @@ func run(large, small int, work, pacsdBin, genBin string) error {
 					"--cache-max-mb", "0")
 				cmd.Env = append(os.Environ(), "PACSD_S3_ACCESS_KEY="+mio.accessKey, "PACSD_S3_SECRET_KEY="+mio.secretKey)
 			}
-			return &server{cmd: cmd, httpURL: "http://127.0.0.1:" + hp}, nil
+			return &server{cmd: cmd, httpURL: "http://127.0.0.1:" + hp, cpu: true}, nil
 		}
 	}
-	fmt.Printf("\n%-28s %6s %-9s %9s %9s %9s %7s %7s %9s\n", "workload", "assocs", "target", "seconds", "inst/s", "MB/s", "vs scp", "vs dir", "drained s")
+	storescp := func(dir, port string) (*server, error) {
+		cmd := exec.Command("storescp", "--fork", "-od", dir, "-aet", "BENCH", port)
+		cmd.Env = nodelay()
+		return &server{cmd: cmd}, nil
+	}
+	targets := []struct {
+		name  string
+		start func(dir, port string) (*server, error)
+	}{{"storescp", storescp}}
+	if orthancBin != "" {
+		targets = append(targets, struct {
+			name  string
+			start func(dir, port string) (*server, error)
+		}{"Orthanc", startOrthanc})
+	}
+	targets = append(targets, struct {
+		name  string
+		start func(dir, port string) (*server, error)
+	}{"pacsd", pacsdTarget(false)})
+	if withS3 {
+		targets = append(targets, struct {
+			name  string
+			start func(dir, port string) (*server, error)
+		}{"pacsd+s3", pacsdTarget(true)})
+	}
+	fmt.Printf("\n%-24s %6s %-9s %8s %8s %8s %7s %7s %7s %8s %9s\n", "workload", "assocs", "target", "seconds",
+		"inst/s", "MB/s", "vs scp", "vs Orth", "CPU s", "CPU ms/i", "drained s")
 	for _, w := range loads {
-		if len(w.files) == 0 {
-			continue
+		var res []result
+		for _, t := range targets {
+			r, err := timeTarget(work, t.name, w, t.start)
+			if err != nil {
+				return err
+			}
+			res = append(res, r)
 		}
-		ref, err := timeTarget(work, "storescp", w, func(dir, port string) (*server, error) {
-			return &server{cmd: exec.Command("storescp", "--fork", "-od", dir, "-aet", "BENCH", port)}, nil
-		})
-		if err != nil {
-			return err
+		ref, orth := res[0], result{}
+		for _, r := range res {
+			if r.target == "Orthanc" {
+				orth = r
+			}
 		}
-		folder, err := timeTarget(work, "pacsd", w, pacsdTarget(false))
-		if err != nil {
-			return err
-		}
-		s3, err := timeTarget(work, "pacsd+s3", w, pacsdTarget(true))
-		if err != nil {
-			return err
-		}
-		for _, r := range []result{ref, folder, s3} {
-			vsScp, vsDir, drained := "", "", ""
+		for _, r := range res {
+			vsScp, vsOrth, cpu, cpuPer, drained := "", "", "-", "-", ""
 			if r.target != "storescp" {
 				vsScp = fmt.Sprintf("%.2fx", ref.seconds/r.seconds)
 			}
+			if orth.seconds > 0 && r.target != "Orthanc" && r.target != "storescp" {
+				vsOrth = fmt.Sprintf("%.2fx", orth.seconds/r.seconds)
+			}
+			if r.cpu >= 0 {
+				cpu = fmt.Sprintf("%.2f", r.cpu)
+				cpuPer = fmt.Sprintf("%.3f", r.cpu*1000/float64(len(w.files)))
+			}
 			if r.target == "pacsd+s3" {
-				vsDir = fmt.Sprintf("%.2fx", folder.seconds/r.seconds)
 				drained = fmt.Sprintf("%.2f", r.drained)
 			}
-			fmt.Printf("%-28s %6d %-9s %9.2f %9.1f %9.1f %7s %7s %9s\n", w.name, w.assocs, r.target, r.seconds,
-				float64(len(w.files))/r.seconds, mb(w.bytes)/r.seconds, vsScp, vsDir, drained)
+			fmt.Printf("%-24s %6d %-9s %8.2f %8.1f %8.1f %7s %7s %7s %8s %9s\n", w.name, w.assocs, r.target, r.seconds,
+				float64(len(w.files))/r.seconds, mb(w.bytes)/r.seconds, vsScp, vsOrth, cpu, cpuPer, drained)
 		}
 	}
-	fmt.Println("\nvs scp = throughput / storescp throughput; vs dir = S3-backed / folder-backed pacsd (same client, corpus, disk).")
-	fmt.Println("pacsd fsyncs each object and commits the SQLite index before answering; storescp does neither.")
-	fmt.Println("pacsd+s3 answers once the object is durable in the local spool; drained s = until the last upload was verified.")
+	fmt.Println("\nvs scp, vs Orth = throughput / storescp's or Orthanc's throughput in this run (same client, corpus, disk).")
+	fmt.Println("CPU = the server process's user + system time during the transfer (storescp --fork: not measured).")
+	fmt.Println("pacsd fsyncs each object and commits the SQLite index before answering; storescp and Orthanc do not fsync.")
+	if withS3 {
+		fmt.Println("pacsd+s3 answers once the object is durable in the local spool; drained s = until the last upload was verified.")
+	}
+	fmt.Printf("load average at the end: %s\n", loadAverage())
 
 	if rssAssocs > 0 {
 		mf := filepath.Join(work, fmt.Sprintf("corpus-mf-%d-%d", rssAssocs, rssMB))
@@ -182,12 +259,15 @@ func run(large, small int, work, pacsdBin, genBin string) error {
 				return err
 			}
 		}
-		files, fb, _, _, err := scan(mf)
+		files, fb, err := scan(mf)
 		if err != nil {
 			return err
 		}
 		w := workload{name: fmt.Sprintf("US multi-frame (%d x %.0f MB)", len(files), mb(fb)/float64(max(1, len(files)))),
 			files: files, bytes: fb, assocs: len(files)}
+		if !withS3 {
+			return nil
+		}
 		r, err := timeTarget(work, "pacsd+s3", w, pacsdTarget(true))
 		if err != nil {
 			return err
@@ -205,7 +285,11 @@ func goBuild(out, pkg string) error {
 	return nil
 }
 
-func scan(dir string) (large []string, lb int64, small []string, sb int64, err error) {
+// scan lists the .dcm files under dir (none when dir is missing) and their total size.
+func scan(dir string) (files []string, bytes int64, err error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, 0, nil
+	}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".dcm") {
 			return err
@@ -214,16 +298,19 @@ func scan(dir string) (large []string, lb int64, small []string, sb int64, err e
 		if err != nil {
 			return err
 		}
-		if info.Size() > 1<<20 {
-			large, lb = append(large, p), lb+info.Size()
-		} else {
-			small, sb = append(small, p), sb+info.Size()
-		}
+		files, bytes = append(files, p), bytes+info.Size()
 		return nil
 	})
-	sort.Strings(large)
-	sort.Strings(small)
+	sort.Strings(files)
 	return
+}
+
+func meanSize(bytes int64, n int) string {
+	if m := float64(bytes) / float64(n); m >= 1e6 {
+		return fmt.Sprintf("%.1f MB", m/1e6)
+	} else {
+		return fmt.Sprintf("%.0f KB", m/1e3)
+	}
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }
@@ -255,7 +342,9 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 		return result{}, err
 	}
 	cmd := srv.cmd
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return result{}, fmt.Errorf("start %s: %w", target, err)
 	}
@@ -270,9 +359,15 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 			<-done
 		}
 	}()
+	if srv.probe != "" {
+		if err := waitHTTP(srv.probe); err != nil {
+			return result{}, fmt.Errorf("%s: %w", target, err)
+		}
+	}
 	if err := waitUp("127.0.0.1:" + port); err != nil {
 		return result{}, fmt.Errorf("%s: %w", target, err)
 	}
+	cpu0 := cpuSeconds(cmd.Process.Pid)
 	groups := make([][]string, w.assocs)
 	for i, f := range w.files {
 		groups[i%w.assocs] = append(groups[i%w.assocs], f)
@@ -287,18 +382,23 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 		go func(g []string) {
 			defer wg.Done()
 			args := append([]string{"-aec", "BENCH", "-R", "127.0.0.1", port}, g...)
-			if out, err := exec.CommandContext(ctx, "storescu", args...).CombinedOutput(); err != nil {
+			scu := exec.CommandContext(ctx, "storescu", args...)
+			scu.Env = nodelay()
+			if out, err := scu.CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("storescu -> %s: %v\n%s", target, err, tail(out))
 			}
 		}(g)
 	}
 	wg.Wait()
 	elapsed := time.Since(t0).Seconds()
+	r := result{target: target, seconds: elapsed, cpu: -1}
+	if srv.cpu {
+		r.cpu = cpuSeconds(cmd.Process.Pid) - cpu0
+	}
 	close(errs)
 	for err := range errs {
 		return result{}, err
 	}
-	r := result{target: target, seconds: elapsed}
 	if strings.HasSuffix(target, "+s3") {
 		for {
 			v, err := metric(srv.httpURL, "pacsd_spool_pending_objects")
@@ -315,7 +415,7 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 		}
 		r.drained = time.Since(t0).Seconds()
 	}
-	if srv.httpURL != "" {
+	if strings.HasPrefix(target, "pacsd") {
 		r.peakRSS = peakRSS(cmd.Process.Pid)
 	}
 	return r, nil
@@ -368,4 +468,47 @@ func tail(b []byte) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+// cpuSeconds is the process's user + system CPU time so far (/proc/<pid>/stat fields 14 and
+// 15, in clock ticks of 1/100 s on Linux).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest) // f[0] is field 3
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func waitHTTP(url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s never answered 200", url)
 }

@@ -30,6 +30,8 @@ func main() {
 	bench := flag.String("bench", "", "write benchmark files into `dir`")
 	large := flag.Int("large", 0, "bench: number of large (2800x2800 16-bit) DX files")
 	small := flag.Int("small", 0, "bench: number of small (64x64 16-bit) DX files")
+	us := flag.Int("us", 0, "bench: number of ultrasound objects (640x480 RGB stills, one in four a 40-frame cine)")
+	ct := flag.Int("ct", 0, "bench: number of CT slices (512x512 16-bit)")
 	seed := flag.Uint64("seed", 1, "bench/multiframe: seed; the same seed writes the same files")
 	multi := flag.String("multiframe", "", "write large US multi-frame files into `dir`")
 	n := flag.Int("n", 1, "multiframe: number of files")
@@ -44,6 +46,12 @@ func main() {
 		err = writeBase(*out)
 	case *bench != "":
 		err = writeBench(*bench, *large, *small, *seed)
+		if err == nil && *us > 0 {
+			err = writeBenchUS(filepath.Join(*bench, "us"), *us, *seed)
+		}
+		if err == nil && *ct > 0 {
+			err = writeBenchCT(filepath.Join(*bench, "ct"), *ct, *seed)
+		}
 	case *multi != "":
 		err = writeMultiframe(*multi, *n, *size, *seed)
 	default:
