@@ -2,9 +2,7 @@ package reading
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 	"unicode"
@@ -233,16 +231,4 @@ func dicomTime(field, s string) (string, error) {
 		return s, invalid(field, ProblemTime, s)
 	}
 	return d, nil
-}
-
-// NewUID returns a UID under 2.25 (PS3.5 B.2: a UUID as a decimal integer), from 122
-// random bits like a version 4 UUID.
-func NewUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return "2.25." + new(big.Int).SetBytes(b[:]).String()
 }

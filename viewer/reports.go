@@ -3,12 +3,10 @@ package viewer
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/audit"
+	"pacsd/dicom"
 	"pacsd/reading"
 	"pacsd/reading/sr"
 	"pacsd/store"
@@ -192,18 +191,6 @@ func (v *Viewer) amendReport(c echo.Context) error {
 	return c.JSON(http.StatusOK, toReportJSON(r, v.loc))
 }
 
-// newUID returns a UID under 2.25 (PS3.5 B.2: a UUID as a decimal integer), from 122
-// random bits like a version 4 UUID.
-func newUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return "2.25." + new(big.Int).SetBytes(b[:]).String()
-}
-
 // reportSeriesNumber is the Series Number of the reports pacsd writes: high, so viewers that
 // sort by number put the report after the images.
 const reportSeriesNumber = 9901
@@ -248,7 +235,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 		}
 	}
 	doc := sr.Document{
-		SOPInstanceUID: newUID(),
+		SOPInstanceUID: dicom.NewUID(),
 		SeriesNumber:   reportSeriesNumber,
 		InstanceNumber: r.Version,
 		StudyAttrs:     insts[0].StudyAttrs,
@@ -273,7 +260,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 		}
 	}
 	if doc.SeriesUID == "" {
-		doc.SeriesUID = newUID()
+		doc.SeriesUID = dicom.NewUID()
 	}
 	if pred != nil && pred.SeriesUID != "" {
 		doc.Predecessor = pred

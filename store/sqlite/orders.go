@@ -10,6 +10,7 @@ import (
 
 	"github.com/mozillazg/go-pinyin"
 
+	"pacsd/dicom"
 	"pacsd/reading"
 )
 
@@ -102,7 +103,7 @@ func (r *Reading) CreateOrder(ctx context.Context, o reading.Order) (reading.Ord
 		return o, fmt.Errorf("create order: %w", err)
 	}
 	if o.StudyUID == "" {
-		o.StudyUID = reading.NewUID()
+		o.StudyUID = dicom.NewUID()
 	}
 	now := time.Now().UTC()
 	o.CreatedAt, o.UpdatedAt = now, now
