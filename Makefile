@@ -64,12 +64,13 @@ test-fresh:
 
 # Ingest benchmark (storescp vs pacsd on a folder vs pacsd on S3, peak RSS), the DICOMweb and
 # C-FIND benchmark against Orthanc (QIDO and C-FIND at 10k studies, name searches), the C-MOVE
-# benchmark (pacsd vs storescu vs Orthanc), then the Go micro-benchmarks (among them
+# benchmark (pacsd vs storescu vs Orthanc), forwarding (pacsd's queue to storescp vs storescu), then the Go micro-benchmarks (among them
 # store/sqlite's BenchmarkNameSearch, name searches at 10k and 100k studies).
 bench: deps
 	$(GO) run ./tools/bench -large $${LARGE:-30} -small $${SMALL:-6000}
 	$(GO) run ./tools/benchweb
 	$(GO) run ./tools/benchretrieve
+	$(GO) run ./tools/benchretrieve -mode forward
 	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/... ./qr/...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).

@@ -7,6 +7,13 @@
 // Part-10 bytes, with the ratios the issue targets (pacsd >= 0.8x storescu, >= 1.5x Orthanc).
 // `make bench` runs it.
 //
+// With -mode forward it measures forwarding instead (package forward, issue 17): pacsd,
+// with a rule sending what BENCH stores on to the storescp, receives the same files from
+// storescu; the time from the first object queued to the queue empty (pacsd's /metrics,
+// polled) gives the forwarding rate, beside storescu sending the files to the storescp
+// directly, in one run (target: forwarding >= 0.8x storescu). Each round starts pacsd on
+// an empty archive, since an object once forwarded is never sent again.
+//
 // The receiving storescp takes every object (--ignore: received over the network, not
 // written), so the senders are compared, not a disk; on loopback it is often the bound of
 // all three, so the sender's CPU time (user + system, of the storescu process or of the
@@ -39,7 +46,17 @@ func main() {
 	images := flag.Int("images", 30, "images in the study (~15 MB each)")
 	rounds := flag.Int("rounds", 3, "runs of each target, interleaved; the median is reported")
 	work := flag.String("dir", ".cache/benchretrieve", "scratch folder")
+	mode := flag.String("mode", "move", "move (C-MOVE: pacsd, storescu, Orthanc) or forward (forwarding: pacsd, storescu)")
 	flag.Parse()
+	run := runMove
+	switch *mode {
+	case "move":
+	case "forward":
+		run = runForward
+	default:
+		fmt.Fprintln(os.Stderr, "benchretrieve: -mode is move or forward")
+		os.Exit(2)
+	}
 	if err := run(*images, *rounds, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "benchretrieve:", err)
 		os.Exit(1)
@@ -69,27 +86,34 @@ func start(name string, bin string, args ...string) (*proc, error) {
 	return p, nil
 }
 
-func run(images, rounds int, work string) error {
-	for _, tool := range []string{"storescu", "storescp", "movescu", "dcmodify", orthancBin} {
+// prepare checks the tools, builds pacsd and the generator into work and makes the study.
+func prepare(work string, images int, tools ...string) (pacsdBin string, files []string, total int64, err error) {
+	for _, tool := range append([]string{"storescu", "storescp", "dcmodify"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found: run `make deps` (DCMTK, Orthanc)", tool)
+			return "", nil, 0, fmt.Errorf("%s not found: run `make deps` (DCMTK, Orthanc)", tool)
 		}
 	}
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
+		return "", nil, 0, err
 	}
 	work, _ = filepath.Abs(work)
-	pacsdBin := filepath.Join(work, "pacsd")
+	pacsdBin = filepath.Join(work, "pacsd")
 	genBin := filepath.Join(work, "gentestdata")
 	for out, pkg := range map[string]string{pacsdBin: "./cmd/pacsd", genBin: "./tools/gentestdata"} {
 		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			return "", nil, 0, fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 		}
 	}
-	files, total, err := corpus(work, genBin, images)
+	files, total, err = corpus(work, genBin, images)
+	return pacsdBin, files, total, err
+}
+
+func runMove(images, rounds int, work string) error {
+	pacsdBin, files, total, err := prepare(work, images, "movescu", orthancBin)
 	if err != nil {
 		return err
 	}
+	work, _ = filepath.Abs(work)
 	fmt.Printf("C-MOVE of one study: %d DR images, %.1f MB\n", len(files), mb(total))
 
 	sinkPort, err := freePort()
@@ -105,7 +129,7 @@ func run(images, rounds int, work string) error {
 		return err
 	}
 
-	pacsd, pacsdPort, err := startPacsd(pacsdBin, filepath.Join(work, "pacsd-data"), sinkPort)
+	pacsd, pacsdPort, _, err := startPacsd(pacsdBin, filepath.Join(work, "pacsd-data"), sinkPort, false)
 	if err != nil {
 		return err
 	}
@@ -199,10 +223,13 @@ func corpus(work, genBin string, images int) ([]string, int64, error) {
 	return paths, total, nil
 }
 
-func startPacsd(bin, dir, sinkPort string) (*proc, string, error) {
+// startPacsd runs pacsd on an empty archive with BENCH allowed to store and retrieve and
+// SINK as a destination; with forwarding, a rule sends what BENCH stores on to SINK and
+// /metrics is open. It returns the DICOM and HTTP ports.
+func startPacsd(bin, dir, sinkPort string, forwarding bool) (*proc, string, string, error) {
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	peers, _ := json.Marshal([]map[string]any{
 		{"aeTitle": "BENCH", "mayStore": true, "mayRetrieve": true, "addresses": []string{}},
@@ -210,26 +237,38 @@ func startPacsd(bin, dir, sinkPort string) (*proc, string, error) {
 	})
 	peersFile := filepath.Join(dir, "peers.json")
 	if err := os.WriteFile(peersFile, peers, 0o600); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	dp, err := freePort()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	hp, err := freePort()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	p, err := start("pacsd", bin, "serve", "--dicom-addr", "127.0.0.1:"+dp, "--http-addr", "127.0.0.1:"+hp,
-		"--data-dir", filepath.Join(dir, "data"), "--peers-file", peersFile, "--log-level", "warn", "--min-free-mb", "16")
+	args := []string{"serve", "--dicom-addr", "127.0.0.1:" + dp, "--http-addr", "127.0.0.1:" + hp,
+		"--data-dir", filepath.Join(dir, "data"), "--peers-file", peersFile, "--log-level", "warn", "--min-free-mb", "16"}
+	if forwarding {
+		fwd, _ := json.Marshal(map[string]any{
+			"destinations": []map[string]any{{"name": "sink", "kind": "dicom", "aeTitle": "SINK"}},
+			"rules":        []map[string]any{{"destination": "sink", "callingAE": "BENCH"}},
+		})
+		fwdFile := filepath.Join(dir, "forward.json")
+		if err := os.WriteFile(fwdFile, fwd, 0o600); err != nil {
+			return nil, "", "", err
+		}
+		args = append(args, "--forward-file", fwdFile, "--metrics-open")
+	}
+	p, err := start("pacsd", bin, args...)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	if err := waitUp("127.0.0.1:" + dp); err != nil {
 		p.stop()
-		return nil, "", fmt.Errorf("pacsd: %w\n%s", err, tail(p.log.String()))
+		return nil, "", "", fmt.Errorf("pacsd: %w\n%s", err, tail(p.log.String()))
 	}
-	return p, dp, nil
+	return p, dp, hp, nil
 }
 
 // startOrthanc runs Orthanc with its objects stored as received (no compression), BENCH
