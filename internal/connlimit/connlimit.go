@@ -56,8 +56,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		addr := remoteIP(c)
 		if why := l.admit(addr); why != "" {
-			c.Close()
+			// Counted before the close, so that whoever sees the connection closed also
+			// sees it counted (the metrics, the tests).
 			l.noteRefusal(addr, why)
+			c.Close()
 			continue
 		}
 		return &conn{Conn: c, l: l, addr: addr}, nil
