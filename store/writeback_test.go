@@ -164,9 +164,12 @@ func TestWriteBack(t *testing.T) {
 		for _, d := range data[2:] {
 			total += int64(len(d))
 		}
-		// Room for the three newest objects only.
+		// Room for the three newest objects only. One upload worker, so that objects are
+		// uploaded (and become evictable) in the order received: with several, a newer one
+		// may be uploaded first and evicted while an older one still waits, which is right
+		// for the archive (never evict what is not uploaded) but not what this test checks.
 		clk := newTestClock()
-		e := newWBEnv(t, srv, "wb-budget", t.TempDir(), store.UploadConfig{LocalBudget: total}, store.WithClock(clk.Now))
+		e := newWBEnv(t, srv, "wb-budget", t.TempDir(), store.UploadConfig{LocalBudget: total, Workers: 1}, store.WithClock(clk.Now))
 		for _, d := range data {
 			e.put(t, d, store.PutRequest{})
 			clk.Add(time.Millisecond) // distinct received times
