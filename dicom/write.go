@@ -2,6 +2,7 @@ package dicom
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -92,7 +93,8 @@ func checkAE(ae string) error {
 }
 
 // Encoder writes data elements in one transfer syntax (Implicit/Explicit VR LE, Explicit VR
-// BE; not deflated or encapsulated: wrap the writer or use WriteEncapsulatedPixelData).
+// BE, and Deflated Explicit VR LE, whose data set it deflates itself (PS3.5 A.5: a raw
+// deflate stream, finished by Close); encapsulated pixel data: WriteEncapsulatedPixelData).
 // Values are given already encoded (text in the target character set, see EncodeText);
 // odd lengths are padded as PS3.5 7.1 requires (space for text VRs, NUL for UI and binary).
 //
@@ -114,6 +116,8 @@ type Encoder struct {
 	wrote []bool
 	open  []openKind // sequences and items opened and not yet closed, innermost last
 	buf   [12]byte
+
+	deflate *flate.Writer // Deflated Explicit VR LE: the stream Close finishes
 }
 
 type openKind uint8
@@ -132,6 +136,13 @@ func NewEncoder(w io.Writer, ts string) (*Encoder, error) {
 	t, ok := LookupTransferSyntax(TrimUID(ts))
 	if !ok {
 		return nil, fmt.Errorf("new encoder: unknown transfer syntax %q", ts)
+	}
+	if t.Deflated {
+		fw, err := flate.NewWriter(w, flate.DefaultCompression)
+		if err != nil {
+			return nil, fmt.Errorf("new encoder: %w", err)
+		}
+		return &Encoder{w: fw, ts: t, deflate: fw}, nil
 	}
 	return &Encoder{w: w, ts: t}, nil
 }
@@ -522,6 +533,12 @@ func (e *Encoder) WriteEncapsulatedPixelData(frames [][]byte) {
 func (e *Encoder) Close() error {
 	if e.err == nil && len(e.open) > 0 {
 		e.err = fmt.Errorf("encoder: %d sequence(s)/item(s) left open", len(e.open))
+	}
+	if e.deflate != nil {
+		if err := e.deflate.Close(); err != nil && e.err == nil {
+			e.err = fmt.Errorf("encoder: finish the deflate stream: %w", err)
+		}
+		e.deflate = nil
 	}
 	return e.err
 }

@@ -515,3 +515,33 @@ func dumpValue(out, prefix string) string {
 	}
 	return ""
 }
+
+// TestEncoderDeflated: in Deflated Explicit VR Little Endian the encoder writes a raw
+// deflate stream (PS3.5 A.5) that ReadDataset reads back, and Close finishes it.
+func TestEncoderDeflated(t *testing.T) {
+	var b bytes.Buffer
+	e, err := NewEncoder(&b, DeflatedExplicitVRLittleEndian)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("ZHANG^SAN ", 20)
+	e.WriteString(TagSpecificCharacterSet, "CS", "ISO_IR 192")
+	e.WriteString(TagPatientName, "PN", name)
+	e.WriteString(TagStudyInstanceUID, "UI", "1.2.3.4")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() == 0 || b.Len() >= len(name) {
+		t.Fatalf("deflated data set is %d bytes for a %d-byte name: not deflated", b.Len(), len(name))
+	}
+	ds, err := ReadDataset(bytes.NewReader(b.Bytes()), DeflatedExplicitVRLittleEndian, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ds.String(TagStudyInstanceUID); got != "1.2.3.4" {
+		t.Errorf("Study Instance UID read back = %q", got)
+	}
+	if got := ds.String(TagPatientName); strings.TrimSpace(got) != strings.TrimSpace(name) {
+		t.Errorf("Patient's Name read back = %q", got)
+	}
+}

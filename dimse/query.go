@@ -2,7 +2,6 @@ package dimse
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -396,24 +395,13 @@ func failedInstancesIdentifier(ts string, uids []string) ([]byte, error) {
 		value.WriteString(u)
 	}
 	var buf bytes.Buffer
-	var w io.Writer = &buf
-	var fw *flate.Writer
-	if t, ok := dicom.LookupTransferSyntax(ts); ok && t.Deflated {
-		fw, _ = flate.NewWriter(&buf, flate.DefaultCompression) // PS3.5 A.5: raw deflate
-		w = fw
-	}
-	enc, err := dicom.NewEncoder(w, ts)
+	enc, err := dicom.NewEncoder(&buf, ts) // deflates itself for Deflated Explicit VR LE
 	if err != nil {
 		return nil, err
 	}
 	enc.WriteString(dicom.NewTag(0x0008, 0x0058), "UI", value.String())
 	if err := enc.Close(); err != nil {
 		return nil, err
-	}
-	if fw != nil {
-		if err := fw.Close(); err != nil {
-			return nil, err
-		}
 	}
 	return buf.Bytes(), nil
 }

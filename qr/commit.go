@@ -2,12 +2,10 @@ package qr
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -276,13 +274,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // Sequence (with Failure Reason), each only when not empty.
 func (c *Committer) encodeResult(ts, txn string, refs []commitRef) ([]byte, error) {
 	var buf bytes.Buffer
-	var w io.Writer = &buf
-	var fw *flate.Writer
-	if t, ok := dicom.LookupTransferSyntax(ts); ok && t.Deflated {
-		fw, _ = flate.NewWriter(&buf, flate.DefaultCompression) // PS3.5 A.5: raw deflate
-		w = fw
-	}
-	enc, err := dicom.NewEncoder(w, ts)
+	enc, err := dicom.NewEncoder(&buf, ts) // deflates itself for Deflated Explicit VR LE
 	if err != nil {
 		return nil, err
 	}
@@ -316,11 +308,6 @@ func (c *Committer) encodeResult(ts, txn string, refs []commitRef) ([]byte, erro
 	seq(TagReferencedSOPSequence, false)
 	if err := enc.Close(); err != nil {
 		return nil, err
-	}
-	if fw != nil {
-		if err := fw.Close(); err != nil {
-			return nil, err
-		}
 	}
 	return buf.Bytes(), nil
 }
