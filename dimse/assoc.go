@@ -318,6 +318,46 @@ func (a *assoc) sendBytes(id byte, command bool, b []byte) error {
 	return nil
 }
 
+// appendMessage appends to dst the P-DATA-TF PDUs of one message on context id: its
+// command set and, unless data is nil, its data set, frag (fragmentSize) bytes a PDV at
+// most. When both fit in one PDU of the peer's maximum they share it, two PDVs (PS3.8
+// 9.3.5 allows several PDVs a PDU; PS3.7 6.3.1 keeps command and data in separate PDVs):
+// one PDU and one write where a message used to take two.
+func appendMessage(dst []byte, id byte, frag int, cmd, data []byte) []byte {
+	if data != nil && 2*pdvHeaderLen+len(cmd)+len(data) <= frag+pdvHeaderLen {
+		dst = appendPDUHeader(dst, 2*pdvHeaderLen+len(cmd)+len(data))
+		dst = appendPDV(dst, id, true, true, cmd)
+		return appendPDV(dst, id, false, true, data)
+	}
+	dst = appendFragments(dst, id, frag, true, cmd)
+	if data != nil {
+		dst = appendFragments(dst, id, frag, false, data)
+	}
+	return dst
+}
+
+// appendFragments appends b as PDUs of one PDV each, as sendBytes sends it.
+func appendFragments(dst []byte, id byte, frag int, command bool, b []byte) []byte {
+	for first := true; first || len(b) > 0; first = false {
+		n := min(len(b), frag)
+		dst = appendPDUHeader(dst, pdvHeaderLen+n)
+		dst = appendPDV(dst, id, command, n == len(b), b[:n])
+		b = b[n:]
+	}
+	return dst
+}
+
+func appendPDUHeader(dst []byte, length int) []byte {
+	dst = append(dst, pduPDataTF, 0)
+	return binary.BigEndian.AppendUint32(dst, uint32(length))
+}
+
+func appendPDV(dst []byte, id byte, command, last bool, b []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)+2))
+	dst = append(dst, id, controlHeader(command, last))
+	return append(dst, b...)
+}
+
 // sendStream sends everything r yields as data PDVs on context id, one fragment in memory at
 // a time (see streamPDVs).
 func (a *assoc) sendStream(id byte, r io.Reader, stop func() error) (sent int64, readErr, sendErr error) {

@@ -60,6 +60,14 @@ type queryOp struct {
 	pending   *subWait // the C-STORE sub-operation awaiting its C-STORE-RSP
 	ended     bool
 
+	// C-FIND's pending responses, encoded as P-DATA-TF PDUs by the handler and written by
+	// serve (flushFind) as one write for all those queued while the previous write ran.
+	outMu  sync.Mutex
+	out    []byte        // whole messages not yet taken by serve, under outMu
+	spare  []byte        // the buffer serve wrote last, reused for out
+	taken  chan struct{} // buffered: serve took out (room for the handler again)
+	outErr error         // the last write's failure, under outMu
+
 	// Owned by the handler's goroutines.
 	sendMu sync.Mutex // one message at a time, whole
 	frag   []byte     // the P-DATA-TF buffer of sub-operations, under sendMu
@@ -170,7 +178,8 @@ func (c *scpConn) startQuery(cmd *command, pc acceptedContext, ident []byte) {
 	// Like a C-STORE handler's, the context ends on abort and Close, not on Shutdown;
 	// also on C-CANCEL-RQ (cause ErrCancelled).
 	hctx, cancel := context.WithCancelCause(c.ctx)
-	q := &queryOp{cmd: cmd, pc: pc, ctx: hctx, cancel: cancel, result: make(chan queryResult, 1), gone: make(chan struct{})}
+	q := &queryOp{cmd: cmd, pc: pc, ctx: hctx, cancel: cancel, result: make(chan queryResult, 1), gone: make(chan struct{}),
+		taken: make(chan struct{}, 1)}
 	c.qop = q
 	c.log.Debug("request", "command", commandName(cmd.CommandField), "message_id", cmd.MessageID, "sop_class", cmd.AffectedSOPClassUID,
 		"identifier_bytes", len(ident), "move_destination", cmd.MoveDestination)
@@ -228,7 +237,76 @@ func (c *scpConn) sendFindPending(q *queryOp, status uint16, identifier []byte) 
 	}
 	rsp := queryResponse(q, status)
 	rsp.HasDataSet = true
-	return c.sendMessage(q, rsp, identifier)
+	cmd := rsp.encode()
+	frag := c.a.fragmentSize() // set once associated, before the handler started
+	for {
+		q.outMu.Lock()
+		err := q.outErr
+		if err == nil && q.ctx.Err() != nil {
+			err = context.Cause(q.ctx)
+		}
+		if err != nil {
+			q.outMu.Unlock()
+			return fmt.Errorf("dimse: C-FIND-RSP not sent: %w", err)
+		}
+		// Bounded: a peer that reads slowly holds the handler here, not our memory. A
+		// message bigger than the bound goes alone.
+		if was := len(q.out); was == 0 || was+len(cmd)+len(identifier)+4*pduHeaderLen <= maxFindOutbox {
+			q.out = appendMessage(q.out, q.pc.ID, frag, cmd, identifier)
+			q.outMu.Unlock()
+			if was == 0 {
+				// Serve writes it at once; what the handler adds meanwhile goes out in
+				// serve's next write.
+				select {
+				case c.findOut <- struct{}{}:
+				default:
+				}
+			}
+			return nil
+		}
+		q.outMu.Unlock()
+		select {
+		case <-q.taken:
+		case <-q.gone:
+		}
+	}
+}
+
+// maxFindOutbox bounds the C-FIND responses the handler may queue ahead of serve's writes.
+const maxFindOutbox = 64 << 10
+
+// flushFind writes the C-FIND pending responses the handler queued, in one write (serve
+// only). After a C-CANCEL-RQ they are dropped: the peer asked for no more.
+func (c *scpConn) flushFind() {
+	q := c.qop
+	if q == nil || q.cmd.CommandField != cmdCFindRQ {
+		return
+	}
+	q.outMu.Lock()
+	b := q.out
+	q.out, q.spare = q.spare[:0], nil
+	q.outMu.Unlock()
+	var err error
+	if len(b) > 0 && !q.cancelled {
+		if _, err = c.a.fire(evt9, rawPDU(b), nil); err != nil && c.a.sta == sta1 {
+			c.log.Warn("send", "command", commandName(q.cmd.CommandField), "err", err)
+			if c.ended == "" {
+				c.ended = "transport error sending a response"
+			}
+			c.failOp(err)
+		}
+		c.refreshDeadline()
+	}
+	q.outMu.Lock()
+	q.spare = b[:0]
+	if err != nil {
+		q.outErr = err
+	}
+	q.outMu.Unlock()
+	select {
+	case q.taken <- struct{}{}:
+	default:
+	}
 }
 
 // sendProgress is C-MOVE/C-GET's Progress: a pending response with the four counts.
@@ -322,7 +400,11 @@ func (c *scpConn) onResponse(cmd *command, pc acceptedContext) error {
 
 // onQueryDone sends the final response of the request whose handler returned.
 func (c *scpConn) onQueryDone(r queryResult) {
+	c.flushFind() // the pending responses before the final one
 	q := c.qop
+	if q == nil {
+		return // the write failed: the association is gone
+	}
 	c.qop = nil
 	q.end(errOperationOver)
 	if c.killed() {

@@ -82,6 +82,7 @@ type scpConn struct {
 	op             *operation
 	qop            *queryOp        // the C-FIND/C-MOVE/C-GET whose handler runs (query.go)
 	jobs           chan *writeJob  // messages the query handler asks serve to send
+	findOut        chan struct{}   // buffered: C-FIND responses are queued (queryOp.out)
 	subMsgID       uint16          // Message ID of our last C-STORE sub-operation or N-EVENT-REPORT
 	reports        chan *reportJob // N-EVENT-REPORTs an ActionHandler's reporter asks serve to send (naction.go)
 	report         *reportWait     // the N-EVENT-REPORT-RQ awaiting its response
@@ -131,6 +132,7 @@ func newSCPConn(s *Server, conn net.Conn, id string) *scpConn {
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		jobs:       make(chan *writeJob),
+		findOut:    make(chan struct{}, 1),
 		reports:    make(chan *reportJob),
 		hardStop:   s.st.hardStop,
 		kill:       s.st.kill,
@@ -178,6 +180,8 @@ func (c *scpConn) serve() {
 			c.onQueryDone(r)
 		case j := <-c.jobs:
 			c.runJob(j)
+		case <-c.findOut:
+			c.flushFind()
 		case j := <-c.reportsWhenIdle():
 			c.runReport(j)
 		case <-c.hardStop:

@@ -2,6 +2,7 @@ package qr
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"pacsd/audit"
 	"pacsd/dicom"
@@ -89,6 +91,7 @@ type findPlan struct {
 	keys        []returnKey
 	unsupported bool // an optional key was not supported: responses are 0xFF01
 	summary     string
+	layouts     [2][]outKey // of the responses without, with Specific Character Set
 }
 
 // HandleFind answers a C-FIND-RQ (dimse.FindHandler); see the rules above.
@@ -135,8 +138,9 @@ func (s *Service) HandleFind(ctx context.Context, req *dimse.QueryRequest, send 
 		detail   string
 		buf      bytes.Buffer
 	)
+	want := plan.wanted()
 	for _, h := range hits {
-		ds, err := hitDataset(h, r.Level)
+		ds, err := hitDataset(h, r.Level, want)
 		if err != nil {
 			s.log.Error("C-FIND: index record unreadable", "study", h.StudyUID, "err", err)
 			continue
@@ -311,19 +315,56 @@ func keyword(t dicom.Tag) string {
 
 func pnString(p dicom.PersonName) string { return p.String() }
 
+// wanted is the set of attributes (DICOM JSON keys) a response is taken from: the keys
+// asked, and Patient ID and Patient's Name (the audit's patients).
+func (p *findPlan) wanted() map[string]bool {
+	want := map[string]bool{dicom.TagPatientID.Hex(): true, dicom.TagPatientName.Hex(): true}
+	for _, k := range p.keys {
+		want[k.tag.Hex()] = true
+	}
+	return want
+}
+
 // hitDataset merges a hit's levels and the derived attributes into the data set a
-// response is taken from.
-func hitDataset(h store.Hit, level store.Level) (dicom.JSONDataset, error) {
+// response is taken from. Of the index's attributes only those in want are read (a
+// study's record holds many more than a study list asks), and the common shapes (text,
+// numbers, person names) without encoding/json: parsing each record whole was most of a
+// C-FIND's time. Other shapes (sequences, escaped text) go through dicom.ParseJSON.
+func hitDataset(h store.Hit, level store.Level, want map[string]bool) (dicom.JSONDataset, error) {
 	ds := dicom.JSONDataset{}
+	var slow []byte
 	for _, b := range [][]byte{h.Study, h.Series, h.Instance} {
 		if b == nil {
 			continue
 		}
-		part, err := dicom.ParseJSON(b)
+		slow = slow[:0]
+		err := eachMember(b, func(key, value []byte) {
+			if !want[string(key)] {
+				return
+			}
+			if a, ok := parseAttr(value); ok {
+				ds[string(key)] = a
+				return
+			}
+			if len(slow) == 0 {
+				slow = append(slow, '{')
+			} else {
+				slow = append(slow, ',')
+			}
+			slow = strconv.AppendQuote(slow, string(key)) // a tag: hex digits
+			slow = append(slow, ':')
+			slow = append(slow, value...)
+		})
 		if err != nil {
 			return nil, err
 		}
-		maps.Copy(ds, part)
+		if len(slow) > 0 {
+			part, err := dicom.ParseJSON(append(slow, '}'))
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(ds, part)
+		}
 	}
 	num := func(t dicom.Tag, n int) { ds[t.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(n)}} }
 	if level == store.LevelPatient {
@@ -370,6 +411,58 @@ func encodeInCharset(buf *bytes.Buffer, asked []string, encode func(charsets []s
 
 var errCharset = errors.New("value not representable in the character set")
 
+// outKey is one element of a response, in the order they are written.
+type outKey struct {
+	returnKey
+	hex  string // the DICOM JSON key of an asked key
+	kind int
+}
+
+const (
+	outAsked = iota
+	outBelow // asked, of a level below the query's: empty
+	outLevel
+	outRetrieveAE
+	outCharset
+	outAvailability
+)
+
+// layout is the elements of every response to the plan, in tag order: the keys asked
+// merged with those we add (Specific Character Set when the response names one). Worked
+// out once per query.
+func (p *findPlan) layout(level store.Level, charset bool) []outKey {
+	i := 0
+	if charset {
+		i = 1
+	}
+	if p.layouts[i] != nil {
+		return p.layouts[i]
+	}
+	out := []outKey{
+		{returnKey: returnKey{tag: TagQueryRetrieveLevel}, kind: outLevel},
+		{returnKey: returnKey{tag: TagRetrieveAETitle}, kind: outRetrieveAE},
+	}
+	if charset {
+		out = append(out, outKey{returnKey: returnKey{tag: dicom.TagSpecificCharacterSet}, kind: outCharset})
+	}
+	if level >= store.LevelStudy {
+		out = append(out, outKey{returnKey: returnKey{tag: dicom.TagInstanceAvailability}, kind: outAvailability})
+	}
+	for _, k := range p.keys {
+		if slices.ContainsFunc(out, func(o outKey) bool { return o.tag == k.tag }) {
+			continue
+		}
+		o := outKey{returnKey: k, hex: k.tag.Hex()}
+		if l, _ := keyLevelOf(k.tag); l > level {
+			o.kind = outBelow
+		}
+		out = append(out, o)
+	}
+	slices.SortStableFunc(out, func(a, b outKey) int { return cmp.Compare(a.tag, b.tag) })
+	p.layouts[i] = out
+	return out
+}
+
 // encodeIn writes the response in charsets (nil: the default repertoire, ASCII only).
 func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset, charsets []string) error {
 	enc, err := dicom.NewEncoder(buf, r.TransferSyntaxUID)
@@ -377,43 +470,21 @@ func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.
 		return err
 	}
 	w := &respWriter{enc: enc, charsets: charsets}
-	// The keys we add, merged in tag order with the keys asked.
-	extra := map[dicom.Tag]func(){
-		TagQueryRetrieveLevel: func() { w.text(TagQueryRetrieveLevel, "CS", LevelName(r.Level)) },
-		TagRetrieveAETitle:    func() { w.text(TagRetrieveAETitle, "AE", s.cfg.AETitle) },
-	}
-	if charsets != nil {
-		extra[dicom.TagSpecificCharacterSet] = func() {
-			w.text(dicom.TagSpecificCharacterSet, "CS", strings.Join(charsets, `\`))
+	for _, k := range p.layout(r.Level, charsets != nil) {
+		switch k.kind {
+		case outLevel:
+			w.text(k.tag, "CS", LevelName(r.Level))
+		case outRetrieveAE:
+			w.text(k.tag, "AE", s.cfg.AETitle)
+		case outCharset:
+			w.text(k.tag, "CS", strings.Join(charsets, `\`))
+		case outAvailability:
+			w.text(k.tag, "CS", "ONLINE")
+		case outBelow:
+			w.empty(k.tag, k.vr) // a key of a level below: no value at this level
+		default:
+			w.attr(k.tag, k.vr, ds[k.hex], k.sub)
 		}
-	}
-	if r.Level >= store.LevelStudy {
-		extra[dicom.TagInstanceAvailability] = func() { w.text(dicom.TagInstanceAvailability, "CS", "ONLINE") }
-	}
-	tags := slices.Collect(maps.Keys(extra))
-	for _, k := range p.keys {
-		tags = append(tags, k.tag)
-	}
-	slices.Sort(tags)
-	keys := map[dicom.Tag]returnKey{}
-	for _, k := range p.keys {
-		keys[k.tag] = k
-	}
-	for i, t := range tags {
-		if i > 0 && tags[i-1] == t {
-			continue
-		}
-		if f, ok := extra[t]; ok {
-			f()
-			continue
-		}
-		k := keys[t]
-		level, _ := keyLevelOf(t)
-		if level > r.Level {
-			w.empty(t, k.vr) // a key of a level below: no value at this level
-			continue
-		}
-		w.attr(t, k.vr, ds[t.Hex()], k.sub)
 	}
 	if w.err != nil {
 		return w.err
@@ -572,4 +643,233 @@ func (w *respWriter) item(item dicom.JSONDataset, sub []*dicom.Element) {
 	for _, t := range tags {
 		w.attr(t, "", item[t.Hex()], nil)
 	}
+}
+
+// eachMember calls fn with the key (unquoted; keys with escapes are refused) and the value
+// (verbatim) of each member of the JSON object b.
+func eachMember(b []byte, fn func(key, value []byte)) error {
+	bad := func(i int) error { return fmt.Errorf("index record: malformed JSON object at byte %d", i) }
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return bad(i)
+	}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return bad(i)
+		}
+		keyEnd := skipString(b, i)
+		if keyEnd < 0 || bytes.IndexByte(b[i:keyEnd], '\\') >= 0 {
+			return bad(i)
+		}
+		key := b[i+1 : keyEnd-1]
+		if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
+			return bad(i)
+		}
+		start := skipSpace(b, i+1)
+		end := skipValue(b, start)
+		if end < 0 {
+			return bad(start)
+		}
+		fn(key, b[start:end])
+		if i = skipSpace(b, end); i >= len(b) {
+			return bad(i)
+		}
+		switch b[i] {
+		case '}':
+			return nil
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return bad(i)
+		}
+	}
+}
+
+// parseAttr reads one DICOM JSON attribute as dicom.ParseJSON would, when it has the
+// common shape: "vr" first, then "Value" with nulls, numbers, text without escapes, or
+// (PN) objects of such text. ok is false for anything else, left to dicom.ParseJSON.
+func parseAttr(b []byte) (a dicom.JSONAttribute, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return a, false
+	}
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] != '}' {
+		key, next, ok := plainString(b, i)
+		if !ok {
+			return a, false
+		}
+		if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
+			return a, false
+		}
+		i = skipSpace(b, i+1)
+		switch key {
+		case "vr":
+			if a.VR, i, ok = plainString(b, i); !ok {
+				return a, false
+			}
+		case "Value":
+			if a.VR == "" || a.VR == "SQ" || i >= len(b) || b[i] != '[' {
+				return a, false
+			}
+			if a.Value, i, ok = plainValues(b, i, a.VR == "PN"); !ok {
+				return a, false
+			}
+		default:
+			return a, false
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return a, i < len(b) && a.VR != ""
+}
+
+// plainValues reads the array at b[i] of nulls, numbers and plain text (pn: objects of
+// plain text, as map[string]string).
+func plainValues(b []byte, i int, pn bool) ([]any, int, bool) {
+	var out []any
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] != ']' {
+		switch c := b[i]; {
+		case c == 'n':
+			if !bytes.HasPrefix(b[i:], []byte("null")) {
+				return nil, 0, false
+			}
+			out = append(out, nil)
+			i += 4
+		case c == '"' && !pn:
+			s, next, ok := plainString(b, i)
+			if !ok {
+				return nil, 0, false
+			}
+			out = append(out, s)
+			i = next
+		case (c == '-' || c >= '0' && c <= '9') && !pn:
+			end := skipValue(b, i)
+			if end < 0 {
+				return nil, 0, false
+			}
+			f, err := strconv.ParseFloat(string(b[i:end]), 64)
+			if err != nil {
+				return nil, 0, false
+			}
+			out = append(out, f)
+			i = end
+		case c == '{' && pn:
+			m := map[string]string{}
+			for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+				k, next, ok := plainString(b, i)
+				if !ok {
+					return nil, 0, false
+				}
+				if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
+					return nil, 0, false
+				}
+				v, next, ok := plainString(b, skipSpace(b, i+1))
+				if !ok {
+					return nil, 0, false
+				}
+				m[k] = v
+				if i = skipSpace(b, next); i < len(b) && b[i] == ',' {
+					i = skipSpace(b, i+1)
+				}
+			}
+			if i >= len(b) {
+				return nil, 0, false
+			}
+			out = append(out, m)
+			i++
+		default:
+			return nil, 0, false
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if i >= len(b) {
+		return nil, 0, false
+	}
+	return out, i + 1, true
+}
+
+// plainString reads the string at b[i] when it has no escape (and is valid UTF-8, as
+// encoding/json would leave it).
+func plainString(b []byte, i int) (string, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", 0, false
+	}
+	end := skipString(b, i)
+	if end < 0 {
+		return "", 0, false
+	}
+	s := b[i+1 : end-1]
+	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+		return "", 0, false
+	}
+	return string(s), end, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] (a '"'), -1 if it does
+// not end.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at b[i], -1 if there is none.
+// Objects and arrays are skipped by their brackets (strings skipped whole), literals up to
+// the next delimiter; the record was written by encoding/json, so it is valid JSON.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	start := i
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
