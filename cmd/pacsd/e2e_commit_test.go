@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
+	"regexp"
 	"testing"
 	"time"
 
@@ -118,10 +118,9 @@ func TestOrthancStorageCommitment(t *testing.T) {
 	if len(report.Success) != len(stored) {
 		t.Errorf("%d successes, want %d: %+v", len(report.Success), len(stored), report.Success)
 	}
+	// Orthanc may show the report before pacsd has logged sending it: wait for the lines.
 	for _, want := range []string{"storage commitment requested", "storage commitment reported", "on a new association to 127.0.0.1:" + o.dicomPort} {
-		if !strings.Contains(n.log.String(), want) {
-			t.Errorf("pacsd log lacks %q", want)
-		}
+		n.waitLog(t, regexp.QuoteMeta(want))
 	}
 	t.Logf("Orthanc report: %d committed, %d failed", len(report.Success), len(report.Failures))
 }
