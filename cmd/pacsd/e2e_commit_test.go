@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
