@@ -150,12 +150,19 @@ func auditQuery(f audit.Filter) (string, []any, int, error) {
 	limit = min(limit, audit.MaxPage)
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, v string }{
-		{"patient_id", f.PatientID}, {"study_uid", f.StudyUID}, {"user_name", f.UserName},
-		{"ae_title", f.AETitle}, {"outcome", string(f.Outcome)},
+	for _, c := range []struct {
+		col, v  string
+		partial bool // its index holds only non-empty values (0016_audit_partial_indexes.sql)
+	}{
+		{"patient_id", f.PatientID, true}, {"study_uid", f.StudyUID, true}, {"user_name", f.UserName, true},
+		{"ae_title", f.AETitle, true}, {"outcome", string(f.Outcome), false},
 	} {
 		if c.v != "" {
-			where, args = append(where, "e."+c.col+" = ?"), append(args, c.v)
+			cond := "e." + c.col + " = ?"
+			if c.partial {
+				cond += " AND e." + c.col + " <> ''"
+			}
+			where, args = append(where, cond), append(args, c.v)
 		}
 	}
 	if len(f.Actions) > 0 {
