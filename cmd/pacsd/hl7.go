@@ -70,6 +70,9 @@ func startHIS(ctx context.Context, c serveConfig, archive *openedArchive, log *s
 	h.sender = &hl7.Sender{Outbox: h.store, MLLPAddr: c.hl7.reportAddr, WebhookURL: c.hl7.webhookURL, Charset: cs,
 		Application: c.aet, Facility: c.organization, Location: c.location, Logger: h.log}
 	h.sender.Start(ctx)
+	if err := h.catchUp(ctx, archive.idx, c.hl7); err != nil {
+		h.log.Error("signed reports not checked against the HIS outbox", "err", err)
+	}
 	if c.hl7.addr == "" {
 		return h, nil
 	}
@@ -129,6 +132,54 @@ func (h *hisLink) reportSigned(ctx context.Context, r reading.Report) {
 	if err := h.sender.Enqueue(ctx, out); err != nil {
 		h.log.Error("signed report not queued for the HIS", "study_uid", r.StudyUID, "version", r.Version, "err", err)
 	}
+}
+
+// hl7SinceSetting is the index setting that says since when signed reports go to the HIS:
+// catchUp looks no further back, so that turning the link on does not send years of reports.
+const hl7SinceSetting = "hl7.reports.since"
+
+// catchUp queues the signed report versions that have no outbox row for a configured
+// destination: a signature commits before its report is queued (reportSigned), so a crash
+// in between would otherwise lose that report's ORU for good.
+func (h *hisLink) catchUp(ctx context.Context, idx *sqlite.Index, f hl7Flags) error {
+	if !h.sender.Enabled() {
+		return nil
+	}
+	v, err := idx.Setting(ctx, hl7SinceSetting)
+	if err != nil {
+		return err
+	}
+	since, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		// First start with a destination: from now on.
+		return idx.SetSetting(ctx, hl7SinceSetting, time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	var dests []string
+	if f.reportAddr != "" {
+		dests = append(dests, hl7.DestMLLP)
+	}
+	if f.webhookURL != "" {
+		dests = append(dests, hl7.DestWebhook)
+	}
+	for _, dest := range dests {
+		refs, err := h.store.UnqueuedReports(ctx, dest, since, 1000)
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			reports, err := h.repo.Reports(ctx, ref.StudyUID)
+			if err != nil {
+				return err
+			}
+			for _, r := range reports {
+				if r.Version == ref.Version {
+					h.log.Warn("signed report found not queued for the HIS; queued now", "study_uid", r.StudyUID, "version", r.Version, "dest", dest)
+					h.reportSigned(ctx, r)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // routes mounts the administrator's JSON views: /api/admin/hl7/rejected (refused messages,

@@ -102,3 +102,23 @@ func (h *HL7) MarkOutbound(ctx context.Context, m hl7.Outbound) error {
 		return nil
 	})
 }
+
+// ReportRef names one signed report version.
+type ReportRef struct {
+	StudyUID string
+	Version  int
+}
+
+// UnqueuedReports lists the report versions signed (final or amended) at or after since that
+// have no row in the outbox for dest: what a crash between a signature's commit and its
+// queueing left behind (cmd/pacsd queues them at start). Oldest first, at most limit.
+func (h *HL7) UnqueuedReports(ctx context.Context, dest string, since time.Time, limit int) ([]ReportRef, error) {
+	return queryAll(ctx, h.x.r, "reports not queued for "+dest, func(s interface{ Scan(...any) error }) (ReportRef, error) {
+		var r ReportRef
+		err := s.Scan(&r.StudyUID, &r.Version)
+		return r, err
+	}, `SELECT r.study_uid, r.version FROM reports r
+		WHERE r.status <> 'draft' AND r.signed_at >= ?
+			AND NOT EXISTS (SELECT 1 FROM hl7_outbox o WHERE o.dest = ? AND o.study_uid = r.study_uid AND o.version = r.version)
+		ORDER BY r.signed_at LIMIT ?`, fmtTime(since), dest, limit)
+}
