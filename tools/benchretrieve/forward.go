@@ -23,18 +23,11 @@ func runForward(images, rounds int, work string) error {
 	}
 	work, _ = filepath.Abs(work)
 	fmt.Printf("Forwarding of one study: %d DR images, %.1f MB\n", len(files), mb(total))
-	sinkPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	sink, err := start("storescp", "storescp", "--ignore", "-aet", "SINK", sinkPort)
+	sink, sinkPort, err := startSink()
 	if err != nil {
 		return err
 	}
 	defer sink.stop()
-	if err := waitUp("127.0.0.1:" + sinkPort); err != nil {
-		return err
-	}
 	var direct, fwd, ingest, cpu, alone, aloneCPU []float64
 	for r := 0; r < rounds; r++ {
 		start := time.Now()

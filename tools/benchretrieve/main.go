@@ -116,18 +116,11 @@ func runMove(images, rounds int, work string) error {
 	work, _ = filepath.Abs(work)
 	fmt.Printf("C-MOVE of one study: %d DR images, %.1f MB\n", len(files), mb(total))
 
-	sinkPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	sink, err := start("storescp", "storescp", "--ignore", "-aet", "SINK", sinkPort)
+	sink, sinkPort, err := startSink()
 	if err != nil {
 		return err
 	}
 	defer sink.stop()
-	if err := waitUp("127.0.0.1:" + sinkPort); err != nil {
-		return err
-	}
 
 	pacsd, pacsdPort, _, err := startPacsd(pacsdBin, filepath.Join(work, "pacsd-data"), sinkPort, false)
 	if err != nil {
@@ -362,6 +355,24 @@ func median(v []float64) float64 {
 func mb(n int64) float64 { return float64(n) / 1e6 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// startSink starts the storescp every target sends to (discarding what it receives) and
+// returns it with its port once it accepts connections.
+func startSink() (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	sink, err := start("storescp", "storescp", "--ignore", "-aet", "SINK", port)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitUp("127.0.0.1:" + port); err != nil {
+		sink.stop()
+		return nil, "", err
+	}
+	return sink, port, nil
+}
 
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
