@@ -467,23 +467,7 @@ func RunIndex(t *testing.T, newIndex func(t *testing.T) store.Index) {
 		for _, f := range MatchingFixtures() {
 			put(t, x, f)
 		}
-		for _, tc := range MatchingCases() {
-			t.Run(tc.Name, func(t *testing.T) {
-				res, err := SearchDatasets(ctx, x, tc.Query)
-				if tc.Invalid {
-					if !errors.Is(err, store.ErrInvalid) {
-						t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
-					}
-					return
-				}
-				if err != nil {
-					t.Fatalf("Search: %v", err)
-				}
-				if got := ResultUIDs(res, tc.Query.Level); !slices.Equal(got, tc.Want) {
-					t.Fatalf("Search = %q, want %q", got, tc.Want)
-				}
-			})
-		}
+		runMatchingCases(t, x, MatchingCases())
 	})
 
 	t.Run("Patients", func(t *testing.T) { runPatients(t, newIndex) })
@@ -606,5 +590,28 @@ func sameInstance(t *testing.T, got, want *store.Instance) {
 	w.StudyAttrs, w.SeriesAttrs, w.InstanceAttrs = nil, nil, nil
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("record =\n%+v\nwant\n%+v", g, w)
+	}
+}
+
+// runMatchingCases runs each case as a subtest: the UIDs found at the case's level, in order,
+// or ErrInvalid for a case that says so.
+func runMatchingCases(t *testing.T, x store.Index, cases []MatchingCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			res, err := SearchDatasets(context.Background(), x, tc.Query)
+			if tc.Invalid {
+				if !errors.Is(err, store.ErrInvalid) {
+					t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Search: %v", err)
+			}
+			if got := ResultUIDs(res, tc.Query.Level); !slices.Equal(got, tc.Want) {
+				t.Fatalf("Search = %q, want %q", got, tc.Want)
+			}
+		})
 	}
 }

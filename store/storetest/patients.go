@@ -1,9 +1,6 @@
 package storetest
 
 import (
-	"context"
-	"errors"
-	"slices"
 	"testing"
 
 	"pacsd/dicom"
@@ -50,28 +47,11 @@ func PatientCases() []MatchingCase {
 }
 
 func runPatients(t *testing.T, newIndex func(t *testing.T) store.Index) {
-	ctx := context.Background()
 	x := newIndex(t)
 	for _, f := range PatientFixtures() {
 		put(t, x, f)
 	}
-	for _, tc := range PatientCases() {
-		t.Run(tc.Name, func(t *testing.T) {
-			res, err := SearchDatasets(ctx, x, tc.Query)
-			if tc.Invalid {
-				if !errors.Is(err, store.ErrInvalid) {
-					t.Fatalf("Search = %d results, %v; want ErrInvalid", len(res), err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Search: %v", err)
-			}
-			if got := ResultUIDs(res, store.LevelPatient); !slices.Equal(got, tc.Want) {
-				t.Fatalf("Search = %q, want %q", got, tc.Want)
-			}
-		})
-	}
+	runMatchingCases(t, x, PatientCases())
 	t.Run("patient_attributes_and_counts", func(t *testing.T) {
 		res := search(t, x, store.Query{Level: store.LevelPatient, Matches: keys(dicom.TagPatientName, "张^伟")})
 		if len(res) != 2 {
