@@ -45,7 +45,12 @@ type key struct {
 // identifier encodes keys in ts with Specific Character Set charsets (none when nil).
 func identifier(t *testing.T, ts string, charsets []string, level string, keys ...key) []byte {
 	t.Helper()
-	all := append([]key{{tag: qr.TagQueryRetrieveLevel, vr: "CS", value: level}}, keys...)
+	return encodeKeys(t, ts, charsets, append([]key{{tag: qr.TagQueryRetrieveLevel, vr: "CS", value: level}}, keys...))
+}
+
+// encodeKeys encodes keys in ts, with Specific Character Set charsets added unless nil.
+func encodeKeys(t testing.TB, ts string, charsets []string, all []key) []byte {
+	t.Helper()
 	if charsets != nil {
 		all = append(all, key{tag: dicom.TagSpecificCharacterSet, vr: "CS", value: strings.Join(charsets, `\`)})
 	}

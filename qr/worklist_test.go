@@ -70,20 +70,8 @@ func (f *mwlFixture) order(t testing.TB, acc, name, station, modality, date, tm 
 // Procedure Step item.
 func mwlIdentifier(t testing.TB, charsets []string, top []key, sps []key) []byte {
 	t.Helper()
-	all := append(slices.Clone(top), key{tag: qr.TagScheduledProcedureStepSequence, vr: "SQ", items: [][]key{sps}})
-	if charsets != nil {
-		all = append(all, key{tag: dicom.TagSpecificCharacterSet, vr: "CS", value: strings.Join(charsets, `\`)})
-	}
-	var b bytes.Buffer
-	enc, err := dicom.NewEncoder(&b, explicitLE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeKeys(t, enc, charsets, all)
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return encodeKeys(t, explicitLE, charsets,
+		append(slices.Clone(top), key{tag: qr.TagScheduledProcedureStepSequence, vr: "SQ", items: [][]key{sps}}))
 }
 
 func (f *mwlFixture) find(t *testing.T, ae string, ident []byte) result {
