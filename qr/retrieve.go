@@ -226,7 +226,10 @@ func (r opener) openDataset(ctx context.Context, inst *store.Instance) (io.ReadC
 		rc.Close()
 		return nil, fmt.Errorf("open %s: %w", inst.SOPInstanceUID, err)
 	}
-	return readCloser{bufio.NewReaderSize(store.ContextReader(ctx, rc), 256<<10), rc}, nil
+	return struct {
+		io.Reader
+		io.Closer
+	}{bufio.NewReaderSize(store.ContextReader(ctx, rc), 256<<10), rc}, nil
 }
 
 // openExplicitLE streams the data set re-encoded in Explicit VR Little Endian with native
@@ -236,33 +239,17 @@ func (r opener) openExplicitLE(ctx context.Context, inst *store.Instance) (io.Re
 	if err != nil {
 		return nil, err
 	}
-	ra, ok := rc.(io.ReaderAt)
+	src, ok := rc.(pixel.Part10Source)
 	if !ok {
 		rc.Close()
 		return nil, fmt.Errorf("open %s: the blob store gives no random access", inst.SOPInstanceUID)
 	}
-	hdr, err := dicom.ReadPart10(bufio.NewReaderSize(store.ContextReader(ctx, rc), 64<<10), dicom.ReadOptions{})
+	body, err := r.px.OpenExplicitLE(ctx, src, rec.Size)
 	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("open %s: read header: %w", inst.SOPInstanceUID, err)
-	}
-	body, err := r.px.ExplicitLEDataset(ctx, ra, rec.Size, hdr)
-	if err != nil {
-		rc.Close()
 		return nil, fmt.Errorf("open %s: %w", inst.SOPInstanceUID, err)
 	}
-	return readCloser{body, closeBoth{body, rc}}, nil
+	return body, nil
 }
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
-// closeBoth closes the transcoder, then the object it reads.
-type closeBoth [2]io.Closer
-
-func (c closeBoth) Close() error { return errors.Join(c[0].Close(), c[1].Close()) }
 
 // subOps sends items with send and keeps the counts PS3.4 C.4.2.3.1 and C.4.3.3.1 ask
 // for, calling progress (a pending response) after each sub-operation. After a C-CANCEL

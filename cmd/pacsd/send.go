@@ -243,29 +243,9 @@ func (f sendFile) openUncompressed(ctx context.Context) (io.ReadCloser, error) {
 		fh.Close()
 		return nil, err
 	}
-	hdr, err := dicom.ReadPart10(bufio.NewReader(fh), dicom.ReadOptions{})
+	body, err := pixel.OpenExplicitLE(ctx, fh, st.Size())
 	if err != nil {
-		fh.Close()
-		return nil, err
-	}
-	body, err := pixel.ExplicitLEDataset(ctx, fh, st.Size(), hdr)
-	if err != nil {
-		fh.Close()
 		return nil, fmt.Errorf("transcode %s: %w", f.path, err)
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{body, closers{body, fh}}, nil
-}
-
-// closers closes each in turn (the transcoder before the file it reads).
-type closers []io.Closer
-
-func (cs closers) Close() error {
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return body, nil
 }

@@ -51,6 +51,44 @@ func (b *Budget) ExplicitLEDataset(ctx context.Context, r io.ReaderAt, size int6
 	return d, nil
 }
 
+// Part10Source is a stored Part-10 object open from its first byte, as a file or an
+// archive blob is.
+type Part10Source interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+}
+
+// OpenExplicitLE reads the header of the Part-10 object src (size bytes) and streams its data
+// set as ExplicitLEDataset does; closing the result stops the transcoder, then closes src.
+// src is closed when OpenExplicitLE fails.
+func (b *Budget) OpenExplicitLE(ctx context.Context, src Part10Source, size int64) (io.ReadCloser, error) {
+	hdr, err := dicom.ReadPart10(bufio.NewReaderSize(src, 64<<10), dicom.ReadOptions{})
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	body, err := b.ExplicitLEDataset(ctx, src, size, hdr)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{body, closeInTurn{body, src}}, nil
+}
+
+// OpenExplicitLE is the package's OpenExplicitLE within the default budget.
+func OpenExplicitLE(ctx context.Context, src Part10Source, size int64) (io.ReadCloser, error) {
+	return defaultBudget.OpenExplicitLE(ctx, src, size)
+}
+
+// closeInTurn closes the transcoder before the object it reads.
+type closeInTurn [2]io.Closer
+
+func (c closeInTurn) Close() error { return errors.Join(c[0].Close(), c[1].Close()) }
+
 type transcodedDataset struct {
 	body   io.Reader
 	pr     *io.PipeReader
