@@ -669,4 +669,8 @@ type Repository interface {
 	Worklist
 	Tokens
 	Orders
+	Annotations
+	KeyImages
+	Priors
+	Workflow
 }

@@ -1,6 +1,9 @@
 package viewer
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Languages the pages speak; the first is the default.
 var languages = []string{"zh", "en"}
@@ -467,12 +470,12 @@ var messages = [][3]string{
 }
 
 // jsKeys are the catalogue entries the scripts need besides the "js." ones.
-var jsPrefixes = []string{"status.", "tool.", "viewer.", "report."}
+var jsPrefixes = []string{"status.", "tool.", "viewer.", "report.", "view.", "meas.", "key.", "prior.", "crit.", "review.", "claim.", "phrase."}
 
 // catalogue maps language -> key -> text.
 var catalogue = func() map[string]map[string]string {
 	m := map[string]map[string]string{"zh": {}, "en": {}}
-	for _, e := range messages {
+	for _, e := range slices.Concat(messages, viewingMessages, measureMessages, keyImageMessages, workflowMessages) {
 		if _, dup := m["zh"][e[0]]; dup {
 			panic(fmt.Sprintf("viewer: message %q defined twice", e[0]))
 		}

@@ -40,16 +40,22 @@ type Thumbnails interface {
 // Config wires the viewer.
 type Config struct {
 	// The reading room's records, one aggregate each (store/sqlite's Reading is all four).
-	Sites      reading.Sites
-	Peers      reading.Peers  // the AE table (peers.go); nil: no /admin/peers, no PeersFile
-	Users      reading.Users  // accounts and their sessions
-	Tokens     reading.Tokens // scripts' API tokens (tokens.go); nil: none accepted, no /admin/tokens
-	Reports    reading.Reports
-	Worklist   reading.Worklist
-	Orders     reading.Orders // scheduled procedures (orders.go); nil: no /orders, no /api/orders
-	Archive    *store.Archive
-	Thumbnails Thumbnails
-	Logger     *slog.Logger // nil: slog.Default()
+	Sites    reading.Sites
+	Peers    reading.Peers  // the AE table (peers.go); nil: no /admin/peers, no PeersFile
+	Users    reading.Users  // accounts and their sessions
+	Tokens   reading.Tokens // scripts' API tokens (tokens.go); nil: none accepted, no /admin/tokens
+	Reports  reading.Reports
+	Worklist reading.Worklist
+	Orders   reading.Orders // scheduled procedures (orders.go); nil: no /orders, no /api/orders
+	// The diagnosis features of the study page: measurements (measurements.go), key images
+	// and priors (keyimages.go), critical findings, claims, phrases and review (workflow.go).
+	Annotations reading.Annotations
+	KeyImages   reading.KeyImages
+	Priors      reading.Priors
+	Workflow    reading.Workflow
+	Archive     *store.Archive
+	Thumbnails  Thumbnails
+	Logger      *slog.Logger // nil: slog.Default()
 	// OHIFPath is where OHIF is mounted ("/ohif"); "" hides the "open in OHIF" link.
 	OHIFPath string
 	// Location is the time zone pages show and the dashboard counts days in; nil means
@@ -319,6 +325,20 @@ func (v *Viewer) Register(e *echo.Echo) {
 		e.PUT("/api/orders/:id", v.apiPutOrder, v.ordersAPI)
 		e.DELETE("/api/orders/:id", v.apiCancelOrder, v.ordersAPI)
 	}
+	g := guards{open: open, session: session, authed: authed, staff: staff, admin: admin}
+	v.viewingRoutes(e, g)
+	v.measureRoutes(e, g)
+	v.keyImageRoutes(e, g)
+	v.workflowRoutes(e, g)
+}
+
+// guards are the middleware chains routes are mounted with (Register).
+type guards struct {
+	open    []echo.MiddlewareFunc // no session
+	session []echo.MiddlewareFunc // any session, even one that must change its password
+	authed  []echo.MiddlewareFunc // a signed-in user
+	staff   []echo.MiddlewareFunc // radiologists and administrators
+	admin   []echo.MiddlewareFunc // administrators
 }
 
 func (v *Viewer) staticHandler() http.Handler {

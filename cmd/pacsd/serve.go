@@ -275,7 +275,8 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	}
 	rd := archive.idx.Reading()
 	rr, err := viewer.New(ctx, viewer.Config{
-		Sites: rd, Peers: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Orders: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
+		Sites: rd, Peers: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Orders: rd,
+		Annotations: rd, KeyImages: rd, Priors: rd, Workflow: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,

@@ -57,6 +57,10 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, open(t)) })
 	t.Run("ScheduledOrders", func(t *testing.T) { testScheduledOrders(t, open(t)) })
 	t.Run("OrderTying", func(t *testing.T) { testOrderTying(t, open(t)) })
+	t.Run("Annotations", func(t *testing.T) { testAnnotations(t, open(t)) })
+	t.Run("KeyImages", func(t *testing.T) { testKeyImages(t, open(t)) })
+	t.Run("Priors", func(t *testing.T) { testPriors(t, open(t)) })
+	t.Run("Workflow", func(t *testing.T) { testWorkflow(t, open(t)) })
 }
 
 var base = time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)

@@ -1,0 +1,1 @@
+// Study page: key images and prior studies (not yet built).
