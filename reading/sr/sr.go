@@ -104,96 +104,39 @@ var textVRs = map[string]bool{"AE": true, "AS": true, "CS": true, "DA": true, "D
 // Build returns the Part-10 bytes of the document.
 func Build(d Document) ([]byte, error) {
 	studyUID := d.StudyAttrs.String(dicom.TagStudyInstanceUID)
-	for _, u := range []string{d.SOPInstanceUID, d.SeriesUID, studyUID} {
-		if !dicom.ValidUID(u, dicom.UIDLeadingZeros) {
-			return nil, fmt.Errorf("build report document: UID %q: %w", u, reading.ErrInvalid)
-		}
-	}
-	var body bytes.Buffer
-	enc, err := dicom.NewEncoder(&body, dicom.ExplicitVRLittleEndian)
-	if err != nil {
-		return nil, err
-	}
-	w := writer{enc: enc}
-	st := func(t dicom.Tag) string { return d.StudyAttrs.String(t) }
-	created := d.Created
-	if created.IsZero() {
-		created = time.Now()
-	}
 	title := codeReport
 	if d.Title != "" {
 		title.meaning = d.Title
 	}
-
-	// Every element, by tag: the study's own attributes first (so that storing the report,
-	// which makes its study-level attributes the study's, keeps what the images said), then
-	// the document's, which replace any of the same tag. Written in ascending order.
-	els := map[dicom.Tag]func(){}
-	for key, a := range d.StudyAttrs {
-		t, ok := dicom.ParseTag(key)
-		if !ok || !textVRs[a.VR] || len(a.Value) == 0 {
-			continue
-		}
-		var v string
-		if a.VR == "PN" {
-			v = d.StudyAttrs.PersonName(t).String()
-		} else {
-			v = strings.Join(d.StudyAttrs.Strings(t), `\`)
-		}
-		vr := a.VR
-		els[t] = func() { w.text(t, vr, v) }
+	o, err := newObject(d.StudyAttrs, identity{SOPClassUID: BasicTextSRStorage, SOPInstanceUID: d.SOPInstanceUID,
+		SeriesUID: d.SeriesUID, Modality: "SR", SeriesNumber: d.SeriesNumber, InstanceNumber: d.InstanceNumber,
+		Created: d.Created, Content: d.SignedAt})
+	if err != nil {
+		return nil, fmt.Errorf("build report document: %w", err)
 	}
-	set := func(t dicom.Tag, vr, v string) { els[t] = func() { w.text(t, vr, v) } }
-	seq := func(t dicom.Tag, fn func()) { els[t] = fn }
-	empty := func(t dicom.Tag) func() { return func() { enc.BeginSequence(t); enc.EndSequence() } }
-
-	set(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
-	set(tagInstanceCreationDate, "DA", created.Format("20060102"))
-	set(tagInstanceCreationTime, "TM", created.Format("150405"))
-	set(dicom.TagSOPClassUID, "UI", BasicTextSRStorage)
-	set(dicom.TagSOPInstanceUID, "UI", d.SOPInstanceUID)
-	set(dicom.TagStudyDate, "DA", st(dicom.TagStudyDate))
-	set(tagContentDate, "DA", d.SignedAt.Format("20060102"))
-	set(dicom.TagStudyTime, "TM", st(dicom.TagStudyTime))
-	set(tagContentTime, "TM", d.SignedAt.Format("150405"))
-	set(dicom.TagAccessionNumber, "SH", st(dicom.TagAccessionNumber))
-	set(dicom.TagModality, "CS", "SR")
-	set(dicom.TagManufacturer, "LO", "pacsd")
-	set(dicom.TagReferringPhysicianName, "PN", d.StudyAttrs.PersonName(dicom.TagReferringPhysicianName).String())
-	seq(tagRefPPSSequence, empty(tagRefPPSSequence)) // type 2
-	set(dicom.TagPatientName, "PN", d.StudyAttrs.PersonName(dicom.TagPatientName).String())
-	set(dicom.TagPatientID, "LO", st(dicom.TagPatientID))
-	set(dicom.TagPatientBirthDate, "DA", st(dicom.TagPatientBirthDate))
-	set(dicom.TagPatientSex, "CS", st(dicom.TagPatientSex))
-	set(dicom.TagStudyInstanceUID, "UI", studyUID)
-	set(dicom.TagSeriesInstanceUID, "UI", d.SeriesUID)
-	set(dicom.TagStudyID, "SH", st(dicom.TagStudyID))
-	set(dicom.TagSeriesNumber, "IS", strconv.Itoa(d.SeriesNumber))
-	set(dicom.TagInstanceNumber, "IS", strconv.Itoa(d.InstanceNumber))
-	set(tagValueType, "CS", "CONTAINER")
-	seq(tagConceptNameCodeSequence, func() { w.code(tagConceptNameCodeSequence, title) })
-	set(tagContinuityOfContent, "CS", "SEPARATE")
+	enc, w := o.enc, &o.w
+	o.container(title)
 	// PS3.3 C.17.2: a VERIFIED document names who verified it and when.
-	seq(tagVerifyingObserverSequence, func() {
+	o.seq(tagVerifyingObserverSequence, func() {
 		enc.BeginSequence(tagVerifyingObserverSequence)
 		enc.BeginItem()
 		w.text(tagVerifyingOrganization, "LO", d.Organization)
 		w.text(tagVerificationDateTime, "DT", d.SignedAt.Format("20060102150405-0700"))
 		w.text(tagVerifyingObserverName, "PN", d.Signer)
-		empty(tagVerifyingObserverIDCodes)() // type 2
+		o.empty(tagVerifyingObserverIDCodes)() // type 2
 		enc.EndItem()
 		enc.EndSequence()
 	})
 	if d.Predecessor != nil {
-		seq(tagPredecessorDocuments, func() { w.refs(tagPredecessorDocuments, studyUID, []Ref{*d.Predecessor}) })
+		o.seq(tagPredecessorDocuments, func() { w.refs(tagPredecessorDocuments, studyUID, []Ref{*d.Predecessor}) })
 	}
-	seq(tagPerformedProcedureCodes, empty(tagPerformedProcedureCodes)) // type 2
+	o.seq(tagPerformedProcedureCodes, o.empty(tagPerformedProcedureCodes)) // type 2
 	if len(d.Evidence) > 0 {
-		seq(tagCurrentRequestedEvidence, func() { w.refs(tagCurrentRequestedEvidence, studyUID, d.Evidence) })
+		o.seq(tagCurrentRequestedEvidence, func() { w.refs(tagCurrentRequestedEvidence, studyUID, d.Evidence) })
 	}
-	set(tagCompletionFlag, "CS", "COMPLETE")
-	set(tagVerificationFlag, "CS", "VERIFIED")
-	seq(tagContentSequence, func() {
+	o.set(tagCompletionFlag, "CS", "COMPLETE")
+	o.set(tagVerificationFlag, "CS", "VERIFIED")
+	o.seq(tagContentSequence, func() {
 		enc.BeginSequence(tagContentSequence)
 		for _, item := range []struct {
 			c    code
@@ -211,30 +154,135 @@ func Build(d Document) ([]byte, error) {
 		}
 		enc.EndSequence()
 	})
-	tags := make([]dicom.Tag, 0, len(els))
-	for t := range els {
+	b, err := o.finish()
+	if err != nil {
+		return nil, fmt.Errorf("build report document: %w", err)
+	}
+	return b, nil
+}
+
+// identity is what every document pacsd writes into a study says about itself.
+type identity struct {
+	SOPClassUID, SOPInstanceUID, SeriesUID string
+	Modality                               string // SR, KO
+	SeriesNumber, InstanceNumber           int
+	Created                                time.Time // instance creation; zero: now
+	Content                                time.Time // Content Date and Time
+}
+
+// object collects a document's top-level elements by tag and writes them in ascending
+// order (finish): the study's own attributes first, so that storing the document, which
+// makes its study-level attributes the study's, keeps what the images said; then the
+// document's, which replace any of the same tag.
+type object struct {
+	body  bytes.Buffer
+	enc   *dicom.Encoder
+	w     writer
+	els   map[dicom.Tag]func()
+	class string
+	uid   string
+}
+
+// newObject starts a document of the study whose attributes (as the index keeps them)
+// are study, identified by id: patient and study identification are copied from the
+// study, so the document files with its images.
+func newObject(study dicom.JSONDataset, id identity) (*object, error) {
+	studyUID := study.String(dicom.TagStudyInstanceUID)
+	for _, u := range []string{id.SOPInstanceUID, id.SeriesUID, studyUID} {
+		if !dicom.ValidUID(u, dicom.UIDLeadingZeros) {
+			return nil, fmt.Errorf("UID %q: %w", u, reading.ErrInvalid)
+		}
+	}
+	o := &object{els: map[dicom.Tag]func(){}, class: id.SOPClassUID, uid: id.SOPInstanceUID}
+	var err error
+	if o.enc, err = dicom.NewEncoder(&o.body, dicom.ExplicitVRLittleEndian); err != nil {
+		return nil, err
+	}
+	o.w = writer{enc: o.enc}
+	for key, a := range study {
+		t, ok := dicom.ParseTag(key)
+		if !ok || !textVRs[a.VR] || len(a.Value) == 0 {
+			continue
+		}
+		v := strings.Join(study.Strings(t), `\`)
+		if a.VR == "PN" {
+			v = study.PersonName(t).String()
+		}
+		o.set(t, a.VR, v)
+	}
+	created := id.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	st := func(t dicom.Tag) string { return study.String(t) }
+	o.set(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
+	o.set(tagInstanceCreationDate, "DA", created.Format("20060102"))
+	o.set(tagInstanceCreationTime, "TM", created.Format("150405"))
+	o.set(dicom.TagSOPClassUID, "UI", id.SOPClassUID)
+	o.set(dicom.TagSOPInstanceUID, "UI", id.SOPInstanceUID)
+	o.set(dicom.TagStudyDate, "DA", st(dicom.TagStudyDate))
+	o.set(tagContentDate, "DA", id.Content.Format("20060102"))
+	o.set(dicom.TagStudyTime, "TM", st(dicom.TagStudyTime))
+	o.set(tagContentTime, "TM", id.Content.Format("150405"))
+	o.set(dicom.TagAccessionNumber, "SH", st(dicom.TagAccessionNumber))
+	o.set(dicom.TagModality, "CS", id.Modality)
+	o.set(dicom.TagManufacturer, "LO", "pacsd")
+	o.set(dicom.TagReferringPhysicianName, "PN", study.PersonName(dicom.TagReferringPhysicianName).String())
+	o.seq(tagRefPPSSequence, o.empty(tagRefPPSSequence)) // type 2
+	o.set(dicom.TagPatientName, "PN", study.PersonName(dicom.TagPatientName).String())
+	o.set(dicom.TagPatientID, "LO", st(dicom.TagPatientID))
+	o.set(dicom.TagPatientBirthDate, "DA", st(dicom.TagPatientBirthDate))
+	o.set(dicom.TagPatientSex, "CS", st(dicom.TagPatientSex))
+	o.set(dicom.TagStudyInstanceUID, "UI", studyUID)
+	o.set(dicom.TagSeriesInstanceUID, "UI", id.SeriesUID)
+	o.set(dicom.TagStudyID, "SH", st(dicom.TagStudyID))
+	o.set(dicom.TagSeriesNumber, "IS", strconv.Itoa(id.SeriesNumber))
+	o.set(dicom.TagInstanceNumber, "IS", strconv.Itoa(id.InstanceNumber))
+	return o, nil
+}
+
+// set makes t a text element; seq makes t whatever fn writes.
+func (o *object) set(t dicom.Tag, vr, v string) { o.els[t] = func() { o.w.text(t, vr, v) } }
+func (o *object) seq(t dicom.Tag, fn func())    { o.els[t] = fn }
+
+// empty writes t as an empty sequence (a type 2 sequence with nothing to say).
+func (o *object) empty(t dicom.Tag) func() {
+	return func() { o.enc.BeginSequence(t); o.enc.EndSequence() }
+}
+
+// container sets the SR Document Content Module's root (PS3.3 C.17.3): a CONTAINER titled
+// title, its items SEPARATE.
+func (o *object) container(title code) {
+	o.set(tagValueType, "CS", "CONTAINER")
+	o.seq(tagConceptNameCodeSequence, func() { o.w.code(tagConceptNameCodeSequence, title) })
+	o.set(tagContinuityOfContent, "CS", "SEPARATE")
+}
+
+// finish writes the elements in ascending order and returns the Part-10 bytes.
+func (o *object) finish() ([]byte, error) {
+	tags := make([]dicom.Tag, 0, len(o.els))
+	for t := range o.els {
 		tags = append(tags, t)
 	}
 	slices.Sort(tags)
 	for _, t := range tags {
-		els[t]()
+		o.els[t]()
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("build report document: %w", err)
+	if err := o.enc.Close(); err != nil {
+		return nil, err
 	}
-	if w.err != nil {
-		return nil, fmt.Errorf("build report document: %w", w.err)
+	if o.w.err != nil {
+		return nil, o.w.err
 	}
-
 	var out bytes.Buffer
 	if _, err := dicom.WriteFileMeta(&out, dicom.FileMeta{
-		SOPClassUID:       BasicTextSRStorage,
-		SOPInstanceUID:    d.SOPInstanceUID,
+		SOPClassUID:       o.class,
+		SOPInstanceUID:    o.uid,
 		TransferSyntaxUID: dicom.ExplicitVRLittleEndian,
 	}); err != nil {
-		return nil, fmt.Errorf("build report document: %w", err)
+		return nil, err
 	}
-	out.Write(body.Bytes())
+	out.Write(o.body.Bytes())
 	return out.Bytes(), nil
 }
 
