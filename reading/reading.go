@@ -276,7 +276,10 @@ type User struct {
 	// generated one of the first start): until the user sets their own, the reading room
 	// lets them do nothing else, and scripts cannot use it.
 	MustChangePassword bool
-	CreatedAt          time.Time
+	// MayReview lets a radiologist sign reports in two-level review (审核医师); in single-level
+	// review every radiologist signs.
+	MayReview bool
+	CreatedAt time.Time
 }
 
 // Name is how the user is shown (and how a signature reads).
@@ -391,16 +394,22 @@ func (t *Token) Validate() error {
 type Status string
 
 const (
-	StatusUnread  Status = "unread"
-	StatusDraft   Status = "draft"
-	StatusFinal   Status = "final"
-	StatusAmended Status = "amended"
+	StatusUnread Status = "unread"
+	StatusDraft  Status = "draft"
+	// StatusPreliminary is a draft submitted for review (待审核, two-level review): a
+	// reviewer may still edit it, then signs it.
+	StatusPreliminary Status = "preliminary"
+	StatusFinal       Status = "final"
+	StatusAmended     Status = "amended"
 )
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
-	return s == StatusUnread || s == StatusDraft || s == StatusFinal || s == StatusAmended
+	return s == StatusUnread || s == StatusDraft || s == StatusPreliminary || s == StatusFinal || s == StatusAmended
 }
+
+// Open reports whether a report version with status s may still be edited and signed.
+func (s Status) Open() bool { return s == StatusDraft || s == StatusPreliminary }
 
 // Signed reports whether a report version with status s is signed.
 func (s Status) Signed() bool { return s == StatusFinal || s == StatusAmended }
@@ -421,6 +430,7 @@ type Report struct {
 	SignedByName string
 	SignedAt     time.Time
 	AmendReason  string
+	SubmittedAt  time.Time // when it was submitted for review (StatusPreliminary and after); zero: never
 	// SOPInstanceUID is the DICOM object written into the study for a signed version;
 	// "" until it has been stored.
 	SOPInstanceUID string

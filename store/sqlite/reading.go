@@ -228,13 +228,13 @@ func (r *Reading) DeleteSite(ctx context.Context, id int64) error {
 // ---- users and sessions ----
 
 const userCols = `id, username, display_name, role, COALESCE(site_id, 0), password_hash, disabled,
-	must_change_password, created_at`
+	must_change_password, may_review, created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (reading.User, error) {
 	var u reading.User
 	var role, created string
 	if err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled,
-		&u.MustChangePassword, &created); err != nil {
+		&u.MustChangePassword, &u.MayReview, &created); err != nil {
 		return reading.User{}, err
 	}
 	u.Role = reading.Role(role)
@@ -286,8 +286,9 @@ func (r *Reading) CreateUser(ctx context.Context, u reading.User) (reading.User,
 	}
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO users (username, display_name, role, site_id, password_hash, disabled,
-			must_change_password, created_at) VALUES (?,?,?,?,?,?,?,?)`, u.Username, u.DisplayName, string(u.Role),
-			nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, fmtTime(u.CreatedAt))
+			must_change_password, may_review, created_at) VALUES (?,?,?,?,?,?,?,?,?)`, u.Username, u.DisplayName,
+			string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, u.MayReview,
+			fmtTime(u.CreatedAt))
 		if err != nil {
 			return taken("username", "", err)
 		}
@@ -306,8 +307,9 @@ func (r *Reading) UpdateUser(ctx context.Context, u reading.User) error {
 	}
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
 		err := execExisting(tx, reading.ErrNotFound, `UPDATE users SET username = ?, display_name = ?, role = ?,
-			site_id = ?, password_hash = ?, disabled = ?, must_change_password = ? WHERE id = ?`, u.Username,
-			u.DisplayName, string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled, u.MustChangePassword, u.ID)
+			site_id = ?, password_hash = ?, disabled = ?, must_change_password = ?, may_review = ? WHERE id = ?`,
+			u.Username, u.DisplayName, string(u.Role), nullSite(u.SiteID), u.PasswordHash, u.Disabled,
+			u.MustChangePassword, u.MayReview, u.ID)
 		return taken("username", "", err)
 	})
 	if err != nil {
@@ -331,14 +333,14 @@ func (r *Reading) CreateSession(ctx context.Context, s reading.Session) error {
 func (r *Reading) Session(ctx context.Context, tokenHash string, now time.Time) (reading.Session, reading.User, error) {
 	row := r.x.r.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf, s.created_at, s.expires_at,
 		u.id, u.username, u.display_name, u.role, COALESCE(u.site_id, 0), u.password_hash, u.disabled,
-		u.must_change_password, u.created_at
+		u.must_change_password, u.may_review, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, fmtTime(now))
 	var s reading.Session
 	var u reading.User
 	var created, expires, role, ucreated string
 	err := row.Scan(&s.TokenHash, &s.UserID, &s.CSRF, &created, &expires,
-		&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &u.MustChangePassword, &ucreated)
+		&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &u.MustChangePassword, &u.MayReview, &ucreated)
 	if err != nil {
 		return reading.Session{}, reading.User{}, readingErr("session", err)
 	}

@@ -13,18 +13,22 @@ import (
 )
 
 const reportCols = `id, study_uid, version, status, findings, impression, author_id, author_name, created_at,
-	updated_at, COALESCE(signed_by, 0), signed_by_name, signed_at, amend_reason, sop_uid`
+	updated_at, COALESCE(signed_by, 0), signed_by_name, signed_at, amend_reason, sop_uid, submitted_at`
 
 func scanReport(row interface{ Scan(...any) error }) (reading.Report, error) {
 	var rp reading.Report
-	var status, created, updated, signed string
+	var status, created, updated, signed, submitted string
 	err := row.Scan(&rp.ID, &rp.StudyUID, &rp.Version, &status, &rp.Findings, &rp.Impression, &rp.AuthorID,
-		&rp.AuthorName, &created, &updated, &rp.SignedBy, &rp.SignedByName, &signed, &rp.AmendReason, &rp.SOPInstanceUID)
+		&rp.AuthorName, &created, &updated, &rp.SignedBy, &rp.SignedByName, &signed, &rp.AmendReason, &rp.SOPInstanceUID,
+		&submitted)
 	if err != nil {
 		return reading.Report{}, err
 	}
 	rp.Status = reading.Status(status)
-	rp.CreatedAt, rp.UpdatedAt, rp.SignedAt = parseTime(created), parseTime(updated), parseTime(signed)
+	rp.CreatedAt, rp.UpdatedAt, rp.SignedAt, rp.SubmittedAt = parseTime(created), parseTime(updated), parseTime(signed), parseTime(submitted)
+	if rp.Status == reading.StatusDraft && !rp.SubmittedAt.IsZero() {
+		rp.Status = reading.StatusPreliminary // migration 0017: stored as a submitted draft
+	}
 	return rp, nil
 }
 
@@ -40,11 +44,13 @@ func latest(tx *sql.Tx, studyUID string) (reading.Report, error) {
 }
 
 // refreshStatus recomputes the study's worklist status after a report change (package
-// comment of reading: a draft over a signed version leaves the signed status).
+// comment of reading: a draft over a signed version leaves the signed status; a first
+// version submitted for review is preliminary).
 func refreshStatus(tx *sql.Tx, studyUID string) error {
 	_, err := tx.Exec(`UPDATE reading_studies SET
 		status = COALESCE((SELECT status FROM reports WHERE study_uid = ?1 AND status <> 'draft' ORDER BY version DESC LIMIT 1),
-			(SELECT 'draft' FROM reports WHERE study_uid = ?1 LIMIT 1), 'unread'),
+			(SELECT CASE WHEN submitted_at <> '' THEN 'preliminary' ELSE 'draft' END FROM reports WHERE study_uid = ?1
+				ORDER BY version DESC LIMIT 1), 'unread'),
 		final_at = COALESCE((SELECT signed_at FROM reports WHERE study_uid = ?1 AND version = 1 AND status <> 'draft'), '')
 		WHERE study_uid = ?1`, studyUID)
 	return err
@@ -88,8 +94,16 @@ func (r *Reading) SaveDraft(ctx context.Context, studyUID, findings, impression 
 			}
 		case err != nil:
 			return err
-		case cur.Status != reading.StatusDraft:
+		case !cur.Status.Open():
 			return fmt.Errorf("version %d is signed; amend it: %w", cur.Version, reading.ErrConflict)
+		case cur.Status == reading.StatusPreliminary:
+			// A reviewer's edits before signing: the report stays its author's.
+			if _, err := tx.Exec(`UPDATE reports SET findings = ?, impression = ?, updated_at = ? WHERE id = ?`,
+				findings, impression, fmtTime(at), cur.ID); err != nil {
+				return err
+			}
+			out = cur
+			out.Findings, out.Impression, out.UpdatedAt = findings, impression, at
 		default:
 			if _, err := tx.Exec(`UPDATE reports SET findings = ?, impression = ?, author_id = ?, author_name = ?,
 				updated_at = ? WHERE id = ?`, findings, impression, author.ID, author.Name(), fmtTime(at), cur.ID); err != nil {
@@ -117,7 +131,7 @@ func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer
 		if err != nil {
 			return err
 		}
-		if cur.Version != version || cur.Status != reading.StatusDraft {
+		if cur.Version != version || !cur.Status.Open() {
 			return fmt.Errorf("version %d is not the open draft: %w", version, reading.ErrConflict)
 		}
 		if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
