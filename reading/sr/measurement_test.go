@@ -1,0 +1,189 @@
+package sr
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/internal/peertest"
+	"pacsd/reading"
+	"pacsd/store"
+	"pacsd/store/file"
+	"pacsd/store/sqlite"
+	"pacsd/store/storetest"
+)
+
+func f64(v float64) *float64 { return &v }
+
+// measurements is a document with every kind of annotation on the DR of testdata, the
+// length calibrated (100 px at 0.143 mm), one ROI uncalibrated on frame 3 of the image.
+func measurements(t *testing.T) Measurements {
+	dr := func(id string, kind reading.AnnotationKind, pts ...reading.Point) reading.Annotation {
+		return reading.Annotation{ID: id, Kind: kind, SeriesUID: "2.25.7", SOPClassUID: "1.2.840.10008.5.1.4.1.1.1.1",
+			SOPInstanceUID: "2.25.8", Points: pts}
+	}
+	length := dr("2.25.101", reading.AnnotLength, reading.Point{X: 10, Y: 20}, reading.Point{X: 110, Y: 20})
+	length.Calibration, length.Length = reading.CalPixelSpacing, f64(14.3)
+	angle := dr("2.25.102", reading.AnnotAngle, reading.Point{X: 0, Y: 0}, reading.Point{X: 10, Y: 0}, reading.Point{X: 10, Y: 10})
+	angle.Angle = f64(90)
+	cobb := dr("2.25.103", reading.AnnotCobb, reading.Point{X: 0, Y: 0}, reading.Point{X: 10, Y: 1},
+		reading.Point{X: 0, Y: 30}, reading.Point{X: 10, Y: 27})
+	cobb.Angle = f64(22.43)
+	ellipse := dr("2.25.104", reading.AnnotEllipse, reading.Point{X: 5, Y: 5}, reading.Point{X: 25, Y: 45})
+	ellipse.Calibration, ellipse.Area, ellipse.Mean, ellipse.SD = reading.CalImagerPixelSpacing, f64(12.86), f64(2048.5), f64(31.25)
+	rect := dr("2.25.105", reading.AnnotRect, reading.Point{X: 40, Y: 40}, reading.Point{X: 60, Y: 50})
+	rect.Frame, rect.Area, rect.Mean, rect.SD = 2, f64(200), f64(100), f64(0)
+	arrow := dr("2.25.106", reading.AnnotArrow, reading.Point{X: 70, Y: 70}, reading.Point{X: 80, Y: 75})
+	arrow.Text = "结节"
+	text := dr("2.25.107", reading.AnnotText, reading.Point{X: 90, Y: 15})
+	text.Text = "右下肺野见片状影"
+	return Measurements{
+		SOPInstanceUID:    "2.25.2001",
+		SeriesUID:         "2.25.2002",
+		SeriesNumber:      9902,
+		InstanceNumber:    3,
+		SeriesDescription: "测量",
+		StudyAttrs:        studyAttrs(t),
+		Observer:          "李医生",
+		Saved:             time.Date(2026, 3, 2, 10, 15, 0, 0, time.FixedZone("CST", 8*3600)),
+		Items:             []reading.Annotation{length, angle, cobb, ellipse, rect, arrow, text},
+		Predecessor:       &Ref{SeriesUID: "2.25.2002", SOPClassUID: ComprehensiveSRStorage, SOPInstanceUID: "2.25.2000"},
+	}
+}
+
+// TestMeasurementsReadBack reads the document back with pacsd's own reader: a
+// Comprehensive SR of the study, TID 1500's title and template, the series described.
+func TestMeasurementsReadBack(t *testing.T) {
+	m := measurements(t)
+	b, err := BuildMeasurements(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := dicom.ReadPart10(bytes.NewReader(b), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("pacsd cannot read its own measurement document: %v", err)
+	}
+	ds := hdr.Dataset
+	for _, c := range []struct {
+		tag  dicom.Tag
+		want string
+	}{
+		{dicom.TagSOPClassUID, ComprehensiveSRStorage},
+		{dicom.TagStudyInstanceUID, m.StudyAttrs.String(dicom.TagStudyInstanceUID)},
+		{dicom.TagSeriesInstanceUID, m.SeriesUID},
+		{dicom.TagSeriesDescription, "测量"},
+		{dicom.TagModality, "SR"},
+		{dicom.TagPatientName, "张伟"},
+		{dicom.TagInstanceNumber, "3"},
+	} {
+		if got := strings.TrimSpace(ds.String(c.tag)); got != c.want {
+			t.Errorf("%v = %q, want %q", c.tag, got, c.want)
+		}
+	}
+}
+
+// TestMeasurementsDCMTK has DCMTK's SR reader check the document the way an outside
+// program reads it: dsrdump parses it as a Comprehensive SR with no error or warning, and
+// shows the report's structure, each value with its unit, the coordinates and the text.
+func TestMeasurementsDCMTK(t *testing.T) {
+	peertest.Tool(t, "dsrdump")
+	b, err := BuildMeasurements(measurements(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "measurements.dcm")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("dsrdump", "+U8", "+Pl", "+Pc", "+Pt", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dsrdump: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"Comprehensive SR", "Imaging Measurement Report", "TID 1500", "UNVERIFIED",
+		"Image Library", "Imaging Measurements", "Measurement Group",
+		`"长度 1"`, `"2.25.101"`, `(410668003,SCT,"Length")="14.3" (mm,UCUM,"millimeter")`,
+		`(1483009,SCT,"Angle")="90" (deg,UCUM,"degree")`, `(285285000,SCT,"Cobb angle")="22.43"`,
+		`(42798000,SCT,"Area")="12.86" (mm2,UCUM,"square millimeter")`, `(373098007,SCT,"Mean")="2048.5"`,
+		`(42798000,SCT,"Area")="200" ({px2},UCUM,"square pixel")`,
+		"ELLIPSE", "POLYLINE", "POINT", `"结节"`, `"右下肺野见片状影"`, `"李医生"`,
+		"10/20,110/20", // the length's end points
+		"15/5,15/45,5/25,25/25", // the ellipse's major (vertical) then minor axis
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("dsrdump output lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		// DCMTK's VR checker cannot check UTF-8 text; anything else it says is a finding.
+		if (strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:")) && !strings.Contains(line, "does not support this Specific Character Set") {
+			t.Errorf("dsrdump: %s", line)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("dsrdump output:\n%s", s)
+	}
+}
+
+// TestMeasurementsArchive stores the document through Archive.Put beside its study's
+// image, and finds it by a QIDO-style search of the index, by modality and SOP Class.
+func TestMeasurementsArchive(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	idx, err := sqlite.Open(ctx, filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	blobs, err := file.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	img, err := os.ReadFile("../../testdata/dr_mono2.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Put(ctx, bytes.NewReader(img), store.PutRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	m := measurements(t)
+	b, err := BuildMeasurements(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Put(ctx, bytes.NewReader(b), store.PutRequest{ExpectSOPInstanceUID: m.SOPInstanceUID,
+		ExpectSOPClassUID: ComprehensiveSRStorage}); err != nil {
+		t.Fatalf("archive refused the measurement document: %v", err)
+	}
+	study := m.StudyAttrs.String(dicom.TagStudyInstanceUID)
+	res, err := storetest.SearchDatasets(ctx, idx, store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
+		Matches: []store.Match{{Tag: dicom.TagModality, Value: "SR"}, {Tag: dicom.TagSOPClassUID, Value: ComprehensiveSRStorage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].String(dicom.TagSOPInstanceUID) != m.SOPInstanceUID {
+		t.Errorf("search for the study's measurement SR found %d results", len(res))
+	}
+}
+
+// TestMeasurementsRefusesInvalid: a document is not written from annotations the
+// repository would refuse.
+func TestMeasurementsRefusesInvalid(t *testing.T) {
+	m := measurements(t)
+	m.Items[0].Points = m.Items[0].Points[:1]
+	if _, err := BuildMeasurements(m); err == nil {
+		t.Error("BuildMeasurements accepted a length with one point")
+	}
+}
