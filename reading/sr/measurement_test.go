@@ -114,7 +114,7 @@ func TestMeasurementsDCMTK(t *testing.T) {
 		`(42798000,SCT,"Area")="12.86" (mm2,UCUM,"square millimeter")`, `(373098007,SCT,"Mean")="2048.5"`,
 		`(42798000,SCT,"Area")="200" ({px2},UCUM,"square pixel")`,
 		"ELLIPSE", "POLYLINE", "POINT", `"结节"`, `"右下肺野见片状影"`, `"李医生"`,
-		"10/20,110/20", // the length's end points
+		"10/20,110/20",          // the length's end points
 		"15/5,15/45,5/25,25/25", // the ellipse's major (vertical) then minor axis
 	} {
 		if !strings.Contains(s, want) {
