@@ -21,6 +21,7 @@ type KeyImage struct {
 	SOPInstanceUID string    `json:"sop"`
 	SOPClassUID    string    `json:"sopClass"`
 	Frame          int       `json:"frame"` // 0-based, as the viewer counts; the KOS's Referenced Frame Number (0008,1160) is Frame+1
+	Frames         int       `json:"frames"` // the image's Number of Frames; a frame is named only when it has several
 	MarkedBy       int64     `json:"markedBy"`
 	MarkedByName   string    `json:"markedByName"`
 	MarkedAt       time.Time `json:"markedAt"`
@@ -53,7 +54,7 @@ func (s *KeySet) Validate() error {
 		switch {
 		case k.SeriesUID == "" || k.SOPInstanceUID == "" || k.SOPClassUID == "":
 			return invalid("images", ProblemRequired, k.SOPInstanceUID)
-		case k.Frame < 0 || k.Frame > 1<<20:
+		case k.Frame < 0 || k.Frame >= max(k.Frames, 1):
 			return invalid("images", ProblemValue, fmt.Sprint(k.Frame))
 		}
 		for _, o := range s.Images[:i] {

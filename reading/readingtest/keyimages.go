@@ -25,7 +25,7 @@ func testKeyImages(t *testing.T, e Env) {
 	}
 	img := func(sop string, frame int) reading.KeyImage {
 		return reading.KeyImage{SeriesUID: "10.1.1", SOPInstanceUID: sop, SOPClassUID: "1.2.840.10008.5.1.4.1.1.3.1",
-			Frame: frame, MarkedBy: 7, MarkedByName: "李医生", MarkedAt: base}
+			Frame: frame, Frames: 20, MarkedBy: 7, MarkedByName: "李医生", MarkedAt: base}
 	}
 	// Two frames of one cine loop and a single image, in the order marked.
 	want := []reading.KeyImage{img("10.1.1.2", 14), img("10.1.1.1", 0), img("10.1.1.2", 3)}
@@ -57,10 +57,11 @@ func testKeyImages(t *testing.T, e Env) {
 		many[i] = img(fmt.Sprintf("10.1.1.%d", i+1), 0)
 	}
 	for name, images := range map[string][]reading.KeyImage{
-		"the same frame twice": {img("10.1.1.1", 0), img("10.1.1.1", 0)},
-		"no SOP class":         {{SeriesUID: "10.1.1", SOPInstanceUID: "10.1.1.1"}},
-		"a negative frame":     {img("10.1.1.1", -1)},
-		"too many":             many,
+		"the same frame twice":  {img("10.1.1.1", 0), img("10.1.1.1", 0)},
+		"no SOP class":          {{SeriesUID: "10.1.1", SOPInstanceUID: "10.1.1.1"}},
+		"a negative frame":      {img("10.1.1.1", -1)},
+		"beyond the last frame": {img("10.1.1.1", 20)},
+		"too many":              many,
 	} {
 		if _, err := r.SetKeyImages(ctx, reading.KeySet{StudyUID: "10.1", Images: images}, 2); !errors.Is(err, reading.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -77,7 +78,7 @@ func sameImages(a, b []reading.KeyImage) bool {
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if !x.Same(y) || x.SeriesUID != y.SeriesUID || x.SOPClassUID != y.SOPClassUID || x.MarkedBy != y.MarkedBy ||
+		if !x.Same(y) || x.Frames != y.Frames || x.SeriesUID != y.SeriesUID || x.SOPClassUID != y.SOPClassUID || x.MarkedBy != y.MarkedBy ||
 			x.MarkedByName != y.MarkedByName || !x.MarkedAt.Equal(y.MarkedAt) {
 			return false
 		}
