@@ -88,6 +88,7 @@ const (
 	ActionRestore     Action = "restore"      // an instance's kept version made current again by an administrator
 	ActionAuditView   Action = "audit.view"   // the audit trail searched or exported
 	ActionSecurity    Action = "security"     // a security alert: access refused, login throttled
+	ActionMeasure     Action = "measure"      // a study's measurements and annotations saved (stored as an SR); Detail says how many
 )
 
 // Actions lists every action, in the order an admin page offers them.
@@ -95,6 +96,7 @@ var Actions = []Action{
 	ActionStudyView, ActionImageView, ActionReportView, ActionReportPrint, ActionReportSign,
 	ActionReportAmend, ActionQuery, ActionRetrieve, ActionStore, ActionLogin, ActionLogout, ActionUserChange,
 	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionRestore, ActionAuditView, ActionSecurity,
+	ActionMeasure,
 }
 
 var actionLabels = map[Action]string{
@@ -117,6 +119,7 @@ var actionLabels = map[Action]string{
 	ActionRestore:     "恢复历史版本",
 	ActionAuditView:   "查看审计日志",
 	ActionSecurity:    "安全警报",
+	ActionMeasure:     "保存测量",
 }
 
 // Valid reports whether a is one of the actions.

@@ -1,0 +1,154 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"pacsd/dicom"
+	"pacsd/reading"
+	"pacsd/reading/sr"
+	"pacsd/store/sqlite"
+)
+
+// withAnnotations is newEnvWith's configuration for the measurement tests.
+func withAnnotations(c *Config) { c.Annotations = c.Reports.(*sqlite.Reading) }
+
+// measureSites makes site A (TOWN_A) and site B (TOWN_B), a radiologist "doc" and one user
+// per site, "town-a" and "town-b".
+func measureSites(t *testing.T, en *env) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := en.idx.Reading().PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := en.idx.Reading().PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en.user("doc", reading.RoleRadiologist, 0)
+	en.user("town-a", reading.RoleSite, a.ID)
+	en.user("town-b", reading.RoleSite, b.ID)
+}
+
+// measurementsReply is GET/PUT's answer.
+type measurementsReply struct {
+	Version  int                  `json:"version"`
+	Items    []reading.Annotation `json:"items"`
+	Object   string               `json:"object"`
+	Editable bool                 `json:"editable"`
+}
+
+func decodeMeasurements(t *testing.T, body string) measurementsReply {
+	t.Helper()
+	var m measurementsReply
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("measurements reply %q: %v", body, err)
+	}
+	return m
+}
+
+// TestMeasurementsAPI: a radiologist saves a study's measurements; each save is stored into
+// the study as a new measurement SR (found over QIDO-RS by modality and SOP Class, the
+// second naming the first as its predecessor); the site's user reads them but may not save;
+// another site's user gets nothing; stale saves, images of other studies, and saves
+// without the CSRF token are refused.
+func TestMeasurementsAPI(t *testing.T) {
+	en := newEnvWith(t, withAnnotations)
+	measureSites(t, en)
+	dr := en.put("dr_mono2.dcm", "TOWN_A")
+	us := en.put("us_multiframe.dcm", "TOWN_B")
+	path := "/api/studies/" + dr.StudyInstanceUID + "/measurements"
+
+	doc := en.login("doc", "password-doc")
+	resp, body := doc.get(path, "application/json")
+	if m := decodeMeasurements(t, body); resp.StatusCode != http.StatusOK || m.Version != 0 || len(m.Items) != 0 || !m.Editable {
+		t.Fatalf("GET before any save: %d %s", resp.StatusCode, body)
+	}
+	item := func(sop string, frame int) string {
+		return fmt.Sprintf(`{"kind":"length","sop":%q,"frame":%d,"points":[{"x":10,"y":20},{"x":110,"y":20}],`+
+			`"calibration":"PixelSpacing","length":14.3}`, sop, frame)
+	}
+	save := func(c *client, version int, items ...string) (*http.Response, string) {
+		return c.sendJSON(http.MethodPut, path, fmt.Sprintf(`{"version":%d,"items":[%s]}`, version, strings.Join(items, ",")))
+	}
+
+	noCSRF := *doc
+	noCSRF.csrf = ""
+	if resp, _ := save(&noCSRF, 0, item(dr.SOPInstanceUID, 0)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("save without the CSRF token: %d", resp.StatusCode)
+	}
+	if resp, body := save(doc, 0, item(us.SOPInstanceUID, 0)); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a measurement on another study's image: %d %s", resp.StatusCode, body)
+	}
+
+	resp, body = save(doc, 0, item(dr.SOPInstanceUID, 0))
+	first := decodeMeasurements(t, body)
+	if resp.StatusCode != http.StatusOK || first.Version != 1 || first.Object == "" || len(first.Items) != 1 {
+		t.Fatalf("first save: %d %s", resp.StatusCode, body)
+	}
+	if a := first.Items[0]; !dicom.ValidUID(a.ID, dicom.UIDStrict) || a.SeriesUID != dr.SeriesInstanceUID || a.SOPClassUID != dr.SOPClassUID {
+		t.Errorf("saved item %+v: ID, series and SOP Class must be the server's", a)
+	}
+	if resp, body := save(doc, 0, item(dr.SOPInstanceUID, 0)); resp.StatusCode != http.StatusConflict {
+		t.Errorf("a save from a stale version: %d %s", resp.StatusCode, body)
+	}
+	// The second save keeps the first item (by its ID) and adds one.
+	kept, _ := json.Marshal(first.Items[0])
+	resp, body = save(doc, 1, string(kept), strings.Replace(item(dr.SOPInstanceUID, 0), `"length"`, `"arrow"`, 1))
+	second := decodeMeasurements(t, body)
+	if resp.StatusCode != http.StatusOK || second.Version != 2 || second.Object == "" || second.Object == first.Object ||
+		len(second.Items) != 2 || second.Items[0].ID != first.Items[0].ID {
+		t.Fatalf("second save: %d %s", resp.StatusCode, body)
+	}
+
+	// Both SRs are in the study over QIDO-RS, one series; the second supersedes the first.
+	resp, body = doc.get("/dicomweb/studies/"+dr.StudyInstanceUID+"/instances?Modality=SR&SOPClassUID="+
+		sr.ComprehensiveSRStorage, "application/dicom+json")
+	var found []dicom.JSONDataset
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &found) != nil || len(found) != 2 {
+		t.Fatalf("QIDO-RS for the measurement SRs: %d %s", resp.StatusCode, body)
+	}
+	series := map[string]bool{}
+	for _, ds := range found {
+		series[ds.String(dicom.TagSeriesInstanceUID)] = true
+		if uid := ds.String(dicom.TagSOPInstanceUID); uid != first.Object && uid != second.Object {
+			t.Errorf("QIDO-RS found %s, neither save's SR", uid)
+		}
+	}
+	if len(series) != 1 {
+		t.Errorf("the measurement SRs are in %d series, want one", len(series))
+	}
+	_, rc, err := en.archive.Open(context.Background(), second.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.ReadFrom(rc)
+	rc.Close()
+	if !bytes.Contains(buf.Bytes(), []byte(first.Object)) {
+		t.Error("the second SR does not name the first (Predecessor Documents Sequence)")
+	}
+
+	// The site's user sees them, read-only; the other site's user does not.
+	townA := en.login("town-a", "password-town-a")
+	resp, body = townA.get(path, "application/json")
+	if m := decodeMeasurements(t, body); resp.StatusCode != http.StatusOK || m.Version != 2 || len(m.Items) != 2 || m.Editable {
+		t.Errorf("site A's user: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := save(townA, 2); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a site user's save: %d", resp.StatusCode)
+	}
+	townB := en.login("town-b", "password-town-b")
+	if resp, body := townB.get(path, "application/json"); resp.StatusCode != http.StatusNotFound || strings.Contains(body, first.Items[0].ID) {
+		t.Errorf("site B's user: %d %s", resp.StatusCode, body)
+	}
+	if got, err := en.idx.Reading().Annotations(context.Background(), dr.StudyInstanceUID); err != nil || got.Version != 2 {
+		t.Errorf("the repository's set after the refused saves: %+v (%v)", got, err)
+	}
+}
