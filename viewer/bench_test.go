@@ -201,7 +201,8 @@ func htmlUnescape(s string) string {
 }
 
 // BenchmarkFramePixels3000 is the server's one-time work for a 3000x3000 DR in the study
-// view: read, decode, reduce to 2048, Modality LUT, pack and gzip (the cache is bypassed).
+// view: read, decode, Modality LUT, pack and gzip the full-resolution frame, and the same
+// reduced to the 1024 px preview (the cache is bypassed).
 // Window/level itself then runs in the browser (measured by browsertest/viewer.mjs).
 func BenchmarkFramePixels3000(b *testing.B) {
 	en := newEnv(b)
@@ -209,14 +210,17 @@ func BenchmarkFramePixels3000(b *testing.B) {
 	if _, err := en.archive.Put(context.Background(), bytes.NewReader(big), store.PutRequest{}); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	var size int
-	for i := 0; i < b.N; i++ {
-		e, err := en.viewer.preparePixels(context.Background(), "2.25.900003", 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = len(e.body)
+	for _, side := range []int{0, previewSide} {
+		b.Run(fmt.Sprintf("side=%d", side), func(b *testing.B) {
+			var size int
+			for i := 0; i < b.N; i++ {
+				e, err := en.viewer.preparePixels(context.Background(), "2.25.900003", 0, side)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(e.body)
+			}
+			b.ReportMetric(float64(size)/(1<<20), "MiB-gzipped")
+		})
 	}
-	b.ReportMetric(float64(size)/(1<<20), "MiB-gzipped")
 }

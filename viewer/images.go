@@ -23,10 +23,10 @@ import (
 	"pacsd/thumbnail"
 )
 
-// maxPixelsSide bounds the frames sent for windowing: a 3000x3000 DR becomes 2048x2048
-// (8 MiB of 16-bit values, about half that gzipped), which a 1366x768 screen shows at
-// full zoom-to-fit and beyond.
-const maxPixelsSide = 2048
+// previewSide bounds the quick first frame sent for windowing (?preview=1): a 3000x3000 DR
+// becomes 1024x1024 (2 MiB of 16-bit values), decoded, packed and drawn in a fraction of
+// the full frame's time; the full-resolution frame follows (viewing.go).
+const previewSide = 1024
 
 // renderedSide bounds colour frames rendered as JPEG (ultrasound is 640-1024 wide).
 const renderedSide = 1024
@@ -36,12 +36,14 @@ type imageInfo struct {
 	SOP          string `json:"sop"`
 	Series       string `json:"series"`
 	SeriesNumber int64  `json:"seriesNumber"`
+	SeriesDesc   string `json:"seriesDescription"`
 	Number       int64  `json:"number"`
 	Frames       int64  `json:"frames"`
 	Rows         int64  `json:"rows"`
 	Columns      int64  `json:"columns"`
 	Color        bool   `json:"color"`
 	Modality     string `json:"modality"`
+	imageGeometry
 }
 
 func (v *Viewer) studyImages(c echo.Context) error {
@@ -49,7 +51,8 @@ func (v *Viewer) studyImages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	insts, err := v.cfg.Archive.Index().Instances(c.Request().Context(), row.StudyUID, "")
+	ctx := c.Request().Context()
+	insts, err := v.cfg.Archive.Index().Instances(ctx, row.StudyUID, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -59,7 +62,8 @@ func (v *Viewer) studyImages(c echo.Context) error {
 			continue
 		}
 		ii := imageInfo{SOP: in.SOPInstanceUID, Series: in.SeriesInstanceUID,
-			Modality: in.SeriesAttrs.String(dicom.TagModality)}
+			Modality:   in.SeriesAttrs.String(dicom.TagModality),
+			SeriesDesc: in.SeriesAttrs.String(dicom.TagSeriesDescription)}
 		ii.SeriesNumber, _ = in.SeriesAttrs.Int(dicom.TagSeriesNumber)
 		ii.Number, _ = in.InstanceAttrs.Int(dicom.TagInstanceNumber)
 		ii.Rows, _ = in.InstanceAttrs.Int(dicom.TagRows)
@@ -69,11 +73,12 @@ func (v *Viewer) studyImages(c echo.Context) error {
 		spp, _ := in.InstanceAttrs.Int(dicom.TagSamplesPerPixel)
 		pi := in.InstanceAttrs.String(dicom.TagPhotometricInterpretation)
 		ii.Color = spp > 1 || (pi != "" && !strings.HasPrefix(pi, "MONOCHROME"))
+		ii.imageGeometry = v.geometry(ctx, in, ii.Modality, ii.Frames)
 		out = append(out, ii)
 	}
 	// The study's images are opened once per study page: one event, not one per frame.
 	v.record(c, studyEvent(row, audit.ActionImageView))
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, studyImagesJSON{Study: v.overlayOf(c, row), Images: out})
 }
 
 // instanceOf returns an instance of the authorised study: an instance UID of another study
@@ -157,18 +162,24 @@ func pixelError(err error) error {
 
 // framePixels sends one greyscale frame for windowing in the browser: little-endian
 // uint16 values v, where the modality value (after Rescale Slope/Intercept or the
-// Modality LUT) is X-Pixel-Offset + v * X-Pixel-Scale; the frame reduced to fit
-// maxPixelsSide. X-Window-Center/Width are the default window in modality units,
-// X-Photometric says whether low values are white (MONOCHROME1). The body is gzipped.
+// Modality LUT) is X-Pixel-Offset + v * X-Pixel-Scale; the frame at full resolution, or
+// reduced to fit previewSide with ?preview=1 (the quick first look). X-Window-Center/Width
+// are the default window in modality units, X-Photometric says whether low values are white
+// (MONOCHROME1). The body is gzipped. Decoding stays within Config.Pixels' memory budget and
+// the prepared bodies within the frame cache's.
 func (v *Viewer) framePixels(c echo.Context) error {
 	in, n, err := v.instanceOf(c)
 	if err != nil {
 		return err
 	}
-	key := fmt.Sprintf("p/%s/%s/%d", in.SOPInstanceUID, in.SHA256, n)
+	side := 0
+	if c.QueryParam("preview") == "1" {
+		side = previewSide
+	}
+	key := fmt.Sprintf("p/%s/%s/%d/%d", in.SOPInstanceUID, in.SHA256, n, side)
 	e, ok := v.frames.Get(key)
 	if !ok {
-		e, err = v.preparePixels(c.Request().Context(), in.SOPInstanceUID, n)
+		e, err = v.preparePixels(c.Request().Context(), in.SOPInstanceUID, n, side)
 		if err != nil {
 			return pixelError(err)
 		}
@@ -200,8 +211,9 @@ func (v *Viewer) sendFrame(c echo.Context, e *frameEntry) error {
 	return c.Blob(http.StatusOK, e.ctype, body)
 }
 
-// preparePixels decodes, reduces, applies the Modality LUT and packs one frame.
-func (v *Viewer) preparePixels(ctx context.Context, sop string, n int) (*frameEntry, error) {
+// preparePixels decodes, reduces to fit side (0: full resolution), applies the Modality
+// LUT and packs one frame.
+func (v *Viewer) preparePixels(ctx context.Context, sop string, n, side int) (*frameEntry, error) {
 	im, done, err := v.openImage(ctx, sop)
 	if err != nil {
 		return nil, err
@@ -214,7 +226,7 @@ func (v *Viewer) preparePixels(ctx context.Context, sop string, n int) (*frameEn
 	if info.SamplesPerPixel != 1 {
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, key: "viewer.error"}
 	}
-	fr, err := im.FrameFit(ctx, n, maxPixelsSide, maxPixelsSide)
+	fr, err := im.FrameFit(ctx, n, side, side)
 	if err != nil {
 		return nil, err
 	}
