@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -92,6 +91,13 @@ type findPlan struct {
 	unsupported bool // an optional key was not supported: responses are 0xFF01
 	summary     string
 	layouts     [2][]outKey // of the responses without, with Specific Character Set
+
+	// The stored attributes the responses are taken from: the keys asked, and Patient ID
+	// and Patient's Name (the audit's patients), each a slot of raw (readHit).
+	slots          map[string]int // DICOM JSON key -> slot
+	idSlot, nameSl int
+	raw            [][]byte // the hit being answered: each slot's stored JSON, nil when absent
+	text           []byte   // scratch for one element's text
 }
 
 // HandleFind answers a C-FIND-RQ (dimse.FindHandler); see the rules above.
@@ -138,15 +144,15 @@ func (s *Service) HandleFind(ctx context.Context, req *dimse.QueryRequest, send 
 		detail   string
 		buf      bytes.Buffer
 	)
-	want := plan.wanted()
-	for _, h := range hits {
-		ds, err := hitDataset(h, r.Level, want)
-		if err != nil {
+	plan.prepareSlots()
+	for i := range hits {
+		h := &hits[i]
+		if err := plan.readHit(h); err != nil {
 			s.log.Error("C-FIND: index record unreadable", "study", h.StudyUID, "err", err)
 			continue
 		}
 		buf.Reset()
-		if err := s.encodeResponse(&buf, r, plan, ds); err != nil {
+		if err := s.encodeResponse(&buf, r, plan, h); err != nil {
 			s.log.Error("C-FIND: response not encodable", "study", h.StudyUID, "err", err)
 			continue
 		}
@@ -155,7 +161,10 @@ func (s *Service) HandleFind(ctx context.Context, req *dimse.QueryRequest, send 
 			break
 		}
 		sent++
-		id, name := ds.String(dicom.TagPatientID), pnString(ds.PersonName(dicom.TagPatientName))
+		id, name, err := plan.patient()
+		if err != nil {
+			s.log.Error("C-FIND: index record unreadable", "study", h.StudyUID, "err", err)
+		}
 		if k := id + "\x00" + name; !seen[k] {
 			seen[k] = true
 			ref := PatientRef{ID: id, Name: name}
@@ -315,84 +324,136 @@ func keyword(t dicom.Tag) string {
 
 func pnString(p dicom.PersonName) string { return p.String() }
 
-// wanted is the set of attributes (DICOM JSON keys) a response is taken from: the keys
+// prepareSlots numbers the stored attributes the responses are taken from: the keys
 // asked, and Patient ID and Patient's Name (the audit's patients).
-func (p *findPlan) wanted() map[string]bool {
-	want := map[string]bool{dicom.TagPatientID.Hex(): true, dicom.TagPatientName.Hex(): true}
-	for _, k := range p.keys {
-		want[k.tag.Hex()] = true
+func (p *findPlan) prepareSlots() {
+	p.slots = map[string]int{}
+	slot := func(hex string) int {
+		i, ok := p.slots[hex]
+		if !ok {
+			i = len(p.slots)
+			p.slots[hex] = i
+		}
+		return i
 	}
-	return want
+	for _, k := range p.keys {
+		slot(k.tag.Hex())
+	}
+	p.idSlot, p.nameSl = slot(dicom.TagPatientID.Hex()), slot(dicom.TagPatientName.Hex())
+	p.raw = make([][]byte, len(p.slots))
 }
 
-// hitDataset merges a hit's levels and the derived attributes into the data set a
-// response is taken from. Of the index's attributes only those in want are read (a
-// study's record holds many more than a study list asks), and the common shapes (text,
-// numbers, person names) without encoding/json: parsing each record whole was most of a
-// C-FIND's time. Other shapes (sequences, escaped text) go through dicom.ParseJSON.
-func hitDataset(h store.Hit, level store.Level, want map[string]bool) (dicom.JSONDataset, error) {
-	ds := dicom.JSONDataset{}
-	var slow []byte
-	for _, b := range [][]byte{h.Study, h.Series, h.Instance} {
+// readHit finds in a hit's index records the stored JSON of each slot's attribute, a
+// lower level's over a higher's, as when the levels are merged into one data set. Nothing
+// else of a record is read, nor anything parsed (a study's record holds many more
+// attributes than a study list asks); parsing each record whole was most of a C-FIND's
+// time.
+func (p *findPlan) readHit(h *store.Hit) error {
+	clear(p.raw)
+	for _, b := range [3][]byte{h.Study, h.Series, h.Instance} {
 		if b == nil {
 			continue
 		}
-		slow = slow[:0]
 		err := eachMember(b, func(key, value []byte) {
-			if !want[string(key)] {
-				return
+			if i, ok := p.slots[string(key)]; ok {
+				p.raw[i] = value
 			}
-			if a, ok := parseAttr(value); ok {
-				ds[string(key)] = a
-				return
-			}
-			if len(slow) == 0 {
-				slow = append(slow, '{')
-			} else {
-				slow = append(slow, ',')
-			}
-			slow = strconv.AppendQuote(slow, string(key)) // a tag: hex digits
-			slow = append(slow, ':')
-			slow = append(slow, value...)
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(slow) > 0 {
-			part, err := dicom.ParseJSON(append(slow, '}'))
-			if err != nil {
-				return nil, err
+	}
+	return nil
+}
+
+// patient is the Patient ID and Patient's Name of the hit read last, for the audit: their
+// first values.
+func (p *findPlan) patient() (id, name string, err error) {
+	first := func(slot int, tag dicom.Tag, pn bool) (string, error) {
+		raw := p.raw[slot]
+		if raw == nil {
+			return "", nil
+		}
+		var vr string
+		var ok bool
+		if p.text, vr, ok = appendAttrText(p.text[:0], raw); ok && (!pn || vr == "PN") {
+			if i := bytes.IndexByte(p.text, '\\'); i >= 0 {
+				return string(p.text[:i]), nil
 			}
-			maps.Copy(ds, part)
+			return string(p.text), nil
+		}
+		a, err := parseStored(tag.Hex(), raw)
+		if err != nil {
+			return "", err
+		}
+		ds := dicom.JSONDataset{tag.Hex(): a}
+		if pn {
+			return pnString(ds.PersonName(tag)), nil
+		}
+		return ds.String(tag), nil
+	}
+	if id, err = first(p.idSlot, dicom.TagPatientID, false); err != nil {
+		return "", "", err
+	}
+	name, err = first(p.nameSl, dicom.TagPatientName, true)
+	return id, name, err
+}
+
+// parseStored reads one stored attribute (DICOM JSON) whose text appendAttrText does not
+// read: the common shapes without encoding/json (parseAttr), others (sequences, escaped
+// text) through dicom.ParseJSON.
+func parseStored(hex string, raw []byte) (dicom.JSONAttribute, error) {
+	if a, ok := parseAttr(raw); ok {
+		return a, nil
+	}
+	obj := make([]byte, 0, len(raw)+len(hex)+4)
+	obj = strconv.AppendQuote(append(obj, '{'), hex) // a tag: hex digits
+	obj = append(append(append(obj, ':'), raw...), '}')
+	ds, err := dicom.ParseJSON(obj)
+	if err != nil {
+		return dicom.JSONAttribute{}, err
+	}
+	return ds[hex], nil
+}
+
+// derived is the text of a key the responses compute from the index's counts (PS3.4
+// C.6.1.1.2 - C.6.1.1.5) at level, in place of anything stored; ok false when t is not
+// derived at that level. An empty text is an empty element.
+func derived(t dicom.Tag, h *store.Hit, level store.Level) (vr, text string, ok bool) {
+	if level == store.LevelPatient {
+		switch t {
+		case tagNumberOfPatientRelatedStudies:
+			return "IS", strconv.Itoa(h.PatientStudies), true
+		case tagNumberOfPatientRelatedSeries:
+			return "IS", strconv.Itoa(h.StudySeries), true
+		case tagNumberOfPatientRelatedInstances:
+			return "IS", strconv.Itoa(h.StudyInstances), true
+		}
+		return "", "", false
+	}
+	switch t {
+	case dicom.TagModalitiesInStudy:
+		return "CS", strings.Join(h.ModalitiesInStudy, `\`), true
+	case dicom.TagNumberOfStudyRelatedSeries:
+		return "IS", strconv.Itoa(h.StudySeries), true
+	case dicom.TagNumberOfStudyRelatedInstances:
+		return "IS", strconv.Itoa(h.StudyInstances), true
+	case dicom.TagNumberOfSeriesRelatedInstances:
+		if level >= store.LevelSeries {
+			return "IS", strconv.Itoa(h.SeriesInstances), true
+		}
+	case dicom.TagAvailableTransferSyntaxUID:
+		if level == store.LevelInstance && h.TransferSyntaxUID != "" {
+			return "UI", h.TransferSyntaxUID, true
 		}
 	}
-	num := func(t dicom.Tag, n int) { ds[t.Hex()] = dicom.JSONAttribute{VR: "IS", Value: []any{float64(n)}} }
-	if level == store.LevelPatient {
-		num(tagNumberOfPatientRelatedStudies, h.PatientStudies)
-		num(tagNumberOfPatientRelatedSeries, h.StudySeries)
-		num(tagNumberOfPatientRelatedInstances, h.StudyInstances)
-		return ds, nil
-	}
-	mods := make([]any, len(h.ModalitiesInStudy))
-	for i, m := range h.ModalitiesInStudy {
-		mods[i] = m
-	}
-	ds[dicom.TagModalitiesInStudy.Hex()] = dicom.JSONAttribute{VR: "CS", Value: mods}
-	num(dicom.TagNumberOfStudyRelatedSeries, h.StudySeries)
-	num(dicom.TagNumberOfStudyRelatedInstances, h.StudyInstances)
-	if level >= store.LevelSeries {
-		num(dicom.TagNumberOfSeriesRelatedInstances, h.SeriesInstances)
-	}
-	if level == store.LevelInstance && h.TransferSyntaxUID != "" {
-		ds[dicom.TagAvailableTransferSyntaxUID.Hex()] = dicom.JSONAttribute{VR: "UI", Value: []any{h.TransferSyntaxUID}}
-	}
-	return ds, nil
+	return "", "", false
 }
 
 // encodeResponse writes one response identifier: in the request's character set when it
 // can carry the values, else in ISO_IR 192.
-func (s *Service) encodeResponse(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset) error {
-	return encodeInCharset(buf, r.Charsets, func(charsets []string) error { return s.encodeIn(buf, r, p, ds, charsets) })
+func (s *Service) encodeResponse(buf *bytes.Buffer, r *Request, p *findPlan, h *store.Hit) error {
+	return encodeInCharset(buf, r.Charsets, func(charsets []string) error { return s.encodeIn(buf, r, p, h, charsets) })
 }
 
 // encodeInCharset runs encode (which writes one response into buf) in the character set
@@ -415,6 +476,7 @@ var errCharset = errors.New("value not representable in the character set")
 type outKey struct {
 	returnKey
 	hex  string // the DICOM JSON key of an asked key
+	slot int    // its slot (findPlan.raw)
 	kind int
 }
 
@@ -453,6 +515,7 @@ func (p *findPlan) layout(level store.Level, charset bool) []outKey {
 			continue
 		}
 		o := outKey{returnKey: k, hex: k.tag.Hex()}
+		o.slot = p.slots[o.hex]
 		if l, _ := keyLevelOf(k.tag); l > level {
 			o.kind = outBelow
 		}
@@ -464,12 +527,13 @@ func (p *findPlan) layout(level store.Level, charset bool) []outKey {
 }
 
 // encodeIn writes the response in charsets (nil: the default repertoire, ASCII only).
-func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.JSONDataset, charsets []string) error {
+func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, h *store.Hit, charsets []string) error {
 	enc, err := dicom.NewEncoder(buf, r.TransferSyntaxUID)
 	if err != nil {
 		return err
 	}
-	w := &respWriter{enc: enc, charsets: charsets}
+	w := &respWriter{enc: enc, charsets: charsets, scratch: p.text}
+	defer func() { p.text = w.scratch }()
 	for _, k := range p.layout(r.Level, charsets != nil) {
 		switch k.kind {
 		case outLevel:
@@ -483,7 +547,13 @@ func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, ds dicom.
 		case outBelow:
 			w.empty(k.tag, k.vr) // a key of a level below: no value at this level
 		default:
-			w.attr(k.tag, k.vr, ds[k.hex], k.sub)
+			if vr, text, ok := derived(k.tag, h, r.Level); ok {
+				w.text(k.tag, vr, text)
+				continue
+			}
+			if err := w.stored(k, p.raw[k.slot]); err != nil {
+				return err
+			}
 		}
 	}
 	if w.err != nil {
@@ -497,6 +567,51 @@ type respWriter struct {
 	enc      *dicom.Encoder
 	charsets []string
 	err      error
+	scratch  []byte // stored's, reused
+}
+
+// stored writes an asked key from its stored JSON (nil: not stored, written empty).
+func (w *respWriter) stored(k outKey, raw []byte) error {
+	if raw == nil {
+		w.attr(k.tag, k.vr, dicom.JSONAttribute{}, k.sub)
+		return nil
+	}
+	var vr string
+	var ok bool
+	if w.scratch, vr, ok = appendAttrText(w.scratch[:0], raw); ok {
+		w.textBytes(k.tag, vr, w.scratch)
+		return nil
+	}
+	a, err := parseStored(k.hex, raw)
+	if err != nil {
+		return err
+	}
+	w.attr(k.tag, k.vr, a, k.sub)
+	return nil
+}
+
+// textBytes is text for a value in a reused buffer: UTF-8 goes out as it is when the
+// character set is ISO_IR 192 or the text is ASCII (what encodeText would give), without
+// a copy; anything else through encodeText.
+func (w *respWriter) textBytes(t dicom.Tag, vr string, b []byte) {
+	if w.err != nil {
+		return
+	}
+	ascii := true
+	for _, c := range b {
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	switch {
+	case ascii && w.charsets == nil:
+		w.enc.WriteElement(t, vr, b)
+	case ascii && bytes.IndexByte(b, 0x1b) < 0, len(w.charsets) == 1 && w.charsets[0] == "ISO_IR 192" && utf8.Valid(b):
+		w.enc.WriteElement(t, vr, b)
+	default:
+		w.text(t, vr, string(b))
+	}
 }
 
 func (w *respWriter) text(t dicom.Tag, vr, s string) {
@@ -607,22 +722,28 @@ func (w *respWriter) attr(t dicom.Tag, reqVR string, a dicom.JSONAttribute, sub 
 			w.empty(t, vr) // binary values are not query keys
 			return
 		}
-		parts := make([]string, len(a.Value))
-		for i, v := range a.Value {
-			switch x := v.(type) {
-			case string:
-				parts[i] = x
-			case float64:
-				parts[i] = strconv.FormatFloat(x, 'f', -1, 64)
-			case map[string]string:
-				parts[i] = dicom.PersonName{Alphabetic: x["Alphabetic"], Ideographic: x["Ideographic"], Phonetic: x["Phonetic"]}.String()
-			case map[string]any:
-				str := func(k string) string { s, _ := x[k].(string); return s }
-				parts[i] = dicom.PersonName{Alphabetic: str("Alphabetic"), Ideographic: str("Ideographic"), Phonetic: str("Phonetic")}.String()
-			}
-		}
-		w.text(t, vr, strings.Join(parts, `\`))
+		w.text(t, vr, attrText(a))
 	}
+}
+
+// attrText is the text of a text VR's values, '\'-joined: numbers as the shortest
+// decimal, person names their '='-joined groups, nulls empty.
+func attrText(a dicom.JSONAttribute) string {
+	parts := make([]string, len(a.Value))
+	for i, v := range a.Value {
+		switch x := v.(type) {
+		case string:
+			parts[i] = x
+		case float64:
+			parts[i] = strconv.FormatFloat(x, 'f', -1, 64)
+		case map[string]string:
+			parts[i] = dicom.PersonName{Alphabetic: x["Alphabetic"], Ideographic: x["Ideographic"], Phonetic: x["Phonetic"]}.String()
+		case map[string]any:
+			str := func(k string) string { s, _ := x[k].(string); return s }
+			parts[i] = dicom.PersonName{Alphabetic: str("Alphabetic"), Ideographic: str("Ideographic"), Phonetic: str("Phonetic")}.String()
+		}
+	}
+	return strings.Join(parts, `\`)
 }
 
 // item writes a sequence item: the item keys asked, else all its attributes, in tag order.
@@ -728,6 +849,165 @@ func parseAttr(b []byte) (a dicom.JSONAttribute, ok bool) {
 	return a, i < len(b) && a.VR != ""
 }
 
+// appendAttrText appends the text respWriter.attr writes for a stored attribute (DICOM
+// JSON, as the index wrote it: "vr" first, then "Value") of a text VR: the values
+// '\\'-joined as attrText joins them, without building them. ok is false for any other
+// shape (other VRs, other members or order, escaped or invalid text, a PN given as a
+// string), which parseStored reads; vr is then "".
+func appendAttrText(dst, b []byte) (out []byte, vr string, ok bool) {
+	start := len(dst)
+	fail := func() ([]byte, string, bool) { return dst[:start], "", false }
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return fail()
+	}
+	key, i, ok := plainBytes(b, skipSpace(b, i+1))
+	if !ok || string(key) != "vr" {
+		return fail()
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		return fail()
+	}
+	v, i, ok := plainBytes(b, skipSpace(b, i+1))
+	if vr = textVRs[string(v)]; !ok || vr == "" {
+		return fail()
+	}
+	if i = skipSpace(b, i); i < len(b) && b[i] == '}' {
+		return dst, vr, true // no values: empty
+	}
+	if i >= len(b) || b[i] != ',' {
+		return fail()
+	}
+	if key, i, ok = plainBytes(b, skipSpace(b, i+1)); !ok || string(key) != "Value" {
+		return fail()
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		return fail()
+	}
+	if i = skipSpace(b, i+1); i >= len(b) || b[i] != '[' {
+		return fail()
+	}
+	pn := vr == "PN"
+	for n := 0; ; n++ {
+		if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' && n == 0 {
+			break
+		}
+		if n > 0 {
+			dst = append(dst, '\\')
+		}
+		if i >= len(b) {
+			return fail()
+		}
+		switch c := b[i]; {
+		case c == 'n':
+			if !bytes.HasPrefix(b[i:], []byte("null")) {
+				return fail()
+			}
+			i += 4
+		case c == '"' && !pn:
+			var s []byte
+			if s, i, ok = plainBytes(b, i); !ok {
+				return fail()
+			}
+			dst = append(dst, s...)
+		case (c == '-' || c >= '0' && c <= '9') && !pn:
+			end := skipValue(b, i)
+			if end < 0 {
+				return fail()
+			}
+			f, err := strconv.ParseFloat(string(b[i:end]), 64)
+			if err != nil {
+				return fail()
+			}
+			dst, i = strconv.AppendFloat(dst, f, 'f', -1, 64), end
+		case c == '{' && pn:
+			if dst, i, ok = appendPNObject(dst, b, i); !ok {
+				return fail()
+			}
+		default:
+			return fail()
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == ']' {
+			break
+		}
+		if i >= len(b) || b[i] != ',' {
+			return fail()
+		}
+	}
+	if i = skipSpace(b, i+1); i >= len(b) || b[i] != '}' || skipSpace(b, i+1) != len(b) {
+		return fail()
+	}
+	return dst, vr, true
+}
+
+// appendPNObject appends the person name object at b[i] (PS3.18 F.2.2, plain text
+// members) as dicom.PersonName.String writes it; it returns the index after the object.
+func appendPNObject(dst, b []byte, i int) ([]byte, int, bool) {
+	var groups [3][]byte
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		k, next, ok := plainBytes(b, i)
+		if !ok {
+			return dst, 0, false
+		}
+		if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
+			return dst, 0, false
+		}
+		v, next, ok := plainBytes(b, skipSpace(b, i+1))
+		if !ok {
+			return dst, 0, false
+		}
+		switch string(k) {
+		case "Alphabetic":
+			groups[0] = v
+		case "Ideographic":
+			groups[1] = v
+		case "Phonetic":
+			groups[2] = v
+		}
+		if i = skipSpace(b, next); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if i >= len(b) {
+		return dst, 0, false
+	}
+	start := len(dst)
+	dst = append(append(append(append(append(dst, groups[0]...), '='), groups[1]...), '='), groups[2]...)
+	for len(dst) > start && dst[len(dst)-1] == '=' {
+		dst = dst[:len(dst)-1]
+	}
+	return dst, i + 1, true
+}
+
+// textVRs are the VRs whose values respWriter.attr writes as text, each its own key, so
+// that a VR read from a record needs no allocation.
+var textVRs = func() map[string]string {
+	m := map[string]string{}
+	for _, vr := range []string{"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"} {
+		if dicom.IsTextVR(vr) {
+			m[vr] = vr
+		}
+	}
+	return m
+}()
+
+// plainBytes is plainString without the copy: the text at b[i] when it has no escape
+// and is valid UTF-8, and the index after it.
+func plainBytes(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	end := skipString(b, i)
+	if end < 0 {
+		return nil, 0, false
+	}
+	s := b[i+1 : end-1]
+	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+		return nil, 0, false
+	}
+	return s, end, true
+}
+
 // plainValues reads the array at b[i] of nulls, numbers and plain text (pn: objects of
 // plain text, as map[string]string).
 func plainValues(b []byte, i int, pn bool) ([]any, int, bool) {
@@ -799,18 +1079,8 @@ func plainValues(b []byte, i int, pn bool) ([]any, int, bool) {
 // plainString reads the string at b[i] when it has no escape (and is valid UTF-8, as
 // encoding/json would leave it).
 func plainString(b []byte, i int) (string, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
-	}
-	end := skipString(b, i)
-	if end < 0 {
-		return "", 0, false
-	}
-	s := b[i+1 : end-1]
-	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
-		return "", 0, false
-	}
-	return string(s), end, true
+	s, end, ok := plainBytes(b, i)
+	return string(s), end, ok
 }
 
 func skipSpace(b []byte, i int) int {
