@@ -167,6 +167,11 @@ type Event struct {
 	Object  string
 	Outcome Outcome // "" is OutcomeSuccess
 	Detail  string  // a failure's reason, or what changed
+	// Count is how many identical looks the event stands for (Normalize makes 0 one): the
+	// Recorder folds exact repeats, equal in every field but Time and arriving within
+	// Config.FoldWindow of the first, into one event at the first one's time. Anything that
+	// differs, one character of a query or the address, is an event of its own.
+	Count int
 }
 
 // Field bounds (characters): enough for every DICOM value they carry (PN is 3×64, UI 64),
@@ -186,6 +191,7 @@ func (e *Event) Normalize() {
 	if e.Outcome == "" {
 		e.Outcome = OutcomeSuccess
 	}
+	e.Count = max(e.Count, 1)
 	for _, f := range []struct {
 		s *string
 		n int

@@ -14,7 +14,7 @@ import (
 
 // csvHeader names WriteCSV's columns, in Chinese for the county's administrators.
 var csvHeader = []string{"时间", "操作", "结果", "说明", "操作者类型", "用户ID", "用户名", "AE", "地址",
-	"患者ID", "患者姓名", "检查UID", "对象", "记录号"}
+	"患者ID", "患者姓名", "检查UID", "对象", "次数", "记录号"}
 
 // csvPage is how many events WriteCSV asks for at a time.
 const csvPage = 500
@@ -24,7 +24,8 @@ const csvPage = 500
 // garbles every Chinese character), CRLF line ends, times as "2006-01-02 15:04:05" in loc
 // (the county's zone). It streams: one page in memory at a time. A cell Excel would take
 // for a formula (starting with = + - @) gets a leading apostrophe: a user name typed at a
-// failed login must not become a formula in the administrator's spreadsheet.
+// failed login must not become a formula in the administrator's spreadsheet. 次数 is how many
+// identical looks the row stands for (Event.Count).
 func WriteCSV(ctx context.Context, w io.Writer, s Searcher, f Filter, loc *time.Location) error {
 	if loc == nil {
 		loc = time.UTC
@@ -52,7 +53,7 @@ func WriteCSV(ctx context.Context, w io.Writer, s Searcher, f Filter, loc *time.
 			row = append(row[:0], e.Time.In(loc).Format(time.DateTime), e.Action.Label(), e.Outcome.Label(),
 				e.Detail, e.Actor.Kind.Label(), uid, e.Actor.UserName, e.Actor.AETitle, e.Actor.Address,
 				e.PatientID, dicom.ParsePersonName(e.PatientName).Display(), e.StudyUID, e.Object,
-				strconv.FormatInt(e.ID, 10))
+				strconv.Itoa(max(e.Count, 1)), strconv.FormatInt(e.ID, 10))
 			for i, v := range row {
 				row[i] = noFormula(v)
 			}

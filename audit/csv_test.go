@@ -37,7 +37,7 @@ func TestWriteCSV(t *testing.T) {
 			Object: fmt.Sprint("1.2.3.", i)})
 	}
 	evs[0] = audit.Event{Time: at.Add(time.Minute), Actor: audit.Anonymous("=HYPERLINK(\"http://x\")", "203.0.113.9"),
-		Action: audit.ActionLogin, Outcome: audit.OutcomeFailure, Detail: "密码错误, \"第3次\"\n锁定"}
+		Action: audit.ActionLogin, Outcome: audit.OutcomeFailure, Detail: "密码错误, \"第3次\"\n锁定", Count: 2}
 	if err := st.Append(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
@@ -64,29 +64,29 @@ func TestWriteCSV(t *testing.T) {
 		t.Fatalf("%d rows, want header + 1203", len(recs))
 	}
 	head := strings.Join(recs[0], ",")
-	if head != "时间,操作,结果,说明,操作者类型,用户ID,用户名,AE,地址,患者ID,患者姓名,检查UID,对象,记录号" {
+	if head != "时间,操作,结果,说明,操作者类型,用户ID,用户名,AE,地址,患者ID,患者姓名,检查UID,对象,次数,记录号" {
 		t.Errorf("header %q", head)
 	}
 	login := recs[1]
 	want := []string{"2026-03-02 09:03:03", "登录", "失败", "密码错误, \"第3次\" 锁定", "匿名", "",
-		"'=HYPERLINK(\"http://x\")", "", "203.0.113.9", "", "", "", ""}
-	if strings.Join(login[:13], "|") != strings.Join(want, "|") {
-		t.Errorf("login row\n got %q\nwant %q", login[:13], want)
+		"'=HYPERLINK(\"http://x\")", "", "203.0.113.9", "", "", "", "", "2"}
+	if strings.Join(login[:14], "|") != strings.Join(want, "|") {
+		t.Errorf("login row\n got %q\nwant %q", login[:14], want)
 	}
 	view := recs[2]
-	want = []string{"2026-03-02 09:01:03", "查看图像", "成功", "", "用户", "7", "li.na", "", "10.0.0.7", "P1", "张伟", "1.2.3", "1.2.3.1"}
-	if strings.Join(view[:13], "|") != strings.Join(want, "|") {
-		t.Errorf("view row\n got %q\nwant %q", view[:13], want)
+	want = []string{"2026-03-02 09:01:03", "查看图像", "成功", "", "用户", "7", "li.na", "", "10.0.0.7", "P1", "张伟", "1.2.3", "1.2.3.1", "1"}
+	if strings.Join(view[:14], "|") != strings.Join(want, "|") {
+		t.Errorf("view row\n got %q\nwant %q", view[:14], want)
 	}
 	if last := recs[len(recs)-1]; last[12] != "1.2.3.1202" {
 		t.Errorf("last row is %q, want the oldest event", last[12])
 	}
 	seen := map[string]bool{}
 	for _, r := range recs[1:] {
-		if seen[r[13]] {
-			t.Errorf("event %s exported twice", r[13])
+		if seen[r[14]] {
+			t.Errorf("event %s exported twice", r[14])
 		}
-		seen[r[13]] = true
+		seen[r[14]] = true
 	}
 	// A filter applies to the export as to a page.
 	buf.Reset()

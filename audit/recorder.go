@@ -34,8 +34,16 @@ type Config struct {
 	// cost one transaction, and one fsync, each, beside the ingest and reading-room writes
 	// they describe. Events wait at most this long in memory before they are durable (a
 	// crash can lose that much of the trail, as it can lose the buffer); Close flushes at once.
-	// Negative: no lingering.
+	// Negative: no lingering. The writer is woken once per batch, not per event: lingering
+	// ends when the time is up or when MaxBatch events are waiting.
 	Linger time.Duration
+	// FoldWindow is how far after an event an exact repeat of it (Event.Count) may come and
+	// still be folded into it (default 1s; negative: no folding). Only events of one batch
+	// fold, i.e. those that arrived within about one Linger of each other: a viewer that
+	// repeats a search, or polls one, is one row with a count instead of a row per request,
+	// and every look that differs in anything (user, address, query, study, outcome) keeps
+	// its own row. The sinks still get every event unfolded.
+	FoldWindow time.Duration
 	// Sinks also receive every event (forwarding to a collector).
 	Sinks  []Sink
 	Logger *slog.Logger
@@ -44,7 +52,8 @@ type Config struct {
 // Stats are the recorder's counters since it was made (exposed on /metrics).
 type Stats struct {
 	Recorded uint64 // events given to Record
-	Written  uint64 // events the store has kept
+	Written  uint64 // events the store has kept (a folded row counts as its Count)
+	Rows     uint64 // rows the store has kept: Written less what folding saved
 	Batches  uint64 // successful Appends
 	Direct   uint64 // events their caller appended because the buffer was full or the recorder closed
 	Retries  uint64 // failed Appends retried
@@ -60,13 +69,15 @@ type Recorder struct {
 	cfg   Config
 	log   *slog.Logger
 	ch    chan Event
+	full  chan struct{} // a lingering writer's wake-up: MaxBatch events are waiting
+	wake  int           // the queue length at which Record sends on full
 	quit  chan struct{}
 	done  chan struct{}
 	state sync.RWMutex // Record holds it shared while sending on ch; Close exclusively to close
 	// closed and running are guarded by state.
 	closed, running bool
 
-	recorded, written, batches, direct, retries, lost atomic.Uint64
+	recorded, written, rows, batches, direct, retries, lost atomic.Uint64
 }
 
 // New returns a recorder appending to st; call Run in a goroutine, and Close at shutdown
@@ -84,13 +95,17 @@ func New(st Store, cfg Config) *Recorder {
 	if cfg.Linger == 0 {
 		cfg.Linger = 50 * time.Millisecond
 	}
+	if cfg.FoldWindow == 0 {
+		cfg.FoldWindow = time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Recorder{
 		st: st, cfg: cfg, log: log.With("component", "audit"),
-		ch: make(chan Event, cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
+		ch: make(chan Event, cfg.Buffer), full: make(chan struct{}, 1), wake: max(cfg.MaxBatch-1, 1),
+		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -109,6 +124,7 @@ func (r *Recorder) Record(ctx context.Context, ev Event) {
 		select {
 		case r.ch <- ev:
 			r.state.RUnlock()
+			r.woken()
 			return
 		default:
 		}
@@ -117,6 +133,7 @@ func (r *Recorder) Record(ctx context.Context, ev Event) {
 		case r.ch <- ev:
 			t.Stop()
 			r.state.RUnlock()
+			r.woken()
 			return
 		case <-t.C:
 		case <-ctx.Done():
@@ -125,7 +142,19 @@ func (r *Recorder) Record(ctx context.Context, ev Event) {
 	}
 	r.state.RUnlock()
 	r.direct.Add(1)
-	r.write(context.WithoutCancel(ctx), []Event{ev})
+	one := []Event{ev}
+	r.write(context.WithoutCancel(ctx), one, one)
+}
+
+// woken ends the writer's lingering once a full batch is waiting (otherwise the writer
+// sleeps through the linger without a wake-up per event).
+func (r *Recorder) woken() {
+	if len(r.ch) >= r.wake {
+		select {
+		case r.full <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Run appends queued events, as many as are waiting (up to MaxBatch) in one Append, until
@@ -140,41 +169,46 @@ func (r *Recorder) Run() error {
 	r.state.Unlock()
 	defer close(r.done)
 	batch := make([]Event, 0, r.cfg.MaxBatch)
+	f := newFolder(r.cfg.FoldWindow)
 	for {
 		select {
 		case ev := <-r.ch:
 			batch, quit := r.linger(append(batch[:0], ev))
-			r.write(context.Background(), batch)
+			r.write(context.Background(), f.fold(batch), batch)
 			if quit {
-				r.drain(batch)
+				r.drain(batch, f)
 				return ErrClosed
 			}
 		case <-r.quit:
-			r.drain(batch)
+			r.drain(batch, f)
 			return ErrClosed
 		}
 	}
 }
 
-// linger gathers events for up to Linger after the first, or until the batch is full or
-// the recorder closes (quit): group commit across requests that do not overlap.
+// linger waits up to Linger after the batch's first event, or until MaxBatch events are
+// waiting or the recorder closes (quit), then takes what is queued: group commit across
+// requests that do not overlap.
 func (r *Recorder) linger(batch []Event) ([]Event, bool) {
 	if r.cfg.Linger <= 0 {
 		return r.fill(batch), false
 	}
+	select { // a wake-up left from the previous batch
+	case <-r.full:
+	default:
+	}
+	if len(r.ch) >= r.wake {
+		return r.fill(batch), false
+	}
 	t := time.NewTimer(r.cfg.Linger)
 	defer t.Stop()
-	for len(batch) < r.cfg.MaxBatch {
-		select {
-		case ev := <-r.ch:
-			batch = append(batch, ev)
-		case <-t.C:
-			return batch, false
-		case <-r.quit:
-			return r.fill(batch), true
-		}
+	select {
+	case <-t.C:
+	case <-r.full:
+	case <-r.quit:
+		return r.fill(batch), true
 	}
-	return batch, false
+	return r.fill(batch), false
 }
 
 // fill adds the events already waiting, up to MaxBatch: group commit.
@@ -191,13 +225,13 @@ func (r *Recorder) fill(batch []Event) []Event {
 }
 
 // drain writes everything queued; nothing is added once closed is set.
-func (r *Recorder) drain(batch []Event) {
+func (r *Recorder) drain(batch []Event, f *folder) {
 	for {
 		batch = r.fill(batch[:0])
 		if len(batch) == 0 {
 			return
 		}
-		r.write(context.Background(), batch)
+		r.write(context.Background(), f.fold(batch), batch)
 	}
 }
 
@@ -215,7 +249,7 @@ func (r *Recorder) Close() error {
 	r.state.Unlock()
 	close(r.quit)
 	if !running {
-		r.drain(make([]Event, 0, r.cfg.MaxBatch))
+		r.drain(make([]Event, 0, r.cfg.MaxBatch), newFolder(r.cfg.FoldWindow))
 		close(r.done)
 	}
 	<-r.done
@@ -225,7 +259,7 @@ func (r *Recorder) Close() error {
 // Stats returns the counters.
 func (r *Recorder) Stats() Stats {
 	return Stats{
-		Recorded: r.recorded.Load(), Written: r.written.Load(), Batches: r.batches.Load(),
+		Recorded: r.recorded.Load(), Written: r.written.Load(), Rows: r.rows.Load(), Batches: r.batches.Load(),
 		Direct: r.direct.Load(), Retries: r.retries.Load(), Lost: r.lost.Load(), Queued: len(r.ch),
 	}
 }
@@ -234,10 +268,11 @@ func (r *Recorder) Stats() Stats {
 // briefly full disk gets a moment; a store that stays down loses the batch (logged).
 var retryDelays = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
 
-// write appends evs, retrying; if the batch still fails, each event is tried alone so that
-// one the store cannot take does not take the others with it. Every lost event is counted
-// and logged (without the patient's name or ID). The sinks get every event either way.
-func (r *Recorder) write(ctx context.Context, evs []Event) {
+// write appends evs (orig folded, or orig itself), retrying; if the batch still fails, each
+// event is tried alone so that one the store cannot take does not take the others with it.
+// Every lost event is counted and logged (without the patient's name or ID). The sinks get
+// every event of orig either way.
+func (r *Recorder) write(ctx context.Context, evs, orig []Event) {
 	err := r.st.Append(ctx, evs)
 	for _, d := range retryDelays {
 		if err == nil {
@@ -250,7 +285,8 @@ func (r *Recorder) write(ctx context.Context, evs []Event) {
 	}
 	switch {
 	case err == nil:
-		r.written.Add(uint64(len(evs)))
+		r.written.Add(uint64(len(orig)))
+		r.rows.Add(uint64(len(evs)))
 		r.batches.Add(1)
 	case len(evs) > 1:
 		for _, ev := range evs {
@@ -258,22 +294,56 @@ func (r *Recorder) write(ctx context.Context, evs []Event) {
 				r.loss(ev, err)
 				continue
 			}
-			r.written.Add(1)
+			r.written.Add(uint64(ev.Count))
+			r.rows.Add(1)
 			r.batches.Add(1)
 		}
 	default:
 		r.loss(evs[0], err)
 	}
 	for _, s := range r.cfg.Sinks {
-		for _, ev := range evs {
+		for _, ev := range orig {
 			s.Send(ev)
 		}
 	}
 }
 
 func (r *Recorder) loss(ev Event, err error) {
-	r.lost.Add(1)
-	r.log.Error("audit event lost", "err", err, "time", ev.Time, "action", ev.Action,
+	r.lost.Add(uint64(ev.Count))
+	r.log.Error("audit event lost", "err", err, "count", ev.Count, "time", ev.Time, "action", ev.Action,
 		"actor", ev.Actor.Kind, "user", ev.Actor.UserName, "ae", ev.Actor.AETitle, "addr", ev.Actor.Address,
 		"study", ev.StudyUID, "object", ev.Object, "outcome", ev.Outcome)
+}
+
+// folder folds the exact repeats of a batch (Event.Count); the writer goroutine owns one.
+type folder struct {
+	window time.Duration
+	first  map[Event]int // an event without Time and Count -> its row in rows
+	rows   []Event
+}
+
+func newFolder(window time.Duration) *folder {
+	return &folder{window: window, first: map[Event]int{}}
+}
+
+// fold returns evs (normalized) with every event that repeats an earlier one of evs within
+// the window added to that one's Count, in the order of first occurrence. The result is
+// the folder's until the next call.
+func (f *folder) fold(evs []Event) []Event {
+	if f.window < 0 || len(evs) < 2 {
+		return evs
+	}
+	clear(f.first)
+	f.rows = f.rows[:0]
+	for _, ev := range evs {
+		k := ev
+		k.Time, k.Count = time.Time{}, 0
+		if i, ok := f.first[k]; ok && ev.Time.Sub(f.rows[i].Time) <= f.window {
+			f.rows[i].Count += ev.Count
+			continue
+		}
+		f.first[k] = len(f.rows)
+		f.rows = append(f.rows, ev)
+	}
+	return f.rows
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,5 +232,65 @@ func TestRecorderLinger(t *testing.T) {
 	}
 	if b := run(-1, true); len(b) != 5 {
 		t.Errorf("no lingering, one event at a time: appends %v, want 5 of 1", b)
+	}
+}
+
+// TestRecorderFold: exact repeats that share a batch become one row with their count; a
+// look that differs in anything (address, query, outcome), or comes after the fold window,
+// keeps its own row; the sinks get every event.
+func TestRecorderFold(t *testing.T) {
+	sink := &collect{}
+	st := &gateStore{}
+	r := audit.New(st, audit.Config{Linger: time.Hour, FoldWindow: time.Second, Sinks: []audit.Sink{sink}})
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run() }()
+	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	search := func(addr, q string, after time.Duration) audit.Event {
+		return audit.Event{Time: at.Add(after), Actor: audit.User(3, "wang", addr), Action: audit.ActionQuery, Object: q}
+	}
+	failed := search("10.0.0.1", "/studies?PatientID=P1", 300*time.Millisecond)
+	failed.Outcome, failed.Detail = audit.OutcomeFailure, "HTTP 400"
+	for _, e := range []audit.Event{
+		search("10.0.0.1", "/studies?PatientID=P1", 0),
+		search("10.0.0.1", "/studies?PatientID=P1", 100*time.Millisecond),
+		search("10.0.0.2", "/studies?PatientID=P1", 150*time.Millisecond), // another address
+		search("10.0.0.1", "/studies?PatientID=P2", 200*time.Millisecond), // another patient
+		failed,
+		search("10.0.0.1", "/studies?PatientID=P1", 900*time.Millisecond),
+		search("10.0.0.1", "/studies?PatientID=P1", 1500*time.Millisecond), // past the window
+	} {
+		r.Record(context.Background(), e)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-ran
+	type row struct {
+		addr, obj string
+		outcome   audit.Outcome
+		after     time.Duration
+		count     int
+	}
+	var got []row
+	for _, e := range st.stored() {
+		got = append(got, row{e.Actor.Address, e.Object, e.Outcome, e.Time.Sub(at), e.Count})
+	}
+	want := []row{
+		{"10.0.0.1", "/studies?PatientID=P1", audit.OutcomeSuccess, 0, 3},
+		{"10.0.0.2", "/studies?PatientID=P1", audit.OutcomeSuccess, 150 * time.Millisecond, 1},
+		{"10.0.0.1", "/studies?PatientID=P2", audit.OutcomeSuccess, 200 * time.Millisecond, 1},
+		{"10.0.0.1", "/studies?PatientID=P1", audit.OutcomeFailure, 300 * time.Millisecond, 1},
+		{"10.0.0.1", "/studies?PatientID=P1", audit.OutcomeSuccess, 1500 * time.Millisecond, 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows:\n got %v\nwant %v", got, want)
+	}
+	if s := r.Stats(); s.Written != 7 || s.Rows != 5 || s.Recorded != 7 {
+		t.Errorf("stats %+v, want 7 recorded and written in 5 rows", s)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.evs) != 7 {
+		t.Errorf("sink got %d events, want all 7", len(sink.evs))
 	}
 }

@@ -221,6 +221,14 @@ func TestAuditPage(t *testing.T) {
 	if evs := events(t, r.idx.Audit(), audit.Filter{UserName: "admin", Actions: []audit.Action{audit.ActionAuditView}}); len(evs) != 2 {
 		t.Errorf("%d audit views recorded, want 2 (the search and the export)", len(evs))
 	}
+	// A row that stands for repeated looks (audit.Event.Count) says how many.
+	if err := r.idx.Audit().Append(context.Background(), []audit.Event{{Actor: audit.User(0, "doc", "10.0.0.5"),
+		Action: audit.ActionQuery, Object: "/studies?PatientID=P9", Count: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if page := adm.page("/admin/audit?user=doc&action=query"); !strings.Contains(page, `<span class="count">×3</span>`) {
+		t.Errorf("a folded row does not show its count:\n%s", page)
+	}
 	if resp, _ := r.doc.get("/admin/audit", "text/html"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a radiologist opens the audit page: %d", resp.StatusCode)
 	}

@@ -65,7 +65,7 @@ func testRoundTrip(t *testing.T, s audit.Store) {
 	}, {
 		Time:  base.Add(2 * time.Second),
 		Actor: audit.Anonymous("admin", "203.0.113.7"), Action: audit.ActionLogin, Outcome: audit.OutcomeFailure,
-		Detail: "bad password",
+		Detail: "bad password", Count: 3, // three identical failures folded (Recorder)
 	}, {
 		Time: base.Add(3 * time.Second), Actor: audit.System(), Action: audit.ActionDelete, Object: "1.2.3",
 		Outcome: audit.OutcomeSuccess,
@@ -82,7 +82,7 @@ func testRoundTrip(t *testing.T, s audit.Store) {
 	}
 	for i, g := range got {
 		w := want[len(want)-1-i] // newest first
-		w.Time = w.Time.UTC()
+		w.Time, w.Count = w.Time.UTC(), max(w.Count, 1)
 		if g.ID == 0 {
 			t.Errorf("event %d has no ID", i)
 		}
@@ -279,6 +279,9 @@ func testRecorder(t *testing.T, s audit.Store) {
 			for i := range each {
 				r.Record(context.Background(), audit.Event{Actor: audit.User(int64(w), fmt.Sprint("u", w), ""),
 					Action: audit.ActionImageView, Object: fmt.Sprintf("%d/%d", w, i)})
+				// A search the worker repeats: folded or not, every one is counted.
+				r.Record(context.Background(), audit.Event{Actor: audit.User(int64(w), fmt.Sprint("u", w), ""),
+					Action: audit.ActionQuery, Object: "/studies?PatientID=P1"})
 			}
 		}()
 	}
@@ -289,7 +292,7 @@ func testRecorder(t *testing.T, s audit.Store) {
 	if err := <-ran; !errors.Is(err, audit.ErrClosed) {
 		t.Errorf("Run returned %v, want ErrClosed", err)
 	}
-	got := all(t, s, audit.Filter{Limit: audit.MaxPage})
+	got := all(t, s, audit.Filter{Actions: []audit.Action{audit.ActionImageView}, Limit: audit.MaxPage})
 	seen := map[string]int{}
 	for _, e := range got {
 		seen[e.Object]++
@@ -300,8 +303,17 @@ func testRecorder(t *testing.T, s audit.Store) {
 	if len(got) != workers*each || len(seen) != workers*each {
 		t.Errorf("%d events stored (%d distinct), want %d", len(got), len(seen), workers*each)
 	}
+	searches := map[string]int{}
+	for _, e := range all(t, s, audit.Filter{Actions: []audit.Action{audit.ActionQuery}, Limit: audit.MaxPage}) {
+		searches[e.Actor.UserName] += e.Count
+	}
+	for w := range workers {
+		if n := searches[fmt.Sprint("u", w)]; n != each {
+			t.Errorf("u%d: searches counted %d times, want %d", w, n, each)
+		}
+	}
 	st := r.Stats()
-	if st.Recorded != workers*each || st.Written != workers*each || st.Lost != 0 || st.Queued != 0 {
+	if st.Recorded != 2*workers*each || st.Written != 2*workers*each || st.Lost != 0 || st.Queued != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	// After Close the caller writes its event itself.

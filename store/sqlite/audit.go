@@ -28,7 +28,7 @@ func (x *Index) Audit() *Audit { return &Audit{x: x} }
 const purgeChunk = 1000
 
 const auditColumns = `e.id, e.time, e.actor_kind, e.user_id, e.user_name, e.ae_title, e.address, e.action,
-	e.patient_id, e.patient_name, e.study_uid, e.object, e.outcome, e.detail`
+	e.patient_id, e.patient_name, e.study_uid, e.object, e.outcome, e.detail, e.count`
 
 func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 	if len(evs) == 0 {
@@ -36,8 +36,8 @@ func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 	}
 	err := a.x.write(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.Prepare(`INSERT INTO audit_events (time, actor_kind, user_id, user_name, ae_title,
-			address, action, patient_id, patient_name, study_uid, object, outcome, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			address, action, patient_id, patient_name, study_uid, object, outcome, detail, count)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 			e.Normalize()
 			res, err := ins.Exec(fmtTime(e.Time), string(e.Actor.Kind), e.Actor.UserID, e.Actor.UserName,
 				e.Actor.AETitle, e.Actor.Address, string(e.Action), e.PatientID, e.PatientName, e.StudyUID,
-				e.Object, string(e.Outcome), e.Detail)
+				e.Object, string(e.Outcome), e.Detail, e.Count)
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ func (a *Audit) Search(ctx context.Context, f audit.Filter) (audit.Page, error) 
 		var at, kind, action, outcome string
 		if err := rows.Scan(&e.ID, &at, &kind, &e.Actor.UserID, &e.Actor.UserName, &e.Actor.AETitle,
 			&e.Actor.Address, &action, &e.PatientID, &e.PatientName, &e.StudyUID, &e.Object, &outcome,
-			&e.Detail); err != nil {
+			&e.Detail, &e.Count); err != nil {
 			return audit.Page{}, dbErr("search audit events", err)
 		}
 		e.Time, e.Actor.Kind, e.Action, e.Outcome = parseTime(at), audit.ActorKind(kind), audit.Action(action), audit.Outcome(outcome)
