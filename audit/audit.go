@@ -88,6 +88,7 @@ const (
 	ActionRestore     Action = "restore"      // an instance's kept version made current again by an administrator
 	ActionAuditView   Action = "audit.view"   // the audit trail searched or exported
 	ActionSecurity    Action = "security"     // a security alert: access refused, login throttled
+	ActionKeyImage    Action = "key.image"    // a study's key images changed (a new Key Object Selection document stored); Object names the image
 	ActionMeasure     Action = "measure"      // a study's measurements and annotations saved (stored as an SR); Detail says how many
 )
 
@@ -96,6 +97,7 @@ var Actions = []Action{
 	ActionStudyView, ActionImageView, ActionReportView, ActionReportPrint, ActionReportSign,
 	ActionReportAmend, ActionQuery, ActionRetrieve, ActionStore, ActionLogin, ActionLogout, ActionUserChange,
 	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionRestore, ActionAuditView, ActionSecurity,
+	ActionKeyImage,
 	ActionMeasure,
 }
 
@@ -119,6 +121,7 @@ var actionLabels = map[Action]string{
 	ActionRestore:     "恢复历史版本",
 	ActionAuditView:   "查看审计日志",
 	ActionSecurity:    "安全警报",
+	ActionKeyImage:    "标记关键图像",
 	ActionMeasure:     "保存测量",
 }
 

@@ -1,2 +1,31 @@
 // The print view's button; the page itself is plain HTML so any browser prints it.
 document.getElementById('print-now')?.addEventListener('click', () => window.print());
+
+// The study's key images (viewer/keyimages.go), as pictures the server renders, under the
+// report's text; the section stays hidden when there are none. data-ready tells a waiting
+// reader (and the browser test) that every picture has loaded.
+(async () => {
+  const sec = document.getElementById('print-keyimages');
+  if (!sec) return;
+  try {
+    const r = await fetch(`/api/studies/${encodeURIComponent(sec.dataset.study)}/keyimages`, { headers: { Accept: 'application/json' } });
+    const images = r.ok ? (await r.json()).images || [] : [];
+    const grid = sec.querySelector('.key-grid');
+    await Promise.all(images.map((k, i) => new Promise((done) => {
+      const img = new Image();
+      img.onload = img.onerror = done;
+      img.alt = `${sec.querySelector('h2').textContent} ${i + 1}`;
+      img.src = k.url;
+      const cap = document.createElement('figcaption');
+      cap.textContent = `${i + 1}` + (k.frames > 1 ? ` · ${sec.dataset.frame.replace('{n}', k.frame + 1)}` : '');
+      const fig = document.createElement('figure');
+      fig.append(img, cap);
+      grid.append(fig);
+    })));
+    sec.hidden = images.length === 0;
+  } catch (e) {
+    console.error('key images', e);
+  } finally {
+    sec.dataset.ready = 'true';
+  }
+})();
