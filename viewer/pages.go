@@ -78,6 +78,10 @@ type worklistView struct {
 	Modality  []string
 	// Sort holds the URLs that sort by each order (first page, same filter): "received", "study".
 	Sort map[string]string
+	// Claims are the live claims of the page's studies (workflow.go); Critical the
+	// unacknowledged critical findings the user sees, for the banner (the page only).
+	Claims   map[string]*reading.Claim
+	Critical []reading.CriticalFinding
 }
 
 // Ordered says whether the page is in order o ("received" or "study").
@@ -122,13 +126,17 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 		return nil, err
 	}
 	wv := &worklistView{Filter: f, SiteParam: site, Rows: page.Rows,
-		Statuses: []reading.Status{reading.StatusUnread, reading.StatusDraft, reading.StatusFinal, reading.StatusAmended},
+		Statuses: []reading.Status{reading.StatusUnread, reading.StatusDraft, reading.StatusPreliminary, reading.StatusFinal,
+			reading.StatusAmended},
 		// DX stands for DR too (the repository matches both).
 		Modality: []string{"DX", "CR", "US", "CT", "MR", "MG", "XA", "RF", "OT"}}
 	if currentUser(c).Role.Staff() {
 		if wv.Sites, err = v.cfg.Sites.Sites(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if wv.Claims, err = v.worklistClaims(ctx, page.Rows); err != nil {
+		return nil, err
 	}
 	q := c.QueryParams()
 	if page.Next != "" {
@@ -164,6 +172,9 @@ func (v *Viewer) worklistPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if wv.Critical, err = v.criticalFor(c.Request().Context(), currentUser(c), true); err != nil {
+		return err
+	}
 	return v.render(c, http.StatusOK, "worklist", pageData{Active: "worklist", Worklist: wv})
 }
 
@@ -191,6 +202,9 @@ type studyView struct {
 	Sites []reading.Site
 	// Destinations an administrator may forward the study to (forward.go), secrets cleared.
 	Destinations []forward.Status
+	// Workflow is the critical findings, the claim and the review mode (workflow.go; the
+	// study page only).
+	Workflow *studyWorkflow
 }
 
 // NoWindowPresets says whether the radiograph window presets mean nothing for any of the
@@ -210,13 +224,13 @@ func (s *studyView) NoWindowPresets() bool {
 
 // Editable says whether the report is open for writing: none yet, or a draft.
 func (s *studyView) Editable() bool {
-	return s.Current == nil || s.Current.Status == reading.StatusDraft
+	return s.Current == nil || s.Current.Status.Open()
 }
 
 // Amending says whether an amendment is open (a draft over a signed version): staff see it
 // as such, while the study's status, and the township, stay with the signed version.
 func (s *studyView) Amending() bool {
-	return s.Current != nil && s.Current.Status == reading.StatusDraft && s.Signed != nil
+	return s.Current != nil && s.Current.Status.Open() && s.Signed != nil
 }
 
 // studyData is the study page's data island for the scripts.
@@ -226,6 +240,7 @@ type studyData struct {
 	Report    *reportJSON        `json:"report,omitempty"`
 	Templates []reading.Template `json:"templates"`
 	Messages  json.RawMessage    `json:"messages"`
+	Workflow  *workflowJSON      `json:"workflow,omitempty"` // workflow.go
 }
 
 func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
@@ -291,6 +306,10 @@ func (v *Viewer) studyPage(c echo.Context) error {
 	if sv.Current != nil {
 		data.Report = toReportJSON(*sv.Current, v.loc)
 	}
+	if sv.Workflow, err = v.loadWorkflow(c, sv); err != nil {
+		return err
+	}
+	data.Workflow = sv.Workflow.json(c, v)
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -341,6 +360,7 @@ type dashboardView struct {
 	Sites      map[int64]string
 	Rows       []dashRow
 	Turnaround reading.Turnaround
+	Critical   *criticalDashboard // workflow.go; nil without Config.Workflow
 }
 
 type dashRow struct {
@@ -374,6 +394,9 @@ func (v *Viewer) dashboardPage(c echo.Context) error {
 	}
 	unknown, _ := translate(langOf(c), "wl.unknown")
 	dv := &dashboardView{Days: days, Sites: names, Turnaround: ta}
+	if dv.Critical, err = v.loadCriticalDashboard(c, from, to, names); err != nil {
+		return err
+	}
 	for i := len(ta.Days) - 1; i >= 0; i-- { // newest day first
 		d := ta.Days[i]
 		name, ok := names[d.SiteID]
@@ -512,6 +535,7 @@ func (v *Viewer) usersPageStatus(c echo.Context, status int) error {
 func (v *Viewer) userFromForm(c echo.Context, u reading.User) reading.User {
 	u.DisplayName = c.FormValue("display_name")
 	u.Role = reading.Role(c.FormValue("role"))
+	u.MayReview = u.Role != reading.RoleSite && c.FormValue("may_review") == "1" // 审核医师
 	u.SiteID = 0
 	if u.Role == reading.RoleSite {
 		u.SiteID, _ = strconv.ParseInt(c.FormValue("site"), 10, 64)

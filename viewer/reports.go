@@ -32,7 +32,8 @@ type reportJSON struct {
 	SignedByName string `json:"signedByName,omitempty"`
 	SignedAt     string `json:"signedAt,omitempty"`
 	AmendReason  string `json:"amendReason,omitempty"`
-	Object       string `json:"object,omitempty"` // SOP Instance UID of the stored SR
+	SubmittedAt  string `json:"submittedAt,omitempty"` // two-level review: when it became preliminary
+	Object       string `json:"object,omitempty"`      // SOP Instance UID of the stored SR
 }
 
 func toReportJSON(r reading.Report, loc *time.Location) *reportJSON {
@@ -41,6 +42,9 @@ func toReportJSON(r reading.Report, loc *time.Location) *reportJSON {
 		AmendReason: r.AmendReason, Object: r.SOPInstanceUID}
 	if !r.SignedAt.IsZero() {
 		out.SignedAt = r.SignedAt.In(loc).Format(time.RFC3339)
+	}
+	if !r.SubmittedAt.IsZero() {
+		out.SubmittedAt = r.SubmittedAt.In(loc).Format(time.RFC3339)
 	}
 	return out
 }
@@ -87,6 +91,9 @@ func (v *Viewer) saveDraft(c echo.Context) error {
 	}
 	var req draftRequest
 	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	if err := v.mayEditReport(c, row.StudyUID); err != nil {
 		return err
 	}
 	if blank(req.Findings) && blank(req.Impression) {
@@ -143,6 +150,12 @@ func (v *Viewer) signReport(c echo.Context) error {
 	if err := checkSignable(req.Findings, req.Impression); err != nil {
 		return err
 	}
+	if err := v.mayReviewSign(c); err != nil {
+		return err
+	}
+	if err := v.holdStudy(c, row.StudyUID); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	// What the radiologist sees is what is signed: the editor's text is saved first.
@@ -157,6 +170,7 @@ func (v *Viewer) signReport(c echo.Context) error {
 	ev := studyEvent(row, audit.ActionReportSign)
 	ev.Object = reportObject(r)
 	v.record(c, ev)
+	v.releaseClaim(c, row.StudyUID)
 	v.events.publish("studies")
 	if v.cfg.ReportSigned != nil {
 		v.cfg.ReportSigned(ctx, r)
@@ -179,6 +193,9 @@ func (v *Viewer) amendReport(c echo.Context) error {
 		Reason string `json:"reason"`
 	}
 	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	if err := v.holdStudy(c, row.StudyUID); err != nil {
 		return err
 	}
 	r, err := v.cfg.Reports.Amend(c.Request().Context(), row.StudyUID, req.Reason, currentUser(c), time.Now())

@@ -1,4 +1,5 @@
-// Study page: the report editor (draft autosave, templates, signing, amendment).
+// Study page: the report editor (draft autosave, templates, signing, amendment; with the
+// workflow on, submitting for review and the claim's read-only state: workflow.js).
 (() => {
   const data = JSON.parse(document.getElementById('study-data').textContent);
   const M = data.messages || {};
@@ -15,16 +16,23 @@
   const amendBtn = document.getElementById('amend');
   const templateBar = document.getElementById('template-bar');
   const badge = document.getElementById('report-status');
+  const submitBtn = document.getElementById('submit-review');
+  const wf = data.workflow || { on: false, mayReview: true };
   let report = data.report || null;
   let saveTimer = null, saving = Promise.resolve();
+  let readOnly = !!wf.readOnly; // another radiologist holds the study, or it awaits a reviewer
+  const isOpen = (r) => !r || r.status === 'draft' || r.status === 'preliminary';
 
-  // The page is rendered in the right state; this keeps it so after an amendment starts.
+  // The page is rendered in the right state; this keeps it so after an amendment starts,
+  // or when the study turns out to be held by somebody else.
   function setEditable(editable) {
     if (!findings) return;
+    editable = editable && !readOnly;
     findings.readOnly = impression.readOnly = !editable;
-    signBtn.hidden = !editable;
+    signBtn.hidden = !editable || wf.mayReview === false;
+    if (submitBtn) submitBtn.hidden = !editable || (report && report.status === 'preliminary');
     templateBar.hidden = !editable;
-    amendBtn.hidden = editable || !report;
+    amendBtn.hidden = isOpen(report) || !report || readOnly;
   }
 
   function say(key, extra) { if (saveState) saveState.textContent = t(key) + (extra ? ' ' + extra : ''); }
@@ -62,14 +70,39 @@
       report = await send('PUT', `${api}/report`, { findings: findings.value, impression: impression.value });
       if (report) say('report.saved', clock(report.updatedAt)); else if (saveState) saveState.textContent = '';
     } catch (e) {
-      say(e.status === 409 ? 'report.conflict' : 'report.savefailed');
+      if (e.code === 'claim.held' || e.code === 'review.waiting') lose(e.code);
+      else say(e.status === 409 ? 'report.conflict' : 'report.savefailed');
       throw e;
     }
   }
 
+  // lose makes the editor read-only after the server refused a change (the study was
+  // claimed by another meanwhile, or submitted for review), and says why.
+  function lose(code) {
+    readOnly = true;
+    setEditable(false);
+    say(code);
+    document.dispatchEvent(new CustomEvent('pacs:claim-lost'));
+  }
+
+  // insert puts text at the cursor of the report field last in focus (findings by
+  // default), as typing it would: the draft is saved after it (phrases, workflow.js).
+  let lastField = findings;
+  function insert(text) {
+    if (!findings || findings.readOnly) return false;
+    const el = lastField || findings;
+    const start = el.selectionStart ?? el.value.length, end = el.selectionEnd ?? el.value.length;
+    el.setRangeText(text, start, end, 'end');
+    el.focus();
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    return true;
+  }
+  window.PacsReport = { insert, saved: () => !!report, lose };
+
   if (findings && data.canEdit) {
     if (report) { findings.value = report.findings; impression.value = report.impression; }
-    setEditable(!report || report.status === 'draft');
+    setEditable(isOpen(report));
+    for (const el of [findings, impression]) el.addEventListener('focus', () => { lastField = el; });
     const onInput = () => {
       clearTimeout(saveTimer);
       saveTimer = setTimeout(() => { saving = save().catch(() => {}); }, 1200);
@@ -100,8 +133,25 @@
       clearTimeout(saveTimer);
       await saving;
       try {
-        const version = report && report.status === 'draft' ? report.version : 1;
+        const version = report && isOpen(report) ? report.version : 1;
         report = await send('POST', `${api}/report/sign`, { version, findings: findings.value, impression: impression.value });
+        location.reload();
+      } catch (e) {
+        sayError(e, 'report.savefailed');
+      }
+    });
+    // Two-level review: the reporting radiologist hands the report to a reviewer.
+    if (submitBtn) submitBtn.addEventListener('click', async () => {
+      if (!findings.value.trim() || !impression.value.trim()) {
+        say(!findings.value.trim() ? 'report.emptyfindings' : 'report.emptyimpression');
+        return;
+      }
+      if (!confirm(t('review.submitconfirm'))) return;
+      clearTimeout(saveTimer);
+      await saving;
+      try {
+        const version = report && isOpen(report) ? report.version : 1;
+        report = await send('POST', `${api}/report/submit`, { version, findings: findings.value, impression: impression.value });
         location.reload();
       } catch (e) {
         sayError(e, 'report.savefailed');

@@ -37,6 +37,12 @@
     es.addEventListener('open', () => dot && dot.classList.add('on'));
     es.addEventListener('error', () => dot && dot.classList.remove('on'));
     es.addEventListener('studies', schedule);
+    // A critical finding flagged or acknowledged: workflow.js refreshes the banner (and a
+    // change of any kind too, since the stream keeps one pending notice per browser).
+    es.addEventListener('critical', schedule);
+    for (const kind of ['studies', 'critical']) {
+      es.addEventListener(kind, () => document.dispatchEvent(new CustomEvent('pacs:event', { detail: kind })));
+    }
     window.addEventListener('pagehide', () => es.close());
   }
   // A row opens its study wherever it is clicked, and with Enter when it has the focus;
