@@ -105,6 +105,7 @@ var atnaKinds = map[Action]atnaKind{
 	ActionRestore:   {id: instancesAccessed, action: "U"}, // PS3.15 A.5.3.2: instances updated
 	ActionAuditView: {id: dcm("110101", "Audit Log Used"), action: "R"},
 	ActionSecurity:  {id: securityAlert, action: "E", typ: []atnaCode{dcm("110132", "Use of Restricted Function")}},
+	ActionKeyImage:  {id: instancesAccessed, action: "U"}, // the study gains a key object document
 	ActionMeasure:   {id: instancesAccessed, action: "U"}, // the study gains a measurement SR
 	// A critical finding is a record about the study's instances, made and then updated.
 	ActionCritical:    {id: instancesAccessed, action: "C"},

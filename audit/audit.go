@@ -88,6 +88,7 @@ const (
 	ActionRestore     Action = "restore"      // an instance's kept version made current again by an administrator
 	ActionAuditView   Action = "audit.view"   // the audit trail searched or exported
 	ActionSecurity    Action = "security"     // a security alert: access refused, login throttled
+	ActionKeyImage    Action = "key.image"    // a study's key images changed (a new Key Object Selection document stored); Object names the image
 	ActionMeasure     Action = "measure"      // a study's measurements and annotations saved (stored as an SR); Detail says how many
 	ActionCritical    Action = "critical"     // a finding flagged as critical (危急值); Detail is what
 	ActionCriticalAck Action = "critical.ack" // a critical finding acknowledged; Detail is whom the site informed
@@ -98,6 +99,7 @@ var Actions = []Action{
 	ActionStudyView, ActionImageView, ActionReportView, ActionReportPrint, ActionReportSign,
 	ActionReportAmend, ActionQuery, ActionRetrieve, ActionStore, ActionLogin, ActionLogout, ActionUserChange,
 	ActionSiteChange, ActionShare, ActionExport, ActionDelete, ActionRestore, ActionAuditView, ActionSecurity,
+	ActionKeyImage,
 	ActionMeasure,
 	ActionCritical, ActionCriticalAck,
 }
@@ -122,6 +124,7 @@ var actionLabels = map[Action]string{
 	ActionRestore:     "恢复历史版本",
 	ActionAuditView:   "查看审计日志",
 	ActionSecurity:    "安全警报",
+	ActionKeyImage:    "标记关键图像",
 	ActionMeasure:     "保存测量",
 	ActionCritical:    "发布危急值",
 	ActionCriticalAck: "确认危急值",
@@ -172,6 +175,11 @@ type Event struct {
 	Object  string
 	Outcome Outcome // "" is OutcomeSuccess
 	Detail  string  // a failure's reason, or what changed
+	// Count is how many identical looks the event stands for (Normalize makes 0 one): the
+	// Recorder folds exact repeats, equal in every field but Time and arriving within
+	// Config.FoldWindow of the first, into one event at the first one's time. Anything that
+	// differs, one character of a query or the address, is an event of its own.
+	Count int
 }
 
 // Field bounds (characters): enough for every DICOM value they carry (PN is 3×64, UI 64),
@@ -191,6 +199,7 @@ func (e *Event) Normalize() {
 	if e.Outcome == "" {
 		e.Outcome = OutcomeSuccess
 	}
+	e.Count = max(e.Count, 1)
 	for _, f := range []struct {
 		s *string
 		n int
