@@ -17,8 +17,14 @@
 // The receiving storescp takes every object (--ignore: received over the network, not
 // written), so the senders are compared, not a disk; on loopback it is often the bound of
 // all three, so the sender's CPU time (user + system, of the storescu process or of the
-// pacsd or Orthanc server during the move) is reported beside the rate. All three read
-// their objects from the page cache once the first round has warmed it.
+// pacsd or Orthanc server during the move) is reported beside the rate, and so is the
+// receiver's (the storescp's CPU during each target's run). All three read their objects
+// from the page cache once the first round has warmed it.
+//
+// -sink-pdu sets the storescp's maximum PDU (DCMTK's default, 16 KB, unless given) and
+// -sink-cpu pins it to CPUs (taskset), to see whether the receiver caps the comparison: on
+// the 2-core machine it does, with either PDU size (the receiver's CPU per study is about
+// the senders', and the three rates move together); the default stays DCMTK's.
 package main
 
 import (
@@ -47,6 +53,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "runs of each target, interleaved; the median is reported")
 	work := flag.String("dir", ".cache/benchretrieve", "scratch folder")
 	mode := flag.String("mode", "move", "move (C-MOVE: pacsd, storescu, Orthanc) or forward (forwarding: pacsd, storescu)")
+	flag.IntVar(&sinkPDU, "sink-pdu", sinkPDU, "the receiving storescp's maximum PDU (--max-pdu, 4096..131072)")
+	flag.StringVar(&sinkCPU, "sink-cpu", sinkCPU, "CPU list the receiving storescp is pinned to (taskset -c); empty: not pinned")
 	flag.Parse()
 	run := runMove
 	switch *mode {
@@ -156,10 +164,13 @@ func runMove(images, rounds int, work string) error {
 	}
 	times := make([][]float64, len(targets))
 	cpus := make([][]float64, len(targets))
+	sinkCPUs := make([][]float64, len(targets))
 	for r := 0; r < rounds; r++ {
 		for i, t := range targets {
 			start := time.Now()
+			sinkBefore := cpuSeconds(sink)
 			cpu, err := t.run()
+			sinkCPUs[i] = append(sinkCPUs[i], cpuSeconds(sink)-sinkBefore)
 			if err != nil {
 				return fmt.Errorf("%s: %w\n%s", t.name, err, tail(pacsd.log.String()))
 			}
@@ -168,11 +179,11 @@ func runMove(images, rounds int, work string) error {
 		}
 	}
 	rate := make([]float64, len(targets))
-	fmt.Printf("\n%-34s %10s %10s %14s\n", "", "seconds", "MB/s", "sender CPU s")
+	fmt.Printf("\n%-34s %10s %10s %14s %14s\n", "", "seconds", "MB/s", "sender CPU s", "receiver CPU s")
 	for i, t := range targets {
 		s := median(times[i])
 		rate[i] = mb(total) / s
-		fmt.Printf("%-34s %10.2f %10.1f %14.2f\n", t.name, s, rate[i], median(cpus[i]))
+		fmt.Printf("%-34s %10.2f %10.1f %14.2f %14.2f\n", t.name, s, rate[i], median(cpus[i]), median(sinkCPUs[i]))
 	}
 	fmt.Printf("\npacsd / storescu: %.2fx (target >= 0.8x)\npacsd / Orthanc:  %.2fx (target >= 1.5x)\n",
 		rate[1]/rate[0], rate[1]/rate[2])
@@ -356,6 +367,12 @@ func mb(n int64) float64 { return float64(n) / 1e6 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
+// The receiving storescp's settings (flags).
+var (
+	sinkPDU = 16384
+	sinkCPU = ""
+)
+
 // startSink starts the storescp every target sends to (discarding what it receives) and
 // returns it with its port once it accepts connections.
 func startSink() (*proc, string, error) {
@@ -363,7 +380,12 @@ func startSink() (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	sink, err := start("storescp", "storescp", "--ignore", "-aet", "SINK", port)
+	args := []string{"--ignore", "--max-pdu", strconv.Itoa(sinkPDU), "-aet", "SINK", port}
+	bin := "storescp"
+	if sinkCPU != "" {
+		bin, args = "taskset", append([]string{"-c", sinkCPU, "storescp"}, args...)
+	}
+	sink, err := start("storescp", bin, args...)
 	if err != nil {
 		return nil, "", err
 	}
