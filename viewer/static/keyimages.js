@@ -133,7 +133,8 @@
     }
   }
 
-  // The pane's mark: a star and 关键 in its top right corner, drawn after each paint.
+  // The pane's mark: a star and 关键 at the top, right of the centre (the corners hold the
+  // overlay's text, the centre the orientation marker), drawn after each paint.
   function paintMark(pane, ctx) {
     const im = shownImage(pane);
     if (!im || !isKey(im.sopUID, im.frame)) return;
@@ -142,8 +143,8 @@
     ctx.save();
     ctx.font = `bold ${Math.round(14 * s)}px sans-serif`;
     const w = ctx.measureText(text).width + 12 * s;
-    const x = ctx.canvas.width - w - 8 * s;
-    const y = 36 * s;
+    const x = ctx.canvas.width / 2 + 28 * s;
+    const y = 8 * s;
     ctx.fillStyle = 'rgba(0, 0, 0, 0.55)';
     ctx.fillRect(x, y, w, 22 * s);
     ctx.fillStyle = '#ffd54f';
