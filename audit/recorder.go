@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,8 @@ type Recorder struct {
 	log   *slog.Logger
 	ch    chan Event
 	full  chan struct{} // a lingering writer's wake-up: MaxBatch events are waiting
-	wake  int           // the queue length at which Record sends on full
+	flush chan chan struct{}
+	wake  int // the queue length at which Record sends on full
 	quit  chan struct{}
 	done  chan struct{}
 	state sync.RWMutex // Record holds it shared while sending on ch; Close exclusively to close
@@ -105,7 +107,7 @@ func New(st Store, cfg Config) *Recorder {
 	return &Recorder{
 		st: st, cfg: cfg, log: log.With("component", "audit"),
 		ch: make(chan Event, cfg.Buffer), full: make(chan struct{}, 1), wake: max(cfg.MaxBatch-1, 1),
-		quit: make(chan struct{}), done: make(chan struct{}),
+		flush: make(chan chan struct{}), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -173,12 +175,19 @@ func (r *Recorder) Run() error {
 	for {
 		select {
 		case ev := <-r.ch:
-			batch, quit := r.linger(append(batch[:0], ev))
+			batch, flushed, quit := r.linger(append(batch[:0], ev))
 			r.write(context.Background(), f.fold(batch), batch)
 			if quit {
 				r.drain(batch, f)
 				return ErrClosed
 			}
+			if flushed != nil {
+				r.drain(batch, f)
+				close(flushed)
+			}
+		case flushed := <-r.flush:
+			r.drain(batch, f)
+			close(flushed)
 		case <-r.quit:
 			r.drain(batch, f)
 			return ErrClosed
@@ -187,28 +196,50 @@ func (r *Recorder) Run() error {
 }
 
 // linger waits up to Linger after the batch's first event, or until MaxBatch events are
-// waiting or the recorder closes (quit), then takes what is queued: group commit across
-// requests that do not overlap.
-func (r *Recorder) linger(batch []Event) ([]Event, bool) {
+// waiting, Flush is called (flushed) or the recorder closes (quit), then takes what is
+// queued: group commit across requests that do not overlap.
+func (r *Recorder) linger(batch []Event) (_ []Event, flushed chan struct{}, quit bool) {
 	if r.cfg.Linger <= 0 {
-		return r.fill(batch), false
+		return r.fill(batch), nil, false
 	}
 	select { // a wake-up left from the previous batch
 	case <-r.full:
 	default:
 	}
 	if len(r.ch) >= r.wake {
-		return r.fill(batch), false
+		return r.fill(batch), nil, false
 	}
 	t := time.NewTimer(r.cfg.Linger)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-r.full:
+	case flushed = <-r.flush:
 	case <-r.quit:
-		return r.fill(batch), true
+		return r.fill(batch), nil, true
 	}
-	return r.fill(batch), false
+	return r.fill(batch), flushed, false
+}
+
+// Flush returns once every event recorded before it was called has been given to the store
+// (and the sinks), without waiting for the writer's linger: for a caller that must see its
+// events in the store (tests, benchmarks counting the writer's work). It waits for Run to
+// start, or for ctx.
+func (r *Recorder) Flush(ctx context.Context) error {
+	flushed := make(chan struct{})
+	select {
+	case r.flush <- flushed:
+	case <-r.done: // closed: Close wrote everything
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit flush: %w", ctx.Err())
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit flush: %w", ctx.Err())
+	}
 }
 
 // fill adds the events already waiting, up to MaxBatch: group commit.

@@ -294,3 +294,32 @@ func TestRecorderFold(t *testing.T) {
 		t.Errorf("sink got %d events, want all 7", len(sink.evs))
 	}
 }
+
+// TestRecorderFlush: Flush has the writer write what is queued now, however long it would
+// linger, and returns once it is stored; after Close it returns at once.
+func TestRecorderFlush(t *testing.T) {
+	st := &gateStore{}
+	r := audit.New(st, audit.Config{Linger: time.Hour})
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for round := 1; round <= 2; round++ {
+		for i := range 3 {
+			r.Record(ctx, ev(strconv.Itoa(10*round+i)))
+		}
+		if err := r.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(st.stored()); n != 3*round {
+			t.Fatalf("round %d: %d events stored after Flush, want %d", round, n, 3*round)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-ran
+	if err := r.Flush(ctx); err != nil {
+		t.Errorf("Flush after Close: %v", err)
+	}
+}
