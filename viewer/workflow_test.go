@@ -24,8 +24,15 @@ type workflowRoom struct {
 	sa, sb reading.Site
 }
 
+// allRepos wires every repository of the study page as cmd/pacsd does (the workflow, and
+// the measurements, key images and priors its page also asks for).
+func allRepos(c *Config) {
+	rd := c.Reports.(*sqlite.Reading)
+	c.Annotations, c.KeyImages, c.Priors, c.Workflow = rd, rd, rd, rd
+}
+
 func newWorkflowRoom(t *testing.T) *workflowRoom {
-	en := newEnvWith(t, func(c *Config) { c.Workflow = c.Reports.(*sqlite.Reading) })
+	en := newEnvWith(t, allRepos)
 	ctx := context.Background()
 	r := en.idx.Reading()
 	w := &workflowRoom{env: en}
