@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,8 +21,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pacsd/dicom"
+	"pacsd/internal/browsertest"
 	"pacsd/reading"
 	"pacsd/store"
+	"pacsd/thumbnail"
 )
 
 // benchStudies is how many studies the worklist benchmarks index: 10k by default,
@@ -222,5 +225,68 @@ func BenchmarkFramePixels3000(b *testing.B) {
 			}
 			b.ReportMetric(float64(size)/(1<<20), "MiB-gzipped")
 		})
+	}
+}
+
+// BenchmarkViewerInBrowser times the image viewer in Chromium (browsertest/viewer_bench.mjs)
+// on five chest DR studies (3000x3000 PA and a lateral, each with a prior), each opened once
+// with the server's frame cache cold for it: first image, full resolution, next image,
+// window/level and a prior side by side, p50 and p95 over the studies. The figures are
+// reported, not asserted:
+//
+//	go test -run '^$' -bench BenchmarkViewerInBrowser -benchtime 1x ./viewer/
+func BenchmarkViewerInBrowser(b *testing.B) {
+	browsertest.Require(b)
+	// Thumbnails from the service, made before the studies are opened, as pacsd serve makes
+	// them after ingest (the test fallback would render each on every page load).
+	var thumbs *thumbnail.Service
+	en := newEnvWith(b, func(c *Config) {
+		var err error
+		if thumbs, err = thumbnail.New(c.Archive, thumbnail.Config{Dir: b.TempDir(), Logger: quietLogger(b)}); err != nil {
+			b.Fatal(err)
+		}
+		c.Thumbnails = thumbs
+	})
+	en.admin()
+	en.user("doc", reading.RoleRadiologist, 0)
+	var studies []map[string]string
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		vs := putViewingStudiesAt(b, en.archive, fmt.Sprintf("2.25.82%04d", i))
+		studies = append(studies, map[string]string{"uid": vs.current, "prior": vs.prior})
+		for _, s := range [][2]string{{vs.current, vs.current + ".1"}, {vs.current, vs.latSeries}, {vs.prior, vs.prior + ".1"}} {
+			if _, err := thumbs.Series(ctx, s[0], s[1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	sc, _ := json.Marshal(map[string]any{
+		"doc":         map[string]string{"username": "doc", "password": "password-doc"},
+		"studies":     studies,
+		"windowSteps": 40,
+	})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 { // one pass: the studies are cold only once
+			break
+		}
+		res := browsertest.Run(b, "viewer_bench.mjs", browsertest.Options{
+			BaseURL: en.srv.URL,
+			Env:     map[string]string{"VIEWER_BENCH": string(sc)},
+			Timeout: 4 * time.Minute,
+		})
+		browsertest.Report(b, res)
+		s := res.Step("time the viewer on 3000x3000 DR studies")
+		if s == nil || !s.OK {
+			b.Fatalf("the benchmark scenario failed: %+v", s)
+		}
+		b.Logf("viewer timings (ms): %s", s.Detail)
+		var figures map[string]struct{ P50, P95 float64 }
+		if err := json.Unmarshal(s.Detail, &figures); err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range []string{"firstImageMs", "fullResMs", "nextImageMs", "windowMs", "compareMs"} {
+			b.ReportMetric(figures[k].P50, k+"-p50")
+		}
 	}
 }

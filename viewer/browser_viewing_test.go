@@ -85,9 +85,15 @@ type viewingStudies struct {
 // Patient Orientation L\F, lateral 1500x1800 with P\F), the same patient's prior PA a year
 // earlier (Pixel Spacing) and another patient's uncalibrated DR, all from TOWN_A.
 func putViewingStudies(t testing.TB, a *store.Archive) viewingStudies {
+	return putViewingStudiesAt(t, a, "2.25.81000")
+}
+
+// putViewingStudiesAt is putViewingStudies with UIDs under prefix.
+func putViewingStudiesAt(t testing.TB, a *store.Archive, prefix string) viewingStudies {
 	t.Helper()
-	vs := viewingStudies{current: "2.25.810001", pa: "2.25.810001.1.1", lat: "2.25.810001.2.1", latSeries: "2.25.810001.2",
-		prior: "2.25.810002", priorSOP: "2.25.810002.1.1", uncalibrated: "2.25.810003"}
+	vs := viewingStudies{current: prefix + "1", prior: prefix + "2", uncalibrated: prefix + "3"}
+	vs.pa, vs.latSeries, vs.priorSOP = vs.current+".1.1", vs.current+".2", vs.prior+".1.1"
+	vs.lat = vs.latSeries + ".1"
 	patient := []elem{
 		{0x00080080, "LO", "城关镇卫生院"}, {0x00100020, "LO", "P0001"}, {0x00101010, "AS", "047Y"},
 	}
@@ -98,16 +104,16 @@ func putViewingStudies(t testing.TB, a *store.Archive) viewingStudies {
 			t.Fatal(err)
 		}
 	}
-	put(withElements(t, syntheticDR(t, vs.current, "2.25.810001.1", vs.pa, "王建国", 3000, 3000), append(patient,
+	put(withElements(t, syntheticDR(t, vs.current, vs.current+".1", vs.pa, "王建国", 3000, 3000), append(patient,
 		elem{0x0008103E, "LO", "胸部正位"}, elem{0x00181164, "DS", `0.143\0.143`}, elem{0x00185101, "CS", "PA"},
 		elem{0x00200020, "CS", `L\F`})...))
 	put(withElements(t, syntheticDR(t, vs.current, vs.latSeries, vs.lat, "王建国", 1500, 1800), append(patient,
 		elem{0x0008103E, "LO", "胸部侧位"}, elem{0x00181164, "DS", `0.143\0.143`}, elem{0x00185101, "CS", "LL"},
 		elem{0x00200011, "IS", "2"}, elem{0x00200020, "CS", `P\F`})...))
-	put(withElements(t, syntheticDR(t, vs.prior, "2.25.810002.1", vs.priorSOP, "王建国", 1024, 1024), append(patient,
+	put(withElements(t, syntheticDR(t, vs.prior, vs.prior+".1", vs.priorSOP, "王建国", 1024, 1024), append(patient,
 		elem{0x00080020, "DA", "20250301"}, elem{0x00280030, "DS", `0.4\0.4`}, elem{0x00185101, "CS", "PA"},
 		elem{0x00200020, "CS", `L\F`})...))
-	put(withElements(t, syntheticDR(t, vs.uncalibrated, "2.25.810003.1", "2.25.810003.1.1", "赵丽", 800, 600),
+	put(withElements(t, syntheticDR(t, vs.uncalibrated, vs.uncalibrated+".1", vs.uncalibrated+".1.1", "赵丽", 800, 600),
 		elem{0x00100020, "LO", "P0002"}, elem{0x00100040, "CS", "F"}))
 	return vs
 }

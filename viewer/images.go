@@ -240,23 +240,32 @@ func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("empty frame: %w", pixel.ErrCorrupt)
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i := 0; i < n; i++ {
-		m := mod(fr.Sample(i))
-		lo, hi = math.Min(lo, m), math.Max(hi, m)
-	}
-	// Whole modality values that fit 16 bits are sent exactly; anything else is quantised
-	// to 65536 steps over the frame's range.
-	scale := 1.0
-	integral := info.ModalityLUT != nil || (info.RescaleSlope == math.Trunc(info.RescaleSlope) &&
-		info.RescaleIntercept == math.Trunc(info.RescaleIntercept))
-	if !integral || hi-lo > 65535 {
-		scale = math.Max((hi-lo)/65535, 1e-9)
-	}
-	raw := make([]byte, 2*n)
-	for i := 0; i < n; i++ {
-		q := math.Round((mod(fr.Sample(i)) - lo) / scale)
-		binary.LittleEndian.PutUint16(raw[2*i:], uint16(min(max(q, 0), 65535)))
+	var lo, hi, scale float64
+	var raw []byte
+	if plainUnsigned16(fr, info) {
+		// The common DR: unsigned 16-bit samples, no rescale beyond a whole intercept. The
+		// values are sent as they are, less their minimum, in one pass each way.
+		lo, hi, raw = packPlain16(fr.Data16, info.RescaleIntercept)
+		scale = 1
+	} else {
+		lo, hi = math.Inf(1), math.Inf(-1)
+		for i := 0; i < n; i++ {
+			m := mod(fr.Sample(i))
+			lo, hi = math.Min(lo, m), math.Max(hi, m)
+		}
+		// Whole modality values that fit 16 bits are sent exactly; anything else is quantised
+		// to 65536 steps over the frame's range.
+		scale = 1.0
+		integral := info.ModalityLUT != nil || (info.RescaleSlope == math.Trunc(info.RescaleSlope) &&
+			info.RescaleIntercept == math.Trunc(info.RescaleIntercept))
+		if !integral || hi-lo > 65535 {
+			scale = math.Max((hi-lo)/65535, 1e-9)
+		}
+		raw = make([]byte, 2*n)
+		for i := 0; i < n; i++ {
+			q := math.Round((mod(fr.Sample(i)) - lo) / scale)
+			binary.LittleEndian.PutUint16(raw[2*i:], uint16(min(max(q, 0), 65535)))
+		}
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed) // the level is valid
@@ -281,6 +290,27 @@ func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
 			"X-Photometric":   fr.Photometric,
 		},
 	}, nil
+}
+
+// plainUnsigned16 says whether a frame's modality values are its unsigned 16-bit samples
+// plus a whole intercept (no Modality LUT, slope 1), so packPlain16 may send them.
+func plainUnsigned16(fr *pixel.Frame, info pixel.Info) bool {
+	return fr.Data16 != nil && !fr.Signed && fr.SamplesPerPixel == 1 && info.ModalityLUT == nil &&
+		(info.RescaleSlope == 1 || info.RescaleSlope == 0) && info.RescaleIntercept == math.Trunc(info.RescaleIntercept)
+}
+
+// packPlain16 packs samples as little-endian value minus the minimum: the modality range
+// [lo, hi] is the samples' plus intercept.
+func packPlain16(px []uint16, intercept float64) (lo, hi float64, raw []byte) {
+	mn, mx := uint16(math.MaxUint16), uint16(0)
+	for _, v := range px {
+		mn, mx = min(mn, v), max(mx, v)
+	}
+	raw = make([]byte, 2*len(px))
+	for i, v := range px {
+		binary.LittleEndian.PutUint16(raw[2*i:], v-mn)
+	}
+	return float64(mn) + intercept, float64(mx) + intercept, raw
 }
 
 // defaultWindow is the window the browser starts with, in modality units: the file's

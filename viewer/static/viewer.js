@@ -51,6 +51,7 @@
   // ---------------- pixel data (shared by the panes) ----------------
   const levelCache = new Map(); // `${sop}/${frame}/${preview|full}` -> Promise<level>
   const CACHE_FULL = 6;
+  const previewsPending = new Set();
 
   // fetchLevel gets one frame's 16-bit values: {w, h, px, offset, scale, maxV, c0, w0, min, max, mono1}.
   function fetchLevel(uid, sop, frame, preview) {
@@ -60,7 +61,11 @@
       levelCache.delete(key); levelCache.set(key, p); // most recently used last
       return p;
     }
+    // Full-resolution frames wait for the previews asked before them: the first look at
+    // every pane comes before the detail of any.
+    const before = preview ? [] : [...previewsPending];
     const p = (async () => {
+      if (before.length) await Promise.allSettled(before);
       const t0 = performance.now();
       const r = await fetch(`${apiOf(uid)}/instances/${sop}/frames/${frame}/pixels${preview ? '?preview=1' : ''}`, { credentials: 'same-origin' });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
@@ -79,6 +84,10 @@
     })();
     levelCache.set(key, p);
     p.catch(() => levelCache.delete(key));
+    if (preview) {
+      previewsPending.add(p);
+      p.finally(() => previewsPending.delete(p)).catch(() => {});
+    }
     let full = 0;
     for (const k of [...levelCache.keys()].reverse()) {
       if (k.endsWith('/f') && ++full > CACHE_FULL) levelCache.delete(k);
@@ -383,8 +392,7 @@
         Object.defineProperty(cur, 'h', { get: () => cur.levels[cur.levels.length - 1].h });
         p.cur = cur;
         if (!keep) { resetView(p); p.center = cur.c0; p.width = cur.w0; }
-        p.srcLevel = null;
-        draw(p);
+        applyWindow(p);
         if (!cur.full) {
           fullP.then((lv) => {
             if (p.cur !== cur) return;
