@@ -32,7 +32,7 @@ process.exitCode = await run.finish();
 
 async function shot(p, name) {
   const file = `${run.artifacts}/${name}.png`;
-  await p.screenshot({ path: file });
+  await p.screenshot({ path: file, fullPage: true });
   run.screenshots.push(file);
 }
 
@@ -47,7 +47,7 @@ function pane(i) {
       center: window.__viewer.pane(i).center, width: window.__viewer.pane(i).width,
       full: p.image && p.image.full, active: p === window.PacsViewer.active(),
       tl: text('.tl'), tr: text('.tr'), bl: text('.bl'), br: text('.br'),
-      markers: { top: text('.marker.top'), bottom: text('.marker.bottom'), left: text('.marker.left'), right: text('.marker.right') },
+      markers: { top: text('.mk-top'), bottom: text('.mk-bottom'), left: text('.mk-left'), right: text('.mk-right') },
       scalebar: { hidden: p.element.querySelector('.scalebar').hidden, mm: Number(p.element.querySelector('.scalebar').dataset.mm),
         px: Number(p.element.querySelector('.scalebar').dataset.px), label: text('.scalebar .label') },
       cssWidth: p.canvas.getBoundingClientRect().width, dpr: window.devicePixelRatio,
@@ -307,8 +307,8 @@ async function steps() {
   await run.step('phone 390x844: viewer first, swipe turns the image, pinch zooms', async () => {
     const phone = await run.context.newPage();
     run.watch(phone);
+    await phone.setViewportSize({ width: 390, height: 844 });
     const cdp = await run.context.newCDPSession(phone);
-    await cdp.send('Emulation.setDeviceMetricsOverride', { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
     await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
     await phone.goto(`${run.baseURL}/studies/${sc.current.uid}`);
     await poll('phone viewer', async () => {
@@ -349,8 +349,7 @@ async function steps() {
   await run.step('phone 390x844: the worklist fits', async () => {
     const phone = await run.context.newPage();
     run.watch(phone);
-    const cdp = await run.context.newCDPSession(phone);
-    await cdp.send('Emulation.setDeviceMetricsOverride', { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
+    await phone.setViewportSize({ width: 390, height: 844 });
     await phone.goto(`${run.baseURL}/`);
     await phone.locator('#worklist').waitFor();
     const w = await phone.evaluate(() => document.documentElement.scrollWidth);

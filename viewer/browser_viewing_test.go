@@ -95,7 +95,7 @@ func putViewingStudiesAt(t testing.TB, a *store.Archive, prefix string) viewingS
 	vs.pa, vs.latSeries, vs.priorSOP = vs.current+".1.1", vs.current+".2", vs.prior+".1.1"
 	vs.lat = vs.latSeries + ".1"
 	patient := []elem{
-		{0x00080080, "LO", "城关镇卫生院"}, {0x00100020, "LO", "P0001"}, {0x00101010, "AS", "047Y"},
+		{0x00080080, "LO", "城关镇卫生院", nil}, {0x00100020, "LO", "P0001", nil}, {0x00101010, "AS", "047Y", nil},
 	}
 	put := func(b []byte) {
 		t.Helper()
@@ -105,24 +105,26 @@ func putViewingStudiesAt(t testing.TB, a *store.Archive, prefix string) viewingS
 		}
 	}
 	put(withElements(t, syntheticDR(t, vs.current, vs.current+".1", vs.pa, "王建国", 3000, 3000), append(patient,
-		elem{0x0008103E, "LO", "胸部正位"}, elem{0x00181164, "DS", `0.143\0.143`}, elem{0x00185101, "CS", "PA"},
-		elem{0x00200020, "CS", `L\F`})...))
+		elem{0x0008103E, "LO", "胸部正位", nil}, elem{0x00181164, "DS", `0.143\0.143`, nil}, elem{0x00185101, "CS", "PA", nil},
+		elem{0x00200020, "CS", `L\F`, nil})...))
 	put(withElements(t, syntheticDR(t, vs.current, vs.latSeries, vs.lat, "王建国", 1500, 1800), append(patient,
-		elem{0x0008103E, "LO", "胸部侧位"}, elem{0x00181164, "DS", `0.143\0.143`}, elem{0x00185101, "CS", "LL"},
-		elem{0x00200011, "IS", "2"}, elem{0x00200020, "CS", `P\F`})...))
+		elem{0x0008103E, "LO", "胸部侧位", nil}, elem{0x00181164, "DS", `0.143\0.143`, nil}, elem{0x00185101, "CS", "LL", nil},
+		elem{0x00200011, "IS", "2", nil}, elem{0x00200020, "CS", `P\F`, nil})...))
 	put(withElements(t, syntheticDR(t, vs.prior, vs.prior+".1", vs.priorSOP, "王建国", 1024, 1024), append(patient,
-		elem{0x00080020, "DA", "20250301"}, elem{0x00280030, "DS", `0.4\0.4`}, elem{0x00185101, "CS", "PA"},
-		elem{0x00200020, "CS", `L\F`})...))
+		elem{0x00080020, "DA", "20250301", nil}, elem{0x00280030, "DS", `0.4\0.4`, nil}, elem{0x00185101, "CS", "PA", nil},
+		elem{0x00200020, "CS", `L\F`, nil})...))
 	put(withElements(t, syntheticDR(t, vs.uncalibrated, vs.uncalibrated+".1", vs.uncalibrated+".1.1", "赵丽", 800, 600),
-		elem{0x00100020, "LO", "P0002"}, elem{0x00100040, "CS", "F"}))
+		elem{0x00100020, "LO", "P0002", nil}, elem{0x00100040, "CS", "F", nil}))
 	return vs
 }
 
-// elem is one data element to set in a test object.
+// elem is one data element to set in a test object: a text value, or what write encodes
+// (a sequence, a binary value).
 type elem struct {
 	tag   uint32
 	vr    string
 	value string
+	write func(*dicom.Encoder)
 }
 
 // withElements sets text elements in an Explicit VR Little Endian Part-10 object (the test
@@ -160,11 +162,15 @@ func withElements(t testing.TB, obj []byte, set ...elem) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := dicom.EncodeText(e.value, []string{"ISO_IR 192"}, e.vr)
-		if err != nil {
-			t.Fatal(err)
+		if e.write != nil {
+			e.write(enc)
+		} else {
+			v, err := dicom.EncodeText(e.value, []string{"ISO_IR 192"}, e.vr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc.WriteElement(dicom.Tag(e.tag), e.vr, v)
 		}
-		enc.WriteElement(dicom.Tag(e.tag), e.vr, v)
 		if err := enc.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -118,7 +118,7 @@
     el.innerHTML = `<canvas class="image" tabindex="0"></canvas>
       <div class="overlay tl"></div><div class="overlay tr"></div>
       <div class="overlay bl"></div><div class="overlay br"></div>
-      <div class="marker top"></div><div class="marker bottom"></div><div class="marker left"></div><div class="marker right"></div>
+      <div class="marker mk-top"></div><div class="marker mk-bottom"></div><div class="marker mk-left"></div><div class="marker mk-right"></div>
       <div class="scalebar" hidden><span class="bar"></span><span class="label"></span></div>
       <canvas class="loupe" width="220" height="220" hidden></canvas>
       <div class="message" hidden></div>`;
@@ -130,7 +130,7 @@
     const p = {
       index, element: el, canvas, ctx: canvas.getContext('2d'),
       ov: { tl: q('.tl'), tr: q('.tr'), bl: q('.bl'), br: q('.br') },
-      mk: { top: q('.marker.top'), bottom: q('.marker.bottom'), left: q('.marker.left'), right: q('.marker.right') },
+      mk: { top: q('.mk-top'), bottom: q('.mk-bottom'), left: q('.mk-left'), right: q('.mk-right') },
       scalebar: q('.scalebar'), loupe: q('canvas.loupe'), msg: q('.message'),
       src: document.createElement('canvas'), srcLevel: null, buf: null,
       st: null, idx: 0, frame: 0, cur: null, seq: 0,
