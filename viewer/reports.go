@@ -133,10 +133,14 @@ func checkSignable(findings, impression string) error {
 	return nil
 }
 
-func (v *Viewer) signReport(c echo.Context) error {
+// saveFinal is the start of a signature or a submission for review: the study, the
+// version named and the editor's text saved as the draft, once it may be (neither part
+// empty, the user may sign when sign is set, the study is not held by another). Checked
+// before the text is saved: a refused request leaves no draft behind.
+func (v *Viewer) saveFinal(c echo.Context, sign bool) (reading.WorklistRow, int, error) {
 	row, err := v.authorizeStudy(c, c.Param("study"))
 	if err != nil {
-		return err
+		return row, 0, err
 	}
 	var req struct {
 		Version    int    `json:"version"`
@@ -144,25 +148,32 @@ func (v *Viewer) signReport(c echo.Context) error {
 		Impression string `json:"impression"`
 	}
 	if err := readJSON(c, &req); err != nil {
-		return err
+		return row, 0, err
 	}
-	// Checked before the text is saved: a refused signature leaves no draft behind.
 	if err := checkSignable(req.Findings, req.Impression); err != nil {
-		return err
+		return row, 0, err
 	}
-	if err := v.mayReviewSign(c); err != nil {
-		return err
+	if sign {
+		if err := v.mayReviewSign(c); err != nil {
+			return row, 0, err
+		}
 	}
 	if err := v.holdStudy(c, row.StudyUID); err != nil {
+		return row, 0, err
+	}
+	// What the radiologist sees is what is signed: the editor's text is saved first.
+	_, err = v.cfg.Reports.SaveDraft(c.Request().Context(), row.StudyUID, req.Findings, req.Impression, currentUser(c), time.Now())
+	return row, req.Version, err
+}
+
+func (v *Viewer) signReport(c echo.Context) error {
+	row, version, err := v.saveFinal(c, true)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	u := currentUser(c)
-	// What the radiologist sees is what is signed: the editor's text is saved first.
-	if _, err := v.cfg.Reports.SaveDraft(ctx, row.StudyUID, req.Findings, req.Impression, u, time.Now()); err != nil {
-		return err
-	}
-	r, err := v.cfg.Reports.Sign(ctx, row.StudyUID, req.Version, u, time.Now())
+	r, err := v.cfg.Reports.Sign(ctx, row.StudyUID, version, u, time.Now())
 	if err != nil {
 		return err
 	}

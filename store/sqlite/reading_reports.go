@@ -121,21 +121,32 @@ func (r *Reading) SaveDraft(ctx context.Context, studyUID, findings, impression 
 	return out, nil
 }
 
+// openVersion is the study's latest version when it is the given one, in a state open
+// says may go on (signed, submitted), and not empty: ErrNotFound without a report,
+// ErrConflict for another version or state, ErrInvalid when empty.
+func openVersion(tx *sql.Tx, studyUID string, version int, open func(reading.Status) bool) (reading.Report, error) {
+	cur, err := latest(tx, studyUID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cur, fmt.Errorf("no report: %w", reading.ErrNotFound)
+	}
+	if err != nil {
+		return cur, err
+	}
+	if cur.Version != version || !open(cur.Status) {
+		return cur, fmt.Errorf("version %d (%s) is not an open draft: %w", version, cur.Status, reading.ErrConflict)
+	}
+	if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
+		return cur, fmt.Errorf("an empty report cannot be signed or submitted: %w", reading.ErrInvalid)
+	}
+	return cur, nil
+}
+
 func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer reading.User, at time.Time) (reading.Report, error) {
 	var out reading.Report
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		cur, err := latest(tx, studyUID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("no report: %w", reading.ErrNotFound)
-		}
+		cur, err := openVersion(tx, studyUID, version, reading.Status.Open)
 		if err != nil {
 			return err
-		}
-		if cur.Version != version || !cur.Status.Open() {
-			return fmt.Errorf("version %d is not the open draft: %w", version, reading.ErrConflict)
-		}
-		if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
-			return fmt.Errorf("an empty report cannot be signed: %w", reading.ErrInvalid)
 		}
 		status := reading.StatusFinal
 		if version > 1 {

@@ -238,18 +238,10 @@ func (r *Reading) Claims(ctx context.Context, studyUIDs []string, at time.Time) 
 func (r *Reading) SubmitReport(ctx context.Context, studyUID string, version int, author reading.User, at time.Time) (reading.Report, error) {
 	var out reading.Report
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		cur, err := latest(tx, studyUID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("no report: %w", reading.ErrNotFound)
-		}
+		// Only a draft not yet submitted: a second submission is a conflict.
+		cur, err := openVersion(tx, studyUID, version, func(s reading.Status) bool { return s == reading.StatusDraft })
 		if err != nil {
 			return err
-		}
-		if cur.Version != version || cur.Status != reading.StatusDraft {
-			return fmt.Errorf("version %d is not an open draft: %w", version, reading.ErrConflict)
-		}
-		if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
-			return fmt.Errorf("an empty report cannot be submitted: %w", reading.ErrInvalid)
 		}
 		if _, err := tx.Exec(`UPDATE reports SET submitted_at = ?, author_id = ?, author_name = ?, updated_at = ?
 			WHERE id = ?`, fmtTime(at), author.ID, author.Name(), fmtTime(at), cur.ID); err != nil {
