@@ -97,13 +97,15 @@
     el.dispatchEvent(new Event('input', { bubbles: true }));
     return true;
   }
-  window.PacsReport = { insert, saved: () => !!report, lose };
+  let typed = false; // the user changed the report during this visit (workflow.js: the claim)
+  window.PacsReport = { insert, typed: () => typed, lose };
 
   if (findings && data.canEdit) {
     if (report) { findings.value = report.findings; impression.value = report.impression; }
     setEditable(isOpen(report));
     for (const el of [findings, impression]) el.addEventListener('focus', () => { lastField = el; });
     const onInput = () => {
+      typed = true;
       clearTimeout(saveTimer);
       saveTimer = setTimeout(() => { saving = save().catch(() => {}); }, 1200);
     };

@@ -182,6 +182,10 @@
     window.__critical = banner;
   }
 
+  // The dashboard shows new findings and acknowledgements within a minute (its figures are
+  // the server's; the minutes above age in between).
+  if (document.getElementById('critical-open')) setInterval(() => { if (!document.hidden) location.reload(); }, 60000);
+
   // ---------------- the study page ----------------
   const study = data.study;
   if (!study) return;
@@ -230,6 +234,14 @@
     try { await send('POST', `${api}/claim`); } catch (err) { showHolder(err.body?.claim); }
   });
   if (wf.on && wf.claim && wf.claim.mine) {
+    // A study only looked at is let go on leaving, so that the worklist does not fill with
+    // claims of studies a radiologist glanced through; one whose report was worked on stays
+    // held until its time runs out.
+    window.addEventListener('pagehide', () => {
+      if (window.PacsReport?.typed()) return;
+      fetch(`${api}/claim`, { method: 'DELETE', keepalive: true, credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': csrf, 'X-Requested-With': 'fetch' } }).catch(() => {});
+    });
     setInterval(async () => {
       if (document.hidden) return;
       try {
