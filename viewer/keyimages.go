@@ -242,16 +242,24 @@ func (v *Viewer) storeKeyObject(ctx context.Context, s reading.KeySet, rev int, 
 	if err != nil {
 		return "", err
 	}
-	if _, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
-		Origin:                 store.Origin{Transport: "viewer"},
-		ExpectSOPInstanceUID:   k.SOPInstanceUID,
-		ExpectSOPClassUID:      sr.KeyObjectSelectionStorage,
-		ExpectStudyInstanceUID: s.StudyUID,
-	}); err != nil {
+	if err := v.putDocument(ctx, s.StudyUID, sr.KeyObjectSelectionStorage, k.SOPInstanceUID, b); err != nil {
 		return "", fmt.Errorf("store key object: %w", err)
 	}
 	v.log.Info("key images stored as KOS", "study_uid", s.StudyUID, "revision", rev, "sop_instance_uid", k.SOPInstanceUID)
 	return k.SOPInstanceUID, nil
+}
+
+// putDocument stores a document pacsd wrote (a KOS, an SR) into its study through the
+// archive's one way in, as the reading room (no calling AE), checking that what is stored is
+// what was built. (The report and measurement SRs are stored the same way.)
+func (v *Viewer) putDocument(ctx context.Context, studyUID, sopClass, sopUID string, b []byte) error {
+	_, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
+		Origin:                 store.Origin{Transport: "viewer"},
+		ExpectSOPInstanceUID:   sopUID,
+		ExpectSOPClassUID:      sopClass,
+		ExpectStudyInstanceUID: studyUID,
+	})
+	return err
 }
 
 // priorJSON is one prior study as the scripts show it: its values in words.

@@ -39,30 +39,20 @@ func keyObject(t *testing.T) KeyObject {
 // each instance once in the evidence.
 func TestKeyObjectContent(t *testing.T) {
 	k := keyObject(t)
-	b, err := BuildKeyObject(k)
-	if err != nil {
-		t.Fatal(err)
+	ds := readBack(t, k)
+	want := map[dicom.Tag]string{
+		dicom.TagSOPClassUID:       KeyObjectSelectionStorage,
+		dicom.TagModality:          "KO",
+		dicom.TagStudyInstanceUID:  k.StudyAttrs.String(dicom.TagStudyInstanceUID),
+		dicom.TagPatientName:       "张伟",
+		dicom.TagSeriesDescription: "关键图像",
+		dicom.TagInstanceNumber:    "3",
+		tagContentDate:             "20260302",
+		tagValueType:               "CONTAINER",
 	}
-	hdr, err := dicom.ReadPart10(bytes.NewReader(b), dicom.ReadOptions{})
-	if err != nil {
-		t.Fatalf("pacsd cannot read its own key object document: %v", err)
-	}
-	ds := hdr.Dataset
-	for _, c := range []struct {
-		tag  dicom.Tag
-		want string
-	}{
-		{dicom.TagSOPClassUID, KeyObjectSelectionStorage},
-		{dicom.TagModality, "KO"},
-		{dicom.TagStudyInstanceUID, k.StudyAttrs.String(dicom.TagStudyInstanceUID)},
-		{dicom.TagPatientName, "张伟"},
-		{dicom.TagSeriesDescription, "关键图像"},
-		{dicom.TagInstanceNumber, "3"},
-		{tagContentDate, "20260302"},
-		{tagValueType, "CONTAINER"},
-	} {
-		if got := strings.TrimSpace(ds.String(c.tag)); got != c.want {
-			t.Errorf("%v = %q, want %q", c.tag, got, c.want)
+	for tag, v := range want {
+		if got := strings.TrimSpace(ds.String(tag)); got != v {
+			t.Errorf("%v = %q, want %q", tag, got, v)
 		}
 	}
 	title, tmpl := items(ds, tagConceptNameCodeSequence), items(ds, tagContentTemplate)
@@ -133,6 +123,20 @@ func TestKeyObjectDCMTK(t *testing.T) {
 			t.Errorf("dsrdump: %s", line)
 		}
 	}
+}
+
+// readBack builds k's document and reads it with pacsd's own reader.
+func readBack(t *testing.T, k KeyObject) *dicom.Dataset {
+	t.Helper()
+	b, err := BuildKeyObject(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := dicom.ReadPart10(bytes.NewReader(b), dicom.ReadOptions{})
+	if err != nil {
+		t.Fatalf("pacsd cannot read its own key object document: %v", err)
+	}
+	return hdr.Dataset
 }
 
 // items are the items of sequence t of d (none when it is absent).
