@@ -2,17 +2,21 @@ package viewer
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -267,17 +271,15 @@ func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
 			binary.LittleEndian.PutUint16(raw[2*i:], uint16(min(max(q, 0), 65535)))
 		}
 	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed) // the level is valid
-	zw.Write(raw)
-	if err := zw.Close(); err != nil {
+	gz, err := gzipConcurrent(raw)
+	if err != nil {
 		return nil, err
 	}
 
 	center, width := defaultWindow(fr, info, lo, hi)
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 	return &frameEntry{
-		body: gz.Bytes(), gzipped: true, ctype: "application/octet-stream",
+		body: gz, gzipped: true, ctype: "application/octet-stream",
 		header: map[string]string{
 			"X-Pixel-Width":   strconv.Itoa(fr.Columns),
 			"X-Pixel-Height":  strconv.Itoa(fr.Rows),
@@ -290,6 +292,56 @@ func packPixels(fr *pixel.Frame, info pixel.Info) (*frameEntry, error) {
 			"X-Photometric":   fr.Photometric,
 		},
 	}, nil
+}
+
+// gzipChunk is how much of a frame one goroutine compresses: a 3000x3000 frame (18 MB)
+// is 18 chunks, spread over the cores.
+const gzipChunk = 1 << 20
+
+// gzipConcurrent compresses b as one gzip member (RFC 1952) whose deflate stream (RFC 1951)
+// is made of chunks compressed at once on every core: each chunk but the last ends with a
+// sync flush (an empty stored block, byte-aligned), so their concatenation is one valid
+// stream that any gzip reader inflates. A full-resolution frame is ready in a fraction of
+// the time one compressor takes, at the same ratio less a few bytes per chunk.
+func gzipConcurrent(b []byte) ([]byte, error) {
+	n := max(1, (len(b)+gzipChunk-1)/gzipChunk)
+	parts := make([]bytes.Buffer, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fw, _ := flate.NewWriter(&parts[i], flate.BestSpeed) // the level is valid
+			if _, err := fw.Write(b[i*gzipChunk : min(len(b), (i+1)*gzipChunk)]); err != nil {
+				errs[i] = err
+				return
+			}
+			if i == n-1 {
+				errs[i] = fw.Close()
+			} else {
+				errs[i] = fw.Flush()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("compress frame: %w", err)
+	}
+	size := 10 + 8
+	for i := range parts {
+		size += parts[i].Len()
+	}
+	out := make([]byte, 0, size)
+	// Header: ID1 ID2, CM = deflate, no flags, no mtime, XFL 0, OS unknown.
+	out = append(out, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255)
+	for i := range parts {
+		out = append(out, parts[i].Bytes()...)
+	}
+	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(b))
+	return binary.LittleEndian.AppendUint32(out, uint32(len(b))), nil
 }
 
 // plainUnsigned16 says whether a frame's modality values are its unsigned 16-bit samples

@@ -2,9 +2,11 @@ package viewer
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -141,5 +143,32 @@ func TestFramePixelsFullResolution(t *testing.T) {
 	pw, ph, _, _ := frame("?preview=1")
 	if pw != previewSide || ph != previewSide {
 		t.Errorf("preview %dx%d, want %dx%d", pw, ph, previewSide, previewSide)
+	}
+}
+
+// TestGzipConcurrent: the concurrently compressed chunks make one gzip member that the
+// standard reader inflates to the input, whatever the size against the chunk.
+func TestGzipConcurrent(t *testing.T) {
+	for _, n := range []int{0, 1, gzipChunk - 1, gzipChunk, gzipChunk + 1, 3*gzipChunk + gzipChunk/2} {
+		in := make([]byte, n)
+		for i := range in {
+			in[i] = byte(i*7/3) ^ byte(i>>11) // compressible, not constant
+		}
+		gz, err := gzipConcurrent(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		zr.Multistream(false)
+		out, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("%d bytes: inflated %d bytes (%v)", n, len(out), err)
+		}
+		if n > gzipChunk && len(gz) > n/2 {
+			t.Errorf("%d bytes compressed to %d", n, len(gz))
+		}
 	}
 }
