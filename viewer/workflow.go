@@ -19,7 +19,8 @@ import (
 // Config.Workflow; without one the reading room works as before (single-level, no claims).
 
 // claimTTL is how long a claim lasts without activity: opening the study, each autosave
-// and the editor's heartbeat renew it; signing, submitting or leaving release it.
+// and the page's heartbeat while in use renew it; signing, submitting, releasing or
+// leaving a study only looked at end it.
 const claimTTL = 15 * time.Minute
 
 // criticalCategories are the kinds of critical finding a radiologist picks from (keys of
@@ -97,7 +98,7 @@ var workflowMessages = [][3]string{
 	{"review.hint", "在用户页勾选“审核医师”，指定可以签发报告的医师。", "Tick “Reviewer” on the users page for the radiologists who may sign."},
 
 	{"phrase.title", "常用词条", "Phrases"},
-	{"phrase.search", "查找词条（回车插入）", "Find a phrase (Enter inserts)"},
+	{"phrase.search", "查找词条（Alt+P；↑↓选择，回车插入）", "Find a phrase (Alt+P; ↑↓ to choose, Enter inserts)"},
 	{"phrase.insert", "插入到光标处", "Insert at the cursor"},
 	{"phrase.add", "添加词条", "Add phrase"},
 	{"phrase.group", "分组", "Group"},

@@ -210,8 +210,7 @@
     });
   }
 
-  // The claim: renewed while the page is open and the editor is in use, released on
-  // request. A lapsed claim taken by somebody else makes the editor read-only.
+  // The claim: renewed while the page is in use, released on request. A lapsed claim taken by somebody else makes the editor read-only.
   const claimBanner = document.getElementById('claim-banner');
   function showHolder(claim) {
     if (!claimBanner || !claim) return;
@@ -242,8 +241,15 @@
       fetch(`${api}/claim`, { method: 'DELETE', keepalive: true, credentials: 'same-origin',
         headers: { 'X-CSRF-Token': csrf, 'X-Requested-With': 'fetch' } }).catch(() => {});
     });
+    // Renewed only while the radiologist is at work on the page (reading images counts):
+    // a page left open and idle lets the claim run out after its 15 minutes.
+    let active = false;
+    for (const kind of ['input', 'keydown', 'pointerdown', 'wheel']) {
+      document.addEventListener(kind, () => { active = true; }, { passive: true, capture: true });
+    }
     setInterval(async () => {
-      if (document.hidden) return;
+      if (document.hidden || !active) return;
+      active = false;
       try {
         await send('POST', `${api}/claim`);
       } catch (err) {
