@@ -183,10 +183,9 @@ async function steps() {
       const a = await pane(0);
       return a.image.seriesUID === sc.current.latSeries ? { ok: true } : { ok: false, series: a.image.seriesUID };
     }, 10000, 100);
-    // Tap-then-tap (as on a touch screen): the PA's series back into pane 0.
+    // A click puts a series into the active pane: the PA's back into pane 0.
     const paSeries = await page.evaluate(() => window.PacsViewer.study().images[0].series);
     await page.click(`#series-strip .thumb[data-series="${paSeries}"]`);
-    await page.locator('.pane[data-pane="0"] canvas.image').click();
     await poll('PA back in pane 0', async () => {
       const a = await pane(0);
       return a.image.seriesUID === paSeries ? { ok: true } : { ok: false, series: a.image.seriesUID };
@@ -304,7 +303,7 @@ async function steps() {
     return { probe, width: wl };
   });
 
-  await run.step('phone 390x844: viewer first, swipe turns the image, pinch zooms', async () => {
+  await run.step('phone 390x844: viewer first, swipe turns the image, tap-then-tap, pinch zooms', async () => {
     const phone = await run.context.newPage();
     run.watch(phone);
     await phone.setViewportSize({ width: 390, height: 844 });
@@ -335,6 +334,25 @@ async function steps() {
       const s = await phone.evaluate(() => window.PacsViewer.panes()[0].image.sopUID);
       return s !== idx0 ? { ok: true, s } : { ok: false, s };
     }, 10000, 100);
+    // Tap a series, then tap a pane: the lateral into the second pane of 1x2.
+    await phone.evaluate(() => window.PacsViewer.layout('1x2'));
+    const center = async (sel) => {
+      const b = await phone.locator(sel).boundingBox();
+      return [b.x + b.width / 2, b.y + b.height / 2];
+    };
+    const tap = async (sel) => {
+      const pt = await center(sel);
+      await touch('touchStart', [pt]);
+      await touch('touchEnd', []);
+    };
+    await tap(`#series-strip .thumb[data-series="${sc.current.latSeries}"]`);
+    if (!(await phone.locator('#series-strip .thumb.armed').count())) throw new Error('the tapped series is not marked');
+    await tap('.pane[data-pane="1"] canvas.image');
+    await poll('lateral in pane 1 by tap-then-tap', async () => {
+      const s = await phone.evaluate(() => window.PacsViewer.panes()[1].image && window.PacsViewer.panes()[1].image.seriesUID);
+      return s === sc.current.latSeries ? { ok: true } : { ok: false, s };
+    }, 10000, 100);
+    await phone.evaluate(() => window.PacsViewer.layout('1x1'));
     // Two fingers apart: zoom in.
     await touch('touchStart', [[cx - 30, cy], [cx + 30, cy]]);
     for (let k = 1; k <= 5; k++) await touch('touchMove', [[cx - 30 - k * 20, cy], [cx + 30 + k * 20, cy]]);

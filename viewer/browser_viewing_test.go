@@ -69,7 +69,7 @@ func TestViewerInBrowser(t *testing.T) {
 		"rotate, magnifier, 1:1 and invert",
 		"the help lists the shortcuts and orientation letters in Chinese",
 		"an added tool gets image coordinates through the contract",
-		"phone 390x844: viewer first, swipe turns the image, pinch zooms",
+		"phone 390x844: viewer first, swipe turns the image, tap-then-tap, pinch zooms",
 		"phone 390x844: the worklist fits",
 		"no page errors",
 		"no failed requests",

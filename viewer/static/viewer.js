@@ -297,7 +297,7 @@
     bl += `\n${t('viewer.image')} ${p.idx + 1}/${p.st.images.length}`;
     if (series.length > 1 && series.length !== p.st.images.length) bl += `  (${series.indexOf(im) + 1}/${series.length})`;
     if (im.frames > 1) bl += `\n${t('view.frame')} ${p.frame + 1}/${im.frames}`;
-    if (im.laterality) bl += `\n${t('view.laterality')} ${im.laterality}`;
+    if (im.laterality) bl += `\n${t('view.laterality')} ${im.laterality} ${t('view.lat.' + im.laterality)}`;
     ov.bl.textContent = bl;
     const lines = [];
     if (p.cur && p.cur.kind === 'pixels') lines.push(wlText(p));
@@ -648,10 +648,13 @@
     if (b) b.classList.add('armed');
     panesEl.classList.toggle('armed', !!b);
   }
+  let stripPointer = 'mouse';
+  strip.addEventListener('pointerdown', (e) => { stripPointer = e.pointerType; });
   strip.addEventListener('click', (e) => {
     const b = e.target.closest('.thumb[data-series]');
     if (!b) return;
-    if (paneCount(layoutName) > 1 && armed !== b) { arm(b); return; }
+    // A mouse drags (or clicks into the active pane); a finger taps the series, then the pane.
+    if (stripPointer === 'touch' && paneCount(layoutName) > 1 && armed !== b) { arm(b); return; }
     arm(null);
     openSeries(active(), b.dataset.study || mainStudy, b.dataset.series);
   });
