@@ -161,9 +161,14 @@ func (v *Viewer) changeKeyImage(c echo.Context) error {
 	u := currentUser(c)
 	want := reading.KeyImage{SeriesUID: in.SeriesInstanceUID, SOPInstanceUID: in.SOPInstanceUID, SOPClassUID: in.SOPClassUID,
 		Frame: req.Frame, Frames: int(max(frames, 1)), MarkedBy: u.ID, MarkedByName: u.Name(), MarkedAt: time.Now()}
-	s, err := v.setKeyImage(ctx, row.StudyUID, want, req.Key, u)
+	s, changed, err := v.setKeyImage(ctx, row.StudyUID, want, req.Key, u)
 	if err != nil {
 		return err
+	}
+	out := v.toKeyImagesJSON(s)
+	out.Editable = true
+	if !changed {
+		return c.JSON(http.StatusOK, out)
 	}
 	verb := map[bool]string{true: "标记", false: "取消"}[req.Key]
 	v.log.Info("key images changed", "study_uid", row.StudyUID, "revision", s.Revision, "images", len(s.Images), "user_id", u.ID)
@@ -171,22 +176,20 @@ func (v *Viewer) changeKeyImage(c echo.Context) error {
 	ev.Object = in.SOPInstanceUID + " frame " + strconv.Itoa(req.Frame+1)
 	ev.Detail = fmt.Sprintf("%s关键图像；现有 %d 幅；KOS %s", verb, len(s.Images), s.ObjectUID)
 	v.record(c, ev)
-	out := v.toKeyImagesJSON(s)
-	out.Editable = true
 	return c.JSON(http.StatusOK, out)
 }
 
-// setKeyImage marks (key) or unmarks one frame: the new set's KOS is stored first, then the
-// set is kept. Under exportMu with the other documents pacsd writes, so that two changes in
+// setKeyImage marks (key) or unmarks one frame, and says whether that changed anything: the
+// new set's KOS is stored first, then the set is kept. Under exportMu with the other documents pacsd writes, so that two changes in
 // a row do not both build on the same revision; a change made meanwhile by another node is
 // a conflict, and the change is redone on top of it.
-func (v *Viewer) setKeyImage(ctx context.Context, studyUID string, k reading.KeyImage, key bool, u reading.User) (reading.KeySet, error) {
+func (v *Viewer) setKeyImage(ctx context.Context, studyUID string, k reading.KeyImage, key bool, u reading.User) (reading.KeySet, bool, error) {
 	v.exportMu.Lock()
 	defer v.exportMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		cur, err := v.cfg.KeyImages.KeyImages(ctx, studyUID)
 		if err != nil {
-			return reading.KeySet{}, err
+			return reading.KeySet{}, false, err
 		}
 		next := reading.KeySet{StudyUID: studyUID, SeriesUID: cur.SeriesUID}
 		marked := false
@@ -201,27 +204,27 @@ func (v *Viewer) setKeyImage(ctx context.Context, studyUID string, k reading.Key
 			next.Images = append(next.Images, o)
 		}
 		if marked == key {
-			return cur, nil // nothing to change
+			return cur, false, nil // nothing to change
 		}
 		if key {
 			next.Images = append(next.Images, k)
 		}
 		if err := next.Validate(); err != nil {
-			return reading.KeySet{}, err
+			return reading.KeySet{}, false, err
 		}
 		if next.SeriesUID == "" {
 			next.SeriesUID = dicom.NewUID()
 		}
 		if len(next.Images) > 0 {
 			if next.ObjectUID, err = v.storeKeyObject(ctx, next, cur.Revision+1, u); err != nil {
-				return reading.KeySet{}, err
+				return reading.KeySet{}, false, err
 			}
 		}
 		s, err := v.cfg.KeyImages.SetKeyImages(ctx, next, cur.Revision)
 		if errors.Is(err, reading.ErrConflict) && attempt < 3 {
 			continue
 		}
-		return s, err
+		return s, err == nil, err
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/internal/peertest"
 	"pacsd/reading"
@@ -28,10 +29,13 @@ type keyEnv struct {
 }
 
 func newKeyEnv(t *testing.T) *keyEnv {
+	rec := &lateRecorder{t: t}
 	en := newEnvWith(t, func(c *Config) {
 		c.KeyImages = c.Sites.(reading.KeyImages)
 		c.Priors = c.Sites.(reading.Priors)
+		c.Audit, c.AuditLog = rec, rec
 	})
+	rec.set(en.idx.Audit())
 	ctx := context.Background()
 	r := en.idx.Reading()
 	a, err := r.PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
@@ -221,6 +225,13 @@ func TestKeyImagesAPI(t *testing.T) {
 	if _, page := townA.get("/studies/"+dr+"/print", "text/html"); !strings.Contains(page, `id="print-keyimages"`) {
 		t.Error("the print view has no key images section")
 	}
+	// Every change (not the mark made again) is audited under the radiologist, naming the
+	// patient and the image; newest first.
+	evs := events(t, k.idx.Audit(), audit.Filter{UserName: "doc", Actions: []audit.Action{audit.ActionKeyImage}})
+	if len(evs) != 5 || evs[4].PatientID != "CG20240316007" || evs[4].Object != k.us.SOPInstanceUID+" frame 4" ||
+		evs[0].StudyUID != dr {
+		t.Errorf("key image audit events: %+v", evs)
+	}
 }
 
 // TestPriorsAPI: the county sees the patient's other study at the same site and, marked as
@@ -265,5 +276,10 @@ func TestPriorsAPI(t *testing.T) {
 	priors(townB, k.dr.StudyInstanceUID, 404)
 	if got := priors(doc, k.us.StudyInstanceUID, 200); len(got) != 0 {
 		t.Errorf("李娜's priors: %+v", got)
+	}
+	// Each list is audited as a look at the patient's studies.
+	evs := events(t, k.idx.Audit(), audit.Filter{UserName: "town-a", Actions: []audit.Action{audit.ActionQuery}})
+	if len(evs) != 1 || evs[0].Object != "priors" || evs[0].StudyUID != k.dr.StudyInstanceUID {
+		t.Errorf("priors audit events of town-a: %+v", evs)
 	}
 }
