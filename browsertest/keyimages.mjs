@@ -13,6 +13,7 @@
 //   study: {uid, series, sop}         a DR with a signed report
 //   prior: {uid}                      the same patient's earlier study at the same site
 //   possible: {uid, patientId}        another site's study of a patient with the same name, sex and birth date
+//   us: {uid, sop}                    an ultrasound cine (8 frames) of the same site
 
 import { Run, poll, signIn, signOut } from './lib.mjs';
 
@@ -138,7 +139,26 @@ async function steps() {
     return { kos: uids };
   });
 
+  await run.step('a frame of an ultrasound cine is marked and shown again from the gallery', async () => {
+    await openStudy(page, sc.us.uid);
+    await page.locator('.pane canvas').first().focus();
+    const frame = () => page.evaluate(() => window.PacsViewer.active().image.frame);
+    for (let i = 0; i < 3; i++) await page.keyboard.press('.');
+    await poll('frame 4 shown', async () => ({ ok: (await frame()) === 3 }), 10000, 50);
+    await page.keyboard.press('k');
+    await galleryHas(page, 1);
+    const caption = (await gallery(page))[0].caption;
+    if (!caption.includes('第4帧')) throw new Error(`the gallery says ${JSON.stringify(caption)}`);
+    for (let i = 0; i < 3; i++) await page.keyboard.press(',');
+    await poll('frame 1 shown', async () => ({ ok: (await frame()) === 0 }), 10000, 50);
+    if ((await page.locator('#key-toggle').getAttribute('aria-pressed')) !== 'false') throw new Error('frame 1 is shown as a key image');
+    await page.locator('#key-gallery .key-thumb').first().click();
+    await poll('the key frame shown again', async () => ({ ok: (await frame()) === 3 }), 10000, 50);
+    return { caption };
+  });
+
   await run.step('the priors list the same patient and, marked, a possible match of another site', async () => {
+    await openStudy(page, sc.study.uid);
     await poll('priors listed', async () => ({ ok: (await page.locator('#prior-list .prior').count()) === 2 }), 10000, 100);
     const items = await page.evaluate(() => [...document.querySelectorAll('#prior-list .prior')].map((li) => ({
       study: li.dataset.study, possible: li.classList.contains('possible'), text: li.innerText })));

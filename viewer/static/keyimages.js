@@ -78,14 +78,13 @@
     if (PV) PV.redraw();
   }
 
-  // showKey brings a key image into the active pane when the viewer can; otherwise the
-  // server's rendering opens on its own.
+  // showKey brings a key image into the active pane (PacsViewer.show, beyond the contract)
+  // and the viewer into sight; without a viewer the server's rendering opens on its own.
   function showKey(k) {
-    if (PV && typeof PV.show === 'function') {
-      PV.show(k.sop, k.frame);
-      return;
-    }
-    window.open(k.url, '_blank', 'noopener');
+    const fallback = () => window.open(k.url, '_blank', 'noopener');
+    if (!PV || typeof PV.show !== 'function') { fallback(); return; }
+    Promise.resolve(PV.show(k.sop, k.frame)).catch(fallback);
+    document.getElementById('viewer')?.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
   function updateButton() {
