@@ -149,18 +149,21 @@ func (v *Viewer) changeKeyImage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	u := currentUser(c)
+	want := reading.KeyImage{SOPInstanceUID: req.SOP, Frame: req.Frame, MarkedBy: u.ID, MarkedByName: u.Name(),
+		MarkedAt: time.Now()}
 	// The image is one of this study's; its series, class and frames are the archive's word.
+	// (An image no longer in the archive can still be unmarked.)
 	in, err := v.cfg.Archive.Index().Instance(ctx, req.SOP)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (in.StudyInstanceUID != row.StudyUID || !store.HasPixelData(in))) {
+	switch {
+	case err == nil && in.StudyInstanceUID == row.StudyUID && store.HasPixelData(in):
+		frames, _ := in.InstanceAttrs.Int(dicom.TagNumberOfFrames)
+		want.SeriesUID, want.SOPClassUID, want.Frames = in.SeriesInstanceUID, in.SOPClassUID, int(max(frames, 1))
+	case (err == nil || errors.Is(err, store.ErrNotFound)) && req.Key:
 		return fmt.Errorf("key image %q is not an image of study %s: %w", req.SOP, row.StudyUID, reading.ErrInvalid)
-	}
-	if err != nil {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	frames, _ := in.InstanceAttrs.Int(dicom.TagNumberOfFrames)
-	u := currentUser(c)
-	want := reading.KeyImage{SeriesUID: in.SeriesInstanceUID, SOPInstanceUID: in.SOPInstanceUID, SOPClassUID: in.SOPClassUID,
-		Frame: req.Frame, Frames: int(max(frames, 1)), MarkedBy: u.ID, MarkedByName: u.Name(), MarkedAt: time.Now()}
 	s, changed, err := v.setKeyImage(ctx, row.StudyUID, want, req.Key, u)
 	if err != nil {
 		return err
@@ -173,16 +176,16 @@ func (v *Viewer) changeKeyImage(c echo.Context) error {
 	verb := map[bool]string{true: "标记", false: "取消"}[req.Key]
 	v.log.Info("key images changed", "study_uid", row.StudyUID, "revision", s.Revision, "images", len(s.Images), "user_id", u.ID)
 	ev := studyEvent(row, audit.ActionKeyImage)
-	ev.Object = in.SOPInstanceUID + " frame " + strconv.Itoa(req.Frame+1)
+	ev.Object = req.SOP + " frame " + strconv.Itoa(req.Frame+1)
 	ev.Detail = fmt.Sprintf("%s关键图像；现有 %d 幅；KOS %s", verb, len(s.Images), s.ObjectUID)
 	v.record(c, ev)
 	return c.JSON(http.StatusOK, out)
 }
 
 // setKeyImage marks (key) or unmarks one frame, and says whether that changed anything: the
-// new set's KOS is stored first, then the set is kept. Under exportMu with the other documents pacsd writes, so that two changes in
-// a row do not both build on the same revision; a change made meanwhile by another node is
-// a conflict, and the change is redone on top of it.
+// new set's KOS is stored first, then the set is kept. Under exportMu, with the other
+// documents pacsd writes, so that two changes in a row do not both build on one revision; a
+// change made meanwhile by another node is a conflict, and the change is redone on top of it.
 func (v *Viewer) setKeyImage(ctx context.Context, studyUID string, k reading.KeyImage, key bool, u reading.User) (reading.KeySet, bool, error) {
 	v.exportMu.Lock()
 	defer v.exportMu.Unlock()
@@ -196,12 +199,9 @@ func (v *Viewer) setKeyImage(ctx context.Context, studyUID string, k reading.Key
 		for _, o := range cur.Images {
 			if o.Same(k) {
 				marked = true
-				if key {
-					next.Images = append(next.Images, o) // marked already: kept as it was
-				}
-				continue
+			} else {
+				next.Images = append(next.Images, o)
 			}
-			next.Images = append(next.Images, o)
 		}
 		if marked == key {
 			return cur, false, nil // nothing to change
