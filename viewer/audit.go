@@ -37,6 +37,20 @@ func (v *Viewer) record(c echo.Context, ev audit.Event) {
 	v.auditor().Record(c.Request().Context(), ev)
 }
 
+// flushAudit has the recorder write what it holds before the trail is read: its writer
+// lingers up to a second to batch events, and a search should show the latest looks too.
+func (v *Viewer) flushAudit(ctx context.Context) {
+	f, ok := v.cfg.Audit.(interface{ Flush(context.Context) error })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := f.Flush(ctx); err != nil { // the page goes on, perhaps without the newest events
+		v.log.Warn("audit flush before a search", "err", err)
+	}
+}
+
 // requestActor is who is acting on this request, from where.
 func requestActor(c echo.Context) audit.Actor {
 	ip := clientIP(c.Request())
@@ -143,6 +157,7 @@ func (v *Viewer) auditPage(c echo.Context) error {
 		return err
 	}
 	f.Limit = auditPageSize
+	v.flushAudit(c.Request().Context())
 	p, err := v.cfg.AuditLog.Search(c.Request().Context(), f)
 	if errors.Is(err, audit.ErrInvalid) {
 		return errBadAuditForm
@@ -178,6 +193,7 @@ func (v *Viewer) auditCSV(c echo.Context) error {
 		return err
 	}
 	f.After = "" // an export is the whole search
+	v.flushAudit(c.Request().Context())
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="audit-%s.csv"`, time.Now().In(v.loc).Format("20060102-150405")))
