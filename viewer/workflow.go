@@ -271,7 +271,6 @@ type workflowJSON struct {
 	Claim     *claimJSON `json:"claim"`
 	TwoLevel  bool       `json:"twoLevel"`
 	MayReview bool       `json:"mayReview"`
-	Admin     bool       `json:"admin"`
 }
 
 // loadWorkflow fills the study page's workflow part. A radiologist opening a study whose
@@ -323,7 +322,7 @@ func (v *Viewer) loadWorkflow(c echo.Context, sv *studyView) (*studyWorkflow, er
 }
 
 func (w *studyWorkflow) json(c echo.Context, v *Viewer) *workflowJSON {
-	out := &workflowJSON{On: w.On, ReadOnly: w.ReadOnly, TwoLevel: w.TwoLevel, MayReview: w.MayReview, Admin: currentUser(c).Role == reading.RoleAdmin}
+	out := &workflowJSON{On: w.On, ReadOnly: w.ReadOnly, TwoLevel: w.TwoLevel, MayReview: w.MayReview}
 	if w.Claim != nil {
 		out.Claim = v.toClaimJSON(c, *w.Claim)
 	}
@@ -511,10 +510,10 @@ type criticalDashboard struct {
 }
 
 type criticalSiteRow struct {
-	Site                  string
-	Flagged, Acked, Open  int
-	Median, Max           time.Duration
-	HasAcked, AnyOpenLate bool
+	Site                 string
+	Flagged, Acked, Open int
+	Median, Max          time.Duration
+	HasAcked             bool // Median and Max mean something
 }
 
 func (v *Viewer) loadCriticalDashboard(c echo.Context, from, to time.Time, names map[int64]string) (*criticalDashboard, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pacsd/audit"
 	"pacsd/reading"
 	"pacsd/store"
 	"pacsd/store/sqlite"
@@ -32,7 +33,9 @@ func allRepos(c *Config) {
 }
 
 func newWorkflowRoom(t *testing.T) *workflowRoom {
-	en := newEnvWith(t, allRepos)
+	rec := &lateRecorder{t: t} // audit_test.go: the events in the index's store at once
+	en := newEnvWith(t, func(c *Config) { allRepos(c); c.Audit = rec })
+	rec.set(en.idx.Audit())
 	ctx := context.Background()
 	r := en.idx.Reading()
 	w := &workflowRoom{env: en}
@@ -112,6 +115,14 @@ func TestCriticalFindings(t *testing.T) {
 		t.Errorf("acknowledged = %+v", ack)
 	}
 	call(t, ta, "POST", fmt.Sprintf("/api/critical/%d/ack", fa.ID), `{"informed":"again"}`, 409, nil)
+	// Both are in the audit trail, with what was found and whom the site informed.
+	evs := events(t, w.idx.Audit(), audit.Filter{Actions: []audit.Action{audit.ActionCritical, audit.ActionCriticalAck}})
+	if e := one(t, evs, audit.ActionCritical, "doc", w.a.StudyInstanceUID); !strings.Contains(e.Detail, "右侧张力性气胸") {
+		t.Errorf("flag audited as %+v", e)
+	}
+	if e := one(t, evs, audit.ActionCriticalAck, "town-a", w.a.StudyInstanceUID); !strings.Contains(e.Detail, "急诊科李医生") {
+		t.Errorf("acknowledgement audited as %+v", e)
+	}
 	call(t, ta, "GET", "/api/critical?open=1", "", 200, &list)
 	if len(list.Findings) != 0 {
 		t.Errorf("site A's open findings after acknowledgement = %+v", list.Findings)
