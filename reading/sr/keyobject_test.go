@@ -95,7 +95,9 @@ func TestKeyObjectContent(t *testing.T) {
 
 // TestKeyObjectDCMTK has DCMTK's SR reader check the document against the Key Object
 // Selection IOD's constraints: dsrdump reads it as such, with the title, the observer and
-// the Chinese description, and finds nothing wrong.
+// the Chinese description, and finds nothing wrong. Where dicom3tools is installed,
+// dciodvfy checks it against the IOD's modules too (it only warns of names in characters
+// alone, which it calls a retired form: that is how Chinese names are sent).
 func TestKeyObjectDCMTK(t *testing.T) {
 	peertest.Tool(t, "dsrdump")
 	b, err := BuildKeyObject(keyObject(t))
@@ -121,6 +123,19 @@ func TestKeyObjectDCMTK(t *testing.T) {
 		if (strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:")) && !strings.Contains(line, "does not support this Specific Character Set") &&
 			!strings.Contains(line, "template constraints not yet supported") {
 			t.Errorf("dsrdump: %s", line)
+		}
+	}
+	if _, err := exec.LookPath("dciodvfy"); err != nil {
+		t.Log("dciodvfy (dicom3tools) not installed: the IOD's modules are not checked")
+		return
+	}
+	out, _ = exec.Command("dciodvfy", p).CombinedOutput()
+	if !strings.Contains(string(out), "KeyObjectSelectionDocument") {
+		t.Errorf("dciodvfy does not take it for a KOS:\n%s", out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Error") || (strings.HasPrefix(line, "Warning") && !strings.Contains(line, "Retired Person Name form")) {
+			t.Errorf("dciodvfy: %s", line)
 		}
 	}
 }
