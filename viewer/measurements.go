@@ -1,7 +1,6 @@
 package viewer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -234,12 +233,7 @@ func (v *Viewer) exportMeasurements(ctx context.Context, studyUID string) (strin
 	if err != nil {
 		return "", err
 	}
-	if _, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
-		Origin:                 store.Origin{Transport: "viewer"},
-		ExpectSOPInstanceUID:   m.SOPInstanceUID,
-		ExpectSOPClassUID:      sr.ComprehensiveSRStorage,
-		ExpectStudyInstanceUID: studyUID,
-	}); err != nil {
+	if err := v.putDocument(ctx, studyUID, sr.ComprehensiveSRStorage, m.SOPInstanceUID, b); err != nil {
 		return "", fmt.Errorf("export measurements: store SR: %w", err)
 	}
 	if err := v.cfg.Annotations.SetAnnotationObject(ctx, studyUID, s.Version, m.SOPInstanceUID, m.SeriesUID); err != nil {
