@@ -472,8 +472,9 @@ func (t *Template) Validate() error {
 	return nil
 }
 
-// WorklistOrder is the worklist's sort. Whichever it is, urgent studies still unread come
-// first (newest first among them by the same order), then every other study.
+// WorklistOrder is the worklist's sort. Whichever it is, urgent studies waiting for a
+// radiologist (unread, or preliminary: awaiting a reviewer) come first (newest first among
+// them by the same order), then every other study.
 type WorklistOrder string
 
 const (

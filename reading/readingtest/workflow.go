@@ -17,8 +17,10 @@ func testWorkflow(t *testing.T, e Env) {
 	r := e.Repo
 	a := must(r.PutSite(ctx, reading.Site{Name: "甲镇", AETitles: []string{"TOWN_A"}}))(t)
 	b := must(r.PutSite(ctx, reading.Site{Name: "乙镇", AETitles: []string{"TOWN_B"}}))(t)
-	e.AddStudy(t, Study{UID: "7.1", PatientName: "王芳", PatientID: "P71", CallingAE: "TOWN_A", Modality: "US", ReceivedAt: base})
-	e.AddStudy(t, Study{UID: "7.2", PatientName: "赵强", PatientID: "P72", CallingAE: "TOWN_B", Modality: "DX", ReceivedAt: base})
+	e.AddStudy(t, Study{UID: "7.1", PatientName: "王芳", PatientID: "P71", CallingAE: "TOWN_A", Modality: "US",
+		StudyDate: "20260301", ReceivedAt: base})
+	e.AddStudy(t, Study{UID: "7.2", PatientName: "赵强", PatientID: "P72", CallingAE: "TOWN_B", Modality: "DX",
+		StudyDate: "20260301", ReceivedAt: base})
 	zhang := must(r.CreateUser(ctx, reading.User{Username: "zhang", DisplayName: "张医生", Role: reading.RoleRadiologist, PasswordHash: "h"}))(t)
 	li := must(r.CreateUser(ctx, reading.User{Username: "li", DisplayName: "李主任", Role: reading.RoleRadiologist,
 		MayReview: true, PasswordHash: "h"}))(t)
@@ -144,14 +146,25 @@ func testWorkflow(t *testing.T, e Env) {
 	})
 
 	t.Run("Review", func(t *testing.T) {
-		e.AddStudy(t, Study{UID: "7.3", CallingAE: "TOWN_A", Modality: "DX", ReceivedAt: base})
+		// Received first and examined on no known day: last in either order, unless urgent.
+		e.AddStudy(t, Study{UID: "7.3", CallingAE: "TOWN_A", Modality: "DX", ReceivedAt: base.Add(-time.Hour)})
 		if _, err := r.SubmitReport(ctx, "7.3", 1, zhang, base); !errors.Is(err, reading.ErrNotFound) {
 			t.Errorf("submit without report: %v", err)
 		}
 		must(r.SaveDraft(ctx, "7.3", "腰椎生理曲度变直。", "腰椎退行性变。", zhang, base))(t)
+		must(0, r.SetUrgent(ctx, "7.3", true))(t)
+		if got := uids(must(r.Worklist(ctx, reading.WorklistFilter{Limit: 1}))(t).Rows); len(got) != 1 || got[0] == "7.3" {
+			t.Errorf("an urgent study being written heads the worklist: %v", got)
+		}
 		p := must(r.SubmitReport(ctx, "7.3", 1, zhang, base.Add(time.Minute)))(t)
 		if p.Status != reading.StatusPreliminary || p.AuthorName != "张医生" {
 			t.Fatalf("submitted = %+v", p)
+		}
+		// Awaiting its reviewer, the urgent study heads the worklist again, in either order.
+		for _, o := range []reading.WorklistOrder{reading.OrderReceived, reading.OrderStudy} {
+			if got := uids(must(r.Worklist(ctx, reading.WorklistFilter{Limit: 1, Order: o}))(t).Rows); len(got) != 1 || got[0] != "7.3" {
+				t.Errorf("order %s: first row %v, want the urgent study awaiting review", o, got)
+			}
 		}
 		if st := status(t, r, "7.3"); st != reading.StatusPreliminary {
 			t.Errorf("study status after submission %q", st)
@@ -180,6 +193,10 @@ func testWorkflow(t *testing.T, e Env) {
 		if len(rows.Rows) != 0 {
 			t.Errorf("preliminary filter after signature: %v", uids(rows.Rows))
 		}
+		if got := uids(must(r.Worklist(ctx, reading.WorklistFilter{Limit: 1}))(t).Rows); len(got) != 1 || got[0] == "7.3" {
+			t.Errorf("a signed urgent study still heads the worklist: %v", got)
+		}
+		must(0, r.SetUrgent(ctx, "7.3", false))(t)
 	})
 
 	t.Run("Phrases", func(t *testing.T) {

@@ -26,11 +26,13 @@ const worklistSelect = `SELECT rs.study_pk, rs.study_uid, COALESCE(rs.site_id, 0
 // maxWorklistPage bounds one page.
 const maxWorklistPage = 500
 
-// urgentUnread is the worklist's head: urgent studies nobody has started to read. They are
-// few, and migration 0006 gives them a partial index, which the planner (without
-// statistics) would otherwise pass over for the status index and all the unread studies.
+// urgentUnread is the worklist's head: urgent studies waiting for a radiologist, nobody has
+// started to read them or their report awaits a reviewer (two-level review). They are few,
+// and migration 0017 gives them a partial index (0006's, widened), which the planner
+// (without statistics) would otherwise pass over for the status index and all the unread
+// studies. The condition is the index's own, word for word, so that SQLite may use it.
 const (
-	urgentUnread     = "rs.urgent = 1 AND rs.status = 'unread'"
+	urgentUnread     = "rs.urgent = 1 AND rs.status IN ('unread', 'preliminary')"
 	urgentUnreadFrom = "FROM reading_studies rs INDEXED BY reading_studies_urgent_unread "
 )
 

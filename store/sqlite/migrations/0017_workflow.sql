@@ -7,6 +7,12 @@
 ALTER TABLE users ADD COLUMN may_review INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE reports ADD COLUMN submitted_at TEXT NOT NULL DEFAULT '';
 
+-- An urgent study whose report awaits its reviewer heads the worklist as an unread one does
+-- (0006's partial index, widened; the worklist's condition says the same words).
+DROP INDEX reading_studies_urgent_unread;
+CREATE INDEX reading_studies_urgent_unread ON reading_studies (received_at DESC, study_pk DESC)
+	WHERE urgent = 1 AND status IN ('unread', 'preliminary');
+
 -- A finding flagged as critical, and its acknowledgement by the study's site (set once).
 -- The site is not copied: it is the study's, read through reading_studies when listed.
 CREATE TABLE critical_findings (
