@@ -169,12 +169,7 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		w.members = append(w.members, member{s.key, w.derived[s.start:s.end], rankDerived})
 	}
 
-	slices.SortFunc(w.members, func(a, b member) int {
-		if c := bytes.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return int(a.rank) - int(b.rank)
-	})
+	sortMembers(w.members)
 	buf = append(buf, '{')
 	first := true
 	for i, m := range w.members {
@@ -191,6 +186,40 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		buf = append(buf, m.val...)
 	}
 	return append(buf, '}'), nil
+}
+
+// compareMembers orders members by key, then rank.
+func compareMembers(a, b member) int {
+	if c := bytes.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return int(a.rank) - int(b.rank)
+}
+
+// sortMembers orders ms by compareMembers. They come as runs already in order (each
+// level's record, its keys sorted as encoding/json writes them) followed by a few derived
+// ones, so each member out of place is moved into the sorted part before it (found by
+// binary search): a general sort of every hit's members, swapping them one by one, was
+// half of the splicing. Many members out of order (a record written otherwise) go to the
+// general sort.
+func sortMembers(ms []member) {
+	moved := 0
+	for i := 1; i < len(ms); i++ {
+		if compareMembers(ms[i-1], ms[i]) <= 0 {
+			continue
+		}
+		if moved++; moved > 16 {
+			slices.SortFunc(ms, compareMembers)
+			return
+		}
+		m := ms[i]
+		j, _ := slices.BinarySearchFunc(ms[:i], m, compareMembers)
+		for j < i && compareMembers(ms[j], m) <= 0 {
+			j++ // after equal ones: stable
+		}
+		copy(ms[j+1:i+1], ms[j:i])
+		ms[j] = m
+	}
 }
 
 var errBadJSON = errors.New("malformed JSON object")

@@ -1,9 +1,12 @@
 package dicomweb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -188,6 +191,37 @@ func TestQIDOXML(t *testing.T) {
 			}
 			if cs := m.attr(dicom.TagSpecificCharacterSet.Hex()); cs != nil && (len(cs.Value) != 1 || cs.Value[0].Text != "ISO_IR 192") {
 				t.Errorf("%s result %d: Specific Character Set %+v", q, i, cs)
+			}
+		}
+	}
+}
+
+// TestSortMembers: sortMembers orders members as a stable sort by key and rank does,
+// whether they come as sorted runs with a few derived ones (the usual case), in any order,
+// or with duplicate keys.
+func TestSortMembers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	key := func(n int) []byte { return fmt.Appendf(nil, "%08X", n) }
+	for c := range 2000 {
+		var ms []member
+		for rank := range int8(4) {
+			n := rng.IntN(20)
+			run := make([]member, n)
+			for i := range run {
+				run[i] = member{key: key(rng.IntN(40)), val: fmt.Appendf(nil, "%d-%d", c, i), rank: rank}
+			}
+			if c%3 != 0 { // sorted runs, as records are written
+				slices.SortStableFunc(run, compareMembers)
+			}
+			ms = append(ms, run...)
+		}
+		want := slices.Clone(ms)
+		slices.SortStableFunc(want, compareMembers)
+		got := slices.Clone(ms)
+		sortMembers(got)
+		for i := range want {
+			if !bytes.Equal(got[i].key, want[i].key) || got[i].rank != want[i].rank {
+				t.Fatalf("case %d: at %d %s/%d, want %s/%d", c, i, got[i].key, got[i].rank, want[i].key, want[i].rank)
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"strings"
+	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -14,11 +16,25 @@ import (
 // decodeJSON reads stored attributes back (dicom.ParseJSON).
 func decodeJSON(s string) (dicom.JSONDataset, error) { return dicom.ParseJSON([]byte(s)) }
 
-// foldTransformer strips accents: NFD splits "é" into "e" and a combining mark, which is
-// then dropped.
+// foldChains are accent strippers, reused: a chain allocates its buffers (kilobytes) when
+// made, and ingest folds every name group of every object (fuzzyWords).
+var foldChains = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+// fold strips accents and lower-cases: NFD splits "é" into "e" and a combining mark, which
+// is then dropped. ASCII text has nothing to decompose, so it is only lower-cased.
 func fold(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	out, _, err := transform.String(t, s)
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	t := foldChains.Get().(transform.Transformer)
+	out, _, err := transform.String(t, s) // resets t first
+	foldChains.Put(t)
 	if err != nil {
 		out = s
 	}

@@ -132,11 +132,19 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 		sa, sea, ia           sql.RawBytes
 		mods                  string
 		nSeries, nInst, nSe   int64
+		h                     store.Hit
 	)
+	// Only the level's columns (finishSearch): each column is a cost per row in the driver.
+	dest := []any{&h.StudyUID, &sa, &mods, &nSeries, &nInst}
+	if q.Level >= store.LevelSeries {
+		dest = append(dest, &h.SeriesUID, &sea, &nSe)
+	}
+	if q.Level == store.LevelInstance {
+		dest = append(dest, &h.SOPInstanceUID, &ia, &h.TransferSyntaxUID)
+	}
 	for rows.Next() {
-		var h store.Hit
-		if err := rows.Scan(&h.StudyUID, &h.SeriesUID, &h.SOPInstanceUID, &sa, &mods, &nSeries, &nInst, &sea, &nSe, &ia,
-			&h.TransferSyntaxUID); err != nil {
+		h = store.Hit{}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, dbErr("search", err)
 		}
 		if !bytes.Equal(sa, lastStudy) {
@@ -215,25 +223,36 @@ func (w *query) scope(q store.Query) {
 	}
 	if !q.WithQuarantined {
 		// Studies from an unknown sender held in quarantine (0009_peers.sql) are for
-		// administrators only.
-		w.add("NOT EXISTS (SELECT 1 FROM reading_studies rq WHERE rq.study_pk = s.id AND rq.quarantined = 1)")
+		// administrators only. The set is read once from its partial index (usually
+		// empty), not looked up in reading_studies for each study: a name search that
+		// finds hundreds of studies would read most of that table's pages, which the
+		// readers' cache loses whenever the index is written (an audit event, a new
+		// object). study_pk is never NULL, so NOT IN means what it says.
+		w.add("s.id NOT IN (SELECT rq.study_pk FROM reading_studies rq WHERE rq.quarantined = 1)")
 	}
 }
+
+// The columns a study and a series search return, in Search's order; an instance search
+// adds its own three.
+const (
+	studyCols  = "s.study_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances"
+	seriesCols = "se.series_uid, se.attrs, se.num_instances"
+)
 
 // finishSearch is the study, series or instance search with its WHERE clause.
 func finishSearch(q store.Query, w query) (string, []any, error) {
 	var sel, from, order string
 	switch q.Level {
 	case store.LevelStudy:
-		sel = "s.study_uid, '', '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, '', 0, '', ''"
+		sel = studyCols
 		from = "studies s"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
 	case store.LevelSeries:
-		sel = "s.study_uid, se.series_uid, '', s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, '', ''"
+		sel = studyCols + ", " + seriesCols
 		from = "series se JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
 	case store.LevelInstance:
-		sel = "s.study_uid, se.series_uid, i.sop_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances, se.attrs, se.num_instances, i.attrs, i.transfer_syntax"
+		sel = studyCols + ", " + seriesCols + ", i.sop_uid, i.attrs, i.transfer_syntax"
 		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
