@@ -14,8 +14,8 @@ import (
 
 	"pacsd/audit"
 	"pacsd/dicom"
-	"pacsd/internal/cputime"
 	"pacsd/dimse"
+	"pacsd/internal/cputime"
 	"pacsd/qr"
 	"pacsd/store/sqlite"
 	"pacsd/store/storetest"
