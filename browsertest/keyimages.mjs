@@ -30,10 +30,11 @@ try {
 }
 process.exitCode = await run.finish();
 
-async function shot(p, name) {
-  const file = `${run.artifacts}/${name}.png`;
-  await p.screenshot({ path: file, fullPage: true });
-  run.screenshots.push(file);
+// phoneShot keeps a whole-page screenshot of the phone's page (run.screenshot takes the
+// main page's screen).
+async function phoneShot(phone, name) {
+  run.screenshots.push(`${run.artifacts}/${name}.png`);
+  await phone.screenshot({ path: run.screenshots.at(-1), fullPage: true });
 }
 
 // openStudy loads the study page and waits for its first image.
@@ -110,7 +111,7 @@ async function steps() {
     const g = await gallery(page);
     if (g[0].sop !== sc.study.sop || !g[0].caption.includes(sc.doc.username)) throw new Error(`gallery ${JSON.stringify(g)}`);
     if (before > 5) throw new Error(`${before} yellow pixels in the corner before the mark`);
-    await shot(page, 'k1-marked');
+    await run.screenshot('k1-marked');
     return { badge, yellowBefore: before, yellowAfter: after.n, caption: g[0].caption };
   });
 
@@ -184,7 +185,7 @@ async function steps() {
       });
       return { ok: s.layout === '1x2' && s.second === sc.prior.uid && s.first === sc.study.uid, ...s };
     }, 15000, 50);
-    await shot(page, 'k2-compare');
+    await run.screenshot('k2-compare');
     return { ms: Date.now() - t0 };
   });
 
@@ -198,7 +199,7 @@ async function steps() {
     const studies = await page.evaluate(() => [...document.querySelectorAll('#prior-list .prior')].map((li) => li.dataset.study));
     if (studies.length !== 1 || studies[0] !== sc.prior.uid) throw new Error(`the township's priors: ${JSON.stringify(studies)}`);
     if ((await page.content()).includes(sc.possible.patientId)) throw new Error('the page names the other site\'s patient');
-    await shot(page, 'k3-town');
+    await run.screenshot('k3-town');
     return { priors: studies };
   });
 
@@ -212,7 +213,7 @@ async function steps() {
         heading: sec.querySelector('h2').textContent };
     });
     if (s.hidden || s.n !== 1 || !s.loaded || s.heading !== '关键图像') throw new Error(`print: ${JSON.stringify(s)}`);
-    await shot(page, 'k4-print');
+    await run.screenshot('k4-print');
     return s;
   });
 
@@ -225,7 +226,7 @@ async function steps() {
     const g = (await galleryHas(phone, 1)).g;
     if (g[0].left < 0 || g[0].right > 390 || g[0].width < 60) throw new Error(`the picture is off the screen: ${JSON.stringify(g)}`);
     await noSidewaysScroll(phone);
-    await shot(phone, 'k5-phone-study');
+    await phoneShot(phone, 'k5-phone-study');
     await phone.goto(`${run.baseURL}/studies/${sc.study.uid}/print`);
     await phone.locator('#print-keyimages[data-ready="true"]').waitFor({ state: 'attached' });
     const img = phone.locator('#print-keyimages img').first();
@@ -234,7 +235,7 @@ async function steps() {
     const loaded = await img.evaluate((i) => i.complete && i.naturalWidth > 0);
     if (!loaded || !box || box.x < 0 || box.x + box.width > 390 || box.width < 60) throw new Error(`print picture ${JSON.stringify(box)} loaded=${loaded}`);
     const m = await noSidewaysScroll(phone);
-    await shot(phone, 'k6-phone-print');
+    await phoneShot(phone, 'k6-phone-print');
     await phone.close();
     return { study: g[0], print: box, width: m };
   });

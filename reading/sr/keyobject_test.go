@@ -105,14 +105,7 @@ func TestKeyObjectDCMTK(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "kos.dcm")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("dsrdump", "+U8", "+Pl", "+Pt", "-v", p).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dsrdump: %v\n%s", err, out)
-	}
-	s := string(out)
+	s := runTool(t, p, b, "dsrdump", "+U8", "+Pl", "+Pt", "-v")
 	for _, want := range []string{"Key Object Selection Document", "Of Interest", "李医生", "右下肺结节", "TID 2010 (DCMR)"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("dsrdump output lacks %q:\n%s", want, s)
@@ -129,15 +122,31 @@ func TestKeyObjectDCMTK(t *testing.T) {
 		t.Log("dciodvfy (dicom3tools) not installed: the IOD's modules are not checked")
 		return
 	}
-	out, _ = exec.Command("dciodvfy", p).CombinedOutput()
-	if !strings.Contains(string(out), "KeyObjectSelectionDocument") {
+	out := runTool(t, p, nil, "dciodvfy")
+	if !strings.Contains(out, "KeyObjectSelectionDocument") {
 		t.Errorf("dciodvfy does not take it for a KOS:\n%s", out)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "Error") || (strings.HasPrefix(line, "Warning") && !strings.Contains(line, "Retired Person Name form")) {
 			t.Errorf("dciodvfy: %s", line)
 		}
 	}
+}
+
+// runTool writes b (unless nil) to the file p and runs the tool on it with args before the
+// file's name; its output, or the end of the test when it fails.
+func runTool(t *testing.T, p string, b []byte, tool string, args ...string) string {
+	t.Helper()
+	if b != nil {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(tool, append(args, p)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", tool, err, out)
+	}
+	return string(out)
 }
 
 // readBack builds k's document and reads it with pacsd's own reader.
