@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"pacsd/audit"
+	"pacsd/audit/audittest"
 	"pacsd/dicom"
 	"pacsd/dimse"
-	"pacsd/internal/cputime"
 	"pacsd/store"
 	"pacsd/store/file"
 	"pacsd/store/sqlite"
@@ -28,13 +27,13 @@ import (
 // so its search keys too), the worst case.
 //
 // One iteration is a pair of blocks of ingestBlock objects, one per side, in alternating
-// order; an audit-on block ends with the writer's Flush, so that its CPU time counts the
-// writer. Run it as
+// order (audittest.CompareOnOff); an audit-on block ends with the writer's Flush, so that
+// its CPU time counts the writer. Run it as
 //
 //	go test -run '^$' -bench IngestAudit -benchtime 20x ./cmd/pacsd
 //
-// and read cpu-delta-% (the process's CPU time per object, on against off, over all
-// pairs), cpu-delta-median-% (the median pair's) and wall-delta-% (time per object).
+// and read cpu-delta-% (the process's CPU time per object, on against off),
+// cpu-delta-median-% and wall-delta-% (time per object).
 func BenchmarkIngestAudit(b *testing.B) {
 	part10, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dr_mono2.dcm"))
 	if err != nil {
@@ -81,49 +80,27 @@ func BenchmarkIngestAudit(b *testing.B) {
 	}
 	off := &ingest{archive: a, log: discardLog}
 	on := &ingest{archive: a, log: discardLog, audit: newStoreAudit(rec)}
-	block := func(h *ingest) (wall, cpu time.Duration) {
-		c0, t0 := cputime.Process(), time.Now()
+	run := func(audited bool) int {
+		h := off
+		if audited {
+			h = on
+		}
 		for range ingestBlock {
 			store1(h)
 		}
-		wall = time.Since(t0)
-		if h == on {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := rec.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return wall, cputime.Process() - c0
+		return ingestBlock
 	}
-	block(off) // warm up
-	block(on)
-	var wall, cpu [2]time.Duration
-	var ratios []float64 // per pair: on's CPU over off's
-	pair := 0
-	for b.Loop() {
-		var pc [2]time.Duration
-		for k := range 2 {
-			side := (pair + k) % 2 // off first, then on first, ...
-			h := off
-			if side == 1 {
-				h = on
-			}
-			w, c := block(h)
-			wall[side] += w
-			cpu[side] += c
-			pc[side] = c
+	settle := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rec.Flush(ctx); err != nil {
+			b.Fatal(err)
 		}
-		ratios = append(ratios, float64(pc[1])/float64(pc[0]))
-		pair++
 	}
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(pair*ingestBlock) }
-	b.ReportMetric(per(cpu[0]), "off-cpu-us/op")
-	b.ReportMetric(per(cpu[1]), "on-cpu-us/op")
-	b.ReportMetric(100*(float64(cpu[1])/float64(cpu[0])-1), "cpu-delta-%")
-	slices.Sort(ratios)
-	b.ReportMetric(100*(ratios[len(ratios)/2]-1), "cpu-delta-median-%")
-	b.ReportMetric(100*(float64(wall[1])/float64(wall[0])-1), "wall-delta-%")
+	run(false) // warm up
+	run(true)
+	settle()
+	audittest.CompareOnOff(b, run, settle)
 }
 
 // ingestBlock is the objects of one side of a BenchmarkIngestAudit pair.
