@@ -16,6 +16,7 @@
 //   a, b, town: {username, password, name}   radiologist A, reviewer B, the township user
 //   study: {uid, patient}                      a study of the township's site
 
+import path from 'node:path';
 import { Run, poll } from './lib.mjs';
 
 const sc = JSON.parse(process.env.WORKFLOW_SCENARIO || '{}');
@@ -64,6 +65,13 @@ async function login(page, origin, who) {
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
 }
 
+// shot saves a screenshot of one person's page (run.screenshot takes the run's own page).
+async function shot(page, name) {
+  const file = path.join(run.artifacts, `${name}.png`);
+  await page.screenshot({ path: file });
+  run.screenshots.push(file);
+}
+
 function expect(cond, what) {
   if (!cond) throw new Error(what);
 }
@@ -90,7 +98,7 @@ async function steps() {
     const holder = (await b.locator('#claim-banner.other .claim-holder').innerText()).trim();
     expect(holder === sc.a.name, `study page holder ${JSON.stringify(holder)}`);
     expect(await b.locator('#findings').evaluate((el) => el.readOnly), 'B can type into a report A holds');
-    await run.screenshot('claimed-for-b');
+    await shot(b, 'claimed-for-b');
   });
 
   await run.step('radiologist A inserts a phrase at the cursor and submits for review', async () => {
@@ -129,6 +137,7 @@ async function steps() {
     const signer = (await b.locator('#signed-by').innerText()).trim();
     expect(author === sc.a.name && signer === sc.b.name, `author ${author}, signer ${signer}`);
     expect((await b.locator('#signed-findings').innerText()).includes('附件结构完整。'), 'the reviewer\'s edit is not signed');
+    await shot(b, 'signed-by-reviewer');
   });
 
   await run.step('the township user opens the worklist on a phone', async () => {
@@ -186,6 +195,7 @@ async function steps() {
     expect(cells[0] === sc.site && cells[2] === '1' && cells[3] === '0', `per-site row ${JSON.stringify(cells)}`);
     expect(cells[4] !== '–' && cells[5] !== '–', `median/max ${cells[4]} ${cells[5]}`);
     expect((await a.locator('#critical-open tbody tr.crit-aging').count()) === 0, 'an acknowledged finding is still aging');
+    await shot(a, 'dashboard');
     return { median: cells[4], max: cells[5] };
   });
 }

@@ -64,6 +64,7 @@ var workflowMessages = [][3]string{
 	{"crit.dash.openn", "未确认", "Open"},
 	{"crit.dash.median", "确认用时中位数", "Median time to acknowledge"},
 	{"crit.dash.max", "最长用时", "Longest"},
+	{"dash.perday", "每日接收与报告", "Received and reported per day"},
 	{"crit.cat.pneumothorax", "气胸（大量/张力性）", "Pneumothorax (large or tension)"},
 	{"crit.cat.dissection", "主动脉夹层/动脉瘤破裂", "Aortic dissection or ruptured aneurysm"},
 	{"crit.cat.ectopic", "异位妊娠（破裂出血）", "Ectopic pregnancy (ruptured)"},
