@@ -31,8 +31,11 @@ type keyEnv struct {
 func newKeyEnv(t *testing.T) *keyEnv {
 	rec := &lateRecorder{t: t}
 	en := newEnvWith(t, func(c *Config) {
+		// The study page as cmd/pacsd serves it: every diagnosis feature on.
 		c.KeyImages = c.Sites.(reading.KeyImages)
 		c.Priors = c.Sites.(reading.Priors)
+		c.Annotations = c.Sites.(reading.Annotations)
+		c.Workflow = c.Sites.(reading.Workflow)
 		c.Audit, c.AuditLog = rec, rec
 	})
 	rec.set(en.idx.Audit())
