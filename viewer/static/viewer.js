@@ -510,6 +510,18 @@
     return { width, height, data: out };
   }
 
+  async function showSOP(sop, frame, opts) {
+    for (const st of studies.values()) {
+      const j = st.images.findIndex((im) => im.sop === sop);
+      if (j < 0) continue;
+      const p = panes[opts.pane ?? activeIndex] || active();
+      if (!(p.st === st && p.idx === j)) await show(p, st, j);
+      if (frame > 0) stepFrame(p, frame - p.frame);
+      return p;
+    }
+    throw new Error(`${sop}: not an image of a study shown`);
+  }
+
   // ---------------- layouts and hanging ----------------
   function layout(name, fill = true) {
     if (!{ '1x1': 1, '1x2': 1, '2x2': 1 }[name]) return layoutName;
@@ -648,13 +660,25 @@
     if (b) b.classList.add('armed');
     panesEl.classList.toggle('armed', !!b);
   }
-  let stripPointer = 'mouse';
-  strip.addEventListener('pointerdown', (e) => { stripPointer = e.pointerType; });
+  // A finger taps a series, then the pane it goes into (with one pane: straight there); a
+  // mouse clicks a series into the active pane, or drags it into any. The tap is read from
+  // the pointer events themselves, not from the click a browser may or may not make of it.
+  let tapStart = null, tappedAt = 0;
+  strip.addEventListener('pointerdown', (e) => {
+    tapStart = e.pointerType === 'touch' ? { x: e.clientX, y: e.clientY, b: e.target.closest('.thumb[data-series]') } : null;
+  });
+  strip.addEventListener('pointerup', (e) => {
+    const s = tapStart;
+    tapStart = null;
+    if (!s || !s.b || Math.hypot(e.clientX - s.x, e.clientY - s.y) > 12) return;
+    tappedAt = performance.now();
+    if (paneCount(layoutName) > 1 && armed !== s.b) { arm(s.b); return; }
+    arm(null);
+    openSeries(active(), s.b.dataset.study || mainStudy, s.b.dataset.series);
+  });
   strip.addEventListener('click', (e) => {
     const b = e.target.closest('.thumb[data-series]');
-    if (!b) return;
-    // A mouse drags (or clicks into the active pane); a finger taps the series, then the pane.
-    if (stripPointer === 'touch' && paneCount(layoutName) > 1 && armed !== b) { arm(b); return; }
+    if (!b || performance.now() - tappedAt < 800) return; // the tap was handled
     arm(null);
     openSeries(active(), b.dataset.study || mainStudy, b.dataset.series);
   });
@@ -756,7 +780,7 @@
       // A quick horizontal one-finger flick at zoom 1 turns the page: next/previous image;
       // the window it may have started to change goes back.
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y, dt = performance.now() - drag.t;
-      if (drag.touch && p.zoom === 1 && dt < 400 && Math.abs(dx) > 50 && Math.abs(dy) < Math.abs(dx) / 2) {
+      if (drag.touch && p.zoom === 1 && dt < 500 && Math.abs(dx) > 50 && Math.abs(dy) < Math.abs(dx) / 2) {
         if (!drag.pan) { p.center = drag.c; p.width = drag.w; for (const o of drag.others) { o.q.center = o.c; o.q.width = o.w; } }
         drag = null; pending = null;
         step1(p, dx < 0 ? 1 : -1);
@@ -901,7 +925,8 @@
     const p = active();
     const k = e.key.length === 1 ? e.key.toLowerCase() : e.key;
     let done = true;
-    if (e.key === 'Escape') {
+    if (keyActions.has(k) && e.key !== 'Escape') keyActions.get(k)(); // an extension's own key wins
+    else if (e.key === 'Escape') {
       if (!$('view-help').hidden) toggleHelp(false);
       else if (activeTool) setTool(null);
       else if (armed) arm(null);
@@ -919,7 +944,6 @@
     } else if (k === '+' || k === '=') zoomAt(p, 1.25);
     else if (k === '-') zoomAt(p, 0.8);
     else if (k === 'd' || k === 'g' || k === 'b' || k === 's') preset({ d: 'default', g: 'lung', b: 'bone', s: 'soft' }[k]);
-    else if (keyActions.has(k)) keyActions.get(k)();
     else if (keys[k] || keys[e.key]) run(keys[k] || keys[e.key]);
     else done = false;
     if (done) e.preventDefault();
@@ -1010,7 +1034,9 @@
       return b;
     },
     redraw(p) { if (p) draw(p); else drawAll(); },
-    // Additions beyond the contract: the study's overlay data, whether panes are linked.
+    // Additions beyond the contract: show an image (and frame) of a loaded study in the
+    // active pane or opts.pane; the study's overlay data and images; whether panes are linked.
+    show: (sop, frame = 0, opts = {}) => showSOP(sop, frame, opts),
     study: (uid) => studies.get(uid || mainStudy) || null,
     linked: (on) => { if (typeof on === 'boolean') setLinked(on); return linked; },
   };
