@@ -65,7 +65,14 @@
     if (none) none.hidden = keys.images.length > 0;
     const count = $('key-count');
     if (count) count.textContent = keys.images.length ? `(${keys.images.length})` : '';
-    // The series strip: a badge on every series with a key image.
+    markStrip();
+    updateButton();
+    if (PV) PV.redraw();
+  }
+
+  // markStrip puts a badge on every series of the strip with a key image (again whenever the
+  // viewer redraws the strip, e.g. when a prior's series join it).
+  function markStrip() {
     const series = new Set(keys.images.map((k) => k.series));
     document.querySelectorAll('#series-strip .thumb[data-series]').forEach((th) => {
       const on = series.has(th.dataset.series);
@@ -74,8 +81,6 @@
       if (on && !badge) th.append(badge = el('span', { className: 'key-badge', textContent: `★${t('key.badge')}` }));
       if (!on && badge) badge.remove();
     });
-    updateButton();
-    if (PV) PV.redraw();
   }
 
   // showKey brings a key image into the active pane (PacsViewer.show, beyond the contract)
@@ -156,8 +161,8 @@
     if (data.canEdit) {
       PV.addButton({ id: 'key-toggle', label: t('key.button'), title: t('key.tip'), key: 'k', onClick: toggleKey });
     }
-    PV.on('image', updateButton);
-    PV.on('layout', updateButton);
+    PV.on('image', () => { updateButton(); markStrip(); });
+    PV.on('layout', () => { updateButton(); markStrip(); });
     PV.on('paint', paintMark);
     document.addEventListener('pacs:ready', updateButton);
     // The active pane changes with a click or a tap on another one.
