@@ -285,19 +285,31 @@ func (s *spoolFile) discard() {
 	}
 }
 
+// The buffers of spoolAndParse, reused from Put to Put: a small object would otherwise
+// allocate, and the collector clear, 320 KB of buffers for a few KB of data.
+var (
+	spoolWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+	parseReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+)
+
 // spoolAndParse writes r to the spool while hashing it and parses the header from the same
 // bytes (steps 1-2): the instance it returns is described, checked against the request,
 // and sized and hashed, with the spool file complete and closed. On error it returns the
 // instance when the header was read.
 func (a *Archive) spoolAndParse(ctx context.Context, sp *spoolFile, r io.Reader, req PutRequest) (*Instance, error) {
 	hash := sha256.New()
-	bw := bufio.NewWriterSize(sp.f, 256<<10)
+	bw := spoolWriters.Get().(*bufio.Writer)
+	bw.Reset(sp.f)
+	defer func() { bw.Reset(nil); spoolWriters.Put(bw) }()
 	sink := &sinkWriter{w: io.MultiWriter(bw, hash)}
 	src := &sourceReader{ctx: ctx, r: r, max: a.cfg.MaxObjectSize}
 	// Every byte pulled from r passes the TeeReader into the spool exactly once, whether the
 	// header parser or readTail pulls it. ReadPart10 reads a *bufio.Reader directly and
-	// leaves it on the Pixel Data tag, so readTail continues at the right place.
-	br := bufio.NewReaderSize(io.TeeReader(src, sink), 64<<10)
+	// leaves it on the Pixel Data tag, so readTail continues at the right place. The header
+	// it returns holds copies, not slices of br's buffer, so br is reused once we return.
+	br := parseReaders.Get().(*bufio.Reader)
+	br.Reset(io.TeeReader(src, sink))
+	defer func() { br.Reset(nil); parseReaders.Put(br) }()
 
 	hdr, err := dicom.ReadPart10(br, dicom.ReadOptions{FallbackCharset: a.cfg.FallbackCharset})
 	if err != nil {

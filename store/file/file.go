@@ -157,13 +157,18 @@ func (b *Blobs) copyFrom(ctx context.Context, key, path string) error {
 func (b *Blobs) place(ctx context.Context, key, src, dst string) error {
 	var made []string // directories that gained an entry: the parents of new directories
 	for try := 0; ; try++ {
-		m, err := b.mkdirs(filepath.Dir(dst))
-		made = append(made, m...)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && try < 10 {
-				continue // a parent was pruned by a concurrent Delete mid-way
+		// The folders are usually there already (a series' objects share one): they are
+		// made only when the rename finds them missing, which saves a mkdir per path
+		// element of every object.
+		if try > 0 {
+			m, err := b.mkdirs(filepath.Dir(dst))
+			made = append(made, m...)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && try < 10 {
+					continue // a parent was pruned by a concurrent Delete mid-way
+				}
+				return ioErr("place blob "+key, err)
 			}
-			return ioErr("place blob "+key, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("place blob %s: %w", key, err)
@@ -173,12 +178,12 @@ func (b *Blobs) place(ctx context.Context, key, src, dst string) error {
 				return ioErr("place blob "+key, err)
 			}
 		}
-		err = os.Rename(src, dst)
+		err := os.Rename(src, dst)
 		if err == nil {
 			break
 		}
-		// A Delete of the folder's last other object may have removed the folder between
-		// mkdirs and the rename: make it again.
+		// The folder is missing: not made yet, or a Delete of the folder's last other
+		// object removed it between mkdirs and the rename. Make it (again).
 		if !errors.Is(err, fs.ErrNotExist) || try >= 10 {
 			return ioErr("place blob "+key, err)
 		}
