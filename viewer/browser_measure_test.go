@@ -3,20 +3,29 @@ package viewer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"pacsd/dicom"
+	"pacsd/internal/browsertest"
 	"pacsd/reading"
 	"pacsd/reading/sr"
+	"pacsd/store"
 	"pacsd/store/sqlite"
 )
 
-// withAnnotations is newEnvWith's configuration for the measurement tests.
-func withAnnotations(c *Config) { c.Annotations = c.Reports.(*sqlite.Reading) }
+// withAnnotations is newEnvWith's configuration for the measurement tests: the study page's
+// diagnosis features all on, as cmd/pacsd wires them.
+func withAnnotations(c *Config) {
+	rd := c.Reports.(*sqlite.Reading)
+	c.Annotations, c.KeyImages, c.Priors, c.Workflow = rd, rd, rd, rd
+}
 
 // measureSites makes site A (TOWN_A) and site B (TOWN_B), a radiologist "doc" and one user
 // per site, "town-a" and "town-b".
@@ -150,5 +159,92 @@ func TestMeasurementsAPI(t *testing.T) {
 	}
 	if got, err := en.idx.Reading().Annotations(context.Background(), dr.StudyInstanceUID); err != nil || got.Version != 2 {
 		t.Errorf("the repository's set after the refused saves: %+v (%v)", got, err)
+	}
+}
+
+// TestMeasureInBrowser runs browsertest/measure.mjs: a radiologist measures a length on a
+// calibrated DR (synthetic, Pixel Spacing 0.2 mm: the value shown is the pixels' distance
+// times 0.2, with 像素间距 as its source), draws a rectangle ROI, saves, reloads and sees
+// both again; the site's user sees them read-only. Then the server's side: the stored
+// values are the image's (the ROI's mean and SD recomputed here from the pixels), and the
+// measurement SR is in the study.
+func TestMeasureInBrowser(t *testing.T) {
+	browsertest.Require(t)
+	en := newEnvWith(t, withAnnotations)
+	measureSites(t, en)
+	const studyUID, seriesUID, sop = "2.25.83001", "2.25.83001.1", "2.25.83001.1.1"
+	const w, h, spacing = 1000, 800, 0.2
+	img := withElements(t, syntheticDR(t, studyUID, seriesUID, sop, "孙测量", w, h),
+		elem{0x00280030, "DS", `0.2\0.2`, nil}, elem{0x0008103E, "LO", "胸部正位", nil})
+	if _, err := en.archive.Put(context.Background(), bytes.NewReader(img), store.PutRequest{
+		Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := json.Marshal(map[string]any{
+		"doc":   map[string]string{"username": "doc", "password": "password-doc"},
+		"town":  map[string]string{"username": "town-a", "password": "password-town-a"},
+		"study": studyUID, "spacing": spacing, "source": "像素间距",
+		// Image points (column, row) the radiologist drags between.
+		"length": [][2]float64{{150, 200}, {450, 600}}, // 500 px: 100 mm
+		"rect":   [][2]float64{{600, 300}, {800, 450}},
+	})
+	res := browsertest.Run(t, "measure.mjs", browsertest.Options{
+		BaseURL: en.srv.URL,
+		Env:     map[string]string{"MEASURE_SCENARIO": string(sc)},
+		Timeout: 3 * time.Minute,
+	})
+	browsertest.Report(t, res)
+	browsertest.RequireSteps(t, res,
+		"radiologist opens the calibrated DR",
+		"radiologist measures a length: pixels times Pixel Spacing, source shown",
+		"radiologist draws a rectangle ROI: mean, SD and area",
+		"radiologist saves the measurements",
+		"after a reload the measurements are there again",
+		"the site's user sees the measurements, read-only",
+		"no failed requests",
+	)
+
+	ctx := context.Background()
+	s, err := en.idx.Reading().Annotations(ctx, studyUID)
+	if err != nil || s.Version != 1 || len(s.Items) != 2 || s.SOPInstanceUID == "" {
+		t.Fatalf("saved set %+v (%v)", s, err)
+	}
+	for _, a := range s.Items {
+		p := a.Points
+		switch a.Kind {
+		case reading.AnnotLength:
+			want := math.Hypot(p[1].X-p[0].X, p[1].Y-p[0].Y) * spacing
+			if a.Length == nil || math.Abs(*a.Length-want) > 1e-6 || math.Abs(want-100) > 1 || a.Calibration != reading.CalPixelSpacing {
+				t.Errorf("length %+v: want %.3f mm from its points (about 100)", a, want)
+			}
+		case reading.AnnotRect:
+			// The pixels whose centres are inside, from the object's own pixel data.
+			px := img[len(img)-2*w*h:]
+			var n, sum, sq float64
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					cx, cy := float64(x)+0.5, float64(y)+0.5
+					if cx < min(p[0].X, p[1].X) || cx > max(p[0].X, p[1].X) || cy < min(p[0].Y, p[1].Y) || cy > max(p[0].Y, p[1].Y) {
+						continue
+					}
+					v := float64(binary.LittleEndian.Uint16(px[2*(y*w+x):]))
+					n, sum, sq = n+1, sum+v, sq+v*v
+				}
+			}
+			mean := sum / n
+			sd := math.Sqrt(sq/n - mean*mean)
+			area := math.Abs(p[1].X-p[0].X) * math.Abs(p[1].Y-p[0].Y) * spacing * spacing
+			if a.Mean == nil || a.SD == nil || a.Area == nil || math.Abs(*a.Mean-mean) > 0.01 || math.Abs(*a.SD-sd) > 0.01 ||
+				math.Abs(*a.Area-area) > 1e-6 {
+				t.Errorf("ROI %+v: want mean %.3f, SD %.3f, area %.3f mm² over %v pixels", a, mean, sd, area, n)
+			}
+		default:
+			t.Errorf("unexpected %s", a.Kind)
+		}
+	}
+	doc := en.login("doc", "password-doc")
+	resp, body := doc.get("/dicomweb/studies/"+studyUID+"/instances?Modality=SR", "application/dicom+json")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, s.SOPInstanceUID) || !strings.Contains(body, sr.ComprehensiveSRStorage) {
+		t.Errorf("QIDO-RS for the measurement SR: %d %s", resp.StatusCode, body)
 	}
 }
