@@ -149,14 +149,7 @@ func BuildMeasurements(m Measurements) ([]byte, error) {
 		o.set(dicom.TagSeriesDescription, "LO", m.SeriesDescription)
 	}
 	o.container(codeMeasurementReport)
-	o.seq(tagContentTemplate, func() {
-		o.enc.BeginSequence(tagContentTemplate)
-		o.enc.BeginItem()
-		o.w.text(tagMappingResource, "CS", "DCMR")
-		o.w.text(tagTemplateIdentifier, "CS", "1500")
-		o.enc.EndItem()
-		o.enc.EndSequence()
-	})
+	o.template("1500")
 	if m.Predecessor != nil {
 		o.seq(tagPredecessorDocuments, func() { o.w.refs(tagPredecessorDocuments, studyUID, []Ref{*m.Predecessor}) })
 	}

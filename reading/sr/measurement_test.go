@@ -1,22 +1,13 @@
 package sr
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"pacsd/dicom"
 	"pacsd/internal/peertest"
 	"pacsd/reading"
-	"pacsd/store"
-	"pacsd/store/file"
-	"pacsd/store/sqlite"
-	"pacsd/store/storetest"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -57,57 +48,20 @@ func measurements(t *testing.T) Measurements {
 	}
 }
 
-// TestMeasurementsReadBack reads the document back with pacsd's own reader: a
-// Comprehensive SR of the study, TID 1500's title and template, the series described.
-func TestMeasurementsReadBack(t *testing.T) {
-	m := measurements(t)
-	b, err := BuildMeasurements(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hdr, err := dicom.ReadPart10(bytes.NewReader(b), dicom.ReadOptions{})
-	if err != nil {
-		t.Fatalf("pacsd cannot read its own measurement document: %v", err)
-	}
-	ds := hdr.Dataset
-	for _, c := range []struct {
-		tag  dicom.Tag
-		want string
-	}{
-		{dicom.TagSOPClassUID, ComprehensiveSRStorage},
-		{dicom.TagStudyInstanceUID, m.StudyAttrs.String(dicom.TagStudyInstanceUID)},
-		{dicom.TagSeriesInstanceUID, m.SeriesUID},
-		{dicom.TagSeriesDescription, "测量"},
-		{dicom.TagModality, "SR"},
-		{dicom.TagPatientName, "张伟"},
-		{dicom.TagInstanceNumber, "3"},
-	} {
-		if got := strings.TrimSpace(ds.String(c.tag)); got != c.want {
-			t.Errorf("%v = %q, want %q", c.tag, got, c.want)
-		}
-	}
-}
-
 // TestMeasurementsDCMTK has DCMTK's SR reader check the document the way an outside
-// program reads it: dsrdump parses it as a Comprehensive SR with no error or warning, and
-// shows the report's structure, each value with its unit, the coordinates and the text.
+// program reads it: dsrdump parses it as a Comprehensive SR of the study's patient in the
+// series 测量, with no error or warning, and shows the report's structure, each value with
+// its unit, the coordinates and the text. (TestMeasurementsAPI and TestOHIFShowsMeasurements
+// store it through Archive.Put and find it over QIDO-RS.)
 func TestMeasurementsDCMTK(t *testing.T) {
 	peertest.Tool(t, "dsrdump")
 	b, err := BuildMeasurements(measurements(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "measurements.dcm")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("dsrdump", "+U8", "+Pl", "+Pc", "+Pt", p).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dsrdump: %v\n%s", err, out)
-	}
-	s := string(out)
+	s := runTool(t, filepath.Join(t.TempDir(), "measurements.dcm"), b, "dsrdump", "+U8", "+Pl", "+Pc", "+Pt")
 	for _, want := range []string{
-		"Comprehensive SR", "Imaging Measurement Report", "TID 1500", "UNVERIFIED",
+		"Comprehensive SR", "Imaging Measurement Report", "TID 1500", "UNVERIFIED", "张伟", "Series              : 测量 (#9902)",
 		"Image Library", "Imaging Measurements", "Measurement Group",
 		`"长度 1"`, `"2.25.101"`, `(410668003,SCT,"Length")="14.3" (mm,UCUM,"millimeter")`,
 		`(1483009,SCT,"Angle")="90" (deg,UCUM,"degree")`, `(285285000,SCT,"Cobb angle")="22.43"`,
@@ -129,52 +83,6 @@ func TestMeasurementsDCMTK(t *testing.T) {
 	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("dsrdump output:\n%s", s)
-	}
-}
-
-// TestMeasurementsArchive stores the document through Archive.Put beside its study's
-// image, and finds it by a QIDO-style search of the index, by modality and SOP Class.
-func TestMeasurementsArchive(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	idx, err := sqlite.Open(ctx, filepath.Join(dir, "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idx.Close()
-	blobs, err := file.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	img, err := os.ReadFile("../../testdata/dr_mono2.dcm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Put(ctx, bytes.NewReader(img), store.PutRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	m := measurements(t)
-	b, err := BuildMeasurements(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Put(ctx, bytes.NewReader(b), store.PutRequest{ExpectSOPInstanceUID: m.SOPInstanceUID,
-		ExpectSOPClassUID: ComprehensiveSRStorage}); err != nil {
-		t.Fatalf("archive refused the measurement document: %v", err)
-	}
-	study := m.StudyAttrs.String(dicom.TagStudyInstanceUID)
-	res, err := storetest.SearchDatasets(ctx, idx, store.Query{Level: store.LevelInstance, StudyInstanceUID: study,
-		Matches: []store.Match{{Tag: dicom.TagModality, Value: "SR"}, {Tag: dicom.TagSOPClassUID, Value: ComprehensiveSRStorage}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res) != 1 || res[0].String(dicom.TagSOPInstanceUID) != m.SOPInstanceUID {
-		t.Errorf("search for the study's measurement SR found %d results", len(res))
 	}
 }
 
