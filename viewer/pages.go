@@ -79,9 +79,10 @@ type worklistView struct {
 	// Sort holds the URLs that sort by each order (first page, same filter): "received", "study".
 	Sort map[string]string
 	// Claims are the live claims of the page's studies (workflow.go); Critical the
-	// unacknowledged critical findings the user sees, for the banner (the page only).
-	Claims   map[string]*reading.Claim
-	Critical []reading.CriticalFinding
+	// unacknowledged critical findings the user sees (the banner), CriticalOpen their studies.
+	Claims       map[string]*reading.Claim
+	Critical     []reading.CriticalFinding
+	CriticalOpen map[string]bool
 }
 
 // Ordered says whether the page is in order o ("received" or "study").
@@ -138,6 +139,13 @@ func (v *Viewer) worklist(c echo.Context) (*worklistView, error) {
 	if wv.Claims, err = v.worklistClaims(ctx, page.Rows); err != nil {
 		return nil, err
 	}
+	if wv.Critical, err = v.criticalFor(ctx, currentUser(c), true); err != nil {
+		return nil, err
+	}
+	wv.CriticalOpen = map[string]bool{}
+	for _, f := range wv.Critical {
+		wv.CriticalOpen[f.StudyUID] = true
+	}
 	q := c.QueryParams()
 	if page.Next != "" {
 		n := cloneValues(q)
@@ -170,9 +178,6 @@ func cloneValues(q url.Values) url.Values {
 func (v *Viewer) worklistPage(c echo.Context) error {
 	wv, err := v.worklist(c)
 	if err != nil {
-		return err
-	}
-	if wv.Critical, err = v.criticalFor(c.Request().Context(), currentUser(c), true); err != nil {
 		return err
 	}
 	return v.render(c, http.StatusOK, "worklist", pageData{Active: "worklist", Worklist: wv})

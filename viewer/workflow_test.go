@@ -101,6 +101,10 @@ func TestCriticalFindings(t *testing.T) {
 	if len(list.Findings) != 1 || list.Findings[0].ID != fa.ID {
 		t.Fatalf("site A's open findings = %+v", list.Findings)
 	}
+	// The county's worklist marks both studies; the live refresh says the same.
+	if _, wl := doc.get("/api/worklist", "text/html"); strings.Count(wl, `class="flag crit-flag"`) != 2 {
+		t.Error("the worklist does not mark the studies with open critical findings")
+	}
 	_, page := ta.get("/", "text/html")
 	if !strings.Contains(page, `id="critical-banner"`) || !strings.Contains(page, "右侧张力性气胸") || strings.Contains(page, "右附件区包块") {
 		t.Error("site A's worklist banner does not show exactly its own finding")
@@ -122,6 +126,9 @@ func TestCriticalFindings(t *testing.T) {
 	}
 	if e := one(t, evs, audit.ActionCriticalAck, "town-a", w.a.StudyInstanceUID); !strings.Contains(e.Detail, "急诊科李医生") {
 		t.Errorf("acknowledgement audited as %+v", e)
+	}
+	if _, wl := doc.get("/api/worklist", "text/html"); strings.Count(wl, `class="flag crit-flag"`) != 1 {
+		t.Error("an acknowledged finding still marks its study on the worklist")
 	}
 	call(t, ta, "GET", "/api/critical?open=1", "", 200, &list)
 	if len(list.Findings) != 0 {
