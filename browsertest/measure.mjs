@@ -101,6 +101,39 @@ async function steps() {
     return { shown: li.value };
   });
 
+  await run.step('angle, Cobb angle and text; a selected measurement goes with Delete', async () => {
+    const [a, v, c] = sc.angle;
+    await page.click('#tool-meas-angle');
+    await drag(a, v); // the first arm, to the vertex
+    await drag(c, c); // the third point
+    let items = await listed(3);
+    const angle = items.find((x) => x.kind === 'angle');
+    if (angle.value !== `${sc.angleDegrees.toFixed(1)}°`) throw new Error(`angle shown as ${angle.value}, want ${sc.angleDegrees}°`);
+    await page.click('#tool-meas-cobb');
+    await drag(sc.cobb[0], sc.cobb[1]);
+    await drag(sc.cobb[2], sc.cobb[3]);
+    items = await listed(4);
+    const cobb = items.find((x) => x.kind === 'cobb');
+    if (cobb.value !== `${sc.cobbDegrees.toFixed(1)}°`) throw new Error(`Cobb angle shown as ${cobb.value}, want ${sc.cobbDegrees}°`);
+    page.once('dialog', (d) => d.accept(sc.text));
+    await page.click('#tool-meas-text');
+    await drag(sc.textAt, sc.textAt);
+    items = await listed(5);
+    if (!items.some((x) => x.kind === 'text' && x.value === sc.text)) throw new Error(`no text ${sc.text}: ${JSON.stringify(items)}`);
+    await run.screenshot('all-kinds');
+    // The angle selected on the image (a click on its first arm) and deleted by key.
+    await page.click('#tool-meas-select');
+    const mid = [(a[0] + v[0]) / 2, (a[1] + v[1]) / 2];
+    await drag(mid, mid);
+    const sel = await page.evaluate(() => window.__measure.items.find((x) => x.id === window.__measure.selected)?.kind);
+    if (sel !== 'angle') throw new Error(`the click selected ${sel}, not the angle`);
+    await page.keyboard.press('Delete');
+    items = await listed(4);
+    if (items.some((x) => x.kind === 'angle')) throw new Error('the angle is still listed after Delete');
+    await page.click('#tool-meas-select');
+    return { items: items.map((x) => `${x.kind}: ${x.value}`) };
+  });
+
   await run.step('radiologist saves the measurements', async () => {
     await page.click('#meas-save');
     const r = await poll('saved', () => page.evaluate(() => ({
@@ -111,7 +144,7 @@ async function steps() {
 
   await run.step('after a reload the measurements are there again', async () => {
     await openStudy();
-    const items = await listed(2);
+    const items = await listed(4);
     const len = items.find((x) => x.kind === 'length');
     if (!len || len.value !== lengthText) throw new Error(`after reload: ${JSON.stringify(items)}`);
     // And they are drawn: the image is not the same without them.
@@ -123,7 +156,7 @@ async function steps() {
     await page.context().clearCookies();
     await signIn(run, page, sc.town.username, sc.town.password);
     await openStudy();
-    const items = await listed(2);
+    const items = await listed(4);
     if (items.some((x) => x.del)) throw new Error('the site user is offered deletion');
     if (await page.locator('#tool-meas-length').count()) throw new Error('the site user is offered the length tool');
     return { items };

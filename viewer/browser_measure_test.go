@@ -187,6 +187,10 @@ func TestMeasureInBrowser(t *testing.T) {
 		// Image points (column, row) the radiologist drags between.
 		"length": [][2]float64{{150, 200}, {450, 600}}, // 500 px: 100 mm
 		"rect":   [][2]float64{{600, 300}, {800, 450}},
+		"angle":  [][2]float64{{100, 700}, {300, 700}, {300, 500}}, "angleDegrees": 90,
+		// Lines 0° and atan(100/200) apart.
+		"cobb": [][2]float64{{500, 550}, {700, 550}, {500, 750}, {700, 650}}, "cobbDegrees": math.Atan2(100, 200) * 180 / math.Pi,
+		"text": "右下肺结节", "textAt": [2]float64{850, 700},
 	})
 	res := browsertest.Run(t, "measure.mjs", browsertest.Options{
 		BaseURL: en.srv.URL,
@@ -198,6 +202,7 @@ func TestMeasureInBrowser(t *testing.T) {
 		"radiologist opens the calibrated DR",
 		"radiologist measures a length: pixels times Pixel Spacing, source shown",
 		"radiologist draws a rectangle ROI: mean, SD and area",
+		"angle, Cobb angle and text; a selected measurement goes with Delete",
 		"radiologist saves the measurements",
 		"after a reload the measurements are there again",
 		"the site's user sees the measurements, read-only",
@@ -206,7 +211,7 @@ func TestMeasureInBrowser(t *testing.T) {
 
 	ctx := context.Background()
 	s, err := en.idx.Reading().Annotations(ctx, studyUID)
-	if err != nil || s.Version != 1 || len(s.Items) != 2 || s.SOPInstanceUID == "" {
+	if err != nil || s.Version != 1 || len(s.Items) != 4 || s.SOPInstanceUID == "" {
 		t.Fatalf("saved set %+v (%v)", s, err)
 	}
 	for _, a := range s.Items {
@@ -237,6 +242,14 @@ func TestMeasureInBrowser(t *testing.T) {
 			if a.Mean == nil || a.SD == nil || a.Area == nil || math.Abs(*a.Mean-mean) > 0.01 || math.Abs(*a.SD-sd) > 0.01 ||
 				math.Abs(*a.Area-area) > 1e-6 {
 				t.Errorf("ROI %+v: want mean %.3f, SD %.3f, area %.3f mm² over %v pixels", a, mean, sd, area, n)
+			}
+		case reading.AnnotCobb:
+			if a.Angle == nil || math.Abs(*a.Angle-26.565) > 1 {
+				t.Errorf("Cobb angle %+v: want about 26.6°", a)
+			}
+		case reading.AnnotText:
+			if a.Text != "右下肺结节" {
+				t.Errorf("text %+v", a)
 			}
 		default:
 			t.Errorf("unexpected %s", a.Kind)
