@@ -270,6 +270,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 		Findings:       r.Findings,
 		Impression:     r.Impression,
 		Signer:         r.SignedByName,
+		Author:         r.AuthorName,
 		Organization:   v.organization(),
 		SignedAt:       r.SignedAt.In(v.loc),
 		Created:        time.Now().In(v.loc),

@@ -39,10 +39,13 @@ type Document struct {
 	InstanceNumber int // the report version
 	// StudyAttrs are the study's attributes as the index keeps them (patient and study
 	// identification are copied from them, so the report files with its images).
-	StudyAttrs   dicom.JSONDataset
-	Findings     string
-	Impression   string
-	Signer       string // verifying observer, shown as given
+	StudyAttrs dicom.JSONDataset
+	Findings   string
+	Impression string
+	Signer     string // verifying observer, shown as given
+	// Author is who wrote the report (TID 1002 observer context: a person); with
+	// two-level review it differs from Signer. "": not said.
+	Author       string
 	Organization string // verifying organisation (the county hospital)
 	SignedAt     time.Time
 	Created      time.Time
@@ -138,6 +141,22 @@ func Build(d Document) ([]byte, error) {
 	o.set(tagVerificationFlag, "CS", "VERIFIED")
 	o.seq(tagContentSequence, func() {
 		enc.BeginSequence(tagContentSequence)
+		if d.Author != "" {
+			// PS3.3 Table A.35.1-2: a Basic Text SR's root may have HAS OBS CONTEXT children
+			// of types CODE and PNAME; TID 1002 says who observed (wrote) what follows.
+			enc.BeginItem()
+			w.text(tagRelationshipType, "CS", "HAS OBS CONTEXT")
+			w.text(tagValueType, "CS", "CODE")
+			w.code(tagConceptNameCodeSequence, codeObserverType)
+			w.code(tagConceptCodeSequence, codePerson)
+			enc.EndItem()
+			enc.BeginItem()
+			w.text(tagRelationshipType, "CS", "HAS OBS CONTEXT")
+			w.text(tagValueType, "CS", "PNAME")
+			w.code(tagConceptNameCodeSequence, codeObserverName)
+			w.text(tagPersonName, "PN", d.Author)
+			enc.EndItem()
+		}
 		for _, item := range []struct {
 			c    code
 			text string

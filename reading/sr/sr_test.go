@@ -42,6 +42,7 @@ func document(t *testing.T) Document {
 		Findings:       "双肺纹理清晰，心影不大。",
 		Impression:     "胸部正位片未见明显异常。",
 		Signer:         "李医生",
+		Author:         "王医生",
 		Organization:   "县医院影像科",
 		SignedAt:       time.Date(2026, 3, 2, 9, 30, 0, 0, time.FixedZone("CST", 8*3600)),
 		Evidence:       []Ref{{SeriesUID: "2.25.7", SOPClassUID: "1.2.840.10008.5.1.4.1.1.1.1", SOPInstanceUID: "2.25.8"}},
@@ -84,7 +85,7 @@ func TestBuildReadBack(t *testing.T) {
 }
 
 // TestBuildDCMTK has DCMTK's SR reader check the document: dsrdump parses it as a Basic
-// Text SR, shows the Chinese text and the verifying observer.
+// Text SR, shows the Chinese text, the verifying observer and the author (TID 1002).
 func TestBuildDCMTK(t *testing.T) {
 	peertest.Tool(t, "dsrdump")
 	peertest.Tool(t, "dcmdump")
@@ -101,7 +102,8 @@ func TestBuildDCMTK(t *testing.T) {
 		t.Fatalf("dsrdump: %v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"Basic Text SR", "双肺纹理清晰，心影不大。", "胸部正位片未见明显异常。", "李医生", "Diagnostic Imaging Report", "VERIFIED"} {
+	for _, want := range []string{"Basic Text SR", "双肺纹理清晰，心影不大。", "胸部正位片未见明显异常。", "李医生", "Diagnostic Imaging Report", "VERIFIED",
+		`<has obs context PNAME:(,,"Person Observer Name")="王医生">`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("dsrdump output lacks %q:\n%s", want, s)
 		}
