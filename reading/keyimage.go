@@ -20,7 +20,7 @@ type KeyImage struct {
 	SeriesUID      string    `json:"series"`
 	SOPInstanceUID string    `json:"sop"`
 	SOPClassUID    string    `json:"sopClass"`
-	Frame          int       `json:"frame"` // 0-based, as the viewer counts; the KOS's Referenced Frame Number (0008,1160) is Frame+1
+	Frame          int       `json:"frame"`  // 0-based, as the viewer counts; the KOS's Referenced Frame Number (0008,1160) is Frame+1
 	Frames         int       `json:"frames"` // the image's Number of Frames; a frame is named only when it has several
 	MarkedBy       int64     `json:"markedBy"`
 	MarkedByName   string    `json:"markedByName"`
