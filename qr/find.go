@@ -98,6 +98,21 @@ type findPlan struct {
 	idSlot, nameSl int
 	raw            [][]byte // the hit being answered: each slot's stored JSON, nil when absent
 	text           []byte   // scratch for one element's text
+	consts         map[string][]byte
+}
+
+// constant is s as bytes, the same slice for every response (the values every response
+// repeats: level, AE title, character set), so that they are not converted for each one.
+func (p *findPlan) constant(s string) []byte {
+	b, ok := p.consts[s]
+	if !ok {
+		if p.consts == nil {
+			p.consts = map[string][]byte{}
+		}
+		b = []byte(s)
+		p.consts[s] = b
+	}
+	return b
 }
 
 // HandleFind answers a C-FIND-RQ (dimse.FindHandler); see the rules above.
@@ -537,13 +552,13 @@ func (s *Service) encodeIn(buf *bytes.Buffer, r *Request, p *findPlan, h *store.
 	for _, k := range p.layout(r.Level, charsets != nil) {
 		switch k.kind {
 		case outLevel:
-			w.text(k.tag, "CS", LevelName(r.Level))
+			w.textBytes(k.tag, "CS", p.constant(LevelName(r.Level)))
 		case outRetrieveAE:
-			w.text(k.tag, "AE", s.cfg.AETitle)
+			w.textBytes(k.tag, "AE", p.constant(s.cfg.AETitle))
 		case outCharset:
-			w.text(k.tag, "CS", strings.Join(charsets, `\`))
+			w.textBytes(k.tag, "CS", p.constant(strings.Join(charsets, `\`)))
 		case outAvailability:
-			w.text(k.tag, "CS", "ONLINE")
+			w.textBytes(k.tag, "CS", p.constant("ONLINE"))
 		case outBelow:
 			w.empty(k.tag, k.vr) // a key of a level below: no value at this level
 		default:

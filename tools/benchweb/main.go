@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type options struct {
 	minN                        int
 	spent                       time.Duration
 	keep, serialLoad            bool
+	rows                        *regexp.Regexp // the rows measured (-rows)
 }
 
 func main() {
@@ -73,7 +75,13 @@ func main() {
 	flag.DurationVar(&o.spent, "budget", 15*time.Second, "time per measurement and server after which no new request starts (once -min-n are done)")
 	flag.BoolVar(&o.serialLoad, "serial-load", false, "load one server after the other (their ingest times are then comparable)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the loaded servers' data; a later run with -keep reuses it and skips loading")
+	rows := flag.String("rows", "", "measure only the rows whose name matches this regular expression (e.g. 'PatientName' for the name searches and C-FIND by name)")
 	flag.Parse()
+	var err error
+	if o.rows, err = regexp.Compile(*rows); err != nil {
+		fmt.Fprintln(os.Stderr, "benchweb: -rows:", err)
+		os.Exit(2)
+	}
 	if err := benchmark(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchweb:", err)
 		os.Exit(1)
@@ -277,6 +285,9 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 	}
 	var rows []row
 	for _, q := range qrows {
+		if !o.rows.MatchString(q.name) {
+			continue
+		}
 		fmt.Printf("measuring %s ...\n", q.name)
 		r := row{name: q.name, unit: "ms", target: q.target}
 		servers := []*server{p, orth}
@@ -290,10 +301,12 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 		for _, s := range servers {
 			urls = append(urls, func(i int) string { return qidoURL(s.web, "/studies", q.query(i)) })
 		}
+		cpu := cpuMeter(servers)
 		st, err := run(qido, b, urls, func(i int, body []byte) error { return checkStudies(body, expect(q.query(i)), q.limit) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.name, err)
 		}
+		r.note = cpu(st, b.warm)
 		r.p = st[0]
 		if len(st) > 1 {
 			r.o = st[1]
@@ -326,20 +339,27 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 			func(i int) string { return "StudyDate=" + wks[i] }},
 	}
 	for _, q := range frows {
+		if !o.rows.MatchString(q.name) {
+			continue
+		}
 		fmt.Printf("measuring %s ...\n", q.name)
+		cpu := cpuMeter([]*server{p, orth})
 		st, counts, err := runFind(ctx, b, fs, q.query, func(i int) map[string]bool { return expect(q.qido(i)) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.name, err)
 		}
-		r := row{name: q.name, unit: "ms", p: st[0], o: st[1], target: "p99<20ms, 10x"}
+		r := row{name: q.name, unit: "ms", p: st[0], o: st[1], target: "p99<20ms, 10x", note: cpu(st, b.warm)}
 		if counts[0] != counts[1] {
-			r.note = fmt.Sprintf("last query: pacsd %d matches, Orthanc %d", counts[0], counts[1])
+			r.note += fmt.Sprintf("; last query: pacsd %d matches, Orthanc %d", counts[0], counts[1])
 		}
 		rows = append(rows, r)
 	}
 
 	// Series metadata of the big series: the first request since the server started is
 	// cold (pacsd builds its cached metadata then), the rest warm.
+	if !o.rows.MatchString("series metadata") {
+		return rows, nil
+	}
 	fmt.Println("measuring series metadata ...")
 	st, se := c.big, c.big.series[0]
 	metaURLs := []func(int) string{
@@ -378,7 +398,7 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 	// Instance retrieval: each large object o.rounds times, interleaved between the
 	// servers, after one untimed pass (so both read from the page cache); MB/s over the
 	// response bodies.
-	if len(c.large) == 0 {
+	if len(c.large) == 0 || !o.rows.MatchString("WADO-RS instance") {
 		return rows, nil
 	}
 	fmt.Println("measuring instance retrieval ...")
@@ -427,6 +447,25 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 		r.mbps[k] = float64(s.bytes) / 1e6 / s.total().Seconds()
 	}
 	return append(rows, r), nil
+}
+
+// cpuMeter starts counting the servers' CPU time; the function it returns says, once a
+// row is measured, each server's CPU per request (its warm-up requests included).
+func cpuMeter(servers []*server) func(st []stats, warm int) string {
+	start := make([]time.Duration, len(servers))
+	for i, s := range servers {
+		start[i] = s.cpuTime()
+	}
+	return func(st []stats, warm int) string {
+		var parts []string
+		for i, s := range servers {
+			if i < len(st) && st[i].n() > 0 {
+				per := (s.cpuTime() - start[i]) / time.Duration(st[i].n()+warm)
+				parts = append(parts, fmt.Sprintf("%s %.1f", s.name, ms(per)))
+			}
+		}
+		return "server CPU ms per request: " + strings.Join(parts, ", ")
+	}
 }
 
 // fileTail returns the last n bytes of a file and its size.
