@@ -241,6 +241,7 @@ func BenchmarkViewerInBrowser(b *testing.B) {
 	// them after ingest (the test fallback would render each on every page load).
 	var thumbs *thumbnail.Service
 	en := newEnvWith(b, func(c *Config) {
+		allRepos(c)
 		var err error
 		if thumbs, err = thumbnail.New(c.Archive, thumbnail.Config{Dir: b.TempDir(), Logger: quietLogger(b)}); err != nil {
 			b.Fatal(err)

@@ -27,7 +27,7 @@ func TestReadingRoomInBrowser(t *testing.T) {
 	browsertest.Require(t)
 	storescu := peertest.Tool(t, "storescu")
 	const organization = "某县人民医院"
-	en := newEnvWith(t, func(c *Config) { c.Organization = organization })
+	en := newEnvWith(t, func(c *Config) { allRepos(c); c.Organization = organization })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

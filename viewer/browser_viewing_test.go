@@ -26,7 +26,7 @@ import (
 // the viewer comes first, a swipe turns the image and a pinch zooms, and the worklist fits.
 func TestViewerInBrowser(t *testing.T) {
 	browsertest.Require(t)
-	en := newEnv(t)
+	en := newEnvWith(t, allRepos) // every part of the study page on, as pacsd serve has it
 	en.admin()
 	ctx := context.Background()
 	site, err := en.idx.Reading().PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
