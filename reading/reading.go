@@ -684,4 +684,5 @@ type Repository interface {
 	KeyImages
 	Priors
 	Workflow
+	Shares
 }

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) Env) {
 	t.Run("KeyImages", func(t *testing.T) { testKeyImages(t, open(t)) })
 	t.Run("Priors", func(t *testing.T) { testPriors(t, open(t)) })
 	t.Run("Workflow", func(t *testing.T) { testWorkflow(t, open(t)) })
+	t.Run("Shares", func(t *testing.T) { testShares(t, open(t)) })
 }
 
 var base = time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)
