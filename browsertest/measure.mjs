@@ -18,8 +18,8 @@ let page;
 
 // openStudy opens the study page and waits for its image at full resolution and for the
 // measurement list.
-async function openStudy() {
-  await page.goto(`${run.baseURL}/studies/${sc.study}`);
+async function openStudy(uid = sc.study) {
+  await page.goto(`${run.baseURL}/studies/${uid}`);
   await poll('image and measurements', async () => {
     const s = await page.evaluate(() => {
       const p = window.PacsViewer && window.PacsViewer.panes()[0];
@@ -150,6 +150,27 @@ async function steps() {
     // And they are drawn: the image is not the same without them.
     await run.screenshot('reloaded');
     return { items };
+  });
+
+  await run.step('on an uncalibrated DR a length is in px, marked 未校准', async () => {
+    await openStudy(sc.uncalibrated);
+    const im = await page.evaluate(() => window.PacsViewer.panes()[0].image);
+    if (im.spacing) throw new Error(`the uncalibrated DR has a calibration: ${JSON.stringify(im.spacing)}`);
+    await page.click('#tool-meas-length');
+    await drag([100, 100], [400, 500]);
+    await page.click('#tool-meas-ellipse');
+    await drag([450, 100], [650, 300]);
+    const items = await listed(2);
+    const len = items.find((x) => x.kind === 'length');
+    const a = await item('length');
+    const px = Math.hypot(a.points[1].x - a.points[0].x, a.points[1].y - a.points[0].y);
+    if (len.value !== `${px.toFixed(1)} px（未校准）`) throw new Error(`uncalibrated length shown as ${len.value} ${len.cal}`);
+    const roi = items.find((x) => x.kind === 'ellipse');
+    if (!roi.value.includes('px²（未校准）')) throw new Error(`uncalibrated ROI shown as ${roi.value}`);
+    await run.screenshot('uncalibrated');
+    // Not saved: leaving the page asks first, and the set stays empty.
+    page.once('dialog', (d) => d.accept());
+    return { length: len.value, roi: roi.value };
   });
 
   await run.step("the site's user sees the measurements, read-only", async () => {

@@ -180,10 +180,16 @@ func TestMeasureInBrowser(t *testing.T) {
 		Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
 		t.Fatal(err)
 	}
+	// The same picture without any calibration, from the same site.
+	if _, err := en.archive.Put(context.Background(), bytes.NewReader(syntheticDR(t, "2.25.83002", "2.25.83002.1", "2.25.83002.1.1", "孙测量", 800, 600)),
+		store.PutRequest{Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
+		t.Fatal(err)
+	}
 	sc, _ := json.Marshal(map[string]any{
-		"doc":   map[string]string{"username": "doc", "password": "password-doc"},
-		"town":  map[string]string{"username": "town-a", "password": "password-town-a"},
-		"study": studyUID, "spacing": spacing, "source": "像素间距",
+		"uncalibrated": "2.25.83002",
+		"doc":          map[string]string{"username": "doc", "password": "password-doc"},
+		"town":         map[string]string{"username": "town-a", "password": "password-town-a"},
+		"study":        studyUID, "spacing": spacing, "source": "像素间距",
 		// Image points (column, row) the radiologist drags between.
 		"length": [][2]float64{{150, 200}, {450, 600}}, // 500 px: 100 mm
 		"rect":   [][2]float64{{600, 300}, {800, 450}},
@@ -205,6 +211,7 @@ func TestMeasureInBrowser(t *testing.T) {
 		"angle, Cobb angle and text; a selected measurement goes with Delete",
 		"radiologist saves the measurements",
 		"after a reload the measurements are there again",
+		"on an uncalibrated DR a length is in px, marked 未校准",
 		"the site's user sees the measurements, read-only",
 		"no failed requests",
 	)

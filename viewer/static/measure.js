@@ -344,7 +344,8 @@
       go.innerHTML = '<b></b> <span class="meas-value"></span> <span class="meas-cal"></span> <span class="meas-where"></span>';
       go.querySelector('b').textContent = t('meas.' + a.kind);
       go.querySelector('.meas-value').textContent = a.kind === 'text' ? a.text : valueText(a) + (a.kind === 'arrow' ? '' : a.text ? ' ' + a.text : '');
-      go.querySelector('.meas-cal').textContent = hasCalibration(a) ? `（${calName(a)}）` : '';
+      // An uncalibrated value says so itself (px（未校准）).
+      go.querySelector('.meas-cal').textContent = hasCalibration(a) && a.calibration ? `（${calName(a)}）` : '';
       go.querySelector('.meas-where').textContent = where;
       go.addEventListener('click', () => goTo(a));
       li.appendChild(go);
