@@ -1,6 +1,7 @@
 package audittest
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func CompareOnOff(b *testing.B, run func(on bool) int, settle func()) {
 		var per [2]float64
 		for k := range 2 {
 			side := (pair + k) % 2
+			// Each block starts from a collected heap, so that a collection the previous
+			// block's garbage made due is not charged to this one.
+			runtime.GC()
 			c0, t0 := cputime.Process(), time.Now()
 			n := run(side == 1)
 			w := time.Since(t0)
