@@ -2,7 +2,7 @@
 # Installs what pacsd's tests and benchmarks need on a fresh Debian machine, only when
 # missing: DCMTK (the real DIMSE peers), Orthanc and its DICOMweb plugin (a second peer, and
 # the DICOMweb benchmark's reference), GDCM and OpenJPEG tools
-# (JPEG 2000 test data and reference decoding), Debian's Chromium and playwright-core (the
+# (JPEG 2000 test data and reference decoding), dicom3tools (IOD checks), Debian's Chromium and playwright-core (the
 # browser tests in browsertest/). Go itself is expected on PATH.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ command -v ojph_compress >/dev/null 2>&1 || need+=(openjph-tools)
 # Orthanc's DICOMweb plugin: the reference server of tools/benchweb (`make bench`), and the
 # STOW-RS client of the Orthanc interop test.
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+# dicom3tools' dciodvfy: an independent IOD checker for the documents pacsd writes (SR, KOS).
+command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 # A second, independent JPEG lossless encoder for dicom/pixel's decoder tests.
 command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
 # libjpeg-turbo's cjpeg/djpeg: a second progressive JPEG encoder and reference decoder.
