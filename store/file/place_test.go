@@ -75,3 +75,55 @@ func TestPlaceSyncsAfterRename(t *testing.T) {
 		t.Errorf("source still there after adoption: %v", err)
 	}
 }
+
+// TestPlaceMakesFoldersOnlyWhenMissing: an object whose folder exists is renamed straight
+// into it (no folder is made, only the object and its folder are synced); when the rename
+// finds the folder missing (first object of a series, or a Delete pruned it) the folders
+// are made and every one that gained an entry is synced, as for the first object.
+func TestPlaceMakesFoldersOnlyWhenMissing(t *testing.T) {
+	root := t.TempDir()
+	b, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	t.Cleanup(func() { fsync = (*os.File).Sync })
+	fsync = func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return f.Sync()
+	}
+	ctx := context.Background()
+	adopt := func(key, body string) {
+		t.Helper()
+		synced = nil
+		p := filepath.Join(t.TempDir(), "put-1.spool")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AdoptFile(ctx, key, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
+		if err != nil || string(got) != body {
+			t.Fatalf("adopted %s: %q, %v", key, got, err)
+		}
+	}
+	series := filepath.Join(root, "ab", "1.2.3", "1.2.3.4")
+	chain := []string{root, filepath.Join(root, "ab"), filepath.Join(root, "ab", "1.2.3"), series}
+
+	adopt("ab/1.2.3/1.2.3.4/1.2.3.4.5.0123456789abcdef.dcm", "first")
+	if want := append([]string{filepath.Join(series, "1.2.3.4.5.0123456789abcdef.dcm")}, chain...); !slices.Equal(synced, want) {
+		t.Errorf("first object: fsyncs\n got %q\nwant %q", synced, want)
+	}
+	adopt("ab/1.2.3/1.2.3.4/1.2.3.4.6.0123456789abcdef.dcm", "second")
+	if want := []string{filepath.Join(series, "1.2.3.4.6.0123456789abcdef.dcm"), series}; !slices.Equal(synced, want) {
+		t.Errorf("second object of the series: fsyncs\n got %q\nwant %q", synced, want)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	adopt("ab/1.2.3/1.2.3.4/1.2.3.4.7.0123456789abcdef.dcm", "after the folders went")
+	if want := append([]string{filepath.Join(series, "1.2.3.4.7.0123456789abcdef.dcm")}, chain...); !slices.Equal(synced, want) {
+		t.Errorf("object whose folders were pruned: fsyncs\n got %q\nwant %q", synced, want)
+	}
+}
