@@ -152,7 +152,7 @@ async function steps() {
     return { items };
   });
 
-  await run.step('on an uncalibrated DR a length is in px, marked 未校准', async () => {
+  await run.step('on an uncalibrated DR a length is in px, marked 未校准; the list goes to its image', async () => {
     await openStudy(sc.uncalibrated);
     const im = await page.evaluate(() => window.PacsViewer.panes()[0].image);
     if (im.spacing) throw new Error(`the uncalibrated DR has a calibration: ${JSON.stringify(im.spacing)}`);
@@ -167,7 +167,17 @@ async function steps() {
     if (len.value !== `${px.toFixed(1)} px（未校准）`) throw new Error(`uncalibrated length shown as ${len.value} ${len.cal}`);
     const roi = items.find((x) => x.kind === 'ellipse');
     if (!roi.value.includes('px²（未校准）')) throw new Error(`uncalibrated ROI shown as ${roi.value}`);
+    // An arrow, no label; then the list takes the pane back to the measured image.
+    page.once('dialog', (d) => d.accept(''));
+    await page.click('#tool-meas-arrow');
+    await drag([700, 400], [600, 350]);
+    await listed(3);
     await run.screenshot('uncalibrated');
+    const sopOf = () => page.evaluate(() => window.PacsViewer.panes()[0].image.sopUID);
+    await page.click('#next');
+    await poll('the next image', async () => ({ ok: (await sopOf()) !== a.sop }), run.stepTimeout);
+    await page.click('#meas-list li[data-kind="length"] .meas-go');
+    await poll('back to the measured image', async () => ({ ok: (await sopOf()) === a.sop }), run.stepTimeout);
     // Not saved: leaving the page asks first, and the set stays empty.
     page.once('dialog', (d) => d.accept());
     return { length: len.value, roi: roi.value };

@@ -180,10 +180,13 @@ func TestMeasureInBrowser(t *testing.T) {
 		Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
 		t.Fatal(err)
 	}
-	// The same picture without any calibration, from the same site.
-	if _, err := en.archive.Put(context.Background(), bytes.NewReader(syntheticDR(t, "2.25.83002", "2.25.83002.1", "2.25.83002.1.1", "孙测量", 800, 600)),
-		store.PutRequest{Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
-		t.Fatal(err)
+	// The same picture without any calibration, twice, in a study from the same site.
+	for _, n := range []string{"1", "2"} {
+		b := syntheticDR(t, "2.25.83002", "2.25.83002."+n, "2.25.83002."+n+".1", "孙测量", 800, 600)
+		if _, err := en.archive.Put(context.Background(), bytes.NewReader(b), store.PutRequest{
+			Origin: store.Origin{Transport: "dimse", CallingAE: "TOWN_A"}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sc, _ := json.Marshal(map[string]any{
 		"uncalibrated": "2.25.83002",
@@ -211,7 +214,7 @@ func TestMeasureInBrowser(t *testing.T) {
 		"angle, Cobb angle and text; a selected measurement goes with Delete",
 		"radiologist saves the measurements",
 		"after a reload the measurements are there again",
-		"on an uncalibrated DR a length is in px, marked 未校准",
+		"on an uncalibrated DR a length is in px, marked 未校准; the list goes to its image",
 		"the site's user sees the measurements, read-only",
 		"no failed requests",
 	)
