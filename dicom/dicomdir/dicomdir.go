@@ -27,10 +27,10 @@ type Object struct {
 
 	SOPClassUID, SOPInstanceUID, TransferSyntaxUID string
 
-	PatientID, PatientName                                             string
+	PatientID, PatientName                                               string
 	StudyUID, StudyDate, StudyTime, StudyDescription, StudyID, Accession string
-	SeriesUID, Modality                                                string
-	SeriesNumber, InstanceNumber                                       int
+	SeriesUID, Modality                                                  string
+	SeriesNumber, InstanceNumber                                         int
 }
 
 // Tags of the Basic Directory IOD (PS3.3 F.3.2.1, F.3.2.2) and its records' keys.
