@@ -7,6 +7,12 @@
 // observer and amendments as predecessor documents in DICOM's own terms, and it needs no
 // PDF writer with CJK fonts. The printable form is the viewer's print page.
 //
+// It also writes the reading room's measurements and annotations as an Imaging Measurement
+// Report (PS3.16 TID 1500) in a Comprehensive SR (BuildMeasurements; measurement.go says
+// why an SR rather than a presentation state: coded values with units that OHIF and other
+// SR readers show, each pinned to its image by SCOORD; and how arrows and text ride in TID
+// 1410 groups as a POINT with a TEXT comment).
+//
 // The document is Explicit VR Little Endian with Specific Character Set ISO_IR 192, so
 // Chinese text needs no conversion. It is not a general SR writer.
 package sr
