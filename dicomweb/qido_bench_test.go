@@ -4,12 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"pacsd/audit"
-	"pacsd/store"
-	"pacsd/store/file"
 	"pacsd/store/sqlite"
 	"pacsd/store/storetest"
 )
@@ -22,22 +19,9 @@ import (
 // ./dicomweb).
 func BenchmarkQIDOName(b *testing.B) {
 	const studies = 10000
-	ctx := context.Background()
-	dir := b.TempDir()
-	idx, err := sqlite.Open(ctx, filepath.Join(dir, "index.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer idx.Close()
-	if err := storetest.PutAll(ctx, idx, storetest.StudyList(studies), 32); err != nil {
-		b.Fatal(err)
-	}
-	blobs, err := file.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := store.NewArchive(idx, blobs, store.Config{SpoolDir: filepath.Join(dir, "spool"), MinFreeBytes: -1, Logger: testLogger()})
-	if err != nil {
+	a, _ := newArchive(b)
+	idx := a.Index().(*sqlite.Index)
+	if err := storetest.PutAll(context.Background(), idx, storetest.StudyList(studies), 32); err != nil {
 		b.Fatal(err)
 	}
 	rec := audit.New(idx.Audit(), audit.Config{Logger: testLogger()})

@@ -959,18 +959,7 @@ func appendAttrText(dst, b []byte) (out []byte, vr string, ok bool) {
 // members) as dicom.PersonName.String writes it; it returns the index after the object.
 func appendPNObject(dst, b []byte, i int) ([]byte, int, bool) {
 	var groups [3][]byte
-	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
-		k, next, ok := plainBytes(b, i)
-		if !ok {
-			return dst, 0, false
-		}
-		if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
-			return dst, 0, false
-		}
-		v, next, ok := plainBytes(b, skipSpace(b, i+1))
-		if !ok {
-			return dst, 0, false
-		}
+	i, ok := eachPlainMember(b, i, func(k, v []byte) {
 		switch string(k) {
 		case "Alphabetic":
 			groups[0] = v
@@ -979,11 +968,8 @@ func appendPNObject(dst, b []byte, i int) ([]byte, int, bool) {
 		case "Phonetic":
 			groups[2] = v
 		}
-		if i = skipSpace(b, next); i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-	}
-	if i >= len(b) {
+	})
+	if !ok {
 		return dst, 0, false
 	}
 	start := len(dst)
@@ -991,7 +977,34 @@ func appendPNObject(dst, b []byte, i int) ([]byte, int, bool) {
 	for len(dst) > start && dst[len(dst)-1] == '=' {
 		dst = dst[:len(dst)-1]
 	}
-	return dst, i + 1, true
+	return dst, i, true
+}
+
+// eachPlainMember calls fn with each member of the object at b[i] whose values are all
+// plain text (plainBytes), and returns the index after the object; ok is false for any
+// other object.
+func eachPlainMember(b []byte, i int, fn func(k, v []byte)) (int, bool) {
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		k, next, ok := plainBytes(b, i)
+		if !ok {
+			return 0, false
+		}
+		if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		v, next, ok := plainBytes(b, skipSpace(b, i+1))
+		if !ok {
+			return 0, false
+		}
+		fn(k, v)
+		if i = skipSpace(b, next); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if i >= len(b) {
+		return 0, false
+	}
+	return i + 1, true
 }
 
 // textVRs are the VRs whose values respWriter.attr writes as text, each its own key, so
@@ -1056,28 +1069,12 @@ func plainValues(b []byte, i int, pn bool) ([]any, int, bool) {
 			i = end
 		case c == '{' && pn:
 			m := map[string]string{}
-			for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
-				k, next, ok := plainString(b, i)
-				if !ok {
-					return nil, 0, false
-				}
-				if i = skipSpace(b, next); i >= len(b) || b[i] != ':' {
-					return nil, 0, false
-				}
-				v, next, ok := plainString(b, skipSpace(b, i+1))
-				if !ok {
-					return nil, 0, false
-				}
-				m[k] = v
-				if i = skipSpace(b, next); i < len(b) && b[i] == ',' {
-					i = skipSpace(b, i+1)
-				}
-			}
-			if i >= len(b) {
+			next, ok := eachPlainMember(b, i, func(k, v []byte) { m[string(k)] = string(v) })
+			if !ok {
 				return nil, 0, false
 			}
 			out = append(out, m)
-			i++
+			i = next
 		default:
 			return nil, 0, false
 		}
