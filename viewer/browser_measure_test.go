@@ -271,3 +271,20 @@ func TestMeasureInBrowser(t *testing.T) {
 		t.Errorf("QIDO-RS for the measurement SR: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestMeasurementsOff: a reading room without the repository (Config.Annotations nil) tells
+// the page there are no measurements, and offers no way to save any.
+func TestMeasurementsOff(t *testing.T) {
+	en := newEnv(t)
+	measureSites(t, en)
+	dr := en.put("dr_mono2.dcm", "TOWN_A")
+	doc := en.login("doc", "password-doc")
+	path := "/api/studies/" + dr.StudyInstanceUID + "/measurements"
+	resp, body := doc.get(path, "application/json")
+	if m := decodeMeasurements(t, body); resp.StatusCode != http.StatusOK || m.Version != 0 || len(m.Items) != 0 || m.Editable {
+		t.Errorf("GET: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := doc.sendJSON(http.MethodPut, path, `{"version":0,"items":[]}`); resp.StatusCode < 400 {
+		t.Errorf("PUT: %d", resp.StatusCode)
+	}
+}

@@ -97,10 +97,10 @@ func (v *Viewer) toMeasurementsJSON(s reading.AnnotationSet, u reading.User) mea
 }
 
 func (v *Viewer) measureRoutes(e *echo.Echo, g guards) {
-	if v.cfg.Annotations == nil {
-		return
-	}
 	e.GET("/api/studies/:study/measurements", v.getMeasurements, g.authed...)
+	if v.cfg.Annotations == nil {
+		return // the page still asks: it is told there are none, and offers no tools
+	}
 	e.PUT("/api/studies/:study/measurements", v.saveMeasurements, g.staff...)
 	e.POST("/api/studies/:study/measurements", v.saveMeasurements, g.staff...)
 }
@@ -110,12 +110,15 @@ func (v *Viewer) getMeasurements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	u := currentUser(c)
+	if v.cfg.Annotations == nil {
+		return c.JSON(http.StatusOK, measurementsJSON{Items: []reading.Annotation{}})
+	}
 	ctx := c.Request().Context()
 	s, err := v.cfg.Annotations.Annotations(ctx, row.StudyUID)
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
 	if s.Version > 0 && s.SOPInstanceUID == "" && u.Role.Staff() {
 		// The SR of the last save was not stored then (archive full or down): a
 		// radiologist's next look stores it.
