@@ -30,7 +30,7 @@ import (
 // order (audittest.CompareOnOff); an audit-on block ends with the writer's Flush, so that
 // its CPU time counts the writer. Run it as
 //
-//	go test -run '^$' -bench IngestAudit -benchtime 20x ./cmd/pacsd
+//	go test -run '^$' -bench IngestAudit -benchtime 12x ./cmd/pacsd
 //
 // and read cpu-delta-% (the process's CPU time per object, on against off),
 // cpu-delta-median-% and wall-delta-% (time per object).
@@ -103,7 +103,10 @@ func BenchmarkIngestAudit(b *testing.B) {
 	audittest.CompareOnOff(b, run, settle)
 }
 
-// ingestBlock is the objects of one side of a BenchmarkIngestAudit pair.
-const ingestBlock = 20
+// ingestBlock is the objects of one side of a BenchmarkIngestAudit pair: about 1.5 s, longer
+// than the writer's linger, so that the audit commits of a block are as many as running
+// ingest would make (each commit costs the index's readers their page cache too: the next
+// Archive.decide reads cold), not one per block forced by the Flush.
+const ingestBlock = 100
 
 var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
