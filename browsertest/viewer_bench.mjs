@@ -25,7 +25,7 @@ let page;
 try {
   page = await run.launch();
   await signIn(run, page, sc.doc.username, sc.doc.password);
-  const m = { firstImageMs: [], fullResMs: [], nextImageMs: [], windowMs: [], windowToPaintMs: [], compareMs: [] };
+  const m = { firstImageMs: [], fullResMs: [], nextImageMs: [], windowMs: [], windowFullResMs: [], windowToPaintMs: [], compareMs: [] };
   await run.step('time the viewer on 3000x3000 DR studies', async () => {
     for (const s of sc.studies) {
       await page.goto(`${run.baseURL}/studies/${s.uid}`);
@@ -63,6 +63,23 @@ try {
       }, sc.windowSteps || 40);
       m.windowMs.push(...wl.window);
       m.windowToPaintMs.push(...wl.paint);
+      // The same at 1:1, on the full-resolution frame (the part of it on the screen).
+      await page.locator('#image').click();
+      await page.keyboard.press('a');
+      const wl1 = await page.evaluate(async (n) => {
+        const v = window.__viewer;
+        const p = v.pane(0);
+        const cur = p.cur;
+        v.timings.window.length = 0;
+        for (let i = 0; i < n; i++) {
+          v.setWindow(cur.c0 + (i % 20 - 10) * 30, Math.max(50, cur.w0 * (0.3 + (i % 7) / 10)));
+          await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        }
+        return { window: [...v.timings.window], level: `${p.srcLevel.w}x${p.srcLevel.h}` };
+      }, sc.windowSteps || 40);
+      if (wl1.level !== '3000x3000') throw new Error(`1:1 windows the ${wl1.level} level`);
+      m.windowFullResMs = (m.windowFullResMs || []).concat(wl1.window);
+      await page.keyboard.press('0');
       // Next image in the first pane (its neighbours were prefetched).
       await page.locator('#image').click();
       const next = await page.evaluate(async () => {

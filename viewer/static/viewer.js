@@ -239,11 +239,38 @@
     const { W, H } = dims(p);
     const need = Math.max(W, H) * fitScale(p) * p.zoom * 0.98;
     const lv = cur.levels.find((l) => Math.max(l.w, l.h) >= need) || cur.levels[cur.levels.length - 1];
-    if (lv !== p.srcLevel) windowInto(p, lv);
+    if (lv !== p.srcLevel) { windowInto(p, lv); return; }
+    // Panned or zoomed out beyond the part windowed: window what is shown now.
+    const r = visibleRect(p, lv, 0), w = p.winRect;
+    if (r.x0 < w.x0 || r.y0 < w.y0 || r.x1 > w.x1 || r.y1 > w.y1) windowInto(p, lv);
+  }
+
+  // visibleRect is the part of level lv the pane shows, in lv's pixels, widened by margin
+  // (a fraction of it each side) so that a pan does not re-window at every step; the whole
+  // level when that is most of it (zoomed to fit).
+  function visibleRect(p, lv, margin = 0.25) {
+    const { W, H } = dims(p);
+    const inv = matrix(p).inverse();
+    const kx = lv.w / W, ky = lv.h / H;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const [cx, cy] of [[0, 0], [p.canvas.width, 0], [0, p.canvas.height], [p.canvas.width, p.canvas.height]]) {
+      const q = inv.transformPoint(new DOMPoint(cx, cy));
+      x0 = Math.min(x0, q.x * kx); x1 = Math.max(x1, q.x * kx);
+      y0 = Math.min(y0, q.y * ky); y1 = Math.max(y1, q.y * ky);
+    }
+    const mx = (x1 - x0) * margin, my = (y1 - y0) * margin;
+    const r = { x0: Math.max(0, Math.floor(x0 - mx)), y0: Math.max(0, Math.floor(y0 - my)),
+      x1: Math.min(lv.w, Math.ceil(x1 + mx)), y1: Math.min(lv.h, Math.ceil(y1 + my)) };
+    if (r.x1 <= r.x0 || r.y1 <= r.y0 || (r.x1 - r.x0) * (r.y1 - r.y0) > 0.6 * lv.w * lv.h) {
+      return { x0: 0, y0: 0, x1: lv.w, y1: lv.h };
+    }
+    return r;
   }
 
   // windowInto maps a level through the pane's window into its source canvas (PS3.3
-  // C.11.2.1.2.1, the linear VOI function). Its cost is what a window/level step costs.
+  // C.11.2.1.2.1, the linear VOI function): the part the pane shows (all of it at fit, the
+  // visible part zoomed in, so that a window step on a full 3000x3000 frame costs what the
+  // screen shows). Its cost is what a window/level step costs.
   function windowInto(p, lv) {
     if (!p.buf || p.buf.w !== lv.w || p.buf.h !== lv.h) {
       const imageData = new ImageData(lv.w, lv.h);
@@ -259,14 +286,18 @@
       y = y <= 0 ? 0 : y >= 255 ? 255 : y;
       lut[v] = inv ? 255 - y : y;
     }
-    const px = lv.px, out = p.buf.out32, len = px.length;
-    for (let i = 0; i < len; i++) {
-      const g = lut[px[i]];
-      out[i] = 0xff000000 | (g << 16) | (g << 8) | g;
+    const r = visibleRect(p, lv);
+    const px = lv.px, out = p.buf.out32;
+    for (let y = r.y0; y < r.y1; y++) {
+      for (let i = y * lv.w + r.x0, end = y * lv.w + r.x1; i < end; i++) {
+        const g = lut[px[i]];
+        out[i] = 0xff000000 | (g << 16) | (g << 8) | g;
+      }
     }
     if (p.src.width !== lv.w || p.src.height !== lv.h) { p.src.width = lv.w; p.src.height = lv.h; }
-    p.sctx.putImageData(p.buf.imageData, 0, 0);
+    p.sctx.putImageData(p.buf.imageData, 0, 0, r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0);
     p.srcLevel = lv;
+    p.winRect = r;
   }
 
   // applyWindow re-windows and repaints; timed for the benchmark.
