@@ -152,6 +152,39 @@ async function steps() {
     return { items };
   });
 
+  await run.step('a save over another radiologist\'s keeps both: theirs loaded, the new one saved again', async () => {
+    // Another radiologist saves version 2 meanwhile (the same set, through the API).
+    const other = await page.evaluate(async (study) => {
+      const url = `/api/studies/${study}/measurements`;
+      const cur = await (await fetch(url)).json();
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      const r = await fetch(url, { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+        body: JSON.stringify({ version: cur.version, items: cur.items }) });
+      return (await r.json()).version;
+    }, sc.study);
+    if (other !== 2) throw new Error(`the other save made version ${other}`);
+    await page.click('#tool-meas-length');
+    await drag(sc.length2[0], sc.length2[1]);
+    await page.click('#tool-meas-length');
+    await listed(5);
+    const [refused] = await Promise.all([
+      page.waitForResponse((x) => x.request().method() === 'PUT' && x.url().endsWith('/measurements')),
+      page.click('#meas-save'),
+    ]);
+    if (refused.status() !== 409) throw new Error(`the stale save was answered ${refused.status()}, want 409`);
+    // The refusal is the point of this step, not a failure of the page.
+    const i = run.httpErrors.findIndex((e) => e.method === 'PUT' && e.status === 409);
+    if (i >= 0) run.httpErrors.splice(i, 1);
+    const r = await poll('conflict reported', () => page.evaluate(() => ({
+      ok: window.__measure.version === 2 && window.__measure.dirty && window.__measure.items.length === 5,
+      status: document.getElementById('meas-status').textContent,
+    })), run.stepTimeout);
+    await page.click('#meas-save');
+    await poll('saved again', () => page.evaluate(() => ({ ok: window.__measure.version === 3 && !window.__measure.dirty })), run.stepTimeout);
+    await listed(5);
+    return { conflict: r.status };
+  });
+
   await run.step('on an uncalibrated DR a length is in px, marked 未校准; the list goes to its image', async () => {
     await openStudy(sc.uncalibrated);
     const im = await page.evaluate(() => window.PacsViewer.panes()[0].image);
@@ -187,7 +220,7 @@ async function steps() {
     await page.context().clearCookies();
     await signIn(run, page, sc.town.username, sc.town.password);
     await openStudy();
-    const items = await listed(4);
+    const items = await listed(5);
     if (items.some((x) => x.del)) throw new Error('the site user is offered deletion');
     if (await page.locator('#tool-meas-length').count()) throw new Error('the site user is offered the length tool');
     return { items };

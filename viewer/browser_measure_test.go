@@ -194,9 +194,10 @@ func TestMeasureInBrowser(t *testing.T) {
 		"town":         map[string]string{"username": "town-a", "password": "password-town-a"},
 		"study":        studyUID, "spacing": spacing, "source": "像素间距",
 		// Image points (column, row) the radiologist drags between.
-		"length": [][2]float64{{150, 200}, {450, 600}}, // 500 px: 100 mm
-		"rect":   [][2]float64{{600, 300}, {800, 450}},
-		"angle":  [][2]float64{{100, 700}, {300, 700}, {300, 500}}, "angleDegrees": 90,
+		"length":  [][2]float64{{150, 200}, {450, 600}}, // 500 px: 100 mm
+		"length2": [][2]float64{{150, 250}, {450, 650}},
+		"rect":    [][2]float64{{600, 300}, {800, 450}},
+		"angle":   [][2]float64{{100, 700}, {300, 700}, {300, 500}}, "angleDegrees": 90,
 		// Lines 0° and atan(100/200) apart.
 		"cobb": [][2]float64{{500, 550}, {700, 550}, {500, 750}, {700, 650}}, "cobbDegrees": math.Atan2(100, 200) * 180 / math.Pi,
 		"text": "右下肺结节", "textAt": [2]float64{850, 700},
@@ -214,6 +215,7 @@ func TestMeasureInBrowser(t *testing.T) {
 		"angle, Cobb angle and text; a selected measurement goes with Delete",
 		"radiologist saves the measurements",
 		"after a reload the measurements are there again",
+		"a save over another radiologist's keeps both: theirs loaded, the new one saved again",
 		"on an uncalibrated DR a length is in px, marked 未校准; the list goes to its image",
 		"the site's user sees the measurements, read-only",
 		"no failed requests",
@@ -221,7 +223,7 @@ func TestMeasureInBrowser(t *testing.T) {
 
 	ctx := context.Background()
 	s, err := en.idx.Reading().Annotations(ctx, studyUID)
-	if err != nil || s.Version != 1 || len(s.Items) != 4 || s.SOPInstanceUID == "" {
+	if err != nil || s.Version != 3 || len(s.Items) != 5 || s.SOPInstanceUID == "" {
 		t.Fatalf("saved set %+v (%v)", s, err)
 	}
 	for _, a := range s.Items {

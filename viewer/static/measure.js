@@ -417,7 +417,14 @@
     };
     try {
       const r = await fetch(url, { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify(body) });
-      if (r.status === 409) { await load(); notice(t('meas.conflict')); return; }
+      if (r.status === 409) {
+        // Someone saved meanwhile: their set, plus what was drawn here and not yet saved.
+        const mine = state.items.filter((a) => !a.id || a.id.startsWith('tmp-'));
+        await load();
+        if (mine.length) { state.items.push(...mine); state.dirty = true; }
+        notice(t('meas.conflict'));
+        return;
+      }
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       adopt(await r.json());
       notice(t('meas.saved'));
