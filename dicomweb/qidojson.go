@@ -73,6 +73,8 @@ func (w *hitWriter) returned(key []byte) bool {
 // append appends h as one JSON object.
 func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 	w.members = w.members[:0]
+	var bounds [5]int // where each run of members starts: each level's, the derived ones
+	runs := 0
 	for _, l := range []struct {
 		obj  []byte
 		rank int8
@@ -80,6 +82,8 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		if l.obj == nil {
 			continue
 		}
+		bounds[runs] = len(w.members)
+		runs++
 		err := eachMember(l.obj, func(key, val []byte) {
 			if !w.returned(key) {
 				return
@@ -165,17 +169,34 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		spans[n] = span{keyRetrieveURL, start, len(w.derived)}
 		n++
 	}
+	bounds[runs] = len(w.members)
+	runs++
 	for _, s := range spans[:n] {
 		w.members = append(w.members, member{s.key, w.derived[s.start:s.end], rankDerived})
 	}
+	bounds[runs] = len(w.members)
+	return writeMembers(buf, w.members, bounds[:runs+1]), nil
+}
 
-	sortMembers(w.members)
+// writeMembers appends ms as a JSON object in key order, of members with the same key the
+// one of highest rank. ms is made of runs of increasing rank (bounds: each run's start,
+// then len(ms)), each in key order as a rule (a level's record as encoding/json wrote it;
+// the derived ones once sorted, a handful): they are merged as they stand, nothing moved.
+// Runs out of order are sorted first (sortMembers).
+func writeMembers(buf []byte, ms []member, bounds []int) []byte {
+	nr := len(bounds) - 1
+	sorted := nr <= 4
+	for r := 0; r < nr && sorted; r++ {
+		if r == nr-1 && bounds[r+1]-bounds[r] <= 8 {
+			sortMembers(ms[bounds[r]:bounds[r+1]]) // the derived ones
+		}
+		for i := bounds[r] + 1; i < bounds[r+1] && sorted; i++ {
+			sorted = bytes.Compare(ms[i-1].key, ms[i].key) < 0
+		}
+	}
 	buf = append(buf, '{')
 	first := true
-	for i, m := range w.members {
-		if i+1 < len(w.members) && bytes.Equal(w.members[i+1].key, m.key) {
-			continue // a higher rank follows
-		}
+	emit := func(m member) {
 		if !first {
 			buf = append(buf, ',')
 		}
@@ -185,7 +206,42 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		buf = append(buf, `":`...)
 		buf = append(buf, m.val...)
 	}
-	return append(buf, '}'), nil
+	if !sorted {
+		sortMembers(ms)
+		for i, m := range ms {
+			if i+1 < len(ms) && bytes.Equal(ms[i+1].key, m.key) {
+				continue // a higher rank follows
+			}
+			emit(m)
+		}
+		return append(buf, '}')
+	}
+	var heads [4]int
+	copy(heads[:], bounds[:nr])
+	for {
+		best := -1
+		for r := range nr {
+			if heads[r] == bounds[r+1] {
+				continue
+			}
+			if best < 0 {
+				best = r
+				continue
+			}
+			switch c := bytes.Compare(ms[heads[r]].key, ms[heads[best]].key); {
+			case c < 0:
+				best = r
+			case c == 0: // the later run's rank is higher: it wins
+				heads[best]++
+				best = r
+			}
+		}
+		if best < 0 {
+			return append(buf, '}')
+		}
+		emit(ms[heads[best]])
+		heads[best]++
+	}
 }
 
 // compareMembers orders members by key, then rank.

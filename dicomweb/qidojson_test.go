@@ -226,3 +226,46 @@ func TestSortMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteMembers: writeMembers writes what sorting all members and keeping the highest
+// rank of each key writes, whether the runs come in order (merged as they stand), out of
+// order, or with a key twice in one run.
+func TestWriteMembers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for c := range 3000 {
+		var ms []member
+		bounds := []int{0}
+		runs := 1 + rng.IntN(4)
+		for rank := range int8(runs) {
+			seen := map[int]bool{}
+			for range rng.IntN(12) {
+				k := rng.IntN(30)
+				if c%4 != 0 && seen[k] {
+					continue // a record's keys are unique
+				}
+				seen[k] = true
+				ms = append(ms, member{key: fmt.Appendf(nil, "%08X", k), val: fmt.Appendf(nil, `"%d/%d"`, rank, k), rank: rank})
+			}
+			if c%5 != 0 {
+				slices.SortStableFunc(ms[bounds[len(bounds)-1]:], compareMembers)
+			}
+			bounds = append(bounds, len(ms))
+		}
+		ref := slices.Clone(ms)
+		slices.SortStableFunc(ref, compareMembers)
+		want := []byte{'{'}
+		for i, m := range ref {
+			if i+1 < len(ref) && bytes.Equal(ref[i+1].key, m.key) {
+				continue
+			}
+			if len(want) > 1 {
+				want = append(want, ',')
+			}
+			want = fmt.Appendf(want, `"%s":%s`, m.key, m.val)
+		}
+		want = append(want, '}')
+		if got := writeMembers(nil, ms, bounds); !bytes.Equal(got, want) {
+			t.Fatalf("case %d (bounds %v): got %s, want %s", c, bounds, got, want)
+		}
+	}
+}
