@@ -8,6 +8,7 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/mozillazg/go-pinyin v0.21.0
+	github.com/piglig/go-qr v1.1.0
 	github.com/suyashkumar/dicom v1.1.0
 	golang.org/x/crypto v0.57.0
 	golang.org/x/sync v0.24.0

@@ -470,12 +470,12 @@ var messages = [][3]string{
 }
 
 // jsKeys are the catalogue entries the scripts need besides the "js." ones.
-var jsPrefixes = []string{"status.", "tool.", "viewer.", "report.", "view.", "meas.", "key.", "prior.", "crit.", "review.", "claim.", "phrase."}
+var jsPrefixes = []string{"status.", "tool.", "viewer.", "report.", "view.", "meas.", "key.", "prior.", "crit.", "review.", "claim.", "phrase.", "share."}
 
 // catalogue maps language -> key -> text.
 var catalogue = func() map[string]map[string]string {
 	m := map[string]map[string]string{"zh": {}, "en": {}}
-	for _, e := range slices.Concat(messages, viewingMessages, measureMessages, keyImageMessages, workflowMessages) {
+	for _, e := range slices.Concat(messages, viewingMessages, measureMessages, keyImageMessages, workflowMessages, shareMessages) {
 		if _, dup := m["zh"][e[0]]; dup {
 			panic(fmt.Sprintf("viewer: message %q defined twice", e[0]))
 		}

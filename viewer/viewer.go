@@ -97,6 +97,13 @@ type Config struct {
 	// ForwardKick, when set, wakes the forwarder after a manual re-send (else it finds the
 	// new rows at its next poll); it must not block.
 	ForwardKick func()
+	// Shares keeps the share links (share.go: /s/..., /admin/shares, the printed report's QR
+	// code); nil: none. PublicURL is the address phones reach the server at (behind a
+	// reverse proxy), "" the request's own; ShareDays the patient's link's default life
+	// (0: 30 days; negative: no share links at all).
+	Shares    reading.Shares
+	PublicURL string
+	ShareDays int
 }
 
 // Viewer serves the reading room.
@@ -115,6 +122,8 @@ type Viewer struct {
 
 	tokenMu   sync.Mutex
 	tokenUsed map[int64]time.Time // when each API token's use was last recorded
+
+	shares *shareState // share.go: verified browsers, the attempts limiter; nil until shareRoutes
 
 	exportMu sync.Mutex // one SR export pass at a time
 	cancel   context.CancelFunc
@@ -330,6 +339,7 @@ func (v *Viewer) Register(e *echo.Echo) {
 	v.measureRoutes(e, g)
 	v.keyImageRoutes(e, g)
 	v.workflowRoutes(e, g)
+	v.shareRoutes(e, g)
 }
 
 // guards are the middleware chains routes are mounted with (Register).

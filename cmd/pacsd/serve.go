@@ -58,6 +58,7 @@ type serveConfig struct {
 	peersFile       string
 	unknownAE       unknownAEPolicy
 	organization    string
+	shareDays       int
 	timezone        string
 	location        *time.Location // loaded from timezone
 	logLevel        string
@@ -86,6 +87,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.UintVar(&c.maxPDU, "max-pdu", 128*1024, "max PDU length we receive, bytes")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
+	fs.IntVar(&c.shareDays, "share-days", 30, "days a patient's share link (the QR code printed on a report) lasts; 0: no share links at all")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
 	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
 	fs.Int64Var(&c.frameCacheMB, "frame-cache-mb", 256, "memory for decoded frames kept for rendered images (a viewer's window/level), MiB")
@@ -281,6 +283,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,
 		Forward: archive.idx.Forwarding(), ForwardKick: c.forward.run.Kick, // /admin/forward; the forwarder starts after
+		Shares: rd, PublicURL: c.publicURL, ShareDays: shareDays(c.shareDays), // share.go: /s/..., /admin/shares
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading room: %w", err)
@@ -525,4 +528,13 @@ func lockDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("data dir %s is in use by another pacsd: %w", dir, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// shareDays maps --share-days to viewer.Config.ShareDays, whose 0 is the default and whose
+// negative turns share links off.
+func shareDays(days int) int {
+	if days <= 0 {
+		return -1
+	}
+	return days
 }

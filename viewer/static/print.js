@@ -29,3 +29,29 @@ document.getElementById('print-now')?.addEventListener('click', () => window.pri
     sec.dataset.ready = 'true';
   }
 })();
+
+// The share link's QR code (viewer/share.go): a new patient's link each time the report is
+// printed, since a link's token is seen only when it is made. Without share links (404) the
+// section stays hidden; data-ready says the code is drawn (or will not be).
+(async () => {
+  const sec = document.getElementById('print-share');
+  if (!sec) return;
+  try {
+    const r = await fetch(`/api/studies/${encodeURIComponent(sec.dataset.study)}/shares`, {
+      method: 'POST', body: JSON.stringify({ kind: 'patient' }),
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': sec.dataset.csrf },
+    });
+    if (r.ok) {
+      const link = await r.json();
+      const img = document.getElementById('print-qr');
+      await new Promise((done) => { img.onload = img.onerror = done; img.src = link.qr; });
+      img.dataset.url = link.url;
+      sec.querySelector('.expires').textContent = sec.dataset.expires.replace('{date}', link.expiresAt);
+      sec.hidden = false;
+    }
+  } catch (e) {
+    console.error('share link', e);
+  } finally {
+    sec.dataset.ready = 'true';
+  }
+})();

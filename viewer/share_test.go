@@ -1,0 +1,308 @@
+package viewer
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	qrcode "github.com/piglig/go-qr"
+
+	"pacsd/audit"
+	"pacsd/reading"
+	"pacsd/store"
+)
+
+// shareEnv is a reading room with share links: 甲镇卫生院 (TOWN_A) sent a chest DR
+// (dr_mono2.dcm) and an ultrasound cine of another patient; the DR's report is signed and
+// one key image marked. Users: doc (radiologist), town-a, town-b (site users).
+type shareEnv struct {
+	*env
+	rec       *lateRecorder
+	dr, other *store.Instance
+	doc       *client
+	row       reading.WorklistRow
+}
+
+func newShareEnv(t *testing.T) *shareEnv {
+	rec := &lateRecorder{t: t}
+	en := newEnvWith(t, func(c *Config) {
+		c.KeyImages = c.Sites.(reading.KeyImages)
+		c.Shares = c.Sites.(reading.Shares)
+		c.Organization = "某某县人民医院"
+		c.Audit, c.AuditLog = rec, rec
+	})
+	rec.set(en.idx.Audit())
+	ctx := context.Background()
+	r := en.idx.Reading()
+	a, err := r.PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en.user("doc", reading.RoleRadiologist, 0)
+	en.user("town-a", reading.RoleSite, a.ID)
+	en.user("town-b", reading.RoleSite, b.ID)
+	s := &shareEnv{env: en, rec: rec}
+	s.dr = en.put("dr_mono2.dcm", "TOWN_A")
+	s.other = en.put("us_multiframe.dcm", "TOWN_A")
+	u, err := r.UserByName(ctx, "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SaveDraft(ctx, s.dr.StudyInstanceUID, "双肺纹理清晰。", "心肺未见异常。", u, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sign(ctx, s.dr.StudyInstanceUID, 1, u, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.doc = en.login("doc", "password-doc")
+	if resp, body := s.doc.sendJSON(http.MethodPost, "/api/studies/"+s.dr.StudyInstanceUID+"/keyimages",
+		`{"sop":"`+s.dr.SOPInstanceUID+`","frame":0,"key":true}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("mark key image: %d %s", resp.StatusCode, body)
+	}
+	if s.row, err = r.Study(ctx, s.dr.StudyInstanceUID); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// makeLink makes a link as c and returns its answer.
+func (s *shareEnv) makeLink(c *client, study, body string) shareCreated {
+	s.t.Helper()
+	resp, out := c.sendJSON(http.MethodPost, "/api/studies/"+study+"/shares", body)
+	if resp.StatusCode != http.StatusCreated {
+		s.t.Fatalf("make share link: %d %s", resp.StatusCode, out)
+	}
+	var l shareCreated
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		s.t.Fatal(err)
+	}
+	return l
+}
+
+// answer is the right verification of the DR's patient for l.
+func (s *shareEnv) answer(l shareCreated) string {
+	if l.Verify == string(reading.VerifyBirthDate) {
+		return s.row.BirthDate
+	}
+	id := s.row.PatientID
+	return id[max(len(id)-4, 0):]
+}
+
+func (s *shareEnv) path(l shareCreated) string {
+	u, err := url.Parse(l.URL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u.Path
+}
+
+// TestShareLinks: a patient's link made by the township prints as a QR code that decodes to
+// it; the link asks for the verification, refuses a wrong answer (counted, then locked),
+// opens with the right one the final report, the key image and every image as JPEG, by
+// index only; another study's UID is unreachable through it; an expired and a revoked link
+// are refused with a Chinese page; every look is in the audit trail.
+func TestShareLinks(t *testing.T) {
+	s := newShareEnv(t)
+	study := s.dr.StudyInstanceUID
+	town := s.login("town-a", "password-town-a")
+	if resp, _ := s.login("town-b", "password-town-b").sendJSON(http.MethodPost, "/api/studies/"+study+"/shares", `{}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another site's user made a link: %d", resp.StatusCode)
+	}
+	if resp, _ := town.sendJSON(http.MethodPost, "/api/studies/"+study+"/shares", `{"kind":"doctor"}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a site user made a doctor's link: %d", resp.StatusCode)
+	}
+	l := s.makeLink(town, study, `{"kind":"patient"}`)
+	tok := strings.TrimPrefix(s.path(l), "/s/")
+	if !strings.HasPrefix(l.URL, s.srv.URL+"/s/") || len(tok) < 43 {
+		t.Fatalf("link %q", l.URL)
+	}
+	img, err := png.Decode(bytes.NewReader(mustBase64(t, strings.TrimPrefix(l.QR, "data:image/png;base64,"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qrcode.Decode(img); err != nil || got != l.URL {
+		t.Errorf("QR code decodes to %q (%v), want %q", got, err, l.URL)
+	}
+
+	phone := s.anon()
+	resp, body := phone.get(s.path(l), "text/html")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="share-verify"`) || strings.Contains(body, "心肺未见异常") {
+		t.Fatalf("before verification: %d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	if resp, _ := phone.get(s.path(l)+"/i/0", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an image before verification: %d", resp.StatusCode)
+	}
+	wrong := phone.postForm(s.path(l), url.Values{"answer": {"0000"}})
+	if wrong.StatusCode != http.StatusForbidden {
+		t.Errorf("a wrong answer: %d", wrong.StatusCode)
+	}
+	right := phone.postForm(s.path(l), url.Values{"answer": {s.answer(l)}})
+	if right.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the right answer: %d", right.StatusCode)
+	}
+	resp, body = phone.get(s.path(l), "text/html")
+	for _, want := range []string{"心肺未见异常", "某某县人民医院", s.path(l) + "/k/0", s.path(l) + "/i/0", "电子胶片"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the phone page lacks %q", want)
+		}
+	}
+	for _, p := range []string{"/k/0", "/i/0"} {
+		resp, b := phone.get(s.path(l)+p, "")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" || len(b) < 1000 {
+			t.Errorf("%s: %d %s, %d bytes", p, resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
+		}
+	}
+	// Only this study: indexes past its images, another study's UID in any place, the
+	// reading room's own URLs.
+	for _, p := range []string{s.path(l) + "/i/1", s.path(l) + "/k/1", s.path(l) + "/i/" + s.other.SOPInstanceUID,
+		s.path(l) + "/i/-1", "/api/studies/" + s.other.StudyInstanceUID + "/instances/" + s.other.SOPInstanceUID + "/frames/0/rendered",
+		"/api/studies/" + study + "/instances/" + s.dr.SOPInstanceUID + "/frames/0/rendered", s.path(l) + "/study.zip"} {
+		if resp, _ := phone.get(p, ""); resp.StatusCode == http.StatusOK {
+			t.Errorf("%s reached through the link", p)
+		}
+	}
+	// A stranger with the paper: five wrong answers lock the link for everyone.
+	stranger := s.anon()
+	for i := 0; i < reading.MaxShareAttempts; i++ {
+		stranger.postForm(s.path(l), url.Values{"answer": {"19000101"}})
+	}
+	if resp, body := stranger.get(s.path(l), "text/html"); resp.StatusCode != http.StatusGone || !strings.Contains(body, "锁定") {
+		t.Errorf("after %d wrong answers: %d", reading.MaxShareAttempts, resp.StatusCode)
+	}
+	// Expired and revoked.
+	exp := s.makeLink(s.doc, study, `{}`)
+	revoked := s.makeLink(s.doc, study, `{}`)
+	if err := s.idx.Reading().ExtendShare(context.Background(), exp.ID, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	admin := s.admin()
+	if resp := admin.postForm("/admin/shares/"+itoa(revoked.ID)+"/revoke", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	for link, want := range map[shareCreated]string{exp: "过期", revoked: "撤销"} {
+		resp, body := s.anon().get(s.path(link), "text/html")
+		if resp.StatusCode != http.StatusGone || !strings.Contains(body, want) {
+			t.Errorf("%s link: %d, want 410 saying %s", want, resp.StatusCode, want)
+		}
+	}
+	if resp, body := admin.get("/admin/shares", "text/html"); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, `id="share-`+itoa(revoked.ID)+`" data-state="revoked"`) || !strings.Contains(body, "甲镇卫生院") {
+		t.Errorf("/admin/shares: %d", resp.StatusCode)
+	}
+
+	// The trail: the opening, the images, the wrong answers, the refusals, under "share:<id>".
+	evs := events(t, s.rec, audit.Filter{StudyUID: study})
+	count := map[audit.Action]int{}
+	for _, e := range evs {
+		if e.Object == shareObject(l.ID) || (e.Action == audit.ActionImageView && strings.Contains(e.Detail, shareObject(l.ID))) {
+			count[e.Action]++
+			if e.Action != audit.ActionShare && (e.Actor.Kind != audit.ActorAnonymous || e.Actor.Address == "") {
+				t.Errorf("share event %+v is not an anonymous look from an address", e)
+			}
+		}
+	}
+	if count[audit.ActionReportView] != 1 || count[audit.ActionImageView] == 0 || count[audit.ActionSecurity] < reading.MaxShareAttempts {
+		t.Errorf("share events in the trail: %v", count)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func mustBase64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestShareZip: a doctor's link downloads the study as a ZIP whose objects are the stored
+// ones byte for byte and whose DICOMDIR DCMTK reads.
+func TestShareZip(t *testing.T) {
+	s := newShareEnv(t)
+	l := s.makeLink(s.doc, s.dr.StudyInstanceUID, `{"kind":"doctor","verify":"none"}`)
+	resp, body := s.anon().get(s.path(l)+"/study.zip", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("zip: %d", resp.StatusCode)
+	}
+	zr, err := zip.NewReader(bytes.NewReader([]byte(body)), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	insts, err := s.archive.Index().Instances(context.Background(), s.dr.StudyInstanceUID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = b
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(files) != len(insts)+1 || files["DICOMDIR"] == nil {
+		t.Fatalf("%d files for %d objects", len(files), len(insts))
+	}
+	for _, in := range insts {
+		_, rc, err := s.archive.Open(context.Background(), in.SOPInstanceUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := io.ReadAll(rc)
+		rc.Close()
+		found := false
+		for name, b := range files {
+			if name != "DICOMDIR" && bytes.Equal(b, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s is not in the ZIP byte for byte", in.SOPInstanceUID)
+		}
+	}
+	if dcmdump, err := exec.LookPath("dcmdump"); err == nil {
+		out, err := exec.Command(dcmdump, "+U8", filepath.Join(dir, "DICOMDIR")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), s.dr.SOPInstanceUID) || !strings.Contains(string(out), "KEY OBJECT DOC") {
+			t.Errorf("dcmdump DICOMDIR: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("dcmdump (DCMTK) is required in CI")
+	}
+	if resp, _ := s.anon().get(s.path(s.makeLink(s.doc, s.dr.StudyInstanceUID, `{}`))+"/study.zip", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a patient's link downloaded the study: %d", resp.StatusCode)
+	}
+	evs := events(t, s.rec, audit.Filter{StudyUID: s.dr.StudyInstanceUID, Actions: []audit.Action{audit.ActionExport}})
+	if len(evs) != 1 || evs[0].Object != shareObject(l.ID) {
+		t.Errorf("export events %+v", evs)
+	}
+}
