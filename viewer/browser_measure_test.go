@@ -12,38 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/internal/browsertest"
 	"pacsd/reading"
 	"pacsd/reading/sr"
 	"pacsd/store"
-	"pacsd/store/sqlite"
 )
-
-// withAnnotations is newEnvWith's configuration for the measurement tests: the study page's
-// diagnosis features all on, as cmd/pacsd wires them.
-func withAnnotations(c *Config) {
-	rd := c.Reports.(*sqlite.Reading)
-	c.Annotations, c.KeyImages, c.Priors, c.Workflow = rd, rd, rd, rd
-}
-
-// measureSites makes site A (TOWN_A) and site B (TOWN_B), a radiologist "doc" and one user
-// per site, "town-a" and "town-b".
-func measureSites(t *testing.T, en *env) {
-	t.Helper()
-	ctx := context.Background()
-	a, err := en.idx.Reading().PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := en.idx.Reading().PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.user("doc", reading.RoleRadiologist, 0)
-	en.user("town-a", reading.RoleSite, a.ID)
-	en.user("town-b", reading.RoleSite, b.ID)
-}
 
 // measurementsReply is GET/PUT's answer.
 type measurementsReply struct {
@@ -68,10 +43,8 @@ func decodeMeasurements(t *testing.T, body string) measurementsReply {
 // another site's user gets nothing; stale saves, images of other studies, and saves
 // without the CSRF token are refused.
 func TestMeasurementsAPI(t *testing.T) {
-	en := newEnvWith(t, withAnnotations)
-	measureSites(t, en)
-	dr := en.put("dr_mono2.dcm", "TOWN_A")
-	us := en.put("us_multiframe.dcm", "TOWN_B")
+	k := newKeyEnv(t) // every diagnosis feature on, audited; sites A and B, doc, town-a, town-b
+	en, dr, us := k.env, k.dr, k.us
 	path := "/api/studies/" + dr.StudyInstanceUID + "/measurements"
 
 	doc := en.login("doc", "password-doc")
@@ -160,6 +133,16 @@ func TestMeasurementsAPI(t *testing.T) {
 	if got, err := en.idx.Reading().Annotations(context.Background(), dr.StudyInstanceUID); err != nil || got.Version != 2 {
 		t.Errorf("the repository's set after the refused saves: %+v (%v)", got, err)
 	}
+	// Each save is in the audit trail, on the study, saying how many; refused ones are not.
+	evs := events(t, en.idx.Audit(), audit.Filter{Actions: []audit.Action{audit.ActionMeasure}})
+	if len(evs) != 2 {
+		t.Fatalf("%d measurement events, want one per save: %+v", len(evs), evs)
+	}
+	for _, ev := range evs {
+		if ev.StudyUID != dr.StudyInstanceUID || ev.Actor.UserName != "doc" || !strings.Contains(ev.Detail, "项测量与标注") {
+			t.Errorf("audit event %+v", ev)
+		}
+	}
 }
 
 // TestMeasureInBrowser runs browsertest/measure.mjs: a radiologist measures a length on a
@@ -170,8 +153,7 @@ func TestMeasurementsAPI(t *testing.T) {
 // measurement SR is in the study.
 func TestMeasureInBrowser(t *testing.T) {
 	browsertest.Require(t)
-	en := newEnvWith(t, withAnnotations)
-	measureSites(t, en)
+	en := newKeyEnv(t).env
 	const studyUID, seriesUID, sop = "2.25.83001", "2.25.83001.1", "2.25.83001.1.1"
 	const w, h, spacing = 1000, 800, 0.2
 	img := withElements(t, syntheticDR(t, studyUID, seriesUID, sop, "孙测量", w, h),
@@ -278,7 +260,7 @@ func TestMeasureInBrowser(t *testing.T) {
 // the page there are no measurements, and offers no way to save any.
 func TestMeasurementsOff(t *testing.T) {
 	en := newEnv(t)
-	measureSites(t, en)
+	en.user("doc", reading.RoleRadiologist, 0)
 	dr := en.put("dr_mono2.dcm", "TOWN_A")
 	doc := en.login("doc", "password-doc")
 	path := "/api/studies/" + dr.StudyInstanceUID + "/measurements"
