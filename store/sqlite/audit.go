@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"pacsd/audit"
@@ -15,13 +16,37 @@ import (
 // Audit is the audit trail's store (audit.Store) in the index's database (migration
 // 0007_audit.sql): an Append is one write of the index's writer, so a Recorder's batch
 // shares a transaction (and its fsync) with whatever else is being written.
-type Audit struct{ x *Index }
+type Audit struct {
+	x *Index
+
+	mu   sync.Mutex
+	keys map[string][]string // patient name -> auditNameKeys: a study's events repeat its name
+}
 
 var _ audit.Store = (*Audit)(nil)
 
 // Audit returns the audit trail's store on this index. It is closed with the index (close
 // the Recorder first).
-func (x *Index) Audit() *Audit { return &Audit{x: x} }
+func (x *Index) Audit() *Audit { return &Audit{x: x, keys: map[string][]string{}} }
+
+// maxAuditNames bounds Audit.keys; past it, the map starts again.
+const maxAuditNames = 512
+
+// nameKeys is auditNameKeys through a small cache: working out the keys (the pinyin) was
+// about a seventh of the cost of a C-STORE event's rows (31 -> 27 µs of CPU per event).
+func (a *Audit) nameKeys(pn string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k, ok := a.keys[pn]; ok {
+		return k
+	}
+	k := auditNameKeys(pn)
+	if len(a.keys) >= maxAuditNames {
+		clear(a.keys)
+	}
+	a.keys[pn] = k
+	return k
+}
 
 // purgeChunk bounds the events one purge transaction removes, so that a first purge of
 // years of events never holds the writer for long.
@@ -54,7 +79,10 @@ func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 			if err != nil {
 				return err
 			}
-			keys := auditNameKeys(e.PatientName)
+			if e.PatientName == "" {
+				continue
+			}
+			keys := a.nameKeys(e.PatientName)
 			if len(keys) == 0 {
 				continue
 			}
