@@ -52,7 +52,7 @@
   const levelCache = new Map(); // `${sop}/${frame}/${preview|full}` -> Promise<level>
   const CACHE_FULL = 6;
   const previewsPending = new Set();
-  let fullChain = Promise.resolve();
+  let fullChain = Promise.resolve(), previewChain = Promise.resolve();
 
   // fetchLevel gets one frame's 16-bit values: {w, h, px, offset, scale, maxV, c0, w0, min, max, mono1}.
   function fetchLevel(uid, sop, frame, preview) {
@@ -62,10 +62,10 @@
       levelCache.delete(key); levelCache.set(key, p); // most recently used last
       return p;
     }
-    // Full-resolution frames wait for the previews asked before them (the first look at
-    // every pane comes before the detail of any), and come one after another in the order
-    // asked (the first pane's first): on a server's few cores, at once is no sooner.
-    const before = preview ? [] : [...previewsPending, fullChain];
+    // Frames come one after another in the order asked (the first pane's first: on a
+    // server's few cores, at once is no sooner), previews before any full-resolution frame
+    // (the first look at every pane comes before the detail of any).
+    const before = preview ? [previewChain] : [...previewsPending, fullChain];
     const p = (async () => {
       if (before.length) await Promise.allSettled(before);
       const t0 = performance.now();
@@ -87,6 +87,7 @@
     levelCache.set(key, p);
     p.catch(() => levelCache.delete(key));
     if (preview) {
+      previewChain = p.catch(() => {});
       previewsPending.add(p);
       p.finally(() => previewsPending.delete(p)).catch(() => {});
     } else {
