@@ -23,6 +23,10 @@ command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v pvrg-jpeg >/dev/null 2>&1 || need+=(pvrg-jpeg)
 # libjpeg-turbo's cjpeg/djpeg: a second progressive JPEG encoder and reference decoder.
 command -v cjpeg >/dev/null 2>&1 || need+=(libjpeg-turbo-progs)
+# The share link's test: poppler's pdftoppm rasterises the printed report, zbar's zbarimg
+# (an independent QR decoder) reads its QR code.
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 # Headless Chromium for the browser tests; playwright-core drives it and never downloads a
 # browser of its own.
 [ -x /usr/bin/chromium ] || need+=(chromium)

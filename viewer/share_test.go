@@ -40,6 +40,7 @@ func newShareEnv(t *testing.T) *shareEnv {
 	rec := &lateRecorder{t: t}
 	en := newEnvWith(t, func(c *Config) {
 		c.KeyImages = c.Sites.(reading.KeyImages)
+		c.Priors = c.Sites.(reading.Priors) // the study page asks for them
 		c.Shares = c.Sites.(reading.Shares)
 		c.Organization = "某某县人民医院"
 		c.Audit, c.AuditLog = rec, rec
