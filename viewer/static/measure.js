@@ -324,39 +324,29 @@
     const i = st && st.images ? st.images.findIndex((im) => im.sop === a.sop) : -1;
     return i >= 0 ? i + 1 : 0;
   }
+  function el(tag, cls, text, onClick) {
+    const e = document.createElement(tag);
+    if (tag === 'button') e.type = 'button';
+    e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    if (onClick) e.addEventListener('click', onClick);
+    return e;
+  }
   function renderList() {
     list.textContent = '';
-    if (!state.items.length) {
-      const li = document.createElement('li');
-      li.className = 'none';
-      li.textContent = t('meas.none');
-      list.appendChild(li);
-    }
+    if (!state.items.length) list.appendChild(el('li', 'none', t('meas.none')));
     for (const a of state.items) {
-      const li = document.createElement('li');
-      li.className = 'meas-item' + (state.selected && state.selected === a.id ? ' selected' : '');
+      const li = el('li', 'meas-item' + (state.selected && state.selected === a.id ? ' selected' : ''));
       li.dataset.kind = a.kind;
       const n = imageNumber(a);
       const where = (n ? t('meas.image', { n }) : '') + (a.frame ? ' ' + t('meas.frame', { n: a.frame + 1 }) : '');
-      const go = document.createElement('button');
-      go.type = 'button';
-      go.className = 'link meas-go';
-      go.innerHTML = '<b></b> <span class="meas-value"></span> <span class="meas-cal"></span> <span class="meas-where"></span>';
-      go.querySelector('b').textContent = t('meas.' + a.kind);
-      go.querySelector('.meas-value').textContent = a.kind === 'text' ? a.text : valueText(a) + (a.kind === 'arrow' ? '' : a.text ? ' ' + a.text : '');
-      // An uncalibrated value says so itself (px（未校准）).
-      go.querySelector('.meas-cal').textContent = hasCalibration(a) && a.calibration ? `（${calName(a)}）` : '';
-      go.querySelector('.meas-where').textContent = where;
-      go.addEventListener('click', () => goTo(a));
+      const value = a.kind === 'text' || a.kind === 'arrow' ? a.text || '' : valueText(a) + (a.text ? ' ' + a.text : '');
+      const go = el('button', 'link meas-go', undefined, () => goTo(a));
+      go.append(el('b', '', t('meas.' + a.kind)), ' ', el('span', 'meas-value', value), ' ',
+        // An uncalibrated value says so itself (px（未校准）).
+        el('span', 'meas-cal', hasCalibration(a) && a.calibration ? `（${calName(a)}）` : ''), ' ', el('span', 'meas-where', where));
       li.appendChild(go);
-      if (state.editable) {
-        const del = document.createElement('button');
-        del.type = 'button';
-        del.className = 'secondary meas-delete';
-        del.textContent = t('meas.delete');
-        del.addEventListener('click', () => remove(a));
-        li.appendChild(del);
-      }
+      if (state.editable) li.appendChild(el('button', 'secondary meas-delete', t('meas.delete'), () => remove(a)));
       list.appendChild(li);
     }
     if (saveBtn) saveBtn.disabled = !state.dirty || state.saving;
