@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 	qrcode "github.com/piglig/go-qr"
 
 	"pacsd/audit"
+	"pacsd/internal/peertest"
 	"pacsd/reading"
 	"pacsd/store"
 )
@@ -305,5 +307,118 @@ func TestShareZip(t *testing.T) {
 	evs := events(t, s.rec, audit.Filter{StudyUID: s.dr.StudyInstanceUID, Actions: []audit.Action{audit.ActionExport}})
 	if len(evs) != 1 || evs[0].Object != shareObject(l.ID) {
 		t.Errorf("export events %+v", evs)
+	}
+}
+
+// TestShareZipOrthanc: Orthanc, another archive, imports the ZIP a doctor's link downloads
+// (its REST API takes a ZIP of DICOM files) and holds every object of the study as stored.
+func TestShareZipOrthanc(t *testing.T) {
+	const bin = "/usr/sbin/Orthanc"
+	if _, err := os.Stat(bin); err != nil {
+		peertest.Missing(t, "Orthanc not installed: %v", err)
+	}
+	s := newShareEnv(t)
+	l := s.makeLink(s.doc, s.dr.StudyInstanceUID, `{"kind":"doctor","verify":"none"}`)
+	resp, zipBody := s.anon().get(s.path(l)+"/study.zip", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("zip: %d", resp.StatusCode)
+	}
+	base := startShareOrthanc(t, bin)
+	up, err := http.Post(base+"/instances", "application/zip", strings.NewReader(zipBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upBody, _ := io.ReadAll(up.Body)
+	up.Body.Close()
+	if up.StatusCode != http.StatusOK {
+		t.Fatalf("Orthanc refused the ZIP: %d %s", up.StatusCode, upBody)
+	}
+	insts, err := s.archive.Index().Instances(context.Background(), s.dr.StudyInstanceUID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range insts {
+		// Orthanc finds an instance by its DICOM UIDs through /tools/lookup.
+		lr, err := http.Post(base+"/tools/lookup", "text/plain", strings.NewReader(in.SOPInstanceUID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []struct{ ID, Type string }
+		json.NewDecoder(lr.Body).Decode(&found)
+		lr.Body.Close()
+		if len(found) != 1 || found[0].Type != "Instance" {
+			t.Errorf("Orthanc does not hold %s after the import: %+v (upload answer %s)", in.SOPInstanceUID, found, upBody)
+			continue
+		}
+		fr, err := http.Get(base + "/instances/" + found[0].ID + "/file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(fr.Body)
+		fr.Body.Close()
+		_, rc, err := s.archive.Open(context.Background(), in.SOPInstanceUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, want) {
+			t.Errorf("Orthanc's copy of %s differs from the stored object (%d/%d bytes)", in.SOPInstanceUID, len(got), len(want))
+		}
+	}
+}
+
+// startShareOrthanc runs Orthanc's core (no plugins) on a free loopback port, everything in
+// a temporary directory, and returns its REST API's address.
+func startShareOrthanc(t *testing.T, bin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg, _ := json.Marshal(map[string]any{
+		"Name": "share-import", "StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
+		"Plugins": []string{}, "HttpPort": port, "DicomServerEnabled": false, "RemoteAccessAllowed": false,
+		"AuthenticationEnabled": false, "StorageCompression": false, "UnknownSopClassAccepted": true,
+	})
+	path := filepath.Join(dir, "orthanc.json")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(bin, path)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("Orthanc log:\n%s", log.String())
+		}
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/system"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("Orthanc exited:\n%s", log.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Orthanc did not answer in 30 s:\n%s", log.String())
+		}
 	}
 }
