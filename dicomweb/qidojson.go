@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"pacsd/dicom"
@@ -56,18 +58,46 @@ var (
 type hitWriter struct {
 	t        searchTarget
 	req      *searchRequest
-	defaults map[string]bool
+	keep     map[string]bool // the target's defaults and the keys asked: one look-up a member
 	base     string
+	baseJSON []byte   // base as the start of a JSON string (quote, escaped text)
 	members  []member // reused from one hit to the next
 	derived  []byte   // the derived attributes' values, reused likewise
 }
 
 func newHitWriter(t searchTarget, req *searchRequest, base string) *hitWriter {
-	return &hitWriter{t: t, req: req, defaults: defaultReturnKeys[t], base: base}
+	keep := map[string]bool{}
+	maps.Copy(keep, defaultReturnKeys[t])
+	maps.Copy(keep, req.returnKeys)
+	b := appendJSONString(nil, base)
+	return &hitWriter{t: t, req: req, keep: keep, base: base, baseJSON: b[:len(b)-1]}
 }
 
 func (w *hitWriter) returned(key []byte) bool {
-	return w.req.includeAll || w.defaults[string(key)] || w.req.returnKeys[string(key)]
+	return w.req.includeAll || w.keep[string(key)]
+}
+
+// appendRetrieveURL appends the Retrieve URL of a hit (joinRetrieveURL) as a JSON string;
+// ok is false when a UID its level needs is missing. UIDs are digits and dots, which
+// neither a path nor JSON escapes: they are appended as they stand.
+func (w *hitWriter) appendRetrieveURL(dst []byte, level store.Level, study, series, inst string) ([]byte, bool) {
+	uids := [3]string{study, series, inst}
+	parts := [3]string{"/studies/", "/series/", "/instances/"}
+	n := int(level - store.LevelStudy + 1)
+	for _, u := range uids[:n] {
+		if u == "" {
+			return dst, false
+		}
+		if strings.Trim(u, "0123456789.") != "" {
+			u := joinRetrieveURL(w.base, level, study, series, inst)
+			return appendJSONString(dst, u), true
+		}
+	}
+	dst = append(dst, w.baseJSON...)
+	for i, u := range uids[:n] {
+		dst = append(append(dst, parts[i]...), u...)
+	}
+	return append(dst, '"'), true
 }
 
 // append appends h as one JSON object.
@@ -124,6 +154,8 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 			w.derived = append(w.derived, "]}"...)
 		})
 	}
+	// In tag order, so that they are a run in order (writeMembers).
+	add(keyAvailability, func() { w.derived = append(w.derived, valOnline...) })
 	add(keyModalities, func() {
 		w.derived = append(w.derived, `{"vr":"CS"`...)
 		if len(h.ModalitiesInStudy) > 0 {
@@ -138,12 +170,15 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 		}
 		w.derived = append(w.derived, '}')
 	})
-	count(keyStudySeries, h.StudySeries)
-	count(keyStudyInstances, h.StudyInstances)
-	if level >= store.LevelSeries {
-		count(keySeriesInstances, h.SeriesInstances)
+	start := len(w.derived)
+	w.derived = append(w.derived, `{"vr":"UR","Value":[`...)
+	if d, ok := w.appendRetrieveURL(w.derived, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID); ok {
+		w.derived = append(d, "]}"...)
+		spans[n] = span{keyRetrieveURL, start, len(w.derived)}
+		n++
+	} else {
+		w.derived = w.derived[:start]
 	}
-	add(keyAvailability, func() { w.derived = append(w.derived, valOnline...) })
 	// Available Transfer Syntax UID (0008,3002), an instance-level attribute (PS3.18
 	// 10.6.3.3.3): the Transfer Syntaxes the server "can assure will be supported for
 	// retrieval". That is the stored syntax only: it goes out byte for byte
@@ -161,13 +196,10 @@ func (w *hitWriter) append(buf []byte, h store.Hit) ([]byte, error) {
 			w.derived = append(w.derived, "]}"...)
 		})
 	}
-	if u := joinRetrieveURL(w.base, level, h.StudyUID, h.SeriesUID, h.SOPInstanceUID); u != "" {
-		start := len(w.derived)
-		w.derived = append(w.derived, `{"vr":"UR","Value":[`...)
-		w.derived = appendJSONString(w.derived, u)
-		w.derived = append(w.derived, "]}"...)
-		spans[n] = span{keyRetrieveURL, start, len(w.derived)}
-		n++
+	count(keyStudySeries, h.StudySeries)
+	count(keyStudyInstances, h.StudyInstances)
+	if level >= store.LevelSeries {
+		count(keySeriesInstances, h.SeriesInstances)
 	}
 	bounds[runs] = len(w.members)
 	runs++

@@ -269,3 +269,27 @@ func TestWriteMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendRetrieveURL: the Retrieve URL appended without escaping (plain UIDs) is the
+// JSON string of joinRetrieveURL, at every level, for plain and unusual UIDs and a base
+// that JSON escapes; a missing UID gives none.
+func TestAppendRetrieveURL(t *testing.T) {
+	for _, base := range []string{"http://127.0.0.1:8042/dicomweb", "https://pacs.example/a&b<c>/dicomweb"} {
+		w := newHitWriter(searchStudies, &searchRequest{returnKeys: map[string]bool{}}, base)
+		for _, uids := range [][3]string{{"1.2.3", "1.2.3.4", "1.2.3.4.5"}, {"1.2 3", "1/2", "x?y"}, {"1.2", "", ""}, {"", "1", "2"}} {
+			for _, level := range []store.Level{store.LevelStudy, store.LevelSeries, store.LevelInstance} {
+				got, ok := w.appendRetrieveURL([]byte("x"), level, uids[0], uids[1], uids[2])
+				want := joinRetrieveURL(base, level, uids[0], uids[1], uids[2])
+				if !ok {
+					if want != "" || string(got) != "x" {
+						t.Errorf("%s %v level %d: none, but joinRetrieveURL %q (%q)", base, uids, level, want, got)
+					}
+					continue
+				}
+				if w := "x" + string(appendJSONString(nil, want)); string(got) != w {
+					t.Errorf("%s %v level %d: %s, want %s", base, uids, level, got, w)
+				}
+			}
+		}
+	}
+}
