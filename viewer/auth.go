@@ -533,6 +533,9 @@ func (v *Viewer) passwordChanged(next echo.HandlerFunc) echo.HandlerFunc {
 func (v *Viewer) RequireStaff() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return v.sameOrigin(func(c echo.Context) error {
+			if l, ok := c.Request().Context().Value(shareScopeKey{}).(reading.ShareLink); ok {
+				return v.shareScoped(c, l, next) // share.go: a doctor's link, for its study only
+			}
 			if raw, ok := presentedToken(c.Request()); ok {
 				return v.tokenAuth(c, raw, next) // tokens.go
 			}

@@ -162,6 +162,7 @@ func (v *Viewer) shareRoutes(e *echo.Echo, g guards) {
 	e.GET("/s/:token/i/:n", v.shareImage, g.open...)
 	e.GET("/s/:token/k/:n", v.shareKeyImage, g.open...)
 	e.GET("/s/:token/study.zip", v.shareZip, g.open...)
+	e.GET("/s/:token/dicomweb/*", v.shareDICOMweb, g.open...)
 	e.GET("/admin/shares", v.sharesAdminPage, g.admin...)
 	e.POST("/admin/shares/:id/revoke", v.revokeShareForm, g.admin...)
 	e.POST("/admin/shares/:id/extend", v.extendShareForm, g.admin...)
@@ -762,4 +763,59 @@ func (v *Viewer) extendShareForm(c echo.Context) error {
 	v.record(c, audit.Event{Action: audit.ActionShare, StudyUID: l.StudyUID, Object: shareObject(l.ID),
 		Detail: "分享链接延期至 " + displayTime(until, v.loc)})
 	return c.Redirect(http.StatusSeeOther, "/admin/shares")
+}
+
+// shareScopeKey marks a request re-entered by shareDICOMweb: the link whose study it may read.
+// Only the server sets it (a context value), so no client can claim it.
+type shareScopeKey struct{}
+
+// shareDICOMweb is DICOMweb for a doctor's link (OHIF, another hospital's viewer or PACS
+// pointed at /s/{token}/dicomweb): QIDO-RS for the link's study by its UID and WADO-RS under
+// /studies/{its UID}, nothing else. The request goes through the server's own /dicomweb
+// routes and their guard (RequireStaff), which lets it pass for that study only
+// (shareScoped); BulkDataURIs are relative, so they stay under the link.
+func (v *Viewer) shareDICOMweb(c echo.Context) error {
+	l, ok, err := v.shareLink(c)
+	if !ok {
+		return err
+	}
+	if l.Kind != reading.ShareDoctor || !v.shareGranted(c, l) {
+		return errNotFound
+	}
+	r := c.Request()
+	rest := "/" + strings.TrimPrefix(r.URL.Path, "/s/"+c.Param("token")+"/dicomweb/")
+	if !shareWebPath(rest, r.URL.Query(), l.StudyUID) {
+		return errNotFound
+	}
+	in := r.Clone(context.WithValue(r.Context(), shareScopeKey{}, l))
+	in.URL.Path, in.URL.RawPath, in.RequestURI = "/dicomweb"+rest, "", ""
+	c.Echo().ServeHTTP(c.Response(), in)
+	return nil
+}
+
+// shareWebPath reports whether a DICOMweb path (after /dicomweb) and query read only study:
+// /studies?StudyInstanceUID={study} or /studies/{study}[/...], no dot segments.
+func shareWebPath(p string, q url.Values, study string) bool {
+	seg := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	if slices.Contains(seg, "..") || slices.Contains(seg, ".") || seg[0] != "studies" {
+		return false
+	}
+	if len(seg) == 1 {
+		uids := q["StudyInstanceUID"]
+		return len(uids) == 1 && uids[0] == study && q.Get("0020000D") == ""
+	}
+	return seg[1] == study
+}
+
+// shareScoped is RequireStaff's answer to a request shareDICOMweb re-entered: it passes,
+// as the link (anonymous, from the client's address), if it is still within the study.
+func (v *Viewer) shareScoped(c echo.Context, l reading.ShareLink, next echo.HandlerFunc) error {
+	r := c.Request()
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || !strings.HasPrefix(r.URL.Path, "/dicomweb/") ||
+		!shareWebPath(strings.TrimPrefix(r.URL.Path, "/dicomweb"), r.URL.Query(), l.StudyUID) {
+		return echo.NewHTTPError(http.StatusNotFound, "not found")
+	}
+	c.SetRequest(r.WithContext(audit.WithActor(r.Context(), audit.Anonymous(shareObject(l.ID), clientIP(r)))))
+	shareHeaders(c)
+	return next(c)
 }

@@ -308,6 +308,33 @@ func TestShareZip(t *testing.T) {
 	if len(evs) != 1 || evs[0].Object != shareObject(l.ID) {
 		t.Errorf("export events %+v", evs)
 	}
+
+	// DICOMweb through the link: the study's QIDO-RS and WADO-RS, nothing else.
+	study, other := s.dr.StudyInstanceUID, s.other.StudyInstanceUID
+	web := s.path(l) + "/dicomweb"
+	for p, want := range map[string]int{
+		"/studies?StudyInstanceUID=" + study:                   http.StatusOK,
+		"/studies/" + study + "/metadata":                      http.StatusOK,
+		"/studies/" + study + "/series":                        http.StatusOK,
+		"/studies":                                             http.StatusNotFound,
+		"/studies?StudyInstanceUID=" + other:                   http.StatusNotFound,
+		"/studies?StudyInstanceUID=" + study + "%5C" + other:   http.StatusNotFound,
+		"/studies/" + other + "/metadata":                      http.StatusNotFound,
+		"/studies/" + study + "/../" + other + "/metadata":     http.StatusNotFound,
+		"/studies/" + study + "/%2e%2e/" + other + "/metadata": http.StatusNotFound,
+	} {
+		resp, body := s.anon().get(web+p, "application/dicom+json")
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", p, resp.StatusCode, want)
+		}
+		if want == http.StatusOK && (!strings.Contains(body, study) || strings.Contains(body, other)) {
+			t.Errorf("GET %s: %.300s", p, body)
+		}
+	}
+	patient := s.makeLink(s.doc, study, `{}`)
+	if resp, _ := s.anon().get(s.path(patient)+"/dicomweb/studies/"+study+"/metadata", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a patient's link reached DICOMweb: %d", resp.StatusCode)
+	}
 }
 
 // TestShareZipOrthanc: Orthanc, another archive, imports the ZIP a doctor's link downloads
