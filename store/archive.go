@@ -349,11 +349,13 @@ func (a *Archive) decide(ctx context.Context, inst *Instance) (existing *Instanc
 	existing, err = a.idx.Instance(ctx, inst.SOPInstanceUID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		sites, err := a.idx.StudySites(ctx, inst.StudyInstanceUID)
-		if err != nil {
-			return nil, false, indexError("put "+inst.SOPInstanceUID+": look up the study", err)
-		}
-		return nil, false, mayJoin(sites, inst)
+		return nil, false, mayJoin(inst, func() ([]string, error) {
+			sites, err := a.idx.StudySites(ctx, inst.StudyInstanceUID)
+			if err != nil {
+				return nil, indexError("put "+inst.SOPInstanceUID+": look up the study", err)
+			}
+			return sites, nil
+		})
 	case err != nil:
 		return nil, false, indexError("put "+inst.SOPInstanceUID+": look up", err)
 	case existing.SHA256 != inst.SHA256:

@@ -58,12 +58,17 @@ func mayReplace(existing, inst *Instance) error {
 // mayJoin is the rule for a new SOP instance in an existing study: a township site's study
 // (one holding objects from a registered site, "site:<id>") takes new objects from that site
 // and from the county only. Unknown senders' keys ("ae:<title>") and objects stored before
-// sites were recorded ("") claim nothing.
-func mayJoin(sites []string, inst *Instance) error {
+// sites were recorded ("") claim nothing. sites lists the study's sites (Index.StudySites);
+// it is not called for the county's objects, which join any study.
+func mayJoin(inst *Instance, sites func() ([]string, error)) error {
 	if inst.Origin.Site == "county" {
 		return nil
 	}
-	for _, s := range sites {
+	ss, err := sites()
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
 		if strings.HasPrefix(s, "site:") && s != inst.Origin.Site {
 			return fmt.Errorf("put %s: study %s holds objects of %s, sent from %q: %w",
 				inst.SOPInstanceUID, inst.StudyInstanceUID, s, inst.Origin.Site, ErrForeignStudy)
