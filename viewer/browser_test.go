@@ -18,6 +18,7 @@ import (
 	"pacsd/internal/browsertest"
 	"pacsd/internal/peertest"
 	"pacsd/store"
+	"pacsd/store/sqlite"
 )
 
 // TestReadingRoomInBrowser runs browsertest/viewer.mjs against a real reading room: the
@@ -27,7 +28,13 @@ func TestReadingRoomInBrowser(t *testing.T) {
 	browsertest.Require(t)
 	storescu := peertest.Tool(t, "storescu")
 	const organization = "某县人民医院"
-	en := newEnvWith(t, func(c *Config) { allRepos(c); c.Organization = organization })
+	// Every part of the study page and the print on, as pacsd serve has them (the print asks
+	// for its share link's QR code).
+	en := newEnvWith(t, func(c *Config) {
+		allRepos(c)
+		c.Shares = c.Reports.(*sqlite.Reading)
+		c.Organization = organization
+	})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
