@@ -35,13 +35,20 @@
 // # Images
 //
 // Window/level must feel live on a 3000x3000 DR, so windowing is done in the browser:
-// the viewer fetches each greyscale frame once as 16-bit values with the Modality LUT
-// applied on the server and the frame reduced to at most 2048 pixels a side
-// (.../frames/{n}/pixels, cached on the server), and maps them through a 65536-entry
-// lookup table in JavaScript on every drag step. Colour images (ultrasound) are rendered
-// by the server as JPEG (.../frames/{n}/rendered) and shown as they are; multi-frame
-// images play as cine from those. A server round trip per window step would cost a
-// decode-free re-render plus JPEG encoding and transfer for each mouse move.
+// the viewer fetches each greyscale frame as 16-bit values with the Modality LUT applied on
+// the server (.../frames/{n}/pixels, cached on the server): first a preview of at most 1024
+// pixels a side (?preview=1), quick to make and to send, then the whole frame at full
+// resolution, swapped in without a jump; a drag step maps the part on the screen through a
+// 65536-entry lookup table in JavaScript. Colour images (ultrasound) are rendered by the
+// server as JPEG (.../frames/{n}/rendered) and shown as they are; multi-frame images play as
+// cine from those, at the file's Cine Rate or Frame Time. A server round trip per window
+// step would cost a decode-free re-render plus JPEG encoding and transfer for each mouse move.
+//
+// The study page's diagnosis features each have their own file, routes and messages:
+// viewing.go (layouts, hanging, overlay, orientation, calibration, full-resolution frames),
+// measurements.go (measurements stored as a TID 1500 SR), keyimages.go (key images as a Key
+// Object Selection document, and the patient's prior studies), workflow.go (critical
+// findings, claims, phrases, two-level review) and share.go (share links, 云胶片).
 //
 // # Reports
 //
