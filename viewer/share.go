@@ -373,6 +373,19 @@ func (v *Viewer) shareGone(c echo.Context, status int, key string, l reading.Sha
 	return v.renderShare(c, status, "share_gone", shareView{Message: msg, Link: l})
 }
 
+// grantedLink is the request's link when this browser passed its verification (and, with
+// doctor, when it is a doctor's link); ok false with the answer given otherwise.
+func (v *Viewer) grantedLink(c echo.Context, doctor bool) (reading.ShareLink, bool, error) {
+	l, ok, err := v.shareLink(c)
+	if !ok {
+		return l, false, err
+	}
+	if !v.shareGranted(c, l) || (doctor && l.Kind != reading.ShareDoctor) {
+		return l, false, errNotFound
+	}
+	return l, true, nil
+}
+
 // shareGranted reports whether this browser passed the link's verification lately.
 func (v *Viewer) shareGranted(c echo.Context, l reading.ShareLink) bool {
 	if l.Verify == reading.VerifyNone {
@@ -507,12 +520,9 @@ func shareIndex(c echo.Context, count int) (int, bool) {
 }
 
 func (v *Viewer) shareImage(c echo.Context) error {
-	l, ok, err := v.shareLink(c)
+	l, ok, err := v.grantedLink(c, false)
 	if !ok {
 		return err
-	}
-	if !v.shareGranted(c, l) {
-		return errNotFound
 	}
 	imgs, err := v.shareImages(c.Request().Context(), l.StudyUID)
 	if err != nil {
@@ -526,11 +536,11 @@ func (v *Viewer) shareImage(c echo.Context) error {
 }
 
 func (v *Viewer) shareKeyImage(c echo.Context) error {
-	l, ok, err := v.shareLink(c)
+	l, ok, err := v.grantedLink(c, false)
 	if !ok {
 		return err
 	}
-	if !v.shareGranted(c, l) || v.cfg.KeyImages == nil {
+	if v.cfg.KeyImages == nil {
 		return errNotFound
 	}
 	ctx := c.Request().Context()
@@ -579,12 +589,9 @@ func (v *Viewer) sendShareFrame(c echo.Context, l reading.ShareLink, in *store.I
 // shareZip streams the study as a ZIP: DICOMDIR first (built from the index), then every
 // object byte for byte from the archive, one at a time.
 func (v *Viewer) shareZip(c echo.Context) error {
-	l, ok, err := v.shareLink(c)
+	l, ok, err := v.grantedLink(c, true)
 	if !ok {
 		return err
-	}
-	if l.Kind != reading.ShareDoctor || !v.shareGranted(c, l) {
-		return errNotFound
 	}
 	ctx := c.Request().Context()
 	row, err := v.cfg.Worklist.Study(ctx, l.StudyUID)
@@ -775,12 +782,9 @@ type shareScopeKey struct{}
 // routes and their guard (RequireStaff), which lets it pass for that study only
 // (shareScoped); BulkDataURIs are relative, so they stay under the link.
 func (v *Viewer) shareDICOMweb(c echo.Context) error {
-	l, ok, err := v.shareLink(c)
+	l, ok, err := v.grantedLink(c, true)
 	if !ok {
 		return err
-	}
-	if l.Kind != reading.ShareDoctor || !v.shareGranted(c, l) {
-		return errNotFound
 	}
 	r := c.Request()
 	rest := "/" + strings.TrimPrefix(r.URL.Path, "/s/"+c.Param("token")+"/dicomweb/")

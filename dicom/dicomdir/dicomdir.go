@@ -33,7 +33,7 @@ type Object struct {
 	SeriesNumber, InstanceNumber                                         int
 }
 
-// Tags of the Basic Directory IOD (PS3.3 F.3.2.1, F.3.2.2) and its records' keys.
+// Tags of the Basic Directory IOD (PS3.3 F.3.2.1, F.3.2.2); the records' keys are dicom's.
 const (
 	tagFileSetID                   dicom.Tag = 0x00041130
 	tagOffsetFirstRoot             dicom.Tag = 0x00041200
@@ -48,19 +48,6 @@ const (
 	tagReferencedSOPClassInFile    dicom.Tag = 0x00041510
 	tagReferencedSOPInstanceInFile dicom.Tag = 0x00041511
 	tagReferencedTSInFile          dicom.Tag = 0x00041512
-	tagSpecificCharacterSet        dicom.Tag = 0x00080005
-	tagStudyDate                   dicom.Tag = 0x00080020
-	tagStudyTime                   dicom.Tag = 0x00080030
-	tagAccessionNumber             dicom.Tag = 0x00080050
-	tagModality                    dicom.Tag = 0x00080060
-	tagStudyDescription            dicom.Tag = 0x00081030
-	tagPatientName                 dicom.Tag = 0x00100010
-	tagPatientID                   dicom.Tag = 0x00100020
-	tagStudyInstanceUID            dicom.Tag = 0x0020000D
-	tagSeriesInstanceUID           dicom.Tag = 0x0020000E
-	tagStudyID                     dicom.Tag = 0x00200010
-	tagSeriesNumber                dicom.Tag = 0x00200011
-	tagInstanceNumber              dicom.Tag = 0x00200013
 )
 
 // record is one Directory Record (PS3.3 F.3.2.2) before it is placed.
@@ -217,8 +204,8 @@ func build(objs []Object) ([]record, error) {
 		p, ok := patients[o.PatientID]
 		if !ok {
 			p = add(record{typ: "PATIENT", keys: func(e *dicom.Encoder) {
-				e.WriteString(tagPatientName, "PN", o.PatientName)
-				e.WriteString(tagPatientID, "LO", o.PatientID)
+				e.WriteString(dicom.TagPatientName, "PN", o.PatientName)
+				e.WriteString(dicom.TagPatientID, "LO", o.PatientID)
 			}})
 			patients[o.PatientID] = p
 			if lastRoot >= 0 {
@@ -229,12 +216,12 @@ func build(objs []Object) ([]record, error) {
 		s, ok := studies[o.StudyUID]
 		if !ok {
 			s = add(record{typ: "STUDY", keys: func(e *dicom.Encoder) {
-				e.WriteString(tagStudyDate, "DA", o.StudyDate)
-				e.WriteString(tagStudyTime, "TM", o.StudyTime)
-				e.WriteString(tagAccessionNumber, "SH", o.Accession)
-				e.WriteString(tagStudyDescription, "LO", o.StudyDescription)
-				e.WriteString(tagStudyInstanceUID, "UI", o.StudyUID)
-				e.WriteString(tagStudyID, "SH", o.StudyID)
+				e.WriteString(dicom.TagStudyDate, "DA", o.StudyDate)
+				e.WriteString(dicom.TagStudyTime, "TM", o.StudyTime)
+				e.WriteString(dicom.TagAccessionNumber, "SH", o.Accession)
+				e.WriteString(dicom.TagStudyDescription, "LO", o.StudyDescription)
+				e.WriteString(dicom.TagStudyInstanceUID, "UI", o.StudyUID)
+				e.WriteString(dicom.TagStudyID, "SH", o.StudyID)
 			}})
 			studies[o.StudyUID] = s
 			child(p, s)
@@ -242,9 +229,9 @@ func build(objs []Object) ([]record, error) {
 		se, ok := series[o.SeriesUID]
 		if !ok {
 			se = add(record{typ: "SERIES", keys: func(e *dicom.Encoder) {
-				e.WriteString(tagModality, "CS", o.Modality)
-				e.WriteString(tagSeriesInstanceUID, "UI", o.SeriesUID)
-				e.WriteString(tagSeriesNumber, "IS", strconv.Itoa(o.SeriesNumber))
+				e.WriteString(dicom.TagModality, "CS", o.Modality)
+				e.WriteString(dicom.TagSeriesInstanceUID, "UI", o.SeriesUID)
+				e.WriteString(dicom.TagSeriesNumber, "IS", strconv.Itoa(o.SeriesNumber))
 			}})
 			series[o.SeriesUID] = se
 			child(s, se)
@@ -254,7 +241,7 @@ func build(objs []Object) ([]record, error) {
 			e.WriteString(tagReferencedSOPClassInFile, "UI", o.SOPClassUID)
 			e.WriteString(tagReferencedSOPInstanceInFile, "UI", o.SOPInstanceUID)
 			e.WriteString(tagReferencedTSInFile, "UI", o.TransferSyntaxUID)
-			e.WriteString(tagInstanceNumber, "IS", strconv.Itoa(o.InstanceNumber))
+			e.WriteString(dicom.TagInstanceNumber, "IS", strconv.Itoa(o.InstanceNumber))
 		}})
 		child(se, im)
 	}
@@ -285,7 +272,7 @@ func encodeRecord(recs []record, i int) ([]byte, error) {
 	e.WriteString(tagRecordType, "CS", r.typ)
 	switch r.typ {
 	case "PATIENT", "STUDY", "SERIES": // names and descriptions; an object's record has no text
-		e.WriteString(tagSpecificCharacterSet, "CS", "ISO_IR 192")
+		e.WriteString(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
 	}
 	r.keys(e)
 	if err := e.Close(); err != nil {

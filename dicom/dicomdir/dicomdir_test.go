@@ -88,11 +88,11 @@ func TestWriteReadBack(t *testing.T) {
 		return out
 	}
 	pats := walk(root)
-	if len(pats) != 1 || pats[0].String(tagRecordType) != "PATIENT" || !strings.Contains(pats[0].String(tagPatientName), "张^三") {
+	if len(pats) != 1 || pats[0].String(tagRecordType) != "PATIENT" || !strings.Contains(pats[0].String(dicom.TagPatientName), "张^三") {
 		t.Fatalf("patients %v", pats)
 	}
 	studies := walk(num(pats[0], tagOffsetLower))
-	if len(studies) != 1 || studies[0].String(tagStudyInstanceUID) != "1.2.3" {
+	if len(studies) != 1 || studies[0].String(dicom.TagStudyInstanceUID) != "1.2.3" {
 		t.Fatalf("studies %v", studies)
 	}
 	series := walk(num(studies[0], tagOffsetLower))
@@ -102,9 +102,9 @@ func TestWriteReadBack(t *testing.T) {
 	seen := 0
 	for _, se := range series {
 		for _, im := range walk(num(se, tagOffsetLower)) {
-			want := map[string]string{"DX": "IMAGE", "KO": "KEY OBJECT DOC"}[se.String(tagModality)]
+			want := map[string]string{"DX": "IMAGE", "KO": "KEY OBJECT DOC"}[se.String(dicom.TagModality)]
 			if im.String(tagRecordType) != want {
-				t.Errorf("record type %q in a %s series", im.String(tagRecordType), se.String(tagModality))
+				t.Errorf("record type %q in a %s series", im.String(tagRecordType), se.String(dicom.TagModality))
 			}
 			id := im.Strings(tagReferencedFileID)
 			if len(id) != 3 || id[0] != "DICOM" {
