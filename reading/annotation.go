@@ -64,7 +64,8 @@ type Annotation struct {
 	SeriesUID      string         `json:"series"`
 	SOPInstanceUID string         `json:"sop"`
 	SOPClassUID    string         `json:"sopClass"`
-	Frame          int            `json:"frame"` // 0-based
+	Frame          int            `json:"frame"`  // 0-based
+	Frames         int            `json:"frames"` // the image's Number of Frames (0 or 1: single-frame); a frame is named only when it has several
 	Points         []Point        `json:"points"`
 	Text           string         `json:"text,omitempty"` // text annotation, arrow label
 	Calibration    string         `json:"calibration,omitempty"`
@@ -135,8 +136,8 @@ func checkAnnotation(a Annotation) error {
 		return fmt.Errorf("%s has %d points, not %d: %w", a.Kind, len(a.Points), n, ErrInvalid)
 	case !uidLike(a.ID) || !uidLike(a.SeriesUID) || !uidLike(a.SOPInstanceUID) || !uidLike(a.SOPClassUID):
 		return fmt.Errorf("identifiers must be UIDs: %w", ErrInvalid)
-	case a.Frame < 0:
-		return fmt.Errorf("frame %d: %w", a.Frame, ErrInvalid)
+	case a.Frame < 0 || a.Frame >= max(a.Frames, 1):
+		return fmt.Errorf("frame %d of an image of %d: %w", a.Frame, max(a.Frames, 1), ErrInvalid)
 	case !calibrations[a.Calibration]:
 		return fmt.Errorf("calibration %q: %w", a.Calibration, ErrInvalid)
 	case !utf8.ValidString(a.Text) || utf8.RuneCountInString(a.Text) > MaxAnnotationText:

@@ -166,7 +166,8 @@ func (v *Viewer) saveMeasurements(c echo.Context) error {
 		if !ok {
 			return fmt.Errorf("annotation %d: image %q is not one of the study's: %w", i+1, a.SOPInstanceUID, reading.ErrInvalid)
 		}
-		a.SeriesUID, a.SOPClassUID = in.SeriesInstanceUID, in.SOPClassUID
+		frames, _ := in.InstanceAttrs.Int(dicom.TagNumberOfFrames)
+		a.SeriesUID, a.SOPClassUID, a.Frames = in.SeriesInstanceUID, in.SOPClassUID, int(max(frames, 1))
 		if a.ID == "" {
 			a.ID = dicom.NewUID()
 		}

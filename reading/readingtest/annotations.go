@@ -41,7 +41,7 @@ func testAnnotations(t *testing.T, e Env) {
 	length := annotation("2.25.11", reading.AnnotLength, reading.Point{X: 10.5, Y: 20}, reading.Point{X: 110.5, Y: 20})
 	length.Calibration, length.Length = reading.CalPixelSpacing, ptr(14.3)
 	roi := annotation("2.25.12", reading.AnnotEllipse, reading.Point{X: 5, Y: 5}, reading.Point{X: 25, Y: 15})
-	roi.Frame, roi.Area, roi.Mean, roi.SD = 2, ptr(157.08), ptr(2048.25), ptr(31.5)
+	roi.Frame, roi.Frames, roi.Area, roi.Mean, roi.SD = 2, 30, ptr(157.08), ptr(2048.25), ptr(31.5)
 	note := annotation("2.25.13", reading.AnnotText, reading.Point{X: 50, Y: 60})
 	note.Text = "右下肺结节？"
 	items := []reading.Annotation{length, roi, note}
@@ -104,6 +104,7 @@ func testAnnotations(t *testing.T, e Env) {
 		"not a UID":          bad(func(a *reading.Annotation) { a.ID = "abc" }),
 		"no image":           bad(func(a *reading.Annotation) { a.SOPInstanceUID = "" }),
 		"negative frame":     bad(func(a *reading.Annotation) { a.Frame = -1 }),
+		"frame beyond":       bad(func(a *reading.Annotation) { a.Frame = 1 }),
 		"unknown calibrated": bad(func(a *reading.Annotation) { a.Calibration = "ruler" }),
 		"not a number":       bad(func(a *reading.Annotation) { a.Length = ptr(math.NaN()) }),
 		"empty text":         {annotation("2.25.14", reading.AnnotText, reading.Point{})},

@@ -177,8 +177,11 @@ func BuildMeasurements(m Measurements) ([]byte, error) {
 		{rel: "HAS OBS CONTEXT", vt: "CODE", concept: &codeObserverType, value: &codePerson},
 		{rel: "HAS OBS CONTEXT", vt: "PNAME", concept: &codeObserverName, text: m.Observer},
 		{rel: "HAS CONCEPT MOD", vt: "CODE", concept: &codeProcedureReported, value: &codeImagingProcedure},
-		{rel: "CONTAINS", vt: "CONTAINER", concept: &codeImageLibrary, children: []item{
-			{rel: "CONTAINS", vt: "CONTAINER", concept: &codeImageLibraryGroup, children: library}}},
+		{rel: "CONTAINS", vt: "CONTAINER", concept: &codeImageLibrary},
+	}
+	if len(library) > 0 {
+		// TID 1600: a group holds images; a set emptied by its last save lists none.
+		content[4].children = []item{{rel: "CONTAINS", vt: "CONTAINER", concept: &codeImageLibraryGroup, children: library}}
 	}
 	counts := map[reading.AnnotationKind]int{}
 	var groups []item
@@ -198,7 +201,8 @@ func BuildMeasurements(m Measurements) ([]byte, error) {
 // group is the measurement group of annotation a, the n-th of its kind.
 func group(a reading.Annotation, n int) item {
 	ref := &imageRef{class: a.SOPClassUID, uid: a.SOPInstanceUID}
-	if a.Frame > 0 {
+	if a.Frames > 1 {
+		// PS3.3 C.17.3.2.1 (Referenced Frame Number, 1C): the frame of a multi-frame image.
 		ref.frame = a.Frame + 1
 	}
 	scoord := func(concept *code, graphic string, pts []reading.Point) item {

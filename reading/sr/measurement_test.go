@@ -31,7 +31,7 @@ func measurements(t *testing.T) Measurements {
 	rect := dr("2.25.105", reading.AnnotRect, reading.Point{X: 40, Y: 40}, reading.Point{X: 60, Y: 50})
 	// A frame is named only in a multi-frame image (PS3.3 C.18.3.1.1): an ultrasound cine.
 	rect.SOPClassUID, rect.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.3.1", "2.25.9"
-	rect.Frame, rect.Area, rect.Mean, rect.SD = 2, f64(200), f64(100), f64(0)
+	rect.Frame, rect.Frames, rect.Area, rect.Mean, rect.SD = 2, 30, f64(200), f64(100), f64(0)
 	arrow := dr("2.25.106", reading.AnnotArrow, reading.Point{X: 70, Y: 70}, reading.Point{X: 80, Y: 75})
 	arrow.Text = "结节"
 	text := dr("2.25.107", reading.AnnotText, reading.Point{X: 90, Y: 15})
@@ -93,4 +93,23 @@ func TestMeasurementsRefusesInvalid(t *testing.T) {
 	if _, err := BuildMeasurements(m); err == nil {
 		t.Error("BuildMeasurements accepted a length with one point")
 	}
+}
+
+// TestMeasurementsEmpty: the save that removed the last measurement is a document too (it
+// supersedes the one that had them): no image, no measurement group, and still valid.
+func TestMeasurementsEmpty(t *testing.T) {
+	peertest.Tool(t, "dsrdump")
+	m := measurements(t)
+	m.Items = nil
+	b, err := BuildMeasurements(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "empty.dcm")
+	s := runTool(t, p, b, "dsrdump", "+U8", "+Pl")
+	if !strings.Contains(s, "Imaging Measurements") || strings.Contains(s, "Measurement Group") || strings.Contains(s, "IMAGE") {
+		t.Errorf("dsrdump output of an empty set:\n%s", s)
+	}
+	dsrdumpClean(t, s)
+	checkIOD(t, p, "ComprehensiveSR")
 }
