@@ -449,3 +449,65 @@ func startShareOrthanc(t *testing.T, bin string) string {
 		}
 	}
 }
+
+// BenchmarkSharePhonePage measures what a phone loads for the first screen of a patient's
+// link to a two-image DR study (2500 x 2048, 12 bits): the page, its style sheet and script,
+// the key image and the first image, as JPEGs rendered by the server. The first load
+// renders (cold); the rest come from the frame cache. Reported: bytes/first-screen and
+// cold-ms; ns/op is a warm first screen. Target (issue 19): < 500 KB and < 1 s on loopback.
+func BenchmarkSharePhonePage(b *testing.B) {
+	en := newEnvWith(b, func(c *Config) {
+		c.KeyImages = c.Sites.(reading.KeyImages)
+		c.Shares = c.Sites.(reading.Shares)
+	})
+	ctx := context.Background()
+	r := en.idx.Reading()
+	var sops []string
+	for i := range 2 {
+		sop := "2.25.8800" + strconv.Itoa(i)
+		en.putBytes(syntheticDR(b, "2.25.88", "2.25.881", sop, "王^芳=王^芳", 2048, 2500), "")
+		sops = append(sops, sop)
+	}
+	en.user("doc", reading.RoleRadiologist, 0)
+	u, err := r.UserByName(ctx, "doc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.SaveDraft(ctx, "2.25.88", "双肺纹理清晰。", "心肺未见异常。", u, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.Sign(ctx, "2.25.88", 1, u, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.SetKeyImages(ctx, reading.KeySet{StudyUID: "2.25.88", Images: []reading.KeyImage{{SeriesUID: "2.25.881",
+		SOPInstanceUID: sops[1], SOPClassUID: "1.2.840.10008.5.1.4.1.1.1.1", Frames: 1, MarkedAt: time.Now()}}}, 0); err != nil {
+		b.Fatal(err)
+	}
+	doc := en.login("doc", "password-doc")
+	s := &shareEnv{env: en}
+	l := s.makeLink(doc, "2.25.88", `{"verify":"idlast4"}`)
+	phone := en.anon()
+	if resp := phone.postForm(s.path(l), url.Values{"answer": {"G001"}}); resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("verify: %d", resp.StatusCode)
+	}
+	first := func() int {
+		n := 0
+		for _, p := range []string{s.path(l), "/static/share.css", "/static/share.js", s.path(l) + "/k/0", s.path(l) + "/i/0"} {
+			resp, body := phone.get(p, "text/html")
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("%s: %d", p, resp.StatusCode)
+			}
+			n += len(body)
+		}
+		return n
+	}
+	t0 := time.Now()
+	size := first()
+	cold := time.Since(t0)
+	b.ResetTimer()
+	for b.Loop() {
+		first()
+	}
+	b.ReportMetric(float64(size), "bytes/first-screen")
+	b.ReportMetric(float64(cold.Microseconds())/1000, "cold-ms")
+}
