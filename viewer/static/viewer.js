@@ -527,7 +527,7 @@
     const out = new Float32Array(width * height);
     if (!width || !height) return { width, height, data: out };
     if (p.cur && p.cur.kind === 'pixels') {
-      const lv = await fetchLevel(p.st.uid, im.sop, 0, false);
+      const lv = await fetchLevel(p.st.uid, im.sop, p.frame, false);
       for (let y = 0; y < height; y++) {
         const row = (ya + y) * lv.w;
         for (let x = 0; x < width; x++) out[y * width + x] = lv.offset + lv.px[row + xa + x] * lv.scale;
