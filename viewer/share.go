@@ -107,6 +107,14 @@ var shareMessages = [][3]string{
 	{"share.admin.site", "站点", "Site"},
 	{"share.admin.links", "链接数", "Links"},
 	{"share.admin.county", "县医院/未知", "County / unknown"},
+	{"share.admin.new", "为检查创建链接", "Make a link for a study"},
+	{"share.admin.studyuid", "检查UID", "Study Instance UID"},
+	{"share.admin.verify", "验证方式", "Verification"},
+	{"share.admin.verify.auto", "自动（出生日期，无则编号后四位）", "Automatic (birth date, else the ID's last four)"},
+	{"share.admin.verify.none", "不验证（仅医生链接）", "None (doctors' links only)"},
+	{"share.admin.days", "有效天数（0：默认）", "Days valid (0: default)"},
+	{"share.admin.create", "创建", "Make"},
+	{"share.admin.created.title", "链接已创建（只显示这一次）", "Link made (shown only this once)"},
 }
 
 // shareState is the share links' memory: granted browsers and the attempts limiter.
@@ -164,6 +172,7 @@ func (v *Viewer) shareRoutes(e *echo.Echo, g guards) {
 	e.GET("/s/:token/study.zip", v.shareZip, g.open...)
 	e.GET("/s/:token/dicomweb/*", v.shareDICOMweb, g.open...)
 	e.GET("/admin/shares", v.sharesAdminPage, g.admin...)
+	e.POST("/admin/shares", v.createShareForm, g.admin...)
 	e.POST("/admin/shares/:id/revoke", v.revokeShareForm, g.admin...)
 	e.POST("/admin/shares/:id/extend", v.extendShareForm, g.admin...)
 }
@@ -188,19 +197,31 @@ type shareCreated struct {
 	ExpiresAt string `json:"expiresAt"` // the county's date
 }
 
+// shareRequest is what a new link is asked with (the API's JSON, the admin page's form).
+type shareRequest struct {
+	Kind   string `json:"kind" form:"kind"`
+	Verify string `json:"verify" form:"verify"`
+	Days   int    `json:"days" form:"days"`
+}
+
 func (v *Viewer) createShare(c echo.Context) error {
 	row, err := v.authorizeStudy(c, c.Param("study"))
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Kind   string `json:"kind"`
-		Verify string `json:"verify"`
-		Days   int    `json:"days"`
-	}
+	var req shareRequest
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
+	out, err := v.makeShare(c, row, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, out)
+}
+
+// makeShare makes a link to row's study as the request's user, and its QR code.
+func (v *Viewer) makeShare(c echo.Context, row reading.WorklistRow, req shareRequest) (shareCreated, error) {
 	u := currentUser(c)
 	l := reading.ShareLink{StudyUID: row.StudyUID, Kind: reading.ShareKind(req.Kind), Verify: reading.ShareVerify(req.Verify),
 		CreatedBy: u.ID, CreatedName: u.Name(), CreatedAt: time.Now()}
@@ -208,7 +229,7 @@ func (v *Viewer) createShare(c echo.Context) error {
 		l.Kind = reading.SharePatient
 	}
 	if l.Kind == reading.ShareDoctor && !u.Role.Staff() {
-		return echo.NewHTTPError(http.StatusForbidden, "a doctor's link is made by the county's staff")
+		return shareCreated{}, echo.NewHTTPError(http.StatusForbidden, "a doctor's link is made by the county's staff")
 	}
 	days := req.Days
 	switch {
@@ -217,7 +238,7 @@ func (v *Viewer) createShare(c echo.Context) error {
 	case days == 0:
 		days = v.shareDays()
 	case days < 0 || days > maxShareDays:
-		return fmt.Errorf("share days %d: %w", days, reading.ErrInvalid)
+		return shareCreated{}, fmt.Errorf("share days %d: %w", days, reading.ErrInvalid)
 	}
 	l.ExpiresAt = l.CreatedAt.AddDate(0, 0, days)
 	// The patient proves the birth date when the archive knows it, else the ID's last four;
@@ -236,24 +257,24 @@ func (v *Viewer) createShare(c echo.Context) error {
 	}
 	token, err := reading.NewShareToken()
 	if err != nil {
-		return err
+		return shareCreated{}, err
 	}
 	l.TokenHash = reading.ShareTokenHash(token)
 	if l, err = v.cfg.Shares.CreateShare(c.Request().Context(), l); err != nil {
-		return err
+		return shareCreated{}, err
 	}
 	link := v.shareURL(c, token)
 	png, err := qrPNG(link)
 	if err != nil {
-		return err
+		return shareCreated{}, err
 	}
 	v.log.Info("share link made", "study_uid", row.StudyUID, "share_id", l.ID, "kind", l.Kind, "user_id", u.ID)
 	ev := studyEvent(row, audit.ActionShare)
 	ev.Object = shareObject(l.ID)
 	ev.Detail = fmt.Sprintf("创建%s链接，验证方式 %s，有效期至 %s", kindLabel(l.Kind), l.Verify, displayTime(l.ExpiresAt, v.loc))
 	v.record(c, ev)
-	return c.JSON(http.StatusCreated, shareCreated{ID: l.ID, URL: link, Kind: string(l.Kind), Verify: string(l.Verify),
-		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), ExpiresAt: l.ExpiresAt.In(v.loc).Format("2006-01-02")})
+	return shareCreated{ID: l.ID, URL: link, Kind: string(l.Kind), Verify: string(l.Verify),
+		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), ExpiresAt: l.ExpiresAt.In(v.loc).Format("2006-01-02")}, nil
 }
 
 func (v *Viewer) shareDays() int {
@@ -683,10 +704,11 @@ type shareRow struct {
 
 // sharesAdminView is /admin/shares.
 type sharesAdminView struct {
-	Query  string
-	Active bool
-	Rows   []shareRow
-	Counts []shareCountRow
+	Query   string
+	Active  bool
+	Rows    []shareRow
+	Counts  []shareCountRow
+	Created *shareCreated // a link just made on this page: its address and QR code, shown once
 }
 
 type shareCountRow struct {
@@ -694,10 +716,27 @@ type shareCountRow struct {
 	Links, Opens int
 }
 
-func (v *Viewer) sharesAdminPage(c echo.Context) error {
+func (v *Viewer) sharesAdminPage(c echo.Context) error { return v.sharesAdmin(c, nil) }
+
+// createShareForm makes a link to a study named by its UID (a doctor's link, 互认, or a
+// patient's outside the printed report) and shows it once, on the list.
+func (v *Viewer) createShareForm(c echo.Context) error {
+	row, err := v.authorizeStudy(c, strings.TrimSpace(c.FormValue("study")))
+	if err != nil {
+		return err
+	}
+	days, _ := strconv.Atoi(c.FormValue("days"))
+	out, err := v.makeShare(c, row, shareRequest{Kind: c.FormValue("kind"), Verify: c.FormValue("verify"), Days: days})
+	if err != nil {
+		return err
+	}
+	return v.sharesAdmin(c, &out)
+}
+
+func (v *Viewer) sharesAdmin(c echo.Context, created *shareCreated) error {
 	ctx := c.Request().Context()
 	now := time.Now()
-	view := &sharesAdminView{Query: strings.TrimSpace(c.QueryParam("q")), Active: c.QueryParam("active") == "1"}
+	view := &sharesAdminView{Query: strings.TrimSpace(c.QueryParam("q")), Active: c.QueryParam("active") == "1", Created: created}
 	links, err := v.cfg.Shares.Shares(ctx, reading.ShareFilter{Query: view.Query, Active: view.Active, Now: now, Limit: 200})
 	if err != nil {
 		return err

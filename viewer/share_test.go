@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,6 +208,18 @@ func TestShareLinks(t *testing.T) {
 		if resp.StatusCode != http.StatusGone || !strings.Contains(body, want) {
 			t.Errorf("%s link: %d, want 410 saying %s", want, resp.StatusCode, want)
 		}
+	}
+	// The administrator makes a doctor's link by the study's UID: shown once, it opens at once.
+	form := url.Values{"study": {study}, "kind": {"doctor"}, "verify": {"none"}, "csrf": {admin.csrf}}
+	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/admin/shares", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	made, madeBody := admin.do(req)
+	m := regexp.MustCompile(`id="share-created-url">([^<]+)<`).FindStringSubmatch(madeBody)
+	if made.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("admin's new link: %d", made.StatusCode)
+	}
+	if u, _ := url.Parse(string(m[1])); u == nil || func() int { r, _ := s.anon().get(u.Path+"/study.zip", ""); return r.StatusCode }() != http.StatusOK {
+		t.Errorf("the administrator's doctor's link %s does not download the study", m[1])
 	}
 	if resp, body := admin.get("/admin/shares", "text/html"); resp.StatusCode != http.StatusOK ||
 		!strings.Contains(body, `id="share-`+itoa(revoked.ID)+`" data-state="revoked"`) || !strings.Contains(body, "甲镇卫生院") {
