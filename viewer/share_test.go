@@ -165,6 +165,9 @@ func TestShareLinks(t *testing.T) {
 		t.Fatalf("the right answer: %d", right.StatusCode)
 	}
 	resp, body = phone.get(s.path(l), "text/html")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the phone page after verification: %d", resp.StatusCode)
+	}
 	for _, want := range []string{"心肺未见异常", "某某县人民医院", s.path(l) + "/k/0", s.path(l) + "/i/0", "电子胶片"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the phone page lacks %q", want)
