@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	qrcode "github.com/piglig/go-qr"
 
 	"pacsd/audit"
@@ -526,4 +528,21 @@ func BenchmarkSharePhonePage(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/first-screen")
 	b.ReportMetric(float64(cold.Microseconds())/1000, "cold-ms")
+}
+
+// TestShareURL: behind a reverse proxy the link names --public-url, else the address asked.
+func TestShareURL(t *testing.T) {
+	e := echo.New()
+	req := httptest.NewRequest(http.MethodGet, "http://10.0.0.5:8080/api/studies/1.2/shares", nil)
+	c := e.NewContext(req, httptest.NewRecorder())
+	for public, want := range map[string]string{
+		"":                      "http://10.0.0.5:8080/s/TOKEN",
+		"https://pacs.example/": "https://pacs.example/s/TOKEN",
+		"https://pacs.example":  "https://pacs.example/s/TOKEN",
+	} {
+		v := &Viewer{cfg: Config{PublicURL: public}}
+		if got := v.shareURL(c, "TOKEN"); got != want {
+			t.Errorf("public URL %q: %s, want %s", public, got, want)
+		}
+	}
 }
