@@ -161,6 +161,9 @@ func (s *shareState) granted(cookie string, link int64, now time.Time) bool {
 
 func (v *Viewer) shareRoutes(e *echo.Echo, g guards) {
 	if v.cfg.Shares == nil || v.cfg.ShareDays < 0 {
+		// The printed report asks for a link whatever the setting: without share links it
+		// gets none, and prints no QR code.
+		e.POST("/api/studies/:study/shares", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, g.authed...)
 		return
 	}
 	v.shares = newShareState()

@@ -546,3 +546,16 @@ func TestShareURL(t *testing.T) {
 		}
 	}
 }
+
+// TestSharesOff: without share links the printed report's request gets no link (204, not an
+// error), and /s/ is not served.
+func TestSharesOff(t *testing.T) {
+	en := newEnv(t)
+	admin := en.admin()
+	if resp, _ := admin.sendJSON(http.MethodPost, "/api/studies/1.2.3/shares", `{}`); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("a link asked for with share links off: %d", resp.StatusCode)
+	}
+	if resp, _ := en.anon().get("/s/"+strings.Repeat("A", 43), "text/html"); resp.StatusCode == http.StatusOK {
+		t.Error("/s/ is served with share links off")
+	}
+}

@@ -31,7 +31,7 @@ document.getElementById('print-now')?.addEventListener('click', () => window.pri
 })();
 
 // The share link's QR code (viewer/share.go): a new patient's link each time the report is
-// printed, since a link's token is seen only when it is made. Without share links (404) the
+// printed, since a link's token is seen only when it is made. Without share links (204) the
 // section stays hidden; data-ready says the code is drawn (or will not be).
 (async () => {
   const sec = document.getElementById('print-share');
@@ -41,7 +41,7 @@ document.getElementById('print-now')?.addEventListener('click', () => window.pri
       method: 'POST', body: JSON.stringify({ kind: 'patient' }),
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': sec.dataset.csrf },
     });
-    if (r.ok) {
+    if (r.status === 201) { // 204: share links are off, no QR code
       const link = await r.json();
       const img = document.getElementById('print-qr');
       await new Promise((done) => { img.onload = img.onerror = done; img.src = link.qr; });
