@@ -96,6 +96,9 @@ func Downscale(f *Frame, maxW, maxH int) *Frame {
 		return f
 	}
 	ch := f.SamplesPerPixel
+	if k := f.Columns / w; ch == 1 && f.Data16 != nil && !f.Signed && k > 1 && f.Columns == k*w && f.Rows == k*h {
+		return boxReduce16(f, k)
+	}
 	vals := areaResample(f.Columns, f.Rows, w, h, ch, func(y int, buf []float32) {
 		off := y * f.Columns * ch
 		switch {
@@ -124,6 +127,37 @@ func Downscale(f *Frame, maxW, maxH int) *Frame {
 		out.Data8 = make([]uint8, len(vals))
 		for i, v := range vals {
 			out.Data8[i] = uint8(min(max(int(math.Round(float64(v))), lo), hi))
+		}
+	}
+	return out
+}
+
+// boxReduce16 is Downscale's area average when the reduction is by a whole factor k both
+// ways on unsigned 16-bit greyscale (a 3000x3000 DR to 1000x1000, the viewer's quick first
+// look): each output pixel is the rounded mean of a k x k block, summed in integers, in a
+// fraction of the general path's time.
+func boxReduce16(f *Frame, k int) *Frame {
+	w, h := f.Columns/k, f.Rows/k
+	out := &Frame{Rows: h, Columns: w, SamplesPerPixel: 1, Photometric: f.Photometric, BitsStored: f.BitsStored,
+		Data16: make([]uint16, w*h)}
+	lo, hi := storedRange(f)
+	acc := make([]uint32, w)
+	n := uint32(k * k)
+	for y := 0; y < h; y++ {
+		clear(acc)
+		for r := 0; r < k; r++ {
+			src := f.Data16[(y*k+r)*f.Columns : (y*k+r+1)*f.Columns]
+			for x := range acc {
+				var s uint32
+				for _, v := range src[x*k : x*k+k] {
+					s += uint32(v)
+				}
+				acc[x] += s
+			}
+		}
+		dst := out.Data16[y*w : (y+1)*w]
+		for x, s := range acc {
+			dst[x] = uint16(min(max(int((s+n/2)/n), lo), hi))
 		}
 	}
 	return out
