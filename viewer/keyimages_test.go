@@ -15,7 +15,6 @@ import (
 	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/internal/peertest"
-	"pacsd/reading"
 	"pacsd/store"
 )
 
@@ -32,26 +31,11 @@ func newKeyEnv(t *testing.T) *keyEnv {
 	rec := &lateRecorder{t: t}
 	en := newEnvWith(t, func(c *Config) {
 		// The study page as cmd/pacsd serves it: every diagnosis feature on.
-		c.KeyImages = c.Sites.(reading.KeyImages)
-		c.Priors = c.Sites.(reading.Priors)
-		c.Annotations = c.Sites.(reading.Annotations)
-		c.Workflow = c.Sites.(reading.Workflow)
+		allRepos(c)
 		c.Audit, c.AuditLog = rec, rec
 	})
 	rec.set(en.idx.Audit())
-	ctx := context.Background()
-	r := en.idx.Reading()
-	a, err := r.PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := r.PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.user("doc", reading.RoleRadiologist, 0)
-	en.user("town-a", reading.RoleSite, a.ID)
-	en.user("town-b", reading.RoleSite, b.ID)
+	en.townships()
 	k := &keyEnv{env: en}
 	k.dr = en.put("dr_mono2.dcm", "TOWN_A")
 	k.us = en.put("us_multiframe.dcm", "TOWN_A")

@@ -44,26 +44,14 @@ type shareEnv struct {
 func newShareEnv(t *testing.T) *shareEnv {
 	rec := &lateRecorder{t: t}
 	en := newEnvWith(t, func(c *Config) {
-		c.KeyImages = c.Sites.(reading.KeyImages)
-		c.Priors = c.Sites.(reading.Priors) // the study page asks for them
-		c.Shares = c.Sites.(reading.Shares)
+		allRepos(c)
 		c.Organization = "某某县人民医院"
 		c.Audit, c.AuditLog = rec, rec
 	})
 	rec.set(en.idx.Audit())
 	ctx := context.Background()
 	r := en.idx.Reading()
-	a, err := r.PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := r.PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.user("doc", reading.RoleRadiologist, 0)
-	en.user("town-a", reading.RoleSite, a.ID)
-	en.user("town-b", reading.RoleSite, b.ID)
+	en.townships()
 	s := &shareEnv{env: en, rec: rec}
 	s.dr = en.put("dr_mono2.dcm", "TOWN_A")
 	s.other = en.put("us_multiframe.dcm", "TOWN_A")

@@ -22,23 +22,30 @@ import (
 	"pacsd/store"
 )
 
-// twoSites is a reading room with a DR study from site A (张伟, dr_mono2.dcm, AE TOWN_A),
-// a study from site B (王芳, charset_gb18030.dcm, AE TOWN_B) and four users.
-func twoSites(t *testing.T) (*env, *store.Instance, *store.Instance) {
-	en := newEnv(t)
+// townships registers two sites, 甲镇卫生院 (AE TOWN_A) and 乙镇卫生院 (AE TOWN_B), and three
+// users: the radiologist "doc" and each site's user, "town-a" and "town-b".
+func (en *env) townships() (a, b reading.Site) {
+	en.t.Helper()
 	ctx := context.Background()
 	r := en.idx.Reading()
 	a, err := r.PutSite(ctx, reading.Site{Name: "甲镇卫生院", AETitles: []string{"TOWN_A"}})
 	if err != nil {
-		t.Fatal(err)
+		en.t.Fatal(err)
 	}
-	b, err := r.PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}})
-	if err != nil {
-		t.Fatal(err)
+	if b, err = r.PutSite(ctx, reading.Site{Name: "乙镇卫生院", AETitles: []string{"TOWN_B"}}); err != nil {
+		en.t.Fatal(err)
 	}
 	en.user("doc", reading.RoleRadiologist, 0)
 	en.user("town-a", reading.RoleSite, a.ID)
 	en.user("town-b", reading.RoleSite, b.ID)
+	return a, b
+}
+
+// twoSites is a reading room with a DR study from site A (张伟, dr_mono2.dcm, AE TOWN_A),
+// a study from site B (王芳, charset_gb18030.dcm, AE TOWN_B) and four users.
+func twoSites(t *testing.T) (*env, *store.Instance, *store.Instance) {
+	en := newEnv(t)
+	en.townships()
 	ina := en.put("dr_mono2.dcm", "TOWN_A")
 	inb := en.put("charset_gb18030.dcm", "TOWN_B")
 	return en, ina, inb

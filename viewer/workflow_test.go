@@ -25,11 +25,11 @@ type workflowRoom struct {
 	sa, sb reading.Site
 }
 
-// allRepos wires every repository of the study page as cmd/pacsd does (the workflow, and
-// the measurements, key images and priors its page also asks for).
+// allRepos wires every repository of the reading room as cmd/pacsd does: the workflow, the
+// measurements, key images, priors and share links.
 func allRepos(c *Config) {
 	rd := c.Reports.(*sqlite.Reading)
-	c.Annotations, c.KeyImages, c.Priors, c.Workflow = rd, rd, rd, rd
+	c.Annotations, c.KeyImages, c.Priors, c.Workflow, c.Shares = rd, rd, rd, rd, rd
 }
 
 func newWorkflowRoom(t *testing.T) *workflowRoom {
