@@ -23,6 +23,7 @@ import (
 	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/dicom/pixel"
+	"pacsd/reading"
 	"pacsd/store"
 	"pacsd/thumbnail"
 )
@@ -55,10 +56,20 @@ func (v *Viewer) studyImages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	imgs, err := v.imagesOf(c, row)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, imgs)
+}
+
+// imagesOf is the images API's answer for the authorised study row (the study page carries
+// it too, so that the viewer asks for the first frame without waiting for a round trip).
+func (v *Viewer) imagesOf(c echo.Context, row reading.WorklistRow) (*studyImagesJSON, error) {
 	ctx := c.Request().Context()
 	insts, err := v.cfg.Archive.Index().Instances(ctx, row.StudyUID, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+		return nil, err
 	}
 	out := []imageInfo{}
 	for _, in := range insts {
@@ -82,7 +93,7 @@ func (v *Viewer) studyImages(c echo.Context) error {
 	}
 	// The study's images are opened once per study page: one event, not one per frame.
 	v.record(c, studyEvent(row, audit.ActionImageView))
-	return c.JSON(http.StatusOK, studyImagesJSON{Study: v.overlayOf(c, row), Images: out})
+	return &studyImagesJSON{Study: v.overlayOf(c, row), Images: out}, nil
 }
 
 // instanceOf returns an instance of the authorised study: an instance UID of another study

@@ -246,6 +246,7 @@ type studyData struct {
 	Templates []reading.Template `json:"templates"`
 	Messages  json.RawMessage    `json:"messages"`
 	Workflow  *workflowJSON      `json:"workflow,omitempty"` // workflow.go
+	Images    *studyImagesJSON   `json:"images,omitempty"`   // what GET .../images answers
 }
 
 func (v *Viewer) loadStudy(c echo.Context) (*studyView, error) {
@@ -310,6 +311,9 @@ func (v *Viewer) studyPage(c echo.Context) error {
 	}
 	if sv.Current != nil {
 		data.Report = toReportJSON(*sv.Current, v.loc)
+	}
+	if data.Images, err = v.imagesOf(c, sv.Row); err != nil {
+		return err
 	}
 	if sv.Workflow, err = v.loadWorkflow(c, sv); err != nil {
 		return err

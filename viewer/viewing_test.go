@@ -140,9 +140,13 @@ func TestFramePixelsFullResolution(t *testing.T) {
 	if got := off + float64(px[0]); got != float64(stored) {
 		t.Errorf("full frame (0,0) = %v, want %d", got, stored)
 	}
+	// The preview fits previewSide as a whole fraction of the frame: a third of 3000.
 	pw, ph, _, _ := frame("?preview=1")
-	if pw != previewSide || ph != previewSide {
-		t.Errorf("preview %dx%d, want %dx%d", pw, ph, previewSide, previewSide)
+	if pw != 1000 || ph != 1000 {
+		t.Errorf("preview %dx%d, want 1000x1000", pw, ph)
+	}
+	if w, h := previewSize(2560, 3072, previewSide); w != previewSide || h != previewSide {
+		t.Errorf("previewSize(2560x3072) = %dx%d, want the general fit within %d", w, h, previewSide)
 	}
 }
 

@@ -105,9 +105,13 @@
   // ---------------- studies ----------------
   async function loadStudy(uid, prior) {
     if (studies.has(uid)) return studies.get(uid);
-    const r = await fetch(`${apiOf(uid)}/images`, { credentials: 'same-origin' });
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    const j = await r.json();
+    // The page carries its own study's images (the first frame is asked for at once).
+    let j = uid === data.study && !prior ? data.images : null;
+    if (!j) {
+      const r = await fetch(`${apiOf(uid)}/images`, { credentials: 'same-origin' });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      j = await r.json();
+    }
     const images = j.images || [];
     images.sort((a, b) => a.seriesNumber - b.seriesNumber || a.series.localeCompare(b.series) || a.number - b.number);
     const st = { uid, info: j.study || {}, images, prior: !!prior };
@@ -417,9 +421,11 @@
         showFrame(p, 0);
       } else {
         const big = Math.max(im.columns, im.rows) > 1024;
+        // The preview is asked for first, so that the full frame waits for it (fetchLevel):
+        // made at once, the two would share the server's cores and the first look come later.
+        const previewP = big ? fetchLevel(st.uid, im.sop, 0, true) : null;
         const fullP = fetchLevel(st.uid, im.sop, 0, false);
-        const previewP = big ? fetchLevel(st.uid, im.sop, 0, true) : fullP;
-        const first = await Promise.race([previewP, fullP]);
+        const first = await Promise.race([previewP || fullP, fullP]);
         if (seq !== p.seq) return;
         const cur = { kind: 'pixels', levels: [first], full: first.preview ? null : first, c0: first.c0, w0: first.w0,
           min: first.min, max: first.max, mono1: first.mono1 };
