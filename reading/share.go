@@ -2,6 +2,7 @@ package reading
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,8 +14,11 @@ import (
 
 // Share links (云胶片): a link that opens one study's report and images without an account,
 // printed as a QR code on the report for the patient, or handed to another hospital's doctor
-// (检查结果互认) with a longer expiry and the study's DICOM objects. The token is shown once,
-// when the link is made; the repository keeps only its SHA-256. A stranger who finds the
+// (检查结果互认) with a longer expiry and the study's DICOM objects. The repository keeps only
+// the token's SHA-256 and, for links made since derived tokens, a random nonce: the token is
+// DeriveShareToken(secret, nonce), with a server secret kept outside the database, so the
+// server can show a link again (the report printed twice shows one link) while a copy of
+// the database alone opens none. A stranger who finds the
 // printed paper must still pass a verification (the patient's birth date, or the last four
 // characters of the ID number); failed attempts are counted per link and lock it.
 
@@ -50,10 +54,16 @@ const MaxShareAttempts = 5
 type ShareLink struct {
 	ID        int64
 	TokenHash string
-	StudyUID  string
-	SiteID    int64 // the study's site when the link was made (counts per site); 0: county or unknown
-	Kind      ShareKind
-	Verify    ShareVerify
+	// Nonce is what the token is derived from (DeriveShareToken); "" for a link whose
+	// token was random and shown once (made before derived tokens).
+	Nonce    string
+	StudyUID string
+	// OnReport marks the study's link printed on its report (made when the report is signed
+	// or first printed, reused by every print): at most one unrevoked per study.
+	OnReport bool
+	SiteID   int64 // the study's site when the link was made (counts per site); 0: county or unknown
+	Kind     ShareKind
+	Verify   ShareVerify
 	// Answer is the expected verification answer, normalised (VerifyAnswer): kept so that a
 	// changed Patient ID later does not open the link to someone else.
 	Answer      string
@@ -98,6 +108,24 @@ func NewShareToken() (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// NewShareNonce returns a new link's nonce: 16 random bytes, hex.
+func NewShareNonce() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// DeriveShareToken is the token of a link with that nonce: HMAC-SHA256 under the server's
+// secret (256 bits, URL-safe base64), so that only the server can make it again. The
+// label keeps these MACs apart from any other use of the secret.
+func DeriveShareToken(secret []byte, nonce string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("pacsd share link\x00" + nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // ShareTokenHash is what the repository keeps of a token.
@@ -154,6 +182,9 @@ type Shares interface {
 	// CreateShare adds a link; ErrInvalid for one Validate refuses, ErrNotFound for a study
 	// the reading room does not know.
 	CreateShare(ctx context.Context, l ShareLink) (ShareLink, error)
+	// ReportShare is the study's unrevoked link printed on its report (OnReport), whatever
+	// its expiry; ErrNotFound. CreateShare refuses a second one (ErrConflict).
+	ReportShare(ctx context.Context, studyUID string) (ShareLink, error)
 	// ShareByHash finds a link by its token's hash whatever its state; ErrNotFound.
 	ShareByHash(ctx context.Context, hash string) (ShareLink, error)
 	ShareByID(ctx context.Context, id int64) (ShareLink, error)
@@ -168,6 +199,9 @@ type Shares interface {
 	// sets its expiry and unlocks it. ErrNotFound.
 	RevokeShare(ctx context.Context, id int64, at time.Time) error
 	ExtendShare(ctx context.Context, id int64, expires time.Time) error
+	// RenewShare moves a link's expiry to expires when that is later, without unlocking it
+	// (a report signed again: its link lasts from the new signature). ErrNotFound.
+	RenewShare(ctx context.Context, id int64, expires time.Time) error
 	// ShareCounts counts links and openings per site.
 	ShareCounts(ctx context.Context) ([]ShareCount, error)
 }

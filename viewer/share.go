@@ -4,12 +4,14 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,9 +31,14 @@ import (
 // Share links (云胶片, issue 19; the domain is reading.ShareLink).
 //
 // Made by hand on the study page's API (POST /api/studies/:study/shares: anyone who may see
-// the study makes a patient's link, staff also a doctor's) and by the printed report, whose
-// script asks for a patient's link and prints its QR code (the token is shown only when the
-// link is made, so the paper is where it is made). Config.ShareDays 0 turns both off.
+// the study makes a patient's link, staff also a doctor's), and the study's report link:
+// made when its report is signed (Config.ShareOnSign; signed again after an amendment, its
+// expiry counts from the new signature) or else when it is first printed, and reused by
+// every print, whose script asks for it (POST /api/studies/:study/shares/report) and prints
+// its QR code. A token is never stored: the repository keeps a nonce and the token's
+// SHA-256, and the token is re-derived from the nonce under the server's secret
+// (Config.ShareSecret, a file outside the database), so that a copy of the database alone
+// opens no link. Config.ShareDays negative turns share links off.
 //
 // The link /s/{token} opens, without an account and after the verification, only what the
 // link names: the study's final report (amendments marked) and its images rendered as JPEG,
@@ -117,8 +124,10 @@ var shareMessages = [][3]string{
 	{"share.admin.created.title", "链接已创建（只显示这一次）", "Link made (shown only this once)"},
 }
 
-// shareState is the share links' memory: granted browsers and the attempts limiter.
+// shareState is the share links' memory: the secret tokens are derived under, granted
+// browsers and the attempts limiter.
 type shareState struct {
+	secret []byte
 	mu     sync.Mutex
 	grants map[string]shareGrant // by hash of the cookie's value
 	limit  *loginLimiter
@@ -129,8 +138,101 @@ type shareGrant struct {
 	expires time.Time
 }
 
-func newShareState() *shareState {
-	return &shareState{grants: map[string]shareGrant{}, limit: newLoginLimiter(reading.MaxShareAttempts, 15*time.Minute)}
+func newShareState(secret []byte) *shareState {
+	return &shareState{secret: secret, grants: map[string]shareGrant{},
+		limit: newLoginLimiter(reading.MaxShareAttempts, 15*time.Minute)}
+}
+
+// shareSecretSize is the secret's length: HMAC-SHA256's block of randomness, 256 bits.
+const shareSecretSize = 32
+
+// initShares readies share links at New: the secret (read, or made at the first start) and,
+// with Config.ShareOnSign, the hook that makes the report link at each signature.
+func (v *Viewer) initShares() error {
+	if v.cfg.Shares == nil || v.cfg.ShareDays < 0 {
+		return nil
+	}
+	secret, err := loadShareSecret(v.cfg.ShareSecret)
+	if err != nil {
+		return err
+	}
+	if v.cfg.ShareSecret == "" {
+		v.log.Warn("no share secret file: the links made now stop opening at the next start")
+	}
+	v.shares = newShareState(secret)
+	if v.cfg.ShareOnSign {
+		next := v.cfg.ReportSigned
+		v.cfg.ReportSigned = func(ctx context.Context, r reading.Report) {
+			// Made by pacsd itself (CreatedBy 0), named after the signer for the admin's search.
+			maker := reading.ShareLink{CreatedName: r.SignedByName}
+			if _, err := v.reportShare(ctx, r.StudyUID, r.SignedAt, maker, audit.System(), true); err != nil {
+				// The signature stands; the link is made at the first print instead.
+				v.log.Warn("share link at signing", "study_uid", r.StudyUID, "err", err)
+			}
+			if next != nil {
+				next(ctx, r)
+			}
+		}
+	}
+	return nil
+}
+
+// loadShareSecret reads the secret tokens are derived under from path, making it (32 random
+// bytes, mode 0600) when it does not exist. A file others may read is refused: with a copy
+// of the database it opens every link. path "": a secret for this process only.
+func loadShareSecret(path string) ([]byte, error) {
+	if path == "" {
+		return randomBytes(shareSecretSize)
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if b, err = randomBytes(shareSecretSize); err != nil {
+			return nil, err
+		}
+		return b, writeSecretFile(path, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("share secret: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("share secret: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("share secret %s: mode %v, others may read it (chmod 600)", path, fi.Mode().Perm())
+	}
+	if len(b) != shareSecretSize {
+		return nil, fmt.Errorf("share secret %s: %d bytes, want %d", path, len(b), shareSecretSize)
+	}
+	return b, nil
+}
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("random bytes: %w", err)
+	}
+	return b, nil
+}
+
+// writeSecretFile creates path (never over an existing file: two starts at once keep the
+// first) and makes it durable before a link is derived under it.
+func writeSecretFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("share secret: %w", err)
+	}
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("share secret %s: %w", path, err)
+	}
+	return nil
 }
 
 // grant remembers that this browser passed link's verification; the cookie's value.
@@ -163,11 +265,13 @@ func (v *Viewer) shareRoutes(e *echo.Echo, g guards) {
 	if v.cfg.Shares == nil || v.cfg.ShareDays < 0 {
 		// The printed report asks for a link whatever the setting: without share links it
 		// gets none, and prints no QR code.
-		e.POST("/api/studies/:study/shares", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, g.authed...)
+		none := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
+		e.POST("/api/studies/:study/shares", none, g.authed...)
+		e.POST("/api/studies/:study/shares/report", none, g.authed...)
 		return
 	}
-	v.shares = newShareState()
 	e.POST("/api/studies/:study/shares", v.createShare, g.authed...)
+	e.POST("/api/studies/:study/shares/report", v.reportShareAPI, g.authed...)
 	e.GET("/s/:token", v.sharePage, g.open...)
 	e.POST("/s/:token", v.shareVerify, g.open...)
 	e.GET("/s/:token/i/:n", v.shareImage, g.open...)
@@ -226,26 +330,40 @@ func (v *Viewer) createShare(c echo.Context) error {
 // makeShare makes a link to row's study as the request's user, and its QR code.
 func (v *Viewer) makeShare(c echo.Context, row reading.WorklistRow, req shareRequest) (shareCreated, error) {
 	u := currentUser(c)
-	l := reading.ShareLink{StudyUID: row.StudyUID, Kind: reading.ShareKind(req.Kind), Verify: reading.ShareVerify(req.Verify),
-		CreatedBy: u.ID, CreatedName: u.Name(), CreatedAt: time.Now()}
-	if l.Kind == "" {
-		l.Kind = reading.SharePatient
+	kind := reading.ShareKind(req.Kind)
+	if kind == "" {
+		kind = reading.SharePatient
 	}
-	if l.Kind == reading.ShareDoctor && !u.Role.Staff() {
+	if kind == reading.ShareDoctor && !u.Role.Staff() {
 		return shareCreated{}, echo.NewHTTPError(http.StatusForbidden, "a doctor's link is made by the county's staff")
 	}
 	days := req.Days
 	switch {
-	case days == 0 && l.Kind == reading.ShareDoctor:
+	case days == 0 && kind == reading.ShareDoctor:
 		days = doctorShareDays
 	case days == 0:
 		days = v.shareDays()
 	case days < 0 || days > maxShareDays:
 		return shareCreated{}, fmt.Errorf("share days %d: %w", days, reading.ErrInvalid)
 	}
-	l.ExpiresAt = l.CreatedAt.AddDate(0, 0, days)
-	// The patient proves the birth date when the archive knows it, else the ID's last four;
-	// "none" only for a doctor's link, which staff hand over themselves.
+	l, err := v.newShare(row, kind, reading.ShareVerify(req.Verify), time.Now(), days)
+	if err != nil {
+		return shareCreated{}, err
+	}
+	l.CreatedBy, l.CreatedName = u.ID, u.Name()
+	if l, err = v.cfg.Shares.CreateShare(c.Request().Context(), l); err != nil {
+		return shareCreated{}, err
+	}
+	v.log.Info("share link made", "study_uid", row.StudyUID, "share_id", l.ID, "kind", l.Kind, "user_id", u.ID)
+	v.recordShareMade(c.Request().Context(), row, l, requestActor(c))
+	return v.shareAnswer(c, l)
+}
+
+// newShare is a link to row's study made at, lasting days, with a new nonce and its
+// token's hash. The patient proves the birth date when the archive knows it, else the ID's
+// last four; "none" only for a doctor's link, which staff hand over themselves.
+func (v *Viewer) newShare(row reading.WorklistRow, kind reading.ShareKind, verify reading.ShareVerify, at time.Time, days int) (reading.ShareLink, error) {
+	l := reading.ShareLink{StudyUID: row.StudyUID, Kind: kind, Verify: verify, CreatedAt: at, ExpiresAt: at.AddDate(0, 0, days)}
 	if l.Verify == "" || (l.Verify == reading.VerifyNone && l.Kind != reading.ShareDoctor) {
 		l.Verify = reading.VerifyBirthDate
 		if len(row.BirthDate) != 8 {
@@ -258,26 +376,111 @@ func (v *Viewer) makeShare(c echo.Context, row reading.WorklistRow, req shareReq
 	case reading.VerifyIDLast4:
 		l.Answer = reading.VerifyAnswer(l.Verify, row.PatientID)
 	}
-	token, err := reading.NewShareToken()
-	if err != nil {
-		return shareCreated{}, err
+	var err error
+	if l.Nonce, err = reading.NewShareNonce(); err != nil {
+		return l, fmt.Errorf("share nonce: %w", err)
 	}
-	l.TokenHash = reading.ShareTokenHash(token)
-	if l, err = v.cfg.Shares.CreateShare(c.Request().Context(), l); err != nil {
-		return shareCreated{}, err
+	l.TokenHash = reading.ShareTokenHash(v.shareToken(l))
+	return l, nil
+}
+
+// shareToken is a link's token, derived again from its nonce; "" for a link made before
+// derived tokens (its token was shown once and is nowhere now).
+func (v *Viewer) shareToken(l reading.ShareLink) string {
+	if l.Nonce == "" {
+		return ""
 	}
-	link := v.shareURL(c, token)
+	return reading.DeriveShareToken(v.shares.secret, l.Nonce)
+}
+
+func (v *Viewer) recordShareMade(ctx context.Context, row reading.WorklistRow, l reading.ShareLink, who audit.Actor) {
+	ev := studyEvent(row, audit.ActionShare)
+	ev.Actor, ev.Object = who, shareObject(l.ID)
+	what := kindLabel(l.Kind)
+	if l.OnReport {
+		what = "报告二维码"
+	}
+	ev.Detail = fmt.Sprintf("创建%s链接，验证方式 %s，有效期至 %s", what, l.Verify, displayTime(l.ExpiresAt, v.loc))
+	v.auditor().Record(ctx, ev)
+}
+
+// shareAnswer is a link's address and QR code, as the request's client reaches it.
+func (v *Viewer) shareAnswer(c echo.Context, l reading.ShareLink) (shareCreated, error) {
+	link := v.shareURL(c, v.shareToken(l))
 	png, err := qrPNG(link)
 	if err != nil {
 		return shareCreated{}, err
 	}
-	v.log.Info("share link made", "study_uid", row.StudyUID, "share_id", l.ID, "kind", l.Kind, "user_id", u.ID)
-	ev := studyEvent(row, audit.ActionShare)
-	ev.Object = shareObject(l.ID)
-	ev.Detail = fmt.Sprintf("创建%s链接，验证方式 %s，有效期至 %s", kindLabel(l.Kind), l.Verify, displayTime(l.ExpiresAt, v.loc))
-	v.record(c, ev)
 	return shareCreated{ID: l.ID, URL: link, Kind: string(l.Kind), Verify: string(l.Verify),
 		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), ExpiresAt: l.ExpiresAt.In(v.loc).Format("2006-01-02")}, nil
+}
+
+// reportShare is the study's report link (reading.ShareLink.OnReport), made now if it has
+// none (or only a revoked one, or one from before derived tokens), lasting at least the
+// patient's days from at when renew (a signature) or when it has expired (a print long
+// after the signature prints a code that opens). maker's CreatedBy and CreatedName name a
+// new link's maker, who is the trail's actor.
+func (v *Viewer) reportShare(ctx context.Context, studyUID string, at time.Time, maker reading.ShareLink, who audit.Actor, renew bool) (reading.ShareLink, error) {
+	until := at.AddDate(0, 0, v.shareDays())
+	for try := 0; ; try++ {
+		l, err := v.cfg.Shares.ReportShare(ctx, studyUID)
+		switch {
+		case err == nil && l.Nonce == "":
+			// A link whose token cannot be shown again: revoked, a new one takes its place.
+			if err := v.cfg.Shares.RevokeShare(ctx, l.ID, at); err != nil {
+				return l, err
+			}
+			continue
+		case err == nil:
+			if (renew || !at.Before(l.ExpiresAt)) && l.ExpiresAt.Before(until) {
+				if err := v.cfg.Shares.RenewShare(ctx, l.ID, until); err != nil {
+					return l, err
+				}
+				l.ExpiresAt = until
+			}
+			return l, nil
+		case !errors.Is(err, reading.ErrNotFound):
+			return l, err
+		}
+		row, err := v.cfg.Worklist.Study(ctx, studyUID)
+		if err != nil {
+			return l, err
+		}
+		if l, err = v.newShare(row, reading.SharePatient, "", at, v.shareDays()); err != nil {
+			return l, err
+		}
+		l.OnReport, l.CreatedBy, l.CreatedName = true, maker.CreatedBy, maker.CreatedName
+		l, err = v.cfg.Shares.CreateShare(ctx, l)
+		if errors.Is(err, reading.ErrConflict) && try == 0 {
+			continue // made meanwhile by a print or a signature: that one stands
+		}
+		if err != nil {
+			return l, err
+		}
+		v.log.Info("report share link made", "study_uid", studyUID, "share_id", l.ID)
+		v.recordShareMade(ctx, row, l, who)
+		return l, nil
+	}
+}
+
+// reportShareAPI is the printed report's QR code: the study's report link, the same for
+// every print.
+func (v *Viewer) reportShareAPI(c echo.Context) error {
+	row, err := v.authorizeStudy(c, c.Param("study"))
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	maker := reading.ShareLink{CreatedBy: u.ID, CreatedName: u.Name()}
+	l, err := v.reportShare(c.Request().Context(), row.StudyUID, time.Now(), maker, requestActor(c), false)
+	if err != nil {
+		return err
+	}
+	out, err := v.shareAnswer(c, l)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (v *Viewer) shareDays() int {

@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"io"
 	"net"
@@ -545,5 +547,176 @@ func TestSharesOff(t *testing.T) {
 	}
 	if resp, _ := en.anon().get("/s/"+strings.Repeat("A", 43), "text/html"); resp.StatusCode == http.StatusOK {
 		t.Error("/s/ is served with share links off")
+	}
+}
+
+// TestShareOnSign: signing a report makes the study's report link (by pacsd, lasting
+// --share-days from the signature); the print shows that link, the same on every print,
+// and its token opens it; the amended report keeps it. A copy of the database without the
+// secret file holds no token: no column of it, nor the hashes, opens the link.
+func TestShareOnSign(t *testing.T) {
+	secretPath := filepath.Join(t.TempDir(), "share.key")
+	en := newEnvWith(t, func(c *Config) {
+		allRepos(c)
+		c.ShareSecret, c.ShareOnSign = secretPath, true
+	})
+	en.townships()
+	dr := en.put("dr_mono2.dcm", "TOWN_A")
+	study := dr.StudyInstanceUID
+	ctx := context.Background()
+	r := en.idx.Reading()
+	if fi, err := os.Stat(secretPath); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != shareSecretSize {
+		t.Fatalf("secret file: %v %v", fi, err)
+	}
+	if _, err := r.ReportShare(ctx, study); !errors.Is(err, reading.ErrNotFound) {
+		t.Fatalf("a report link before signing: %v", err)
+	}
+	doc := en.login("doc", "password-doc")
+	sign := func(version int) reading.ShareLink {
+		t.Helper()
+		resp, body := doc.sendJSON(http.MethodPost, "/api/studies/"+study+"/report/sign",
+			`{"version":`+strconv.Itoa(version)+`,"findings":"双肺纹理清晰。","impression":"心肺未见异常。"}`)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign: %d %s", resp.StatusCode, body)
+		}
+		l, err := r.ReportShare(ctx, study)
+		if err != nil {
+			t.Fatalf("no report link after signing: %v", err)
+		}
+		return l
+	}
+	made := sign(1)
+	reports, err := r.Reports(ctx, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedAt := reports[len(reports)-1].SignedAt
+	if made.CreatedBy != 0 || made.Kind != reading.SharePatient || !made.ExpiresAt.Equal(signedAt.AddDate(0, 0, defaultShareDays)) {
+		t.Errorf("link at signing: by %d, %s, expires %v (signed %v)", made.CreatedBy, made.Kind, made.ExpiresAt, signedAt)
+	}
+
+	printLink := func(c *client) shareCreated {
+		t.Helper()
+		resp, body := c.sendJSON(http.MethodPost, "/api/studies/"+study+"/shares/report", ``)
+		var l shareCreated
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("print's link: %d %s", resp.StatusCode, body)
+		}
+		return l
+	}
+	first, second := printLink(doc), printLink(en.login("town-a", "password-town-a"))
+	if first.ID != made.ID || second.URL != first.URL || second.QR != first.QR {
+		t.Errorf("two prints: %d %q, %d %q; signing made %d", first.ID, first.URL, second.ID, second.URL, made.ID)
+	}
+	if resp, _ := en.login("town-b", "password-town-b").sendJSON(http.MethodPost, "/api/studies/"+study+"/shares/report", ``); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another site's user got the link: %d", resp.StatusCode)
+	}
+	u, err := url.Parse(first.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimPrefix(u.Path, "/s/")
+	if reading.ShareTokenHash(token) != made.TokenHash {
+		t.Fatalf("the printed token is not the signed link's")
+	}
+	row, err := r.Study(ctx, study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := en.anon()
+	answer := row.BirthDate
+	if made.Verify == reading.VerifyIDLast4 {
+		answer = row.PatientID[max(len(row.PatientID)-4, 0):]
+	}
+	if resp := phone.postForm(u.Path, url.Values{"answer": {answer}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the printed link's verification: %d", resp.StatusCode)
+	}
+	if resp, body := phone.get(u.Path, "text/html"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "心肺未见异常") {
+		t.Fatalf("the printed link's page: %d", resp.StatusCode)
+	}
+
+	// Amended and signed again: the same link, lasting from the new signature.
+	if resp, body := doc.sendJSON(http.MethodPost, "/api/studies/"+study+"/report/amend", `{"reason":"补充描述"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("amend: %d %s", resp.StatusCode, body)
+	}
+	if again := sign(2); again.ID != made.ID || again.ExpiresAt.Before(made.ExpiresAt) {
+		t.Errorf("after the amendment: link %d expiring %v; was %d expiring %v", again.ID, again.ExpiresAt, made.ID, made.ExpiresAt)
+	}
+	if l := printLink(doc); l.URL != first.URL {
+		t.Errorf("the amended report prints %q, was %q", l.URL, first.URL)
+	}
+
+	// The thief's copy: the database files as they are on disk, without the secret.
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(t.TempDir()), "*", "index.db*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("database files: %v %v", files, err)
+	}
+	stolen := filepath.Join(t.TempDir(), "stolen.db")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(token)) {
+			t.Errorf("%s holds the token", filepath.Base(f))
+		}
+		if err := os.WriteFile(stolen+strings.TrimPrefix(filepath.Base(f), "index.db"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite3", stolen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT * FROM share_links`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	var values []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			values = append(values, v.String)
+		}
+	}
+	if err := rows.Close(); err != nil || len(values) == 0 {
+		t.Fatalf("stolen share_links: %d values, %v", len(values), err)
+	}
+	for _, c := range cols {
+		if strings.Contains(c, "token") && c != "token_hash" {
+			t.Errorf("share_links has a column %q", c)
+		}
+	}
+	thief := en.anon()
+	for _, v := range values {
+		if v == token {
+			t.Errorf("the stolen database holds the token")
+		}
+		if len(v) < 22 || len(v) > 64 { // the lengths a token may have: others are refused before any look-up
+			continue
+		}
+		if resp, _ := thief.get("/s/"+url.PathEscape(v), "text/html"); resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the stolen value %q opens something: %d", v, resp.StatusCode)
+		}
+	}
+	// The same secret file, read again (a restart), derives the same token.
+	again, err := loadShareSecret(secretPath)
+	if err != nil || reading.ShareTokenHash(reading.DeriveShareToken(again, made.Nonce)) != made.TokenHash {
+		t.Errorf("the secret read again does not derive the link's token: %v", err)
+	}
+	if err := os.Chmod(secretPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadShareSecret(secretPath); err == nil {
+		t.Error("a secret others may read was accepted")
 	}
 }

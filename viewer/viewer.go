@@ -104,6 +104,12 @@ type Config struct {
 	Shares    reading.Shares
 	PublicURL string
 	ShareDays int
+	// ShareSecret is the file of the secret share links' tokens are derived under (made at
+	// the first start, mode 0600; outside the database, so that a copy of it opens no link);
+	// "": a secret for this process only. ShareOnSign makes the study's report link when its
+	// report is signed (else at its first print).
+	ShareSecret string
+	ShareOnSign bool
 }
 
 // Viewer serves the reading room.
@@ -123,7 +129,7 @@ type Viewer struct {
 	tokenMu   sync.Mutex
 	tokenUsed map[int64]time.Time // when each API token's use was last recorded
 
-	shares *shareState // share.go: verified browsers, the attempts limiter; nil until shareRoutes
+	shares *shareState // share.go: the secret, verified browsers, the attempts limiter; nil without share links
 
 	exportMu sync.Mutex // one SR export pass at a time
 	cancel   context.CancelFunc
@@ -184,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 		}
 	}
 	if err := v.ensureAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.initShares(); err != nil {
 		return nil, err
 	}
 	// New objects refresh open worklists. The event names no study: a browser learns what

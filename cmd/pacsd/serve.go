@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -59,6 +60,8 @@ type serveConfig struct {
 	unknownAE       unknownAEPolicy
 	organization    string
 	shareDays       int
+	shareSecret     string // "": <data-dir>/share.key
+	shareOnSign     bool
 	timezone        string
 	location        *time.Location // loaded from timezone
 	logLevel        string
@@ -88,6 +91,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight transfers may take")
 	fs.StringVar(&c.publicURL, "public-url", "", "external base URL (behind a reverse proxy), e.g. https://pacs.example/")
 	fs.IntVar(&c.shareDays, "share-days", 30, "days a patient's share link (the QR code printed on a report) lasts; 0: no share links at all")
+	fs.StringVar(&c.shareSecret, "share-secret", "", "file of the secret share links' tokens are derived under, made at the first start (mode 0600; keep it out of database backups); default <data-dir>/share.key")
+	fs.BoolVar(&c.shareOnSign, "share-on-sign", true, "make the patient's share link when a report is signed (else at its first print)")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed to read DICOMweb across origins (CORS); * for any; empty: same origin only")
 	fs.Int64Var(&c.metadataCacheMB, "metadata-cache-mb", 256, "memory for cached WADO-RS metadata, MiB (records are also kept under <data-dir>/cache/metadata)")
 	fs.Int64Var(&c.frameCacheMB, "frame-cache-mb", 256, "memory for decoded frames kept for rendered images (a viewer's window/level), MiB")
@@ -284,6 +289,7 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,
 		Forward: archive.idx.Forwarding(), ForwardKick: c.forward.run.Kick, // /admin/forward; the forwarder starts after
 		Shares: rd, PublicURL: c.publicURL, ShareDays: shareDays(c.shareDays), // share.go: /s/..., /admin/shares
+		ShareSecret: cmp.Or(c.shareSecret, filepath.Join(c.dataDir, "share.key")), ShareOnSign: c.shareOnSign,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading room: %w", err)

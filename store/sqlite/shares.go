@@ -10,16 +10,16 @@ import (
 	"pacsd/reading"
 )
 
-// Share links (reading.Shares), migration 0021_shares.sql.
+// Share links (reading.Shares), migrations 0021_shares.sql and 0023_share_nonce.sql.
 
 const shareCols = `id, token_hash, study_uid, site_id, kind, verify, answer, created_by, created_name,
-	created_at, expires_at, revoked_at, attempts, opens, last_open_at`
+	created_at, expires_at, revoked_at, attempts, opens, last_open_at, nonce, on_report`
 
 func scanShare(row interface{ Scan(...any) error }) (reading.ShareLink, error) {
 	var l reading.ShareLink
 	var created, expires, revoked, opened string
 	if err := row.Scan(&l.ID, &l.TokenHash, &l.StudyUID, &l.SiteID, &l.Kind, &l.Verify, &l.Answer, &l.CreatedBy,
-		&l.CreatedName, &created, &expires, &revoked, &l.Attempts, &l.Opens, &opened); err != nil {
+		&l.CreatedName, &created, &expires, &revoked, &l.Attempts, &l.Opens, &opened, &l.Nonce, &l.OnReport); err != nil {
 		return reading.ShareLink{}, err
 	}
 	l.CreatedAt, l.ExpiresAt, l.RevokedAt, l.LastOpenAt = parseTime(created), parseTime(expires), parseTime(revoked), parseTime(opened)
@@ -42,8 +42,9 @@ func (r *Reading) CreateShare(ctx context.Context, l reading.ShareLink) (reading
 		}
 		l.SiteID = site.Int64
 		res, err := tx.Exec(`INSERT INTO share_links (token_hash, study_uid, site_id, kind, verify, answer, created_by,
-			created_name, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)`, l.TokenHash, l.StudyUID, l.SiteID,
-			string(l.Kind), string(l.Verify), l.Answer, l.CreatedBy, l.CreatedName, fmtTime(l.CreatedAt), fmtTime(l.ExpiresAt))
+			created_name, created_at, expires_at, nonce, on_report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, l.TokenHash, l.StudyUID,
+			l.SiteID, string(l.Kind), string(l.Verify), l.Answer, l.CreatedBy, l.CreatedName, fmtTime(l.CreatedAt),
+			fmtTime(l.ExpiresAt), l.Nonce, l.OnReport)
 		if err != nil {
 			return err
 		}
@@ -52,6 +53,15 @@ func (r *Reading) CreateShare(ctx context.Context, l reading.ShareLink) (reading
 	})
 	if err != nil {
 		return reading.ShareLink{}, readingErr("create share link", err)
+	}
+	return l, nil
+}
+
+func (r *Reading) ReportShare(ctx context.Context, studyUID string) (reading.ShareLink, error) {
+	l, err := scanShare(r.x.r.QueryRowContext(ctx, `SELECT `+shareCols+` FROM share_links
+		WHERE study_uid = ? AND on_report = 1 AND revoked_at = ''`, studyUID))
+	if err != nil {
+		return reading.ShareLink{}, readingErr("report share link "+studyUID, err)
 	}
 	return l, nil
 }
@@ -141,6 +151,17 @@ func (r *Reading) ExtendShare(ctx context.Context, id int64, expires time.Time) 
 	})
 	if err != nil {
 		return readingErr(fmt.Sprintf("extend share link %d", id), err)
+	}
+	return nil
+}
+
+func (r *Reading) RenewShare(ctx context.Context, id int64, expires time.Time) error {
+	err := r.x.write(ctx, func(tx *sql.Tx) error {
+		return execExisting(tx, reading.ErrNotFound, `UPDATE share_links SET expires_at = max(expires_at, ?) WHERE id = ?`,
+			fmtTime(expires), id)
+	})
+	if err != nil {
+		return readingErr(fmt.Sprintf("renew share link %d", id), err)
 	}
 	return nil
 }

@@ -30,18 +30,18 @@ document.getElementById('print-now')?.addEventListener('click', () => window.pri
   }
 })();
 
-// The share link's QR code (viewer/share.go): a new patient's link each time the report is
-// printed, since a link's token is seen only when it is made. Without share links (204) the
+// The study's report link as a QR code (viewer/share.go): made when the report was signed
+// (or at its first print), the same link on every print. Without share links (204) the
 // section stays hidden; data-ready says the code is drawn (or will not be).
 (async () => {
   const sec = document.getElementById('print-share');
   if (!sec) return;
   try {
-    const r = await fetch(`/api/studies/${encodeURIComponent(sec.dataset.study)}/shares`, {
-      method: 'POST', body: JSON.stringify({ kind: 'patient' }),
+    const r = await fetch(`/api/studies/${encodeURIComponent(sec.dataset.study)}/shares/report`, {
+      method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': sec.dataset.csrf },
     });
-    if (r.status === 201) { // 204: share links are off, no QR code
+    if (r.status === 200) { // 204: share links are off, no QR code
       const link = await r.json();
       const img = document.getElementById('print-qr');
       await new Promise((done) => { img.onload = img.onerror = done; img.src = link.qr; });
