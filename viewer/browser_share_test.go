@@ -11,8 +11,8 @@ import (
 )
 
 // TestShareInBrowser runs browsertest/share.mjs against a reading room with share links
-// (newShareEnv, the DR's report back to a draft): sign, print to PDF, zbarimg reads the QR
-// code from pdftoppm's PNG, the phone (390x844, touch) verifies, sees the report and the
+// (newShareEnv, the DR's report back to a draft): sign (which makes the report link), print
+// to PDF, zbarimg reads the QR code from pdftoppm's PNG, the phone (390x844, touch) verifies, sees the report and the
 // key image, zooms with two fingers; wrong answers lock a link, an expired and a revoked one
 // are refused; another study's images are not reached; the administrator finds the
 // openings in the audit trail. It logs the bytes and time to the phone's first screen.
@@ -75,4 +75,8 @@ func TestShareInBrowser(t *testing.T) {
 		"the administrator finds each opening in the audit trail",
 		"no failed requests",
 	)
+	// The printed link is the one the browser's signature made (by pacsd, 0), not the print.
+	if l, err := r.ReportShare(ctx, study); err != nil || l.CreatedBy != 0 {
+		t.Errorf("the report link: made by %d, %v; want one made at signing", l.CreatedBy, err)
+	}
 }

@@ -49,6 +49,7 @@ func newShareEnv(t *testing.T) *shareEnv {
 		allRepos(c)
 		c.Organization = "某某县人民医院"
 		c.Audit, c.AuditLog = rec, rec
+		c.ShareOnSign = true // the signature made here goes round the viewer: no link made
 	})
 	rec.set(en.idx.Audit())
 	ctx := context.Background()
