@@ -23,39 +23,24 @@ const dataSourceName = "pacsd"
 // Searches (qidoRoot) go to the mount's search root (names.go), searchAbs when a public URL
 // is configured, else the page's origin + routerBasename + searchRoot; and the study list's
 // patient column is told to keep every study pacsd's answer holds (workList.columns).
-func appConfig(dicomwebRoot, dicomwebPath, searchAbs, routerBasename string) ([]byte, error) {
-	// Keys are OHIF v3's (platform/app config and the dicomweb data source of
-	// @ohif/extension-default); values are for pacsd's DICOMweb as package dicomweb serves it.
-	source := map[string]any{
-		"friendlyName": "pacsd",
-		"name":         dataSourceName,
-		// The roots are set by the script below.
-		"qidoRoot":    "",
-		"wadoRoot":    "",
-		"wadoUriRoot": "",
-		// QIDO-RS takes includefield, fuzzymatching and '*'/'?' wildcards (PS3.18 8.3.4).
-		"qidoSupportsIncludeField": true,
-		"supportsFuzzyMatching":    true,
-		"supportsWildcard":         true,
-		// Pixels come from WADO-RS frames (PS3.18 10.4.1.1.3). Thumbnails come from pacsd's
-		// thumbnail resources (PS3.18 10.4.1.1.4), made at ingest and cached: rendered by
-		// OHIF from frames, each series' thumbnail cost a whole frame (15 MB for a DR) over
-		// a township's link, and OHIF 3.13 showed MONOCHROME1 ones as negatives. "fetch"
-		// sends them with the session, and lets the study list preview show them too.
-		"imageRendering":           "wadors",
-		"thumbnailRendering":       "thumbnail",
-		"thumbnailRequestStrategy": "fetch",
-		// Series metadata is fetched when a series is shown, not all at study open.
-		"enableStudyLazyLoad": true,
-		// pacsd has no Rejection Note workflow (PS3.3 KOS) nor STOW-RS upload from the viewer.
-		"supportsReject":     false,
-		"dicomUploadEnabled": false,
-		// Accept: multipart/related; type=application/octet-stream, without quotes, as
-		// PS3.18 8.7.3.5.1 writes it.
-		"omitQuotationForMultipartRequest": true,
-		// Large values in /metadata come as BulkDataURI (PS3.18 F.2.6) and are fetched
-		// when needed.
-		"bulkDataURI": map[string]any{"enabled": true},
+//
+// shares adds the proxy data source a doctor's share link opens OHIF with (share.go).
+func appConfig(dicomwebRoot, dicomwebPath, searchAbs, routerBasename string, shares bool) ([]byte, error) {
+	source := dataSource()
+	source["friendlyName"], source["name"] = "pacsd", dataSourceName
+	sources := []any{map[string]any{
+		"namespace":     "@ohif/extension-default.dataSourcesModule.dicomweb",
+		"sourceName":    dataSourceName,
+		"configuration": source,
+	}}
+	if shares {
+		// A doctor's share link (share.go): its server comes from the ?url= JSON, which the
+		// mount allows only for a share link's config.
+		sources = append(sources, map[string]any{
+			"namespace":     "@ohif/extension-default.dataSourcesModule.dicomwebproxy",
+			"sourceName":    proxySourceName,
+			"configuration": map[string]any{"name": proxySourceName, "friendlyName": "pacsd share link"},
+		})
 	}
 	config := map[string]any{
 		"routerBasename":        routerBasename,
@@ -74,11 +59,7 @@ func appConfig(dicomwebRoot, dicomwebPath, searchAbs, routerBasename string) ([]
 			"prefetch":    25,
 		},
 		"defaultDataSourceName": dataSourceName,
-		"dataSources": []any{map[string]any{
-			"namespace":     "@ohif/extension-default.dataSourcesModule.dicomweb",
-			"sourceName":    dataSourceName,
-			"configuration": source,
-		}},
+		"dataSources":           sources,
 	}
 	// encoding/json writes valid JavaScript literals (U+2028/U+2029 and '<' '>' '&' are
 	// escaped), so no configured string can end the script early.
@@ -115,6 +96,42 @@ func appConfig(dicomwebRoot, dicomwebPath, searchAbs, routerBasename string) ([]
 	b.WriteString("  window.config = config;\n")
 	b.WriteString("})();\n")
 	return b.Bytes(), nil
+}
+
+// dataSource is the configuration of OHIF's dicomweb data source for pacsd's DICOMweb, its
+// roots and names empty.
+func dataSource() map[string]any {
+	// Keys are OHIF v3's (platform/app config and the dicomweb data source of
+	// @ohif/extension-default); values are for pacsd's DICOMweb as package dicomweb serves it.
+	return map[string]any{
+		// The roots are set by the caller.
+		"qidoRoot":    "",
+		"wadoRoot":    "",
+		"wadoUriRoot": "",
+		// QIDO-RS takes includefield, fuzzymatching and '*'/'?' wildcards (PS3.18 8.3.4).
+		"qidoSupportsIncludeField": true,
+		"supportsFuzzyMatching":    true,
+		"supportsWildcard":         true,
+		// Pixels come from WADO-RS frames (PS3.18 10.4.1.1.3). Thumbnails come from pacsd's
+		// thumbnail resources (PS3.18 10.4.1.1.4), made at ingest and cached: rendered by
+		// OHIF from frames, each series' thumbnail cost a whole frame (15 MB for a DR) over
+		// a township's link, and OHIF 3.13 showed MONOCHROME1 ones as negatives. "fetch"
+		// sends them with the session, and lets the study list preview show them too.
+		"imageRendering":           "wadors",
+		"thumbnailRendering":       "thumbnail",
+		"thumbnailRequestStrategy": "fetch",
+		// Series metadata is fetched when a series is shown, not all at study open.
+		"enableStudyLazyLoad": true,
+		// pacsd has no Rejection Note workflow (PS3.3 KOS) nor STOW-RS upload from the viewer.
+		"supportsReject":     false,
+		"dicomUploadEnabled": false,
+		// Accept: multipart/related; type=application/octet-stream, without quotes, as
+		// PS3.18 8.7.3.5.1 writes it.
+		"omitQuotationForMultipartRequest": true,
+		// Large values in /metadata come as BulkDataURI (PS3.18 F.2.6) and are fetched
+		// when needed.
+		"bulkDataURI": map[string]any{"enabled": true},
+	}
 }
 
 // patientFilterJS makes the study list's patient column keep the rows pacsd's search

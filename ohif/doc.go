@@ -28,6 +28,10 @@
 //     publicPath "/", url(/…) in CSS). See rewrite.go for the rules.
 //   - Fixed media types (application/wasm for the codecs, text/javascript, text/css),
 //     one-year immutable caching for content-hashed file names, revalidation (ETag) for the rest.
+//   - A doctor's share link (share.go, with Config.SharePath): OHIF's dicomwebproxy data source
+//     opens the link's study from <mount>/share/{token}/config.json, which names the link's
+//     DICOMweb; the proxy route is served only with such a configuration. Guard is the staff
+//     check in front of the mount that lets the app's files and this way in pass.
 //
 // When the dist folder is missing, the mount answers 404 with a short explanation and Register
 // logs it once; pacsd runs without the viewer. OHIF's own first-use screens (its

@@ -37,6 +37,9 @@ type Config struct {
 	// PublicURL+DICOMwebPath and its public path is PublicURL's path + Mount; when empty,
 	// the browser's own origin is used.
 	PublicURL string
+	// SharePath is where share links are served ("/s": <SharePath>/{token}/dicomweb is a
+	// doctor's link's DICOMweb, viewer/share.go); "" leaves OHIF without them (share.go).
+	SharePath string
 	Logger    *slog.Logger // nil: slog.Default()
 }
 
@@ -55,6 +58,9 @@ func Register(e *echo.Echo, cfg Config) {
 	h.echo = e
 	e.GET(mount+searchRoot+"/*", h.search)
 	e.HEAD(mount+searchRoot+"/*", h.search)
+	if h.sharePath != "" {
+		e.GET(mount+"/share/:token/"+shareConfigName, h.shareConfig)
+	}
 }
 
 // handler serves one mount.
@@ -74,6 +80,11 @@ type handler struct {
 	// OHIF's searches (names.go) are dispatched on echo to pacsd's DICOMweb at dicomwebPath.
 	echo         *echo.Echo
 	dicomwebPath string
+
+	// Share links (share.go): their path ("" none) and the public URL without its trailing
+	// '/' ("" when none is configured: the roots are then paths on the page's origin).
+	sharePath string
+	publicURL string
 }
 
 // plan is the rewrite of one file as found when it was scanned; it is reused while the
@@ -99,6 +110,9 @@ func newHandler(cfg Config) *handler {
 		dicomwebPath = "/dicomweb"
 	}
 	h.dicomwebPath = dicomwebPath
+	if cfg.SharePath != "" {
+		h.sharePath = "/" + strings.Trim(cfg.SharePath, "/")
+	}
 
 	publicPrefix, dicomwebRoot, searchAbs := "", "", ""
 	if cfg.PublicURL != "" {
@@ -111,11 +125,12 @@ func newHandler(cfg Config) *handler {
 		publicPrefix = strings.TrimRight(u.EscapedPath(), "/")
 		dicomwebRoot = strings.TrimRight(cfg.PublicURL, "/") + dicomwebPath
 		searchAbs = strings.TrimRight(cfg.PublicURL, "/") + h.mount + searchRoot
+		h.publicURL = strings.TrimRight(cfg.PublicURL, "/")
 	}
 	h.base = publicPrefix + h.mount + "/"
 
 	var err error
-	h.appConfig, err = appConfig(dicomwebRoot, dicomwebPath, searchAbs, publicPrefix+h.mount)
+	h.appConfig, err = appConfig(dicomwebRoot, dicomwebPath, searchAbs, publicPrefix+h.mount, h.sharePath != "")
 	if err != nil { // only a programming error can get here
 		h.reason = "its configuration could not be generated"
 		h.log.Error("viewer disabled", "err", err)
@@ -188,7 +203,11 @@ func (h *handler) serve(c echo.Context) error {
 			return echo.ErrNotFound
 		}
 		// A client route of the single-page app (/ohif/viewer?StudyInstanceUIDs=…,
-		// /ohif/viewer/pacsd, …): the app reads the path itself.
+		// /ohif/viewer/pacsd, …): the app reads the path itself. The proxy data source's
+		// route only for a share link's config (share.go).
+		if isProxyRoute(name) && (h.sharePath == "" || !shareProxyURL(req.URL.Query(), h.mount)) {
+			return echo.ErrNotFound
+		}
 		return h.serveFile(c, "index.html")
 	}
 	return h.serveFile(c, name)

@@ -3,11 +3,17 @@ package viewer
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"pacsd/internal/browsertest"
+	"pacsd/internal/peertest"
+	"pacsd/ohif"
 )
 
 // TestShareInBrowser runs browsertest/share.mjs against a reading room with share links
@@ -79,4 +85,44 @@ func TestShareInBrowser(t *testing.T) {
 	if l, err := r.ReportShare(ctx, study); err != nil || l.CreatedBy != 0 {
 		t.Errorf("the report link: made by %d, %v; want one made at signing", l.CreatedBy, err)
 	}
+}
+
+// TestShareOHIFInBrowser runs browsertest/share_ohif.mjs against a reading room with share
+// links and OHIF's built app mounted as pacsd serve mounts it (ohif.Guard: staff only but
+// for the app's files and a share link's way in): another hospital's doctor, with no pacsd
+// account, verifies a doctor's link, opens it in OHIF (the dicomwebproxy data source on the
+// link's DICOMweb) and sees the image; another study's UID through the link's root is
+// refused, and OHIF serves no foreign configuration.
+func TestShareOHIFInBrowser(t *testing.T) {
+	dist := os.Getenv("PACSD_OHIF_DIR")
+	if dist == "" {
+		dist = filepath.Join("..", ".cache", "ohif", ohif.Version, "dist")
+	}
+	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {
+		peertest.Missing(t, "OHIF dist not installed (%s): run make ohif", dist)
+	}
+	browsertest.Require(t)
+	s := newShareEnv(t)
+	e := s.srv.Config.Handler.(*echo.Echo)
+	e.Use(ohif.Guard("/ohif", s.viewer.RequireStaff()))
+	ohif.Register(e, ohif.Config{Dir: dist, DICOMwebPath: "/dicomweb", SharePath: "/s", Logger: quietLogger(t)})
+
+	l := s.makeLink(s.doc, s.dr.StudyInstanceUID, `{"kind":"doctor"}`)
+	sc, _ := json.Marshal(map[string]any{
+		"link": l.URL, "answer": s.answer(l), "study": s.dr.StudyInstanceUID,
+		"other": map[string]string{"uid": s.other.StudyInstanceUID, "series": s.other.SeriesInstanceUID},
+	})
+	res := browsertest.Run(t, "share_ohif.mjs", browsertest.Options{
+		BaseURL: s.srv.URL,
+		Env:     map[string]string{"SHARE_OHIF_SCENARIO": string(sc)},
+		Timeout: 3 * time.Minute,
+	})
+	browsertest.Report(t, res)
+	browsertest.RequireSteps(t, res,
+		"the doctor passes the link's verification and is offered OHIF",
+		"OHIF opens the shared study through the link and renders its image",
+		"another study's UID through the link's root is refused",
+		"OHIF serves no other configuration, and asks for a login elsewhere",
+		"no failed requests",
+	)
 }

@@ -24,6 +24,7 @@ import (
 	"pacsd/audit"
 	"pacsd/dicom"
 	"pacsd/dicom/dicomdir"
+	"pacsd/ohif"
 	"pacsd/reading"
 	"pacsd/store"
 )
@@ -89,6 +90,7 @@ var shareMessages = [][3]string{
 	{"share.zoomhint", "双指缩放图像", "Pinch to zoom"},
 	{"share.download", "下载 DICOM（含 DICOMDIR）", "Download DICOM (with DICOMDIR)"},
 	{"share.doctor", "医生调阅（检查结果互认）", "For doctors (mutual recognition)"},
+	{"share.ohif", "在 OHIF 中打开", "Open in OHIF"},
 	{"share.note", "本页面仅供参考，诊断以医院正式报告为准。", "For reference; the hospital's signed report stands."},
 	{"share.admin.title", "分享链接", "Share links"},
 	{"share.admin.intro", "患者二维码和医生调阅链接。链接本身不保存，只能撤销或延期。", "Patients' QR codes and doctors' links. The links themselves are not kept: revoke or extend them."},
@@ -579,6 +581,7 @@ type shareView struct {
 	Amended      string // the note over an amended report
 	Keys         []shareImageRef
 	Images       []shareImageRef
+	OHIF         string // a doctor's link: the study in OHIF through the link's DICOMweb ("" without OHIF)
 }
 
 type shareImageRef struct {
@@ -665,6 +668,9 @@ func (v *Viewer) sharePage(c echo.Context) error {
 	}
 	for i := range imgs {
 		d.Images = append(d.Images, shareImageRef{URL: base + "/i/" + strconv.Itoa(i), Label: strconv.Itoa(i + 1)})
+	}
+	if l.Kind == reading.ShareDoctor && v.cfg.OHIFPath != "" {
+		d.OHIF = ohif.ShareViewerURL(v.cfg.OHIFPath, d.Token, l.StudyUID)
 	}
 	ev := studyEvent(row, audit.ActionReportView)
 	ev.Object = shareObject(l.ID)

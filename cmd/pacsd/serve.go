@@ -486,16 +486,8 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 	var guard []echo.MiddlewareFunc
 	if !c.dicomwebOpen {
 		guard = append(guard, rr.RequireStaff())
-		staff := rr.RequireStaff()
-		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-			guarded := staff(next)
-			return func(ec echo.Context) error {
-				if p := ec.Request().URL.Path; p == "/ohif" || strings.HasPrefix(p, "/ohif/") {
-					return guarded(ec)
-				}
-				return next(ec)
-			}
-		})
+		// OHIF's own files and a doctor's share link's way in need no session (ohif/share.go).
+		e.Use(ohif.Guard("/ohif", rr.RequireStaff()))
 	}
 	var origins []string
 	for _, o := range strings.Split(c.corsOrigins, ",") {
@@ -517,7 +509,11 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		Audit:           trail.rec,
 	})
 	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.
-	ohif.Register(e, ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log})
+	ohifCfg := ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log}
+	if c.shareDays > 0 {
+		ohifCfg.SharePath = "/s" // a doctor's share link opens its study in OHIF (viewer/share.go)
+	}
+	ohif.Register(e, ohifCfg)
 	rr.Register(e) // the reading room, at /
 	return e, web
 }
