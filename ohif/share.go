@@ -90,8 +90,9 @@ func shareProxyURL(q url.Values, mount string) bool {
 
 // Public reports whether a request to the OHIF mount (mount "" for "/ohif") may be served
 // without a session: the built app's own files (no patient data; the search root excepted),
-// a share link's config.json, and the proxy route with a share link's config, which is how a
-// doctor's link opens OHIF. The study's data stays behind the link's own checks.
+// a share link's config.json, the proxy route with a share link's config, which is how a
+// doctor's link opens OHIF, and app-config.js for that page. The study's data stays behind
+// the link's own checks.
 func Public(mount string, r *http.Request) bool {
 	mount = normalMount(mount)
 	name, ok := strings.CutPrefix(r.URL.Path, mount+"/")
@@ -105,7 +106,15 @@ func Public(mount string, r *http.Request) bool {
 	if isProxyRoute(name) {
 		return shareProxyURL(r.URL.Query(), mount)
 	}
-	return name == "app-config.js" || looksLikeAsset(name)
+	if name == "app-config.js" {
+		// It holds nothing secret, but pacsd's OHIF stays an account's tool: only the page a
+		// share link opened (its Referer, which a browser sends for same-origin scripts)
+		// gets it without one.
+		ref, err := url.Parse(r.Referer())
+		return err == nil && strings.HasPrefix(ref.Path, mount+"/") && isProxyRoute(strings.TrimPrefix(ref.Path, mount+"/")) &&
+			shareProxyURL(ref.Query(), mount)
+	}
+	return looksLikeAsset(name)
 }
 
 // shareConfig is a link's config.json: the proxy data source's server, pacsd's data source

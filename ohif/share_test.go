@@ -75,8 +75,8 @@ func TestShareProxy(t *testing.T) {
 	}
 }
 
-// TestShareGuard: Guard lets through without a session the app's files, a link's config and
-// the proxy route with a link's config; everything else of the mount (the study list, the
+// TestShareGuard: Guard lets through without a session the app's files, a link's config, the
+// proxy route with a link's config and app-config.js for that page; everything else of the mount (the study list, the
 // search root, a proxy route with another configuration) goes to the staff check.
 func TestShareGuard(t *testing.T) {
 	staff := func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -85,7 +85,7 @@ func TestShareGuard(t *testing.T) {
 	open := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
 	h := Guard("/ohif", staff)(open)
 	for target, want := range map[string]int{
-		"/ohif/app-config.js":                       http.StatusOK,
+		"/ohif/app-config.js":                       http.StatusUnauthorized, // but from a share link's page, below
 		"/ohif/app.bundle.0f6159c501addfe9.js":      http.StatusOK,
 		"/ohif/0ddf166f7a343eda.wasm":               http.StatusOK,
 		"/ohif" + shareConfigPath(testToken):        http.StatusOK,
@@ -106,6 +106,21 @@ func TestShareGuard(t *testing.T) {
 		}
 		if rec.Code != want {
 			t.Errorf("%s: %d, want %d", target, rec.Code, want)
+		}
+	}
+	for referer, want := range map[string]int{
+		"http://pacs.example" + ShareViewerURL("/ohif", testToken, "1.2.3"):                              http.StatusOK,
+		"http://pacs.example/ohif/viewer/dicomwebproxy?url=https://e.example/a.json&studyInstanceUIDs=1": http.StatusUnauthorized,
+		"http://pacs.example/ohif/viewer?StudyInstanceUIDs=1.2.3":                                        http.StatusUnauthorized,
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/ohif/app-config.js", nil)
+		req.Header.Set("Referer", referer)
+		rec := httptest.NewRecorder()
+		if err := h(echo.New().NewContext(req, rec)); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != want {
+			t.Errorf("app-config.js from %s: %d, want %d", referer, rec.Code, want)
 		}
 	}
 }

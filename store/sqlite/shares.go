@@ -134,34 +134,26 @@ func (r *Reading) ShareAttempt(ctx context.Context, id int64, right bool, at tim
 }
 
 func (r *Reading) RevokeShare(ctx context.Context, id int64, at time.Time) error {
-	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		return execExisting(tx, reading.ErrNotFound, `UPDATE share_links SET
-			revoked_at = CASE WHEN revoked_at = '' THEN ? ELSE revoked_at END WHERE id = ?`, fmtTime(at), id)
-	})
-	if err != nil {
-		return readingErr(fmt.Sprintf("revoke share link %d", id), err)
-	}
-	return nil
+	return r.updateShare(ctx, "revoke", id, `UPDATE share_links SET
+		revoked_at = CASE WHEN revoked_at = '' THEN ? ELSE revoked_at END WHERE id = ?`, fmtTime(at))
 }
 
 func (r *Reading) ExtendShare(ctx context.Context, id int64, expires time.Time) error {
-	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		return execExisting(tx, reading.ErrNotFound, `UPDATE share_links SET expires_at = ?, attempts = 0 WHERE id = ?`,
-			fmtTime(expires), id)
-	})
-	if err != nil {
-		return readingErr(fmt.Sprintf("extend share link %d", id), err)
-	}
-	return nil
+	return r.updateShare(ctx, "extend", id, `UPDATE share_links SET expires_at = ?, attempts = 0 WHERE id = ?`, fmtTime(expires))
 }
 
 func (r *Reading) RenewShare(ctx context.Context, id int64, expires time.Time) error {
+	return r.updateShare(ctx, "renew", id, `UPDATE share_links SET expires_at = max(expires_at, ?) WHERE id = ?`, fmtTime(expires))
+}
+
+// updateShare runs one UPDATE of link id whose last parameter is the id; ErrNotFound when
+// there is no such link.
+func (r *Reading) updateShare(ctx context.Context, op string, id int64, q string, args ...any) error {
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		return execExisting(tx, reading.ErrNotFound, `UPDATE share_links SET expires_at = max(expires_at, ?) WHERE id = ?`,
-			fmtTime(expires), id)
+		return execExisting(tx, reading.ErrNotFound, q, append(args, id)...)
 	})
 	if err != nil {
-		return readingErr(fmt.Sprintf("renew share link %d", id), err)
+		return readingErr(fmt.Sprintf("%s share link %d", op, id), err)
 	}
 	return nil
 }
