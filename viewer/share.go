@@ -1028,8 +1028,8 @@ func (v *Viewer) extendShareForm(c echo.Context) error {
 type shareScopeKey struct{}
 
 // shareDICOMweb is DICOMweb for a doctor's link (OHIF, another hospital's viewer or PACS
-// pointed at /s/{token}/dicomweb): QIDO-RS for the link's study by its UID and WADO-RS under
-// /studies/{its UID}, nothing else. The request goes through the server's own /dicomweb
+// pointed at /s/{token}/dicomweb): QIDO-RS for the link's study (by its UID; a study search
+// without one is limited to it) and WADO-RS under /studies/{its UID}, nothing else. The request goes through the server's own /dicomweb
 // routes and their guard (RequireStaff), which lets it pass for that study only
 // (shareScoped); BulkDataURIs are relative, so they stay under the link.
 func (v *Viewer) shareDICOMweb(c echo.Context) error {
@@ -1039,11 +1039,17 @@ func (v *Viewer) shareDICOMweb(c echo.Context) error {
 	}
 	r := c.Request()
 	rest := "/" + strings.TrimPrefix(r.URL.Path, "/s/"+c.Param("token")+"/dicomweb/")
-	if !shareWebPath(rest, r.URL.Query(), l.StudyUID) {
+	q := r.URL.Query()
+	if rest == "/studies" && len(q["StudyInstanceUID"]) == 0 && len(q["0020000D"]) == 0 {
+		// A search by other keys (OHIF looks for the patient's other studies) finds the
+		// link's study alone, if it matches: through the link it is the only one there is.
+		q.Set("StudyInstanceUID", l.StudyUID)
+	}
+	if !shareWebPath(rest, q, l.StudyUID) {
 		return errNotFound
 	}
 	in := r.Clone(context.WithValue(r.Context(), shareScopeKey{}, l))
-	in.URL.Path, in.URL.RawPath, in.RequestURI = "/dicomweb"+rest, "", ""
+	in.URL.Path, in.URL.RawPath, in.URL.RawQuery, in.RequestURI = "/dicomweb"+rest, "", q.Encode(), ""
 	c.Echo().ServeHTTP(c.Response(), in)
 	return nil
 }

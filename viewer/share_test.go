@@ -325,7 +325,9 @@ func TestShareZip(t *testing.T) {
 		"/studies?StudyInstanceUID=" + study:                   http.StatusOK,
 		"/studies/" + study + "/metadata":                      http.StatusOK,
 		"/studies/" + study + "/series":                        http.StatusOK,
-		"/studies":                                             http.StatusNotFound,
+		"/studies":                                             http.StatusOK, // limited to the link's study
+		"/studies?PatientID=" + s.row.PatientID:                http.StatusOK,
+		"/studies?PatientID=*&limit=100":                       http.StatusOK,
 		"/studies?StudyInstanceUID=" + other:                   http.StatusNotFound,
 		"/studies?StudyInstanceUID=" + study + "%5C" + other:   http.StatusNotFound,
 		"/studies/" + other + "/metadata":                      http.StatusNotFound,
