@@ -417,8 +417,8 @@ func (v *Viewer) shareAnswer(c echo.Context, l reading.ShareLink) (shareCreated,
 		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), ExpiresAt: l.ExpiresAt.In(v.loc).Format("2006-01-02")}, nil
 }
 
-// reportShare is the study's report link (reading.ShareLink.OnReport), made now if it has
-// none (or only a revoked one, or one from before derived tokens), lasting at least the
+// reportShare is the study's report link (reading.ShareLink.OnReport, always with a nonce),
+// made now if it has none (or only a revoked one), lasting at least the
 // patient's days from at when renew (a signature) or when it has expired (a print long
 // after the signature prints a code that opens). maker's CreatedBy and CreatedName name a
 // new link's maker, who is the trail's actor.
@@ -427,12 +427,6 @@ func (v *Viewer) reportShare(ctx context.Context, studyUID string, at time.Time,
 	for try := 0; ; try++ {
 		l, err := v.cfg.Shares.ReportShare(ctx, studyUID)
 		switch {
-		case err == nil && l.Nonce == "":
-			// A link whose token cannot be shown again: revoked, a new one takes its place.
-			if err := v.cfg.Shares.RevokeShare(ctx, l.ID, at); err != nil {
-				return l, err
-			}
-			continue
 		case err == nil:
 			if (renew || !at.Before(l.ExpiresAt)) && l.ExpiresAt.Before(until) {
 				if err := v.cfg.Shares.RenewShare(ctx, l.ID, until); err != nil {
