@@ -1,6 +1,6 @@
 // Times the image viewer in Chromium (viewer/static/viewer.js) on 3000x3000 DR studies, each
-// opened once with the server's frame cache cold for it: navigation to the first image shown
-// (the 1024 px preview), to the full-resolution frame ready, the next image (arrow key, its
+// opened once, its previews made after ingest and its full-resolution frames not yet
+// prepared: navigation to the first image shown (the preview), to the full-resolution frame ready, the next image (arrow key, its
 // frames prefetched while the first was read), window/level redraws, and a prior of the
 // same patient opened side by side. Prints the figures; asserts nothing about time. Run by
 // viewer/bench_test.go (BenchmarkViewerInBrowser); by hand:

@@ -229,10 +229,11 @@ func BenchmarkFramePixels3000(b *testing.B) {
 }
 
 // BenchmarkViewerInBrowser times the image viewer in Chromium (browsertest/viewer_bench.mjs)
-// on five chest DR studies (3000x3000 PA and a lateral, each with a prior), each opened once
-// with the server's frame cache cold for it: first image, full resolution, next image,
-// window/level and a prior side by side, p50 and p95 over the studies. The figures are
-// reported, not asserted:
+// on five chest DR studies (3000x3000 PA and a lateral, each with a prior), each opened once,
+// as a study is opened some time after it arrived: its thumbnails and previews made after
+// ingest (previews.go), its full-resolution frames not yet prepared: first image, full
+// resolution, next image, window/level and a prior side by side, p50 and p95 over the
+// studies. The figures are reported, not asserted:
 //
 //	go test -run '^$' -bench BenchmarkViewerInBrowser -benchtime 1x ./viewer/
 func BenchmarkViewerInBrowser(b *testing.B) {
@@ -258,6 +259,27 @@ func BenchmarkViewerInBrowser(b *testing.B) {
 		for _, s := range [][2]string{{vs.current, vs.current + ".1"}, {vs.current, vs.latSeries}, {vs.prior, vs.prior + ".1"}} {
 			if _, err := thumbs.Series(ctx, s[0], s[1]); err != nil {
 				b.Fatal(err)
+			}
+		}
+	}
+	// The previews the viewer makes after ingest, ready as the thumbnails are.
+	for _, st := range studies {
+		for _, uid := range []string{st["uid"], st["prior"]} {
+			insts, err := en.archive.Index().Instances(ctx, uid, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, in := range insts {
+				deadline := time.Now().Add(time.Minute)
+				for wantsPreview(in) {
+					if _, ok := en.viewer.frames.Get(pixelsKey(in, 0, previewSide)); ok {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("no preview of %s after a minute", in.SOPInstanceUID)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
 			}
 		}
 	}

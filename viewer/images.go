@@ -191,7 +191,7 @@ func (v *Viewer) framePixels(c echo.Context) error {
 	if c.QueryParam("preview") == "1" {
 		side = previewSide
 	}
-	key := fmt.Sprintf("p/%s/%s/%d/%d", in.SOPInstanceUID, in.SHA256, n, side)
+	key := pixelsKey(in, n, side)
 	e, ok := v.frames.Get(key)
 	if !ok {
 		e, err = v.preparePixels(c.Request().Context(), in.SOPInstanceUID, n, side)

@@ -21,6 +21,7 @@ import (
 	"pacsd/audit"
 	"pacsd/dicom/pixel"
 	"pacsd/forward"
+	"pacsd/internal/backlog"
 	"pacsd/internal/lru"
 	"pacsd/reading"
 	"pacsd/store"
@@ -114,14 +115,15 @@ type Config struct {
 
 // Viewer serves the reading room.
 type Viewer struct {
-	cfg    Config
-	log    *slog.Logger
-	loc    *time.Location
-	pages  map[string]*template.Template // by language
-	static http.Handler
-	limit  *loginLimiter
-	frames *lru.Cache[string, *frameEntry] // prepared frames (images.go), by kind, object version and frame
-	events *hub
+	cfg      Config
+	log      *slog.Logger
+	loc      *time.Location
+	pages    map[string]*template.Template // by language
+	static   http.Handler
+	limit    *loginLimiter
+	frames   *lru.Cache[string, *frameEntry] // prepared frames (images.go), by kind, object version and frame
+	previews *backlog.Queue                  // images whose preview is made as they arrive (previews.go)
+	events   *hub
 
 	basicMu sync.Mutex
 	basicOK map[string]basicEntry // HTTP Basic credentials checked lately, by hash
@@ -198,6 +200,8 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	// New objects refresh open worklists. The event names no study: a browser learns what
 	// changed by asking again, under its own user's scope.
 	cfg.Archive.OnStored(func(*store.Instance) { v.events.publish("studies") })
+	v.previews = backlog.New(previewQueueLen)
+	cfg.Archive.OnStored(v.queuePreview)
 	return v, nil
 }
 
@@ -205,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 // yet stored are retried, and expired sessions removed.
 func (v *Viewer) Start(ctx context.Context) {
 	ctx, v.cancel = context.WithCancel(ctx)
+	v.startPreviews(ctx)
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
