@@ -87,12 +87,12 @@ type keyImagesJSON struct {
 }
 
 func (v *Viewer) keyImageRoutes(e *echo.Echo, g guards) {
+	// Without the repositories the page still asks: it is told there are none (an empty,
+	// read-only list), as measurements.go does, rather than a 404 in every browser's log.
+	e.GET("/api/studies/:study/keyimages", v.getKeyImages, g.authed...)
+	e.GET("/api/studies/:study/priors", v.getPriors, g.authed...)
 	if v.cfg.KeyImages != nil {
-		e.GET("/api/studies/:study/keyimages", v.getKeyImages, g.authed...)
 		e.POST("/api/studies/:study/keyimages", v.changeKeyImage, g.staff...)
-	}
-	if v.cfg.Priors != nil {
-		e.GET("/api/studies/:study/priors", v.getPriors, g.authed...)
 	}
 }
 
@@ -120,6 +120,9 @@ func (v *Viewer) getKeyImages(c echo.Context) error {
 	row, err := v.authorizeStudy(c, c.Param("study"))
 	if err != nil {
 		return err
+	}
+	if v.cfg.KeyImages == nil {
+		return c.JSON(http.StatusOK, keyImagesJSON{Images: []keyImageJSON{}})
 	}
 	out, err := v.keyImagesOf(c.Request().Context(), row.StudyUID)
 	if err != nil {
@@ -286,6 +289,9 @@ func (v *Viewer) getPriors(c echo.Context) error {
 	row, err := v.authorizeStudy(c, c.Param("study"))
 	if err != nil {
 		return err
+	}
+	if v.cfg.Priors == nil {
+		return c.JSON(http.StatusOK, map[string]any{"priors": []priorJSON{}})
 	}
 	u := currentUser(c)
 	scope := reading.PriorScope{WithQuarantined: u.Role == reading.RoleAdmin}

@@ -270,3 +270,27 @@ func TestPriorsAPI(t *testing.T) {
 		t.Errorf("priors audit events of town-a: %+v", evs)
 	}
 }
+
+// TestKeyImagesAndPriorsOff: without their repositories the study page's key images and
+// priors are empty lists (nothing to change), not 404s in every browser's log.
+func TestKeyImagesAndPriorsOff(t *testing.T) {
+	en := newEnv(t)
+	en.townships()
+	dr := en.put("dr_mono2.dcm", "TOWN_A")
+	doc := en.login("doc", "password-doc")
+	base := "/api/studies/" + dr.StudyInstanceUID
+	if resp, body := doc.get(base+"/keyimages", "application/json"); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, `"images":[]`) || !strings.Contains(body, `"editable":false`) {
+		t.Errorf("key images: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := doc.get(base+"/priors", "application/json"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"priors":[]`) {
+		t.Errorf("priors: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := doc.sendJSON(http.MethodPost, base+"/keyimages", `{"sop":"`+dr.SOPInstanceUID+`","frame":0,"key":true}`); resp.StatusCode < 400 {
+		t.Errorf("marking without the repository: %d", resp.StatusCode)
+	}
+	// Another site's user is still refused the study.
+	if resp, _ := en.login("town-b", "password-town-b").get(base+"/priors", "application/json"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("town-b priors: %d", resp.StatusCode)
+	}
+}
