@@ -19,10 +19,13 @@ import (
 // minutes or hours after it arrived, so each large greyscale image's preview is made in
 // the background as it is stored and kept in the frame cache (Config.FrameCacheBytes, the
 // most recent first out when full), yielding to ingest like the other after-ingest work
-// (internal/backlog). A preview evicted or never made is made on demand as before.
+// (internal/backlog). A preview evicted or never made is made on demand as before. Only the
+// newest are worth making: past previewQueueLen waiting (a bulk load of old studies, whose
+// previews would only push each other out of the cache) new objects are not queued, rather
+// than left to their series as the metadata warmer does.
 
 const (
-	previewQueueLen = 1024
+	previewQueueLen = 128
 	previewMaxWait  = 5 * time.Second
 )
 
@@ -70,7 +73,7 @@ func (v *Viewer) startPreviews(ctx context.Context) {
 // queuePreview is the archive's OnStored hook: it only queues (it runs on the Put's
 // goroutine).
 func (v *Viewer) queuePreview(in *store.Instance) {
-	if wantsPreview(in) {
+	if wantsPreview(in) && v.previews.Stats().Instances < previewQueueLen {
 		v.previews.Add(in)
 	}
 }
