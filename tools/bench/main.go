@@ -37,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"pacsd/internal/cputime"
 )
 
 type workload struct {
@@ -367,7 +369,7 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 	if err := waitUp("127.0.0.1:" + port); err != nil {
 		return result{}, fmt.Errorf("%s: %w", target, err)
 	}
-	cpu0 := cpuSeconds(cmd.Process.Pid)
+	cpu0 := cputime.Of(cmd.Process.Pid).Seconds()
 	groups := make([][]string, w.assocs)
 	for i, f := range w.files {
 		groups[i%w.assocs] = append(groups[i%w.assocs], f)
@@ -393,7 +395,7 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 	elapsed := time.Since(t0).Seconds()
 	r := result{target: target, seconds: elapsed, cpu: -1}
 	if srv.cpu {
-		r.cpu = cpuSeconds(cmd.Process.Pid) - cpu0
+		r.cpu = cputime.Of(cmd.Process.Pid).Seconds() - cpu0
 	}
 	close(errs)
 	for err := range errs {
@@ -468,27 +470,6 @@ func tail(b []byte) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
-}
-
-// cpuSeconds is the process's user + system CPU time so far (/proc/<pid>/stat fields 14 and
-// 15, in clock ticks of 1/100 s on Linux).
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	f := strings.Fields(rest) // f[0] is field 3
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100
 }
 
 func loadAverage() string {

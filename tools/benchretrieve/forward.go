@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"pacsd/internal/cputime"
 )
 
 // runForward measures forwarding: storescu -> pacsd -> (rule) -> storescp, from the first
@@ -82,7 +84,7 @@ func forwardRound(bin, dir, sinkPort string, files []string) (roundResult, error
 	if err != nil {
 		return rr, err
 	}
-	cpu0 := cpuSeconds(p)
+	cpu0 := cputime.Of(p.cmd.Process.Pid).Seconds()
 	start := time.Now()
 	if err := resend(); err != nil {
 		return rr, err
@@ -93,7 +95,7 @@ func forwardRound(bin, dir, sinkPort string, files []string) (roundResult, error
 			return rr, err
 		}
 		if queued == 0 && objects >= float64(2*len(files)) {
-			rr.alone, rr.aloneCPU = time.Since(start).Seconds(), cpuSeconds(p)-cpu0
+			rr.alone, rr.aloneCPU = time.Since(start).Seconds(), cputime.Of(p.cmd.Process.Pid).Seconds()-cpu0
 			return rr, nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -169,7 +171,7 @@ func adminSession(base, log string) (func() error, error) {
 
 // forwardPipeline sends the files to pacsd and waits for them all to be forwarded.
 func forwardPipeline(p *proc, dp, metrics string, files []string) (fwd, ingest, cpu float64, err error) {
-	cpu0 := cpuSeconds(p)
+	cpu0 := cputime.Of(p.cmd.Process.Pid).Seconds()
 	sent := make(chan error, 1)
 	startStore := time.Now()
 	var storeDone time.Duration
@@ -201,7 +203,7 @@ func forwardPipeline(p *proc, dp, metrics string, files []string) (fwd, ingest, 
 			first = now
 		}
 		if !storing && queued == 0 && objects >= float64(len(files)) {
-			return now.Sub(first).Seconds(), storeDone.Seconds(), cpuSeconds(p) - cpu0, nil
+			return now.Sub(first).Seconds(), storeDone.Seconds(), cputime.Of(p.cmd.Process.Pid).Seconds() - cpu0, nil
 		}
 		time.Sleep(20 * time.Millisecond) // the poll's period: its error on the rate, not a synchronisation
 	}

@@ -40,6 +40,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"pacsd/internal/cputime"
 )
 
 const (
@@ -149,9 +151,9 @@ func runMove(images, rounds int, work string) error {
 	// Each run returns the sender's CPU seconds.
 	server := func(p *proc, aec, port string) func() (float64, error) {
 		return func() (float64, error) {
-			before := cpuSeconds(p)
+			before := cputime.Of(p.cmd.Process.Pid).Seconds()
 			err := movescu(aec, port, len(files))
-			return cpuSeconds(p) - before, err
+			return cputime.Of(p.cmd.Process.Pid).Seconds() - before, err
 		}
 	}
 	targets := []struct {
@@ -168,9 +170,9 @@ func runMove(images, rounds int, work string) error {
 	for r := 0; r < rounds; r++ {
 		for i, t := range targets {
 			start := time.Now()
-			sinkBefore := cpuSeconds(sink)
+			sinkBefore := cputime.Of(sink.cmd.Process.Pid).Seconds()
 			cpu, err := t.run()
-			sinkCPUs[i] = append(sinkCPUs[i], cpuSeconds(sink)-sinkBefore)
+			sinkCPUs[i] = append(sinkCPUs[i], cputime.Of(sink.cmd.Process.Pid).Seconds()-sinkBefore)
 			if err != nil {
 				return fmt.Errorf("%s: %w\n%s", t.name, err, tail(pacsd.log.String()))
 			}
@@ -324,21 +326,6 @@ func storescu(aec, port string, files []string) (float64, error) {
 		return 0, fmt.Errorf("storescu: %v\n%s", err, tail(string(b)))
 	}
 	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), nil
-}
-
-// cpuSeconds is the user + system time a running process has used (/proc/<pid>/stat).
-func cpuSeconds(p *proc) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64) // utime, field 14 of stat(5)
-	st, _ := strconv.ParseFloat(f[12], 64) // stime, field 15
-	return (ut + st) / 100                 // clock ticks (USER_HZ, 100 on Linux)
 }
 
 // movescu asks aec to move the study to SINK and checks that every image was sent.

@@ -42,6 +42,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"pacsd/internal/cputime"
 )
 
 type options struct {
@@ -454,13 +456,13 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 func cpuMeter(servers []*server) func(st []stats, warm int) string {
 	start := make([]time.Duration, len(servers))
 	for i, s := range servers {
-		start[i] = s.cpuTime()
+		start[i] = cputime.Of(s.cmd.Process.Pid)
 	}
 	return func(st []stats, warm int) string {
 		var parts []string
 		for i, s := range servers {
 			if i < len(st) && st[i].n() > 0 {
-				per := (s.cpuTime() - start[i]) / time.Duration(st[i].n()+warm)
+				per := (cputime.Of(s.cmd.Process.Pid) - start[i]) / time.Duration(st[i].n()+warm)
 				parts = append(parts, fmt.Sprintf("%s %.1f", s.name, ms(per)))
 			}
 		}

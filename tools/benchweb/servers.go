@@ -210,24 +210,6 @@ func (s *server) peakRSS() int64 {
 	return 0
 }
 
-// cpuTime is the CPU time the server's process has used (user and system, from
-// /proc/<pid>/stat in clock ticks of 10 ms); 0 if unknown. Per request it is a steadier
-// comparison than latency on a machine that other work loads.
-func (s *server) cpuTime() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) is in parentheses and may hold spaces: count after it.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
 // load sends every instance of the corpus to s's DIMSE SCP with pacsd's own SCU (the code
 // behind `pacsd send`, which sends files untouched) over assocs parallel associations,
 // and returns when every one was acknowledged.
