@@ -257,7 +257,7 @@ func (v *Viewer) storeKeyObject(ctx context.Context, s reading.KeySet, rev int, 
 
 // putDocument stores a document pacsd wrote (a KOS, an SR) into its study through the
 // archive's one way in, as the reading room (no calling AE), checking that what is stored is
-// what was built. (The report and measurement SRs are stored the same way.)
+// what was built: the report SRs, the measurement SRs and the key object documents.
 func (v *Viewer) putDocument(ctx context.Context, studyUID, sopClass, sopUID string, b []byte) error {
 	_, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
 		Origin:                 store.Origin{Transport: "viewer"},

@@ -1,7 +1,6 @@
 package viewer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,12 +297,7 @@ func (v *Viewer) exportLocked(ctx context.Context, r reading.Report) (string, er
 	if err != nil {
 		return "", err
 	}
-	if _, err := v.cfg.Archive.Put(ctx, bytes.NewReader(b), store.PutRequest{
-		Origin:                 store.Origin{Transport: "viewer"},
-		ExpectSOPInstanceUID:   doc.SOPInstanceUID,
-		ExpectSOPClassUID:      sr.BasicTextSRStorage,
-		ExpectStudyInstanceUID: r.StudyUID,
-	}); err != nil {
+	if err := v.putDocument(ctx, r.StudyUID, sr.BasicTextSRStorage, doc.SOPInstanceUID, b); err != nil {
 		return "", fmt.Errorf("export report: store SR: %w", err)
 	}
 	if err := v.cfg.Reports.SetReportObject(ctx, r.StudyUID, r.Version, doc.SOPInstanceUID); err != nil {
