@@ -80,10 +80,23 @@ func freePort(t *testing.T) string {
 }
 
 // startPacsd runs the binary on fresh loopback ports over dataDir and waits until both
-// listeners answer.
+// listeners answer. A port freePort found free can be taken by another process before pacsd
+// binds it: then pacsd is started again on other ports (the log, with what the first start
+// printed, is kept).
 func startPacsd(t *testing.T, dataDir string, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, dataDir: dataDir, log: &logtest.Buffer{}, exited: make(chan struct{})}
+	log := &logtest.Buffer{}
+	for attempt := 1; ; attempt++ {
+		if n := tryStartPacsd(t, dataDir, log, attempt < 3, extra...); n != nil {
+			return n
+		}
+	}
+}
+
+// tryStartPacsd is one start of startPacsd; nil when retry is set and a port was taken.
+func tryStartPacsd(t *testing.T, dataDir string, log *logtest.Buffer, retry bool, extra ...string) *node {
+	t.Helper()
+	n := &node{t: t, dataDir: dataDir, log: log, exited: make(chan struct{})}
 	n.dicomPort = freePort(t)
 	httpPort := freePort(t)
 	n.dicomAddr = "127.0.0.1:" + n.dicomPort
@@ -122,6 +135,9 @@ func startPacsd(t *testing.T, dataDir string, extra ...string) *node {
 		}
 		select {
 		case <-n.exited:
+			if retry && strings.Contains(n.log.String(), "address already in use") {
+				return nil
+			}
 			t.Fatalf("pacsd exited early: %v\n%s", n.exitErr, n.log.String())
 		default:
 		}
