@@ -10,6 +10,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
 // Reading is the reading room's repository (reading.Repository) on the index's database:
@@ -49,43 +50,15 @@ func taken(field, value string, err error) error {
 	return err
 }
 
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(timeFormat)
-}
-
-func parseTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, err := time.Parse(timeFormat, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
+// fmtTime and parseTime are sqldb's, the text form both engines keep times in.
+var (
+	fmtTime   = sqldb.FormatTime
+	parseTime = sqldb.ParseTime
+)
 
 // queryAll runs a query and scans every row with scan; op names it in errors.
-func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, readingErr(op, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, readingErr(op, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readingErr(op, err)
-	}
-	return out, nil
+func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(sqldb.Scanner) (T, error), q string, args ...any) ([]T, error) {
+	return sqldb.QueryAll(ctx, db, readingErr, op, scan, q, args...)
 }
 
 // ---- sites ----

@@ -12,10 +12,11 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // timeFormat is fixed-width so that received_at sorts as text.
-const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+const timeFormat = sqldb.TimeFormat
 
 // queryer is what *sql.DB and *sql.Tx share.
 type queryer interface {

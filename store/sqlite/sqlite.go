@@ -16,6 +16,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -212,18 +213,7 @@ func (x *Index) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // DELETE by key): when it changes no row, the row is missing (or not in the state the
 // statement requires) and the error is missing. Other errors are the statement's, raw.
 func execExisting(tx *sql.Tx, missing error, q string, args ...any) error {
-	res, err := tx.Exec(q, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return missing
-	}
-	return nil
+	return sqldb.ExecExisting(context.Background(), tx, missing, q, args...)
 }
 
 func (x *Index) writer() {
