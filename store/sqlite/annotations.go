@@ -3,12 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
 // The reading room's measurements and annotations (reading.Annotations, migration
@@ -23,7 +23,7 @@ func (r *Reading) Annotations(ctx context.Context, studyUID string) (reading.Ann
 	if n == 0 {
 		return reading.AnnotationSet{}, fmt.Errorf("annotations: study %s: %w", studyUID, reading.ErrNotFound)
 	}
-	s, err := scanAnnotationSet(r.x.r.QueryRowContext(ctx, annotationSetQuery, studyUID))
+	s, err := sqldb.ScanAnnotationSet(r.x.r.QueryRowContext(ctx, annotationSetQuery, studyUID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return reading.AnnotationSet{StudyUID: studyUID, Items: []reading.Annotation{}}, nil
 	}
@@ -33,34 +33,10 @@ func (r *Reading) Annotations(ctx context.Context, studyUID string) (reading.Ann
 	return s, nil
 }
 
-const annotationSetQuery = `SELECT study_uid, version, items, updated_by, updated_by_name, updated_at, sop_uid,
-	series_uid FROM annotation_sets WHERE study_uid = ?`
-
-func scanAnnotationSet(row interface{ Scan(...any) error }) (reading.AnnotationSet, error) {
-	var s reading.AnnotationSet
-	var items, at string
-	if err := row.Scan(&s.StudyUID, &s.Version, &items, &s.UpdatedBy, &s.UpdatedByName, &at, &s.SOPInstanceUID,
-		&s.SeriesUID); err != nil {
-		return reading.AnnotationSet{}, err
-	}
-	if err := json.Unmarshal([]byte(items), &s.Items); err != nil {
-		return reading.AnnotationSet{}, fmt.Errorf("stored annotations: %w", err)
-	}
-	if s.Items == nil {
-		s.Items = []reading.Annotation{}
-	}
-	s.UpdatedAt = parseTime(at)
-	return s, nil
-}
+const annotationSetQuery = `SELECT ` + sqldb.AnnotationSetCols + ` FROM annotation_sets WHERE study_uid = ?`
 
 func (r *Reading) SaveAnnotations(ctx context.Context, studyUID string, base int, items []reading.Annotation, by reading.User, at time.Time) (reading.AnnotationSet, error) {
-	if err := reading.CheckAnnotations(items); err != nil {
-		return reading.AnnotationSet{}, fmt.Errorf("save annotations %s: %w", studyUID, err)
-	}
-	if items == nil {
-		items = []reading.Annotation{}
-	}
-	body, err := json.Marshal(items)
+	items, body, err := sqldb.AnnotationItems(items)
 	if err != nil {
 		return reading.AnnotationSet{}, fmt.Errorf("save annotations %s: %w", studyUID, err)
 	}
@@ -73,7 +49,7 @@ func (r *Reading) SaveAnnotations(ctx context.Context, studyUID string, base int
 		if n == 0 {
 			return fmt.Errorf("study %s: %w", studyUID, reading.ErrNotFound)
 		}
-		cur, err := scanAnnotationSet(tx.QueryRow(annotationSetQuery, studyUID))
+		cur, err := sqldb.ScanAnnotationSet(tx.QueryRow(annotationSetQuery, studyUID))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			cur = reading.AnnotationSet{StudyUID: studyUID}
@@ -91,7 +67,7 @@ func (r *Reading) SaveAnnotations(ctx context.Context, studyUID string, base int
 			ON CONFLICT (study_uid) DO UPDATE SET version = excluded.version, items = excluded.items,
 			updated_by = excluded.updated_by, updated_by_name = excluded.updated_by_name,
 			updated_at = excluded.updated_at, sop_uid = ''`,
-			studyUID, out.Version, string(body), by.ID, by.Name(), fmtTime(at), cur.SeriesUID)
+			studyUID, out.Version, body, by.ID, by.Name(), fmtTime(at), cur.SeriesUID)
 		return err
 	})
 	if err != nil {

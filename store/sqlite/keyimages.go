@@ -3,33 +3,21 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
 // A study's key images (reading.KeyImages, migration 0019_key_images.sql): one row per
 // study holding the current set as JSON.
 
-const keySetQuery = `SELECT study_uid, revision, images, object_uid, series_uid FROM key_image_sets WHERE study_uid = ?`
-
-func scanKeySet(row interface{ Scan(...any) error }) (reading.KeySet, error) {
-	var s reading.KeySet
-	var images string
-	if err := row.Scan(&s.StudyUID, &s.Revision, &images, &s.ObjectUID, &s.SeriesUID); err != nil {
-		return reading.KeySet{}, err
-	}
-	if err := json.Unmarshal([]byte(images), &s.Images); err != nil {
-		return reading.KeySet{}, fmt.Errorf("stored key images: %w", err)
-	}
-	return s, nil
-}
+const keySetQuery = `SELECT ` + sqldb.KeySetCols + ` FROM key_image_sets WHERE study_uid = ?`
 
 func (r *Reading) KeyImages(ctx context.Context, studyUID string) (reading.KeySet, error) {
-	s, err := scanKeySet(r.x.r.QueryRowContext(ctx, keySetQuery, studyUID))
+	s, err := sqldb.ScanKeySet(r.x.r.QueryRowContext(ctx, keySetQuery, studyUID))
 	if errors.Is(err, sql.ErrNoRows) {
 		s, err = reading.KeySet{StudyUID: studyUID}, nil
 	}
@@ -43,13 +31,7 @@ func (r *Reading) KeyImages(ctx context.Context, studyUID string) (reading.KeySe
 }
 
 func (r *Reading) SetKeyImages(ctx context.Context, s reading.KeySet, base int) (reading.KeySet, error) {
-	if err := s.Validate(); err != nil {
-		return reading.KeySet{}, fmt.Errorf("set key images %s: %w", s.StudyUID, err)
-	}
-	if s.Images == nil {
-		s.Images = []reading.KeyImage{}
-	}
-	body, err := json.Marshal(s.Images)
+	body, err := sqldb.KeyImagesBody(&s)
 	if err != nil {
 		return reading.KeySet{}, fmt.Errorf("set key images %s: %w", s.StudyUID, err)
 	}
@@ -74,7 +56,7 @@ func (r *Reading) SetKeyImages(ctx context.Context, s reading.KeySet, base int) 
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (study_uid) DO UPDATE SET revision = excluded.revision, images = excluded.images,
 			object_uid = excluded.object_uid, series_uid = excluded.series_uid, updated_at = excluded.updated_at`,
-			s.StudyUID, s.Revision, string(body), s.ObjectUID, s.SeriesUID, fmtTime(time.Now()))
+			s.StudyUID, s.Revision, body, s.ObjectUID, s.SeriesUID, fmtTime(time.Now()))
 		return err
 	})
 	if err != nil {

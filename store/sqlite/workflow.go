@@ -5,33 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
 // The reading room's workflow (reading.Workflow, migration 0017_workflow.sql): critical
 // findings, claims, review submission, phrases and settings.
-
-const criticalSelect = `SELECT cf.id, cf.study_uid, cf.category, cf.text, cf.flagged_by, cf.flagged_by_name,
-	cf.flagged_at, COALESCE(cf.ack_by, 0), cf.ack_by_name, cf.ack_at, cf.informed, COALESCE(rs.site_id, 0),
-	COALESCE(st.patient_name, ''), COALESCE(st.patient_id, '')
-	FROM critical_findings cf LEFT JOIN reading_studies rs ON rs.study_uid = cf.study_uid
-	LEFT JOIN studies st ON st.id = rs.study_pk `
-
-func scanCritical(row interface{ Scan(...any) error }) (reading.CriticalFinding, error) {
-	var f reading.CriticalFinding
-	var flagged, ack string
-	if err := row.Scan(&f.ID, &f.StudyUID, &f.Category, &f.Text, &f.FlaggedBy, &f.FlaggedByName, &flagged,
-		&f.AckBy, &f.AckByName, &ack, &f.Informed, &f.SiteID, &f.PatientName, &f.PatientID); err != nil {
-		return reading.CriticalFinding{}, err
-	}
-	f.FlaggedAt, f.AckAt = parseTime(flagged), parseTime(ack)
-	return f, nil
-}
 
 func (r *Reading) FlagCritical(ctx context.Context, f reading.CriticalFinding) (reading.CriticalFinding, error) {
 	if err := f.Validate(); err != nil {
@@ -60,11 +42,6 @@ func (r *Reading) FlagCritical(ctx context.Context, f reading.CriticalFinding) (
 }
 
 func (r *Reading) CriticalFindings(ctx context.Context, f reading.CriticalFilter) ([]reading.CriticalFinding, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, 1000)
 	var where []string
 	var args []any
 	if f.SiteID != 0 {
@@ -79,16 +56,16 @@ func (r *Reading) CriticalFindings(ctx context.Context, f reading.CriticalFilter
 	if !f.Since.IsZero() {
 		where, args = append(where, "cf.flagged_at >= ?"), append(args, fmtTime(f.Since))
 	}
-	q := criticalSelect
+	q := sqldb.CriticalSelect
 	if len(where) > 0 {
 		q += "WHERE " + strings.Join(where, " AND ")
 	}
-	return queryAll(ctx, r.x.r, "critical findings", scanCritical, q+" ORDER BY cf.flagged_at DESC, cf.id DESC LIMIT ?",
-		append(args, limit)...)
+	return queryAll(ctx, r.x.r, "critical findings", sqldb.ScanCritical, q+" ORDER BY cf.flagged_at DESC, cf.id DESC LIMIT ?",
+		append(args, sqldb.CriticalLimit(f))...)
 }
 
 func (r *Reading) CriticalFinding(ctx context.Context, id int64) (reading.CriticalFinding, error) {
-	f, err := scanCritical(r.x.r.QueryRowContext(ctx, criticalSelect+"WHERE cf.id = ?", id))
+	f, err := sqldb.ScanCritical(r.x.r.QueryRowContext(ctx, sqldb.CriticalSelect+"WHERE cf.id = ?", id))
 	if err != nil {
 		return reading.CriticalFinding{}, readingErr(fmt.Sprintf("critical finding %d", id), err)
 	}
@@ -96,12 +73,11 @@ func (r *Reading) CriticalFinding(ctx context.Context, id int64) (reading.Critic
 }
 
 func (r *Reading) AcknowledgeCritical(ctx context.Context, id int64, by reading.User, informed string, at time.Time) (reading.CriticalFinding, error) {
-	informed = strings.TrimSpace(informed)
-	if informed == "" || !utf8.ValidString(informed) || utf8.RuneCountInString(informed) > reading.MaxInformed {
-		return reading.CriticalFinding{}, fmt.Errorf("acknowledge critical finding: %w",
-			&reading.FieldError{Field: "informed", Problem: reading.ProblemRequired, Err: reading.ErrInvalid})
+	informed, err := sqldb.Informed(informed)
+	if err != nil {
+		return reading.CriticalFinding{}, fmt.Errorf("acknowledge critical finding: %w", err)
 	}
-	err := r.x.write(ctx, func(tx *sql.Tx) error {
+	err = r.x.write(ctx, func(tx *sql.Tx) error {
 		var ack string
 		if err := tx.QueryRow(`SELECT ack_at FROM critical_findings WHERE id = ?`, id).Scan(&ack); err != nil {
 			return err
@@ -120,71 +96,23 @@ func (r *Reading) AcknowledgeCritical(ctx context.Context, id int64, by reading.
 }
 
 func (r *Reading) CriticalStats(ctx context.Context, from, to time.Time) ([]reading.CriticalSiteStats, error) {
-	rows, err := queryAll(ctx, r.x.r, "critical stats", scanCritical, criticalSelect+
+	rows, err := queryAll(ctx, r.x.r, "critical stats", sqldb.ScanCritical, sqldb.CriticalSelect+
 		"WHERE cf.flagged_at >= ? AND cf.flagged_at < ? ORDER BY cf.flagged_at", fmtTime(from), fmtTime(to))
 	if err != nil {
 		return nil, err
 	}
-	bySite := map[int64]*reading.CriticalSiteStats{}
-	waits := map[int64][]time.Duration{}
-	var order []int64
-	for _, f := range rows {
-		s := bySite[f.SiteID]
-		if s == nil {
-			s = &reading.CriticalSiteStats{SiteID: f.SiteID}
-			bySite[f.SiteID] = s
-			order = append(order, f.SiteID)
-		}
-		s.Flagged++
-		if !f.Acknowledged() {
-			s.Open++
-			continue
-		}
-		s.Acknowledged++
-		waits[f.SiteID] = append(waits[f.SiteID], f.AckAt.Sub(f.FlaggedAt))
-	}
-	slices.Sort(order)
-	out := make([]reading.CriticalSiteStats, 0, len(order))
-	for _, id := range order {
-		s := bySite[id]
-		if w := waits[id]; len(w) > 0 {
-			slices.Sort(w)
-			s.Median, s.Max = median(w), w[len(w)-1]
-		}
-		out = append(out, *s)
-	}
-	return out, nil
-}
-
-// median of sorted durations (the mean of the middle two for an even count).
-func median(w []time.Duration) time.Duration {
-	n := len(w)
-	if n%2 == 1 {
-		return w[n/2]
-	}
-	return (w[n/2-1] + w[n/2]) / 2
+	return sqldb.CriticalStats(rows), nil
 }
 
 // ---- claims ----
 
-func scanClaim(row interface{ Scan(...any) error }) (reading.Claim, error) {
-	var c reading.Claim
-	var claimed, expires string
-	if err := row.Scan(&c.StudyUID, &c.UserID, &c.UserName, &claimed, &expires); err != nil {
-		return reading.Claim{}, err
-	}
-	c.ClaimedAt, c.ExpiresAt = parseTime(claimed), parseTime(expires)
-	return c, nil
-}
-
 func (r *Reading) ClaimStudy(ctx context.Context, studyUID string, u reading.User, at time.Time, ttl time.Duration) (reading.Claim, error) {
-	if ttl <= 0 || u.ID == 0 {
-		return reading.Claim{}, fmt.Errorf("claim %s: a user and a positive time to live: %w", studyUID, reading.ErrInvalid)
+	out, err := sqldb.NewClaim(studyUID, u, at, ttl)
+	if err != nil {
+		return reading.Claim{}, fmt.Errorf("claim %s: %w", studyUID, err)
 	}
-	out := reading.Claim{StudyUID: studyUID, UserID: u.ID, UserName: u.Name(), ClaimedAt: at, ExpiresAt: at.Add(ttl)}
-	err := r.x.write(ctx, func(tx *sql.Tx) error {
-		cur, err := scanClaim(tx.QueryRow(`SELECT study_uid, user_id, user_name, claimed_at, expires_at
-			FROM study_claims WHERE study_uid = ?`, studyUID))
+	err = r.x.write(ctx, func(tx *sql.Tx) error {
+		cur, err := sqldb.ScanClaim(tx.QueryRow(`SELECT `+sqldb.ClaimCols+` FROM study_claims WHERE study_uid = ?`, studyUID))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -220,8 +148,7 @@ func (r *Reading) Claims(ctx context.Context, studyUIDs []string, at time.Time) 
 		for _, u := range studyUIDs[:n] {
 			args = append(args, u)
 		}
-		cs, err := queryAll(ctx, r.x.r, "claims", scanClaim, `SELECT study_uid, user_id, user_name, claimed_at, expires_at
-			FROM study_claims WHERE expires_at > ? AND study_uid IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
+		cs, err := queryAll(ctx, r.x.r, "claims", sqldb.ScanClaim, `SELECT `+sqldb.ClaimCols+` FROM study_claims WHERE expires_at > ? AND study_uid IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -260,19 +187,12 @@ func (r *Reading) SubmitReport(ctx context.Context, studyUID string, version int
 
 // ---- phrases ----
 
-func scanPhrase(row interface{ Scan(...any) error }) (reading.Phrase, error) {
-	var p reading.Phrase
-	err := row.Scan(&p.ID, &p.OwnerID, &p.Group, &p.Text)
-	return p, err
-}
-
 func (r *Reading) Phrases(ctx context.Context, userID int64) ([]reading.Phrase, error) {
-	return queryAll(ctx, r.x.r, "phrases", scanPhrase, `SELECT id, owner_id, grp, text FROM phrases
-		WHERE owner_id IN (0, ?) ORDER BY grp, owner_id, text`, userID)
+	return queryAll(ctx, r.x.r, "phrases", sqldb.ScanPhrase, `SELECT `+sqldb.PhraseCols+` FROM phrases WHERE owner_id IN (0, ?) ORDER BY grp, owner_id, text`, userID)
 }
 
 func (r *Reading) Phrase(ctx context.Context, id int64) (reading.Phrase, error) {
-	p, err := scanPhrase(r.x.r.QueryRowContext(ctx, `SELECT id, owner_id, grp, text FROM phrases WHERE id = ?`, id))
+	p, err := sqldb.ScanPhrase(r.x.r.QueryRowContext(ctx, `SELECT `+sqldb.PhraseCols+` FROM phrases WHERE id = ?`, id))
 	if err != nil {
 		return reading.Phrase{}, readingErr(fmt.Sprintf("phrase %d", id), err)
 	}
@@ -313,13 +233,9 @@ func (r *Reading) DeletePhrase(ctx context.Context, id int64) error {
 
 // ---- settings ----
 
-// workflowSettings are the keys Setting and PutSetting accept: the settings table also
-// holds the index's own facts, which the reading room must not touch.
-var workflowSettings = []string{reading.SettingReview, reading.SettingTemplatesSeeded}
-
 func (r *Reading) Setting(ctx context.Context, key string) (string, error) {
-	if !slices.Contains(workflowSettings, key) {
-		return "", fmt.Errorf("setting %q: %w", key, reading.ErrInvalid)
+	if err := sqldb.CheckWorkflowSetting(key); err != nil {
+		return "", err
 	}
 	var v string
 	err := r.x.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
@@ -333,8 +249,8 @@ func (r *Reading) Setting(ctx context.Context, key string) (string, error) {
 }
 
 func (r *Reading) PutSetting(ctx context.Context, key, value string) error {
-	if !slices.Contains(workflowSettings, key) {
-		return fmt.Errorf("setting %q: %w", key, reading.ErrInvalid)
+	if err := sqldb.CheckWorkflowSetting(key); err != nil {
+		return err
 	}
 	return r.exec(ctx, "put setting "+key, `INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)`, key, value)
 }
