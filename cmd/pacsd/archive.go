@@ -13,7 +13,6 @@ import (
 	"pacsd/store"
 	"pacsd/store/file"
 	"pacsd/store/s3"
-	"pacsd/store/sqlite"
 )
 
 // archiveConfig is what every command that opens the data dir shares: where the index,
@@ -28,6 +27,7 @@ type archiveConfig struct {
 	cacheMaxMB      int64
 	spoolMaxMB      int64
 	uploadRetryMax  time.Duration
+	database        databaseConfig
 }
 
 func (c *archiveConfig) register(fs *flag.FlagSet) {
@@ -35,6 +35,7 @@ func (c *archiveConfig) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.maxObjectMB, "max-object-mb", 4096, "largest object accepted, MiB")
 	fs.Int64Var(&c.minFreeMB, "min-free-mb", 512, "refuse new objects (0xA700 / HTTP 507) below this much free disk, MiB")
 	fs.StringVar(&c.fallbackCharset, "fallback-charset", "GB18030", "character set for text that is not valid UTF-8 and whose (0008,0005) is missing or unknown; \"\" = ISO 8859-1")
+	c.database.register(fs)
 	registerS3Flags(fs, &c.s3)
 	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "with S3: concurrent uploads from the local spool")
 	fs.Int64Var(&c.cacheMaxMB, "cache-max-mb", 50<<10, "with S3: MiB of uploaded objects kept on local disk as a read cache, newest first (0: none, -1: all)")
@@ -45,13 +46,13 @@ func (c *archiveConfig) register(fs *flag.FlagSet) {
 // openedArchive is an archive with the resources it was opened on.
 type openedArchive struct {
 	*store.Archive
-	idx        *sqlite.Index
+	db         *database
 	remoteName string // "" for a folder-only archive
 }
 
 func (o *openedArchive) Close() error {
 	err := o.Archive.Close()
-	return errors.Join(err, o.idx.Close())
+	return errors.Join(err, o.db.Close())
 }
 
 // openArchive opens the data dir's index and blobs and, when an S3 endpoint is configured,
@@ -60,9 +61,9 @@ func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*opene
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	idx, err := sqlite.Open(ctx, filepath.Join(c.dataDir, "index.db"))
+	idx, err := openDatabase(ctx, c.database, c.dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open index: %w", err)
+		return nil, err
 	}
 	blobs, err := file.New(filepath.Join(c.dataDir, "blobs"))
 	if err != nil {
@@ -79,7 +80,7 @@ func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*opene
 		// they mean far more often than Latin-1.
 		FallbackCharset: c.fallbackCharset,
 	}
-	o := &openedArchive{idx: idx}
+	o := &openedArchive{db: idx}
 	if c.s3.Endpoint != "" {
 		if err := s3Keys(&c.s3, os.Getenv); err != nil {
 			idx.Close()

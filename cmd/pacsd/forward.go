@@ -15,7 +15,6 @@ import (
 	"pacsd/forward"
 	"pacsd/forward/send"
 	"pacsd/store"
-	"pacsd/store/sqlite"
 )
 
 // forwardFlags configure forwarding (package forward). run is shared by the copies of
@@ -48,7 +47,7 @@ func (r *forwardRun) Kick() {
 // startForwarder applies --forward-file and starts the forwarder over the archive's queue:
 // objects queued at ingest (in the instance's own transaction) and left by a crash go out.
 func startForwarder(ctx context.Context, c serveConfig, archive *openedArchive, log *slog.Logger) (*forward.Forwarder, error) {
-	q := archive.idx.Forwarding()
+	q := archive.db.forwarding
 	if c.forward.file != "" {
 		if err := applyForwardFile(ctx, q, c.forward.file); err != nil {
 			return nil, err
@@ -64,7 +63,7 @@ func startForwarder(ctx context.Context, c serveConfig, archive *openedArchive, 
 	}
 	fwd := forward.New(forward.Config{
 		Queue: q,
-		Sender: send.New(send.Config{Archive: archive.Archive, Peers: archive.idx.Reading(), CallingAE: c.aet,
+		Sender: send.New(send.Config{Archive: archive.Archive, Peers: archive.db.reading, CallingAE: c.aet,
 			TLS: clientTLS, Pixels: c.pixels, Logger: log.With("component", "forward")}),
 		Owner:    owner,
 		RetryMin: c.forward.retryMin,
@@ -90,7 +89,7 @@ type forwardFile struct {
 
 // applyForwardFile makes the destinations of the file exist (by name, updated) and adds
 // each rule the index does not have yet, so that applying it at every start is harmless.
-func applyForwardFile(ctx context.Context, q *sqlite.Forwarding, path string) error {
+func applyForwardFile(ctx context.Context, q forward.Queue, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--forward-file: %w", err)

@@ -18,6 +18,7 @@ import (
 	"pacsd/hl7"
 	"pacsd/internal/connlimit"
 	"pacsd/reading"
+	"pacsd/store"
 	"pacsd/store/sqlite"
 	"pacsd/viewer"
 )
@@ -41,10 +42,20 @@ func (f *hl7Flags) register(fs *flag.FlagSet) {
 	f.link = &hisLink{}
 }
 
+// hl7Records is what the HL7 link keeps in the database: rejected orders, the outbound
+// queue, and the signed reports not yet queued (store/sqlite and store/postgres).
+type hl7Records interface {
+	hl7.RejectStore
+	hl7.Outbox
+	Rejected(ctx context.Context, before int64, limit int) ([]hl7.Rejected, error)
+	Outbound(ctx context.Context, limit int) ([]hl7.Outbound, error)
+	UnqueuedReports(ctx context.Context, dest string, since time.Time, limit int) ([]sqlite.ReportRef, error)
+}
+
 // hisLink is the running HL7 link: the listener, the sender and the stores behind them.
 type hisLink struct {
 	log     *slog.Logger
-	store   *sqlite.HL7
+	store   hl7Records
 	repo    reading.Repository
 	loc     *time.Location
 	sender  *hl7.Sender
@@ -58,7 +69,7 @@ type hisLink struct {
 func startHIS(ctx context.Context, c serveConfig, archive *openedArchive, log *slog.Logger) (*hisLink, error) {
 	h := c.hl7.link
 	h.log = log.With("component", "hl7")
-	h.store, h.repo, h.loc, h.org = archive.idx.HL7(), archive.idx.Reading(), c.location, c.organization
+	h.store, h.repo, h.loc, h.org = archive.db.hl7, archive.db.reading, c.location, c.organization
 	cs, ok := hl7.ParseCharset(c.hl7.charset)
 	if !ok || (cs != hl7.UTF8 && cs != hl7.GB18030) {
 		return nil, fmt.Errorf("--hl7-charset %q: want UTF-8 or GB18030", c.hl7.charset)
@@ -70,7 +81,7 @@ func startHIS(ctx context.Context, c serveConfig, archive *openedArchive, log *s
 	h.sender = &hl7.Sender{Outbox: h.store, MLLPAddr: c.hl7.reportAddr, WebhookURL: c.hl7.webhookURL, Charset: cs,
 		Application: c.aet, Facility: c.organization, Location: c.location, Logger: h.log}
 	h.sender.Start(ctx)
-	if err := h.catchUp(ctx, archive.idx, c.hl7); err != nil {
+	if err := h.catchUp(ctx, archive.db, c.hl7); err != nil {
 		h.log.Error("signed reports not checked against the HIS outbox", "err", err)
 	}
 	if c.hl7.addr == "" {
@@ -141,7 +152,7 @@ const hl7SinceSetting = "hl7.reports.since"
 // catchUp queues the signed report versions that have no outbox row for a configured
 // destination: a signature commits before its report is queued (reportSigned), so a crash
 // in between would otherwise lose that report's ORU for good.
-func (h *hisLink) catchUp(ctx context.Context, idx *sqlite.Index, f hl7Flags) error {
+func (h *hisLink) catchUp(ctx context.Context, idx store.Index, f hl7Flags) error {
 	if !h.sender.Enabled() {
 		return nil
 	}

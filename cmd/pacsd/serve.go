@@ -157,7 +157,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	defer archive.Close()
 	// Closed after the servers and the reading room (nothing records any more), before the
 	// index: its queue is written first.
-	trail, err := startAudit(ctx, c.audit, archive.idx, c.aet, c.organization, log)
+	trail, err := startAudit(ctx, c.audit, archive.db.sqlite, c.aet, c.organization, log)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	if err != nil {
 		return err
 	}
-	peers := &peerPolicy{peers: archive.idx.Reading(), unknown: c.unknownAE, log: log.With("component", "peers"), audit: trail.rec}
+	peers := &peerPolicy{peers: archive.db.reading, unknown: c.unknownAE, log: log.With("component", "peers"), audit: trail.rec}
 	srv.dimse = &dimse.Server{
 		AETitle:         c.aet,
 		StrictCalledAE:  c.strictCalledAE,
@@ -208,10 +208,10 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	}
 	// C-FIND over the index (qr): the same matching as QIDO-RS; C-MOVE and C-GET from the
 	// archive (qr.Retriever), to registered destinations, through the same peer checks.
-	query := newQR(c, archive.Index(), archive.idx.Reading(), trail.rec, log)
+	query := newQR(c, archive.Index(), archive.db.reading, trail.rec, log)
 	// One C-FIND handler: the Q/R models, and the Modality Worklist over the scheduled
 	// procedures the registration page and the HIS API make (qr.Worklist).
-	finders := qr.FindHandlers{qr.ModalityWorklistFind: query.Worklist(archive.idx.Reading())}
+	finders := qr.FindHandlers{qr.ModalityWorklistFind: query.Worklist(archive.db.reading)}
 	for _, class := range qr.FindSOPClasses {
 		finders[class] = query
 	}
@@ -230,7 +230,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	}
 	defer commit.Close()
 	srv.dimse.Action, srv.dimse.ActionSOPClasses = commit, qr.CommitSOPClasses
-	srv.ready = &readiness{index: archive.idx, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
+	srv.ready = &readiness{index: archive.db, spoolDir: filepath.Join(c.dataDir, "spool"), log: log.With("component", "pacsd")}
 	handler, web := newHTTPHandler(archive.Archive, rr, thumbs, srv.ready, trail, c, log)
 	// DICOMweb builds the metadata of new objects as they arrive (dicomweb.Service).
 	web.Start(ctx)
@@ -280,14 +280,14 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 	if st, err := os.Stat(c.ohifDir); err != nil || !st.IsDir() {
 		ohifPath = "" // no "open in OHIF" links to a page that would only say it is missing
 	}
-	rd := archive.idx.Reading()
+	rd := archive.db.reading
 	rr, err := viewer.New(ctx, viewer.Config{
 		Sites: rd, Peers: rd, Users: rd, Reports: rd, Worklist: rd, Tokens: rd, Orders: rd,
 		Annotations: rd, KeyImages: rd, Priors: rd, Workflow: rd, Archive: archive.Archive, Thumbnails: thumbs, Logger: log,
 		Audit: trail.rec, AuditLog: trail.store,
 		OHIFPath: ohifPath, SitesFile: c.sitesFile, PeersFile: c.peersFile, Organization: c.organization, AdminOut: stderr,
 		Location: c.location, Pixels: c.pixels, ReportSigned: c.hl7.link.reportSigned,
-		Forward: archive.idx.Forwarding(), ForwardKick: c.forward.run.Kick, // /admin/forward; the forwarder starts after
+		Forward: archive.db.forwarding, ForwardKick: c.forward.run.Kick, // /admin/forward; the forwarder starts after
 		Shares: rd, PublicURL: c.publicURL, ShareDays: shareDays(c.shareDays), // share.go: /s/..., /admin/shares
 		ShareSecret: cmp.Or(c.shareSecret, filepath.Join(c.dataDir, "share.key")), ShareOnSign: c.shareOnSign,
 	})
