@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"pacsd/dicom"
+	"pacsd/store/sqldb"
 )
 
 // Name keys (0015_name_keys.sql): every form in which a study's Patient's Name and
@@ -15,57 +16,24 @@ import (
 // is a range search on that table's primary key whatever the archive's size, and the
 // studies it finds are then read by their primary key.
 
-// Attributes with name keys.
+// The attributes and kinds of name keys (sqldb.NameKeys).
 const (
-	attrPatientName = 1
-	attrReferring   = 2
+	attrPatientName = sqldb.AttrPatientName
+	attrReferring   = sqldb.AttrReferring
+	keyWhole        = sqldb.KeyWhole
+	keyGroup        = sqldb.KeyGroup
+	keyWord         = sqldb.KeyWord
+	keyPinyin       = sqldb.KeyPinyin
+	fuzzyVersion    = sqldb.FuzzyVersion
+	nameKeysVersion = sqldb.NameKeysVersion
 )
-
-// Kinds of name keys.
-const (
-	keyWhole  = 0 // the whole name, groups '='-joined, as the patient_name column holds it
-	keyGroup  = 1 // one component group (Alphabetic, Ideographic or Phonetic)
-	keyWord   = 2 // one fuzzy word (fuzzyWords)
-	keyPinyin = 3 // the pinyin of the name's characters, run together (pinyinKeys)
-)
-
-// fuzzyVersion names how fuzzyWords computes the fuzzy words (the pn_fuzzy and rp_fuzzy
-// columns and the kind-2 keys). 2: given names inside one-word Chinese names.
-const fuzzyVersion = "2"
-
-// nameKeysVersion names how nameKeys computes the keys, with fuzzyVersion; keys written
-// under another are recomputed at Open (backfillNames).
-const nameKeysVersion = "1"
-
-type studyNameKey struct {
-	attr, kind int
-	key        string
-}
-
-// nameKeys are the keys of a person name as pnColumns normalizes it.
-func nameKeys(attr int, p dicom.PersonName) []studyNameKey {
-	p = normPN(p)
-	var out []studyNameKey
-	add := func(kind int, keys ...string) {
-		for _, k := range keys {
-			if k != "" {
-				out = append(out, studyNameKey{attr, kind, k})
-			}
-		}
-	}
-	add(keyWhole, p.String())
-	add(keyGroup, p.Alphabetic, p.Ideographic, p.Phonetic)
-	add(keyWord, fuzzyWords(p)...)
-	add(keyPinyin, pinyinKeys(p)...)
-	return out
-}
 
 // writeNameKeys replaces the name keys of a study.
 func writeNameKeys(tx *sql.Tx, studyPK int64, patient, referring dicom.PersonName) error {
 	if _, err := tx.Exec("DELETE FROM study_names WHERE study_pk = ?", studyPK); err != nil {
 		return dbErr("write name keys", err)
 	}
-	keys := append(nameKeys(attrPatientName, patient), nameKeys(attrReferring, referring)...)
+	keys := append(sqldb.NameKeys(attrPatientName, patient), sqldb.NameKeys(attrReferring, referring)...)
 	if len(keys) == 0 {
 		return nil
 	}
@@ -79,7 +47,7 @@ func writeNameKeys(tx *sql.Tx, studyPK int64, patient, referring dicom.PersonNam
 			b.WriteByte(',')
 		}
 		b.WriteString("(?,?,?,?)")
-		args = append(args, k.attr, k.kind, k.key, studyPK)
+		args = append(args, k.Attr, k.Kind, k.Key, studyPK)
 	}
 	if _, err := tx.Exec(b.String(), args...); err != nil {
 		return dbErr("write name keys", err)
@@ -179,62 +147,31 @@ func backfillNames(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-// nameAttr is the name-keys attribute of a PN key backed by columns.
-var nameAttr = map[dicom.Tag]int{dicom.TagPatientName: attrPatientName, dicom.TagReferringPhysicianName: attrReferring}
-
-// nameSet is the set of studies whose name attr matches v (PS3.4 C.2.2.2, the package
-// comment's PN rules), as a SELECT of study_pk over study_names and its arguments: one
-// range search per value (per word when fuzzy), combined by UNION ('\'-separated values)
-// and INTERSECT (the words of a fuzzy value). universal: v constrains nothing. ok false: a
-// value could match an empty name, which has no key; the caller then matches the columns.
+// nameSet is the set of studies whose name attr matches v (sqldb.NameLookups), as a
+// SELECT of study_pk over study_names and its arguments: one range search per value (per
+// word when fuzzy), combined by UNION ('\'-separated values) and INTERSECT (the words of a
+// fuzzy value). universal: v constrains nothing. ok false: a value could match an empty
+// name, which has no key; the caller then matches the columns.
 func nameSet(attr int, v string, fuzzy bool) (set string, args []any, universal, ok bool) {
+	alts, universal, ok := sqldb.NameLookups(v, fuzzy)
+	if universal || !ok {
+		return "", nil, universal, ok
+	}
 	var sets []string
-	for _, one := range strings.Split(v, `\`) {
-		one = strings.TrimSpace(one)
-		if one == "" || one == "*" {
-			return "", nil, true, true
-		}
-		sel := func(kind int, pattern string, wildcard bool) string {
-			args = append(args, attr, kind, pattern)
-			if wildcard {
-				return `SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key LIKE ? ESCAPE '\'`
-			}
-			return `SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key = ?`
-		}
-		if fuzzy {
-			words := splitWords(fold(one))
-			if len(words) == 0 {
-				return "", nil, true, true
-			}
-			// Each word must match the start of some word of the name.
-			var w []string
-			for _, wd := range words {
-				w = append(w, sel(keyWord, likePattern(wd)+"%", true))
-			}
-			if len(w) == 1 {
-				sets = append(sets, w[0])
+	for _, alt := range alts {
+		var w []string
+		for _, l := range alt {
+			args = append(args, attr, l.Kind, l.Key)
+			if l.Like {
+				w = append(w, `SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key LIKE ? ESCAPE '\'`)
 			} else {
-				sets = append(sets, "SELECT study_pk FROM ("+strings.Join(w, " INTERSECT ")+") nw")
+				w = append(w, `SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key = ?`)
 			}
-			continue
 		}
-		kind := keyGroup
-		if strings.Contains(one, "=") {
-			p := dicom.ParsePersonName(one)
-			if !strings.ContainsAny(one, "*?") {
-				p = normPN(p)
-			}
-			one, kind = p.String(), keyWhole
-		} else if !strings.ContainsAny(one, "*?") {
-			one = strings.TrimRight(one, "^ ")
-		}
-		if strings.Trim(one, "*") == "" {
-			return "", nil, false, false // "" or "**": matches an empty name too
-		}
-		if strings.ContainsAny(one, "*?") {
-			sets = append(sets, sel(kind, likePattern(one), true))
+		if len(w) == 1 {
+			sets = append(sets, w[0])
 		} else {
-			sets = append(sets, sel(kind, one, false))
+			sets = append(sets, "SELECT study_pk FROM ("+strings.Join(w, " INTERSECT ")+") nw")
 		}
 	}
 	return strings.Join(sets, " UNION "), args, false, true

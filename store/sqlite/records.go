@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"pacsd/dicom"
@@ -43,7 +42,7 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 		inst.SOPInstanceUID == "" || inst.BlobKey == "" {
 		return nil, fmt.Errorf("put instance: missing UID or blob key: %w", store.ErrInvalid)
 	}
-	cols, err := columnsOf(inst)
+	cols, err := sqldb.ColumnsOf(inst)
 	if err != nil {
 		return nil, fmt.Errorf("put instance %s: %w", inst.SOPInstanceUID, err)
 	}
@@ -78,18 +77,18 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 			_, err = tx.Exec(`INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number,
 				transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
 				transport, site, received_at, attrs, uploaded, evicted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
+				seriesPK, inst.SOPInstanceUID, inst.SOPClassUID, cols.InstanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
 				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
-				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted)
+				cols.ReceivedAt, cols.InstanceAttrs, inst.Uploaded, inst.Evicted)
 		} else {
 			_, err = tx.Exec(`UPDATE instances SET series_pk=?, sop_class_uid=?, instance_number=?,
 				transfer_syntax=?, blob_key=?, size=?, sha256=?, dataset_offset=?, calling_ae=?, called_ae=?,
 				remote_addr=?, transport=?, site=?, received_at=?, attrs=?, uploaded=?, evicted=? WHERE sop_uid=?`,
-				seriesPK, inst.SOPClassUID, cols.instanceNumber, inst.TransferSyntaxUID,
+				seriesPK, inst.SOPClassUID, cols.InstanceNumber, inst.TransferSyntaxUID,
 				inst.BlobKey, inst.Size, inst.SHA256, inst.DatasetOffset, inst.Origin.CallingAE,
 				inst.Origin.CalledAE, inst.Origin.RemoteAddr, inst.Origin.Transport, inst.Origin.Site,
-				cols.receivedAt, cols.instanceAttrs, inst.Uploaded, inst.Evicted, inst.SOPInstanceUID)
+				cols.ReceivedAt, cols.InstanceAttrs, inst.Uploaded, inst.Evicted, inst.SOPInstanceUID)
 		}
 		if err != nil {
 			return dbErr("write instance", err)
@@ -107,14 +106,14 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 			return err
 		}
 		if check == nil { // a new object, not a restored version: forward it (forward.go)
-			if err := enqueueForwards(tx, inst, cols.modality); err != nil {
+			if err := enqueueForwards(tx, inst, cols.Modality); err != nil {
 				return err
 			}
 		}
-		if p != nil && prevSeries.series != seriesPK {
+		if p != nil && prevSeries.Series != seriesPK {
 			// The instance moved (a corrected study or series UID): the old parents may
 			// now be empty.
-			if err := refreshSeries(tx, prevSeries.series, prevSeries.study); err != nil {
+			if err := refreshSeries(tx, prevSeries.Series, prevSeries.Study); err != nil {
 				return err
 			}
 		}
@@ -157,7 +156,7 @@ func (x *Index) DeleteInstance(ctx context.Context, sopInstanceUID string) error
 // not blank them in every search. Nothing is decoded in the usual case, where the new
 // instance carries every attribute the study has, and nothing is parsed in the commonest,
 // where it carries the same ones.
-func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) {
+func mergeStudy(tx *sql.Tx, inst *store.Instance, c *sqldb.Columns) (*sqldb.Columns, error) {
 	var old string
 	err := tx.QueryRow("SELECT attrs FROM studies WHERE study_uid = ?", inst.StudyInstanceUID).Scan(&old)
 	switch {
@@ -165,7 +164,7 @@ func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) 
 		return c, nil
 	case err != nil:
 		return nil, dbErr("read study attributes", err)
-	case old == c.studyAttrs:
+	case old == c.StudyAttrs:
 		return c, nil
 	}
 	var keys map[string]json.RawMessage
@@ -189,21 +188,21 @@ func mergeStudy(tx *sql.Tx, inst *store.Instance, c *columns) (*columns, error) 
 	maps.Copy(merged, inst.StudyAttrs)
 	with := *inst
 	with.StudyAttrs = merged
-	mc, err := columnsOf(&with)
+	mc, err := sqldb.ColumnsOf(&with)
 	if err != nil {
 		return nil, fmt.Errorf("merged attributes of study %s: %w", inst.StudyInstanceUID, err)
 	}
-	mc.receivedAt = c.receivedAt
+	mc.ReceivedAt = c.ReceivedAt
 	return mc, nil
 }
 
-func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
+func upsertStudy(tx *sql.Tx, inst *store.Instance, c *sqldb.Columns) (int64, error) {
 	// The name keys are rewritten only when a name changes: most instances repeat their
 	// study's names.
 	var oldPN, oldRP string
 	err := tx.QueryRow("SELECT patient_name, referring_physician_name FROM studies WHERE study_uid = ?",
 		inst.StudyInstanceUID).Scan(&oldPN, &oldRP)
-	namesChanged := errors.Is(err, sql.ErrNoRows) || oldPN != c.patientName.full || oldRP != c.referring.full
+	namesChanged := errors.Is(err, sql.ErrNoRows) || oldPN != c.PatientName.Full || oldRP != c.Referring.Full
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, dbErr("read study names", err)
 	}
@@ -223,23 +222,23 @@ func upsertStudy(tx *sql.Tx, inst *store.Instance, c *columns) (int64, error) {
 		study_id=excluded.study_id, study_description=excluded.study_description,
 		institution_name=excluded.institution_name, attrs=excluded.attrs, updated_at=excluded.updated_at
 		RETURNING id`,
-		inst.StudyInstanceUID, c.studyDate, c.studyTime, c.accession,
-		c.patientName.full, c.patientName.alpha, c.patientName.ideo, c.patientName.phon, c.patientName.fuzzy,
-		c.patientID, c.birthDate, c.sex,
-		c.referring.full, c.referring.alpha, c.referring.ideo, c.referring.phon, c.referring.fuzzy,
-		c.studyID, c.studyDescription, c.institution, c.studyAttrs, c.receivedAt).Scan(&pk)
+		inst.StudyInstanceUID, c.StudyDate, c.StudyTime, c.Accession,
+		c.PatientName.Full, c.PatientName.Alpha, c.PatientName.Ideo, c.PatientName.Phon, c.PatientName.Fuzzy,
+		c.PatientID, c.BirthDate, c.Sex,
+		c.Referring.Full, c.Referring.Alpha, c.Referring.Ideo, c.Referring.Phon, c.Referring.Fuzzy,
+		c.StudyID, c.StudyDescription, c.Institution, c.StudyAttrs, c.ReceivedAt).Scan(&pk)
 	if err != nil {
 		return 0, dbErr("write study", err)
 	}
 	if namesChanged {
-		if err := writeNameKeys(tx, pk, c.patientName.name(), c.referring.name()); err != nil {
+		if err := writeNameKeys(tx, pk, c.PatientName.Name(), c.Referring.Name()); err != nil {
 			return 0, err
 		}
 	}
 	return pk, nil
 }
 
-func upsertSeries(tx *sql.Tx, studyPK int64, inst *store.Instance, c *columns) (int64, error) {
+func upsertSeries(tx *sql.Tx, studyPK int64, inst *store.Instance, c *sqldb.Columns) (int64, error) {
 	var pk int64
 	err := tx.QueryRow(`INSERT INTO series (study_pk, series_uid, modality, series_number,
 		series_description, body_part, pps_start_date, pps_start_time, attrs)
@@ -249,8 +248,8 @@ func upsertSeries(tx *sql.Tx, studyPK int64, inst *store.Instance, c *columns) (
 		body_part=excluded.body_part, pps_start_date=excluded.pps_start_date,
 		pps_start_time=excluded.pps_start_time, attrs=excluded.attrs
 		RETURNING id`,
-		studyPK, inst.SeriesInstanceUID, c.modality, c.seriesNumber, c.seriesDescription,
-		c.bodyPart, c.ppsDate, c.ppsTime, c.seriesAttrs).Scan(&pk)
+		studyPK, inst.SeriesInstanceUID, c.Modality, c.SeriesNumber, c.SeriesDescription,
+		c.BodyPart, c.PPSDate, c.PPSTime, c.SeriesAttrs).Scan(&pk)
 	if err != nil {
 		return 0, dbErr("write series", err)
 	}
@@ -281,63 +280,8 @@ func refreshSeries(tx *sql.Tx, seriesPK, studyPK int64) error {
 	return nil
 }
 
-type parents struct{ series, study int64 }
-
-const instanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
-	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
-	i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted, i.site
-	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
-
-// decodeCache shares the decoding of study and series JSON between the rows of one listing.
-type decodeCache map[string]dicom.JSONDataset
-
-func (c decodeCache) get(s string) (dicom.JSONDataset, error) {
-	if ds, ok := c[s]; ok {
-		return maps.Clone(ds), nil
-	}
-	ds, err := decodeJSON(s)
-	if err != nil {
-		return nil, err
-	}
-	c[s] = ds
-	return maps.Clone(ds), nil
-}
-
-func scanInstance(rows interface{ Scan(...any) error }, cache decodeCache) (*store.Instance, parents, error) {
-	var (
-		in          store.Instance
-		recv        string
-		sa, sea, ia string
-		p           parents
-	)
-	err := rows.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
-		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
-		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &recv,
-		&sa, &sea, &ia, &p.series, &p.study, &in.Uploaded, &in.Evicted, &in.Origin.Site)
-	if err != nil {
-		return nil, p, err
-	}
-	if recv != "" {
-		t, err := time.Parse(timeFormat, recv)
-		if err != nil {
-			return nil, p, fmt.Errorf("instance %s: received_at %q: %w", in.SOPInstanceUID, recv, err)
-		}
-		in.ReceivedAt = t
-	}
-	if in.StudyAttrs, err = cache.get(sa); err != nil {
-		return nil, p, fmt.Errorf("instance %s: study attributes: %w", in.SOPInstanceUID, err)
-	}
-	if in.SeriesAttrs, err = cache.get(sea); err != nil {
-		return nil, p, fmt.Errorf("instance %s: series attributes: %w", in.SOPInstanceUID, err)
-	}
-	if in.InstanceAttrs, err = decodeJSON(ia); err != nil {
-		return nil, p, fmt.Errorf("instance %s: attributes: %w", in.SOPInstanceUID, err)
-	}
-	return &in, p, nil
-}
-
-func loadInstance(ctx context.Context, q queryer, sopUID string) (*store.Instance, parents, error) {
-	in, p, err := scanInstance(q.QueryRowContext(ctx, instanceSelect+"WHERE i.sop_uid = ?", sopUID), decodeCache{})
+func loadInstance(ctx context.Context, q queryer, sopUID string) (*store.Instance, sqldb.Parents, error) {
+	in, p, err := sqldb.ScanInstance(q.QueryRowContext(ctx, sqldb.InstanceSelect+"WHERE i.sop_uid = ?", sopUID), sqldb.DecodeCache{})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, p, fmt.Errorf("instance %s: %w", sopUID, store.ErrNotFound)
 	}
@@ -356,16 +300,16 @@ func (x *Index) Instance(ctx context.Context, sopInstanceUID string) (*store.Ins
 // Instances lists the instances of a study (or one of its series) in series number,
 // series UID, instance number, SOP Instance UID order (absent numbers last).
 func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*store.Instance, error) {
-	where, args := instancesOf(studyUID, seriesUID)
-	rows, err := x.r.QueryContext(ctx, instanceSelect+where, args...)
+	where, args := sqldb.InstancesOf(studyUID, seriesUID)
+	rows, err := x.r.QueryContext(ctx, sqldb.InstanceSelect+where, args...)
 	if err != nil {
 		return nil, dbErr("list instances", err)
 	}
 	defer rows.Close()
-	cache := decodeCache{}
+	cache := sqldb.DecodeCache{}
 	var out []*store.Instance
 	for rows.Next() {
-		in, _, err := scanInstance(rows, cache)
+		in, _, err := sqldb.ScanInstance(rows, cache)
 		if err != nil {
 			return nil, dbErr("list instances", err)
 		}
@@ -380,28 +324,15 @@ func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*s
 	return out, nil
 }
 
-// instancesOf is the WHERE and ORDER BY of a study's (or one series') instances in
-// series number, series UID, instance number, SOP Instance UID order (absent numbers last),
-// over the aliases of instanceSelect.
-func instancesOf(studyUID, seriesUID string) (string, []any) {
-	q, args := "WHERE s.study_uid = ?", []any{studyUID}
-	if seriesUID != "" {
-		q += " AND se.series_uid = ?"
-		args = append(args, seriesUID)
-	}
-	return q + ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
-		i.instance_number IS NULL, i.instance_number, i.sop_uid`, args
-}
-
 // BlobRefs calls fn for the references filter selects (see store.Index). The read runs in
 // one transaction (a consistent snapshot) and fn runs while it is open, so fn must not wait
 // for this index's writes to become visible.
 func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int, fn func(store.BlobRef) error) error {
-	q := "SELECT sop_uid, blob_key, size, sha256, received_at, uploaded, evicted FROM instances"
+	q := "SELECT " + sqldb.BlobRefColumns + " FROM instances"
 	switch filter {
 	case store.RefsAll:
 		// Kept versions' blobs are referenced too (store.Index).
-		q += " UNION ALL SELECT sop_uid, blob_key, size, sha256, received_at, uploaded, evicted FROM instance_versions"
+		q += " UNION ALL SELECT " + sqldb.BlobRefColumns + " FROM instance_versions"
 	case store.RefsPending:
 		q += " WHERE uploaded = 0 ORDER BY received_at"
 	case store.RefsEvictable:
@@ -420,17 +351,9 @@ func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int,
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			r    store.BlobRef
-			recv string
-		)
-		if err := rows.Scan(&r.SOPInstanceUID, &r.BlobKey, &r.Size, &r.SHA256, &recv, &r.Uploaded, &r.Evicted); err != nil {
+		r, err := sqldb.ScanBlobRef(rows)
+		if err != nil {
 			return dbErr("list blob refs", err)
-		}
-		if recv != "" {
-			if r.ReceivedAt, err = time.Parse(timeFormat, recv); err != nil {
-				return fmt.Errorf("instance %s: received_at %q: %w", r.SOPInstanceUID, recv, err)
-			}
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -503,108 +426,10 @@ func (x *Index) SetSetting(ctx context.Context, key, value string) error {
 	return nil
 }
 
-// columns are the column values of one instance's study, series and instance rows.
-type columns struct {
-	studyDate, studyTime, accession        string
-	patientName, referring                 pnCols
-	patientID, birthDate, sex              string
-	studyID, studyDescription, institution string
-	modality, seriesDescription, bodyPart  string
-	ppsDate, ppsTime                       string
-	seriesNumber, instanceNumber           sql.NullInt64
-	studyAttrs, seriesAttrs, instanceAttrs string
-	receivedAt                             string
-}
-
-type pnCols struct{ full, alpha, ideo, phon, fuzzy string }
-
-func (c pnCols) name() dicom.PersonName {
-	return dicom.PersonName{Alphabetic: c.alpha, Ideographic: c.ideo, Phonetic: c.phon}
-}
-
-func columnsOf(in *store.Instance) (*columns, error) {
-	st, se, ia := in.StudyAttrs, in.SeriesAttrs, in.InstanceAttrs
-	c := &columns{
-		studyDate:         normDate(st.String(dicom.TagStudyDate)),
-		studyTime:         normTime(st.String(dicom.TagStudyTime)),
-		accession:         st.String(dicom.TagAccessionNumber),
-		patientName:       pnColumns(st.PersonName(dicom.TagPatientName)),
-		referring:         pnColumns(st.PersonName(dicom.TagReferringPhysicianName)),
-		patientID:         st.String(dicom.TagPatientID),
-		birthDate:         normDate(st.String(dicom.TagPatientBirthDate)),
-		sex:               st.String(dicom.TagPatientSex),
-		studyID:           st.String(dicom.TagStudyID),
-		studyDescription:  st.String(dicom.TagStudyDescription),
-		institution:       st.String(dicom.TagInstitutionName),
-		modality:          se.String(dicom.TagModality),
-		seriesDescription: se.String(dicom.TagSeriesDescription),
-		bodyPart:          se.String(dicom.TagBodyPartExamined),
-		ppsDate:           normDate(se.String(dicom.TagPerformedProcedureStepStartDate)),
-		ppsTime:           normTime(se.String(dicom.TagPerformedProcedureStepStartTime)),
-	}
-	if n, ok := se.Int(dicom.TagSeriesNumber); ok {
-		c.seriesNumber = sql.NullInt64{Int64: n, Valid: true}
-	}
-	if n, ok := ia.Int(dicom.TagInstanceNumber); ok {
-		c.instanceNumber = sql.NullInt64{Int64: n, Valid: true}
-	}
-	var err error
-	if c.studyAttrs, err = encodeJSON(st); err != nil {
-		return nil, fmt.Errorf("study attributes: %w", err)
-	}
-	if c.seriesAttrs, err = encodeJSON(se); err != nil {
-		return nil, fmt.Errorf("series attributes: %w", err)
-	}
-	if c.instanceAttrs, err = encodeJSON(ia); err != nil {
-		return nil, fmt.Errorf("instance attributes: %w", err)
-	}
-	recv := in.ReceivedAt
-	if recv.IsZero() {
-		recv = time.Now()
-	}
-	c.receivedAt = recv.UTC().Format(timeFormat)
-	return c, nil
-}
-
-func encodeJSON(ds dicom.JSONDataset) (string, error) {
-	if ds == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(ds)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", store.ErrInvalid, err)
-	}
-	return string(b), nil
-}
-
-func pnColumns(p dicom.PersonName) pnCols {
-	p = normPN(p)
-	return pnCols{
-		full:  p.String(),
-		alpha: p.Alphabetic,
-		ideo:  p.Ideographic,
-		phon:  p.Phonetic,
-		fuzzy: fuzzyName(p),
-	}
-}
-
-// normPN drops trailing empty components and padding from each group, so "Zhang^Wei^^"
-// and "Zhang^Wei" are the same name (PS3.5 6.2.1 allows both spellings).
-func normPN(p dicom.PersonName) dicom.PersonName {
-	trim := func(s string) string { return strings.TrimRight(strings.TrimSpace(s), "^ ") }
-	return dicom.PersonName{Alphabetic: trim(p.Alphabetic), Ideographic: trim(p.Ideographic), Phonetic: trim(p.Phonetic)}
-}
-
-// normDate accepts the ACR-NEMA "YYYY.MM.DD" spelling some old devices still send.
-func normDate(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), ".", "") }
-
-// normTime accepts the ACR-NEMA "HH:MM:SS" spelling.
-func normTime(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), ":", "") }
-
 // EachInstanceVersion lists what Instances lists, from the instances, series and studies
 // tables alone (see store.IndexReader).
 func (x *Index) EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error {
-	where, args := instancesOf(studyUID, seriesUID)
+	where, args := sqldb.InstancesOf(studyUID, seriesUID)
 	rows, err := x.r.QueryContext(ctx, `SELECT se.series_uid, i.sop_uid, i.sha256 FROM instances i
 		JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `+where, args...)
 	if err != nil {

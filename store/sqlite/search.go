@@ -11,71 +11,8 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
-
-// kind says how a key's values are compared.
-type kind int
-
-const (
-	kText       kind = iota // case-sensitive, wildcards (GLOB)
-	kUID                    // exact, list
-	kDate                   // DA: single value or range
-	kTime                   // TM: prefix or range
-	kDateTime               // DT: prefix or range
-	kPN                     // case-insensitive, any group, fuzzy
-	kInt                    // IS and integer VRs: equality
-	kNumber                 // DS, FL, FD: numeric equality
-	kModalities             // ModalitiesInStudy: any series of the study
-)
-
-// colKey is a key backed by indexed columns. For kPN, col is the whole name and groups are
-// the alphabetic, ideographic and phonetic columns.
-type colKey struct {
-	level  store.Level
-	kind   kind
-	col    string
-	groups [3]string
-	fuzzy  string
-}
-
-var colKeys = map[dicom.Tag]colKey{
-	dicom.TagStudyInstanceUID: {store.LevelStudy, kUID, "s.study_uid", [3]string{}, ""},
-	dicom.TagStudyDate:        {store.LevelStudy, kDate, "s.study_date", [3]string{}, ""},
-	dicom.TagStudyTime:        {store.LevelStudy, kTime, "s.study_time", [3]string{}, ""},
-	dicom.TagAccessionNumber:  {store.LevelStudy, kText, "s.accession_number", [3]string{}, ""},
-	dicom.TagPatientName:      {store.LevelStudy, kPN, "s.patient_name", [3]string{"s.pn_alpha", "s.pn_ideo", "s.pn_phon"}, "s.pn_fuzzy"},
-	dicom.TagPatientID:        {store.LevelStudy, kText, "s.patient_id", [3]string{}, ""},
-	dicom.TagPatientBirthDate: {store.LevelStudy, kDate, "s.patient_birth_date", [3]string{}, ""},
-	dicom.TagPatientSex:       {store.LevelStudy, kText, "s.patient_sex", [3]string{}, ""},
-	dicom.TagReferringPhysicianName: {store.LevelStudy, kPN, "s.referring_physician_name",
-		[3]string{"s.rp_alpha", "s.rp_ideo", "s.rp_phon"}, "s.rp_fuzzy"},
-	dicom.TagStudyID:                         {store.LevelStudy, kText, "s.study_id", [3]string{}, ""},
-	dicom.TagStudyDescription:                {store.LevelStudy, kText, "s.study_description", [3]string{}, ""},
-	dicom.TagInstitutionName:                 {store.LevelStudy, kText, "s.institution_name", [3]string{}, ""},
-	dicom.TagModalitiesInStudy:               {store.LevelStudy, kModalities, "m.modality", [3]string{}, ""},
-	dicom.TagSeriesInstanceUID:               {store.LevelSeries, kUID, "se.series_uid", [3]string{}, ""},
-	dicom.TagModality:                        {store.LevelSeries, kText, "se.modality", [3]string{}, ""},
-	dicom.TagSeriesNumber:                    {store.LevelSeries, kInt, "se.series_number", [3]string{}, ""},
-	dicom.TagSeriesDescription:               {store.LevelSeries, kText, "se.series_description", [3]string{}, ""},
-	dicom.TagBodyPartExamined:                {store.LevelSeries, kText, "se.body_part", [3]string{}, ""},
-	dicom.TagPerformedProcedureStepStartDate: {store.LevelSeries, kDate, "se.pps_start_date", [3]string{}, ""},
-	dicom.TagPerformedProcedureStepStartTime: {store.LevelSeries, kTime, "se.pps_start_time", [3]string{}, ""},
-	dicom.TagSOPInstanceUID:                  {store.LevelInstance, kUID, "i.sop_uid", [3]string{}, ""},
-	dicom.TagSOPClassUID:                     {store.LevelInstance, kUID, "i.sop_class_uid", [3]string{}, ""},
-	dicom.TagInstanceNumber:                  {store.LevelInstance, kInt, "i.instance_number", [3]string{}, ""},
-	dicom.TagAvailableTransferSyntaxUID:      {store.LevelInstance, kUID, "i.transfer_syntax", [3]string{}, ""},
-}
-
-// ignoredKeys are identifier attributes that say how to query, not what to match.
-var ignoredKeys = map[dicom.Tag]bool{
-	dicom.TagSpecificCharacterSet: true,
-	0x00080052:                    true, // QueryRetrieveLevel
-}
-
-// maxListValues bounds a '\'-separated list (SQLite allows 32766 bound parameters).
-const maxListValues = 1000
-
-var levelAlias = map[store.Level]string{store.LevelStudy: "s", store.LevelSeries: "se", store.LevelInstance: "i"}
 
 // query accumulates a WHERE clause and its arguments.
 type query struct {
@@ -104,10 +41,6 @@ func (q *query) without(i int) ([]string, []any) {
 	where := append(append([]string(nil), q.where[:i]...), q.where[i+1:]...)
 	args := append(append([]any(nil), q.args[:q.argAt[i]]...), q.args[end:]...)
 	return where, args
-}
-
-func unsupported(t dicom.Tag, why string) error {
-	return fmt.Errorf("unsupported matching key %s: %s: %w", t, why, store.ErrInvalid)
 }
 
 // Search answers q from the index alone (see the package comment for the matching rules).
@@ -291,23 +224,23 @@ func finishSearch(q store.Query, w query) (string, []any, error) {
 // match adds the condition of one matching key.
 func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 	v := strings.TrimSpace(m.Value)
-	if ignoredKeys[m.Tag] || v == "" || v == "*" {
+	if sqldb.IgnoredKeys[m.Tag] || v == "" || v == "*" {
 		return nil // universal matching, PS3.4 C.2.2.2.3
 	}
-	if ck, ok := colKeys[m.Tag]; ok {
-		if keyLevel(m.Tag, ck.level) > level {
-			return unsupported(m.Tag, "below the query level")
+	if ck, ok := sqldb.ColKeys[m.Tag]; ok {
+		if sqldb.KeyLevel(m.Tag, ck.Level) > level {
+			return sqldb.Unsupported(m.Tag, "below the query level")
 		}
-		if ck.kind == kModalities {
-			cond, args, err := valuesCond(m.Tag, kText, "m.modality", v)
+		if ck.Kind == sqldb.KModalities {
+			cond, args, err := valuesCond(m.Tag, sqldb.KText, "m.modality", v)
 			if err != nil {
 				return err
 			}
 			w.add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
 			return nil
 		}
-		if ck.kind == kPN {
-			set, args, universal, ok := nameSet(nameAttr[m.Tag], v, fuzzy)
+		if ck.Kind == sqldb.KPN {
+			set, args, universal, ok := nameSet(sqldb.NameAttr[m.Tag], v, fuzzy)
 			if universal {
 				return nil
 			}
@@ -319,14 +252,14 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 				return nil
 			}
 			// A value that matches empty names too: the columns answer.
-			cond, args, err := pnCond(ck.col, ck.groups, ck.fuzzy, v, fuzzy)
+			cond, args, err := pnCond(ck.Col, ck.Groups, ck.Fuzzy, v, fuzzy)
 			if err != nil {
 				return fmt.Errorf("key %s: %w", m.Tag, err)
 			}
 			w.add(cond, args...)
 			return nil
 		}
-		cond, args, err := valuesCond(m.Tag, ck.kind, ck.col, v)
+		cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
 		if err != nil {
 			return err
 		}
@@ -336,55 +269,20 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 	return w.jsonMatch(level, m.Tag, v)
 }
 
-// keyLevel is the query level of a key the index keeps at level l: the patient attributes
-// it keeps with the study belong to the Patient level (PS3.4 C.6.1.1.2).
-func keyLevel(t dicom.Tag, l store.Level) store.Level {
-	if l == store.LevelStudy && store.PatientTag(t) {
-		return store.LevelPatient
-	}
-	return l
-}
-
 // jsonMatch matches a key the index keeps only in the level's DICOM JSON: any of the
 // attribute's values (json_each) must match.
 func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
-	kl, ok := store.LevelOf(t)
-	if !ok {
-		return unsupported(t, "not kept in the index")
-	}
-	if keyLevel(t, kl) > level {
-		return unsupported(t, "below the query level")
-	}
-	info, _ := dicom.LookupTag(t)
-	var k kind
-	switch info.VR {
-	case "AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UR", "UT":
-		k = kText
-	case "UI":
-		k = kUID
-	case "DA":
-		k = kDate
-	case "TM":
-		k = kTime
-	case "DT":
-		k = kDateTime
-	case "PN":
-		k = kPN
-	case "IS", "US", "SS", "UL", "SL", "UV", "SV":
-		k = kInt
-	case "DS", "FL", "FD":
-		k = kNumber
-	default:
-		return unsupported(t, "VR "+info.VR)
+	kl, k, err := sqldb.JSONKey(level, t)
+	if err != nil {
+		return err
 	}
 	// The tag's hex digits are safe to splice into the JSON path.
-	src := fmt.Sprintf(`json_each(%s.attrs, '$."%s".Value') j`, levelAlias[kl], t.Hex())
+	src := fmt.Sprintf(`json_each(%s.attrs, '$."%s".Value') j`, sqldb.LevelAlias[kl], t.Hex())
 	var (
 		cond string
 		args []any
-		err  error
 	)
-	if k == kPN {
+	if k == sqldb.KPN {
 		groups := [3]string{"json_extract(j.value, '$.Alphabetic')", "json_extract(j.value, '$.Ideographic')",
 			"json_extract(j.value, '$.Phonetic')"}
 		full := `rtrim(coalesce(json_extract(j.value, '$.Alphabetic'), '') || '=' ||
@@ -405,22 +303,19 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 
 // valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
 // the values matches.
-func valuesCond(t dicom.Tag, k kind, col, v string) (string, []any, error) {
-	vals := strings.Split(v, `\`)
-	if len(vals) > maxListValues {
-		return "", nil, fmt.Errorf("key %s: more than %d values: %w", t, maxListValues, store.ErrInvalid)
+func valuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
+	vals, err := sqldb.SplitValues(t, v)
+	if err != nil {
+		return "", nil, err
 	}
-	if k == kUID {
-		// PS3.4 C.2.2.2.2: list of UIDs; wildcards are not allowed for UI.
+	if k == sqldb.KUID {
+		uids, err := sqldb.UIDValues(t, vals)
+		if err != nil {
+			return "", nil, err
+		}
 		var args []any
-		for _, u := range vals {
-			u = strings.TrimSpace(u)
-			if strings.ContainsAny(u, "*?") {
-				return "", nil, fmt.Errorf("key %s: wildcard in a UID: %w", t, store.ErrInvalid)
-			}
-			if u != "" {
-				args = append(args, u)
-			}
+		for _, u := range uids {
+			args = append(args, u)
 		}
 		if len(args) == 0 {
 			return "1", nil, nil
@@ -450,81 +345,45 @@ func valuesCond(t dicom.Tag, k kind, col, v string) (string, []any, error) {
 	return "(" + strings.Join(conds, " OR ") + ")", args, nil
 }
 
-func valueCond(k kind, col, v string) (string, []any, error) {
+func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {
 	switch k {
-	case kText:
+	case sqldb.KText:
 		if strings.ContainsAny(v, "*?") {
 			return col + " GLOB ?", []any{globPattern(v)}, nil
 		}
 		return col + " = ?", []any{v}, nil
-	case kInt:
+	case sqldb.KInt:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return "", nil, fmt.Errorf("%q is not an integer: %w", v, store.ErrInvalid)
 		}
 		return col + " = ?", []any{n}, nil
-	case kNumber:
+	case sqldb.KNumber:
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return "", nil, fmt.Errorf("%q is not a number: %w", v, store.ErrInvalid)
 		}
 		return col + " = ?", []any{f}, nil
-	case kDate, kTime, kDateTime:
+	case sqldb.KDate, sqldb.KTime, sqldb.KDateTime:
 		return rangeCond(k, col, v)
 	}
 	return "", nil, fmt.Errorf("kind %d: %w", k, store.ErrInvalid)
 }
 
-// rangeCond implements single value and range matching for DA, TM and DT (PS3.4 C.2.2.2.5).
-// Values compare as strings, which orders DICOM dates and times correctly once the ACR-NEMA
-// separators are dropped. An upper bound b becomes "< b~": '~' sorts after every digit and
-// '.', so a partial time "1200" includes "120059.999"; a single TM/DT value is the range
-// [v, v], i.e. a prefix.
-func rangeCond(k kind, col, v string) (string, []any, error) {
-	norm := func(s string) (string, error) {
-		s = strings.TrimSpace(s)
-		switch k {
-		case kDate:
-			s = strings.ReplaceAll(s, ".", "")
-		case kTime:
-			s = strings.ReplaceAll(s, ":", "")
-		}
-		for _, r := range s {
-			ok := r >= '0' && r <= '9' || (k != kDate && r == '.') || (k == kDateTime && (r == '+' || r == '-'))
-			if !ok {
-				return "", fmt.Errorf("%q is not a valid date/time matching value: %w", v, store.ErrInvalid)
-			}
-		}
-		return s, nil
-	}
-	lo, hi, isRange := strings.Cut(v, "-")
-	if !isRange {
-		s, err := norm(v)
-		if err != nil {
-			return "", nil, err
-		}
-		if k == kDate {
-			return col + " = ?", []any{s}, nil
-		}
-		return "(" + col + " >= ? AND " + col + " < ?)", []any{s, s + "~"}, nil
-	}
-	lo, err := norm(lo)
-	if err != nil {
-		return "", nil, err
-	}
-	hi, err = norm(hi)
-	if err != nil {
-		return "", nil, err
-	}
+// rangeCond implements single value and range matching for DA, TM and DT (sqldb.ParseRange).
+func rangeCond(k sqldb.Kind, col, v string) (string, []any, error) {
+	r, err := sqldb.ParseRange(k, v)
 	switch {
-	case lo == "" && hi == "":
-		return "", nil, fmt.Errorf("%q is not a range: %w", v, store.ErrInvalid)
-	case lo == "":
-		return "(" + col + " > '' AND " + col + " < ?)", []any{hi + "~"}, nil
-	case hi == "":
-		return col + " >= ?", []any{lo}, nil
+	case err != nil:
+		return "", nil, err
+	case r.Eq != "":
+		return col + " = ?", []any{r.Eq}, nil
+	case r.Lo == "":
+		return "(" + col + " > '' AND " + col + " < ?)", []any{r.Below}, nil
+	case r.Below == "":
+		return col + " >= ?", []any{r.Lo}, nil
 	}
-	return "(" + col + " >= ? AND " + col + " < ?)", []any{lo, hi + "~"}, nil
+	return "(" + col + " >= ? AND " + col + " < ?)", []any{r.Lo, r.Below}, nil
 }
 
 // pnCond matches a PN key on its columns (see the package comment).
@@ -547,7 +406,7 @@ func pnCondCollate(full string, groups [3]string, fuzzyCol, v string, fuzzy bool
 			var conds []string
 			for _, wd := range words {
 				conds = append(conds, fuzzyCol+` LIKE ? ESCAPE '\'`)
-				args = append(args, "%^"+likePattern(wd)+"%")
+				args = append(args, "%^"+sqldb.LikePattern(wd)+"%")
 			}
 			if len(conds) == 0 {
 				return "1", nil, nil
@@ -586,28 +445,9 @@ func pnCondCollate(full string, groups [3]string, fuzzyCol, v string, fuzzy bool
 // ignores it by default and the PN columns are COLLATE NOCASE, so both can use an index.
 func pnTerm(col, v, collate string) (string, []any) {
 	if strings.ContainsAny(v, "*?") {
-		return col + ` LIKE ? ESCAPE '\'`, []any{likePattern(v)}
+		return col + ` LIKE ? ESCAPE '\'`, []any{sqldb.LikePattern(v)}
 	}
 	return col + " = ?" + collate, []any{v}
-}
-
-// likePattern turns a DICOM wildcard value into a LIKE pattern with '\' as the escape.
-func likePattern(v string) string {
-	var b strings.Builder
-	for _, r := range v {
-		switch r {
-		case '*':
-			b.WriteByte('%')
-		case '?':
-			b.WriteByte('_')
-		case '%', '_', '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // globPattern turns a DICOM wildcard value into a GLOB pattern: '*' and '?' mean the same

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // Kept versions of instances (store.Version, migrations/0010_versions.sql).
@@ -21,14 +22,7 @@ func keepVersion(tx *sql.Tx, prev, inst *store.Instance, at time.Time, by string
 		if at.IsZero() {
 			at = time.Now()
 		}
-		_, err := tx.Exec(`INSERT INTO instance_versions (sop_uid, study_uid, series_uid, sop_class_uid,
-			transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
-			transport, site, received_at, uploaded, evicted, replaced_at, replaced_by)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			prev.SOPInstanceUID, prev.StudyInstanceUID, prev.SeriesInstanceUID, prev.SOPClassUID,
-			prev.TransferSyntaxUID, prev.BlobKey, prev.Size, prev.SHA256, prev.DatasetOffset,
-			prev.Origin.CallingAE, prev.Origin.CalledAE, prev.Origin.RemoteAddr, prev.Origin.Transport,
-			prev.Origin.Site, fmtTime(prev.ReceivedAt), prev.Uploaded, prev.Evicted, fmtTime(at), by)
+		_, err := tx.Exec(sqldb.KeptVersionInsert, sqldb.KeptVersionArgs(prev, at, by)...)
 		if err != nil {
 			return dbErr("keep version", err)
 		}
@@ -42,9 +36,7 @@ func keepVersion(tx *sql.Tx, prev, inst *store.Instance, at time.Time, by string
 
 // Versions lists the kept versions of an instance, most recently replaced first.
 func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Version, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT id, sop_uid, study_uid, series_uid, sop_class_uid,
-		transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
-		transport, site, received_at, uploaded, evicted, replaced_at, replaced_by
+	rows, err := x.r.QueryContext(ctx, `SELECT `+sqldb.VersionColumns+`
 		FROM instance_versions WHERE sop_uid = ? ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
 	if err != nil {
 		return nil, dbErr("versions of "+sopInstanceUID, err)
@@ -52,18 +44,10 @@ func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Ve
 	defer rows.Close()
 	out := []store.Version{}
 	for rows.Next() {
-		var (
-			v              store.Version
-			recv, replaced string
-		)
-		err := rows.Scan(&v.ID, &v.SOPInstanceUID, &v.StudyInstanceUID, &v.SeriesInstanceUID, &v.SOPClassUID,
-			&v.TransferSyntaxUID, &v.BlobKey, &v.Size, &v.SHA256, &v.DatasetOffset, &v.Origin.CallingAE,
-			&v.Origin.CalledAE, &v.Origin.RemoteAddr, &v.Origin.Transport, &v.Origin.Site, &recv,
-			&v.Uploaded, &v.Evicted, &replaced, &v.ReplacedBy)
+		v, err := sqldb.ScanVersion(rows)
 		if err != nil {
 			return nil, dbErr("versions of "+sopInstanceUID, err)
 		}
-		v.ReceivedAt, v.ReplacedAt = parseTime(recv), parseTime(replaced)
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {

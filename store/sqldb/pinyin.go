@@ -1,4 +1,4 @@
-package sqlite
+package sqldb
 
 import (
 	"unicode"
@@ -8,16 +8,16 @@ import (
 	"pacsd/dicom"
 )
 
-// maxPinyinKeys bounds the readings kept per name: heteronyms multiply (单田芳 has three
+// MaxPinyinKeys bounds the readings kept per name: heteronyms multiply (单田芳 has three
 // surname readings); only the first two characters' alternatives are expanded, which is
 // where surnames are, and the product is capped.
-const maxPinyinKeys = 8
+const MaxPinyinKeys = 8
 
-// pinyinKeys is the pinyin of the Han characters of a person name (its alphabetic and
+// PinyinKeys is the pinyin of the Han characters of a person name (its alphabetic and
 // ideographic groups, since a name sent only in characters lands in the first group): every
 // reading of the first two characters, the common reading of the rest, syllables run
 // together in lower case. Nil when the name has no Han character.
-func pinyinKeys(p dicom.PersonName) []string {
+func PinyinKeys(p dicom.PersonName) []string {
 	var han []rune
 	for _, g := range []string{p.Ideographic, p.Alphabetic} {
 		for _, r := range g {
@@ -45,7 +45,7 @@ func pinyinKeys(p dicom.PersonName) []string {
 		var next []string
 		for _, k := range keys {
 			for _, rd := range readings {
-				if len(next) < maxPinyinKeys {
+				if len(next) < MaxPinyinKeys {
 					next = append(next, k+rd)
 				}
 			}
@@ -58,16 +58,16 @@ func pinyinKeys(p dicom.PersonName) []string {
 	return keys
 }
 
-// pinyinWords is pinyinKeys' contribution to fuzzyWords: each character's common reading as a
+// pinyinWords is PinyinKeys' contribution to FuzzyWords: each character's common reading as a
 // word, and the run-together keys, so fuzzy QIDO matches "zhang", "wei" and "zhangwei".
 func pinyinWords(p dicom.PersonName) []string {
-	keys := pinyinKeys(p)
+	keys := PinyinKeys(p)
 	if keys == nil {
 		return nil
 	}
 	var words []string
 	for _, g := range []string{p.Ideographic, p.Alphabetic} {
-		for _, part := range splitWords(g) {
+		for _, part := range SplitWords(g) {
 			var syl []string
 			for _, r := range part {
 				if unicode.Is(unicode.Han, r) {

@@ -1,0 +1,140 @@
+package sqldb
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"pacsd/dicom"
+	"pacsd/store"
+)
+
+// InstanceSelect reads instance records (ScanInstance) from the instances table and its
+// parents, aliased i, se and s; a WHERE clause follows.
+const InstanceSelect = `SELECT s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, i.transfer_syntax,
+	i.blob_key, i.size, i.sha256, i.dataset_offset, i.calling_ae, i.called_ae, i.remote_addr, i.transport,
+	i.received_at, s.attrs, se.attrs, i.attrs, i.series_pk, se.study_pk, i.uploaded, i.evicted, i.site
+	FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
+
+// Parents are the primary keys of an instance's series and study rows.
+type Parents struct{ Series, Study int64 }
+
+// DecodeCache shares the decoding of study and series JSON between the rows of one listing.
+type DecodeCache map[string]dicom.JSONDataset
+
+func (c DecodeCache) get(s string) (dicom.JSONDataset, error) {
+	if ds, ok := c[s]; ok {
+		return maps.Clone(ds), nil
+	}
+	ds, err := DecodeJSON(s)
+	if err != nil {
+		return nil, err
+	}
+	c[s] = ds
+	return maps.Clone(ds), nil
+}
+
+// ScanInstance reads one row of InstanceSelect.
+func ScanInstance(row Scanner, cache DecodeCache) (*store.Instance, Parents, error) {
+	var (
+		in          store.Instance
+		recv        string
+		sa, sea, ia string
+		p           Parents
+	)
+	err := row.Scan(&in.StudyInstanceUID, &in.SeriesInstanceUID, &in.SOPInstanceUID, &in.SOPClassUID,
+		&in.TransferSyntaxUID, &in.BlobKey, &in.Size, &in.SHA256, &in.DatasetOffset, &in.Origin.CallingAE,
+		&in.Origin.CalledAE, &in.Origin.RemoteAddr, &in.Origin.Transport, &recv,
+		&sa, &sea, &ia, &p.Series, &p.Study, &in.Uploaded, &in.Evicted, &in.Origin.Site)
+	if err != nil {
+		return nil, p, err
+	}
+	if recv != "" {
+		t, err := time.Parse(TimeFormat, recv)
+		if err != nil {
+			return nil, p, fmt.Errorf("instance %s: received_at %q: %w", in.SOPInstanceUID, recv, err)
+		}
+		in.ReceivedAt = t
+	}
+	if in.StudyAttrs, err = cache.get(sa); err != nil {
+		return nil, p, fmt.Errorf("instance %s: study attributes: %w", in.SOPInstanceUID, err)
+	}
+	if in.SeriesAttrs, err = cache.get(sea); err != nil {
+		return nil, p, fmt.Errorf("instance %s: series attributes: %w", in.SOPInstanceUID, err)
+	}
+	if in.InstanceAttrs, err = DecodeJSON(ia); err != nil {
+		return nil, p, fmt.Errorf("instance %s: attributes: %w", in.SOPInstanceUID, err)
+	}
+	return &in, p, nil
+}
+
+// InstancesOf is the WHERE and ORDER BY ('?' placeholders) of a study's (or one series')
+// instances in series number, series UID, instance number, SOP Instance UID order (absent
+// numbers last), over the aliases of InstanceSelect.
+func InstancesOf(studyUID, seriesUID string) (string, []any) {
+	q, args := "WHERE s.study_uid = ?", []any{studyUID}
+	if seriesUID != "" {
+		q += " AND se.series_uid = ?"
+		args = append(args, seriesUID)
+	}
+	return q + ` ORDER BY se.series_number IS NULL, se.series_number, se.series_uid,
+		i.instance_number IS NULL, i.instance_number, i.sop_uid`, args
+}
+
+// BlobRefColumns are what ScanBlobRef reads, from instances or instance_versions.
+const BlobRefColumns = "sop_uid, blob_key, size, sha256, received_at, uploaded, evicted"
+
+// ScanBlobRef reads one row of BlobRefColumns.
+func ScanBlobRef(row Scanner) (store.BlobRef, error) {
+	var (
+		r    store.BlobRef
+		recv string
+	)
+	if err := row.Scan(&r.SOPInstanceUID, &r.BlobKey, &r.Size, &r.SHA256, &recv, &r.Uploaded, &r.Evicted); err != nil {
+		return r, err
+	}
+	if recv != "" {
+		t, err := time.Parse(TimeFormat, recv)
+		if err != nil {
+			return r, fmt.Errorf("instance %s: received_at %q: %w", r.SOPInstanceUID, recv, err)
+		}
+		r.ReceivedAt = t
+	}
+	return r, nil
+}
+
+// VersionColumns are what ScanVersion reads from instance_versions.
+const VersionColumns = `id, sop_uid, study_uid, series_uid, sop_class_uid,
+	transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
+	transport, site, received_at, uploaded, evicted, replaced_at, replaced_by`
+
+// ScanVersion reads one row of VersionColumns.
+func ScanVersion(row Scanner) (store.Version, error) {
+	var (
+		v              store.Version
+		recv, replaced string
+	)
+	err := row.Scan(&v.ID, &v.SOPInstanceUID, &v.StudyInstanceUID, &v.SeriesInstanceUID, &v.SOPClassUID,
+		&v.TransferSyntaxUID, &v.BlobKey, &v.Size, &v.SHA256, &v.DatasetOffset, &v.Origin.CallingAE,
+		&v.Origin.CalledAE, &v.Origin.RemoteAddr, &v.Origin.Transport, &v.Origin.Site, &recv,
+		&v.Uploaded, &v.Evicted, &replaced, &v.ReplacedBy)
+	if err != nil {
+		return v, err
+	}
+	v.ReceivedAt, v.ReplacedAt = ParseTime(recv), ParseTime(replaced)
+	return v, nil
+}
+
+// KeptVersionInsert keeps a replaced record as a version ('?' placeholders; KeptVersionArgs).
+const KeptVersionInsert = `INSERT INTO instance_versions (sop_uid, study_uid, series_uid, sop_class_uid,
+	transfer_syntax, blob_key, size, sha256, dataset_offset, calling_ae, called_ae, remote_addr,
+	transport, site, received_at, uploaded, evicted, replaced_at, replaced_by)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// KeptVersionArgs are the arguments of KeptVersionInsert for prev, replaced at `at` by `by`.
+func KeptVersionArgs(prev *store.Instance, at time.Time, by string) []any {
+	return []any{prev.SOPInstanceUID, prev.StudyInstanceUID, prev.SeriesInstanceUID, prev.SOPClassUID,
+		prev.TransferSyntaxUID, prev.BlobKey, prev.Size, prev.SHA256, prev.DatasetOffset,
+		prev.Origin.CallingAE, prev.Origin.CalledAE, prev.Origin.RemoteAddr, prev.Origin.Transport,
+		prev.Origin.Site, FormatTime(prev.ReceivedAt), prev.Uploaded, prev.Evicted, FormatTime(at), by}
+}
