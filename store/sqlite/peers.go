@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
 // peerCache is the AE table in memory: PeerLookup is asked once per association, so it
@@ -26,7 +26,7 @@ type peerCache struct {
 
 type peerSnap struct {
 	gen  uint64
-	byAE map[string]reading.Peer
+	byAE sqldb.PeerTable
 }
 
 // changed marks the snapshot stale; called after every committed change of the table.
@@ -38,8 +38,7 @@ func (r *Reading) Peer(ctx context.Context, ae string) (reading.Peer, bool, erro
 	if err != nil {
 		return reading.Peer{}, false, err
 	}
-	p, ok := snap.byAE[strings.TrimSpace(ae)]
-	p.Addresses = slices.Clone(p.Addresses)
+	p, ok := snap.byAE.Lookup(ae)
 	return p, ok, nil
 }
 
@@ -58,27 +57,14 @@ func (r *Reading) peerSnapshot(ctx context.Context) (*peerSnap, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &peerSnap{gen: gen, byAE: make(map[string]reading.Peer, len(peers))}
-	for _, p := range peers {
-		s.byAE[p.AETitle] = p
-	}
+	s := &peerSnap{gen: gen, byAE: sqldb.NewPeerTable(peers)}
 	c.snap.Store(s)
 	return s, nil
 }
 
-const peerCols = `id, ae, description, host, port, COALESCE(site_id, 0), require_tls, may_store, may_query,
-	may_retrieve, destination`
-
-func scanPeer(row interface{ Scan(...any) error }) (reading.Peer, error) {
-	var p reading.Peer
-	err := row.Scan(&p.ID, &p.AETitle, &p.Description, &p.Host, &p.Port, &p.SiteID, &p.RequireTLS,
-		&p.MayStore, &p.MayQuery, &p.MayRetrieve, &p.Destination)
-	return p, err
-}
-
 // Peers lists the AE table by AE title.
 func (r *Reading) Peers(ctx context.Context) ([]reading.Peer, error) {
-	return r.peers(ctx, `SELECT `+peerCols+` FROM peers ORDER BY ae`)
+	return r.peers(ctx, `SELECT `+sqldb.PeerCols+` FROM peers ORDER BY ae`)
 }
 
 // peers runs a query of peerCols and attaches each peer's addresses.
@@ -89,44 +75,8 @@ func (r *Reading) peers(ctx context.Context, q string, args ...any) ([]reading.P
 		return nil, readingErr("list peers", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, q, args...)
+	out, err := sqldb.LoadPeers(ctx, tx, q, args...)
 	if err != nil {
-		return nil, readingErr("list peers", err)
-	}
-	var out []reading.Peer
-	idx := map[int64]int{}
-	for rows.Next() {
-		p, err := scanPeer(rows)
-		if err != nil {
-			rows.Close()
-			return nil, readingErr("list peers", err)
-		}
-		idx[p.ID] = len(out)
-		out = append(out, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, readingErr("list peers", err)
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT peer_id, address FROM peer_addresses ORDER BY peer_id, address`)
-	if err != nil {
-		return nil, readingErr("list peers", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var a string
-		if err := rows.Scan(&id, &a); err != nil {
-			return nil, readingErr("list peers", err)
-		}
-		if i, ok := idx[id]; ok {
-			out[i].Addresses = append(out[i].Addresses, a)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return nil, readingErr("list peers", err)
 	}
 	return out, nil
@@ -134,7 +84,7 @@ func (r *Reading) peers(ctx context.Context, q string, args ...any) ([]reading.P
 
 // PeerByID returns one peer.
 func (r *Reading) PeerByID(ctx context.Context, id int64) (reading.Peer, error) {
-	ps, err := r.peers(ctx, `SELECT `+peerCols+` FROM peers WHERE id = ?`, id)
+	ps, err := r.peers(ctx, `SELECT `+sqldb.PeerCols+` FROM peers WHERE id = ?`, id)
 	if err != nil {
 		return reading.Peer{}, err
 	}
@@ -158,8 +108,7 @@ func (r *Reading) PutPeer(ctx context.Context, p reading.Peer) (reading.Peer, er
 				return err
 			}
 			if n == 0 {
-				return &reading.FieldError{Field: "siteId", Problem: reading.ProblemValue,
-					Value: fmt.Sprint(p.SiteID), Err: fmt.Errorf("no such site: %w", reading.ErrInvalid)}
+				return sqldb.NoSuchSite(p.SiteID)
 			}
 		}
 		args := []any{p.AETitle, p.Description, p.Host, p.Port, nullSite(p.SiteID), p.RequireTLS,

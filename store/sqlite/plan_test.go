@@ -10,6 +10,7 @@ import (
 	"pacsd/dicom"
 	"pacsd/reading"
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // TestQueryPlans keeps the common queries off full table scans: at 100k+ studies a scan is
@@ -131,22 +132,22 @@ func TestWorklistPlans(t *testing.T) {
 			{"unread", reading.WorklistFilter{Status: reading.StatusUnread}},
 			{"search", reading.WorklistFilter{Query: "张"}},
 		} {
-			where, args, err := worklistWhere(f.f)
+			where, err := sqldb.WorklistWhere(f.f, sqliteSQL, nameCond)
 			if err != nil {
 				t.Fatal(err)
 			}
 			row := reading.WorklistRow{StudyUID: "1.2.3", StudyDate: "20260301", StudyTime: "093000", ReceivedAt: time.Now()}
 			for _, c := range []struct {
 				name  string
-				after worklistCursor
+				after sqldb.WorklistCursor
 			}{
-				{"urgent", worklistCursor{order: order, urgent: true}},
-				{"urgent after", cursorAt(order, true, row, 7)},
-				{"others", worklistCursor{order: order}},
-				{"others after", cursorAt(order, false, row, 7)},
+				{"urgent", sqldb.WorklistCursor{Order: order, Urgent: true}},
+				{"urgent after", sqldb.CursorAt(order, true, row, 7)},
+				{"others", sqldb.WorklistCursor{Order: order}},
+				{"others after", sqldb.CursorAt(order, false, row, 7)},
 			} {
 				t.Run(string(order)+" "+f.name+" "+c.name, func(t *testing.T) {
-					q, a := worklistQuery(where, args, c.after, 51)
+					q, a := worklistQuery(where, c.after, 51)
 					plan := queryPlan(t, x, q, a...)
 					index := map[reading.WorklistOrder]string{reading.OrderReceived: "reading_studies_order", reading.OrderStudy: "reading_studies_study_order"}[order]
 					for _, step := range plan {
@@ -154,14 +155,14 @@ func TestWorklistPlans(t *testing.T) {
 							t.Errorf("full scan %q in plan %q", step, plan)
 						}
 						// A search starts from the studies it finds and sorts those.
-						if strings.Contains(step, "TEMP B-TREE") && !c.after.urgent && f.f.Query == "" {
+						if strings.Contains(step, "TEMP B-TREE") && !c.after.Urgent && f.f.Query == "" {
 							t.Errorf("the page is sorted (%q), not read in index order: %q", step, plan)
 						}
 					}
 					if f.f.Query != "" && !strings.Contains(strings.Join(plan, "|"), "SEARCH study_names USING PRIMARY KEY (attr=? AND kind=? AND key>? AND key<?)") {
 						t.Errorf("the search box's names are not looked up in study_names: %q", plan)
 					}
-					if c.after.urgent {
+					if c.after.Urgent {
 						if !strings.Contains(strings.Join(plan, "|"), "reading_studies_urgent_unread") {
 							t.Errorf("the urgent part does not use its index: %q", plan)
 						}

@@ -64,53 +64,11 @@ func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(sqldb
 // ---- sites ----
 
 func (r *Reading) Sites(ctx context.Context) ([]reading.Site, error) {
-	rows, err := r.x.r.QueryContext(ctx, `SELECT id, name FROM sites ORDER BY name`)
+	sites, err := sqldb.LoadSites(ctx, r.x.r)
 	if err != nil {
 		return nil, readingErr("list sites", err)
 	}
-	var out []reading.Site
-	idx := map[int64]int{}
-	for rows.Next() {
-		var s reading.Site
-		if err := rows.Scan(&s.ID, &s.Name); err != nil {
-			rows.Close()
-			return nil, readingErr("list sites", err)
-		}
-		idx[s.ID] = len(out)
-		out = append(out, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, readingErr("list sites", err)
-	}
-	for _, q := range []struct {
-		sql string
-		add func(*reading.Site, string)
-	}{
-		{`SELECT site_id, ae FROM peers WHERE site_id IS NOT NULL ORDER BY ae`, func(s *reading.Site, v string) { s.AETitles = append(s.AETitles, v) }},
-		{`SELECT site_id, name FROM site_institutions ORDER BY name`, func(s *reading.Site, v string) { s.Institutions = append(s.Institutions, v) }},
-	} {
-		rows, err := r.x.r.QueryContext(ctx, q.sql)
-		if err != nil {
-			return nil, readingErr("list sites", err)
-		}
-		for rows.Next() {
-			var id int64
-			var v string
-			if err := rows.Scan(&id, &v); err != nil {
-				rows.Close()
-				return nil, readingErr("list sites", err)
-			}
-			if i, ok := idx[id]; ok {
-				q.add(&out[i], v)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, readingErr("list sites", err)
-		}
-	}
-	return out, nil
+	return sites, nil
 }
 
 func (r *Reading) Site(ctx context.Context, id int64) (reading.Site, error) {
@@ -200,21 +158,6 @@ func (r *Reading) DeleteSite(ctx context.Context, id int64) error {
 
 // ---- users and sessions ----
 
-const userCols = `id, username, display_name, role, COALESCE(site_id, 0), password_hash, disabled,
-	must_change_password, may_review, created_at`
-
-func scanUser(row interface{ Scan(...any) error }) (reading.User, error) {
-	var u reading.User
-	var role, created string
-	if err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled,
-		&u.MustChangePassword, &u.MayReview, &created); err != nil {
-		return reading.User{}, err
-	}
-	u.Role = reading.Role(role)
-	u.CreatedAt = parseTime(created)
-	return u, nil
-}
-
 func (r *Reading) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
@@ -224,11 +167,11 @@ func (r *Reading) CountUsers(ctx context.Context) (int, error) {
 }
 
 func (r *Reading) Users(ctx context.Context) ([]reading.User, error) {
-	return queryAll(ctx, r.x.r, "list users", scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
+	return queryAll(ctx, r.x.r, "list users", sqldb.ScanUser, `SELECT `+sqldb.UserCols+` FROM users ORDER BY username`)
 }
 
 func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
-	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := sqldb.ScanUser(r.x.r.QueryRowContext(ctx, `SELECT `+sqldb.UserCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return reading.User{}, readingErr(fmt.Sprintf("user %d", id), err)
 	}
@@ -236,19 +179,15 @@ func (r *Reading) User(ctx context.Context, id int64) (reading.User, error) {
 }
 
 func (r *Reading) UserByName(ctx context.Context, username string) (reading.User, error) {
-	u, err := scanUser(r.x.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, username))
+	u, err := sqldb.ScanUser(r.x.r.QueryRowContext(ctx, `SELECT `+sqldb.UserCols+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return reading.User{}, readingErr("user by name", err)
 	}
 	return u, nil
 }
 
-func nullSite(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}
+// nullSite is sqldb's NullID.
+var nullSite = sqldb.NullID
 
 func (r *Reading) CreateUser(ctx context.Context, u reading.User) (reading.User, error) {
 	if err := u.Validate(); err != nil {
@@ -304,21 +243,12 @@ func (r *Reading) CreateSession(ctx context.Context, s reading.Session) error {
 }
 
 func (r *Reading) Session(ctx context.Context, tokenHash string, now time.Time) (reading.Session, reading.User, error) {
-	row := r.x.r.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.csrf, s.created_at, s.expires_at,
-		u.id, u.username, u.display_name, u.role, COALESCE(u.site_id, 0), u.password_hash, u.disabled,
-		u.must_change_password, u.may_review, u.created_at
+	s, u, err := sqldb.ScanSession(r.x.r.QueryRowContext(ctx, `SELECT `+sqldb.SessionUserCols+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, fmtTime(now))
-	var s reading.Session
-	var u reading.User
-	var created, expires, role, ucreated string
-	err := row.Scan(&s.TokenHash, &s.UserID, &s.CSRF, &created, &expires,
-		&u.ID, &u.Username, &u.DisplayName, &role, &u.SiteID, &u.PasswordHash, &u.Disabled, &u.MustChangePassword, &u.MayReview, &ucreated)
+		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0`, tokenHash, fmtTime(now)))
 	if err != nil {
 		return reading.Session{}, reading.User{}, readingErr("session", err)
 	}
-	s.CreatedAt, s.ExpiresAt = parseTime(created), parseTime(expires)
-	u.Role, u.CreatedAt = reading.Role(role), parseTime(ucreated)
 	return s, u, nil
 }
 
@@ -348,13 +278,7 @@ func (r *Reading) DeleteExpiredSessions(ctx context.Context, now time.Time) erro
 // ---- templates ----
 
 func (r *Reading) Templates(ctx context.Context) ([]reading.Template, error) {
-	return queryAll(ctx, r.x.r, "list templates", func(row interface{ Scan(...any) error }) (reading.Template, error) {
-		var t reading.Template
-		var upd string
-		err := row.Scan(&t.ID, &t.Name, &t.Modality, &t.BodyPart, &t.Findings, &t.Impression, &upd)
-		t.UpdatedAt = parseTime(upd)
-		return t, err
-	}, `SELECT id, name, modality, body_part, findings, impression, updated_at
+	return queryAll(ctx, r.x.r, "list templates", sqldb.ScanTemplate, `SELECT `+sqldb.TemplateCols+`
 		FROM report_templates ORDER BY modality, body_part, name`)
 }
 

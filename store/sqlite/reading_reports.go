@@ -5,41 +5,20 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"pacsd/reading"
+	"pacsd/store/sqldb"
 )
 
-const reportCols = `id, study_uid, version, status, findings, impression, author_id, author_name, created_at,
-	updated_at, COALESCE(signed_by, 0), signed_by_name, signed_at, amend_reason, sop_uid, submitted_at`
-
-func scanReport(row interface{ Scan(...any) error }) (reading.Report, error) {
-	var rp reading.Report
-	var status, created, updated, signed, submitted string
-	err := row.Scan(&rp.ID, &rp.StudyUID, &rp.Version, &status, &rp.Findings, &rp.Impression, &rp.AuthorID,
-		&rp.AuthorName, &created, &updated, &rp.SignedBy, &rp.SignedByName, &signed, &rp.AmendReason, &rp.SOPInstanceUID,
-		&submitted)
-	if err != nil {
-		return reading.Report{}, err
-	}
-	rp.Status = reading.Status(status)
-	rp.CreatedAt, rp.UpdatedAt, rp.SignedAt, rp.SubmittedAt = parseTime(created), parseTime(updated), parseTime(signed), parseTime(submitted)
-	if rp.Status == reading.StatusDraft && !rp.SubmittedAt.IsZero() {
-		rp.Status = reading.StatusPreliminary // migration 0017: stored as a submitted draft
-	}
-	return rp, nil
-}
-
 func (r *Reading) Reports(ctx context.Context, studyUID string) ([]reading.Report, error) {
-	return queryAll(ctx, r.x.r, "reports", scanReport,
-		`SELECT `+reportCols+` FROM reports WHERE study_uid = ? ORDER BY version`, studyUID)
+	return queryAll(ctx, r.x.r, "reports", sqldb.ScanReport,
+		`SELECT `+sqldb.ReportCols+` FROM reports WHERE study_uid = ? ORDER BY version`, studyUID)
 }
 
 // latest returns the study's newest report version (ErrNotFound when none), inside tx.
 func latest(tx *sql.Tx, studyUID string) (reading.Report, error) {
-	return scanReport(tx.QueryRow(`SELECT `+reportCols+` FROM reports WHERE study_uid = ?
+	return sqldb.ScanReport(tx.QueryRow(`SELECT `+sqldb.ReportCols+` FROM reports WHERE study_uid = ?
 		ORDER BY version DESC LIMIT 1`, studyUID))
 }
 
@@ -56,17 +35,8 @@ func refreshStatus(tx *sql.Tx, studyUID string) error {
 	return err
 }
 
-func checkText(findings, impression string) error {
-	for _, s := range []string{findings, impression} {
-		if !utf8.ValidString(s) || utf8.RuneCountInString(s) > reading.MaxReportText {
-			return fmt.Errorf("report text must be valid UTF-8 of at most %d characters: %w", reading.MaxReportText, reading.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 func (r *Reading) SaveDraft(ctx context.Context, studyUID, findings, impression string, author reading.User, at time.Time) (reading.Report, error) {
-	if err := checkText(findings, impression); err != nil {
+	if err := sqldb.CheckText(findings, impression); err != nil {
 		return reading.Report{}, fmt.Errorf("save draft: %w", err)
 	}
 	var out reading.Report
@@ -132,13 +102,7 @@ func openVersion(tx *sql.Tx, studyUID string, version int, open func(reading.Sta
 	if err != nil {
 		return cur, err
 	}
-	if cur.Version != version || !open(cur.Status) {
-		return cur, fmt.Errorf("version %d (%s) is not an open draft: %w", version, cur.Status, reading.ErrConflict)
-	}
-	if strings.TrimSpace(cur.Findings) == "" && strings.TrimSpace(cur.Impression) == "" {
-		return cur, fmt.Errorf("an empty report cannot be signed or submitted: %w", reading.ErrInvalid)
-	}
-	return cur, nil
+	return cur, sqldb.OpenVersion(cur, version, open)
 }
 
 func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer reading.User, at time.Time) (reading.Report, error) {
@@ -148,10 +112,7 @@ func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer
 		if err != nil {
 			return err
 		}
-		status := reading.StatusFinal
-		if version > 1 {
-			status = reading.StatusAmended
-		}
+		status := sqldb.SignedStatus(version)
 		if _, err := tx.Exec(`UPDATE reports SET status = ?, signed_by = ?, signed_by_name = ?, signed_at = ?,
 			updated_at = ? WHERE id = ?`, string(status), signer.ID, signer.Name(), fmtTime(at), fmtTime(at), cur.ID); err != nil {
 			return err
@@ -167,12 +128,12 @@ func (r *Reading) Sign(ctx context.Context, studyUID string, version int, signer
 }
 
 func (r *Reading) Amend(ctx context.Context, studyUID, reason string, author reading.User, at time.Time) (reading.Report, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" || utf8.RuneCountInString(reason) > 1000 || !utf8.ValidString(reason) {
-		return reading.Report{}, fmt.Errorf("amend: a reason of at most 1000 characters is required: %w", reading.ErrInvalid)
+	reason, err := sqldb.AmendReason(reason)
+	if err != nil {
+		return reading.Report{}, err
 	}
 	var out reading.Report
-	err := r.x.write(ctx, func(tx *sql.Tx) error {
+	err = r.x.write(ctx, func(tx *sql.Tx) error {
 		cur, err := latest(tx, studyUID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("no report: %w", reading.ErrConflict)
@@ -207,7 +168,7 @@ func (r *Reading) Unexported(ctx context.Context, limit int) ([]reading.Report, 
 	if limit <= 0 {
 		limit = 100
 	}
-	return queryAll(ctx, r.x.r, "unexported reports", scanReport, `SELECT `+reportCols+` FROM reports
+	return queryAll(ctx, r.x.r, "unexported reports", sqldb.ScanReport, `SELECT `+sqldb.ReportCols+` FROM reports
 		WHERE status <> 'draft' AND sop_uid = '' ORDER BY signed_at LIMIT ?`, limit)
 }
 
