@@ -18,11 +18,10 @@ import (
 )
 
 // Recover runs at start-up, before the first Put: it removes spool files that never reached
-// the index (no Put that wrote them returned success) and then checks the index against the
-// local store (Check without the remote store, which `pacsd check` covers), reporting
-// index entries whose blob is missing and blobs the index does not reference. Uploads still
-// pending are resumed by Start. It deletes no blob: an unreferenced blob may be the only
-// copy of something an operator wants back (`pacsd check --repair` removes them).
+// the index (no Put that wrote them returned success). Uploads still pending are resumed by
+// Start. It does not compare the index with the stores: that walks every blob, which at a
+// million instances would keep pacsd from listening for minutes; CheckInBackground does it
+// once the server is up.
 func (a *Archive) Recover(ctx context.Context) error {
 	entries, err := os.ReadDir(a.cfg.SpoolDir)
 	if err != nil {
@@ -30,6 +29,9 @@ func (a *Archive) Recover(ctx context.Context) error {
 	}
 	removed := 0
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("recover: %w", err)
+		}
 		name := e.Name()
 		if !e.Type().IsRegular() || !strings.HasPrefix(name, spoolPrefix) || !strings.HasSuffix(name, spoolSuffix) {
 			continue
@@ -42,8 +44,53 @@ func (a *Archive) Recover(ctx context.Context) error {
 	if removed > 0 {
 		a.log.Warn("removed spool files of unfinished puts", "count", removed)
 	}
-	_, err = a.Check(ctx, CheckOptions{})
-	return err
+	return nil
+}
+
+// BackgroundCheck is a Check running on its own goroutine (CheckInBackground).
+type BackgroundCheck struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	c      Consistency
+	err    error
+}
+
+// CheckInBackground starts the start-up consistency check (Check against the local store,
+// reporting only, as `pacsd check` without --remote) and returns at once: it logs
+// indexed objects whose blob is missing and blobs the index does not reference while the
+// archive serves. Puts, uploads and evictions running meanwhile are not taken for damage
+// (Check confirms each difference under the instance's lock). It deletes no blob: an
+// unreferenced blob may be the only copy of something an operator wants back (`pacsd
+// check --repair` removes them). Stop it before closing the index.
+func (a *Archive) CheckInBackground(ctx context.Context) *BackgroundCheck {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &BackgroundCheck{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		start := time.Now()
+		b.c, b.err = a.Check(ctx, CheckOptions{})
+		switch {
+		case ctx.Err() != nil:
+			a.log.Info("start-up consistency check stopped", "took", time.Since(start))
+		case b.err != nil:
+			a.log.Error("start-up consistency check failed", "err", b.err)
+		default:
+			a.log.Info("start-up consistency check done", "took", time.Since(start))
+		}
+	}()
+	return b
+}
+
+// Wait waits for the check to end and returns what it found.
+func (b *BackgroundCheck) Wait() (Consistency, error) {
+	<-b.done
+	return b.c, b.err
+}
+
+// Stop ends the check (at shutdown) and waits for it.
+func (b *BackgroundCheck) Stop() {
+	b.cancel()
+	<-b.done
 }
 
 // CheckOptions say how deep Check looks and whether it repairs.
@@ -95,8 +142,12 @@ const (
 // difference (keys only, never patient data). It keeps 9 bytes per instance in memory (a
 // hash of the key and flags, not the key), so 10M instances cost about 100 MB; a hash
 // collision can only hide a difference, never invent one, so Repair never deletes a
-// referenced blob. Puts, uploads and evictions may run meanwhile: the index is read first,
-// so they show up as harmless differences, and Grace keeps Repair off fresh objects.
+// referenced blob. Puts, uploads, evictions and restores may run meanwhile (the start-up
+// check runs while pacsd serves): the index is read first, so an entry the second pass
+// meets that the first did not is new and not judged, and every other difference is
+// confirmed under the instance's lock, which each of them holds from writing the blob or
+// the index to writing the other, before it is reported or repaired. Grace keeps Repair
+// off fresh objects besides.
 func (a *Archive) Check(ctx context.Context, opts CheckOptions) (Consistency, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Hour
@@ -164,20 +215,87 @@ func (ck *checker) readIndex() error {
 func (ck *checker) local(bi BlobInfo) error {
 	ck.c.Stored++
 	m := ck.refs.find(bi.Key)
-	if len(m) == 0 {
-		ck.report(&ck.c.Unreferenced, slog.LevelWarn, "local blob not referenced by the index", "blob_key", bi.Key)
-		return ck.remove(ck.a.blobs, bi, "local")
-	}
-	stale := true
+	stale := len(m) > 0
 	for i := range m {
 		m[i].flags |= refLocal
 		stale = stale && m[i].flags&refEvicted != 0
 	}
-	if stale && ck.a.remote != nil {
+	if len(m) > 0 && !(stale && ck.a.remote != nil) {
+		return nil
+	}
+	// A difference with the index as it was read, unless a Put or an eviction since then
+	// explains it: look again under the instance's lock.
+	defer ck.a.locks.lock(keySOP(bi.Key))()
+	now, err := ck.now(bi.Key)
+	switch {
+	case err != nil:
+		return err
+	case !now.stored:
+		return nil // removed since it was listed (a failed Put's blob, an eviction)
+	case len(m) == 0 && !now.referenced:
+		ck.report(&ck.c.Unreferenced, slog.LevelWarn, "local blob not referenced by the index", "blob_key", bi.Key)
+		return ck.remove(ck.a.blobs, bi, "local")
+	case len(m) > 0 && now.evicted && ck.a.remote != nil:
 		ck.report(&ck.c.StaleLocal, slog.LevelInfo, "local copy of an evicted blob", "blob_key", bi.Key)
 		return ck.remove(ck.a.blobs, bi, "local")
 	}
 	return nil
+}
+
+// blobNow is what the stores and the index say of one blob key at the moment of asking.
+type blobNow struct {
+	stored     bool // in the local store
+	referenced bool // by the instance's current record or a kept version
+	uploaded   bool // the current record's blob, uploaded
+	evicted    bool // the current record's blob, its local copy given up
+}
+
+// now looks at key again: call it under the lock of the key's instance, so that no Put,
+// eviction or restore of that instance is half-way.
+func (ck *checker) now(key string) (blobNow, error) {
+	var n blobNow
+	rc, err := ck.a.blobs.Open(ck.ctx, key)
+	switch {
+	case err == nil:
+		rc.Close()
+		n.stored = true
+	case !errors.Is(err, ErrNotFound):
+		return n, fmt.Errorf("check: open local blob %s: %w", key, err)
+	}
+	sop := keySOP(key)
+	if sop == "" {
+		return n, nil // not a key Put makes: nothing can reference it
+	}
+	inst, err := ck.a.idx.Instance(ck.ctx, sop)
+	switch {
+	case err == nil && inst.BlobKey == key:
+		n.referenced, n.uploaded, n.evicted = true, inst.Uploaded, inst.Evicted
+		return n, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return n, fmt.Errorf("check: index: %w", err)
+	}
+	vs, err := ck.a.idx.Versions(ck.ctx, sop)
+	if err != nil {
+		return n, fmt.Errorf("check: index: %w", err)
+	}
+	for _, v := range vs {
+		n.referenced = n.referenced || v.BlobKey == key
+	}
+	return n, nil
+}
+
+// keySOP returns the SOP Instance UID a blob key made by BlobKey names
+// (<hash>/<study>/<series>/<sop>.<16 hex>.dcm), or "" for any other key.
+func keySOP(key string) string {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	base, ok := strings.CutSuffix(name, ".dcm")
+	if !ok || len(base) < 18 || base[len(base)-17] != '.' {
+		return ""
+	}
+	if _, err := hex.DecodeString(base[len(base)-16:]); err != nil {
+		return ""
+	}
+	return base[:len(base)-17]
 }
 
 // remote looks at one object of the remote store: referenced or a leftover.
@@ -197,14 +315,22 @@ func (ck *checker) remote(bi BlobInfo) error {
 // indexed looks at one index entry after the listings: is its blob where the index says?
 func (ck *checker) indexed(r BlobRef) error {
 	a := ck.a
+	m := ck.refs.find(r.BlobKey)
+	if len(m) == 0 {
+		return nil // indexed after the first pass: the listings may predate its blob
+	}
 	var f uint8
-	for _, e := range ck.refs.find(r.BlobKey) {
+	for _, e := range m {
 		f |= e.flags
 	}
 	local := f&refLocal != 0
 	remote := f&refRemote != 0 || (!ck.remoteKnown && r.Uploaded && a.remote != nil)
 	switch {
 	case !local && !(r.Uploaded && remote):
+		missing, err := ck.stillMissing(r)
+		if err != nil || !missing {
+			return err
+		}
 		ck.report(&ck.c.Missing, slog.LevelError, "indexed blob missing", "sop_instance_uid", r.SOPInstanceUID,
 			"blob_key", r.BlobKey, "uploaded", r.Uploaded, "evicted", r.Evicted)
 	case r.Uploaded && ck.remoteKnown && !remote:
@@ -225,6 +351,17 @@ func (ck *checker) indexed(r BlobRef) error {
 		}
 	}
 	return ck.ctx.Err()
+}
+
+// stillMissing looks again, under the instance's lock, at an indexed blob the listing did
+// not find: a re-sent copy may have restored it since, or its record may be gone.
+func (ck *checker) stillMissing(r BlobRef) (bool, error) {
+	defer ck.a.locks.lock(r.SOPInstanceUID)()
+	now, err := ck.now(r.BlobKey)
+	if err != nil {
+		return false, err
+	}
+	return now.referenced && !now.stored && !(now.uploaded && ck.a.remote != nil), nil
 }
 
 // markEvicted, with Repair, records that an uploaded object has no local copy left.

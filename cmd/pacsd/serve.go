@@ -242,10 +242,15 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 
 	plog := log.With("component", "pacsd")
 	srv.logListening(plog, c)
+	// The index-vs-blobs check walks every blob: in the background, once pacsd listens;
+	// stopped before the archive closes (defers run last first).
+	check := archive.CheckInBackground(ctx)
+	defer check.Stop()
 	return srv.run(ctx, c.shutdownGrace, plog)
 }
 
-// startArchive opens the archive, recovers from a crash and resumes pending uploads.
+// startArchive opens the archive, clears the spool of a crash's unfinished puts and resumes
+// pending uploads; the consistency check runs after (serve: CheckInBackground).
 func startArchive(ctx context.Context, c serveConfig, log *slog.Logger) (*openedArchive, error) {
 	archive, err := openArchive(ctx, c.archiveConfig, log)
 	if err != nil {
