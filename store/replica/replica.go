@@ -1,0 +1,575 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Config says what to replicate where.
+type Config struct {
+	Bucket Bucket
+	// Paths are the database files (WAL mode) replicated, each under its file name; one
+	// that does not exist yet is picked up when it appears.
+	Paths []string
+	// Interval is how often committed WAL frames are shipped: about the most acknowledged
+	// writes a lost server can take with it. Default 1 s.
+	Interval time.Duration
+	// SnapshotInterval starts a new generation (a full snapshot) this often, so a restore
+	// replays at most this much WAL. Default 24 h.
+	SnapshotInterval time.Duration
+	// CheckpointFrames: once the WAL holds this many frames the replicator checkpoints it
+	// itself (SQLite's own automatic checkpoint cannot restart a WAL it holds open).
+	// Default 1000, SQLite's own threshold.
+	CheckpointFrames uint32
+	Logger           *slog.Logger
+}
+
+// maxSegment bounds one WAL segment's frames in memory; a longer backlog goes as several.
+const maxSegment = 8 << 20
+
+// Replicator ships its databases' WAL to the bucket until Close.
+type Replicator struct {
+	cfg    Config
+	log    *slog.Logger
+	dbs    []*dbReplica
+	cancel context.CancelFunc
+	done   chan struct{}
+	stats  Stats
+}
+
+// Stats counts what has been shipped, for logs and the cost measurement.
+type Stats struct {
+	Snapshots     atomic.Int64
+	SnapshotBytes atomic.Int64 // compressed
+	Segments      atomic.Int64
+	SegmentBytes  atomic.Int64 // compressed
+	Frames        atomic.Int64
+	Checkpoints   atomic.Int64
+	Errors        atomic.Int64
+}
+
+// Start replicates until Close, in the background: first a snapshot of every existing
+// database (a new generation each: nothing is known about what the bucket holds from before
+// this process), then new WAL frames every Interval. Start does not wait for the snapshots,
+// which may take a while for a large index; a bucket that is down delays them, and the WAL
+// is kept until it has been shipped.
+func Start(ctx context.Context, cfg Config) (*Replicator, error) {
+	if cfg.Bucket == nil || len(cfg.Paths) == 0 {
+		return nil, errors.New("replica: a bucket and database paths are required")
+	}
+	cfg.Interval = cmpOr(cfg.Interval, time.Second)
+	cfg.SnapshotInterval = cmpOr(cfg.SnapshotInterval, 24*time.Hour)
+	if cfg.CheckpointFrames == 0 {
+		cfg.CheckpointFrames = 1000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Replicator{cfg: cfg, log: log.With("component", "replica"), done: make(chan struct{})}
+	seen := map[string]bool{}
+	for _, p := range cfg.Paths {
+		name := filepath.Base(p)
+		if seen[name] {
+			return nil, fmt.Errorf("replica: two databases named %s", name)
+		}
+		seen[name] = true
+		r.dbs = append(r.dbs, &dbReplica{r: r, path: p, name: name, log: r.log.With("db", name)})
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	go r.loop(lctx)
+	return r, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Stats returns the running counters.
+func (r *Replicator) Stats() *Stats { return &r.stats }
+
+func (r *Replicator) loop(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	now := time.Now()
+	for {
+		for _, d := range r.dbs {
+			if err := d.sync(ctx, now, false); err != nil && ctx.Err() == nil {
+				r.stats.Errors.Add(1)
+				d.logFailure(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case now = <-t.C:
+		}
+	}
+}
+
+// Sync ships what every database has committed now (tests; Close does it last).
+func (r *Replicator) Sync(ctx context.Context) error {
+	var errs []error
+	for _, d := range r.dbs {
+		errs = append(errs, d.sync(ctx, time.Now(), true))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the loop, ships what was committed since the last tick (waiting at most
+// until ctx ends) and releases the databases. Call it before the databases are closed:
+// its read transaction would keep their last connection from checkpointing.
+func (r *Replicator) Close(ctx context.Context) error {
+	r.cancel()
+	<-r.done
+	var errs []error
+	for _, d := range r.dbs {
+		d.mu.Lock()
+		d.final = true // no new generation now: it would only delay the shutdown
+		d.mu.Unlock()
+		errs = append(errs, d.sync(ctx, time.Now(), true))
+	}
+	err := errors.Join(errs...)
+	for _, d := range r.dbs {
+		d.close()
+	}
+	if err != nil {
+		return fmt.Errorf("replica: last sync: %w", err)
+	}
+	r.log.Info("replica: stopped after a last sync", "segments", r.stats.Segments.Load(), "snapshots", r.stats.Snapshots.Load())
+	return nil
+}
+
+// dbReplica replicates one database. Its invariant: while it runs, its pin connection
+// holds a read transaction that was begun while it held the write lock, right after it had
+// read the WAL to its end. A read transaction keeps SQLite from restarting the WAL (or, on
+// a fully checkpointed WAL, from checkpointing at all), so no frame can vanish before it
+// has been read, and the only restart possible is the one right after such a moment, which
+// loses nothing that was not read. The pin is moved forward only by checkpoint, under the
+// write lock again.
+type dbReplica struct {
+	r    *Replicator
+	path string
+	name string
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	db   *sql.DB
+	pin  *sql.Conn // the read transaction
+	lock *sql.Conn // BEGIN IMMEDIATE while the pin moves
+
+	gen      string // "" until a snapshot has been uploaded
+	genStart time.Time
+	seq      uint64
+	pos      walPos
+	pending  *segment // read and encoded, not yet uploaded (after a checkpoint)
+	retryAt  time.Time
+	backoff  time.Duration
+	failures int
+	lastCkpt time.Time
+	final    bool // Close's last sync
+}
+
+// segment is an encoded WAL segment.
+type segment struct {
+	seq    uint64
+	frames uint32
+	data   []byte
+}
+
+func (d *dbReplica) walPath() string { return d.path + "-wal" }
+
+func (d *dbReplica) logFailure(err error) {
+	d.failures++
+	// Every failure while the bucket is away would be a line a second: the first few
+	// and then one a minute.
+	if d.failures <= 3 || d.failures%60 == 0 {
+		d.log.Warn("replica: shipping failed; the WAL is kept until it succeeds", "err", err, "failures", d.failures)
+	}
+}
+
+// open opens the two connections, if the database exists.
+func (d *dbReplica) open(ctx context.Context) (bool, error) {
+	if d.db != nil {
+		return true, nil
+	}
+	if _, err := os.Stat(d.path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	// mode=rw: never create the database; WAL is the owner's setting, checked below.
+	db, err := sql.Open("sqlite3", "file:"+d.path+"?mode=rw&_busy_timeout=5000")
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", d.path, err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		db.Close()
+		return false, fmt.Errorf("open %s: %w", d.path, err)
+	}
+	if mode != "wal" {
+		db.Close()
+		return false, fmt.Errorf("open %s: journal_mode %s, want wal", d.path, mode)
+	}
+	pin, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return false, fmt.Errorf("open %s: %w", d.path, err)
+	}
+	lock, err := db.Conn(ctx)
+	if err != nil {
+		pin.Close()
+		db.Close()
+		return false, fmt.Errorf("open %s: %w", d.path, err)
+	}
+	// Our connections never write, but a checkpoint is ours to start (checkpoint).
+	if _, err := pin.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+		lock.Close()
+		pin.Close()
+		db.Close()
+		return false, fmt.Errorf("open %s: %w", d.path, err)
+	}
+	d.db, d.pin, d.lock = db, pin, lock
+	return true, nil
+}
+
+func (d *dbReplica) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return
+	}
+	ctx := context.Background()
+	_, _ = d.pin.ExecContext(ctx, "ROLLBACK")
+	d.pin.Close()
+	d.lock.Close()
+	d.db.Close()
+	d.db = nil
+}
+
+// repin moves the read transaction to now. Callers hold the write lock.
+func (d *dbReplica) repin(ctx context.Context) error {
+	_, _ = d.pin.ExecContext(ctx, "ROLLBACK") // none open the first time
+	if _, err := d.pin.ExecContext(ctx, "BEGIN"); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	// A deferred transaction reads nothing until its first statement.
+	var n int
+	if err := d.pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	return nil
+}
+
+// writeLocked runs fn holding SQLite's write lock (the owner's writer waits, up to its
+// busy timeout).
+func (d *dbReplica) writeLocked(ctx context.Context, fn func() error) error {
+	if _, err := d.lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	err := fn()
+	if _, rerr := d.lock.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("release write lock: %w", rerr))
+	}
+	return err
+}
+
+// sync does what is due: a snapshot, the pending segment, new frames, a checkpoint. After
+// a failure it waits (up to a minute, doubling) unless forced.
+func (d *dbReplica) sync(ctx context.Context, now time.Time, force bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ok, err := d.open(ctx); !ok || err != nil {
+		return err
+	}
+	if !force && now.Before(d.retryAt) {
+		return nil
+	}
+	err := d.syncLocked(ctx, now)
+	if err != nil {
+		d.backoff = min(max(2*d.backoff, d.r.cfg.Interval), time.Minute)
+		d.retryAt = now.Add(d.backoff)
+		return err
+	}
+	d.backoff, d.retryAt = 0, time.Time{}
+	if d.failures > 0 {
+		d.log.Info("replica: shipping again", "after_failures", d.failures)
+		d.failures = 0
+	}
+	return nil
+}
+
+func (d *dbReplica) syncLocked(ctx context.Context, now time.Time) error {
+	if d.gen == "" || (now.Sub(d.genStart) >= d.r.cfg.SnapshotInterval && !d.final) {
+		return d.snapshot(ctx, now)
+	}
+	if err := d.uploadPending(ctx); err != nil {
+		return err
+	}
+	for {
+		c, restarted, err := readCommitted(d.walPath(), d.pos, maxSegment, true)
+		if err != nil {
+			return err
+		}
+		if restarted && !continues(d.pos.hdr, c.hdr) {
+			d.log.Warn("replica: the WAL was reset out of our sight; new snapshot")
+			return d.snapshot(ctx, now)
+		}
+		if c.frames == 0 {
+			break
+		}
+		if d.pending, err = d.newSegment(c, now); err != nil {
+			return err
+		}
+		if err := d.uploadPending(ctx); err != nil {
+			return err
+		}
+		if len(c.data) < maxSegment {
+			break
+		}
+	}
+	if d.pos.frames >= d.r.cfg.CheckpointFrames && now.Sub(d.lastCkpt) >= 5*d.r.cfg.Interval {
+		d.lastCkpt = now
+		return d.checkpoint(ctx, now)
+	}
+	return nil
+}
+
+// newSegment encodes c as the next segment and moves the position past it.
+func (d *dbReplica) newSegment(c committed, now time.Time) (*segment, error) {
+	h := header{Kind: "wal", DB: d.name, Gen: d.gen, Seq: d.seq + 1, Time: now.UTC(),
+		WALHeader: c.hdr.raw, First: c.first, Frames: c.frames, Start: c.start, End: c.end.sum}
+	enc, err := encodeSegment(h, c.data)
+	if err != nil {
+		return nil, fmt.Errorf("encode segment: %w", err)
+	}
+	d.seq++
+	d.pos = c.end
+	return &segment{seq: d.seq, frames: c.frames, data: enc}, nil
+}
+
+func (d *dbReplica) uploadPending(ctx context.Context) error {
+	s := d.pending
+	if s == nil {
+		return nil
+	}
+	name := segmentName(d.name, d.gen, s.seq)
+	if err := d.r.cfg.Bucket.Put(ctx, name, bytes.NewReader(s.data), int64(len(s.data))); err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	d.r.stats.Segments.Add(1)
+	d.r.stats.SegmentBytes.Add(int64(len(s.data)))
+	d.r.stats.Frames.Add(int64(s.frames))
+	d.pending = nil
+	return nil
+}
+
+// checkpoint ships the WAL to its end and checkpoints it while holding the write lock, so
+// that the restart SQLite does at the next write loses no frame we have not read; then
+// pins again.
+func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
+	var reset bool
+	err := d.writeLocked(ctx, func() error {
+		c, restarted, err := readCommitted(d.walPath(), d.pos, 1<<62, true)
+		if err != nil {
+			return err
+		}
+		if restarted && !continues(d.pos.hdr, c.hdr) {
+			reset = true
+			return nil
+		}
+		if c.frames > 0 {
+			if d.pending, err = d.newSegment(c, now); err != nil {
+				return err
+			}
+		}
+		if _, err := d.pin.ExecContext(ctx, "ROLLBACK"); err != nil {
+			return fmt.Errorf("unpin: %w", err)
+		}
+		var busy, logFrames, done int
+		if err := d.pin.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+			return errors.Join(fmt.Errorf("checkpoint: %w", err), d.repin(ctx))
+		}
+		d.r.stats.Checkpoints.Add(1)
+		d.log.Debug("replica: checkpoint", "wal_frames", logFrames, "checkpointed", done)
+		return d.repin(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	if reset {
+		d.log.Warn("replica: the WAL was reset out of our sight; new snapshot")
+		return d.snapshot(ctx, now)
+	}
+	return d.uploadPending(ctx)
+}
+
+// snapshot starts a new generation: the write lock is taken, the WAL read to its end and
+// the pin begun there, so the database the pin sees is exactly that WAL position; it is
+// copied with SQLite's online backup (the owner writes on meanwhile), compressed and
+// uploaded. Then the generations before the previous one are deleted.
+func (d *dbReplica) snapshot(ctx context.Context, now time.Time) error {
+	var end walPos
+	err := d.writeLocked(ctx, func() error {
+		c, _, err := readCommitted(d.walPath(), walPos{}, 0, false)
+		if err != nil {
+			return err
+		}
+		end = c.end
+		return d.repin(ctx)
+	})
+	// The pin has moved: the current generation cannot go on (frames before the new pin
+	// may be checkpointed away unshipped), whether or not the new one gets uploaded.
+	d.gen, d.pending = "", nil
+	if err != nil {
+		return err
+	}
+	gen := newGeneration(now)
+	tmp, err := os.CreateTemp(filepath.Dir(d.path), "."+d.name+".replica-*")
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpPath)
+	if err := d.backup(ctx, tmpPath); err != nil {
+		return err
+	}
+	h := header{Kind: "snapshot", DB: d.name, Gen: gen, Time: now.UTC(), First: end.frames, Start: end.sum, End: end.sum}
+	if end.valid() {
+		h.WALHeader = end.hdr.raw
+	}
+	size, err := d.uploadSnapshot(ctx, tmpPath, h)
+	if err != nil {
+		return err
+	}
+	d.gen, d.genStart, d.seq, d.pos, d.pending = gen, now, 0, end, nil
+	d.r.stats.Snapshots.Add(1)
+	d.r.stats.SnapshotBytes.Add(size)
+	d.log.Info("replica: snapshot uploaded", "generation", gen, "bytes", size, "wal_frames", end.frames)
+	if err := d.prune(ctx); err != nil {
+		d.log.Warn("replica: deleting old generations", "err", err)
+	}
+	return nil
+}
+
+// backup copies the database as the pin's read transaction sees it into path.
+func (d *dbReplica) backup(ctx context.Context, path string) error {
+	dst, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer dst.Close()
+	dc, err := dst.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer dc.Close()
+	err = dc.Raw(func(dr any) error {
+		return d.pin.Raw(func(sr any) error {
+			// The source is in a read transaction already, so the backup reads that
+			// snapshot, in one step, while the owner writes on.
+			b, err := dr.(*sqlite3.SQLiteConn).Backup("main", sr.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return err
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Finish()
+				return err
+			}
+			return b.Finish()
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("snapshot: backup: %w", err)
+	}
+	return nil
+}
+
+// uploadSnapshot compresses the copy at path beside it and uploads it; it returns the
+// compressed size.
+func (d *dbReplica) uploadSnapshot(ctx context.Context, path string, h header) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	size, err := io.Copy(sum, f)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	gz, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".gz-*")
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer os.Remove(gz.Name())
+	defer gz.Close()
+	if err := encodeObject(gz, h, f, size, sum.Sum(nil)); err != nil {
+		return 0, fmt.Errorf("snapshot: compress: %w", err)
+	}
+	zsize, err := gz.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	if _, err := gz.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	name := snapshotName(d.name, h.Gen)
+	if err := d.r.cfg.Bucket.Put(ctx, name, gz, zsize); err != nil {
+		return 0, fmt.Errorf("upload %s: %w", name, err)
+	}
+	return zsize, nil
+}
+
+// prune deletes every generation but the newest two: the previous one stays as a fallback
+// should the newest snapshot be unreadable.
+func (d *dbReplica) prune(ctx context.Context) error {
+	l, err := list(ctx, d.r.cfg.Bucket, d.name)
+	if err != nil {
+		return err
+	}
+	gens := make([]string, 0, len(l.gens))
+	for g := range l.gens {
+		gens = append(gens, g)
+	}
+	slices.Sort(gens)
+	if len(gens) <= 2 {
+		return nil
+	}
+	var errs []error
+	for _, g := range gens[:len(gens)-2] {
+		gl := l.gens[g]
+		for seq := range gl.segments {
+			errs = append(errs, d.r.cfg.Bucket.Delete(ctx, segmentName(d.name, g, seq)))
+		}
+		// The snapshot last: a half-deleted generation is still recognised as one.
+		errs = append(errs, d.r.cfg.Bucket.Delete(ctx, snapshotName(d.name, g)))
+	}
+	return errors.Join(errs...)
+}
