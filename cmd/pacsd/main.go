@@ -6,6 +6,7 @@
 //	pacsd echo [flags]           C-ECHO a DICOM SCP
 //	pacsd check [flags]          check the index against the stored objects (--repair)
 //	pacsd migrate --to s3 [flags] move a folder archive into an S3 bucket
+//	pacsd restore [flags]        rebuild a lost server's databases from the bucket's replica
 package main
 
 import (
@@ -48,11 +49,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo|check|migrate] [flags]; pacsd CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo|check|migrate|restore] [flags]; pacsd CMD -h for flags")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, send, echo, check, migrate)", cmd)
+		return fmt.Errorf("unknown command %q (serve, send, echo, check, migrate, restore)", cmd)
 	}
 }
 

@@ -72,6 +72,7 @@ type serveConfig struct {
 	forward         forwardFlags
 	hl7             hl7Flags
 	commit          commitFlags
+	replica         replicaFlags // restore_replicate.go
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -115,6 +116,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	c.forward.register(fs)
 	c.hl7.register(fs)
 	c.commit.register(fs)
+	c.replica.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -155,6 +157,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		return err
 	}
 	defer archive.Close()
+	// The SQLite databases copied to the bucket as they change (restore_replicate.go); the
+	// last changes shipped after everything that writes them has stopped, before they close.
+	rep, err := startReplica(ctx, c.archiveConfig, c.replica, log)
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
 	// Closed after the servers and the reading room (nothing records any more), before the
 	// index: its queue is written first.
 	trail, err := startAudit(ctx, c.audit, archive.db.sqlite, c.aet, c.organization, log)
