@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"pacsd/reading"
@@ -36,23 +35,10 @@ func (r *Reading) FlagCritical(ctx context.Context, f reading.CriticalFinding) (
 }
 
 func (r *Reading) CriticalFindings(ctx context.Context, f reading.CriticalFilter) ([]reading.CriticalFinding, error) {
-	var where []string
-	var args []any
-	if f.SiteID != 0 {
-		where, args = append(where, "rs.site_id = ?"), append(args, f.SiteID)
-	}
-	if f.StudyUID != "" {
-		where, args = append(where, "cf.study_uid = ?"), append(args, f.StudyUID)
-	}
-	if f.Open {
-		where = append(where, "cf.ack_at = ''")
-	}
-	if !f.Since.IsZero() {
-		where, args = append(where, "cf.flagged_at >= ?"), append(args, sqldb.FormatTime(f.Since))
-	}
+	where, args := sqldb.CriticalWhere(f, func(int) string { return "?" })
 	q := sqldb.CriticalSelect
-	if len(where) > 0 {
-		q += "WHERE " + strings.Join(where, " AND ")
+	if where != "" {
+		q += "WHERE " + where
 	}
 	q += " ORDER BY cf.flagged_at DESC, cf.id DESC LIMIT " + strconv.Itoa(sqldb.CriticalLimit(f))
 	return queryAll(ctx, r.x.db, "critical findings", sqldb.ScanCritical, dollar(q), args...)

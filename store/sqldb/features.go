@@ -106,6 +106,31 @@ func ScanCritical(row Scanner) (reading.CriticalFinding, error) {
 	return f, nil
 }
 
+// CriticalWhere is the WHERE clause of a findings list under f (without the word WHERE,
+// "" for all findings) and its arguments; ph gives the placeholder of the nth argument
+// (from 1).
+func CriticalWhere(f reading.CriticalFilter, ph func(n int) string) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+ph(len(args)))
+	}
+	if f.SiteID != 0 {
+		add("rs.site_id = ", f.SiteID)
+	}
+	if f.StudyUID != "" {
+		add("cf.study_uid = ", f.StudyUID)
+	}
+	if f.Open {
+		where = append(where, "cf.ack_at = ''")
+	}
+	if !f.Since.IsZero() {
+		add("cf.flagged_at >= ", FormatTime(f.Since))
+	}
+	return strings.Join(where, " AND "), args
+}
+
 // CriticalLimit is the number of findings one CriticalFindings call lists: the filter's,
 // 100 by default, at most 1000.
 func CriticalLimit(f reading.CriticalFilter) int {
