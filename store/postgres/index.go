@@ -170,8 +170,11 @@ func (x *Index) putInstance(ctx context.Context, inst *store.Instance, at time.T
 		if err := refreshSeries(ctx, tx, seriesPK, st.pk); err != nil {
 			return err
 		}
-		// TODO(pgfwd): forward a new object (not a restored version) once enqueueForwards
-		// (store/postgres/forward.go) is in: if check == nil { enqueueForwards(ctx, tx, inst, c.Modality) }.
+		if check == nil { // a new object, not a restored version: forward it (forward.go)
+			if err := enqueueForwards(ctx, tx, inst, c.Modality); err != nil {
+				return err
+			}
+		}
 		if p != nil && prevParents.Series != seriesPK {
 			// The instance moved (a corrected study or series UID): the old parents may
 			// now be empty.

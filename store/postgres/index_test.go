@@ -4,8 +4,31 @@ import (
 	"context"
 	"testing"
 
+	"pacsd/store"
+	"pacsd/store/postgres"
 	"pacsd/store/storetest"
 )
+
+// openSearchIndex is openIndex with the reading room's reading_studies (which the index's
+// searches read for their scope) stubbed when its migration is not in yet.
+func openSearchIndex(t testing.TB) *postgres.Index {
+	x := openIndex(t)
+	stubReadingStudies(t, x)
+	return x
+}
+
+func stubReadingStudies(t testing.TB, x *postgres.Index) {
+	t.Helper()
+	if _, err := x.DB().Exec(`CREATE TABLE IF NOT EXISTS reading_studies (
+		study_pk bigint PRIMARY KEY REFERENCES studies (id) ON DELETE CASCADE,
+		site_id bigint, quarantined integer NOT NULL DEFAULT 0)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIndexContract(t *testing.T) {
+	storetest.RunIndex(t, func(t *testing.T) store.Index { return openSearchIndex(t) })
+}
 
 // TestPutInstanceGet: what the other repositories' tests need first (the reading room adds
 // studies through PutInstance).

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"pacsd/dicom"
 	"pacsd/store/sqldb"
@@ -30,4 +31,33 @@ func writeNameKeys(ctx context.Context, tx *sql.Tx, studyPK int64, patient, refe
 		return dbErr("write name keys", err)
 	}
 	return nil
+}
+
+// nameSet is the set of studies whose name attr matches v (sqldb.NameLookups), as a
+// SELECT of study_pk over study_names and its arguments: one range search of the primary
+// key per value (per word when fuzzy), combined by UNION ('\'-separated values) and
+// INTERSECT (the words of a fuzzy value). universal: v constrains nothing. ok false: a
+// value could match an empty name, which has no key; the caller then matches the columns.
+func nameSet(attr int, v string, fuzzy bool) (set string, args []any, universal, ok bool) {
+	alts, universal, ok := sqldb.NameLookups(v, fuzzy)
+	if universal || !ok {
+		return "", nil, universal, ok
+	}
+	var sets []string
+	for _, alt := range alts {
+		var w []string
+		for _, l := range alt {
+			key := sqldb.FoldKey(l.Key)
+			if l.Like {
+				cond, a := likeCond("key", key)
+				w = append(w, "SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND "+cond)
+				args = append(append(args, attr, l.Kind), a...)
+			} else {
+				w = append(w, "SELECT DISTINCT study_pk FROM study_names WHERE attr = ? AND kind = ? AND key = ?")
+				args = append(args, attr, l.Kind, key)
+			}
+		}
+		sets = append(sets, strings.Join(w, " INTERSECT "))
+	}
+	return strings.Join(sets, " UNION "), args, false, true
 }

@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"pacsd/store"
+)
+
+// Patient-level search (store.LevelPatient, PS3.4 C.6.1.1.2), as store/sqlite's
+// patients.go: a patient is the studies that share a Patient ID and Issuer of Patient ID; a
+// study without a Patient ID is a patient of its own. A patient matches when one of its
+// studies in scope matches every key; its attributes are those of its newest study in
+// scope, and its numbers of related studies, series and instances count all its studies in
+// scope.
+
+// issuerExpr is a study's Issuer of Patient ID (0010,0021), kept in its DICOM JSON only.
+const issuerExpr = `coalesce((s.attrs::jsonb) #>> '{00100021,Value,0}', '')`
+
+// buildPatientSearch is the SQL ('?' placeholders) of a patient-level query whose WHERE
+// clause (scope and keys) is w: every study in scope of each patient that has a matching
+// study, by Patient ID (studies_patient_id), newest study first within a patient; the last
+// column says whether the study matched.
+func buildPatientSearch(q store.Query, w query) (string, []any, error) {
+	if q.StudyInstanceUID != "" || q.SeriesInstanceUID != "" {
+		return "", nil, fmt.Errorf("patient-level search scoped to a study or series: %w", store.ErrInvalid)
+	}
+	sq := q
+	sq.Matches = nil
+	scope, err := searchWhere(sq)
+	if err != nil {
+		return "", nil, err
+	}
+	matched, margs := "true", []any(nil)
+	var where []string
+	var args []any
+	where = append(where, scope.where...)
+	if len(w.where) > len(scope.where) {
+		cond := strings.Join(w.where, " AND ")
+		matched, margs = "("+cond+")", w.args
+		// The inner s shadows the outer one: the patients with a matching study.
+		where = append(where, "s.patient_id IN (SELECT s.patient_id FROM studies s WHERE "+cond+")")
+	}
+	args = append(args, margs...)
+	args = append(args, scope.args...)
+	if matched != "true" {
+		args = append(args, w.args...)
+	}
+	sqlText := "SELECT s.patient_id, " + issuerExpr + ", s.study_uid, s.attrs, s.num_series, s.num_instances, " +
+		matched + " FROM studies s"
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlText += " ORDER BY s.patient_id, s.study_date DESC, s.study_time DESC, s.study_uid"
+	return sqlText, args, nil
+}
+
+// searchPatients runs a patient-level query: rows come grouped by Patient ID, so each
+// patient is complete when the ID changes, and reading stops once Offset+Limit patients
+// are complete.
+func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	sqlText, args, err := buildSearch(q)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	rows, err := x.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, dbErr("search", err)
+	}
+	defer rows.Close()
+
+	type patient struct {
+		hit     store.Hit
+		matched bool
+	}
+	out := []store.Hit{}
+	skip := q.Offset
+	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
+	var (
+		curID   string
+		started bool
+		group   []*patient          // patients of the current Patient ID, in order of first row
+		byKey   map[string]*patient // issuer (or study UID when there is no ID) -> patient
+	)
+	flush := func() {
+		for _, p := range group {
+			if !p.matched || full() {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, p.hit)
+		}
+		group, byKey = group[:0], map[string]*patient{}
+	}
+	byKey = map[string]*patient{}
+	for rows.Next() {
+		var (
+			id, issuer, uid string
+			attrs           []byte
+			nSeries, nInst  int
+			m               bool
+		)
+		if err := rows.Scan(&id, &issuer, &uid, &attrs, &nSeries, &nInst, &m); err != nil {
+			return nil, dbErr("search", err)
+		}
+		if !started || id != curID {
+			flush()
+			if full() {
+				break
+			}
+			curID, started = id, true
+		}
+		key := "i" + issuer
+		if id == "" {
+			key = "u" + uid
+		}
+		p := byKey[key]
+		if p == nil {
+			// The newest study comes first: it speaks for the patient.
+			p = &patient{hit: store.Hit{Study: attrs}}
+			byKey[key] = p
+			group = append(group, p)
+		}
+		p.matched = p.matched || m
+		p.hit.PatientStudies++
+		p.hit.StudySeries += nSeries
+		p.hit.StudyInstances += nInst
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("search", err)
+	}
+	if !full() {
+		flush()
+	}
+	return out, nil
+}

@@ -1,0 +1,480 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"pacsd/dicom"
+	"pacsd/store"
+	"pacsd/store/sqldb"
+)
+
+// Search on PostgreSQL: the matching rules of store/sqlite's package comment (the keys,
+// kinds and value parsing are store/sqldb's), in PostgreSQL's SQL. Differences that do not
+// change a result: case-sensitive text wildcards are LIKE on COLLATE "C" columns (SQLite:
+// GLOB); PN comparisons fold ASCII letters with ascii_lower (SQLite: NOCASE) and name keys
+// are stored folded; a literal prefix of a wildcard value also becomes a range on the
+// column (prefixRange), so that the index serves it under a generic plan as well.
+
+// query accumulates a WHERE clause ('?' placeholders, numbered by dollar at the end) and
+// its arguments.
+type query struct {
+	where []string
+	args  []any
+	argAt []int // where[i]'s arguments start at args[argAt[i]]
+	// A name condition (nameSet) the study, series and instance searches start from:
+	// drive is 1 + its index in where (0: none), driveSet and driveArgs its set of studies.
+	drive     int
+	driveSet  string
+	driveArgs []any
+}
+
+func (q *query) add(cond string, args ...any) {
+	q.argAt = append(q.argAt, len(q.args))
+	q.where = append(q.where, cond)
+	q.args = append(q.args, args...)
+}
+
+// without returns the conditions and arguments of q but condition i.
+func (q *query) without(i int) ([]string, []any) {
+	end := len(q.args)
+	if i+1 < len(q.argAt) {
+		end = q.argAt[i+1]
+	}
+	where := append(append([]string(nil), q.where[:i]...), q.where[i+1:]...)
+	args := append(append([]any(nil), q.args[:q.argAt[i]]...), q.args[end:]...)
+	return where, args
+}
+
+// Search answers q from the index alone. Each level's attributes come back as stored.
+func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	if q.Level == store.LevelPatient {
+		return x.searchPatients(ctx, q)
+	}
+	sqlText, args, err := buildSearch(q)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	rows, err := x.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, dbErr("search", err)
+	}
+	defer rows.Close()
+	out := []store.Hit{}
+	var (
+		// A study's (and series') JSON repeats on every row below it: share one copy.
+		lastStudy, lastSeries []byte
+		sa, sea, ia           sql.RawBytes
+		mods                  string
+		nSeries, nInst, nSe   int64
+		h                     store.Hit
+	)
+	dest := []any{&h.StudyUID, &sa, &mods, &nSeries, &nInst}
+	if q.Level >= store.LevelSeries {
+		dest = append(dest, &h.SeriesUID, &sea, &nSe)
+	}
+	if q.Level == store.LevelInstance {
+		dest = append(dest, &h.SOPInstanceUID, &ia, &h.TransferSyntaxUID)
+	}
+	for rows.Next() {
+		h = store.Hit{}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, dbErr("search", err)
+		}
+		if !bytes.Equal(sa, lastStudy) {
+			lastStudy = bytes.Clone(sa)
+		}
+		h.Study = lastStudy
+		if q.Level >= store.LevelSeries {
+			if !bytes.Equal(sea, lastSeries) {
+				lastSeries = bytes.Clone(sea)
+			}
+			h.Series = lastSeries
+			h.SeriesInstances = int(nSe)
+		}
+		if q.Level == store.LevelInstance {
+			h.Instance = bytes.Clone(ia)
+		}
+		for m := range strings.SplitSeq(mods, `\`) {
+			if m != "" {
+				h.ModalitiesInStudy = append(h.ModalitiesInStudy, m)
+			}
+		}
+		h.StudySeries, h.StudyInstances = int(nSeries), int(nInst)
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("search", err)
+	}
+	return out, nil
+}
+
+// buildSearch turns a query into SQL ($n placeholders) and its arguments.
+func buildSearch(q store.Query) (string, []any, error) {
+	if q.Level < store.LevelPatient || q.Level > store.LevelInstance {
+		return "", nil, fmt.Errorf("unknown level %d: %w", q.Level, store.ErrInvalid)
+	}
+	if q.Limit < 0 || q.Offset < 0 {
+		return "", nil, fmt.Errorf("negative limit or offset: %w", store.ErrInvalid)
+	}
+	w, err := searchWhere(q)
+	if err != nil {
+		return "", nil, err
+	}
+	var (
+		sqlText string
+		args    []any
+	)
+	if q.Level == store.LevelPatient {
+		sqlText, args, err = buildPatientSearch(q, w)
+	} else {
+		sqlText, args = finishSearch(q, w)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return dollar(sqlText), args, nil
+}
+
+// searchWhere is the WHERE clause of a query: its scope, the UIDs it is limited to and its
+// matching keys.
+func searchWhere(q store.Query) (query, error) {
+	var w query
+	w.scope(q)
+	if q.StudyInstanceUID != "" {
+		w.add("s.study_uid = ?", q.StudyInstanceUID)
+	}
+	if q.SeriesInstanceUID != "" {
+		if q.Level <= store.LevelStudy {
+			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
+		}
+		w.add("se.series_uid = ?", q.SeriesInstanceUID)
+	}
+	for _, m := range q.Matches {
+		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
+			return w, err
+		}
+	}
+	return w, nil
+}
+
+// scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined):
+// the reading room's assignment of studies to sites and its quarantine (reading_studies,
+// whose primary key is the study's).
+func (w *query) scope(q store.Query) {
+	if q.SiteID != 0 {
+		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
+	}
+	if !q.WithQuarantined {
+		// The quarantined set is small (usually empty) and read once from its partial
+		// index; study_pk is never NULL, so NOT IN means what it says.
+		w.add("s.id NOT IN (SELECT rq.study_pk FROM reading_studies rq WHERE " + quarantinedCond + ")")
+	}
+}
+
+// The columns a study and a series search return, in Search's order; an instance search
+// adds its own three.
+const (
+	studyCols  = "s.study_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances"
+	seriesCols = "se.series_uid, se.attrs, se.num_instances"
+)
+
+// finishSearch is the study, series or instance search with its WHERE clause.
+func finishSearch(q store.Query, w query) (string, []any) {
+	var sel, from, order string
+	switch q.Level {
+	case store.LevelStudy:
+		sel = studyCols
+		from = "studies s"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
+	case store.LevelSeries:
+		sel = studyCols + ", " + seriesCols
+		from = "series se JOIN studies s ON s.id = se.study_pk"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
+	case store.LevelInstance:
+		sel = studyCols + ", " + seriesCols + ", i.sop_uid, i.attrs, i.transfer_syntax"
+		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
+			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
+	}
+	where, args := w.where, w.args
+	if w.drive > 0 {
+		// A name search starts from the studies its keys find and sorts them: its time
+		// depends on the matches, not on the archive's size.
+		var rest []any
+		where, rest = w.without(w.drive - 1)
+		args = append(append([]any(nil), w.driveArgs...), rest...)
+		studies := "(" + w.driveSet + ") nm JOIN studies s ON s.id = nm.study_pk"
+		switch q.Level {
+		case store.LevelStudy:
+			from = studies
+		case store.LevelSeries:
+			from = studies + " JOIN series se ON se.study_pk = s.id"
+		case store.LevelInstance:
+			from = studies + " JOIN series se ON se.study_pk = s.id JOIN instances i ON i.series_pk = se.id"
+		}
+	}
+	sqlText := "SELECT " + sel + " FROM " + from
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlText += " ORDER BY " + order
+	if q.Limit > 0 {
+		sqlText += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	if q.Offset > 0 {
+		sqlText += " OFFSET ?"
+		args = append(args, q.Offset)
+	}
+	return sqlText, args
+}
+
+// match adds the condition of one matching key.
+func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
+	v := strings.TrimSpace(m.Value)
+	if sqldb.IgnoredKeys[m.Tag] || v == "" || v == "*" {
+		return nil // universal matching, PS3.4 C.2.2.2.3
+	}
+	ck, ok := sqldb.ColKeys[m.Tag]
+	if !ok {
+		return w.jsonMatch(level, m.Tag, v)
+	}
+	if sqldb.KeyLevel(m.Tag, ck.Level) > level {
+		return sqldb.Unsupported(m.Tag, "below the query level")
+	}
+	switch ck.Kind {
+	case sqldb.KModalities:
+		cond, args, err := valuesCond(m.Tag, sqldb.KText, "m.modality", v)
+		if err != nil {
+			return err
+		}
+		w.add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
+		return nil
+	case sqldb.KPN:
+		set, args, universal, ok := nameSet(sqldb.NameAttr[m.Tag], v, fuzzy)
+		if universal {
+			return nil
+		}
+		if ok {
+			w.add("s.id IN ("+set+")", args...)
+			if w.drive == 0 {
+				w.drive, w.driveSet, w.driveArgs = len(w.where), set, args
+			}
+			return nil
+		}
+		// A value that matches empty names too: the columns answer.
+		cond, args := pnCond(ck.Col, ck.Groups, v)
+		w.add(cond, args...)
+		return nil
+	}
+	cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
+	if err != nil {
+		return err
+	}
+	w.add(cond, args...)
+	return nil
+}
+
+// jsonMatch matches a key the index keeps only in the level's DICOM JSON: any of the
+// attribute's values must match.
+func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
+	kl, k, err := sqldb.JSONKey(level, t)
+	if err != nil {
+		return err
+	}
+	// The tag's hex digits are safe to splice into the SQL.
+	src := fmt.Sprintf(`jsonb_array_elements((%s.attrs::jsonb) -> '%s' -> 'Value') j (value)`, sqldb.LevelAlias[kl], t.Hex())
+	var (
+		cond string
+		args []any
+	)
+	switch k {
+	case sqldb.KPN:
+		group := func(g string) string { return "(j.value ->> '" + g + "')" }
+		groups := [3]string{group("Alphabetic"), group("Ideographic"), group("Phonetic")}
+		full := `rtrim(coalesce(j.value ->> 'Alphabetic', '') || '=' || coalesce(j.value ->> 'Ideographic', '') ||
+			'=' || coalesce(j.value ->> 'Phonetic', ''), '=')`
+		// Fuzzy matching needs name keys; without them the key is matched literally
+		// (PS3.18 8.3.4.5 lets an origin server do so).
+		cond, args = pnCond(full, groups, v)
+	case sqldb.KInt, sqldb.KNumber:
+		// Only JSON numbers equal a number (as in SQLite, where a string never does).
+		cond, args, err = valuesCond(t, k, "(CASE WHEN jsonb_typeof(j.value) = 'number' THEN j.value::numeric END)", v)
+	default:
+		cond, args, err = valuesCond(t, k, "(j.value #>> '{}')", v)
+	}
+	if err != nil {
+		return err
+	}
+	w.add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
+	return nil
+}
+
+// valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
+// the values matches.
+func valuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
+	vals, err := sqldb.SplitValues(t, v)
+	if err != nil {
+		return "", nil, err
+	}
+	if k == sqldb.KUID {
+		uids, err := sqldb.UIDValues(t, vals)
+		if err != nil {
+			return "", nil, err
+		}
+		switch len(uids) {
+		case 0:
+			return "true", nil, nil
+		case 1:
+			return col + " = ?", []any{uids[0]}, nil
+		}
+		return col + " = ANY (?)", []any{uids}, nil
+	}
+	var conds []string
+	var args []any
+	for _, one := range vals {
+		one = strings.TrimSpace(one)
+		if one == "" || one == "*" {
+			return "true", nil, nil // one universal value makes the whole list universal
+		}
+		c, a, err := valueCond(k, col, one)
+		if err != nil {
+			return "", nil, fmt.Errorf("key %s: %w", t, err)
+		}
+		conds = append(conds, c)
+		args = append(args, a...)
+	}
+	if len(conds) == 1 {
+		return conds[0], args, nil
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args, nil
+}
+
+func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {
+	switch k {
+	case sqldb.KText:
+		if strings.ContainsAny(v, "*?") {
+			c, a := likeCond(col, sqldb.LikePattern(v))
+			return c, a, nil
+		}
+		return col + " = ?", []any{v}, nil
+	case sqldb.KInt:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return "", nil, fmt.Errorf("%q is not an integer: %w", v, store.ErrInvalid)
+		}
+		return col + " = ?", []any{n}, nil
+	case sqldb.KNumber:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return "", nil, fmt.Errorf("%q is not a number: %w", v, store.ErrInvalid)
+		}
+		return col + " = ?", []any{strconv.FormatFloat(f, 'g', -1, 64)}, nil
+	case sqldb.KDate, sqldb.KTime, sqldb.KDateTime:
+		r, err := sqldb.ParseRange(k, v)
+		switch {
+		case err != nil:
+			return "", nil, err
+		case r.Eq != "":
+			return col + " = ?", []any{r.Eq}, nil
+		case r.Lo == "":
+			return "(" + col + " > '' AND " + col + " < ?)", []any{r.Below}, nil
+		case r.Below == "":
+			return col + " >= ?", []any{r.Lo}, nil
+		}
+		return "(" + col + " >= ? AND " + col + " < ?)", []any{r.Lo, r.Below}, nil
+	}
+	return "", nil, fmt.Errorf("kind %d: %w", k, store.ErrInvalid)
+}
+
+// likeCond is col LIKE pattern ('\' escapes), with the range of the pattern's literal
+// prefix (prefixRange) when it has one.
+func likeCond(col, pattern string) (string, []any) {
+	cond, args := col+` LIKE ? ESCAPE '\'`, []any{pattern}
+	if lo, hi, ok := prefixRange(pattern); ok {
+		cond = "(" + col + " >= ? AND " + col + " < ? AND " + cond + ")"
+		args = []any{lo, hi, pattern}
+	}
+	return cond, args
+}
+
+// prefixRange is the range of the text that starts with the literal prefix of a LIKE
+// pattern, in byte order (COLLATE "C"): from the prefix to the prefix followed by the
+// greatest code point. PostgreSQL derives such a range itself for a pattern it knows
+// when planning; spelling it out keeps the index in use for a prepared statement's
+// generic plan too. (Text continuing the prefix with U+10FFFF itself, a noncharacter's
+// neighbour no name holds, would fall outside.)
+func prefixRange(pattern string) (lo, hi string, ok bool) {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c == '%' || c == '_' {
+			break
+		}
+		if c == '\\' && i+1 < len(pattern) {
+			i++
+			c = pattern[i]
+		}
+		b.WriteByte(c)
+	}
+	if b.Len() == 0 {
+		return "", "", false
+	}
+	lo = b.String()
+	return lo, lo + string(utf8.MaxRune), true
+}
+
+// pnCond matches a PN value on a name's columns (or JSON expressions), ignoring the case
+// of ASCII letters: a value with '=' against the whole name, any other against each group.
+func pnCond(full string, groups [3]string, v string) (string, []any) {
+	var alts []string
+	var args []any
+	for _, one := range strings.Split(v, `\`) {
+		one = strings.TrimSpace(one)
+		if one == "" || one == "*" {
+			return "true", nil
+		}
+		if strings.Contains(one, "=") {
+			p := dicom.ParsePersonName(one)
+			if !strings.ContainsAny(one, "*?") {
+				p = sqldb.NormPN(p)
+			}
+			c, a := pnTerm(full, p.String())
+			alts = append(alts, c)
+			args = append(args, a...)
+			continue
+		}
+		if !strings.ContainsAny(one, "*?") {
+			one = strings.TrimRight(one, "^ ")
+		}
+		var conds []string
+		for _, g := range groups {
+			c, a := pnTerm(g, one)
+			conds = append(conds, c)
+			args = append(args, a...)
+		}
+		alts = append(alts, "("+strings.Join(conds, " OR ")+")")
+	}
+	if len(alts) == 1 {
+		return alts[0], args
+	}
+	return "(" + strings.Join(alts, " OR ") + ")", args
+}
+
+// pnTerm compares one PN column or expression with one value, ignoring ASCII case.
+func pnTerm(col, v string) (string, []any) {
+	if strings.ContainsAny(v, "*?") {
+		return "ascii_lower(" + col + `) LIKE ? ESCAPE '\'`, []any{sqldb.FoldKey(sqldb.LikePattern(v))}
+	}
+	return "ascii_lower(" + col + ") = ?", []any{sqldb.FoldKey(v)}
+}
+
+// quarantinedCond selects the quarantined rows of reading_studies (aliased rq), as its
+// partial index does.
+const quarantinedCond = "rq.quarantined = 1"
