@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what pacsd's tests and benchmarks need on a fresh Debian machine, only when
 # missing: DCMTK (the real DIMSE peers), Orthanc and its DICOMweb plugin (a second peer, and
-# the DICOMweb benchmark's reference), GDCM and OpenJPEG tools
+# the DICOMweb benchmark's reference), PostgreSQL (store/postgres), GDCM and OpenJPEG tools
 # (JPEG 2000 test data and reference decoding), dicom3tools (IOD checks), Debian's Chromium and playwright-core (the
 # browser tests in browsertest/). Go itself is expected on PATH.
 set -euo pipefail
@@ -37,6 +37,10 @@ command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 # systemd-analyze verifies packaging/pacsd.service (cmd/pacsd TestSystemdUnit).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# PostgreSQL's server programs (initdb, postgres): store/postgres's tests and the cluster
+# tests start servers of their own in temporary directories (internal/pgtest), never the
+# system service.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 
