@@ -29,6 +29,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/internal/logtest"
+	"pacsd/internal/pgtest"
 	"pacsd/internal/peertest"
 )
 
@@ -52,7 +53,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
+	// pgtest.Main runs the tests and stops the PostgreSQL server a test may have started.
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
