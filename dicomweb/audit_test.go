@@ -38,7 +38,7 @@ func (r appendRecorder) Record(ctx context.Context, ev audit.Event) {
 type auditFixture struct {
 	url     string
 	archive *store.Archive
-	trail   *sqlite.Audit
+	trail   *sqlite.AuditDB
 }
 
 func newAuditFixture(t testing.TB, rec func(st audit.Store) audit.Auditor) *auditFixture {
@@ -67,10 +67,15 @@ func newAuditFixture(t testing.TB, rec func(st audit.Store) audit.Auditor) *audi
 			return next(c)
 		}
 	}
-	Register(e.Group("/dicomweb", login), a, Config{Logger: testLogger(), Audit: rec(idx.Audit())})
+	trail, err := idx.OpenAudit(context.Background()) // audit.db beside the index, as pacsd keeps it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trail.Close() })
+	Register(e.Group("/dicomweb", login), a, Config{Logger: testLogger(), Audit: rec(trail)})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &auditFixture{url: srv.URL + "/dicomweb", archive: a, trail: idx.Audit()}
+	return &auditFixture{url: srv.URL + "/dicomweb", archive: a, trail: trail}
 }
 
 func (f *auditFixture) put(t testing.TB, name string) *store.Instance {

@@ -73,19 +73,48 @@ func syslogTarget(s string) (network, addr string, err error) {
 	return u.Scheme, u.Host, nil
 }
 
-// auditTrail is the running audit trail: the recorder over the index's store, the syslog
-// forwarder when configured, and the daily purge. Close it after the servers have stopped
-// (nothing records any more) and before the index is closed.
+// auditTrail is the running audit trail: the recorder over its store, the syslog forwarder
+// when configured, and the daily purge. Close it after the servers have stopped (nothing
+// records any more) and before the index is closed.
 type auditTrail struct {
 	rec    *audit.Recorder
-	store  *sqlite.Audit
+	store  audit.Store
 	syslog *audit.Syslog // nil: not forwarding
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// legacy is the trail an older pacsd kept in the index's own tables (nil: none): copied
+	// into audit.db at the first start, then only purged, so that nothing is kept there
+	// longer than --audit-retention either.
+	legacy     audit.Store
+	closeStore func() error // closes store after the recorder; nil: closed with the index
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
+// startAudit starts the trail of a SQLite data directory: in audit.db beside the index
+// (sqlite.AuditPath: <data-dir>/audit.db), its own file so that the commits of audit events
+// do not cost the index's readers their page cache. The first start after an upgrade copies
+// the trail the index held (sqlite.AuditDB.ImportIndex).
 func startAudit(ctx context.Context, f auditFlags, idx *sqlite.Index, aet, organization string, log *slog.Logger) (*auditTrail, error) {
-	t := &auditTrail{store: idx.Audit()}
+	if idx == nil {
+		return nil, fmt.Errorf("audit trail: no SQLite index (on PostgreSQL, startAuditOn with its Audit)")
+	}
+	db, err := idx.OpenAudit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := startAuditOn(ctx, f, db, aet, organization, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	t.closeStore = db.Close
+	t.legacy = idx.Audit()
+	return t, nil
+}
+
+// startAuditOn starts the trail on st (sqlite.AuditDB, or postgres.Index.Audit(), which
+// is closed with its index).
+func startAuditOn(ctx context.Context, f auditFlags, st audit.Store, aet, organization string, log *slog.Logger) (*auditTrail, error) {
+	t := &auditTrail{store: st}
 	var sinks []audit.Sink
 	if f.syslog != "" {
 		network, addr, err := syslogTarget(f.syslog)
@@ -128,12 +157,18 @@ func (t *auditTrail) purge(ctx context.Context, keep time.Duration, log *slog.Lo
 	tick := time.NewTicker(24 * time.Hour)
 	defer tick.Stop()
 	for {
-		n, err := t.store.Purge(ctx, time.Now().Add(-keep))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("audit retention purge failed", "err", err)
-		case n > 0:
-			log.Info("audit events past retention purged", "events", n, "retention", retention(keep).String())
+		for _, st := range []audit.Store{t.store, t.legacy} {
+			if st == nil {
+				continue
+			}
+			n, err := st.Purge(ctx, time.Now().Add(-keep))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("audit retention purge failed", "err", err)
+			case n > 0:
+				log.Info("audit events past retention purged", "events", n, "retention", retention(keep).String(),
+					"index_copy", st == t.legacy)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -143,7 +178,8 @@ func (t *auditTrail) purge(ctx context.Context, keep time.Duration, log *slog.Lo
 	}
 }
 
-// Close stops the purge, writes what is queued, then lets the forwarder send what it has.
+// Close stops the purge, writes what is queued, then lets the forwarder send what it has,
+// and closes the trail's own database.
 func (t *auditTrail) Close() {
 	t.cancel()
 	t.rec.Close()
@@ -151,6 +187,9 @@ func (t *auditTrail) Close() {
 		t.syslog.Close()
 	}
 	t.wg.Wait()
+	if t.closeStore != nil {
+		t.closeStore()
+	}
 }
 
 // storeAudit records what C-STORE received: one event per association and study, not one

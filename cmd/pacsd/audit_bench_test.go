@@ -22,15 +22,17 @@ import (
 
 // BenchmarkIngestAudit is the C-STORE ingest path (File Meta Information, Archive.Put to
 // a durable blob and the index) with the audit trail off and on (the batching Recorder over
-// the index's SQLite store), side by side in one run. Each object comes on its own
-// association, as many DR modalities send: one event per object (with the patient's name,
-// so its search keys too), the worst case.
+// a SQLite store), side by side in one run, with the trail in two places: "index.db" in the
+// index's own tables (where pacsd kept it before audit.db) and "audit.db" in its own file
+// beside the index (startAudit's). Each object comes on its own association, as many DR
+// modalities send: one event per object (with the patient's name, so its search keys too),
+// the worst case.
 //
 // One iteration is a pair of blocks of ingestBlock objects, one per side, in alternating
 // order (audittest.CompareOnOff); an audit-on block ends with the writer's Flush, so that
 // its CPU time counts the writer. Run it as
 //
-//	go test -run '^$' -bench IngestAudit -benchtime 12x ./cmd/pacsd
+//	go test -run '^$' -bench IngestAudit -benchtime 30x ./cmd/pacsd
 //
 // and read cpu-delta-% (the process's CPU time per object, on against off),
 // cpu-delta-median-% and wall-delta-% (time per object).
@@ -62,9 +64,11 @@ func BenchmarkIngestAudit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	rec := audit.New(idx.Audit(), audit.Config{Logger: discardLog})
-	go rec.Run()
-	defer rec.Close()
+	trail, err := idx.OpenAudit(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer trail.Close()
 	n := 0
 	store1 := func(h *ingest) {
 		n++
@@ -79,28 +83,38 @@ func BenchmarkIngestAudit(b *testing.B) {
 		}
 	}
 	off := &ingest{archive: a, log: discardLog}
-	on := &ingest{archive: a, log: discardLog, audit: newStoreAudit(rec)}
-	run := func(audited bool) int {
-		h := off
-		if audited {
-			h = on
-		}
-		for range ingestBlock {
-			store1(h)
-		}
-		return ingestBlock
+	for _, where := range []struct {
+		name string
+		st   audit.Store
+	}{{"index.db", idx.Audit()}, {"audit.db", trail}} {
+		b.Run(where.name, func(b *testing.B) {
+			rec := audit.New(where.st, audit.Config{Logger: discardLog})
+			go rec.Run()
+			defer rec.Close()
+			on := &ingest{archive: a, log: discardLog, audit: newStoreAudit(rec)}
+			run := func(audited bool) int {
+				h := off
+				if audited {
+					h = on
+				}
+				for range ingestBlock {
+					store1(h)
+				}
+				return ingestBlock
+			}
+			settle := func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := rec.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run(false) // warm up
+			run(true)
+			settle()
+			audittest.CompareOnOff(b, run, settle)
+		})
 	}
-	settle := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := rec.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	run(false) // warm up
-	run(true)
-	settle()
-	audittest.CompareOnOff(b, run, settle)
 }
 
 // ingestBlock is the objects of one side of a BenchmarkIngestAudit pair: about 1.5 s, longer

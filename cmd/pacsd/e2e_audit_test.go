@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"io"
 	"net"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"pacsd/audit"
 	"pacsd/dicom"
+	"pacsd/store/sqlite"
 )
 
 // TestAuditTrail: a C-STORE from storescu and a QIDO-RS search with HTTP Basic
@@ -55,7 +58,8 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}()
 
-	n := startPacsd(t, t.TempDir(), "--dicomweb-open=false", "--audit-syslog", "tcp://"+collector.Addr().String())
+	dataDir := t.TempDir()
+	n := startPacsd(t, dataDir, "--dicomweb-open=false", "--audit-syslog", "tcp://"+collector.Addr().String())
 	admin, initial := n.initialAdmin(t)
 	browser := n.changePassword(t, admin, initial, "admin-password-e2e")
 
@@ -110,6 +114,26 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 
+	// The events are in audit.db beside the index, none in the index's own tables (the
+	// index's readers keep their page cache).
+	ctx := context.Background()
+	trail, err := sqlite.OpenAudit(ctx, filepath.Join(dataDir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	if p, err := trail.Search(ctx, audit.Filter{Actions: []audit.Action{audit.ActionStore}}); err != nil || len(p.Events) == 0 {
+		t.Errorf("audit.db: %d C-STORE events, %v", len(p.Events), err)
+	}
+	idx, err := sqlite.Open(ctx, filepath.Join(dataDir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if p, err := idx.Audit().Search(ctx, audit.Filter{}); err != nil || len(p.Events) != 0 {
+		t.Errorf("index.db's audit tables: %d events, %v; want none", len(p.Events), err)
+	}
+
 	// The collector got the C-STORE's event as a DICOM audit message.
 	timeout := time.After(30 * time.Second)
 	for {
@@ -123,6 +147,62 @@ func TestAuditTrail(t *testing.T) {
 		case <-timeout:
 			t.Fatal("no DICOM Instances Transferred message reached the syslog collector")
 		}
+	}
+}
+
+// TestAuditTrailUpgrade: a data directory whose index holds the audit trail (as pacsd kept
+// it before audit.db) starts with that trail in audit.db: the events an older pacsd recorded
+// are in the administrator's export, with their record numbers.
+func TestAuditTrailUpgrade(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	idx, err := sqlite.Open(ctx, filepath.Join(dataDir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := []audit.Event{
+		{Time: time.Now().Add(-48 * time.Hour), Actor: audit.User(3, "li.na", "10.0.0.8"), Action: audit.ActionStudyView,
+			PatientID: "P-OLD", PatientName: "张^伟", StudyUID: "1.2.3.4", Object: "before-upgrade-1"},
+		{Time: time.Now().Add(-47 * time.Hour), Actor: audit.AE("TOWN_B", "10.0.0.9"), Action: audit.ActionRetrieve,
+			PatientID: "P-OLD", StudyUID: "1.2.3.4", Object: "before-upgrade-2"},
+	}
+	if err := idx.Audit().Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	p, err := idx.Audit().Search(ctx, audit.Filter{})
+	if err != nil || len(p.Events) != 2 {
+		t.Fatalf("index's trail: %d events, %v", len(p.Events), err)
+	}
+	ids := map[string]string{}
+	for _, e := range p.Events {
+		ids[e.Object] = strconv.FormatInt(e.ID, 10)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startPacsd(t, dataDir)
+	admin, initial := n.initialAdmin(t)
+	browser := n.changePassword(t, admin, initial, "admin-password-e2e")
+	resp, err := browser.Get(n.baseURL + "/admin/audit.csv?patient_id=P-OLD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\uFEFF"))).ReadAll()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: %d %v", resp.StatusCode, err)
+	}
+	found := map[string]string{}
+	for _, r := range rows[1:] {
+		// 时间 操作 结果 说明 操作者类型 用户ID 用户名 AE 地址 患者ID 患者姓名 检查UID 对象 记录号
+		if strings.HasPrefix(r[12], "before-upgrade") {
+			found[r[12]] = r[14]
+		}
+	}
+	if len(found) != 2 || found["before-upgrade-1"] != ids["before-upgrade-1"] || found["before-upgrade-2"] != ids["before-upgrade-2"] {
+		t.Errorf("export after the upgrade holds %v, want the index's events with their numbers %v", found, ids)
 	}
 }
 

@@ -15,8 +15,7 @@ import (
 func BenchmarkAuditAppend(b *testing.B) {
 	for _, n := range []int{1, 16, 256} {
 		b.Run(fmt.Sprint("batch=", n), func(b *testing.B) {
-			idx, _ := openAuditIndex(b)
-			st := idx.Audit()
+			st, _ := openAuditDB(b)
 			batch := make([]audit.Event, n)
 			at := time.Now()
 			for i := range batch {

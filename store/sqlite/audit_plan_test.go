@@ -8,19 +8,20 @@ import (
 	"time"
 
 	"pacsd/audit"
+	"pacsd/store/sqldb"
 )
 
-// TestAuditPlans keeps the audit page's searches off full scans and, except for the name
+// TestAuditPlans (on audit.db) keeps the audit page's searches off full scans and, except for the name
 // search and several actions at once, off sorting: a page walks one index newest first and
 // stops at the page size, however many millions of events the trail holds.
 func TestAuditPlans(t *testing.T) {
-	x, err := Open(context.Background(), filepath.Join(t.TempDir(), "index.db"))
+	a, err := OpenAudit(context.Background(), filepath.Join(t.TempDir(), AuditFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.Close()
+	defer a.Close()
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	after := fmtTime(day) + "~42"
+	after := sqldb.FormatTime(day) + "~42"
 	for _, tc := range []struct {
 		name  string
 		f     audit.Filter
@@ -43,11 +44,11 @@ func TestAuditPlans(t *testing.T) {
 		{"name in range", audit.Filter{PatientName: "zhang", From: day}, "audit_names", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args, _, err := auditQuery(tc.f)
+			q, args, _, err := sqldb.AuditQuery(tc.f, auditSearch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan := queryPlan(t, x, q, args...)
+			plan := queryPlan(t, a.db, q, args...)
 			all := strings.Join(plan, "|")
 			for _, step := range plan {
 				// "SCAN n" reads the name search's own result (the matching keys' events).
