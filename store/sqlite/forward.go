@@ -11,6 +11,7 @@ import (
 
 	"pacsd/forward"
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // Forwarding is the forwarding queue and its configuration on this index (forward.Queue;
@@ -46,65 +47,24 @@ func enqueueForwards(tx *sql.Tx, inst *store.Instance, modality string) error {
 
 func fwdTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 
-func parseFwdTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, _ := time.Parse(timeFormat, s)
-	return t
-}
-
-// fwdErr maps database errors to forward's sentinels (a duplicate name is invalid).
+// fwdErr maps database errors to forward's sentinels (a duplicate name is invalid); nil
+// stays nil.
 func fwdErr(op string, err error) error {
-	var se sqlite3.Error
-	switch {
-	case errors.Is(err, forward.ErrNotFound), errors.Is(err, forward.ErrInvalid):
-		return fmt.Errorf("%s: %w", op, err)
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("%s: %w", op, forward.ErrNotFound)
-	case errors.As(err, &se) && se.Code == sqlite3.ErrConstraint:
-		return fmt.Errorf("%s: %w: %w", op, forward.ErrInvalid, err)
-	}
-	return dbErr(op, err)
-}
-
-const destSelect = `SELECT id, name, kind, ae, url, auth, username, secret, enabled FROM forward_destinations `
-
-func scanDest(row interface{ Scan(...any) error }) (forward.Destination, error) {
-	var d forward.Destination
-	err := row.Scan(&d.ID, &d.Name, &d.Kind, &d.AETitle, &d.URL, &d.Auth, &d.User, &d.Secret, &d.Enabled)
-	d.HasSecret = d.Secret != ""
-	return d, err
+	return sqldb.ForwardErr(op, err, func(err error) bool {
+		var se sqlite3.Error
+		return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+	}, dbErr)
 }
 
 // Destinations lists every destination by name, secrets included.
 func (f *Forwarding) Destinations(ctx context.Context) ([]forward.Destination, error) {
-	rows, err := f.x.r.QueryContext(ctx, destSelect+"ORDER BY name")
-	if err != nil {
-		return nil, fwdErr("forward destinations", err)
-	}
-	defer rows.Close()
-	var out []forward.Destination
-	for rows.Next() {
-		d, err := scanDest(rows)
-		if err != nil {
-			return nil, fwdErr("forward destinations", err)
-		}
-		out = append(out, d)
-	}
-	return out, fwdErr0("forward destinations", rows.Err())
-}
-
-func fwdErr0(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fwdErr(op, err)
+	return sqldb.QueryAll(ctx, f.x.r, fwdErr, "forward destinations", sqldb.ScanDestination,
+		`SELECT `+sqldb.DestinationCols+` FROM forward_destinations ORDER BY name`)
 }
 
 // Destination returns one destination, secret included.
 func (f *Forwarding) Destination(ctx context.Context, id int64) (forward.Destination, error) {
-	d, err := scanDest(f.x.r.QueryRowContext(ctx, destSelect+"WHERE id = ?", id))
+	d, err := sqldb.ScanDestination(f.x.r.QueryRowContext(ctx, `SELECT `+sqldb.DestinationCols+` FROM forward_destinations WHERE id = ?`, id))
 	if err != nil {
 		return d, fwdErr(fmt.Sprintf("forward destination %d", id), err)
 	}
@@ -139,26 +99,13 @@ func (f *Forwarding) DeleteDestination(ctx context.Context, id int64) error {
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
 		return execExisting(tx, fmt.Errorf("destination %d: %w", id, forward.ErrNotFound), "DELETE FROM forward_destinations WHERE id = ?", id)
 	})
-	return fwdErr0("delete forward destination", err)
+	return fwdErr("delete forward destination", err)
 }
 
 // Rules lists every rule, by destination then id.
 func (f *Forwarding) Rules(ctx context.Context) ([]forward.Rule, error) {
-	rows, err := f.x.r.QueryContext(ctx, `SELECT id, dest_id, site, calling_ae, modality, sop_class, enabled
-		FROM forward_rules ORDER BY dest_id, id`)
-	if err != nil {
-		return nil, fwdErr("forward rules", err)
-	}
-	defer rows.Close()
-	var out []forward.Rule
-	for rows.Next() {
-		var r forward.Rule
-		if err := rows.Scan(&r.ID, &r.DestinationID, &r.Site, &r.CallingAE, &r.Modality, &r.SOPClassUID, &r.Enabled); err != nil {
-			return nil, fwdErr("forward rules", err)
-		}
-		out = append(out, r)
-	}
-	return out, fwdErr0("forward rules", rows.Err())
+	return sqldb.QueryAll(ctx, f.x.r, fwdErr, "forward rules", sqldb.ScanRule,
+		`SELECT `+sqldb.RuleCols+` FROM forward_rules ORDER BY dest_id, id`)
 }
 
 // SaveRule inserts r (ID 0, which it sets) or updates it.
@@ -176,7 +123,7 @@ func (f *Forwarding) SaveRule(ctx context.Context, r *forward.Rule) error {
 			`UPDATE forward_rules SET dest_id=?, site=?, calling_ae=?, modality=?, sop_class=?, enabled=?, updated_at=? WHERE id=?`,
 			r.DestinationID, r.Site, r.CallingAE, r.Modality, r.SOPClassUID, r.Enabled, now, r.ID)
 	})
-	return fwdErr0("save forward rule", err)
+	return fwdErr("save forward rule", err)
 }
 
 // DeleteRule removes a rule; what it queued stays queued.
@@ -184,7 +131,7 @@ func (f *Forwarding) DeleteRule(ctx context.Context, id int64) error {
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
 		return execExisting(tx, fmt.Errorf("rule %d: %w", id, forward.ErrNotFound), "DELETE FROM forward_rules WHERE id = ?", id)
 	})
-	return fwdErr0("delete forward rule", err)
+	return fwdErr("delete forward rule", err)
 }
 
 // Claim implements forward.Queue: the oldest due job's study, its due jobs in arrival order.
@@ -240,7 +187,7 @@ func (f *Forwarding) Release(ctx context.Context, owner string, now time.Time) e
 		_, err := tx.Exec(`UPDATE forward_queue SET next_at = ?, owner = '' WHERE state = 'pending' AND owner = ?`, fwdTime(now), owner)
 		return err
 	})
-	return fwdErr0("release forwards", err)
+	return fwdErr("release forwards", err)
 }
 
 // Done implements forward.Queue. Only pending rows change: a row sent stays sent.
@@ -281,7 +228,7 @@ func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.
 		}
 		return err
 	})
-	return fwdErr0("record forwards", err)
+	return fwdErr("record forwards", err)
 }
 
 // Enqueue implements forward.Queue (a manual re-send).
@@ -334,26 +281,5 @@ func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (in
 
 // Statuses implements forward.Queue, secrets cleared.
 func (f *Forwarding) Statuses(ctx context.Context) ([]forward.Status, error) {
-	rows, err := f.x.r.QueryContext(ctx, `SELECT d.id, d.name, d.kind, d.ae, d.url, d.auth, d.username, d.secret <> '', d.enabled,
-		d.failing_since, d.last_error, d.last_success,
-		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'pending'),
-		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'sent'),
-		(SELECT count(*) FROM forward_queue q WHERE q.dest_id = d.id AND q.state = 'failed')
-		FROM forward_destinations d ORDER BY d.name`)
-	if err != nil {
-		return nil, fwdErr("forward status", err)
-	}
-	defer rows.Close()
-	var out []forward.Status
-	for rows.Next() {
-		var s forward.Status
-		var failing, success string
-		if err := rows.Scan(&s.ID, &s.Name, &s.Kind, &s.AETitle, &s.URL, &s.Auth, &s.User, &s.HasSecret, &s.Enabled,
-			&failing, &s.LastError, &success, &s.Queued, &s.Sent, &s.Failed); err != nil {
-			return nil, fwdErr("forward status", err)
-		}
-		s.FailingSince, s.LastSuccess = parseFwdTime(failing), parseFwdTime(success)
-		out = append(out, s)
-	}
-	return out, fwdErr0("forward status", rows.Err())
+	return sqldb.QueryAll(ctx, f.x.r, fwdErr, "forward status", sqldb.ScanStatus, sqldb.StatusQuery)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pacsd/hl7"
+	"pacsd/store/sqldb"
 )
 
 // HL7 keeps what package hl7 needs in the index (migration 0014): the received messages
@@ -36,20 +37,9 @@ func (h *HL7) KeepRejected(ctx context.Context, r hl7.Rejected) error {
 // Rejected lists refused messages, newest first, at most limit (0: 100) before the ID
 // before (0: from the newest).
 func (h *HL7) Rejected(ctx context.Context, before int64, limit int) ([]hl7.Rejected, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	return queryAll(ctx, h.x.r, "refused hl7 messages", func(s interface{ Scan(...any) error }) (hl7.Rejected, error) {
-		var r hl7.Rejected
-		var at string
-		err := s.Scan(&r.ID, &at, &r.Remote, &r.MessageType, &r.ControlID, &r.Code, &r.Reason, &r.Raw)
-		r.ReceivedAt = parseTime(at)
-		return r, err
-	}, `SELECT id, received_at, remote, message_type, control_id, ack_code, reason, raw FROM hl7_rejected
-		WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	before, limit = sqldb.RejectedPage(before, limit)
+	return queryAll(ctx, h.x.r, "refused hl7 messages", sqldb.ScanRejected, `SELECT `+sqldb.RejectedCols+`
+		FROM hl7_rejected WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
 }
 
 // EnqueueOutbound implements hl7.Outbox.
@@ -66,29 +56,16 @@ func (h *HL7) EnqueueOutbound(ctx context.Context, msgs []hl7.Outbound) error {
 	})
 }
 
-const outboxCols = `id, dest, study_uid, version, payload, created_at, attempts, next_at, last_error, sent_at`
-
-func scanOutbound(s interface{ Scan(...any) error }) (hl7.Outbound, error) {
-	var m hl7.Outbound
-	var created, next, sent string
-	err := s.Scan(&m.ID, &m.Dest, &m.StudyUID, &m.Version, &m.Payload, &created, &m.Attempts, &next, &m.LastError, &sent)
-	m.CreatedAt, m.NextAt, m.SentAt = parseTime(created), parseTime(next), parseTime(sent)
-	return m, err
-}
-
 // DueOutbound implements hl7.Outbox.
 func (h *HL7) DueOutbound(ctx context.Context, now time.Time, limit int) ([]hl7.Outbound, error) {
-	return queryAll(ctx, h.x.r, "reports to send", scanOutbound, `SELECT `+outboxCols+` FROM hl7_outbox
+	return queryAll(ctx, h.x.r, "reports to send", sqldb.ScanOutbound, `SELECT `+sqldb.OutboxCols+` FROM hl7_outbox
 		WHERE sent_at = '' AND next_at <= ? ORDER BY next_at, id LIMIT ?`, fmtTime(now), limit)
 }
 
 // Outbound lists the queue, newest first (sent ones too), for the administrator.
 func (h *HL7) Outbound(ctx context.Context, limit int) ([]hl7.Outbound, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	return queryAll(ctx, h.x.r, "reports sent", scanOutbound, `SELECT `+outboxCols+` FROM hl7_outbox
-		ORDER BY id DESC LIMIT ?`, limit)
+	return queryAll(ctx, h.x.r, "reports sent", sqldb.ScanOutbound, `SELECT `+sqldb.OutboxCols+` FROM hl7_outbox
+		ORDER BY id DESC LIMIT ?`, sqldb.OutboundLimit(limit))
 }
 
 // MarkOutbound implements hl7.Outbox.
@@ -103,21 +80,14 @@ func (h *HL7) MarkOutbound(ctx context.Context, m hl7.Outbound) error {
 	})
 }
 
-// ReportRef names one signed report version.
-type ReportRef struct {
-	StudyUID string
-	Version  int
-}
+// ReportRef names one signed report version (sqldb's, shared with PostgreSQL).
+type ReportRef = sqldb.ReportRef
 
 // UnqueuedReports lists the report versions signed (final or amended) at or after since that
 // have no row in the outbox for dest: what a crash between a signature's commit and its
 // queueing left behind (cmd/pacsd queues them at start). Oldest first, at most limit.
 func (h *HL7) UnqueuedReports(ctx context.Context, dest string, since time.Time, limit int) ([]ReportRef, error) {
-	return queryAll(ctx, h.x.r, "reports not queued for "+dest, func(s interface{ Scan(...any) error }) (ReportRef, error) {
-		var r ReportRef
-		err := s.Scan(&r.StudyUID, &r.Version)
-		return r, err
-	}, `SELECT r.study_uid, r.version FROM reports r
+	return queryAll(ctx, h.x.r, "reports not queued for "+dest, sqldb.ScanReportRef, `SELECT r.study_uid, r.version FROM reports r
 		WHERE r.status <> 'draft' AND r.signed_at >= ?
 			AND NOT EXISTS (SELECT 1 FROM hl7_outbox o WHERE o.dest = ? AND o.study_uid = r.study_uid AND o.version = r.version)
 		ORDER BY r.signed_at LIMIT ?`, fmtTime(since), dest, limit)
