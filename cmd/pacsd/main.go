@@ -7,6 +7,7 @@
 //	pacsd check [flags]          check the index against the stored objects (--repair)
 //	pacsd migrate --to s3 [flags] move a folder archive into an S3 bucket
 //	pacsd restore [flags]        rebuild a lost server's databases from the bucket's replica
+//	pacsd reindex [flags]        rebuild the index (and signed reports) from the objects alone
 package main
 
 import (
@@ -51,11 +52,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args, stdout, stderr)
+	case "reindex":
+		return runReindex(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo|check|migrate|restore] [flags]; pacsd CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: pacsd [serve|send|echo|check|migrate|restore|reindex] [flags]; pacsd CMD -h for flags")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, send, echo, check, migrate, restore)", cmd)
+		return fmt.Errorf("unknown command %q (serve, send, echo, check, migrate, restore, reindex)", cmd)
 	}
 }
 
