@@ -225,6 +225,10 @@ func (a *Archive) put(ctx context.Context, r io.Reader, req PutRequest) (putResu
 	if err != nil {
 		return putResult{inst: inst}, err
 	}
+	// 4b. In cluster mode (UploadConfig.WriteThrough), in the remote store too.
+	if undo, err = a.wb.writeThrough(ctx, inst, existing, undo); err != nil {
+		return putResult{inst: inst}, err
+	}
 	// 5. The index committed: only now success.
 	prev, err := a.commit(ctx, inst)
 	if err != nil {
@@ -405,7 +409,8 @@ func (a *Archive) makeDurable(ctx context.Context, sp *spoolFile, inst, existing
 // it replaced, if any.
 func (a *Archive) commit(ctx context.Context, inst *Instance) (prev *Instance, err error) {
 	inst.ReceivedAt = a.cfg.now().UTC()
-	inst.Uploaded, inst.Evicted = false, false // a new local blob, to be uploaded if there is a remote
+	// A new local blob, to be uploaded if there is a remote, unless written through already.
+	inst.Uploaded, inst.Evicted = a.wb.writesThrough(), false
 	prev, err = a.idx.PutInstance(ctx, inst)
 	if err != nil {
 		return nil, indexError("put "+inst.SOPInstanceUID+": index", err)

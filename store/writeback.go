@@ -9,6 +9,8 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,19 @@ type UploadConfig struct {
 	// modalities get the disk and CPU first; this is how the spool hides the remote store
 	// from them. 0 means one minute; < 0 uploads at once.
 	YieldMax time.Duration
+	// WriteThrough is cluster mode (several nodes over one index and one bucket): Put
+	// uploads each new object, verified as the write-back verifies it, before the index
+	// records it (as uploaded), and only then acknowledges it. An object acknowledged by
+	// one node is then readable from every node at once, and a node lost after an ack
+	// leaves nothing that only it held. The price: Put waits for the remote store, and
+	// while that is unreachable new objects are refused (ErrUnavailable) instead of
+	// spooled. The local copy stays as this node's read cache under LocalBudget, evicted
+	// by this node alone (oldest written first) without touching the index: the index's
+	// Evicted flag is shared by every node and would send them all to the remote store.
+	// MaxPending has nothing to bound: nothing waits for upload. Objects that were
+	// pending when write-through was switched on are still uploaded by the node that
+	// holds them; the other nodes pass them over.
+	WriteThrough bool
 }
 
 // SpoolStats are the write-back counters (exposed on /metrics by cmd/pacsd). Counts since
@@ -78,6 +93,7 @@ type writeBack struct {
 	evictedObjects, evictedBytes                         atomic.Int64
 
 	evictMu sync.Mutex // one eviction pass at a time
+	listed  bool       // write-through: localBytes was counted by listing the local store (under evictMu)
 
 	kick      chan struct{} // new pending work, or a worker finished
 	evictKick chan struct{}
@@ -244,11 +260,21 @@ func (w *writeBack) start(ctx context.Context, remoteName string) error {
 	}
 	w.pendingObjects.Store(u.PendingObjects)
 	w.pendingBytes.Store(u.PendingBytes)
-	w.localBytes.Store(u.LocalBytes)
 	w.spoolBytes.Store(spool)
-	if u.PendingObjects > 0 {
+	switch {
+	case w.cfg.WriteThrough:
+		// The index's counts are every node's: this node's cache is counted by the first
+		// eviction pass, which lists it (in the background, not before serving).
+		if u.PendingObjects > 0 {
+			w.log.Warn("objects received before write-through are not yet uploaded; the node that holds them uploads them",
+				"pending_objects", u.PendingObjects, "pending_bytes", u.PendingBytes)
+		}
+	case u.PendingObjects > 0:
+		w.localBytes.Store(u.LocalBytes)
 		w.log.Info("resuming uploads", "pending_objects", u.PendingObjects, "pending_bytes", u.PendingBytes,
 			"spool_bytes", spool)
+	default:
+		w.localBytes.Store(u.LocalBytes)
 	}
 
 	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -286,7 +312,7 @@ func (w *writeBack) yielding(r BlobRef) bool {
 
 // checkSpool refuses new objects while the spool is over its hard limit.
 func (w *writeBack) checkSpool() error {
-	if w == nil || w.cfg.MaxPending <= 0 {
+	if w == nil || w.cfg.MaxPending <= 0 || w.cfg.WriteThrough {
 		return nil
 	}
 	if n := w.spoolBytes.Load(); n > w.cfg.MaxPending {
@@ -299,6 +325,15 @@ func (w *writeBack) checkSpool() error {
 // stored accounts for a Put that committed inst (replacing prev, if not nil).
 func (w *writeBack) stored(inst, prev *Instance) {
 	if w == nil {
+		return
+	}
+	if inst.Uploaded { // written through: only this node's cache grew
+		if prev != nil {
+			w.forgetPending(prev)
+		}
+		if w.localBytes.Add(inst.Size) > w.cfg.LocalBudget {
+			w.poke(w.evictKick)
+		}
 		return
 	}
 	if prev != nil {
@@ -336,15 +371,20 @@ func (w *writeBack) restored(inst, prev *Instance) {
 // keeps it as a version, which is neither uploaded nor evicted from then on (a version
 // replaced before its upload stays local only, one replaced after it stays where it was).
 func (w *writeBack) forget(prev *Instance) {
+	w.forgetPending(prev)
+	if !prev.Evicted {
+		w.localBytes.Add(-prev.Size)
+	}
+}
+
+// forgetPending removes a replaced record from the upload counters, when it was pending.
+func (w *writeBack) forgetPending(prev *Instance) {
 	if !prev.Uploaded {
 		w.pendingObjects.Add(-1)
 		w.pendingBytes.Add(-prev.Size)
 		if !prev.ReceivedAt.Before(w.since) {
 			w.spoolBytes.Add(-prev.Size)
 		}
-	}
-	if !prev.Evicted {
-		w.localBytes.Add(-prev.Size)
 	}
 }
 
@@ -451,6 +491,13 @@ func (w *writeBack) upload(ctx context.Context, r BlobRef) {
 		return // shutting down: still pending, redone after the next start
 	}
 	if errors.Is(err, errLocalCopy) {
+		if w.cfg.WriteThrough && errors.Is(err, ErrNotFound) {
+			// Received before write-through by another node, whose disk holds it (or lost:
+			// Check reports that): nothing this node can upload, and no failure of its own.
+			w.log.Debug("pending object not held by this node", "sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey)
+			w.skipFor(r, 10*time.Minute)
+			return
+		}
 		w.failures.Add(1)
 		// Is it still the indexed blob? A replaced or deleted record explains a missing file.
 		inst, ierr := w.a.idx.Instance(ctx, r.SOPInstanceUID)
@@ -459,9 +506,7 @@ func (w *writeBack) upload(ctx context.Context, r BlobRef) {
 		}
 		w.log.Error("cannot upload: the local copy is damaged or gone; retrying in 10 min",
 			"sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey, "err", err)
-		w.mu.Lock()
-		w.skip[r.SOPInstanceUID] = time.Now().Add(10 * time.Minute)
-		w.mu.Unlock()
+		w.skipFor(r, 10*time.Minute)
 		return
 	}
 	if err != nil {
@@ -491,18 +536,30 @@ func (w *writeBack) upload(ctx context.Context, r BlobRef) {
 	if !r.ReceivedAt.Before(w.since) {
 		w.spoolBytes.Add(-r.Size)
 	}
+	w.uploaded(r)
+	w.log.Debug("uploaded", "sop_instance_uid", r.SOPInstanceUID, "size", r.Size, "took", time.Since(start))
+	w.poke(w.evictKick)
+}
+
+// skipFor leaves r out of the upload queue for d.
+func (w *writeBack) skipFor(r BlobRef, d time.Duration) {
+	w.mu.Lock()
+	w.skip[r.SOPInstanceUID] = time.Now().Add(d)
+	w.mu.Unlock()
+}
+
+// uploaded counts a verified upload, which also says that the remote store is reachable.
+func (w *writeBack) uploaded(r BlobRef) {
 	w.uploadedObjects.Add(1)
 	w.uploadedBytes.Add(r.Size)
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.downSince.IsZero() {
 		w.log.Info("remote store reachable again", "down_for", time.Since(w.downSince).Round(time.Second))
 	}
-	w.backoff, w.downSince = 0, time.Time{}
+	w.backoff, w.downSince, w.pauseUntil = 0, time.Time{}, time.Time{}
 	delete(w.skip, r.SOPInstanceUID)
 	w.rate.add(time.Now(), r.Size)
-	w.mu.Unlock()
-	w.log.Debug("uploaded", "sop_instance_uid", r.SOPInstanceUID, "size", r.Size, "took", time.Since(start))
-	w.poke(w.evictKick)
 }
 
 func (w *writeBack) copyUp(ctx context.Context, r BlobRef) error {
@@ -628,6 +685,9 @@ func (w *writeBack) evictLoop(ctx context.Context) {
 func (w *writeBack) cached() int64 { return w.localBytes.Load() - w.pendingBytes.Load() }
 
 func (w *writeBack) evict(ctx context.Context) error {
+	if w.cfg.WriteThrough {
+		return w.evictCache(ctx)
+	}
 	// One pass at a time (the loop's and Drain's): a pass that finds nothing left to evict
 	// then knows the other has finished counting what it evicted.
 	w.evictMu.Lock()
@@ -673,6 +733,155 @@ func (w *writeBack) evictOne(ctx context.Context, r BlobRef) error {
 	w.localBytes.Add(-r.Size)
 	w.evictedObjects.Add(1)
 	w.evictedBytes.Add(r.Size)
+	return nil
+}
+
+// writesThrough reports whether Put uploads before it indexes (UploadConfig.WriteThrough).
+func (w *writeBack) writesThrough() bool { return w != nil && w.cfg.WriteThrough }
+
+// writeThrough is Put's step between the durable local blob and the index (cluster mode):
+// it copies inst's blob to the remote store, verified as upload does, so that the index
+// records it as uploaded and every node can read it once it is acknowledged. undo removes
+// the local blob of a Put that fails; writeThrough calls it when the upload fails, and
+// returns the undo of a Put failing later, which removes the remote copy too. Without
+// write-through it returns undo as it is. After a failed upload, Puts are refused at once
+// (ErrUnavailable) for UploadConfig.RetryMin, so that an outage costs a modality one
+// timeout, not one per object.
+func (w *writeBack) writeThrough(ctx context.Context, inst, existing *Instance, undo func()) (func(), error) {
+	if !w.writesThrough() {
+		return undo, nil
+	}
+	op := "put " + inst.SOPInstanceUID + ": write through to the remote store"
+	w.mu.Lock()
+	down, retry := w.downSince, w.pauseUntil
+	w.mu.Unlock()
+	if time.Now().Before(retry) {
+		undo()
+		return nil, fmt.Errorf("%s: unreachable since %s: %w", op, down.Format(time.RFC3339), ErrUnavailable)
+	}
+	r := BlobRef{SOPInstanceUID: inst.SOPInstanceUID, BlobKey: inst.BlobKey, Size: inst.Size, SHA256: inst.SHA256}
+	if err := w.copyUp(ctx, r); err != nil {
+		undo()
+		if ctx.Err() == nil && !errors.Is(err, errLocalCopy) {
+			w.throughFailed(err)
+		}
+		return nil, ioError(op, err)
+	}
+	w.uploaded(r)
+	return func() {
+		undo()
+		if w.a.blobInUse(ctx, inst, existing) {
+			return
+		}
+		if err := w.a.remote.Delete(context.WithoutCancel(ctx), inst.BlobKey); err != nil {
+			w.log.Warn("cannot remove the remote copy of a failed put", "blob_key", inst.BlobKey, "err", err)
+		}
+	}, nil
+}
+
+// throughFailed refuses Puts for RetryMin after a failed write-through: no growing back-off,
+// since each Put is a modality waiting, and the next one after the pause tries again.
+func (w *writeBack) throughFailed(err error) {
+	w.failures.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pauseUntil = time.Now().Add(w.cfg.RetryMin)
+	if w.downSince.IsZero() {
+		w.downSince = time.Now()
+		w.log.Warn("remote store unreachable: new objects are refused until it answers (write-through)",
+			"err", err, "retry_in", w.cfg.RetryMin)
+	}
+}
+
+// blobInUse reports whether a record other than the failed Put's may name inst's blob key,
+// so that undoing the Put must not remove that blob: the record the Put found (the same
+// content re-stored to repair it), a kept version with this content, or, in a cluster, the
+// record another node committed for the same content meanwhile. When the index cannot
+// tell, it answers true: a stray blob is harmless (Check reports it), a lost one is not.
+func (a *Archive) blobInUse(ctx context.Context, inst, existing *Instance) bool {
+	if existing != nil && existing.BlobKey == inst.BlobKey {
+		return true
+	}
+	cur, err := a.idx.Instance(context.WithoutCancel(ctx), inst.SOPInstanceUID)
+	switch {
+	case err == nil && cur.BlobKey == inst.BlobKey:
+		return true
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return true
+	}
+	return a.keptVersion(ctx, inst)
+}
+
+// evictCache keeps this node's local copies within LocalBudget in write-through mode. The
+// index cannot say which node holds what, so the local store's listing does: one pass
+// sums its bytes by minute written, the second removes the oldest minutes' objects down
+// to nine tenths of the budget (so that the next listing waits for a tenth of the budget
+// to arrive). Memory stays one counter per minute, whatever the number of objects. Only a
+// copy of an uploaded object that the index names is removed, under the instance's lock
+// (a Put writing that key waits); nothing is recorded in the index: every other node keeps
+// reading its own copy.
+func (w *writeBack) evictCache(ctx context.Context) error {
+	w.evictMu.Lock()
+	defer w.evictMu.Unlock()
+	// The budget bounds every local byte: the index's pending counts are every node's, and
+	// the few objects pending from before write-through are never removed here.
+	if w.listed && w.localBytes.Load() <= w.cfg.LocalBudget {
+		return nil
+	}
+	byMinute := map[int64]int64{}
+	var total int64
+	err := w.a.blobs.List(ctx, func(bi BlobInfo) error {
+		byMinute[bi.ModTime.Unix()/60] += bi.Size
+		total += bi.Size
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list the local store: %w", err)
+	}
+	// Puts since the listing began may be counted twice until the next listing.
+	w.localBytes.Store(total)
+	w.listed = true
+	if total <= w.cfg.LocalBudget {
+		return nil
+	}
+	minutes := slices.Sorted(maps.Keys(byMinute))
+	excess, last := total-(w.cfg.LocalBudget-w.cfg.LocalBudget/10), int64(0)
+	for _, m := range minutes {
+		last = m
+		if excess -= byMinute[m]; excess <= 0 {
+			break
+		}
+	}
+	return w.a.blobs.List(ctx, func(bi BlobInfo) error {
+		if bi.ModTime.Unix()/60 > last {
+			return nil
+		}
+		return w.dropCached(ctx, bi)
+	})
+}
+
+// dropCached removes one local copy if it is the uploaded blob of its instance's record.
+func (w *writeBack) dropCached(ctx context.Context, bi BlobInfo) error {
+	sop := keySOP(bi.Key)
+	if sop == "" {
+		return nil // not a blob Put wrote
+	}
+	defer w.a.locks.lock(sop)()
+	inst, err := w.a.idx.Instance(ctx, sop)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // a leftover or a kept version's: Check's business
+	case err != nil:
+		return err
+	case inst.BlobKey != bi.Key || !inst.Uploaded:
+		return nil
+	}
+	if err := w.a.blobs.Delete(ctx, bi.Key); err != nil {
+		return fmt.Errorf("remove cached copy %s: %w", bi.Key, err)
+	}
+	w.localBytes.Add(-bi.Size)
+	w.evictedObjects.Add(1)
+	w.evictedBytes.Add(bi.Size)
 	return nil
 }
 

@@ -229,6 +229,10 @@ func (v *Viewer) Start(ctx context.Context) {
 	}()
 }
 
+// StudiesChanged tells the open live worklists that studies changed elsewhere (another
+// node sharing the database stored objects: postgres.Index.Listen), as a local Put does.
+func (v *Viewer) StudiesChanged() { v.events.publish("studies") }
+
 // CloseEvents ends the open event streams (live worklists), so an http.Server's Shutdown
 // is not held up by them: give it to http.Server.RegisterOnShutdown.
 func (v *Viewer) CloseEvents() { v.events.close() }
