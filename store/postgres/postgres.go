@@ -27,8 +27,9 @@ const migrationLock = 0x7061637364
 // Index is pacsd's catalogue on one PostgreSQL database: the store.Index, and through
 // Reading, Audit, Forwarding and HL7 the other records kept beside it.
 type Index struct {
-	db  *sql.DB
-	url string
+	db    *sql.DB
+	url   string
+	peers peerCache // the AE table in memory (peers.go)
 }
 
 // Reading is the reading room's repositories (reading.Repository) on the index's database.

@@ -162,6 +162,45 @@ func (t PeerTable) Lookup(ae string) (reading.Peer, bool) {
 	return p, ok
 }
 
+// PutSitePeers makes the peers of site siteID the AE titles aes, in the transaction of the
+// site's change: a title not registered becomes a store-only peer of the site, the site's
+// peers whose title is left out are removed, the others keep their settings. A title
+// another site or the county has is a FieldError "aeTitles" ProblemTaken (taken turns the
+// engine's unique violation into it).
+func PutSitePeers(ctx context.Context, tx *sql.Tx, d Dialect, siteID int64, aes []string, now string,
+	taken func(field, value string, err error) error) error {
+	have := map[string]int64{}
+	err := eachRow(ctx, tx, `SELECT id, ae FROM peers WHERE site_id = `+d.Ph(1), func(rows *sql.Rows) error {
+		var id int64
+		var ae string
+		if err := rows.Scan(&id, &ae); err != nil {
+			return err
+		}
+		have[ae] = id
+		return nil
+	}, siteID)
+	if err != nil {
+		return err
+	}
+	for ae, id := range have {
+		if !slices.Contains(aes, ae) {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM peers WHERE id = `+d.Ph(1), id); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ae := range aes {
+		if _, ok := have[ae]; ok {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO peers (ae, site_id, may_store, updated_at) VALUES (`+
+			d.Ph(1)+`, `+d.Ph(2)+`, `+d.Ph(3)+`, `+d.Ph(4)+`)`, ae, siteID, true, now); err != nil {
+			return fmt.Errorf("AE title %s: %w", ae, taken("aeTitles", ae, err))
+		}
+	}
+	return nil
+}
+
 // ---- users and sessions ----
 
 // UserCols are the columns ScanUser reads.

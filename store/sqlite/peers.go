@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,48 +159,6 @@ func (r *Reading) DeletePeer(ctx context.Context, id int64) error {
 	r.x.peers.changed()
 	if err != nil {
 		return readingErr(fmt.Sprintf("delete peer %d", id), err)
-	}
-	return nil
-}
-
-// putSitePeers makes the peers of site siteID the AE titles aes, in PutSite's transaction:
-// a title not registered becomes a store-only peer of the site, the site's peers whose
-// title is left out are removed, the others keep their settings. A title another site or
-// the county has is a FieldError "aeTitles" ProblemTaken.
-func putSitePeers(tx *sql.Tx, siteID int64, aes []string, now string) error {
-	rows, err := tx.Query(`SELECT id, ae FROM peers WHERE site_id = ?`, siteID)
-	if err != nil {
-		return err
-	}
-	have := map[string]int64{}
-	for rows.Next() {
-		var id int64
-		var ae string
-		if err := rows.Scan(&id, &ae); err != nil {
-			rows.Close()
-			return err
-		}
-		have[ae] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for ae, id := range have {
-		if !slices.Contains(aes, ae) {
-			if _, err := tx.Exec(`DELETE FROM peers WHERE id = ?`, id); err != nil {
-				return err
-			}
-		}
-	}
-	for _, ae := range aes {
-		if _, ok := have[ae]; ok {
-			continue
-		}
-		if _, err := tx.Exec(`INSERT INTO peers (ae, site_id, may_store, updated_at) VALUES (?, ?, 1, ?)`,
-			ae, siteID, now); err != nil {
-			return fmt.Errorf("AE title %s: %w", ae, taken("aeTitles", ae, err))
-		}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func (r *Reading) PutSite(ctx context.Context, s reading.Site) (reading.Site, er
 				return err
 			}
 		}
-		if err := putSitePeers(tx, s.ID, s.AETitles, now); err != nil {
+		if err := sqldb.PutSitePeers(ctx, tx, sqliteSQL, s.ID, s.AETitles, now, taken); err != nil {
 			return err
 		}
 		for _, n := range s.Institutions {
