@@ -21,7 +21,9 @@ func stubReadingStudies(t testing.TB, x *postgres.Index) {
 	t.Helper()
 	if _, err := x.DB().Exec(`CREATE TABLE IF NOT EXISTS reading_studies (
 		study_pk bigint PRIMARY KEY REFERENCES studies (id) ON DELETE CASCADE,
-		site_id bigint, quarantined integer NOT NULL DEFAULT 0)`); err != nil {
+		site_id bigint, quarantined integer NOT NULL DEFAULT 0);
+		CREATE INDEX IF NOT EXISTS reading_studies_site ON reading_studies (site_id);
+		CREATE INDEX IF NOT EXISTS reading_studies_quarantined ON reading_studies (study_pk) WHERE quarantined = 1`); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -33,19 +33,39 @@ func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 		return "", nil, err
 	}
 	matched, margs := "true", []any(nil)
-	var where []string
-	var args []any
-	where = append(where, scope.where...)
+	where := append([]string(nil), scope.where...)
+	args := []any(nil)
+	var cond string
+	var condArgs []any
 	if len(w.where) > len(scope.where) {
-		cond := strings.Join(w.where, " AND ")
+		cond, condArgs = strings.Join(w.where, " AND "), w.args
 		matched, margs = "("+cond+")", w.args
-		// The inner s shadows the outer one: the patients with a matching study.
-		where = append(where, "s.patient_id IN (SELECT s.patient_id FROM studies s WHERE "+cond+")")
+	} else if len(scope.where) > 0 {
+		cond, condArgs = strings.Join(scope.where, " AND "), scope.args
 	}
 	args = append(args, margs...)
 	args = append(args, scope.args...)
-	if matched != "true" {
-		args = append(args, w.args...)
+	if cond != "" || q.Limit > 0 {
+		// The patients with a matching study (the inner s shadows the outer one); with a
+		// limit, only the first Offset+Limit Patient IDs of them, which hold at least that
+		// many patients: PostgreSQL then reads them through studies_patient_id in order
+		// instead of sorting every study (the rows are read to the end of a query here, not
+		// stopped early as SQLite's are).
+		sub := "SELECT s.patient_id FROM studies s"
+		if cond != "" {
+			sub += " WHERE " + cond
+		}
+		if q.Limit > 0 {
+			// As an array, so that the few IDs are looked up in the index one by one
+			// rather than joined with every study.
+			where = append(where, "s.patient_id = ANY (ARRAY(SELECT DISTINCT patient_id FROM ("+sub+") p ORDER BY patient_id LIMIT ?))")
+		} else {
+			where = append(where, "s.patient_id IN ("+sub+")")
+		}
+		args = append(args, condArgs...)
+		if q.Limit > 0 {
+			args = append(args, q.Offset+q.Limit)
+		}
 	}
 	sqlText := "SELECT s.patient_id, " + issuerExpr + ", s.study_uid, s.attrs, s.num_series, s.num_instances, " +
 		matched + " FROM studies s"

@@ -171,9 +171,11 @@ func (w *query) scope(q store.Query) {
 		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
 	}
 	if !q.WithQuarantined {
-		// The quarantined set is small (usually empty) and read once from its partial
-		// index; study_pk is never NULL, so NOT IN means what it says.
-		w.add("s.id NOT IN (SELECT rq.study_pk FROM reading_studies rq WHERE " + quarantinedCond + ")")
+		// Studies from an unknown sender held in quarantine are for administrators only.
+		// NOT EXISTS rather than SQLite's NOT IN: PostgreSQL plans it as an anti-join
+		// (probing reading_studies by its primary key for the studies a name search found),
+		// where NOT IN's hashed subplan filter leads it to scan the studies.
+		w.add("NOT EXISTS (SELECT 1 FROM reading_studies rq WHERE rq.study_pk = s.id AND " + quarantinedCond + ")")
 	}
 }
 
