@@ -336,7 +336,7 @@ func (ck *checker) indexed(r BlobRef) error {
 	case r.Uploaded && ck.remoteKnown && !remote:
 		ck.report(&ck.c.RemoteMissing, slog.LevelError, "uploaded blob missing from the remote store (a local copy remains)",
 			"sop_instance_uid", r.SOPInstanceUID, "blob_key", r.BlobKey)
-	case !local && !r.Evicted:
+	case !local && !r.Evicted && !a.wb.writesThrough(): // written through: a node's cache holds what it holds
 		ck.report(&ck.c.LocalMissing, slog.LevelWarn, "local copy of an uploaded blob missing", "blob_key", r.BlobKey)
 		if err := ck.markEvicted(r); err != nil {
 			return err

@@ -1,0 +1,94 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pacsd/internal/pgtest"
+	"pacsd/store"
+	"pacsd/store/s3/miniotest"
+)
+
+// BenchmarkClusterPut is the price of cluster mode: Put over a PostgreSQL index and a MinIO
+// bucket on this machine, writing back (acknowledged once local, uploaded later) and
+// writing through (uploaded before the acknowledgement), one sender and four at once.
+// ms/object and objects/s are the acknowledgement's; for the write-back, drain_ms is how
+// long the uploads then take and bucket_objects/s the rate counting them (when the bucket
+// holds everything). Run with a fixed count (-benchtime=200x): the objects are made first.
+func BenchmarkClusterPut(b *testing.B) {
+	srv := miniotest.Start(b)
+	for _, size := range []struct {
+		name   string
+		pixels int
+	}{{"64KiB", 64 << 10}, {"512KiB", 512 << 10}} {
+		for _, through := range []bool{false, true} {
+			for _, senders := range []int{1, 4} {
+				mode := "writeback"
+				if through {
+					mode = "writethrough"
+				}
+				name := fmt.Sprintf("%s/%s/senders=%d", size.name, mode, senders)
+				b.Run(name, func(b *testing.B) {
+					benchClusterPut(b, srv, size.pixels, through, senders)
+				})
+			}
+		}
+	}
+}
+
+var benchBuckets atomic.Int64
+
+func benchClusterPut(b *testing.B, srv *miniotest.Server, pixels int, through bool, senders int) {
+	bucket := fmt.Sprintf("bench-%d", benchBuckets.Add(1))
+	n := newNode(b, pgtest.DB(b), srv, bucket, store.UploadConfig{WriteThrough: through, LocalBudget: -1})
+	objs := make([][]byte, b.N)
+	for i := range objs {
+		objs[i] = obj{study: "1.2.826.0.8.1", series: "1.2.826.0.8.1.1",
+			sop: fmt.Sprintf("1.2.826.0.8.1.1.%d", i+1), pixels: pixels, fill: byte(i)}.bytes()
+	}
+	ctx := context.Background()
+	var next atomic.Int64
+	put := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(objs) {
+				return
+			}
+			if _, err := n.a.Put(ctx, bytes.NewReader(objs[i]), store.PutRequest{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}
+	b.SetBytes(int64(len(objs[0])))
+	b.ResetTimer()
+	start := time.Now()
+	done := make(chan struct{})
+	for range senders {
+		go func() { put(); done <- struct{}{} }()
+	}
+	for range senders {
+		<-done
+	}
+	acked := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(acked.Microseconds())/1000/float64(b.N), "ms/object")
+	b.ReportMetric(float64(b.N)/acked.Seconds(), "objects/s")
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := n.a.Drain(dctx); err != nil {
+		b.Fatal(err)
+	}
+	if !through {
+		all := time.Since(start)
+		b.ReportMetric(float64((all - acked).Milliseconds()), "drain_ms")
+		b.ReportMetric(float64(b.N)/all.Seconds(), "bucket_objects/s")
+	}
+	if st := n.a.SpoolStats(); st.UploadedObjects != int64(b.N) {
+		b.Fatalf("uploaded %d of %d", st.UploadedObjects, b.N)
+	}
+}
