@@ -205,6 +205,25 @@ func testQueue(t *testing.T, db Opener) {
 	if s := status(t, q); s.Failed != int64(len(retried)) || s.Queued != 2 {
 		t.Fatalf("after Retry with the instances pending: %+v", s)
 	}
+	// Those fail too: each instance has failed rows from two sends, and Retry makes one
+	// row of each pending.
+	resent, err := q.Claim(ctx, dest.ID, "n1", later, time.Minute, 10)
+	if err != nil || len(resent) != 2 {
+		t.Fatalf("claim of the re-send: %+v %v", resent, err)
+	}
+	out = out[:0]
+	for _, j := range resent {
+		out = append(out, forward.Outcome{JobID: j.ID, Permanent: true, Err: "gone"})
+	}
+	if err := q.Done(ctx, dest.ID, out, later, later, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.Retry(ctx, dest.ID, later); err != nil || n != 2 {
+		t.Fatalf("Retry of instances failed twice = %d, %v; want 2", n, err)
+	}
+	if s := status(t, q); s.Queued != 2 || s.Failed != int64(len(retried)+len(resent)-2) {
+		t.Fatalf("after Retry of instances failed twice: %+v", s)
+	}
 }
 
 // testConfiguration: destinations and rules are saved, listed, updated and deleted (with

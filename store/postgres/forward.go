@@ -229,7 +229,6 @@ func (f *Forwarding) Release(ctx context.Context, owner string, now time.Time) e
 // those only the ones still under this Forwarding's lease (see Forwarding): an outcome
 // from a lease another node took over is dropped, and logged.
 func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.Outcome, now, retryAt time.Time, destErr string) error {
-	nowS, retryS := sqldb.FormatTime(now), sqldb.FormatTime(retryAt)
 	f.mu.Lock()
 	held := make([]int64, len(outcomes)) // the lease number, 0 when this value did not claim the job
 	for i, o := range outcomes {
@@ -239,28 +238,15 @@ func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.
 	var stale []int64
 	anyOK := false
 	err := f.x.inTx(ctx, func(tx *sql.Tx) error {
-		anyOK, stale = false, nil
+		stale = nil
 		for i, o := range outcomes {
-			// $2 = 0: a job this value did not claim is recorded while pending, as on SQLite.
-			const mine = ` WHERE id = $1 AND state = 'pending' AND ($2 = 0 OR lease = $2)`
-			var res sql.Result
-			var err error
-			switch {
-			case o.OK:
-				anyOK = true
-				res, err = tx.ExecContext(ctx, `UPDATE forward_queue SET state = 'sent', done_at = $3, last_error = '',
-					owner = '', lease = 0`+mine, o.JobID, held[i], nowS)
-			case o.Permanent:
-				res, err = tx.ExecContext(ctx, `UPDATE forward_queue SET state = 'failed', done_at = $3, last_error = $4,
-					owner = '', lease = 0`+mine, o.JobID, held[i], nowS, o.Err)
-			default:
-				at := retryS
-				if !o.RetryAt.IsZero() {
-					at = sqldb.FormatTime(o.RetryAt)
-				}
-				res, err = tx.ExecContext(ctx, `UPDATE forward_queue SET next_at = $3, last_error = $4,
-					owner = '', lease = 0`+mine, o.JobID, held[i], at, o.Err)
-			}
+			anyOK = anyOK || o.OK
+			r := sqldb.ForwardOutcome(o, now, retryAt)
+			// $6 = 0: a job this value did not claim is recorded while pending, as on SQLite.
+			res, err := tx.ExecContext(ctx, `UPDATE forward_queue SET state = $1, done_at = $2, last_error = $3, next_at = $4,
+					owner = '', lease = 0
+				WHERE id = $5 AND state = 'pending' AND ($6 = 0 OR lease = $6)`,
+				r.State, r.DoneAt, r.LastError, r.NextAt, o.JobID, held[i])
 			if err != nil {
 				return err
 			}
@@ -270,16 +256,11 @@ func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.
 				stale = append(stale, o.JobID)
 			}
 		}
-		var err error
-		switch {
-		case destErr != "":
-			_, err = tx.ExecContext(ctx, `UPDATE forward_destinations SET last_error = $1,
-				failing_since = CASE WHEN failing_since = '' THEN $2 ELSE failing_since END WHERE id = $3`, destErr, nowS, destID)
-		case anyOK:
-			_, err = tx.ExecContext(ctx, `UPDATE forward_destinations SET failing_since = '', last_success = $1 WHERE id = $2`,
-				nowS, destID)
+		if q, args := sqldb.DestinationStatus(pgSQL, destID, destErr, anyOK, now); q != "" {
+			_, err := tx.ExecContext(ctx, q, args...)
+			return err
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return fwdErr("record forwards", err)
@@ -334,10 +315,10 @@ func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (in
 	err := f.x.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = $1,
 				done_at = '', owner = '', lease = 0
-			WHERE id IN (SELECT DISTINCT ON (f.sop_uid) f.id FROM forward_queue f
+			WHERE id IN (SELECT max(f.id) FROM forward_queue f
 				WHERE f.dest_id = $2 AND f.state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
 					WHERE p.dest_id = f.dest_id AND p.sop_uid = f.sop_uid AND p.state = 'pending')
-				ORDER BY f.sop_uid, f.id DESC)`,
+				GROUP BY f.sop_uid)`,
 			sqldb.FormatTime(now), destID)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"pacsd/forward"
 )
@@ -69,4 +70,43 @@ func ForwardErr(op string, err error, isConstraint func(error) bool, dbErr ErrMa
 		return fmt.Errorf("%s: %w: %w", op, forward.ErrInvalid, err)
 	}
 	return dbErr(op, err)
+}
+
+// ForwardRow is what recording an outcome writes on its queue row, while pending.
+type ForwardRow struct {
+	State     string // sent (never sent again), failed (given up) or pending (again)
+	DoneAt    string // when it left the queue; "" while pending
+	LastError string
+	NextAt    string // pending: when due again
+}
+
+// ForwardOutcome is the row o leaves: OK sent, Permanent failed, anything else pending
+// again at its RetryAt, or else at retryAt (forward.Queue.Done).
+func ForwardOutcome(o forward.Outcome, now, retryAt time.Time) ForwardRow {
+	switch {
+	case o.OK:
+		return ForwardRow{State: "sent", DoneAt: FormatTime(now), NextAt: FormatTime(now)}
+	case o.Permanent:
+		return ForwardRow{State: "failed", DoneAt: FormatTime(now), LastError: o.Err, NextAt: FormatTime(now)}
+	}
+	if !o.RetryAt.IsZero() {
+		retryAt = o.RetryAt
+	}
+	return ForwardRow{State: "pending", LastError: o.Err, NextAt: FormatTime(retryAt)}
+}
+
+// DestinationStatus is the statement, with its arguments, that records a destination's
+// status after a batch: failing since its first failure while destErr is set, else
+// working again once a job went through (anyOK); "" when neither.
+func DestinationStatus(d Dialect, destID int64, destErr string, anyOK bool, now time.Time) (string, []any) {
+	switch {
+	case destErr != "":
+		return `UPDATE forward_destinations SET last_error = ` + d.Ph(1) + `,
+			failing_since = CASE WHEN failing_since = '' THEN ` + d.Ph(2) + ` ELSE failing_since END
+			WHERE id = ` + d.Ph(3), []any{destErr, FormatTime(now), destID}
+	case anyOK:
+		return `UPDATE forward_destinations SET failing_since = '', last_success = ` + d.Ph(1) + `
+			WHERE id = ` + d.Ph(2), []any{FormatTime(now), destID}
+	}
+	return "", nil
 }

@@ -192,41 +192,21 @@ func (f *Forwarding) Release(ctx context.Context, owner string, now time.Time) e
 
 // Done implements forward.Queue. Only pending rows change: a row sent stays sent.
 func (f *Forwarding) Done(ctx context.Context, destID int64, outcomes []forward.Outcome, now, retryAt time.Time, destErr string) error {
-	nowS, retryS := fwdTime(now), fwdTime(retryAt)
 	anyOK := false
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
-		anyOK = false
 		for _, o := range outcomes {
-			var err error
-			switch {
-			case o.OK:
-				anyOK = true
-				_, err = tx.Exec(`UPDATE forward_queue SET state = 'sent', done_at = ?, last_error = '', owner = ''
-					WHERE id = ? AND state = 'pending'`, nowS, o.JobID)
-			case o.Permanent:
-				_, err = tx.Exec(`UPDATE forward_queue SET state = 'failed', done_at = ?, last_error = ?, owner = ''
-					WHERE id = ? AND state = 'pending'`, nowS, o.Err, o.JobID)
-			default:
-				at := retryS
-				if !o.RetryAt.IsZero() {
-					at = fwdTime(o.RetryAt)
-				}
-				_, err = tx.Exec(`UPDATE forward_queue SET next_at = ?, last_error = ?, owner = ''
-					WHERE id = ? AND state = 'pending'`, at, o.Err, o.JobID)
-			}
-			if err != nil {
+			anyOK = anyOK || o.OK
+			r := sqldb.ForwardOutcome(o, now, retryAt)
+			if _, err := tx.Exec(`UPDATE forward_queue SET state = ?, done_at = ?, last_error = ?, next_at = ?, owner = ''
+				WHERE id = ? AND state = 'pending'`, r.State, r.DoneAt, r.LastError, r.NextAt, o.JobID); err != nil {
 				return err
 			}
 		}
-		var err error
-		switch {
-		case destErr != "":
-			_, err = tx.Exec(`UPDATE forward_destinations SET last_error = ?,
-				failing_since = CASE WHEN failing_since = '' THEN ? ELSE failing_since END WHERE id = ?`, destErr, nowS, destID)
-		case anyOK:
-			_, err = tx.Exec(`UPDATE forward_destinations SET failing_since = '', last_success = ? WHERE id = ?`, nowS, destID)
+		if q, args := sqldb.DestinationStatus(sqliteSQL, destID, destErr, anyOK, now); q != "" {
+			_, err := tx.Exec(q, args...)
+			return err
 		}
-		return err
+		return nil
 	})
 	return fwdErr("record forwards", err)
 }
@@ -263,9 +243,13 @@ func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string,
 func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (int, error) {
 	var n int64
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
+		// Of an instance that failed in several sends, the newest row: one pending row per
+		// instance and destination (forward_queue_pending).
 		res, err := tx.Exec(`UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = ?, done_at = '', owner = ''
-			WHERE dest_id = ? AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
-				WHERE p.dest_id = forward_queue.dest_id AND p.sop_uid = forward_queue.sop_uid AND p.state = 'pending')`,
+			WHERE id IN (SELECT max(f.id) FROM forward_queue f
+				WHERE f.dest_id = ? AND f.state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
+					WHERE p.dest_id = f.dest_id AND p.sop_uid = f.sop_uid AND p.state = 'pending')
+				GROUP BY f.sop_uid)`,
 			fwdTime(now), destID)
 		if err != nil {
 			return err
