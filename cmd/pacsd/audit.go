@@ -85,6 +85,7 @@ type auditTrail struct {
 	// longer than --audit-retention either.
 	legacy     audit.Store
 	closeStore func() error // closes store after the recorder; nil: closed with the index
+	log        *slog.Logger
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -97,16 +98,27 @@ func startAudit(ctx context.Context, f auditFlags, idx *sqlite.Index, aet, organ
 	if idx == nil {
 		return nil, fmt.Errorf("audit trail: no SQLite index (on PostgreSQL, startAuditOn with its Audit)")
 	}
-	db, err := idx.OpenAudit(ctx)
+	indexPath, err := idx.Path(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	db, err := sqlite.OpenAudit(ctx, sqlite.AuditPath(indexPath))
 	if err != nil {
 		return nil, err
+	}
+	if n, err := db.ImportIndex(ctx, indexPath); err != nil {
+		db.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Info("audit trail copied from the index into its own database", "component", "audit",
+			"events", n, "path", sqlite.AuditPath(indexPath))
 	}
 	t, err := startAuditOn(ctx, f, db, aet, organization, log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	t.closeStore = db.Close
+	t.closeStore, t.log = db.Close, log
 	t.legacy = idx.Audit()
 	return t, nil
 }
@@ -188,7 +200,9 @@ func (t *auditTrail) Close() {
 	}
 	t.wg.Wait()
 	if t.closeStore != nil {
-		t.closeStore()
+		if err := t.closeStore(); err != nil {
+			t.log.Error("audit trail close failed", "component", "audit", "err", err)
+		}
 	}
 }
 

@@ -27,12 +27,10 @@ var _ audit.Store = (*Audit)(nil)
 func newAudit(x *Index) *Audit { return &Audit{x: x, names: sqldb.NewAuditNames(nil)} }
 
 // Audit returns the audit trail's store in the index's own tables (migration 0007_audit.sql),
-// where pacsd kept it before audit.db. Every commit to the index's file costs the index's
-// readers their page cache, so a trail there slows every search that records an event:
-// pacsd keeps it in audit.db (OpenAudit), which imports these tables once.
-//
-// Deprecated: use OpenAudit (or Index.OpenAudit); this stays for tests that still read the
-// trail from the index.
+// where pacsd kept it before audit.db and where older data directories still hold it. Every
+// commit to the index's file costs the index's readers their page cache, so a trail there
+// slows every search that records an event: pacsd records into audit.db (Index.OpenAudit,
+// which imports these tables once) and only purges these.
 func (x *Index) Audit() *Audit { return newAudit(x) }
 
 // auditSearch is SQLite's part of a search's SQL. The names table leads a name search: a

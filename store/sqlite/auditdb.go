@@ -126,7 +126,7 @@ func migrateAudit(ctx context.Context, db *sql.DB) error {
 // OpenAudit opens the audit trail beside the index (AuditPath of its file) and imports, the
 // first time, the trail an older pacsd kept in the index's own tables (ImportIndex).
 func (x *Index) OpenAudit(ctx context.Context) (*AuditDB, error) {
-	path, err := x.path(ctx)
+	path, err := x.Path(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open audit trail: %w", err)
 	}
@@ -141,8 +141,8 @@ func (x *Index) OpenAudit(ctx context.Context) (*AuditDB, error) {
 	return a, nil
 }
 
-// path is the index's file, as SQLite names it (absolute).
-func (x *Index) path(ctx context.Context) (string, error) {
+// Path is the index's file, as SQLite names it (absolute).
+func (x *Index) Path(ctx context.Context) (string, error) {
 	var seq int
 	var name, file string
 	if err := x.r.QueryRowContext(ctx, `SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'`).Scan(&seq, &name, &file); err != nil {
