@@ -20,11 +20,8 @@ func (r *Reading) Annotations(ctx context.Context, studyUID string) (reading.Ann
 	if err := readingStudyExists(ctx, r.x.db, studyUID); err != nil {
 		return reading.AnnotationSet{}, readingErr("annotations", err)
 	}
-	s, err := sqldb.ScanAnnotationSet(r.x.db.QueryRowContext(ctx, `SELECT `+sqldb.AnnotationSetCols+`
-		FROM annotation_sets WHERE study_uid = $1`, studyUID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return reading.AnnotationSet{StudyUID: studyUID, Items: []reading.Annotation{}}, nil
-	}
+	s, err := sqldb.ReadAnnotationSet(r.x.db.QueryRowContext(ctx, `SELECT `+sqldb.AnnotationSetCols+`
+		FROM annotation_sets WHERE study_uid = $1`, studyUID), studyUID)
 	if err != nil {
 		return reading.AnnotationSet{}, readingErr("annotations "+studyUID, err)
 	}

@@ -16,16 +16,10 @@ import (
 // was based on (as the annotations are).
 
 func (r *Reading) KeyImages(ctx context.Context, studyUID string) (reading.KeySet, error) {
-	s, err := sqldb.ScanKeySet(r.x.db.QueryRowContext(ctx, `SELECT `+sqldb.KeySetCols+`
-		FROM key_image_sets WHERE study_uid = $1`, studyUID))
-	if errors.Is(err, sql.ErrNoRows) {
-		s, err = reading.KeySet{StudyUID: studyUID}, nil
-	}
+	s, err := sqldb.ReadKeySet(r.x.db.QueryRowContext(ctx, `SELECT `+sqldb.KeySetCols+`
+		FROM key_image_sets WHERE study_uid = $1`, studyUID), studyUID)
 	if err != nil {
 		return reading.KeySet{}, readingErr("key images "+studyUID, err)
-	}
-	if s.Images == nil {
-		s.Images = []reading.KeyImage{}
 	}
 	return s, nil
 }

@@ -153,6 +153,32 @@ func (r *Reading) Claims(ctx context.Context, studyUIDs []string, at time.Time) 
 	return out, nil
 }
 
+// ---- review ----
+
+func (r *Reading) SubmitReport(ctx context.Context, studyUID string, version int, author reading.User, at time.Time) (reading.Report, error) {
+	var out reading.Report
+	err := r.x.inTx(ctx, func(tx *sql.Tx) error {
+		// Only a draft not yet submitted: a second submission is a conflict. openVersion
+		// locks the study's reading row, so two nodes submitting at once take turns.
+		cur, err := openVersion(ctx, tx, studyUID, version, func(s reading.Status) bool { return s == reading.StatusDraft })
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE reports SET submitted_at = $1, author_id = $2, author_name = $3,
+			updated_at = $1 WHERE id = $4`, sqldb.FormatTime(at), author.ID, author.Name(), cur.ID); err != nil {
+			return err
+		}
+		out = cur
+		out.Status, out.SubmittedAt, out.AuthorID, out.AuthorName, out.UpdatedAt =
+			reading.StatusPreliminary, at, author.ID, author.Name(), at
+		return refreshStatus(ctx, tx, studyUID)
+	})
+	if err != nil {
+		return reading.Report{}, readingErr("submit "+studyUID, err)
+	}
+	return out, nil
+}
+
 // ---- phrases ----
 
 func (r *Reading) Phrases(ctx context.Context, userID int64) ([]reading.Phrase, error) {

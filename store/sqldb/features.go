@@ -1,7 +1,9 @@
 package sqldb
 
 import (
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,6 +39,16 @@ func ScanAnnotationSet(row Scanner) (reading.AnnotationSet, error) {
 	return s, nil
 }
 
+// ReadAnnotationSet is the set of studyUID a query of AnnotationSetCols finds: version 0
+// and no items when it finds no row (nothing saved yet).
+func ReadAnnotationSet(row Scanner, studyUID string) (reading.AnnotationSet, error) {
+	s, err := ScanAnnotationSet(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return reading.AnnotationSet{StudyUID: studyUID, Items: []reading.Annotation{}}, nil
+	}
+	return s, err
+}
+
 // AnnotationItems checks items for SaveAnnotations and gives their stored JSON (an empty
 // set is [], never null).
 func AnnotationItems(items []reading.Annotation) ([]reading.Annotation, string, error) {
@@ -67,6 +79,19 @@ func ScanKeySet(row Scanner) (reading.KeySet, error) {
 		return reading.KeySet{}, fmt.Errorf("stored key images: %w", err)
 	}
 	return s, nil
+}
+
+// ReadKeySet is the set of studyUID a query of KeySetCols finds: revision 0 and no images
+// when it finds no row (nothing marked yet).
+func ReadKeySet(row Scanner, studyUID string) (reading.KeySet, error) {
+	s, err := ScanKeySet(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		s, err = reading.KeySet{StudyUID: studyUID}, nil
+	}
+	if s.Images == nil {
+		s.Images = []reading.KeyImage{}
+	}
+	return s, err
 }
 
 // KeyImagesBody checks s for SetKeyImages, gives it a non-nil list and returns the list's

@@ -23,10 +23,7 @@ func (r *Reading) Annotations(ctx context.Context, studyUID string) (reading.Ann
 	if n == 0 {
 		return reading.AnnotationSet{}, fmt.Errorf("annotations: study %s: %w", studyUID, reading.ErrNotFound)
 	}
-	s, err := sqldb.ScanAnnotationSet(r.x.r.QueryRowContext(ctx, annotationSetQuery, studyUID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return reading.AnnotationSet{StudyUID: studyUID, Items: []reading.Annotation{}}, nil
-	}
+	s, err := sqldb.ReadAnnotationSet(r.x.r.QueryRowContext(ctx, annotationSetQuery, studyUID), studyUID)
 	if err != nil {
 		return reading.AnnotationSet{}, readingErr("annotations "+studyUID, err)
 	}

@@ -17,15 +17,9 @@ import (
 const keySetQuery = `SELECT ` + sqldb.KeySetCols + ` FROM key_image_sets WHERE study_uid = ?`
 
 func (r *Reading) KeyImages(ctx context.Context, studyUID string) (reading.KeySet, error) {
-	s, err := sqldb.ScanKeySet(r.x.r.QueryRowContext(ctx, keySetQuery, studyUID))
-	if errors.Is(err, sql.ErrNoRows) {
-		s, err = reading.KeySet{StudyUID: studyUID}, nil
-	}
+	s, err := sqldb.ReadKeySet(r.x.r.QueryRowContext(ctx, keySetQuery, studyUID), studyUID)
 	if err != nil {
 		return reading.KeySet{}, readingErr("key images "+studyUID, err)
-	}
-	if s.Images == nil {
-		s.Images = []reading.KeyImage{}
 	}
 	return s, nil
 }
