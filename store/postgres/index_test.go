@@ -9,8 +9,9 @@ import (
 	"pacsd/store/storetest"
 )
 
-// openSearchIndex is openIndex with the reading room's reading_studies (which the index's
-// searches read for their scope) stubbed when its migration is not in yet.
+// openSearchIndex is openIndex for the index's searches, which read the reading room's
+// reading_studies for their scope (0003_reading.sql; stubReadingStudies makes a stand-in
+// where it is missing, which it no longer is: kept for the tests written before it was).
 func openSearchIndex(t testing.TB) *postgres.Index {
 	x := openIndex(t)
 	stubReadingStudies(t, x)
@@ -21,7 +22,7 @@ func stubReadingStudies(t testing.TB, x *postgres.Index) {
 	t.Helper()
 	if _, err := x.DB().Exec(`CREATE TABLE IF NOT EXISTS reading_studies (
 		study_pk bigint PRIMARY KEY REFERENCES studies (id) ON DELETE CASCADE,
-		site_id bigint, quarantined integer NOT NULL DEFAULT 0);
+		study_uid text NOT NULL DEFAULT '', site_id bigint, quarantined integer NOT NULL DEFAULT 0);
 		CREATE INDEX IF NOT EXISTS reading_studies_site ON reading_studies (site_id);
 		CREATE INDEX IF NOT EXISTS reading_studies_quarantined ON reading_studies (study_pk) WHERE quarantined = 1`); err != nil {
 		t.Fatal(err)
