@@ -11,15 +11,18 @@
 //     read transaction sees it, gzipped. Every process start begins one, and so does every
 //     SnapshotInterval, so a restore replays at most that much WAL.
 //   - Every Interval (1 s) the WAL frames committed since the last segment are read from the
-//     -wal file, checked (salt, checksum chain) and uploaded as the next segment: only whole
-//     transactions, up to the last commit frame.
-//   - A read transaction is held all the while, so SQLite cannot restart the WAL under frames
-//     not yet shipped (the owner's automatic checkpoints still copy frames into the database;
-//     they cannot reset the WAL). Once the WAL has CheckpointFrames frames the replicator
-//     takes the write lock for a moment, ships the WAL to its end, checkpoints and begins its
-//     read transaction again: the restart SQLite then does at the next write is the
-//     continuation the restore expects (salt-1 and checkpoint sequence one more). A WAL reset
-//     anyway (seen by its salt) begins a new generation.
+//     -wal file, checked (salt, checksum chain) and uploaded as the next segment: whole
+//     transactions only, up to the last commit frame, as the pages a checkpoint of them
+//     would write (the last version of each page), which is what a restore applies.
+//   - A read transaction (the pin) is held all the while, so SQLite cannot restart the WAL
+//     under frames not yet read; it moves forward after each segment (the new one begun
+//     before the old one ends), so the owner's own automatic checkpoints keep copying frames
+//     into the database. Once the WAL has CheckpointFrames frames the replicator checkpoints
+//     up to its pin, reads what was written meanwhile (a few rounds), and then, holding the
+//     write lock for the last few milliseconds' frames, checkpoints the rest and pins again:
+//     the restart SQLite does at the next write is the continuation a restore expects
+//     (salt-1 and checkpoint sequence one more). A WAL reset anyway (seen by its salt)
+//     begins a new generation.
 //
 // Objects (gzip of a JSON header line and a body) sit under the bucket's reserved folder
 // (in pacsd: <prefix>/.pacsd/replica/, a name no blob key can have):

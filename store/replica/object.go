@@ -33,7 +33,8 @@ type Bucket interface {
 //
 // <db> is the database's file name (index.db, audit.db); a generation is 16 hex digits of
 // the Unix time in nanoseconds it began at, so names sort by age. Each object is gzip of
-// one JSON header line and a body (the database file, or WAL frames with their headers).
+// one JSON header line and a body (the database file, or the pages a segment's WAL frames
+// leave, see lastPages).
 const formatVersion = 1
 
 // header is the first line of every object.
@@ -51,8 +52,12 @@ type header struct {
 	Frames    uint32   `json:"frames,omitempty"`
 	Start     checksum `json:"start"` // WAL checksum before the first frame (snapshot: at its position)
 	End       checksum `json:"end"`   // after the last frame
-	Size      int64    `json:"size"`  // body bytes
-	SHA256    string   `json:"sha256"`
+	// A segment's body is the pages a checkpoint of its frames would write (lastPages);
+	// DBSize is the database's size in pages after its last commit.
+	DBSize uint32 `json:"dbSize,omitempty"`
+	Pages  uint32 `json:"pages,omitempty"`
+	Size   int64  `json:"size"` // body bytes
+	SHA256 string `json:"sha256"`
 }
 
 func snapshotName(db, gen string) string { return db + "/" + gen + "/snapshot.gz" }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,8 @@ type Stats struct {
 	Frames        atomic.Int64
 	Checkpoints   atomic.Int64
 	Errors        atomic.Int64
+	Busy          atomic.Int64 // nanoseconds spent syncing (reading, compressing, uploading)
+	MaxLockHold   atomic.Int64 // nanoseconds: the longest the owner's writer was held off
 }
 
 // Start replicates until Close, in the background: first a snapshot of every existing
@@ -155,17 +158,24 @@ func (r *Replicator) Close(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("replica: last sync: %w", err)
 	}
-	r.log.Info("replica: stopped after a last sync", "segments", r.stats.Segments.Load(), "snapshots", r.stats.Snapshots.Load())
+	st := &r.stats
+	r.log.Info("replica: stopped after a last sync", "snapshots", st.Snapshots.Load(), "snapshot_bytes", st.SnapshotBytes.Load(),
+		"segments", st.Segments.Load(), "segment_bytes", st.SegmentBytes.Load(), "frames", st.Frames.Load(),
+		"checkpoints", st.Checkpoints.Load(), "busy", time.Duration(st.Busy.Load()), "max_lock_hold", time.Duration(st.MaxLockHold.Load()))
 	return nil
 }
 
-// dbReplica replicates one database. Its invariant: while it runs, its pin connection
-// holds a read transaction that was begun while it held the write lock, right after it had
-// read the WAL to its end. A read transaction keeps SQLite from restarting the WAL (or, on
-// a fully checkpointed WAL, from checkpointing at all), so no frame can vanish before it
-// has been read, and the only restart possible is the one right after such a moment, which
-// loses nothing that was not read. The pin is moved forward only by checkpoint, under the
-// write lock again.
+// dbReplica replicates one database. Its invariant: while it runs, one of its two pin
+// connections holds a read transaction (the pin), begun when every frame then in the WAL
+// had been read. SQLite restarts a WAL only when no reader uses one of the WAL's read marks,
+// which a pin does unless the WAL was fully checkpointed when it began; and such a pin
+// (read mark 0) keeps every checkpoint from copying frames into the database, so no second
+// restart can come before the next pin. So the only restart possible is at the first write
+// after a pin on a fully checkpointed WAL, and it drops only frames already read: the new
+// WAL continues the old one (salt-1 one more). The pin moves forward after each shipped
+// segment, the new one begun before the old one ends, so that the owner's own checkpoints
+// keep copying frames into the database; the restart itself is the replicator's
+// checkpoint's, under the write lock.
 type dbReplica struct {
 	r    *Replicator
 	path string
@@ -174,14 +184,15 @@ type dbReplica struct {
 
 	mu   sync.Mutex
 	db   *sql.DB
-	pin  *sql.Conn // the read transaction
-	lock *sql.Conn // BEGIN IMMEDIATE while the pin moves
+	pins [2]*sql.Conn // pins[cur] holds the read transaction
+	cur  int
+	lock *sql.Conn // BEGIN IMMEDIATE for a snapshot's start and a checkpoint
 
 	gen      string // "" until a snapshot has been uploaded
 	genStart time.Time
 	seq      uint64
 	pos      walPos
-	pending  *segment // read and encoded, not yet uploaded (after a checkpoint)
+	pending  []*segment // read and encoded, not yet uploaded, in order
 	retryAt  time.Time
 	backoff  time.Duration
 	failures int
@@ -189,11 +200,26 @@ type dbReplica struct {
 	final    bool // Close's last sync
 }
 
-// segment is an encoded WAL segment.
+// segment is a WAL segment: the frames read, encoded when it is first uploaded (so that
+// reading, which a checkpoint does a few times in a row, stays quick).
 type segment struct {
-	seq    uint64
-	frames uint32
-	data   []byte
+	h    header
+	raw  committed
+	data []byte // encoded; then raw is dropped
+}
+
+func (sg *segment) encode() error {
+	if sg.data != nil {
+		return nil
+	}
+	pages, dbSize, n := lastPages(sg.raw.data, sg.raw.hdr.pageSize)
+	sg.h.DBSize, sg.h.Pages = dbSize, n
+	enc, err := encodeSegment(sg.h, pages)
+	if err != nil {
+		return fmt.Errorf("encode segment: %w", err)
+	}
+	sg.data, sg.raw = enc, committed{}
+	return nil
 }
 
 func (d *dbReplica) walPath() string { return d.path + "-wal" }
@@ -220,8 +246,8 @@ func (d *dbReplica) open(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("open %s: %w", d.path, err)
 	}
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
+	db.SetMaxOpenConns(3)
+	db.SetMaxIdleConns(3)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	var mode string
@@ -233,25 +259,19 @@ func (d *dbReplica) open(ctx context.Context) (bool, error) {
 		db.Close()
 		return false, fmt.Errorf("open %s: journal_mode %s, want wal", d.path, mode)
 	}
-	pin, err := db.Conn(ctx)
-	if err != nil {
-		db.Close()
-		return false, fmt.Errorf("open %s: %w", d.path, err)
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			db.Close()
+			return false, fmt.Errorf("open %s: %w", d.path, err)
+		}
+		conns = append(conns, c)
 	}
-	lock, err := db.Conn(ctx)
-	if err != nil {
-		pin.Close()
-		db.Close()
-		return false, fmt.Errorf("open %s: %w", d.path, err)
-	}
-	// Our connections never write, but a checkpoint is ours to start (checkpoint).
-	if _, err := pin.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
-		lock.Close()
-		pin.Close()
-		db.Close()
-		return false, fmt.Errorf("open %s: %w", d.path, err)
-	}
-	d.db, d.pin, d.lock = db, pin, lock
+	d.db, d.pins, d.lock, d.cur = db, [2]*sql.Conn{conns[0], conns[1]}, conns[2], 0
 	return true, nil
 }
 
@@ -262,24 +282,47 @@ func (d *dbReplica) close() {
 		return
 	}
 	ctx := context.Background()
-	_, _ = d.pin.ExecContext(ctx, "ROLLBACK")
-	d.pin.Close()
+	for _, p := range d.pins {
+		_, _ = p.ExecContext(ctx, "ROLLBACK")
+		p.Close()
+	}
 	d.lock.Close()
 	d.db.Close()
 	d.db = nil
 }
 
-// repin moves the read transaction to now. Callers hold the write lock.
-func (d *dbReplica) repin(ctx context.Context) error {
-	_, _ = d.pin.ExecContext(ctx, "ROLLBACK") // none open the first time
-	if _, err := d.pin.ExecContext(ctx, "BEGIN"); err != nil {
+func (d *dbReplica) pin() *sql.Conn { return d.pins[d.cur] }
+
+// beginRead begins a read transaction on c.
+func beginRead(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}
 	// A deferred transaction reads nothing until its first statement.
 	var n int
-	if err := d.pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+	if err := c.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		_, _ = c.ExecContext(ctx, "ROLLBACK")
 		return fmt.Errorf("pin: %w", err)
 	}
+	return nil
+}
+
+// repin moves the pin to now. Callers hold the write lock, so nothing is written
+// between the old pin's end and the new one's start.
+func (d *dbReplica) repin(ctx context.Context) error {
+	_, _ = d.pin().ExecContext(ctx, "ROLLBACK") // none open the first time
+	return beginRead(ctx, d.pin())
+}
+
+// movePin moves the pin to now without the write lock: the new read transaction begins
+// before the old one ends. Callers have just read the WAL to its end (see dbReplica).
+func (d *dbReplica) movePin(ctx context.Context) error {
+	next := 1 - d.cur
+	if err := beginRead(ctx, d.pins[next]); err != nil {
+		return err
+	}
+	_, _ = d.pin().ExecContext(ctx, "ROLLBACK")
+	d.cur = next
 	return nil
 }
 
@@ -289,14 +332,21 @@ func (d *dbReplica) writeLocked(ctx context.Context, fn func() error) error {
 	if _, err := d.lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("write lock: %w", err)
 	}
+	start := time.Now()
 	err := fn()
 	if _, rerr := d.lock.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("release write lock: %w", rerr))
 	}
+	held := int64(time.Since(start))
+	for {
+		if old := d.r.stats.MaxLockHold.Load(); held <= old || d.r.stats.MaxLockHold.CompareAndSwap(old, held) {
+			break
+		}
+	}
 	return err
 }
 
-// sync does what is due: a snapshot, the pending segment, new frames, a checkpoint. After
+// sync does what is due: a snapshot, the pending segments, new frames, a checkpoint. After
 // a failure it waits (up to a minute, doubling) unless forced.
 func (d *dbReplica) sync(ctx context.Context, now time.Time, force bool) error {
 	d.mu.Lock()
@@ -307,7 +357,9 @@ func (d *dbReplica) sync(ctx context.Context, now time.Time, force bool) error {
 	if !force && now.Before(d.retryAt) {
 		return nil
 	}
+	start := time.Now()
 	err := d.syncLocked(ctx, now)
+	d.r.stats.Busy.Add(int64(time.Since(start)))
 	if err != nil {
 		d.backoff = min(max(2*d.backoff, d.r.cfg.Interval), time.Minute)
 		d.retryAt = now.Add(d.backoff)
@@ -328,102 +380,191 @@ func (d *dbReplica) syncLocked(ctx context.Context, now time.Time) error {
 	if err := d.uploadPending(ctx); err != nil {
 		return err
 	}
-	for {
-		c, restarted, err := readCommitted(d.walPath(), d.pos, maxSegment, true)
-		if err != nil {
-			return err
-		}
-		if restarted && !continues(d.pos.hdr, c.hdr) {
-			d.log.Warn("replica: the WAL was reset out of our sight; new snapshot")
-			return d.snapshot(ctx, now)
-		}
-		if c.frames == 0 {
-			break
-		}
-		if d.pending, err = d.newSegment(c, now); err != nil {
-			return err
-		}
-		if err := d.uploadPending(ctx); err != nil {
-			return err
-		}
-		if len(c.data) < maxSegment {
-			break
-		}
+	shipped, err := d.shipAll(ctx, now)
+	if err != nil || !shipped {
+		return err
 	}
-	if d.pos.frames >= d.r.cfg.CheckpointFrames && now.Sub(d.lastCkpt) >= 5*d.r.cfg.Interval {
+	if d.pos.frames >= d.r.cfg.CheckpointFrames && now.Sub(d.lastCkpt) >= d.r.cfg.Interval {
 		d.lastCkpt = now
 		return d.checkpoint(ctx, now)
 	}
 	return nil
 }
 
-// newSegment encodes c as the next segment and moves the position past it.
-func (d *dbReplica) newSegment(c committed, now time.Time) (*segment, error) {
-	h := header{Kind: "wal", DB: d.name, Gen: d.gen, Seq: d.seq + 1, Time: now.UTC(),
-		WALHeader: c.hdr.raw, First: c.first, Frames: c.frames, Start: c.start, End: c.end.sum}
-	enc, err := encodeSegment(h, c.data)
-	if err != nil {
-		return nil, fmt.Errorf("encode segment: %w", err)
+var errReset = errors.New("the WAL was reset out of the replicator's sight")
+
+// shipAll uploads the transactions committed since the last segment (take).
+func (d *dbReplica) shipAll(ctx context.Context, now time.Time) (bool, error) {
+	took, err := d.take(ctx, now)
+	if err != nil || !took {
+		return false, err
 	}
+	return true, d.uploadPending(ctx)
+}
+
+// take reads the transactions committed since the last segment into pending segments and
+// then moves the pin past them. A WAL reset that does not continue the stream starts a new
+// generation instead.
+func (d *dbReplica) take(ctx context.Context, now time.Time) (bool, error) {
+	took := false
+	for {
+		c, restarted, err := readCommitted(d.walPath(), d.pos, maxSegment, true)
+		if err != nil {
+			return took, err
+		}
+		if restarted && !continues(d.pos.hdr, c.hdr) {
+			d.log.Warn("replica: " + errReset.Error() + "; new snapshot")
+			return false, d.snapshot(ctx, now)
+		}
+		if c.frames == 0 {
+			break
+		}
+		d.pending = append(d.pending, d.newSegment(c, now))
+		took = true
+		if len(c.data) < maxSegment {
+			break
+		}
+	}
+	if !took {
+		return false, nil
+	}
+	return true, d.movePin(ctx)
+}
+
+// lastPages is what a checkpoint of frames (whole transactions) writes to the database:
+// the last version of each page within the database's size after the last commit, in page
+// order, each after its 4-byte page number. A restore applies a segment whole, so the
+// versions between are of no use to it.
+func lastPages(frames []byte, pageSize int) (body []byte, dbSize, n uint32) {
+	size := frameHeaderLen + pageSize
+	last := map[uint32]int{}
+	for off := 0; off+size <= len(frames); off += size {
+		pgno := binary.BigEndian.Uint32(frames[off:])
+		last[pgno] = off
+		if c := binary.BigEndian.Uint32(frames[off+4:]); c != 0 {
+			dbSize = c
+		}
+	}
+	pgnos := make([]uint32, 0, len(last))
+	for p := range last {
+		if p <= dbSize {
+			pgnos = append(pgnos, p)
+		}
+	}
+	slices.Sort(pgnos)
+	body = make([]byte, 0, len(pgnos)*(4+pageSize))
+	for _, p := range pgnos {
+		body = binary.BigEndian.AppendUint32(body, p)
+		body = append(body, frames[last[p]+frameHeaderLen:last[p]+size]...)
+	}
+	return body, dbSize, uint32(len(pgnos))
+}
+
+// newSegment takes c as the next segment and moves the position past it.
+func (d *dbReplica) newSegment(c committed, now time.Time) *segment {
 	d.seq++
 	d.pos = c.end
-	return &segment{seq: d.seq, frames: c.frames, data: enc}, nil
+	return &segment{raw: c, h: header{Kind: "wal", DB: d.name, Gen: d.gen, Seq: d.seq, Time: now.UTC(),
+		WALHeader: c.hdr.raw, First: c.first, Frames: c.frames, Start: c.start, End: c.end.sum}}
 }
 
 func (d *dbReplica) uploadPending(ctx context.Context) error {
-	s := d.pending
-	if s == nil {
-		return nil
+	for len(d.pending) > 0 {
+		sg := d.pending[0]
+		if err := sg.encode(); err != nil {
+			return err
+		}
+		name := segmentName(d.name, d.gen, sg.h.Seq)
+		if err := d.r.cfg.Bucket.Put(ctx, name, bytes.NewReader(sg.data), int64(len(sg.data))); err != nil {
+			return fmt.Errorf("upload %s: %w", name, err)
+		}
+		d.r.stats.Segments.Add(1)
+		d.r.stats.SegmentBytes.Add(int64(len(sg.data)))
+		d.r.stats.Frames.Add(int64(sg.h.Frames))
+		d.pending = d.pending[1:]
 	}
-	name := segmentName(d.name, d.gen, s.seq)
-	if err := d.r.cfg.Bucket.Put(ctx, name, bytes.NewReader(s.data), int64(len(s.data))); err != nil {
-		return fmt.Errorf("upload %s: %w", name, err)
-	}
-	d.r.stats.Segments.Add(1)
-	d.r.stats.SegmentBytes.Add(int64(len(s.data)))
-	d.r.stats.Frames.Add(int64(s.frames))
-	d.pending = nil
 	return nil
 }
 
-// checkpoint ships the WAL to its end and checkpoints it while holding the write lock, so
-// that the restart SQLite does at the next write loses no frame we have not read; then
-// pins again.
+// checkpoint lets SQLite restart the WAL: the frames up to the pin are copied into the
+// database first, without the lock (the owner's writes go on); then, holding the write lock
+// for a moment, the last frames are read, the rest is copied and the pin begun again, so
+// that the restart SQLite does at the next write loses no frame that has not been read.
 func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
-	var reset bool
-	err := d.writeLocked(ctx, func() error {
-		c, restarted, err := readCommitted(d.walPath(), d.pos, 1<<62, true)
+	// Without the lock, a few times: copy frames up to the pin, then read what was written
+	// meanwhile (into memory: uploads are slow) and move the pin past it; what is left for
+	// the lock is what the last few milliseconds wrote.
+	for round := 0; ; round++ {
+		done, err := d.passive(ctx, d.lock)
 		if err != nil {
 			return err
 		}
-		if restarted && !continues(d.pos.hdr, c.hdr) {
+		// A commit frame is in the file a moment before SQLite's index of the WAL says
+		// so, and so before a pin sees it: the copy may end a few frames short of what
+		// was read. Far short, the owner's readers are in the way, and the lock would
+		// wait for all of it: next time.
+		if done < 0 || uint32(done)+d.r.cfg.CheckpointFrames/4 < d.pos.frames {
+			return d.uploadPending(ctx)
+		}
+		before := d.pos.frames
+		if _, err := d.take(ctx, now); err != nil || d.gen == "" {
+			return err // d.gen "": a reset began a new generation
+		}
+		if d.pos.frames-before < 64 || round == 4 {
+			break
+		}
+	}
+	var (
+		last  committed
+		reset bool
+	)
+	err := d.writeLocked(ctx, func() error {
+		var restarted bool
+		var err error
+		last, restarted, err = readCommitted(d.walPath(), d.pos, 1<<62, true)
+		if err != nil {
+			return err
+		}
+		if restarted && !continues(d.pos.hdr, last.hdr) {
 			reset = true
 			return nil
 		}
-		if c.frames > 0 {
-			if d.pending, err = d.newSegment(c, now); err != nil {
-				return err
-			}
-		}
-		if _, err := d.pin.ExecContext(ctx, "ROLLBACK"); err != nil {
+		if _, err := d.pin().ExecContext(ctx, "ROLLBACK"); err != nil {
 			return fmt.Errorf("unpin: %w", err)
 		}
-		var busy, logFrames, done int
-		if err := d.pin.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
-			return errors.Join(fmt.Errorf("checkpoint: %w", err), d.repin(ctx))
+		if _, err := d.passive(ctx, d.pin()); err != nil {
+			return errors.Join(err, d.repin(ctx))
 		}
 		d.r.stats.Checkpoints.Add(1)
-		d.log.Debug("replica: checkpoint", "wal_frames", logFrames, "checkpointed", done)
 		return d.repin(ctx)
 	})
 	if err != nil {
 		return err
 	}
 	if reset {
-		d.log.Warn("replica: the WAL was reset out of our sight; new snapshot")
+		d.log.Warn("replica: " + errReset.Error() + "; new snapshot")
 		return d.snapshot(ctx, now)
 	}
+	if last.frames > 0 {
+		d.pending = append(d.pending, d.newSegment(last, now))
+	}
 	return d.uploadPending(ctx)
+}
+
+// passive runs a PASSIVE checkpoint on c, a connection that holds no transaction, and returns how many frames of the WAL are
+// now in the database (-1: none could be). The owner checkpoints after each commit once
+// its WAL is long, and then copies the same frames: a busy answer is tried again a little.
+func (d *dbReplica) passive(ctx context.Context, c *sql.Conn) (int, error) {
+	var busy, logFrames, done int
+	for try := 0; ; try++ {
+		if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+			return 0, fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 || try == 5 {
+			return done, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // snapshot starts a new generation: the write lock is taken, the WAL read to its end and
@@ -488,7 +629,7 @@ func (d *dbReplica) backup(ctx context.Context, path string) error {
 	}
 	defer dc.Close()
 	err = dc.Raw(func(dr any) error {
-		return d.pin.Raw(func(sr any) error {
+		return d.pin().Raw(func(sr any) error {
 			// The source is in a read transaction already, so the backup reads that
 			// snapshot, in one step, while the owner writes on.
 			b, err := dr.(*sqlite3.SQLiteConn).Backup("main", sr.(*sqlite3.SQLiteConn), "main")

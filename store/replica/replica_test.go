@@ -156,8 +156,8 @@ func testWritesAfterSnapshot(t *testing.T, b Bucket) {
 	if got != want {
 		t.Fatalf("restored %.200s\nwant %.200s", got, want)
 	}
-	if res.Segments != 1 || res.Stopped != "" {
-		t.Fatalf("restore %+v, want 1 segment applied", res)
+	if res.Segments < 1 || res.Stopped != "" {
+		t.Fatalf("restore %+v, want the segments applied", res)
 	}
 
 	// The second database appears and is replicated from then on.
