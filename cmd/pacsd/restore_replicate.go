@@ -30,7 +30,7 @@ type replicaFlags struct {
 }
 
 func (f *replicaFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.on, "replica", true, "with S3: copy the data dir's SQLite databases (index, reading room, audit) to the bucket as they change, for `pacsd restore`")
+	fs.BoolVar(&f.on, "replica", true, "with S3: copy the data dir's SQLite databases (index, reading room, audit) to the bucket as they change, for pacsd restore")
 	fs.DurationVar(&f.interval, "replica-interval", time.Second, "with --replica: how often committed changes are shipped (about the most a lost server takes with it)")
 	fs.DurationVar(&f.snapshotInterval, "replica-snapshot-interval", 24*time.Hour, "with --replica: how often a full copy starts a new generation (a restore replays at most this much)")
 }
