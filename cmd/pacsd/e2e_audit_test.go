@@ -86,18 +86,7 @@ func TestAuditTrail(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("events not in the audit trail: store %v, query %v", store, query)
 		}
-		resp, err := browser.Get(n.baseURL + "/admin/audit.csv")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\uFEFF"))).ReadAll()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("export: %d %v", resp.StatusCode, err)
-		}
-		for _, r := range rows[1:] {
-			// 时间 操作 结果 说明 操作者类型 用户ID 用户名 AE 地址 患者ID 患者姓名 检查UID 对象 记录号
+		for _, r := range auditExport(t, browser, n.baseURL+"/admin/audit.csv") {
 			switch r[1] {
 			case "接收影像":
 				if r[7] == "TOWNSHIP1" && r[8] == "127.0.0.1" && r[9] == patientID && r[10] != "" && r[2] == "成功" {
@@ -184,19 +173,8 @@ func TestAuditTrailUpgrade(t *testing.T) {
 	n := startPacsd(t, dataDir)
 	admin, initial := n.initialAdmin(t)
 	browser := n.changePassword(t, admin, initial, "admin-password-e2e")
-	resp, err := browser.Get(n.baseURL + "/admin/audit.csv?patient_id=P-OLD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\uFEFF"))).ReadAll()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("export: %d %v", resp.StatusCode, err)
-	}
 	found := map[string]string{}
-	for _, r := range rows[1:] {
-		// 时间 操作 结果 说明 操作者类型 用户ID 用户名 AE 地址 患者ID 患者姓名 检查UID 对象 记录号
+	for _, r := range auditExport(t, browser, n.baseURL+"/admin/audit.csv?patient_id=P-OLD") {
 		if strings.HasPrefix(r[12], "before-upgrade") {
 			found[r[12]] = r[14]
 		}
@@ -204,6 +182,23 @@ func TestAuditTrailUpgrade(t *testing.T) {
 	if len(found) != 2 || found["before-upgrade-1"] != ids["before-upgrade-1"] || found["before-upgrade-2"] != ids["before-upgrade-2"] {
 		t.Errorf("export after the upgrade holds %v, want the index's events with their numbers %v", found, ids)
 	}
+}
+
+// auditExport is the administrator's CSV export at addr, without its header row. Columns:
+// 时间 操作 结果 说明 操作者类型 用户ID 用户名 AE 地址 患者ID 患者姓名 检查UID 对象 次数 记录号.
+func auditExport(t *testing.T, browser *http.Client, addr string) [][]string {
+	t.Helper()
+	resp, err := browser.Get(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\uFEFF"))).ReadAll()
+	if err != nil || resp.StatusCode != http.StatusOK || len(rows) == 0 {
+		t.Fatalf("export: %d %v", resp.StatusCode, err)
+	}
+	return rows[1:]
 }
 
 // changePassword logs in with the initial password, replaces it in the reading room (as

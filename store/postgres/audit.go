@@ -34,10 +34,7 @@ var auditSearch = sqldb.AuditDialect{
 	Fold:     strings.ToLower,
 }
 
-var (
-	auditInsert     = dollar(sqldb.AuditInsert + " RETURNING id")
-	auditNameInsert = dollar(`INSERT INTO audit_names (key, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING`)
-)
+var auditInsert = dollar(sqldb.AuditInsert + " RETURNING id")
 
 func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 	if len(evs) == 0 {
@@ -51,29 +48,24 @@ func (a *Audit) Append(ctx context.Context, evs []audit.Event) error {
 			return err
 		}
 		defer ins.Close()
-		var name *sql.Stmt
+		// The name keys of the whole batch go in one statement, not a round trip each.
+		var keys []string
+		var ids []int64
 		for _, e := range evs {
 			var id int64
 			if err := ins.QueryRowContext(ctx, sqldb.AuditValues(&e)...).Scan(&id); err != nil {
 				return err
 			}
-			keys := a.names.Keys(e.PatientName)
-			if len(keys) == 0 {
-				continue
-			}
-			if name == nil {
-				if name, err = tx.PrepareContext(ctx, auditNameInsert); err != nil {
-					return err
-				}
-				defer name.Close()
-			}
-			for _, k := range keys {
-				if _, err := name.ExecContext(ctx, k, id); err != nil {
-					return err
-				}
+			for _, k := range a.names.Keys(e.PatientName) {
+				keys, ids = append(keys, k), append(ids, id)
 			}
 		}
-		return nil
+		if len(keys) == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_names (key, event_id)
+			SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`, keys, ids)
+		return err
 	})
 	if err != nil {
 		return dbErr(fmt.Sprintf("append %d audit events", len(evs)), err)
