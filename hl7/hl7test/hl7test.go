@@ -7,10 +7,15 @@ package hl7test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"pacsd/hl7"
+	"pacsd/reading"
+	"pacsd/store"
+	"pacsd/store/sqldb"
+	"pacsd/store/storetest"
 )
 
 // Store is an engine's HL7 records.
@@ -22,13 +27,24 @@ type Store interface {
 	Rejected(ctx context.Context, before int64, limit int) ([]hl7.Rejected, error)
 	// Outbound lists the outbox, newest first, sent messages too.
 	Outbound(ctx context.Context, limit int) ([]hl7.Outbound, error)
+	// UnqueuedReports lists the signed report versions, signed at or after since, that
+	// have no row in the outbox for dest, oldest first, at most limit.
+	UnqueuedReports(ctx context.Context, dest string, since time.Time, limit int) ([]sqldb.ReportRef, error)
 }
 
-// Run runs the contract; open returns the store of a fresh, empty database, closed when
-// the test ends.
-func Run(t *testing.T, open func(t *testing.T) Store) {
-	t.Run("Rejected", func(t *testing.T) { testRejected(t, open(t)) })
-	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
+// DB is one fresh, empty database: its HL7 store, the reports the outbox carries and the
+// index holding their studies. All are closed when the test ends.
+type DB struct {
+	HL7     Store
+	Reports reading.Reports
+	Index   store.Index
+}
+
+// Run runs the contract; open makes a fresh database.
+func Run(t *testing.T, open func(t *testing.T) DB) {
+	t.Run("Rejected", func(t *testing.T) { testRejected(t, open(t).HL7) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t).HL7) })
+	t.Run("UnqueuedReports", func(t *testing.T) { testUnqueued(t, open(t)) })
 }
 
 // testRejected: refused messages are kept byte for byte and listed newest first, a page
@@ -108,5 +124,61 @@ func testOutbox(t *testing.T, h Store) {
 	}
 	if one, _ := h.Outbound(ctx, 1); len(one) != 1 || one[0].ID != all[0].ID {
 		t.Errorf("outbound limited to 1: %+v", one)
+	}
+}
+
+// testUnqueued: the signed versions a crash left out of the outbox are found, per
+// destination, from a time on, oldest signature first; drafts are not.
+func testUnqueued(t *testing.T, db DB) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	doctor := reading.User{ID: 7, Username: "li", DisplayName: "李医生", Role: reading.RoleRadiologist}
+	for _, study := range []string{"1.1", "1.2", "1.3"} {
+		f := storetest.Fixture{Study: study, Series: study + ".1", SOP: study + ".1.1", SOPClass: "1.2.840.10008.5.1.4.1.1.2",
+			Modality: "CT", PatientID: "P1", Content: study}
+		if _, err := db.Index.PutInstance(ctx, f.Instance()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign := func(study string, at time.Time) {
+		t.Helper()
+		r, err := db.Reports.SaveDraft(ctx, study, "findings", "impression", doctor, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Reports.Sign(ctx, study, r.Version, doctor, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign("1.1", t0)
+	sign("1.2", t0.Add(time.Hour))
+	if _, err := db.Reports.Amend(ctx, "1.1", "typo", doctor, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	sign("1.1", t0.Add(2*time.Hour)) // version 2
+	if _, err := db.Reports.SaveDraft(ctx, "1.3", "draft", "", doctor, t0); err != nil {
+		t.Fatal(err)
+	}
+	h := db.HL7
+	if err := h.EnqueueOutbound(ctx, []hl7.Outbound{{Dest: hl7.DestMLLP, StudyUID: "1.1", Version: 1, Payload: "MSH",
+		CreatedAt: t0, NextAt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dest  string
+		since time.Time
+		limit int
+		want  []sqldb.ReportRef
+	}{
+		{hl7.DestMLLP, t0, 10, []sqldb.ReportRef{{StudyUID: "1.2", Version: 1}, {StudyUID: "1.1", Version: 2}}},
+		{hl7.DestMLLP, t0.Add(90 * time.Minute), 10, []sqldb.ReportRef{{StudyUID: "1.1", Version: 2}}},
+		{hl7.DestWebhook, t0, 10, []sqldb.ReportRef{{StudyUID: "1.1", Version: 1}, {StudyUID: "1.2", Version: 1}, {StudyUID: "1.1", Version: 2}}},
+		{hl7.DestWebhook, t0, 1, []sqldb.ReportRef{{StudyUID: "1.1", Version: 1}}},
+		{hl7.DestWebhook, t0.Add(3 * time.Hour), 10, nil},
+	} {
+		got, err := h.UnqueuedReports(ctx, c.dest, c.since, c.limit)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("UnqueuedReports(%s, %v, %d) = %v, %v; want %v", c.dest, c.since, c.limit, got, err, c.want)
+		}
 	}
 }

@@ -47,7 +47,6 @@ func TestForwardContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { x.Close() })
-			stubReadingStudies(t, x) // PutInstance marks quarantined studies there
 			return forwardtest.Node{Index: x, Queue: x.Forwarding()}
 		}
 	})

@@ -15,7 +15,10 @@ import (
 
 // TestHL7Contract: the HIS link's records (hl7test).
 func TestHL7Contract(t *testing.T) {
-	hl7test.Run(t, func(t *testing.T) hl7test.Store { return openIndex(t).HL7() })
+	hl7test.Run(t, func(t *testing.T) hl7test.DB {
+		x := openIndex(t)
+		return hl7test.DB{HL7: x.HL7(), Reports: x.Reading(), Index: x}
+	})
 }
 
 // TestHL7OutboxAcrossNodes: senders on two nodes drain one outbox at once, and every
