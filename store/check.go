@@ -246,8 +246,8 @@ func (ck *checker) local(bi BlobInfo) error {
 type blobNow struct {
 	stored     bool // in the local store
 	referenced bool // by the instance's current record or a kept version
-	uploaded   bool // the current record's blob, uploaded
-	evicted    bool // the current record's blob, its local copy given up
+	uploaded   bool // uploaded, says the record (current or version) that references it
+	evicted    bool // its local copy given up, says that record
 }
 
 // now looks at key again: call it under the lock of the key's instance, so that no Put,
@@ -279,7 +279,9 @@ func (ck *checker) now(key string) (blobNow, error) {
 		return n, fmt.Errorf("check: index: %w", err)
 	}
 	for _, v := range vs {
-		n.referenced = n.referenced || v.BlobKey == key
+		if v.BlobKey == key {
+			n.referenced, n.uploaded, n.evicted = true, v.Uploaded, v.Evicted
+		}
 	}
 	return n, nil
 }
@@ -327,7 +329,7 @@ func (ck *checker) indexed(r BlobRef) error {
 	remote := f&refRemote != 0 || (!ck.remoteKnown && r.Uploaded && a.remote != nil)
 	switch {
 	case !local && !(r.Uploaded && remote):
-		missing, err := ck.stillMissing(r)
+		missing, err := ck.stillMissing(r, f&refRemote != 0)
 		if err != nil || !missing {
 			return err
 		}
@@ -354,14 +356,16 @@ func (ck *checker) indexed(r BlobRef) error {
 }
 
 // stillMissing looks again, under the instance's lock, at an indexed blob the listing did
-// not find: a re-sent copy may have restored it since, or its record may be gone.
-func (ck *checker) stillMissing(r BlobRef) (bool, error) {
+// not find: a re-sent copy may have restored it since, or its record may be gone. Whether
+// the remote store has it is what its listing found (listed), when it was listed.
+func (ck *checker) stillMissing(r BlobRef, listed bool) (bool, error) {
 	defer ck.a.locks.lock(r.SOPInstanceUID)()
 	now, err := ck.now(r.BlobKey)
 	if err != nil {
 		return false, err
 	}
-	return now.referenced && !now.stored && !(now.uploaded && ck.a.remote != nil), nil
+	remote := listed || (!ck.remoteKnown && now.uploaded && ck.a.remote != nil)
+	return now.referenced && !now.stored && !remote, nil
 }
 
 // markEvicted, with Repair, records that an uploaded object has no local copy left.
