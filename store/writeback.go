@@ -102,9 +102,13 @@ type writeBack struct {
 	inflight   map[string]bool      // SOP Instance UIDs being uploaded
 	skip       map[string]time.Time // objects that failed for a local reason, until when
 	pauseUntil time.Time            // back-off after a remote failure
-	backoff    time.Duration
-	downSince  time.Time
-	rate       rateMeter
+	// refuseUntil: write-through Puts are refused until then, after one failed; apart from
+	// pauseUntil, so that a failing upload of an old pending object does not hold them off
+	// for its growing back-off.
+	refuseUntil time.Time
+	backoff     time.Duration
+	downSince   time.Time
+	rate        rateMeter
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -557,7 +561,7 @@ func (w *writeBack) uploaded(r BlobRef) {
 	if !w.downSince.IsZero() {
 		w.log.Info("remote store reachable again", "down_for", time.Since(w.downSince).Round(time.Second))
 	}
-	w.backoff, w.downSince, w.pauseUntil = 0, time.Time{}, time.Time{}
+	w.backoff, w.downSince, w.refuseUntil = 0, time.Time{}, time.Time{}
 	delete(w.skip, r.SOPInstanceUID)
 	w.rate.add(time.Now(), r.Size)
 }
@@ -753,7 +757,7 @@ func (w *writeBack) writeThrough(ctx context.Context, inst, existing *Instance, 
 	}
 	op := "put " + inst.SOPInstanceUID + ": write through to the remote store"
 	w.mu.Lock()
-	down, retry := w.downSince, w.pauseUntil
+	down, retry := w.downSince, w.refuseUntil
 	w.mu.Unlock()
 	if time.Now().Before(retry) {
 		undo()
@@ -785,7 +789,7 @@ func (w *writeBack) throughFailed(err error) {
 	w.failures.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.pauseUntil = time.Now().Add(w.cfg.RetryMin)
+	w.refuseUntil = time.Now().Add(w.cfg.RetryMin)
 	if w.downSince.IsZero() {
 		w.downSince = time.Now()
 		w.log.Warn("remote store unreachable: new objects are refused until it answers (write-through)",
