@@ -270,3 +270,33 @@ func TestPriorsAcrossSites(t *testing.T) {
 		}
 	}
 }
+
+// TestShareSearchCase: the share list's search ignores ASCII case in the creator's name and
+// the study UID, as SQLite's LIKE does, and takes LIKE's own characters literally.
+func TestShareSearchCase(t *testing.T) {
+	ctx := context.Background()
+	x := openIndex(t)
+	r := x.Reading()
+	base := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	addStudy(t, x, readingtest.Study{UID: "33.1", PatientID: "P33", Modality: "DX", ReceivedAt: base})
+	for i, name := range []string{"Dr WANG", "Li_Na", "LiXNa"} {
+		if _, err := r.CreateShare(ctx, reading.ShareLink{TokenHash: reading.ShareTokenHash(name), StudyUID: "33.1",
+			Kind: reading.ShareDoctor, Verify: reading.VerifyBirthDate, Answer: "19800501", CreatedName: name,
+			CreatedAt: base.Add(time.Duration(i) * time.Minute), ExpiresAt: base.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for q, want := range map[string][]string{"wang": {"Dr WANG"}, "dr w": {"Dr WANG"}, "li_na": {"Li_Na"}, "33.1": {"LiXNa", "Li_Na", "Dr WANG"}} {
+		ls, err := r.Shares(ctx, reading.ShareFilter{Query: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range ls {
+			got = append(got, l.CreatedName)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q: %v, want %v", q, got, want)
+		}
+	}
+}

@@ -59,7 +59,8 @@ func (r *Reading) shareWhere(ctx context.Context, op, where string, arg any) (re
 }
 
 func (r *Reading) Shares(ctx context.Context, f reading.ShareFilter) ([]reading.ShareLink, error) {
-	where, args := sqldb.ShareWhere(f, func(int) string { return "?" })
+	where, args := sqldb.ShareWhere(f, func(int) string { return "?" },
+		func(col string) string { return "ascii_lower(" + col + ")" })
 	q := `SELECT ` + sqldb.ShareCols + ` FROM share_links`
 	if where != "" {
 		q += ` WHERE ` + where

@@ -293,8 +293,10 @@ func NewShare(l reading.ShareLink) (reading.ShareLink, error) {
 // ShareWhere is the WHERE clause of a share link list (without the word WHERE, "" for all
 // links) and its arguments; ph gives the placeholder of the nth argument (from 1), since
 // the engines write them differently. The search is a substring of the study UID or the
-// creator's name, with LIKE's own characters escaped by backslash.
-func ShareWhere(f reading.ShareFilter, ph func(n int) string) (string, []any) {
+// creator's name, ASCII case ignored (as SQLite's LIKE does), with LIKE's own characters
+// escaped by backslash: caseless is the engine's expression of a column with its ASCII
+// letters in lower case (SQLite's LIKE needs none).
+func ShareWhere(f reading.ShareFilter, ph func(n int) string, caseless func(col string) string) (string, []any) {
 	var where []string
 	var args []any
 	if f.StudyUID != "" {
@@ -302,9 +304,10 @@ func ShareWhere(f reading.ShareFilter, ph func(n int) string) (string, []any) {
 		where = append(where, `study_uid = `+ph(len(args)))
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(FoldKey(q)) + "%"
 		args = append(args, like, like)
-		where = append(where, `(study_uid LIKE `+ph(len(args)-1)+` ESCAPE '\' OR created_name LIKE `+ph(len(args))+` ESCAPE '\')`)
+		where = append(where, `(`+caseless("study_uid")+` LIKE `+ph(len(args)-1)+` ESCAPE '\' OR `+
+			caseless("created_name")+` LIKE `+ph(len(args))+` ESCAPE '\')`)
 	}
 	if f.Active {
 		args = append(args, FormatTime(f.Now))

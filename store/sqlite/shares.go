@@ -66,7 +66,7 @@ func (r *Reading) ShareByID(ctx context.Context, id int64) (reading.ShareLink, e
 }
 
 func (r *Reading) Shares(ctx context.Context, f reading.ShareFilter) ([]reading.ShareLink, error) {
-	where, args := sqldb.ShareWhere(f, func(int) string { return "?" })
+	where, args := sqldb.ShareWhere(f, func(int) string { return "?" }, func(col string) string { return col })
 	q := `SELECT ` + sqldb.ShareCols + ` FROM share_links`
 	if where != "" {
 		q += ` WHERE ` + where
