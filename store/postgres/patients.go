@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // Patient-level search (store.LevelPatient, PS3.4 C.6.1.1.2), as store/sqlite's
@@ -33,18 +34,18 @@ func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 		return "", nil, err
 	}
 	matched, margs := "true", []any(nil)
-	where := append([]string(nil), scope.where...)
+	where := append([]string(nil), scope.Conds...)
 	args := []any(nil)
 	var cond string
 	var condArgs []any
-	if len(w.where) > len(scope.where) {
-		cond, condArgs = strings.Join(w.where, " AND "), w.args
-		matched, margs = "("+cond+")", w.args
-	} else if len(scope.where) > 0 {
-		cond, condArgs = strings.Join(scope.where, " AND "), scope.args
+	if len(w.Conds) > len(scope.Conds) {
+		cond, condArgs = strings.Join(w.Conds, " AND "), w.Args
+		matched, margs = "("+cond+")", w.Args
+	} else if len(scope.Conds) > 0 {
+		cond, condArgs = strings.Join(scope.Conds, " AND "), scope.Args
 	}
 	args = append(args, margs...)
-	args = append(args, scope.args...)
+	args = append(args, scope.Args...)
 	if cond != "" || q.Limit > 0 {
 		// The patients with a matching study (the inner s shadows the outer one); with a
 		// limit, only the first Offset+Limit Patient IDs of them, which hold at least that
@@ -89,72 +90,9 @@ func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit,
 		return nil, dbErr("search", err)
 	}
 	defer rows.Close()
-
-	type patient struct {
-		hit     store.Hit
-		matched bool
-	}
-	out := []store.Hit{}
-	skip := q.Offset
-	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
-	var (
-		curID   string
-		started bool
-		group   []*patient          // patients of the current Patient ID, in order of first row
-		byKey   map[string]*patient // issuer (or study UID when there is no ID) -> patient
-	)
-	flush := func() {
-		for _, p := range group {
-			if !p.matched || full() {
-				continue
-			}
-			if skip > 0 {
-				skip--
-				continue
-			}
-			out = append(out, p.hit)
-		}
-		group, byKey = group[:0], map[string]*patient{}
-	}
-	byKey = map[string]*patient{}
-	for rows.Next() {
-		var (
-			id, issuer, uid string
-			attrs           []byte
-			nSeries, nInst  int
-			m               bool
-		)
-		if err := rows.Scan(&id, &issuer, &uid, &attrs, &nSeries, &nInst, &m); err != nil {
-			return nil, dbErr("search", err)
-		}
-		if !started || id != curID {
-			flush()
-			if full() {
-				break
-			}
-			curID, started = id, true
-		}
-		key := "i" + issuer
-		if id == "" {
-			key = "u" + uid
-		}
-		p := byKey[key]
-		if p == nil {
-			// The newest study comes first: it speaks for the patient.
-			p = &patient{hit: store.Hit{Study: attrs}}
-			byKey[key] = p
-			group = append(group, p)
-		}
-		p.matched = p.matched || m
-		p.hit.PatientStudies++
-		p.hit.StudySeries += nSeries
-		p.hit.StudyInstances += nInst
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqldb.ScanPatients(rows, q)
+	if err != nil {
 		return nil, dbErr("search", err)
-	}
-	if !full() {
-		flush()
 	}
 	return out, nil
 }

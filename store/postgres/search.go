@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,35 +19,8 @@ import (
 // are stored folded; a literal prefix of a wildcard value also becomes a range on the
 // column (prefixRange), so that the index serves it under a generic plan as well.
 
-// query accumulates a WHERE clause ('?' placeholders, numbered by dollar at the end) and
-// its arguments.
-type query struct {
-	where []string
-	args  []any
-	argAt []int // where[i]'s arguments start at args[argAt[i]]
-	// A name condition (nameSet) the study, series and instance searches start from:
-	// drive is 1 + its index in where (0: none), driveSet and driveArgs its set of studies.
-	drive     int
-	driveSet  string
-	driveArgs []any
-}
-
-func (q *query) add(cond string, args ...any) {
-	q.argAt = append(q.argAt, len(q.args))
-	q.where = append(q.where, cond)
-	q.args = append(q.args, args...)
-}
-
-// without returns the conditions and arguments of q but condition i.
-func (q *query) without(i int) ([]string, []any) {
-	end := len(q.args)
-	if i+1 < len(q.argAt) {
-		end = q.argAt[i+1]
-	}
-	where := append(append([]string(nil), q.where[:i]...), q.where[i+1:]...)
-	args := append(append([]any(nil), q.args[:q.argAt[i]]...), q.args[end:]...)
-	return where, args
-}
+// query is a search's WHERE clause (sqldb.Where) with this engine's matching methods.
+type query struct{ sqldb.Where }
 
 // Search answers q from the index alone. Each level's attributes come back as stored.
 func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
@@ -65,50 +36,8 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 		return nil, dbErr("search", err)
 	}
 	defer rows.Close()
-	out := []store.Hit{}
-	var (
-		// A study's (and series') JSON repeats on every row below it: share one copy.
-		lastStudy, lastSeries []byte
-		sa, sea, ia           sql.RawBytes
-		mods                  string
-		nSeries, nInst, nSe   int64
-		h                     store.Hit
-	)
-	dest := []any{&h.StudyUID, &sa, &mods, &nSeries, &nInst}
-	if q.Level >= store.LevelSeries {
-		dest = append(dest, &h.SeriesUID, &sea, &nSe)
-	}
-	if q.Level == store.LevelInstance {
-		dest = append(dest, &h.SOPInstanceUID, &ia, &h.TransferSyntaxUID)
-	}
-	for rows.Next() {
-		h = store.Hit{}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, dbErr("search", err)
-		}
-		if !bytes.Equal(sa, lastStudy) {
-			lastStudy = bytes.Clone(sa)
-		}
-		h.Study = lastStudy
-		if q.Level >= store.LevelSeries {
-			if !bytes.Equal(sea, lastSeries) {
-				lastSeries = bytes.Clone(sea)
-			}
-			h.Series = lastSeries
-			h.SeriesInstances = int(nSe)
-		}
-		if q.Level == store.LevelInstance {
-			h.Instance = bytes.Clone(ia)
-		}
-		for m := range strings.SplitSeq(mods, `\`) {
-			if m != "" {
-				h.ModalitiesInStudy = append(h.ModalitiesInStudy, m)
-			}
-		}
-		h.StudySeries, h.StudyInstances = int(nSeries), int(nInst)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqldb.ScanHits(rows, q.Level)
+	if err != nil {
 		return nil, dbErr("search", err)
 	}
 	return out, nil
@@ -147,13 +76,13 @@ func searchWhere(q store.Query) (query, error) {
 	var w query
 	w.scope(q)
 	if q.StudyInstanceUID != "" {
-		w.add("s.study_uid = ?", q.StudyInstanceUID)
+		w.Add("s.study_uid = ?", q.StudyInstanceUID)
 	}
 	if q.SeriesInstanceUID != "" {
 		if q.Level <= store.LevelStudy {
 			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
 		}
-		w.add("se.series_uid = ?", q.SeriesInstanceUID)
+		w.Add("se.series_uid = ?", q.SeriesInstanceUID)
 	}
 	for _, m := range q.Matches {
 		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
@@ -168,22 +97,21 @@ func searchWhere(q store.Query) (query, error) {
 // whose primary key is the study's).
 func (w *query) scope(q store.Query) {
 	if q.SiteID != 0 {
-		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
+		w.Add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
 	}
 	if !q.WithQuarantined {
 		// Studies from an unknown sender held in quarantine are for administrators only.
 		// NOT EXISTS rather than SQLite's NOT IN: PostgreSQL plans it as an anti-join
 		// (probing reading_studies by its primary key for the studies a name search found),
 		// where NOT IN's hashed subplan filter leads it to scan the studies.
-		w.add("NOT EXISTS (SELECT 1 FROM reading_studies rq WHERE rq.study_pk = s.id AND " + quarantinedCond + ")")
+		w.Add("NOT EXISTS (SELECT 1 FROM reading_studies rq WHERE rq.study_pk = s.id AND " + quarantinedCond + ")")
 	}
 }
 
-// The columns a study and a series search return, in Search's order; an instance search
-// adds its own three.
+// The columns of each level's search, as sqldb.ScanHits reads them.
 const (
-	studyCols  = "s.study_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances"
-	seriesCols = "se.series_uid, se.attrs, se.num_instances"
+	studyCols  = sqldb.StudyCols
+	seriesCols = sqldb.SeriesCols
 )
 
 // finishSearch is the study, series or instance search with its WHERE clause.
@@ -199,19 +127,19 @@ func finishSearch(q store.Query, w query) (string, []any) {
 		from = "series se JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
 	case store.LevelInstance:
-		sel = studyCols + ", " + seriesCols + ", i.sop_uid, i.attrs, i.transfer_syntax"
+		sel = studyCols + ", " + seriesCols + ", " + sqldb.InstanceCols
 		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
 	}
-	where, args := w.where, w.args
-	if w.drive > 0 {
+	where, args := w.Conds, w.Args
+	if w.Drive > 0 {
 		// A name search starts from the studies its keys find and sorts them: its time
 		// depends on the matches, not on the archive's size.
 		var rest []any
-		where, rest = w.without(w.drive - 1)
-		args = append(append([]any(nil), w.driveArgs...), rest...)
-		studies := "(" + w.driveSet + ") nm JOIN studies s ON s.id = nm.study_pk"
+		where, rest = w.Without(w.Drive - 1)
+		args = append(append([]any(nil), w.DriveArgs...), rest...)
+		studies := "(" + w.DriveSet + ") nm JOIN studies s ON s.id = nm.study_pk"
 		switch q.Level {
 		case store.LevelStudy:
 			from = studies
@@ -256,7 +184,7 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 		if err != nil {
 			return err
 		}
-		w.add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
+		w.Add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
 		return nil
 	case sqldb.KPN:
 		set, args, universal, ok := nameSet(sqldb.NameAttr[m.Tag], v, fuzzy)
@@ -264,22 +192,22 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 			return nil
 		}
 		if ok {
-			w.add("s.id IN ("+set+")", args...)
-			if w.drive == 0 {
-				w.drive, w.driveSet, w.driveArgs = len(w.where), set, args
+			w.Add("s.id IN ("+set+")", args...)
+			if w.Drive == 0 {
+				w.Drive, w.DriveSet, w.DriveArgs = len(w.Conds), set, args
 			}
 			return nil
 		}
 		// A value that matches empty names too: the columns answer.
 		cond, args := pnCond(ck.Col, ck.Groups, v)
-		w.add(cond, args...)
+		w.Add(cond, args...)
 		return nil
 	}
 	cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
 	if err != nil {
 		return err
 	}
-	w.add(cond, args...)
+	w.Add(cond, args...)
 	return nil
 }
 
@@ -314,7 +242,7 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 	if err != nil {
 		return err
 	}
-	w.add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
+	w.Add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
 	return nil
 }
 

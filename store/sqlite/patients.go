@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"pacsd/store"
+	"pacsd/store/sqldb"
 )
 
 // Patient-level search (store.LevelPatient, PS3.4 C.6.1.1.2). The index keeps patients with
@@ -35,17 +36,17 @@ func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 	matched, margs := "1", []any(nil)
 	var where []string
 	var args []any
-	where = append(where, scope.where...)
-	if len(w.where) > len(scope.where) {
-		cond := strings.Join(w.where, " AND ")
-		matched, margs = "("+cond+")", w.args
+	where = append(where, scope.Conds...)
+	if len(w.Conds) > len(scope.Conds) {
+		cond := strings.Join(w.Conds, " AND ")
+		matched, margs = "("+cond+")", w.Args
 		// The inner s shadows the outer one: the patients with a matching study.
 		where = append(where, "s.patient_id IN (SELECT s.patient_id FROM studies s WHERE "+cond+")")
 	}
 	args = append(args, margs...)
-	args = append(args, scope.args...)
+	args = append(args, scope.Args...)
 	if matched != "1" {
-		args = append(args, w.args...)
+		args = append(args, w.Args...)
 	}
 	sqlText := "SELECT s.patient_id, " + issuerExpr + ", s.study_uid, s.attrs, s.num_series, s.num_instances, " +
 		matched + " FROM studies s"
@@ -69,72 +70,9 @@ func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit,
 		return nil, dbErr("search", err)
 	}
 	defer rows.Close()
-
-	type patient struct {
-		hit     store.Hit
-		matched bool
-	}
-	out := []store.Hit{}
-	skip := q.Offset
-	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
-	var (
-		curID   string
-		started bool
-		group   []*patient          // patients of the current Patient ID, in order of first row
-		byKey   map[string]*patient // issuer (or study UID when there is no ID) -> patient
-	)
-	flush := func() {
-		for _, p := range group {
-			if !p.matched || full() {
-				continue
-			}
-			if skip > 0 {
-				skip--
-				continue
-			}
-			out = append(out, p.hit)
-		}
-		group, byKey = group[:0], map[string]*patient{}
-	}
-	byKey = map[string]*patient{}
-	for rows.Next() {
-		var (
-			id, issuer, uid string
-			attrs           []byte
-			nSeries, nInst  int
-			m               bool
-		)
-		if err := rows.Scan(&id, &issuer, &uid, &attrs, &nSeries, &nInst, &m); err != nil {
-			return nil, dbErr("search", err)
-		}
-		if !started || id != curID {
-			flush()
-			if full() {
-				break
-			}
-			curID, started = id, true
-		}
-		key := "i" + issuer
-		if id == "" {
-			key = "u" + uid
-		}
-		p := byKey[key]
-		if p == nil {
-			// The newest study comes first: it speaks for the patient.
-			p = &patient{hit: store.Hit{Study: attrs}}
-			byKey[key] = p
-			group = append(group, p)
-		}
-		p.matched = p.matched || m
-		p.hit.PatientStudies++
-		p.hit.StudySeries += nSeries
-		p.hit.StudyInstances += nInst
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqldb.ScanPatients(rows, q)
+	if err != nil {
 		return nil, dbErr("search", err)
-	}
-	if !full() {
-		flush()
 	}
 	return out, nil
 }

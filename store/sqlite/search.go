@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -14,34 +13,8 @@ import (
 	"pacsd/store/sqldb"
 )
 
-// query accumulates a WHERE clause and its arguments.
-type query struct {
-	where []string
-	args  []any
-	argAt []int // where[i]'s arguments start at args[argAt[i]]
-	// A name condition (nameSet) the study, series and instance searches start from:
-	// drive is 1 + its index in where (0: none), driveSet and driveArgs its set of studies.
-	drive     int
-	driveSet  string
-	driveArgs []any
-}
-
-func (q *query) add(cond string, args ...any) {
-	q.argAt = append(q.argAt, len(q.args))
-	q.where = append(q.where, cond)
-	q.args = append(q.args, args...)
-}
-
-// without returns the conditions and arguments of q but condition i.
-func (q *query) without(i int) ([]string, []any) {
-	end := len(q.args)
-	if i+1 < len(q.argAt) {
-		end = q.argAt[i+1]
-	}
-	where := append(append([]string(nil), q.where[:i]...), q.where[i+1:]...)
-	args := append(append([]any(nil), q.args[:q.argAt[i]]...), q.args[end:]...)
-	return where, args
-}
+// query is a search's WHERE clause (sqldb.Where) with this engine's matching methods.
+type query struct{ sqldb.Where }
 
 // Search answers q from the index alone (see the package comment for the matching rules).
 // Each level's attributes come back as stored, undecoded.
@@ -58,51 +31,8 @@ func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 		return nil, dbErr("search", err)
 	}
 	defer rows.Close()
-	out := []store.Hit{}
-	var (
-		// A study's (and series') JSON repeats on every row below it: share one copy.
-		lastStudy, lastSeries []byte
-		sa, sea, ia           sql.RawBytes
-		mods                  string
-		nSeries, nInst, nSe   int64
-		h                     store.Hit
-	)
-	// Only the level's columns (finishSearch): each column is a cost per row in the driver.
-	dest := []any{&h.StudyUID, &sa, &mods, &nSeries, &nInst}
-	if q.Level >= store.LevelSeries {
-		dest = append(dest, &h.SeriesUID, &sea, &nSe)
-	}
-	if q.Level == store.LevelInstance {
-		dest = append(dest, &h.SOPInstanceUID, &ia, &h.TransferSyntaxUID)
-	}
-	for rows.Next() {
-		h = store.Hit{}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, dbErr("search", err)
-		}
-		if !bytes.Equal(sa, lastStudy) {
-			lastStudy = bytes.Clone(sa)
-		}
-		h.Study = lastStudy
-		if q.Level >= store.LevelSeries {
-			if !bytes.Equal(sea, lastSeries) {
-				lastSeries = bytes.Clone(sea)
-			}
-			h.Series = lastSeries
-			h.SeriesInstances = int(nSe)
-		}
-		if q.Level == store.LevelInstance {
-			h.Instance = bytes.Clone(ia)
-		}
-		for m := range strings.SplitSeq(mods, `\`) {
-			if m != "" {
-				h.ModalitiesInStudy = append(h.ModalitiesInStudy, m)
-			}
-		}
-		h.StudySeries, h.StudyInstances = int(nSeries), int(nInst)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqldb.ScanHits(rows, q.Level)
+	if err != nil {
 		return nil, dbErr("search", err)
 	}
 	return out, nil
@@ -132,13 +62,13 @@ func searchWhere(q store.Query) (query, error) {
 	var w query
 	w.scope(q)
 	if q.StudyInstanceUID != "" {
-		w.add("s.study_uid = ?", q.StudyInstanceUID)
+		w.Add("s.study_uid = ?", q.StudyInstanceUID)
 	}
 	if q.SeriesInstanceUID != "" {
 		if q.Level <= store.LevelStudy {
 			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
 		}
-		w.add("se.series_uid = ?", q.SeriesInstanceUID)
+		w.Add("se.series_uid = ?", q.SeriesInstanceUID)
 	}
 	for _, m := range q.Matches {
 		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
@@ -152,7 +82,7 @@ func searchWhere(q store.Query) (query, error) {
 func (w *query) scope(q store.Query) {
 	if q.SiteID != 0 {
 		// The reading room's assignment of studies to sites; its primary key is the study's.
-		w.add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
+		w.Add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
 	}
 	if !q.WithQuarantined {
 		// Studies from an unknown sender held in quarantine (0009_peers.sql) are for
@@ -161,15 +91,14 @@ func (w *query) scope(q store.Query) {
 		// finds hundreds of studies would read most of that table's pages, which the
 		// readers' cache loses whenever the index is written (an audit event, a new
 		// object). study_pk is never NULL, so NOT IN means what it says.
-		w.add("s.id NOT IN (SELECT rq.study_pk FROM reading_studies rq WHERE rq.quarantined = 1)")
+		w.Add("s.id NOT IN (SELECT rq.study_pk FROM reading_studies rq WHERE rq.quarantined = 1)")
 	}
 }
 
-// The columns a study and a series search return, in Search's order; an instance search
-// adds its own three.
+// The columns of each level's search, as sqldb.ScanHits reads them.
 const (
-	studyCols  = "s.study_uid, s.attrs, s.modalities_in_study, s.num_series, s.num_instances"
-	seriesCols = "se.series_uid, se.attrs, se.num_instances"
+	studyCols  = sqldb.StudyCols
+	seriesCols = sqldb.SeriesCols
 )
 
 // finishSearch is the study, series or instance search with its WHERE clause.
@@ -185,20 +114,20 @@ func finishSearch(q store.Query, w query) (string, []any, error) {
 		from = "series se JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
 	case store.LevelInstance:
-		sel = studyCols + ", " + seriesCols + ", i.sop_uid, i.attrs, i.transfer_syntax"
+		sel = studyCols + ", " + seriesCols + ", " + sqldb.InstanceCols
 		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
 		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
 			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
 	}
-	where, args := w.where, w.args
-	if w.drive > 0 {
+	where, args := w.Conds, w.Args
+	if w.Drive > 0 {
 		// A name search starts from the studies its keys find (CROSS JOIN keeps SQLite
 		// from walking studies_order instead, which it may prefer once it has statistics)
 		// and sorts them: its time depends on the matches, not on the archive's size.
 		var rest []any
-		where, rest = w.without(w.drive - 1)
-		args = append(append([]any(nil), w.driveArgs...), rest...)
-		studies := "(" + w.driveSet + ") nm CROSS JOIN studies s ON s.id = nm.study_pk"
+		where, rest = w.Without(w.Drive - 1)
+		args = append(append([]any(nil), w.DriveArgs...), rest...)
+		studies := "(" + w.DriveSet + ") nm CROSS JOIN studies s ON s.id = nm.study_pk"
 		switch q.Level {
 		case store.LevelStudy:
 			from = studies
@@ -236,7 +165,7 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 			if err != nil {
 				return err
 			}
-			w.add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
+			w.Add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
 			return nil
 		}
 		if ck.Kind == sqldb.KPN {
@@ -245,9 +174,9 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 				return nil
 			}
 			if ok {
-				w.add("s.id IN ("+set+")", args...)
-				if w.drive == 0 {
-					w.drive, w.driveSet, w.driveArgs = len(w.where), set, args
+				w.Add("s.id IN ("+set+")", args...)
+				if w.Drive == 0 {
+					w.Drive, w.DriveSet, w.DriveArgs = len(w.Conds), set, args
 				}
 				return nil
 			}
@@ -256,14 +185,14 @@ func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
 			if err != nil {
 				return fmt.Errorf("key %s: %w", m.Tag, err)
 			}
-			w.add(cond, args...)
+			w.Add(cond, args...)
 			return nil
 		}
 		cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
 		if err != nil {
 			return err
 		}
-		w.add(cond, args...)
+		w.Add(cond, args...)
 		return nil
 	}
 	return w.jsonMatch(level, m.Tag, v)
@@ -297,7 +226,7 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 	if err != nil {
 		return err
 	}
-	w.add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
+	w.Add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
 	return nil
 }
 
