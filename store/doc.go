@@ -35,8 +35,10 @@
 // UploadConfig.MaxPending bytes wait for upload, Put answers ErrNoSpace. Because the work
 // list is the index, a crash loses no upload: Start finds what is still pending.
 //
-// Archive.Recover (start-up) removes spool files of Puts that never returned and logs the
-// differences between index and local blob store; it never deletes a blob. Archive.Check
+// Archive.Recover (start-up) removes spool files of Puts that never returned;
+// Archive.CheckInBackground, once pacsd listens, logs the differences between index and
+// local blob store while Puts go on; neither deletes a blob. Archive.Reindex rebuilds a lost
+// index from the objects. Archive.Check
 // compares the index with both stores (and with CheckOptions.Hash, their bytes), and with
 // CheckOptions.Repair removes unreferenced blobs older than a grace period.
 package store
