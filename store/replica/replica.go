@@ -515,8 +515,9 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 		}
 	}
 	var (
-		last  committed
-		reset bool
+		last     committed
+		reset    bool
+		unpinned bool
 	)
 	err := d.writeLocked(ctx, func() error {
 		var restarted bool
@@ -529,6 +530,7 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 			reset = true
 			return nil
 		}
+		unpinned = true
 		if _, err := d.pin().ExecContext(ctx, "ROLLBACK"); err != nil {
 			return fmt.Errorf("unpin: %w", err)
 		}
@@ -536,9 +538,18 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 			return errors.Join(err, d.repin(ctx))
 		}
 		d.r.stats.Checkpoints.Add(1)
-		return d.repin(ctx)
+		if err := d.repin(ctx); err != nil {
+			return err
+		}
+		unpinned = false
+		return nil
 	})
 	if err != nil {
+		if unpinned {
+			// Without a pin SQLite may restart the WAL over frames not read: this
+			// generation cannot go on.
+			d.gen, d.pending = "", nil
+		}
 		return err
 	}
 	if reset {
@@ -551,8 +562,8 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 	return d.uploadPending(ctx)
 }
 
-// passive runs a PASSIVE checkpoint on c, a connection that holds no transaction, and returns how many frames of the WAL are
-// now in the database (-1: none could be). The owner checkpoints after each commit once
+// passive runs a PASSIVE checkpoint on c, a connection that holds no transaction, and
+// returns how many frames of the WAL are now in the database (-1: none could be). The owner checkpoints after each commit once
 // its WAL is long, and then copies the same frames: a busy answer is tried again a little.
 func (d *dbReplica) passive(ctx context.Context, c *sql.Conn) (int, error) {
 	var busy, logFrames, done int

@@ -49,6 +49,7 @@ func runSuite(t *testing.T, newBucket func(t *testing.T) Bucket) {
 	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, newBucket(t)) })
 	t.Run("LiveWriter", func(t *testing.T) { testLiveWriter(t, newBucket(t)) })
 	t.Run("Generations", func(t *testing.T) { testGenerations(t, newBucket(t)) })
+	t.Run("ResetOutOfSight", func(t *testing.T) { testResetOutOfSight(t, newBucket(t)) })
 }
 
 // owner opens a database the way store/sqlite does (WAL, synchronous FULL, one writer).
@@ -320,6 +321,35 @@ func testGenerations(t *testing.T, b Bucket) {
 	got, res := restoreDump(t, b, "index.db")
 	if res.Generation == newest || got != before {
 		t.Fatalf("restore %+v from a damaged newest snapshot: %.100s, want the older generation's %.100s", res, got, before)
+	}
+}
+
+// testResetOutOfSight: a WAL that does not continue the one the replicator was reading
+// (here: its position made to point into another WAL, as a WAL deleted and made anew would
+// look) starts a new generation, and the restore is the database.
+func testResetOutOfSight(t *testing.T, b Bucket) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	db := owner(t, path)
+	insert(t, db, 4)
+	r := start(t, b, Config{Paths: []string{path}})
+	defer r.Close(context.Background())
+	insert(t, db, 3)
+	syncNow(t, r)
+	d := r.dbs[0]
+	d.mu.Lock()
+	d.pos.hdr.salt[0] += 7
+	d.mu.Unlock()
+	insert(t, db, 5)
+	syncNow(t, r)
+	if got := r.Stats().Snapshots.Load(); got != 2 {
+		t.Fatalf("%d snapshots, want a second one after the reset", got)
+	}
+	insert(t, db, 2)
+	syncNow(t, r)
+	want := dump(t, db)
+	got, res := restoreDump(t, b, "index.db")
+	if got != want || res.Stopped != "" || res.Generation != d.gen {
+		t.Fatalf("restore %+v: %.200s\nwant %.200s", res, got, want)
 	}
 }
 
