@@ -15,7 +15,7 @@ import (
 // its peers' (peers.go); every change of the registry attributes every study again in its
 // own transaction, so the worklist never sees a half-updated registry.
 
-// TODO(pgreada): var _ reading.Repository = (*Reading)(nil) once every part is in.
+var _ reading.Repository = (*Reading)(nil)
 
 // pgSQL is how the SQL fragments shared with SQLite (store/sqldb) are written here.
 // reading_studies keeps urgent and quarantined as 0 and 1, as SQLite does.

@@ -1,0 +1,128 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"pacsd/internal/pgtest"
+	"pacsd/reading"
+	"pacsd/store/sqldb"
+)
+
+// TestWorklistPlans: on an analysed database of some thousands of studies, each part of a
+// worklist page (first page, after a cursor, both orders; all studies, one site's, one
+// status's, a name search) reads reading_studies and studies through indexes, never a
+// sequential scan: what keeps a page within milliseconds at a million instances. The
+// pages that need no search walk an index in the page's order.
+func TestWorklistPlans(t *testing.T) {
+	ctx := context.Background()
+	x, err := Open(ctx, pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	// 10000 studies over 25 sites and five years, a tenth unread, a few urgent or
+	// quarantined, each with a series and its name keys.
+	for _, q := range []string{
+		`INSERT INTO studies (study_uid, study_date, study_time, patient_name, patient_id, modalities_in_study, num_instances)
+			SELECT '1.2.' || g, to_char(date '2021-01-01' + (g % 1800), 'YYYYMMDD'), '093000',
+				CASE WHEN g % 2000 = 0 THEN '=张^伟' ELSE 'NAME^' || g END, 'P' || g, 'DX', 1
+			FROM generate_series(1, 10000) g`,
+		`INSERT INTO series (study_pk, series_uid, modality, num_instances) SELECT id, study_uid || '.1', 'DX', 1 FROM studies`,
+		`INSERT INTO study_names (attr, kind, key, study_pk) SELECT 1, 1, ascii_lower(split_part(patient_name, '=', 1)), id
+			FROM studies WHERE patient_name NOT LIKE '=%'`,
+		`INSERT INTO study_names (attr, kind, key, study_pk) SELECT 1, 1, '张^伟', id FROM studies WHERE patient_name LIKE '=%'`,
+		`INSERT INTO study_names (attr, kind, key, study_pk) SELECT 1, 3, 'zhangwei', id FROM studies WHERE patient_name LIKE '=%'`,
+		`INSERT INTO reading_studies (study_pk, study_uid, calling_ae, received_at, site_id, status, urgent, quarantined)
+			SELECT id, study_uid, 'AE' || (id % 25), to_char(timestamp '2021-01-01' + id * interval '2 hours',
+				'YYYY-MM-DD"T"HH24:MI:SS".000000000Z"'), 1 + id % 25,
+				CASE WHEN id % 10 = 0 THEN 'unread' ELSE 'final' END,
+				CASE WHEN id % 997 = 0 THEN 1 ELSE 0 END, CASE WHEN id % 1009 = 0 THEN 1 ELSE 0 END
+			FROM studies`,
+		`ANALYZE`,
+	} {
+		if _, err := x.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	row := reading.WorklistRow{StudyDate: "20230301", StudyTime: "093000", ReceivedAt: time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)}
+	for _, order := range []reading.WorklistOrder{reading.OrderReceived, reading.OrderStudy} {
+		for _, f := range []struct {
+			name  string
+			f     reading.WorklistFilter
+			index string // the index the others part walks
+		}{
+			{"all", reading.WorklistFilter{}, "reading_studies_order"},
+			{"site", reading.WorklistFilter{SiteID: 3}, "reading_studies_site"},
+			{"unread", reading.WorklistFilter{Status: reading.StatusUnread}, "reading_studies_status"},
+			{"search", reading.WorklistFilter{Query: "张"}, ""},
+			{"search pinyin", reading.WorklistFilter{Query: "zhang"}, ""},
+			{"search id", reading.WorklistFilter{Query: "P1234"}, ""},
+		} {
+			where, err := sqldb.WorklistWhere(f.f, pgSQL, nameCond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name  string
+				after sqldb.WorklistCursor
+			}{
+				{"urgent", sqldb.WorklistCursor{Order: order, Urgent: true}},
+				{"urgent after", sqldb.CursorAt(order, true, row, 7)},
+				{"others", sqldb.WorklistCursor{Order: order}},
+				{"others after", sqldb.CursorAt(order, false, row, 7)},
+			} {
+				t.Run(string(order)+" "+f.name+" "+c.name, func(t *testing.T) {
+					q, a := worklistQuery(where, c.after, 51)
+					plan := explain(t, x, q, a...)
+					for _, tbl := range []string{"reading_studies", "studies", "study_names"} {
+						if strings.Contains(plan, "Seq Scan on "+tbl+" ") {
+							t.Errorf("sequential scan of %s:\n%s", tbl, plan)
+						}
+					}
+					if c.after.Urgent && !strings.Contains(plan, "reading_studies_urgent_unread") {
+						t.Errorf("the urgent part does not use its index:\n%s", plan)
+					}
+					if !c.after.Urgent && f.index != "" {
+						index := f.index
+						if order == reading.OrderStudy {
+							index = map[string]string{"reading_studies_order": "reading_studies_study_order",
+								"reading_studies_site":   "reading_studies_site_study",
+								"reading_studies_status": "reading_studies_status_study"}[index]
+						}
+						if !strings.Contains(plan, "Index Scan using "+index+" ") || strings.Contains(plan, "Sort") {
+							t.Errorf("the page does not walk %s in its order:\n%s", index, plan)
+						}
+					}
+					if f.f.Query != "" && !strings.Contains(plan, "study_names_pkey") && f.name != "search id" {
+						t.Errorf("the search box's names are not looked up in study_names' key:\n%s", plan)
+					}
+				})
+			}
+		}
+	}
+}
+
+// explain is the plan PostgreSQL chooses for q.
+func explain(t *testing.T, x *Index, q string, args ...any) string {
+	t.Helper()
+	rows, err := x.db.QueryContext(context.Background(), "EXPLAIN "+q, args...)
+	if err != nil {
+		t.Fatalf("explain: %v\n%s", err, q)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
