@@ -191,6 +191,17 @@ func reindexScenario(t *testing.T, args []string, lose func(*node) string) {
 	if err := n2.stop(); err != nil {
 		t.Fatal(err)
 	}
+	// The rebuilt index and the stores agree, byte for byte.
+	check, err := exec.Command(pacsdBin, append([]string{"check", "--data-dir", fresh, "--hash"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pacsd check after reindex: %v\n%s", err, check)
+	}
+	for _, line := range []string{"missing (lost):                0", "unreferenced local:            0",
+		"unreferenced remote:           0", "hash mismatches:               0"} {
+		if !bytes.Contains(check, []byte(line)) {
+			t.Errorf("pacsd check after reindex lacks %q:\n%s", line, check)
+		}
+	}
 }
 
 // reportVersion is a version as GET /api/studies/{study}/report gives it.
