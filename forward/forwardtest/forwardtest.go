@@ -6,6 +6,8 @@ package forwardtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,6 +32,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newDB(t)) })
 	t.Run("Configuration", func(t *testing.T) { testConfiguration(t, newDB(t)) })
 	t.Run("LateOutcome", func(t *testing.T) { testLateOutcome(t, newDB(t)) })
+	t.Run("Rules", func(t *testing.T) { testRules(t, newDB(t)) })
 }
 
 func instance(study, sop, modality, ae string) *store.Instance {
@@ -360,5 +363,68 @@ func testLateOutcome(t *testing.T, db Opener) {
 	}
 	if s := status(t, q); s.Sent != 1 || s.Queued != 0 {
 		t.Fatalf("after a late failure: %+v", s)
+	}
+}
+
+// testRules: every criterion of a rule (site, calling AE, modality, SOP class) must match,
+// an empty one matches anything; a disabled rule or destination queues nothing.
+func testRules(t *testing.T, db Opener) {
+	ctx := context.Background()
+	n := db()
+	q := n.Queue
+	dests := map[string]*forward.Destination{}
+	for _, name := range []string{"a", "b", "off"} {
+		d := &forward.Destination{Name: name, Kind: forward.KindDICOM, AETitle: name, Enabled: name != "off"}
+		if err := q.SaveDestination(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		dests[name] = d
+	}
+	for _, r := range []forward.Rule{
+		{DestinationID: dests["a"].ID, Modality: "CT", Enabled: true},
+		{DestinationID: dests["b"].ID, Site: "site:1", CallingAE: "CT1", SOPClassUID: "1.2.3", Enabled: true},
+		{DestinationID: dests["b"].ID, Enabled: false},
+		{DestinationID: dests["off"].ID, Enabled: true},
+	} {
+		if err := q.SaveRule(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []struct {
+		site, ae, modality, class string
+	}{
+		{"site:1", "CT1", "CT", "1.2.3"}, // a, b
+		{"site:2", "CT1", "CT", "1.2.3"}, // a
+		{"site:1", "CT2", "MR", "1.2.3"}, // none
+		{"site:1", "CT1", "MR", "1.2.3"}, // b
+		{"site:1", "CT1", "MR", "1.2.4"}, // none
+	} {
+		study := fmt.Sprintf("4.%d", i)
+		in := storetest.Fixture{Study: study, Series: study + ".1", SOP: study + ".1.1", SOPClass: c.class,
+			Modality: c.modality, Content: study}.Instance()
+		in.Origin = store.Origin{Transport: "dimse", CallingAE: c.ae, Site: c.site}
+		put(t, n.Index, in)
+	}
+	queued := map[string][]string{}
+	for name, d := range dests {
+		for {
+			js, err := q.Claim(ctx, d.ID, "n1", time.Now(), time.Hour, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(js) == 0 {
+				break
+			}
+			for _, j := range js {
+				queued[name] = append(queued[name], j.StudyUID)
+			}
+		}
+	}
+	for _, studies := range queued {
+		slices.Sort(studies)
+	}
+	const want = "map[a:[4.0 4.1] b:[4.0 4.3]]"
+	if got := fmt.Sprint(queued); got != want {
+		t.Errorf("queued %s, want %s", got, want)
 	}
 }
