@@ -6,6 +6,7 @@ import (
 
 	"pacsd/store"
 	"pacsd/store/postgres"
+	"pacsd/store/sqldb"
 	"pacsd/store/storetest"
 )
 
@@ -57,5 +58,19 @@ func TestPutInstanceGet(t *testing.T) {
 	}
 	if len(list) == 0 || list[0].StudyInstanceUID != fs[0].Study {
 		t.Fatalf("instances of %s: %d", fs[0].Study, len(list))
+	}
+}
+
+// TestNameKeysVersion: the database records the versions of the name keys it holds, and
+// they are the ones this pacsd computes. A change of sqldb.FuzzyVersion or NameKeysVersion
+// needs a rewrite of the keys on PostgreSQL too (SQLite's backfillNames), which this
+// test's failure asks for.
+func TestNameKeysVersion(t *testing.T) {
+	ctx := context.Background()
+	x := openIndex(t)
+	for key, want := range map[string]string{"fuzzy_version": sqldb.FuzzyVersion, "name_keys_version": sqldb.NameKeysVersion} {
+		if got, err := x.Setting(ctx, key); err != nil || got != want {
+			t.Errorf("setting %s = %q, %v; this pacsd writes %q", key, got, err, want)
+		}
 	}
 }

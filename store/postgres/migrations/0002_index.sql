@@ -127,3 +127,7 @@ CREATE TABLE study_names (
 	PRIMARY KEY (attr, kind, key, study_pk)
 );
 CREATE INDEX study_names_study ON study_names (study_pk);
+
+-- The versions of the fuzzy words and name keys written from now on (sqldb.FuzzyVersion,
+-- sqldb.NameKeysVersion): a pacsd that computes them otherwise knows to rewrite them.
+INSERT INTO settings (key, value) VALUES ('fuzzy_version', '2'), ('name_keys_version', '1');
