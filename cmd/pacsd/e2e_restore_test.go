@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -106,19 +105,11 @@ func TestRestoreFromBucket(t *testing.T) {
 		t.Fatal("the administrator's changed password does not log in after the restore")
 	}
 	// The signed report is back.
-	resp, err := c.Get(n2.baseURL + "/api/studies/" + study + "/report")
-	if err != nil {
-		t.Fatal(err)
+	versions := getReport(t, n2, c, study)
+	if len(versions) == 0 {
+		t.Fatal("no report after the restore")
 	}
-	var rep struct {
-		Versions []reportJSONView `json:"versions"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&rep)
-	resp.Body.Close()
-	if err != nil || len(rep.Versions) == 0 {
-		t.Fatalf("report after restore: %v, %d versions (HTTP %d)", err, len(rep.Versions), resp.StatusCode)
-	}
-	if last := rep.Versions[len(rep.Versions)-1]; last.SignedAt == "" || last.Findings != findings || last.Impression != impression {
+	if last := versions[len(versions)-1]; last.SignedAt == "" || last.Findings != findings || last.Impression != impression {
 		t.Errorf("report after restore: %+v, want signed with the findings and impression", last)
 	}
 	if err := n2.stop(); err != nil {
@@ -154,41 +145,10 @@ func TestRestoreFromBucket(t *testing.T) {
 	}
 }
 
-// reportJSONView is the part of GET /api/studies/{study}/report's versions the test reads.
-type reportJSONView struct {
-	Status     string `json:"status"`
-	Findings   string `json:"findings"`
-	Impression string `json:"impression"`
-	SignedAt   string `json:"signedAt"`
-}
-
-// signReport signs a report on study as the logged-in staff member c (viewer's JSON API).
+// signReport signs the first version of study's report as the logged-in staff member c.
 func signReport(t *testing.T, n *node, c *http.Client, study, findings, impression string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, n.baseURL+"/account/password", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	csrf := csrfField.FindSubmatch(page)
-	if csrf == nil {
-		t.Fatal("no CSRF token")
-	}
-	body, _ := json.Marshal(map[string]any{"version": 1, "findings": findings, "impression": impression})
-	req, _ = http.NewRequest(http.MethodPost, n.baseURL+"/api/studies/"+study+"/report/sign", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CSRF-Token", string(csrf[1]))
-	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sign: %d %s", resp.StatusCode, b)
-	}
+	reportAPI(t, n, c, study, "sign", map[string]any{"version": 1, "findings": findings, "impression": impression})
 }
 
 // login logs in through the reading room's form; nil when the password is refused.
