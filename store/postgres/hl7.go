@@ -85,7 +85,9 @@ func (h *HL7) EnqueueOutbound(ctx context.Context, msgs []hl7.Outbound) error {
 // DueOutbound implements hl7.Outbox, leasing what it returns (see HL7): at most limit, and
 // at most outboxClaim, rows; NextAt is when each fell due.
 func (h *HL7) DueOutbound(ctx context.Context, now time.Time, limit int) ([]hl7.Outbound, error) {
-	limit = min(limit, outboxClaim)
+	if limit <= 0 || limit > outboxClaim {
+		limit = outboxClaim
+	}
 	var due []hl7.Outbound
 	var leases []int64
 	err := h.x.inTx(ctx, func(tx *sql.Tx) error {
