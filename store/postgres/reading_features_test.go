@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"pacsd/dicom"
-	"pacsd/internal/pgtest"
 	"pacsd/reading"
 	"pacsd/reading/readingtest"
 	"pacsd/store/postgres"
@@ -18,22 +17,6 @@ import (
 // The reading room's features where several nodes share one database: each decision two
 // nodes may take at once (a claim, a save over a version, an acknowledgement) has exactly
 // one winner. The contract (readingtest) covers one node.
-
-// twoNodes opens two indexes on one fresh database, as two pacsd nodes would.
-func twoNodes(t *testing.T) [2]*postgres.Index {
-	t.Helper()
-	url := pgtest.DB(t)
-	var xs [2]*postgres.Index
-	for i := range xs {
-		x, err := postgres.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { x.Close() })
-		xs[i] = x
-	}
-	return xs
-}
 
 // race runs f(i) for i in [0, n) at once, alternating the nodes, and returns the errors.
 func race(n int, f func(i int) error) []error {
@@ -77,7 +60,7 @@ func addStudy(t *testing.T, x *postgres.Index, s readingtest.Study) {
 
 func TestClaimRace(t *testing.T) {
 	ctx := context.Background()
-	xs := twoNodes(t)
+	xs := nodes(t, 2)
 	base := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	addStudy(t, xs[0], readingtest.Study{UID: "30.1", PatientID: "P30", Modality: "DX", ReceivedAt: base})
 	var users []reading.User
@@ -126,7 +109,7 @@ func TestClaimRace(t *testing.T) {
 // the winner's version.
 func TestSaveRace(t *testing.T) {
 	ctx := context.Background()
-	xs := twoNodes(t)
+	xs := nodes(t, 2)
 	base := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	addStudy(t, xs[0], readingtest.Study{UID: "31.1", PatientID: "P31", Modality: "DX", ReceivedAt: base})
 	doc := reading.User{ID: 7, Username: "wang", DisplayName: "王医生"}
@@ -176,7 +159,7 @@ func TestSaveRace(t *testing.T) {
 // acknowledgement; the others are conflicts.
 func TestAcknowledgeRace(t *testing.T) {
 	ctx := context.Background()
-	xs := twoNodes(t)
+	xs := nodes(t, 2)
 	base := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	addStudy(t, xs[0], readingtest.Study{UID: "32.1", PatientID: "P32", Modality: "DX", ReceivedAt: base})
 	f, err := xs[0].Reading().FlagCritical(ctx, reading.CriticalFinding{StudyUID: "32.1", Category: "pneumothorax",
