@@ -34,12 +34,7 @@ func (r *Reading) Site(ctx context.Context, id int64) (reading.Site, error) {
 	if err != nil {
 		return reading.Site{}, err
 	}
-	for _, s := range sites {
-		if s.ID == id {
-			return s, nil
-		}
-	}
-	return reading.Site{}, fmt.Errorf("site %d: %w", id, reading.ErrNotFound)
+	return sqldb.SiteByID(sites, id)
 }
 
 // resolveSites attributes every study again from the registry: an administrator's

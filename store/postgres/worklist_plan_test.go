@@ -76,7 +76,7 @@ func TestWorklistPlans(t *testing.T) {
 			} {
 				t.Run(string(order)+" "+f.name+" "+c.name, func(t *testing.T) {
 					q, a := worklistQuery(where, c.after, 51)
-					plan := explain(t, x, q, a...)
+					plan := strings.Join(queryPlan(t, x, q, a...), "\n")
 					for _, tbl := range []string{"reading_studies", "studies", "study_names"} {
 						if strings.Contains(plan, "Seq Scan on "+tbl+" ") {
 							t.Errorf("sequential scan of %s:\n%s", tbl, plan)
@@ -103,26 +103,4 @@ func TestWorklistPlans(t *testing.T) {
 			}
 		}
 	}
-}
-
-// explain is the plan PostgreSQL chooses for q.
-func explain(t *testing.T, x *Index, q string, args ...any) string {
-	t.Helper()
-	rows, err := x.db.QueryContext(context.Background(), "EXPLAIN "+q, args...)
-	if err != nil {
-		t.Fatalf("explain: %v\n%s", err, q)
-	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

@@ -83,6 +83,16 @@ func LoadSites(ctx context.Context, db Querier) ([]reading.Site, error) {
 	return out, nil
 }
 
+// SiteByID is the site with id among sites; ErrNotFound.
+func SiteByID(sites []reading.Site, id int64) (reading.Site, error) {
+	for _, s := range sites {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return reading.Site{}, fmt.Errorf("site %d: %w", id, reading.ErrNotFound)
+}
+
 // eachRow runs q and calls fn on each row.
 func eachRow(ctx context.Context, db Querier, q string, fn func(*sql.Rows) error, args ...any) error {
 	rows, err := db.QueryContext(ctx, q, args...)

@@ -298,6 +298,23 @@ func ScanWorklistRow(row Scanner) (reading.WorklistRow, int64, error) {
 	return w, pk, nil
 }
 
+// ScanWorklistRows decodes every row of rs (WorklistCols) and closes it: the rows and their
+// study keys.
+func ScanWorklistRows(rs *sql.Rows) ([]reading.WorklistRow, []int64, error) {
+	defer rs.Close()
+	var out []reading.WorklistRow
+	var pks []int64
+	for rs.Next() {
+		w, pk, err := ScanWorklistRow(rs)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, w)
+		pks = append(pks, pk)
+	}
+	return out, pks, rs.Err()
+}
+
 // SeriesRefCols are the columns of series AttachSeries reads, in its order (SeriesRefOrder).
 const (
 	SeriesRefCols  = `study_pk, series_uid, modality, COALESCE(series_number, 0), series_description, body_part, num_instances`

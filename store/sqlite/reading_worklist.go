@@ -132,21 +132,11 @@ func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]re
 	if err != nil {
 		return nil, nil, readingErr("worklist", err)
 	}
-	defer rs.Close()
-	var out []reading.WorklistRow
-	var pks []int64
-	for rs.Next() {
-		w, pk, err := sqldb.ScanWorklistRow(rs)
-		if err != nil {
-			return nil, nil, readingErr("worklist", err)
-		}
-		out = append(out, w)
-		pks = append(pks, pk)
-	}
-	if err := rs.Err(); err != nil {
+	rows, pks, err := sqldb.ScanWorklistRows(rs)
+	if err != nil {
 		return nil, nil, readingErr("worklist", err)
 	}
-	return out, pks, nil
+	return rows, pks, nil
 }
 
 // attachSeries adds the series of a page's studies with one query.
