@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"pacsd/store"
@@ -72,5 +73,67 @@ func TestNameKeysVersion(t *testing.T) {
 		if got, err := x.Setting(ctx, key); err != nil || got != want {
 			t.Errorf("setting %s = %q, %v; this pacsd writes %q", key, got, err, want)
 		}
+	}
+}
+
+// TestSearchScope: a township's search (Query.SiteID) finds the studies the reading room
+// assigns to its site; a study begun by an unknown sender (Origin.Quarantined) is held
+// from every search but an administrator's (WithQuarantined), and an unknown sender's
+// object added to a known study does not hide it.
+func TestSearchScope(t *testing.T) {
+	ctx := context.Background()
+	x := openIndex(t)
+	put := func(f storetest.Fixture, quarantined bool) {
+		t.Helper()
+		inst := f.Instance()
+		inst.Origin.Quarantined = quarantined
+		if _, err := x.PutInstance(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := func(study, sop string) storetest.Fixture {
+		return storetest.Fixture{Study: study, Series: study + ".1", SOP: sop, SOPClass: storetest.ClassCT,
+			Modality: "CT", PatientName: "Scope^Test", PatientID: "S1"}
+	}
+	put(f("1.8.1", "1.8.1.1.1"), false)
+	put(f("1.8.2", "1.8.2.1.1"), false)
+	put(f("1.8.3", "1.8.3.1.1"), true) // begun by an unknown sender: held
+	put(f("1.8.1", "1.8.1.1.2"), true) // added to a known study: not held
+	if _, err := x.DB().ExecContext(ctx, `UPDATE reading_studies SET site_id = 7 WHERE study_uid = '1.8.2'`); err != nil {
+		t.Fatal(err)
+	}
+	uids := func(q store.Query) string {
+		t.Helper()
+		hits, err := x.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, h := range hits {
+			out = append(out, h.StudyUID)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		name string
+		q    store.Query
+		want string
+	}{
+		{"everybody", store.Query{}, "1.8.1 1.8.2"},
+		{"administrator", store.Query{WithQuarantined: true}, "1.8.1 1.8.2 1.8.3"},
+		{"site 7", store.Query{SiteID: 7}, "1.8.2"},
+		{"site 8", store.Query{SiteID: 8}, ""},
+	} {
+		if got := uids(c.q); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	// The patient S1 as site 7 sees it: one study.
+	hits, err := x.Search(ctx, store.Query{Level: store.LevelPatient, SiteID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].PatientStudies != 1 {
+		t.Errorf("site 7's patients: %+v, want one with one study", hits)
 	}
 }
