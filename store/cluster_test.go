@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,12 @@ func TestClusterWriteThrough(t *testing.T) {
 	up := store.UploadConfig{WriteThrough: true, LocalBudget: -1}
 	a := newNode(t, url, srv, "cluster", up)
 	b := newNode(t, url, srv, "cluster", up)
+	// Node B's live worklists hear of what A stores (postgres.Index.Listen).
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	heard := make(chan string, 100)
+	go b.idx.Listen(lctx, func(study string) { heard <- study })
+	waitListener(t, url)
 
 	data, sops := clusterObjs("1", 6)
 	for i, d := range data {
@@ -130,6 +137,14 @@ func TestClusterWriteThrough(t *testing.T) {
 		if got := openBytes(t, b.a, sops[i]); !bytes.Equal(got, d) {
 			t.Fatalf("node B reads %s wrong", sops[i])
 		}
+	}
+	select {
+	case study := <-heard:
+		if study != "1.2.826.0.9.1" {
+			t.Fatalf("node B heard of study %q, want 1.2.826.0.9.1", study)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node B heard nothing of what node A stored")
 	}
 	if st := a.a.SpoolStats(); st.PendingObjects != 0 || st.UploadedObjects != 6 || st.SpoolBytes != 0 {
 		t.Fatalf("node A stats: %+v", st)
@@ -371,5 +386,27 @@ func TestClusterPendingBeforeWriteThrough(t *testing.T) {
 	}
 	if got := openBytes(t, other.a, sops[0]); !bytes.Equal(got, data[0]) {
 		t.Fatal("the other node reads it wrong")
+	}
+}
+
+// waitListener waits until a connection to the database at url is LISTENing.
+func waitListener(t *testing.T, url string) {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var n int
+		err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listening: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
