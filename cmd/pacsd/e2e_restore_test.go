@@ -24,7 +24,7 @@ import (
 // time to ship (a few --replica-interval), the server is SIGKILLed and its data dir deleted.
 // `pacsd restore` rebuilds the databases in a fresh data dir from the bucket, and a pacsd
 // started there has every study (read back from the bucket), the signed report, and the
-// users, who log in with their passwords. `pacsd check --repair` then leaves the replica's
+// users, who log in with their passwords, and the audit trail. `pacsd check --repair` then leaves the replica's
 // objects alone: they are not blobs.
 func TestRestoreFromBucket(t *testing.T) {
 	srv := miniotest.Start(t)
@@ -51,6 +51,11 @@ func TestRestoreFromBucket(t *testing.T) {
 	findings, impression := "双肺纹理清晰，心影不大。", "胸部正位片未见明显异常。"
 	signReport(t, n, admin.http, study, findings, impression)
 	n.waitMetric(t, "pacsd_spool_pending_objects", func(v float64) bool { return v == 0 }, time.Minute)
+	// The audit trail (audit.db) so far: the stores, the user's creation, the signature.
+	auditBefore := auditExport(t, admin.http, n.baseURL+"/admin/audit.csv")
+	if len(auditBefore) == 0 {
+		t.Fatal("no audit events before the loss")
+	}
 	// The recovery point is about one interval plus an upload: 3 s is twelve intervals.
 	time.Sleep(3 * time.Second)
 	n.kill()
@@ -111,6 +116,16 @@ func TestRestoreFromBucket(t *testing.T) {
 	}
 	if last := versions[len(versions)-1]; last.SignedAt == "" || last.Findings != findings || last.Impression != impression {
 		t.Errorf("report after restore: %+v, want signed with the findings and impression", last)
+	}
+	// And so is the audit trail: every event exported before the loss.
+	after := map[string]bool{}
+	for _, r := range auditExport(t, c, n2.baseURL+"/admin/audit.csv") {
+		after[strings.Join(r, "\x00")] = true
+	}
+	for _, r := range auditBefore {
+		if !after[strings.Join(r, "\x00")] {
+			t.Errorf("audit event lost in the restore: %q", r)
+		}
 	}
 	if err := n2.stop(); err != nil {
 		t.Fatal(err)
