@@ -4,7 +4,7 @@ GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build build-deps test test-fresh deps minio ohif vet lint bench fuzz testdata clean
+.PHONY: run build build-deps test test-fresh deps minio ohif vet lint bench bench-scale fuzz testdata clean
 
 # Installs the build's own needs (C compiler, pkg-config, OpenJPEG and CharLS -dev packages)
 # when missing, then runs pacsd: the README's run command on a fresh Debian machine.
@@ -72,6 +72,12 @@ bench: deps
 	$(GO) run ./tools/benchretrieve
 	$(GO) run ./tools/benchretrieve -mode forward
 	$(GO) test -run '^$$' -bench . -benchmem ./dicom/... ./store/... ./dicomweb/... ./thumbnail/... ./viewer/... ./audit/... ./qr/...
+
+# Issue 20's scale benchmark: 100,000 studies (~1,000,000 instances) loaded into SQLite and
+# PostgreSQL, then QIDO, C-FIND, the worklist, start-up and RSS of the real pacsd on each.
+# Hours of loading on two cores: -keep resumes a stopped load (STUDIES=5000 for a short run).
+bench-scale: deps
+	$(GO) run ./tools/benchscale -keep -studies $${STUDIES:-100000}
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 20s

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// node is one `pacsd serve` process on a loaded data dir.
+type node struct {
+	engine    string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	log       string
+	dicomAddr string
+	base      string
+	startup   time.Duration // from exec to the DIMSE port accepting and /readyz answering 200
+}
+
+// errNotWired is a pacsd that refuses its --database: the PostgreSQL branch of
+// cmd/pacsd/database.go is not in this tree yet.
+var errNotWired = fmt.Errorf("pacsd refuses --database postgres://... (not wired in this tree)")
+
+// benchPassword is the administrator's password once the first run has replaced the
+// initial one (pacsd prints that only at the first start of a data dir).
+const benchPassword = "benchscale-admin-password"
+
+// startNode runs the real pacsd binary on dataDir (and dbURL when set) on free loopback
+// ports, and times its start-up.
+func startNode(bin, engine, dataDir, dbURL, logDir string) (*node, error) {
+	dp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{engine: engine, dicomAddr: "127.0.0.1:" + dp, base: "http://127.0.0.1:" + hp,
+		log: filepath.Join(logDir, "pacsd-"+engine+".log")}
+	peers := filepath.Join(logDir, "peers.json")
+	if err := os.WriteFile(peers, []byte(`[{"aeTitle": "BENCHSCALE", "mayStore": true, "mayQuery": true}]`), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--peers-file", peers, "--dicom-addr", n.dicomAddr, "--http-addr", "127.0.0.1:" + hp,
+		"--data-dir", dataDir, "--aet", "BENCH", "--log-level", "warn", "--dicomweb-open", "--metrics-open"}
+	if dbURL != "" {
+		args = append(args, "--database", dbURL)
+	}
+	n.cmd = exec.Command(bin, args...)
+	lf, err := os.Create(n.log)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close() // the child has its own descriptor
+	n.cmd.Stdout, n.cmd.Stderr = lf, lf
+	t0 := time.Now()
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start pacsd: %w", err)
+	}
+	n.exited = make(chan struct{})
+	go func() { n.cmd.Wait(); close(n.exited) }()
+	client := &http.Client{Timeout: 2 * time.Second}
+	dicomUp := false
+	deadline := t0.Add(5 * time.Minute)
+	for {
+		if !dicomUp {
+			if c, err := net.DialTimeout("tcp", n.dicomAddr, time.Second); err == nil {
+				c.Close()
+				dicomUp = true
+			}
+		}
+		if dicomUp {
+			if resp, err := client.Get(n.base + "/readyz"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					n.startup = time.Since(t0)
+					return n, nil
+				}
+			}
+		}
+		select {
+		case <-n.exited:
+			tail := n.logTail()
+			if strings.Contains(tail, "not wired in yet") {
+				return nil, errNotWired
+			}
+			return nil, fmt.Errorf("pacsd (%s) exited at start:\n%s", engine, tail)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			n.stop()
+			return nil, fmt.Errorf("pacsd (%s) not ready within 5 min:\n%s", engine, n.logTail())
+		}
+	}
+}
+
+// stop ends the node: SIGINT (a clean shutdown), SIGKILL after 20 s.
+func (n *node) stop() {
+	if n == nil || n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.exited:
+	case <-time.After(20 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+func (n *node) logTail() string {
+	b, _ := os.ReadFile(n.log)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// rss is the node's resident set now (VmRSS), in bytes; 0 if unknown.
+func (n *node) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// login signs in to the reading room as the administrator, as a radiologist's browser
+// does (a session cookie). At a data dir's first start pacsd prints an initial password
+// that must be replaced before anything else: the first run replaces it by benchPassword.
+func (n *node) login() (*http.Client, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	pw := benchPassword
+	initial := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.logTail())
+	if initial != nil {
+		pw = initial[2]
+	}
+	resp, err := c.PostForm(n.base+"/login", url.Values{"username": {"admin"}, "password": {pw}})
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path == "/login" {
+		return nil, fmt.Errorf("login as admin: HTTP %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	if initial != nil {
+		m := csrfRE.FindSubmatch(page)
+		if m == nil {
+			return nil, fmt.Errorf("login with the initial password: no change-password form at %s", resp.Request.URL)
+		}
+		resp, err = c.PostForm(n.base+"/account/password", url.Values{"csrf": {string(m[1])},
+			"current": {pw}, "new": {benchPassword}, "confirm": {benchPassword}})
+		if err != nil {
+			return nil, fmt.Errorf("change the initial password: %w", err)
+		}
+		page, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("changed") != "1" {
+			return nil, fmt.Errorf("change the initial password: HTTP %d at %s: %.300s", resp.StatusCode, resp.Request.URL, page)
+		}
+	}
+	return c, nil
+}
+
+// get is one GET; it returns the body and the status.
+func get(client *http.Client, u, accept string) ([]byte, int, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(resp.Body)
+	return buf.Bytes(), resp.StatusCode, err
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("free port: %w", err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
