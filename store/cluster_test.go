@@ -83,25 +83,7 @@ func newNodeIn(t testing.TB, dir, url string, srv *miniotest.Server, bucket stri
 
 func (n *node) localKeys(t testing.TB) []string {
 	t.Helper()
-	var keys []string
-	if err := n.blobs.List(context.Background(), func(bi store.BlobInfo) error {
-		keys = append(keys, bi.Key)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
-// clusterObjs makes n objects of one study, named by prefix.
-func clusterObjs(prefix string, n int) (data [][]byte, sops []string) {
-	for i := range n {
-		o := obj{study: "1.2.826.0.9." + prefix, series: "1.2.826.0.9." + prefix + ".1",
-			sop: fmt.Sprintf("1.2.826.0.9.%s.1.%d", prefix, i+1), pixels: 2000 + 100*i, fill: byte(i)}
-		data = append(data, o.bytes())
-		sops = append(sops, o.withDefaults().sop)
-	}
-	return data, sops
+	return (&env{blobs: n.blobs}).blobKeys(t)
 }
 
 // TestClusterWriteThrough: an object acknowledged by node A is at once in the bucket and
@@ -121,7 +103,7 @@ func TestClusterWriteThrough(t *testing.T) {
 	go b.idx.Listen(lctx, func(study string) { heard <- study })
 	waitListener(t, url)
 
-	data, sops := clusterObjs("1", 6)
+	data, sops := studyObjs("1.2.826.0.9.1", 6)
 	for i, d := range data {
 		inst, err := a.a.Put(ctx, bytes.NewReader(d), store.PutRequest{})
 		if err != nil {
@@ -244,7 +226,7 @@ func TestClusterRemoteDown(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t, pgtest.DB(t), srv, "down", store.UploadConfig{WriteThrough: true, LocalBudget: -1,
 		RetryMin: 2 * time.Second})
-	data, sops := clusterObjs("3", 3)
+	data, sops := studyObjs("1.2.826.0.9.3", 3)
 	srv.Stop()
 	if _, err := n.a.Put(ctx, bytes.NewReader(data[0]), store.PutRequest{}); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Put with the bucket down: %v, want ErrUnavailable", err)
@@ -299,7 +281,7 @@ func TestClusterEvictionNodeLocal(t *testing.T) {
 	url := pgtest.DB(t)
 	ctx := context.Background()
 	a := newNode(t, url, srv, "evict", store.UploadConfig{WriteThrough: true, LocalBudget: -1})
-	data, sops := clusterObjs("4", 5)
+	data, sops := studyObjs("1.2.826.0.9.4", 5)
 	var size int64
 	for i, d := range data {
 		inst, err := a.a.Put(ctx, bytes.NewReader(d), store.PutRequest{})
@@ -357,7 +339,7 @@ func TestClusterPendingBeforeWriteThrough(t *testing.T) {
 	// The old single node, writing back; its uploader stopped before the object arrives.
 	old := newNode(t, url, srv, "pending", store.UploadConfig{LocalBudget: -1})
 	old.a.Close()
-	data, sops := clusterObjs("5", 1)
+	data, sops := studyObjs("1.2.826.0.9.5", 1)
 	inst, err := old.a.Put(ctx, bytes.NewReader(data[0]), store.PutRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,17 @@ func remoteKeys(t *testing.T, b store.Blobs) []string {
 	return keys
 }
 
+// studyObjs makes n objects of different sizes and contents in one series of the study.
+func studyObjs(study string, n int) (data [][]byte, sops []string) {
+	for i := range n {
+		o := obj{study: study, series: study + ".1", sop: fmt.Sprintf("%s.1.%d", study, i+1),
+			pixels: 1000 + 300*i, fill: byte(i)}
+		data = append(data, o.bytes())
+		sops = append(sops, o.sop)
+	}
+	return data, sops
+}
+
 func openBytes(t *testing.T, a *store.Archive, sop string) []byte {
 	t.Helper()
 	_, rc, err := a.Open(context.Background(), sop)
@@ -109,15 +120,7 @@ func openBytes(t *testing.T, a *store.Archive, sop string) []byte {
 func TestWriteBack(t *testing.T) {
 	srv := miniotest.Start(t)
 	ctx := context.Background()
-	objs := func(prefix string, n int) (out [][]byte, sops []string) {
-		for i := range n {
-			o := obj{study: "1.2.826.0.1." + prefix, series: "1.2.826.0.1." + prefix + ".1",
-				sop: fmt.Sprintf("1.2.826.0.1.%s.1.%d", prefix, i+1), pixels: 1000 + 300*i, fill: byte(i)}
-			out = append(out, o.bytes())
-			sops = append(sops, o.withDefaults().sop)
-		}
-		return out, sops
-	}
+	objs := func(prefix string, n int) ([][]byte, []string) { return studyObjs("1.2.826.0.1."+prefix, n) }
 
 	t.Run("UploadVerifyEvict", func(t *testing.T) {
 		e := newWBEnv(t, srv, "wb-upload", t.TempDir(), store.UploadConfig{LocalBudget: 0})
