@@ -108,52 +108,10 @@ func (w *query) scope(q store.Query) {
 	}
 }
 
-// The columns of each level's search, as sqldb.ScanHits reads them.
-const (
-	studyCols  = sqldb.StudyCols
-	seriesCols = sqldb.SeriesCols
-)
-
-// finishSearch is the study, series or instance search with its WHERE clause.
+// finishSearch is the study, series or instance search with its WHERE clause
+// (sqldb.Where.Select).
 func finishSearch(q store.Query, w query) (string, []any) {
-	var sel, from, order string
-	switch q.Level {
-	case store.LevelStudy:
-		sel = studyCols
-		from = "studies s"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
-	case store.LevelSeries:
-		sel = studyCols + ", " + seriesCols
-		from = "series se JOIN studies s ON s.id = se.study_pk"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
-	case store.LevelInstance:
-		sel = studyCols + ", " + seriesCols + ", " + sqldb.InstanceCols
-		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
-			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
-	}
-	where, args := w.Conds, w.Args
-	if w.Drive > 0 {
-		// A name search starts from the studies its keys find and sorts them: its time
-		// depends on the matches, not on the archive's size.
-		var rest []any
-		where, rest = w.Without(w.Drive - 1)
-		args = append(append([]any(nil), w.DriveArgs...), rest...)
-		studies := "(" + w.DriveSet + ") nm JOIN studies s ON s.id = nm.study_pk"
-		switch q.Level {
-		case store.LevelStudy:
-			from = studies
-		case store.LevelSeries:
-			from = studies + " JOIN series se ON se.study_pk = s.id"
-		case store.LevelInstance:
-			from = studies + " JOIN series se ON se.study_pk = s.id JOIN instances i ON i.series_pk = se.id"
-		}
-	}
-	sqlText := "SELECT " + sel + " FROM " + from
-	if len(where) > 0 {
-		sqlText += " WHERE " + strings.Join(where, " AND ")
-	}
-	sqlText += " ORDER BY " + order
+	sqlText, args := w.Select(q.Level, "JOIN")
 	if q.Limit > 0 {
 		sqlText += " LIMIT ?"
 		args = append(args, q.Limit)

@@ -176,3 +176,47 @@ func ScanPatients(rows *sql.Rows, q store.Query) ([]store.Hit, error) {
 	}
 	return out, nil
 }
+
+// Select is the study, series or instance search (by level) with w's conditions, up to its
+// ORDER BY (newest study first; series and instance numbers, absent ones last); the engine
+// adds its LIMIT. A name condition (Drive) becomes the set of studies the search starts
+// from, joined to the studies by join (the engine's way to keep that order: SQLite's CROSS
+// JOIN): its time then depends on the matches, not on the archive's size.
+func (w *Where) Select(level store.Level, join string) (string, []any) {
+	var sel, from, order string
+	switch level {
+	case store.LevelStudy:
+		sel = StudyCols
+		from = "studies s"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
+	case store.LevelSeries:
+		sel = StudyCols + ", " + SeriesCols
+		from = "series se JOIN studies s ON s.id = se.study_pk"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
+	case store.LevelInstance:
+		sel = StudyCols + ", " + SeriesCols + ", " + InstanceCols
+		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
+		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
+			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
+	}
+	where, args := w.Conds, w.Args
+	if w.Drive > 0 {
+		var rest []any
+		where, rest = w.Without(w.Drive - 1)
+		args = append(append([]any(nil), w.DriveArgs...), rest...)
+		studies := "(" + w.DriveSet + ") nm " + join + " studies s ON s.id = nm.study_pk"
+		switch level {
+		case store.LevelStudy:
+			from = studies
+		case store.LevelSeries:
+			from = studies + " JOIN series se ON se.study_pk = s.id"
+		case store.LevelInstance:
+			from = studies + " JOIN series se ON se.study_pk = s.id JOIN instances i ON i.series_pk = se.id"
+		}
+	}
+	sqlText := "SELECT " + sel + " FROM " + from
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
+	}
+	return sqlText + " ORDER BY " + order, args
+}

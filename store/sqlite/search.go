@@ -95,59 +95,16 @@ func (w *query) scope(q store.Query) {
 	}
 }
 
-// The columns of each level's search, as sqldb.ScanHits reads them.
-const (
-	studyCols  = sqldb.StudyCols
-	seriesCols = sqldb.SeriesCols
-)
-
-// finishSearch is the study, series or instance search with its WHERE clause.
+// finishSearch is the study, series or instance search with its WHERE clause
+// (sqldb.Where.Select; CROSS JOIN keeps SQLite from walking studies_order instead of
+// starting from a name's studies, which it may prefer once it has statistics).
 func finishSearch(q store.Query, w query) (string, []any, error) {
-	var sel, from, order string
-	switch q.Level {
-	case store.LevelStudy:
-		sel = studyCols
-		from = "studies s"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid"
-	case store.LevelSeries:
-		sel = studyCols + ", " + seriesCols
-		from = "series se JOIN studies s ON s.id = se.study_pk"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid"
-	case store.LevelInstance:
-		sel = studyCols + ", " + seriesCols + ", " + sqldb.InstanceCols
-		from = "instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk"
-		order = "s.study_date DESC, s.study_time DESC, s.study_uid, se.series_number IS NULL, se.series_number, se.series_uid, " +
-			"i.instance_number IS NULL, i.instance_number, i.sop_uid"
-	}
-	where, args := w.Conds, w.Args
-	if w.Drive > 0 {
-		// A name search starts from the studies its keys find (CROSS JOIN keeps SQLite
-		// from walking studies_order instead, which it may prefer once it has statistics)
-		// and sorts them: its time depends on the matches, not on the archive's size.
-		var rest []any
-		where, rest = w.Without(w.Drive - 1)
-		args = append(append([]any(nil), w.DriveArgs...), rest...)
-		studies := "(" + w.DriveSet + ") nm CROSS JOIN studies s ON s.id = nm.study_pk"
-		switch q.Level {
-		case store.LevelStudy:
-			from = studies
-		case store.LevelSeries:
-			from = studies + " JOIN series se ON se.study_pk = s.id"
-		case store.LevelInstance:
-			from = studies + " JOIN series se ON se.study_pk = s.id JOIN instances i ON i.series_pk = se.id"
-		}
-	}
-	sqlText := "SELECT " + sel + " FROM " + from
-	if len(where) > 0 {
-		sqlText += " WHERE " + strings.Join(where, " AND ")
-	}
+	sqlText, args := w.Select(q.Level, "CROSS JOIN")
 	limit := -1 // SQLite: no limit
 	if q.Limit > 0 {
 		limit = q.Limit
 	}
-	sqlText += " ORDER BY " + order + " LIMIT ? OFFSET ?"
-	args = append(args, limit, q.Offset)
-	return sqlText, args, nil
+	return sqlText + " LIMIT ? OFFSET ?", append(args, limit, q.Offset), nil
 }
 
 // match adds the condition of one matching key.
