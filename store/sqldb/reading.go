@@ -17,8 +17,9 @@ import (
 )
 
 // The reading room's registry, accounts, tokens, reports and orders: the columns both
-// engines select and the decoders of their rows. Booleans are read into bool, which both
-// drivers convert (SQLite's 0/1 integers, PostgreSQL's boolean).
+// engines select and the decoders of their rows. Flags are read into bool, which both
+// drivers convert (SQLite's 0/1 integers; on PostgreSQL boolean columns, and smallint 0/1
+// for reading_studies' urgent and quarantined, which the shared conditions compare with 1).
 
 // NullID is an optional reference: 0 is NULL (the county's own peer, a user of no site).
 func NullID(id int64) any {

@@ -175,8 +175,8 @@ func PageWorklist(f reading.WorklistFilter, part WorklistPart) (reading.Worklist
 	return page, pks, nil
 }
 
-// AfterKey is the condition of the rows after the cursor's key in its order (true when
-// it has none).
+// AfterKey adds the condition of the rows after the cursor's key in its order (none when
+// the cursor has no key: the start of its part).
 func (b *Builder) AfterKey(after WorklistCursor) {
 	if after.Key == nil {
 		return

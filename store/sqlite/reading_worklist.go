@@ -176,12 +176,9 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 	f, t := fmtTime(from), fmtTime(to)
 	days := sqldb.Days{}
 	for _, q := range []struct {
-		col string
-		add func(day string, site int64, n int)
-	}{
-		{"received_at", func(day string, site int64, n int) { days.Add(day, site, n, 0) }},
-		{"final_at", func(day string, site int64, n int) { days.Add(day, site, 0, n) }},
-	} {
+		col                string
+		received, reported int
+	}{{"received_at", 1, 0}, {"final_at", 0, 1}} {
 		day := fmt.Sprintf(dayExpr, q.col)
 		rows, err := r.x.r.QueryContext(ctx, `SELECT `+day+`, COALESCE(site_id, 0), count(*) FROM reading_studies
 			WHERE `+q.col+` >= ? AND `+q.col+` < ? AND `+q.col+` <> '' GROUP BY 1, 2`, mod, f, t)
@@ -196,7 +193,7 @@ func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Du
 				rows.Close()
 				return out, readingErr("turnaround", err)
 			}
-			q.add(d, site, n)
+			days.Add(d, site, n*q.received, n*q.reported)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
