@@ -11,6 +11,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/internal/xorshift"
+	"pacsd/tools/internal/benchkit"
 )
 
 // The corpus is a pure function of (seed, study number): study i, its patient, series and
@@ -29,19 +30,6 @@ const (
 )
 
 var (
-	surnames = []struct{ han, pinyin string }{
-		{"王", "Wang"}, {"李", "Li"}, {"张", "Zhang"}, {"刘", "Liu"}, {"陈", "Chen"}, {"杨", "Yang"},
-		{"黄", "Huang"}, {"赵", "Zhao"}, {"吴", "Wu"}, {"周", "Zhou"}, {"徐", "Xu"}, {"孙", "Sun"},
-		{"马", "Ma"}, {"朱", "Zhu"}, {"胡", "Hu"}, {"郭", "Guo"}, {"何", "He"}, {"林", "Lin"},
-		{"罗", "Luo"}, {"高", "Gao"},
-	}
-	givenNames = []struct{ han, pinyin string }{
-		{"伟", "Wei"}, {"芳", "Fang"}, {"娜", "Na"}, {"敏", "Min"}, {"静", "Jing"}, {"丽", "Li"},
-		{"强", "Qiang"}, {"磊", "Lei"}, {"军", "Jun"}, {"洋", "Yang"}, {"勇", "Yong"}, {"艳", "Yan"},
-		{"杰", "Jie"}, {"娟", "Juan"}, {"涛", "Tao"}, {"明", "Ming"}, {"超", "Chao"}, {"秀英", "Xiuying"},
-		{"建华", "Jianhua"}, {"志强", "Zhiqiang"}, {"桂兰", "Guilan"}, {"国强", "Guoqiang"},
-		{"小红", "Xiaohong"}, {"海燕", "Haiyan"},
-	}
 	latinFamily = []string{"SMITH", "MUELLER", "GARCIA", "ROSSI", "MARTIN", "KIM", "NGUYEN", "SILVA"}
 	latinGiven  = []string{"JOHN", "ANNA", "MARIA", "PETER", "LUCA", "SOFIA", "DAVID", "ELENA"}
 	// sites are a county's senders: townships' health centres and the county hospital, each
@@ -110,20 +98,20 @@ func patientAt(seed uint64, k int) patient {
 		birth: dayZero.AddDate(-1-rng.Intn(85), 0, -rng.Intn(365)).Format("20060102"),
 		sex:   []string{"M", "F"}[rng.Intn(2)],
 	}
-	si := rng.Intn(len(surnames))
-	s, g := surnames[si], givenNames[rng.Intn(len(givenNames))]
+	si := rng.Intn(len(benchkit.Surnames))
+	s, g := benchkit.Surnames[si], benchkit.GivenNames[rng.Intn(len(benchkit.GivenNames))]
 	switch r := rng.Intn(100); {
 	case r < 45: // ideographs only, as most township devices fill it
-		p.name, p.chinese = s.han+g.han, true
+		p.name, p.chinese = s.Han+g.Han, true
 		if rng.Intn(2) == 0 {
-			p.name = s.han + "^" + g.han
+			p.name = s.Han + "^" + g.Han
 		}
 	case r < 95: // alphabetic=ideographic (PS3.5 6.2.1.1)
-		p.name, p.chinese = s.pinyin+"^"+g.pinyin+"="+s.han+"^"+g.han, true
+		p.name, p.chinese = s.Pinyin+"^"+g.Pinyin+"="+s.Han+"^"+g.Han, true
 	default:
 		p.name = latinFamily[rng.Intn(len(latinFamily))] + "^" + latinGiven[rng.Intn(len(latinGiven))]
 	}
-	p.zhang = p.chinese && s.han == "张"
+	p.zhang = p.chinese && s.Han == "张"
 	return p
 }
 

@@ -18,6 +18,7 @@ import (
 	"pacsd/store/file"
 	"pacsd/store/postgres"
 	"pacsd/store/sqlite"
+	"pacsd/tools/internal/benchkit"
 )
 
 // progress is what a data dir holds of its load, written after each finished chunk: a later
@@ -128,7 +129,7 @@ func load(ctx context.Context, o options, engine, dataDir, dbURL string) (progre
 			return p, err
 		}
 		fmt.Printf("  %s: %d/%d studies, %d instances; this chunk %.0f objects/s, overall %.0f/s; load average %s\n",
-			engine, p.Studies, o.studies, p.Instances, float64(n)/secs, float64(p.Instances)/p.Seconds, loadavg())
+			engine, p.Studies, o.studies, p.Instances, float64(n)/secs, float64(p.Instances)/p.Seconds, benchkit.Loadavg())
 	}
 	return p, nil
 }

@@ -37,6 +37,7 @@ import (
 	"unicode/utf8"
 
 	"pacsd/internal/pgtest"
+	"pacsd/tools/internal/benchkit"
 )
 
 type options struct {
@@ -96,7 +97,7 @@ func run(ctx context.Context, o options) ([]engineResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("benchscale: %d CPUs, load average %s, %s; %d studies, seed %d\n", runtime.NumCPU(), loadavg(), runtime.Version(), o.studies, o.seed)
+	fmt.Printf("benchscale: %d CPUs, load average %s, %s; %d studies, seed %d\n", runtime.NumCPU(), benchkit.Loadavg(), runtime.Version(), o.studies, o.seed)
 	if o.pacsd == "" {
 		o.pacsd = filepath.Join(work, "pacsd")
 		// A fresh build each run: the benchmark must measure the tree as it is.
@@ -137,7 +138,7 @@ func run(ctx context.Context, o options) ([]engineResult, error) {
 		results = append(results, r)
 	}
 	printReport(o, results)
-	fmt.Printf("\nload average at the end %s; whole run %.0f s\n", loadavg(), time.Since(t0).Seconds())
+	fmt.Printf("\nload average at the end %s; whole run %.0f s\n", benchkit.Loadavg(), time.Since(t0).Seconds())
 	return results, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"pacsd/dicom"
 	"pacsd/dimse"
 	"pacsd/internal/xorshift"
+	"pacsd/tools/internal/benchkit"
 )
 
 // summary is what the checks need of one study: the answers' expected counts come from
@@ -40,12 +41,10 @@ func summarize(seed uint64, n int) []summary {
 // worklist query string, and how many studies must match (-1: not checked).
 type query struct {
 	qido    string
-	find    findKeys
+	find    benchkit.StudyFind
 	want    int
 	limited bool // the answer is capped: min(want, cap) results
 }
-
-type findKeys struct{ patientID, patientName, studyDate string }
 
 // rowSpec is one line of the table.
 type rowSpec struct {
@@ -119,9 +118,9 @@ func specs(seed uint64, sums []summary, n int) []rowSpec {
 		{"QIDO PatientName=zhang, fuzzy", "qido", qido, func(int) query {
 			return query{qido: "PatientName=zhang&fuzzymatching=true", want: byName("fuzzy:zhang"), limited: true}
 		}},
-		{"C-FIND PatientID=<one>", "cfind", cfind, func(i int) query { return query{find: findKeys{patientID: ids[i]}, want: byID(i)} }},
-		{"C-FIND StudyDate=<one week>", "cfind", cfind, func(i int) query { return query{find: findKeys{studyDate: wks[i]}, want: byWeek(i)} }},
-		{"C-FIND PatientName=张*", "cfind", cfind, func(int) query { return query{find: findKeys{patientName: "张*"}, want: byName("张*")} }},
+		{"C-FIND PatientID=<one>", "cfind", cfind, func(i int) query { return query{find: benchkit.StudyFind{PatientID: ids[i]}, want: byID(i)} }},
+		{"C-FIND StudyDate=<one week>", "cfind", cfind, func(i int) query { return query{find: benchkit.StudyFind{StudyDate: wks[i]}, want: byWeek(i)} }},
+		{"C-FIND PatientName=张*", "cfind", cfind, func(int) query { return query{find: benchkit.StudyFind{PatientName: "张*"}, want: byName("张*")} }},
 		{"worklist first page", "worklist", qido, func(int) query { return query{qido: "", want: -1} }},
 		{"worklist modality=US&q=张", "worklist", qido, func(int) query { return query{qido: "modality=US&q=张", want: -1} }},
 		{"worklist one week", "worklist", qido, func(i int) query {
@@ -131,21 +130,13 @@ func specs(seed uint64, sums []summary, n int) []rowSpec {
 	}
 }
 
-// nameMatches is pacsd's PN rule for the benchmark's values (store/sqlite's package
-// comment, as tools/benchweb checks it): a value without '=' matches when one component
-// group matches, ignoring ASCII case, '*' only at the end; fuzzy "zhang" finds surname 张.
+// nameMatches is pacsd's PN rule for the benchmark's values (benchkit.NameMatches); fuzzy
+// "zhang" finds the Chinese names of surname 张.
 func nameMatches(s summary, val string) bool {
 	if val == "fuzzy:zhang" {
 		return s.zhang
 	}
-	prefix, wild := strings.CutSuffix(val, "*")
-	for _, g := range strings.Split(s.name, "=") {
-		g = strings.ToLower(g)
-		if wild && strings.HasPrefix(g, strings.ToLower(prefix)) || !wild && g == strings.ToLower(val) {
-			return true
-		}
-	}
-	return false
+	return benchkit.NameMatches(s.name, val)
 }
 
 // result is one row's timings on one node.
@@ -177,7 +168,7 @@ func measure(ctx context.Context, nd *node, rows []rowSpec, n, warm int) ([]resu
 	}
 	browser.Transport = &http.Transport{DisableCompression: true}
 	fc, err := dimse.Dial(ctx, nd.dicomAddr, dimse.ClientConfig{CallingAETitle: "BENCHSCALE", CalledAETitle: "BENCH",
-		Contexts: map[string][]string{studyRootFind: {dicom.ImplicitVRLittleEndian}}})
+		Contexts: map[string][]string{benchkit.StudyRootFind: {dicom.ImplicitVRLittleEndian}}})
 	if err != nil {
 		return nil, fmt.Errorf("C-FIND association: %w", err)
 	}
@@ -220,30 +211,38 @@ func measure(ctx context.Context, nd *node, rows []rowSpec, n, warm int) ([]resu
 	return out, nil
 }
 
-func qidoOnce(c *http.Client, base, q string) (time.Duration, int, error) {
+// timedGet times one GET of base?q (q a raw query string, "" for none): from sending the
+// request to the last byte of the body.
+func timedGet(c *http.Client, base, q, accept string) (time.Duration, []byte, int, error) {
 	u := base
 	if q != "" {
 		v, err := url.ParseQuery(q)
 		if err != nil {
-			return 0, 0, err
+			return 0, nil, 0, err
 		}
 		u += "?" + v.Encode()
 	}
 	t0 := time.Now()
-	body, code, err := get(c, u, "application/dicom+json")
+	body, code, err := get(c, u, accept)
 	d := time.Since(t0)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, 0, err
 	}
-	if code == http.StatusNoContent {
-		return d, 0, nil
+	if code != http.StatusOK && code != http.StatusNoContent {
+		return 0, nil, 0, fmt.Errorf("GET %s: HTTP %d: %.300s", u, code, body)
 	}
-	if code != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET %s: HTTP %d: %.300s", u, code, body)
+	return d, body, code, nil
+}
+
+// qidoOnce is one QIDO-RS study search; the count is the studies it returned.
+func qidoOnce(c *http.Client, base, q string) (time.Duration, int, error) {
+	d, body, code, err := timedGet(c, base, q, "application/dicom+json")
+	if err != nil || code == http.StatusNoContent {
+		return d, 0, err
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(body, &list); err != nil {
-		return 0, 0, fmt.Errorf("GET %s: not a DICOM JSON array: %w", u, err)
+		return 0, 0, fmt.Errorf("QIDO-RS %s: not a DICOM JSON array: %w", q, err)
 	}
 	return d, len(list), nil
 }
@@ -251,66 +250,18 @@ func qidoOnce(c *http.Client, base, q string) (time.Duration, int, error) {
 // worklistOnce asks the reading room's live worklist for its rows (what the page
 // refreshes); the count is the rendered table rows.
 func worklistOnce(c *http.Client, base, q string) (time.Duration, int, error) {
-	u := base
-	if q != "" {
-		v, err := url.ParseQuery(q)
-		if err != nil {
-			return 0, 0, err
-		}
-		u += "?" + v.Encode()
-	}
-	t0 := time.Now()
-	body, code, err := get(c, u, "")
-	d := time.Since(t0)
-	if err != nil {
-		return 0, 0, err
-	}
-	if code != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET %s: HTTP %d: %.300s", u, code, body)
-	}
-	return d, bytes.Count(body, []byte("<tr")), nil
+	d, body, _, err := timedGet(c, base, q, "")
+	return d, bytes.Count(body, []byte("<tr")), err
 }
 
-const studyRootFind = "1.2.840.10008.5.1.4.1.2.2.1"
-
-// identifier is a study-level C-FIND request (Study Root), Specific Character Set
-// ISO_IR 192 for the Chinese names, with the return keys a workstation's study list asks
-// (as tools/benchweb's).
-func (q findKeys) identifier() ([]byte, error) {
-	var b bytes.Buffer
-	enc, err := dicom.NewEncoder(&b, dicom.ImplicitVRLittleEndian)
-	if err != nil {
-		return nil, err
-	}
-	name, err := dicom.EncodeText(q.patientName, []string{"ISO_IR 192"}, "PN")
-	if err != nil {
-		return nil, err
-	}
-	enc.WriteString(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
-	enc.WriteString(dicom.TagStudyDate, "DA", q.studyDate)
-	enc.WriteString(dicom.TagStudyTime, "TM", "")
-	enc.WriteString(dicom.TagAccessionNumber, "SH", "")
-	enc.WriteString(0x00080052, "CS", "STUDY") // Query/Retrieve Level
-	enc.WriteString(dicom.TagModalitiesInStudy, "CS", "")
-	enc.WriteString(dicom.TagStudyDescription, "LO", "")
-	enc.WriteElement(dicom.TagPatientName, "PN", name)
-	enc.WriteString(dicom.TagPatientID, "LO", q.patientID)
-	enc.WriteString(dicom.TagPatientBirthDate, "DA", "")
-	enc.WriteString(dicom.TagStudyInstanceUID, "UI", "")
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
-func findOnce(ctx context.Context, c *dimse.Client, q findKeys) (time.Duration, int, error) {
-	id, err := q.identifier()
+func findOnce(ctx context.Context, c *dimse.Client, q benchkit.StudyFind) (time.Duration, int, error) {
+	id, err := q.Identifier()
 	if err != nil {
 		return 0, 0, err
 	}
 	n := 0
 	t0 := time.Now()
-	st, err := c.Find(ctx, studyRootFind, id, func(uint16, []byte) error { n++; return nil })
+	st, err := c.Find(ctx, benchkit.StudyRootFind, id, func(uint16, []byte) error { n++; return nil })
 	d := time.Since(t0)
 	if err != nil {
 		return 0, 0, fmt.Errorf("C-FIND: %w", err)

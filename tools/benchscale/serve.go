@@ -12,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
+
+	"pacsd/tools/internal/benchkit"
 )
 
 // node is one `pacsd serve` process on a loaded data dir.
@@ -39,11 +40,11 @@ const benchPassword = "benchscale-admin-password"
 // startNode runs the real pacsd binary on dataDir (and dbURL when set) on free loopback
 // ports, and times its start-up.
 func startNode(bin, engine, dataDir, dbURL, logDir string) (*node, error) {
-	dp, err := freePort()
+	dp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	hp, err := freePort()
+	hp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -131,17 +132,7 @@ func (n *node) logTail() string {
 
 // rss is the node's resident set now (VmRSS), in bytes; 0 if unknown.
 func (n *node) rss() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return benchkit.Memory(n.cmd.Process.Pid, "VmRSS")
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -205,25 +196,4 @@ func get(client *http.Client, u, accept string) ([]byte, int, error) {
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(resp.Body)
 	return buf.Bytes(), resp.StatusCode, err
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

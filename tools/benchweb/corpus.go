@@ -18,6 +18,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/internal/xorshift"
+	"pacsd/tools/internal/benchkit"
 )
 
 // corpusVersion names the cache folder: bump it whenever the generator's output changes,
@@ -48,7 +49,7 @@ type patientInfo struct {
 	birth    string
 	sex      string
 	chinese  bool // the name has ideographs: the studies declare a character set that has them
-	surname  int  // index in surnames (Chinese names)
+	surname  int  // index in benchkit.Surnames (Chinese names)
 }
 
 type studyPlan struct {
@@ -89,19 +90,6 @@ type corpus struct {
 }
 
 var (
-	surnames = []struct{ han, pinyin string }{
-		{"王", "Wang"}, {"李", "Li"}, {"张", "Zhang"}, {"刘", "Liu"}, {"陈", "Chen"}, {"杨", "Yang"},
-		{"黄", "Huang"}, {"赵", "Zhao"}, {"吴", "Wu"}, {"周", "Zhou"}, {"徐", "Xu"}, {"孙", "Sun"},
-		{"马", "Ma"}, {"朱", "Zhu"}, {"胡", "Hu"}, {"郭", "Guo"}, {"何", "He"}, {"林", "Lin"},
-		{"罗", "Luo"}, {"高", "Gao"},
-	}
-	givenNames = []struct{ han, pinyin string }{
-		{"伟", "Wei"}, {"芳", "Fang"}, {"娜", "Na"}, {"敏", "Min"}, {"静", "Jing"}, {"丽", "Li"},
-		{"强", "Qiang"}, {"磊", "Lei"}, {"军", "Jun"}, {"洋", "Yang"}, {"勇", "Yong"}, {"艳", "Yan"},
-		{"杰", "Jie"}, {"娟", "Juan"}, {"涛", "Tao"}, {"明", "Ming"}, {"超", "Chao"}, {"秀英", "Xiuying"},
-		{"建华", "Jianhua"}, {"志强", "Zhiqiang"}, {"桂兰", "Guilan"}, {"国强", "Guoqiang"},
-		{"小红", "Xiaohong"}, {"海燕", "Haiyan"},
-	}
 	latinFamily = []string{"SMITH", "MUELLER", "GARCIA", "ROSSI", "MARTIN", "IVANOV", "KIM", "NGUYEN", "SILVA", "BROWN"}
 	latinGiven  = []string{"JOHN", "ANNA", "MARIA", "PETER", "LUCA", "SOFIA", "DAVID", "ELENA", "JAMES", "OLGA"}
 	townships   = []string{"城关镇卫生院", "河口镇卫生院", "石桥乡卫生院", "新民镇卫生院", "东湖乡卫生院", "县人民医院"}
@@ -143,17 +131,17 @@ func planCorpus(dir string, total, bigSeries, nLarge int, seed uint64) *corpus {
 			birth: dayZero.AddDate(-1-rng.Intn(85), 0, -rng.Intn(365)).Format("20060102"),
 			sex:   []string{"M", "F"}[rng.Intn(2)],
 		}
-		si := rng.Intn(len(surnames))
-		s, g := surnames[si], givenNames[rng.Intn(len(givenNames))]
+		si := rng.Intn(len(benchkit.Surnames))
+		s, g := benchkit.Surnames[si], benchkit.GivenNames[rng.Intn(len(benchkit.GivenNames))]
 		p.surname = si
 		switch r := rng.Intn(100); {
 		case r < 45: // ideographs only, as most township devices fill it
-			p.name, p.chinese = s.han+g.han, true
+			p.name, p.chinese = s.Han+g.Han, true
 			if rng.Intn(2) == 0 {
-				p.name = s.han + "^" + g.han
+				p.name = s.Han + "^" + g.Han
 			}
 		case r < 90: // alphabetic=ideographic (PS3.5 6.2.1.1)
-			p.name, p.chinese = s.pinyin+"^"+g.pinyin+"="+s.han+"^"+g.han, true
+			p.name, p.chinese = s.Pinyin+"^"+g.Pinyin+"="+s.Han+"^"+g.Han, true
 		default:
 			p.name = latinFamily[rng.Intn(len(latinFamily))] + "^" + latinGiven[rng.Intn(len(latinGiven))]
 		}
@@ -567,14 +555,7 @@ func nameMatches(p patientInfo, val string, fuzzy bool) bool {
 		if val != "zhang" {
 			panic("benchweb: fuzzy query not in the plan: " + val)
 		}
-		return p.chinese && surnames[p.surname].han == "张"
+		return p.chinese && benchkit.Surnames[p.surname].Han == "张"
 	}
-	prefix, wild := strings.CutSuffix(val, "*")
-	for _, g := range strings.Split(p.name, "=") {
-		g = strings.ToLower(g)
-		if wild && strings.HasPrefix(g, strings.ToLower(prefix)) || !wild && g == strings.ToLower(val) {
-			return true
-		}
-	}
-	return false
+	return benchkit.NameMatches(p.name, val)
 }

@@ -9,6 +9,7 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/dimse"
+	"pacsd/tools/internal/benchkit"
 )
 
 // C-FIND at the study level (PS3.4 C.6.2, Study Root), from one client for both servers:
@@ -17,53 +18,9 @@ import (
 // process start and an association to every query, which is most of a millisecond-scale
 // answer.
 
-const studyRootFind = "1.2.840.10008.5.1.4.1.2.2.1"
-
-// findQuery is one C-FIND's matching keys (Specific Character Set ISO_IR 192 declared,
-// for the Chinese names); the return keys are those a workstation's study list asks.
-type findQuery struct {
-	patientID, patientName, studyDate string
-}
-
-// identifier encodes q in Implicit VR Little Endian (the transfer syntax proposed), keys
-// in ascending tag order.
-func (q findQuery) identifier() ([]byte, error) {
-	var b bytes.Buffer
-	enc, err := dicom.NewEncoder(&b, dicom.ImplicitVRLittleEndian)
-	if err != nil {
-		return nil, err
-	}
-	charsets := []string{"ISO_IR 192"}
-	text := func(tag dicom.Tag, vr, v string) error {
-		raw, err := dicom.EncodeText(v, charsets, vr)
-		if err != nil {
-			return fmt.Errorf("%s %q: %w", tag, v, err)
-		}
-		enc.WriteElement(tag, vr, raw)
-		return nil
-	}
-	enc.WriteString(dicom.TagSpecificCharacterSet, "CS", "ISO_IR 192")
-	enc.WriteString(dicom.TagStudyDate, "DA", q.studyDate)
-	enc.WriteString(dicom.TagStudyTime, "TM", "")
-	enc.WriteString(dicom.TagAccessionNumber, "SH", "")
-	enc.WriteString(0x00080052, "CS", "STUDY") // Query/Retrieve Level
-	enc.WriteString(dicom.TagModalitiesInStudy, "CS", "")
-	if err := text(dicom.TagStudyDescription, "LO", ""); err != nil {
-		return nil, err
-	}
-	if err := text(dicom.TagPatientName, "PN", q.patientName); err != nil {
-		return nil, err
-	}
-	if err := text(dicom.TagPatientID, "LO", q.patientID); err != nil {
-		return nil, err
-	}
-	enc.WriteString(dicom.TagPatientBirthDate, "DA", "")
-	enc.WriteString(dicom.TagStudyInstanceUID, "UI", "")
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
+// findQuery is one C-FIND's matching keys (benchkit.StudyFind: Specific Character Set
+// ISO_IR 192 declared, the return keys a workstation's study list asks).
+type findQuery = benchkit.StudyFind
 
 // finder is one server's C-FIND association.
 type finder struct {
@@ -73,7 +30,7 @@ type finder struct {
 
 func dialFinder(ctx context.Context, s *server) (*finder, error) {
 	c, err := dimse.Dial(ctx, s.dicomAddr, dimse.ClientConfig{CallingAETitle: "BENCHWEB", CalledAETitle: s.aet,
-		Contexts: map[string][]string{studyRootFind: {dicom.ImplicitVRLittleEndian}}})
+		Contexts: map[string][]string{benchkit.StudyRootFind: {dicom.ImplicitVRLittleEndian}}})
 	if err != nil {
 		return nil, fmt.Errorf("C-FIND association with %s: %w", s.name, err)
 	}
@@ -85,7 +42,7 @@ func (f *finder) find(ctx context.Context, id []byte) (time.Duration, []string, 
 	var uids []string
 	var size int64
 	t0 := time.Now()
-	st, err := f.c.Find(ctx, studyRootFind, id, func(_ uint16, rsp []byte) error {
+	st, err := f.c.Find(ctx, benchkit.StudyRootFind, id, func(_ uint16, rsp []byte) error {
 		size += int64(len(rsp))
 		ds, err := dicom.ReadDataset(bytes.NewReader(rsp), dicom.ImplicitVRLittleEndian, dicom.ReadOptions{})
 		if err != nil {
@@ -111,7 +68,7 @@ func (f *finder) find(ctx context.Context, id []byte) (time.Duration, []string, 
 func runFind(ctx context.Context, b budget, fs []*finder, query func(i int) findQuery, want func(i int) map[string]bool) ([]stats, []int, error) {
 	for _, f := range fs {
 		for i := 0; i < b.warm; i++ {
-			id, err := query(b.maxN + i).identifier()
+			id, err := query(b.maxN + i).Identifier()
 			if err != nil {
 				return nil, nil, err
 			}
@@ -124,7 +81,7 @@ func runFind(ctx context.Context, b budget, fs []*finder, query func(i int) find
 	counts := make([]int, len(fs))
 	for i := 0; i < b.maxN; i++ {
 		active := false
-		id, err := query(i).identifier()
+		id, err := query(i).Identifier()
 		if err != nil {
 			return nil, nil, err
 		}

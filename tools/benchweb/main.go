@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"pacsd/internal/cputime"
+	"pacsd/tools/internal/benchkit"
 )
 
 type options struct {
@@ -99,7 +100,7 @@ func benchmark(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("benchweb: %d CPUs, load average %s, %s\n", runtime.NumCPU(), loadavg(), runtime.Version())
+	fmt.Printf("benchweb: %d CPUs, load average %s, %s\n", runtime.NumCPU(), benchkit.Loadavg(), runtime.Version())
 	if o.pacsd == "" {
 		o.pacsd = filepath.Join(work, "pacsd")
 		// A fresh build each run: the benchmark must measure the tree as it is.
@@ -215,7 +216,7 @@ func benchmark(o options) error {
 			return fmt.Errorf("%s lists %d studies over QIDO-RS, want %d", s.name, n, nStudies)
 		}
 	}
-	fmt.Printf("both list %d studies over QIDO-RS; load average %s\n", nStudies, loadavg())
+	fmt.Printf("both list %d studies over QIDO-RS; load average %s\n", nStudies, benchkit.Loadavg())
 	// Steady state: pacsd makes thumbnails and metadata records of new objects in the
 	// background after ingest; queries measured while 22,000 of them are being made would
 	// measure that work. Wait for its queues to empty (they are on /metrics).
@@ -224,7 +225,7 @@ func benchmark(o options) error {
 		return err
 	}
 	fmt.Printf("pacsd's background work after ingest (thumbnails, metadata) done %.0f s later; load average %s\n",
-		time.Since(start).Seconds(), loadavg())
+		time.Since(start).Seconds(), benchkit.Loadavg())
 
 	rows, err := measureAll(o, c, p, orth)
 	if err != nil {
@@ -232,7 +233,7 @@ func benchmark(o options) error {
 	}
 	printTable(rows)
 	fmt.Printf("\npeak RSS: pacsd %.0f MB, Orthanc %.0f MB; load average at the end %s; whole run %.0f s\n",
-		float64(p.peakRSS())/(1<<20), float64(orth.peakRSS())/(1<<20), loadavg(), time.Since(t0).Seconds())
+		float64(p.peakRSS())/(1<<20), float64(orth.peakRSS())/(1<<20), benchkit.Loadavg(), time.Since(t0).Seconds())
 	return nil
 }
 
@@ -333,11 +334,11 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 		query func(i int) findQuery
 		qido  func(i int) string // the same query in QIDO-RS terms, for the plan's answer
 	}{
-		{"C-FIND PatientID=<one>", func(i int) findQuery { return findQuery{patientID: ids[i]} },
+		{"C-FIND PatientID=<one>", func(i int) findQuery { return findQuery{PatientID: ids[i]} },
 			func(i int) string { return "PatientID=" + ids[i] }},
-		{"C-FIND PatientName=张*", func(int) findQuery { return findQuery{patientName: "张*"} },
+		{"C-FIND PatientName=张*", func(int) findQuery { return findQuery{PatientName: "张*"} },
 			func(int) string { return "PatientName=张*" }},
-		{"C-FIND StudyDate=<one week>", func(i int) findQuery { return findQuery{studyDate: wks[i]} },
+		{"C-FIND StudyDate=<one week>", func(i int) findQuery { return findQuery{StudyDate: wks[i]} },
 			func(i int) string { return "StudyDate=" + wks[i] }},
 	}
 	for _, q := range frows {
@@ -609,18 +610,6 @@ func waitBackground(base string, limit time.Duration) error {
 		time.Sleep(time.Second)
 	}
 	return nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func versionLine(bin string) (string, error) {

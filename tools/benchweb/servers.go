@@ -13,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"pacsd/dimse"
+	"pacsd/tools/internal/benchkit"
 )
 
 // server is one DICOMweb server under test, started as a real process.
@@ -36,11 +36,11 @@ type server struct {
 
 // startPacsd runs the real pacsd binary on a folder backend, on free loopback ports.
 func startPacsd(bin, dir string) (*server, error) {
-	dp, err := freePort()
+	dp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	hp, err := freePort()
+	hp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +75,11 @@ func startOrthanc(bin, plugin, dir string) (*server, error) {
 			return nil, fmt.Errorf("orthanc: %w (run `make deps`: packages orthanc and orthanc-dicomweb)", err)
 		}
 	}
-	dp, err := freePort()
+	dp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	hp, err := freePort()
+	hp, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -197,17 +197,7 @@ func (s *server) logTail() string {
 
 // peakRSS is the server's resident set high-water mark (VmHWM), in bytes; 0 if unknown.
 func (s *server) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return benchkit.Memory(s.cmd.Process.Pid, "VmHWM")
 }
 
 // load sends every instance of the corpus to s's DIMSE SCP with pacsd's own SCU (the code
@@ -303,15 +293,6 @@ func get(client *http.Client, u, accept string) ([]byte, int, error) {
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(resp.Body)
 	return buf.Bytes(), resp.StatusCode, err
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
 }
 
 // qidoURL joins a DICOMweb root, a path and a raw query ("" for none).
