@@ -190,7 +190,7 @@ func printReport(o options, res []engineResult) {
 	fmt.Println()
 	header := fmt.Sprintf("%-38s", "row (ms)")
 	for _, r := range res {
-		header += fmt.Sprintf(" | %-8s %6s %6s", r.engine, "p50", "p99")
+		header += fmt.Sprintf(" | %-8s %6s %6s %5s", r.engine, "p50", "p99", "n")
 	}
 	fmt.Println(header + " | target p99 (SQLite/PostgreSQL)")
 	fmt.Println(strings.Repeat("-", utf8.RuneCountInString(header)+33))
@@ -201,14 +201,14 @@ func printReport(o options, res []engineResult) {
 	}
 	var notes []string
 	for k, name := range names {
-		line := fmt.Sprintf("%-38s", name)
+		line := pad(name, 38)
 		for _, r := range res {
 			if r.skipped != "" || k >= len(r.rows) {
-				line += fmt.Sprintf(" | %-8s %6s %6s", "", "-", "-")
+				line += fmt.Sprintf(" | %-8s %6s %6s %5s", "", "-", "-", "")
 				continue
 			}
 			row := r.rows[k]
-			line += fmt.Sprintf(" | %-8s %6.1f %6.1f", "", row.pct(50), row.pct(99))
+			line += fmt.Sprintf(" | %-8s %6.1f %6.1f %5d", "", row.pct(50), row.pct(99), row.lastCount)
 			if row.mismatches > 0 {
 				notes = append(notes, fmt.Sprintf("%s on %s: %d of %d answers wrong, first: %s", name, r.engine, row.mismatches, len(row.durs), row.firstBad))
 			}
@@ -219,12 +219,12 @@ func printReport(o options, res []engineResult) {
 	mem := fmt.Sprintf("%-38s", "RSS after the measurements (MB)")
 	for _, r := range res {
 		if r.skipped != "" {
-			line += fmt.Sprintf(" | %-8s %13s", "", "-")
-			mem += fmt.Sprintf(" | %-8s %13s", "", "-")
+			line += fmt.Sprintf(" | %-8s %19s", "", "-")
+			mem += fmt.Sprintf(" | %-8s %19s", "", "-")
 			continue
 		}
-		line += fmt.Sprintf(" | %-8s %13.0f", "", float64(r.startup)/1e6)
-		mem += fmt.Sprintf(" | %-8s %13.0f", "", float64(r.rss)/(1<<20))
+		line += fmt.Sprintf(" | %-8s %19.0f", "", float64(r.startup)/1e6)
+		mem += fmt.Sprintf(" | %-8s %19.0f", "", float64(r.rss)/(1<<20))
 	}
 	fmt.Println(line + " | <5000")
 	fmt.Println(mem)
@@ -238,6 +238,19 @@ func printReport(o options, res []engineResult) {
 		fmt.Println("  note:", n)
 	}
 	if len(res) > 0 {
-		fmt.Printf("\n%d timed requests per row and node after %d warm-up; one client, requests in sequence; PostgreSQL durable (fsync on)\n", o.n, o.warm)
+		fmt.Printf("\n%d timed requests per row and node after %d warm-up; one client, requests in sequence; n: results in the last answer "+
+			"(QIDO studies, C-FIND matches, worklist rows); PostgreSQL durable (fsync on)\n", o.n, o.warm)
 	}
+}
+
+// pad left-aligns s in w terminal columns (a CJK character takes two).
+func pad(s string, w int) string {
+	cols := 0
+	for _, r := range s {
+		cols++
+		if r >= 0x2E80 {
+			cols++
+		}
+	}
+	return s + strings.Repeat(" ", max(0, w-cols))
 }

@@ -121,11 +121,12 @@ func specs(seed uint64, sums []summary, n int) []rowSpec {
 		{"C-FIND PatientID=<one>", "cfind", cfind, func(i int) query { return query{find: benchkit.StudyFind{PatientID: ids[i]}, want: byID(i)} }},
 		{"C-FIND StudyDate=<one week>", "cfind", cfind, func(i int) query { return query{find: benchkit.StudyFind{StudyDate: wks[i]}, want: byWeek(i)} }},
 		{"C-FIND PatientName=张*", "cfind", cfind, func(int) query { return query{find: benchkit.StudyFind{PatientName: "张*"}, want: byName("张*")} }},
-		{"worklist first page", "worklist", qido, func(int) query { return query{qido: "", want: -1} }},
+		// A worklist page is 50 rows (viewer's worklistFilter); every study is unread.
+		{"worklist first page", "worklist", qido, func(int) query { return query{qido: "", want: min(all, 50)} }},
 		{"worklist modality=US&q=张", "worklist", qido, func(int) query { return query{qido: "modality=US&q=张", want: -1} }},
 		{"worklist one week", "worklist", qido, func(i int) query {
 			from, to, _ := strings.Cut(wks[i], "-")
-			return query{qido: "from=" + from + "&to=" + to, want: -1}
+			return query{qido: "from=" + from + "&to=" + to, want: min(byWeek(i), 50)}
 		}},
 	}
 }
@@ -248,10 +249,10 @@ func qidoOnce(c *http.Client, base, q string) (time.Duration, int, error) {
 }
 
 // worklistOnce asks the reading room's live worklist for its rows (what the page
-// refreshes); the count is the rendered table rows.
+// refreshes); the count is the rendered studies' rows.
 func worklistOnce(c *http.Client, base, q string) (time.Duration, int, error) {
 	d, body, _, err := timedGet(c, base, q, "")
-	return d, bytes.Count(body, []byte("<tr")), err
+	return d, bytes.Count(body, []byte(`data-study="`)), err
 }
 
 func findOnce(ctx context.Context, c *dimse.Client, q benchkit.StudyFind) (time.Duration, int, error) {
