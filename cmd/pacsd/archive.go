@@ -58,6 +58,9 @@ func (o *openedArchive) Close() error {
 // openArchive opens the data dir's index and blobs and, when an S3 endpoint is configured,
 // the bucket. It starts nothing: serve and migrate call Recover and Start.
 func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*openedArchive, error) {
+	if err := c.database.check(c.s3.Endpoint); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -113,6 +116,8 @@ func openArchive(ctx context.Context, c archiveConfig, log *slog.Logger) (*opene
 			LocalBudget: mib(c.cacheMaxMB),
 			MaxPending:  mib(c.spoolMaxMB),
 			RetryMax:    c.uploadRetryMax,
+			// Several nodes: an acknowledged object is in the bucket, never on one node only.
+			WriteThrough: c.database.cluster,
 		}
 		o.remoteName = c.s3.Name()
 	}

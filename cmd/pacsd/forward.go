@@ -57,10 +57,7 @@ func startForwarder(ctx context.Context, c serveConfig, archive *openedArchive, 
 	if err != nil {
 		return nil, err
 	}
-	owner, err := os.Hostname()
-	if err != nil || owner == "" {
-		owner = "pacsd"
-	}
+	owner := nodeName(c.dicomAddr)
 	fwd := forward.New(forward.Config{
 		Queue: q,
 		Sender: send.New(send.Config{Archive: archive.Archive, Peers: archive.db.reading, CallingAE: c.aet,

@@ -159,14 +159,23 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 	defer archive.Close()
 	// The SQLite databases copied to the bucket as they change (restore_replicate.go); the
 	// last changes shipped after everything that writes them has stopped, before they close.
-	rep, err := startReplica(ctx, c.archiveConfig, c.replica, log)
+	// PostgreSQL is backed up by its own means (pg_basebackup, WAL archiving): only the
+	// embedded engine's files are replicated.
+	repFlags := c.replica
+	repFlags.on = repFlags.on && archive.db.sqlite != nil
+	rep, err := startReplica(ctx, c.archiveConfig, repFlags, log)
 	if err != nil {
 		return err
 	}
 	defer rep.Close()
 	// Closed after the servers and the reading room (nothing records any more), before the
 	// index: its queue is written first.
-	trail, err := startAudit(ctx, c.audit, archive.db.sqlite, c.aet, c.organization, log)
+	var trail *auditTrail
+	if archive.db.pg != nil {
+		trail, err = startAuditOn(ctx, c.audit, archive.db.pg.Audit(), c.aet, c.organization, log)
+	} else {
+		trail, err = startAudit(ctx, c.audit, archive.db.sqlite, c.aet, c.organization, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -309,6 +318,14 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		return nil, fmt.Errorf("reading room: %w", err)
 	}
 	rr.Start(ctx)
+	if archive.db.pg != nil {
+		// Objects stored through the other nodes reach this node's live worklists.
+		go func() {
+			if err := archive.db.pg.Listen(ctx, func(string) { rr.StudiesChanged() }); err != nil && ctx.Err() == nil {
+				log.Error("other nodes' stores no longer reach the live worklists", "component", "postgres", "err", err)
+			}
+		}()
+	}
 	return rr, nil
 }
 

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pacsd/internal/pgtest"
+	"pacsd/store"
+	"pacsd/store/postgres"
+	"pacsd/store/s3"
+	"pacsd/store/s3/miniotest"
+)
+
+// TestClusterTwoNodes is issue 20's cluster test: two pacsd nodes share one PostgreSQL
+// database and one MinIO bucket (--cluster). DCMTK's storescu stores through node 1 and
+// node 2 at once and node 1 is SIGKILLed mid-ingest. Every instance either node
+// acknowledged is then served by node 2 with the bytes sent; every indexed instance is in
+// the bucket once; a worklist open on node 2 hears of the studies node 1 received, live;
+// one login works on both nodes (the sessions are in the database).
+func TestClusterTwoNodes(t *testing.T) {
+	needTool(t, "storescu")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	srv := miniotest.Start(t)
+	t.Setenv(envS3AccessKey, srv.AccessKey)
+	t.Setenv(envS3SecretKey, srv.SecretKey)
+	const bucket = "city-platform"
+	dbURL := pgtest.DB(t)
+	args := []string{"--database", dbURL, "--cluster", "--s3-endpoint", srv.Endpoint, "--s3-bucket", bucket}
+	n1 := startPacsd(t, t.TempDir(), args...)
+	n2 := startPacsd(t, t.TempDir(), args...)
+
+	// The first node made the administrator; after the password change it logs in on node 2.
+	newAdminBrowser(t, n1)
+	user, _ := n1.initialAdmin(t)
+	c2 := n2.login(t, user, "county-admin-1")
+	events := openEvents(ctx, t, n2, c2)
+
+	files := genCorpus(t, 0, 48)
+	first, rest := files[:4], files[4:]
+	// Phase 1: node 1 alone receives a study; node 2's live worklist hears of it.
+	if got := storescu(t, n1, first...); got != len(first) {
+		t.Fatalf("node 1 acknowledged %d of %d", got, len(first))
+	}
+	study, _, _ := parseHeaderUIDs(t, first[0])
+	select {
+	case <-events:
+	case <-time.After(15 * time.Second):
+		t.Fatal("node 2's event stream heard nothing of node 1's store")
+	}
+	if rows := n2.getWith(t, c2, "/api/worklist"); !strings.Contains(rows, study) {
+		t.Fatalf("node 2's worklist lacks study %s received by node 1", study)
+	}
+
+	// Phase 2: both nodes receive at once; node 1 is killed after a few acknowledgements.
+	var half1, half2 []string
+	for i, f := range rest {
+		if i%2 == 0 {
+			half1 = append(half1, f)
+		} else {
+			half2 = append(half2, f)
+		}
+	}
+	var wg sync.WaitGroup
+	var acked1, acked2 []string
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		acked1 = storescuAcked(ctx, t, n1, half1, func(acked int) {
+			if acked == 5 {
+				n1.kill()
+			}
+		})
+	}()
+	go func() { defer wg.Done(); acked2 = storescuAcked(ctx, t, n2, half2, nil) }()
+	wg.Wait()
+	if len(acked1) < 5 || len(acked1) == len(half1) {
+		t.Fatalf("node 1 acknowledged %d of %d: the kill did not come mid-ingest", len(acked1), len(half1))
+	}
+	if len(acked2) != len(half2) {
+		t.Fatalf("node 2 acknowledged %d of %d", len(acked2), len(half2))
+	}
+	t.Logf("node 1 acknowledged %d of %d before SIGKILL; node 2 all %d", len(acked1), len(half1), len(acked2))
+
+	// Every acknowledged instance, from whichever node, is served by node 2 as sent.
+	for _, f := range append(append(append([]string{}, first...), acked1...), acked2...) {
+		st, se, in := parseHeaderUIDs(t, f)
+		got, code := n2.wadoInstance(t, st, se, in)
+		if code != http.StatusOK {
+			t.Fatalf("node 2 cannot serve %s (acknowledged): HTTP %d", filepath.Base(f), code)
+		}
+		if !bytes.Equal(datasetBytes(t, got), datasetBytes(t, mustReadFile(t, f))) {
+			t.Fatalf("node 2 serves %s with other content", filepath.Base(f))
+		}
+	}
+
+	// The bucket against the shared index: every indexed instance uploaded once, under its
+	// own key; at most the one object node 1 was writing when killed is not indexed.
+	x, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	refs := map[string]store.BlobRef{}
+	if err := x.BlobRefs(ctx, store.RefsAll, 0, func(r store.BlobRef) error { refs[r.BlobKey] = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(first) + len(acked1) + len(acked2); len(refs) < want {
+		t.Fatalf("%d instances indexed, %d acknowledged", len(refs), want)
+	}
+	remote, err := s3.New(ctx, s3.Config{Endpoint: srv.Endpoint, Bucket: bucket, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBucket, unindexed := map[string]bool{}, 0
+	if err := remote.List(ctx, func(bi store.BlobInfo) error {
+		inBucket[bi.Key] = true
+		if _, ok := refs[bi.Key]; !ok {
+			unindexed++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for key, r := range refs {
+		if !inBucket[key] || !r.Uploaded {
+			t.Errorf("indexed %s is not in the bucket (uploaded %v)", r.SOPInstanceUID, r.Uploaded)
+		}
+	}
+	if unindexed > 1 {
+		t.Errorf("%d bucket objects are indexed nowhere; at most the one in flight at the kill may be", unindexed)
+	}
+}
+
+// storescuAcked sends files on one association with DCMTK's storescu and returns those it
+// acknowledged with Success, calling onAck (when given) with the running count.
+func storescuAcked(ctx context.Context, t *testing.T, n *node, files []string, onAck func(int)) []string {
+	cmd := exec.CommandContext(ctx, "storescu", append([]string{"-v", "-aec", "PACSD", "-aet", "TOWNSHIP1", "127.0.0.1", n.dicomPort}, files...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Error(err)
+		return nil
+	}
+	var acked []string
+	var sending string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if _, f, ok := strings.Cut(line, "Sending file: "); ok {
+			sending = strings.TrimSpace(f)
+		}
+		if strings.Contains(line, "Received Store Response (Success)") && sending != "" {
+			acked = append(acked, sending)
+			sending = ""
+			if onAck != nil {
+				onAck(len(acked))
+			}
+		}
+	}
+	cmd.Wait() // fails when the peer was killed: what counts is what it acknowledged
+	return acked
+}
+
+// openEvents logs c into n's live worklist event stream and signals each "studies" event.
+func openEvents(ctx context.Context, t *testing.T, n *node, c *http.Client) <-chan struct{} {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.baseURL+"/api/events", nil)
+	resp, err := (&http.Client{Jar: c.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/events: %d", resp.StatusCode)
+	}
+	ch := make(chan struct{}, 64)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() == "event: studies" {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// getWith GETs a reading-room path as the logged-in client c and returns the body.
+func (n *node) getWith(t *testing.T, c *http.Client, path string) string {
+	t.Helper()
+	resp, err := c.Get(n.baseURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return b.String()
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
