@@ -81,6 +81,31 @@ func InstancesOf(studyUID, seriesUID string) (string, []any) {
 		i.instance_number IS NULL, i.instance_number, i.sop_uid`, args
 }
 
+// InstanceScanner scans the rows of one listing of InstanceSelect, sharing the decoding of
+// their studies' and series' JSON (a DecodeCache) between them.
+func InstanceScanner() func(Scanner) (*store.Instance, error) {
+	cache := DecodeCache{}
+	return func(row Scanner) (*store.Instance, error) {
+		in, _, err := ScanInstance(row, cache)
+		return in, err
+	}
+}
+
+// InstanceVersionSelect reads InstanceVersion rows with InstanceSelect's aliases (a WHERE
+// clause follows): what a listing of instances is without their attributes.
+const InstanceVersionSelect = `SELECT se.series_uid, i.sop_uid, i.sha256 FROM instances i
+	JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `
+
+// InstanceVersion is a row of InstanceVersionSelect.
+type InstanceVersion struct{ SeriesUID, SOPInstanceUID, SHA256 string }
+
+// ScanInstanceVersion reads one row of InstanceVersionSelect.
+func ScanInstanceVersion(row Scanner) (InstanceVersion, error) {
+	var v InstanceVersion
+	err := row.Scan(&v.SeriesUID, &v.SOPInstanceUID, &v.SHA256)
+	return v, err
+}
+
 // BlobRefColumns are what ScanBlobRef reads, from instances or instance_versions.
 const BlobRefColumns = "sop_uid, blob_key, size, sha256, received_at, uploaded, evicted"
 

@@ -301,22 +301,9 @@ func (x *Index) Instance(ctx context.Context, sopInstanceUID string) (*store.Ins
 // series UID, instance number, SOP Instance UID order (absent numbers last).
 func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*store.Instance, error) {
 	where, args := sqldb.InstancesOf(studyUID, seriesUID)
-	rows, err := x.r.QueryContext(ctx, sqldb.InstanceSelect+where, args...)
+	out, err := sqldb.QueryAll(ctx, x.r, dbErr, "list instances", sqldb.InstanceScanner(), sqldb.InstanceSelect+where, args...)
 	if err != nil {
-		return nil, dbErr("list instances", err)
-	}
-	defer rows.Close()
-	cache := sqldb.DecodeCache{}
-	var out []*store.Instance
-	for rows.Next() {
-		in, _, err := sqldb.ScanInstance(rows, cache)
-		if err != nil {
-			return nil, dbErr("list instances", err)
-		}
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list instances", err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("instances of study %s series %q: %w", studyUID, seriesUID, store.ErrNotFound)
@@ -345,24 +332,7 @@ func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int,
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return dbErr("list blob refs", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := sqldb.ScanBlobRef(rows)
-		if err != nil {
-			return dbErr("list blob refs", err)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return dbErr("list blob refs", err)
-	}
-	return nil
+	return sqldb.EachRow(ctx, x.r, dbErr, "list blob refs", q, args, sqldb.ScanBlobRef, fn)
 }
 
 // MarkUploaded records the upload of blobKey (see store.Index).
@@ -430,23 +400,6 @@ func (x *Index) SetSetting(ctx context.Context, key, value string) error {
 // tables alone (see store.IndexReader).
 func (x *Index) EachInstanceVersion(ctx context.Context, studyUID, seriesUID string, fn func(seriesUID, sopUID, sha256 string) error) error {
 	where, args := sqldb.InstancesOf(studyUID, seriesUID)
-	rows, err := x.r.QueryContext(ctx, `SELECT se.series_uid, i.sop_uid, i.sha256 FROM instances i
-		JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk `+where, args...)
-	if err != nil {
-		return dbErr("list instance versions", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var se, sop, sha string
-		if err := rows.Scan(&se, &sop, &sha); err != nil {
-			return dbErr("list instance versions", err)
-		}
-		if err := fn(se, sop, sha); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return dbErr("list instance versions", err)
-	}
-	return nil
+	return sqldb.EachRow(ctx, x.r, dbErr, "list instance versions", sqldb.InstanceVersionSelect+where, args, sqldb.ScanInstanceVersion,
+		func(v sqldb.InstanceVersion) error { return fn(v.SeriesUID, v.SOPInstanceUID, v.SHA256) })
 }

@@ -36,24 +36,13 @@ func keepVersion(tx *sql.Tx, prev, inst *store.Instance, at time.Time, by string
 
 // Versions lists the kept versions of an instance, most recently replaced first.
 func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Version, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT `+sqldb.VersionColumns+`
-		FROM instance_versions WHERE sop_uid = ? ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
-	if err != nil {
-		return nil, dbErr("versions of "+sopInstanceUID, err)
+	out, err := sqldb.QueryAll(ctx, x.r, dbErr, "versions of "+sopInstanceUID, sqldb.ScanVersion,
+		`SELECT `+sqldb.VersionColumns+` FROM instance_versions WHERE sop_uid = ?
+		ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
+	if out == nil && err == nil {
+		out = []store.Version{}
 	}
-	defer rows.Close()
-	out := []store.Version{}
-	for rows.Next() {
-		v, err := sqldb.ScanVersion(rows)
-		if err != nil {
-			return nil, dbErr("versions of "+sopInstanceUID, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("versions of "+sopInstanceUID, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // RestoreVersion makes v current again (see store.Index): PutInstance's write, after
