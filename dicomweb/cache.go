@@ -17,6 +17,7 @@ import (
 	"pacsd/internal/flight"
 	"pacsd/internal/lru"
 	"pacsd/store"
+	"pacsd/store/derived"
 )
 
 // The metadata cache (DESIGN.md section 4: metadata is built once and cached). Two layers:
@@ -47,11 +48,16 @@ type metaCache struct {
 	fallback string // character set for undeclared non-UTF-8 text (dicom.ReadOptions)
 	log      *slog.Logger
 	open     func(ctx context.Context, sop string) (*store.Instance, io.ReadSeekCloser, error)
+	// shared: a cluster's records (store/derived). A record built here is put there, and
+	// one missing here is looked for there before it is built, so each is built once
+	// across the nodes (twice at most when two nodes miss at once). nil: this node only.
+	shared derived.Store
 
 	// One build per record at a time: later requests for it wait instead of building too.
 	flights flight.Group[*instanceRecord]
 
-	builds atomic.Int64 // records built from objects (not read from files); for tests
+	builds  atomic.Int64 // records built from objects (not read from files or shared)
+	fetched atomic.Int64 // records got from shared (another node built them)
 }
 
 func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
@@ -97,6 +103,11 @@ func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRec
 			m.log.Warn("metadata cache file unusable; rebuilding", "sop_instance_uid", rec.SOPInstanceUID, "err", err)
 		}
 	}
+	if ir := m.getShared(ctx, rec); ir != nil {
+		m.fetched.Add(1)
+		m.keepFile(ir)
+		return ir, nil
+	}
 	got, rc, err := m.open(ctx, rec.SOPInstanceUID)
 	if err != nil {
 		return nil, fmt.Errorf("open instance %s: %w", rec.SOPInstanceUID, err)
@@ -107,12 +118,50 @@ func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRec
 		return nil, fmt.Errorf("describe instance %s: %w", got.SOPInstanceUID, err)
 	}
 	m.builds.Add(1)
-	if m.dir != "" {
-		if err := m.writeFile(ir); err != nil {
-			m.log.Warn("cannot write metadata cache file", "sop_instance_uid", ir.SOPInstanceUID, "err", err)
+	m.keepFile(ir)
+	if m.shared != nil {
+		if b, err := json.Marshal(ir); err != nil {
+			m.log.Warn("cannot encode metadata record to share", "sop_instance_uid", ir.SOPInstanceUID, "err", err)
+		} else if err := m.shared.Put(ctx, sharedRecordKey(ir.SOPInstanceUID, ir.SHA256), b); err != nil {
+			m.log.Warn("cannot share metadata record; other nodes build their own", "sop_instance_uid", ir.SOPInstanceUID, "err", err)
 		}
 	}
 	return ir, nil
+}
+
+// sharedRecordKey names a record in metaCache.shared: by SOP Instance UID and content
+// SHA-256, as its file is named.
+func sharedRecordKey(sop, sha string) string { return derived.Key("metadata", sop, sha, "json") }
+
+// getShared returns rec's record from the shared store, or nil when it is not there (or
+// unusable: then it is built here).
+func (m *metaCache) getShared(ctx context.Context, rec *store.Instance) *instanceRecord {
+	if m.shared == nil {
+		return nil
+	}
+	b, err := m.shared.Get(ctx, sharedRecordKey(rec.SOPInstanceUID, rec.SHA256))
+	if err != nil {
+		if !derived.IsMissing(err) {
+			m.log.Warn("cannot get a shared metadata record; building it here", "sop_instance_uid", rec.SOPInstanceUID, "err", err)
+		}
+		return nil
+	}
+	ir, err := decodeRecord(b, rec.SOPInstanceUID, rec.SHA256)
+	if err != nil {
+		m.log.Warn("shared metadata record unusable; building it here", "sop_instance_uid", rec.SOPInstanceUID, "err", err)
+		return nil
+	}
+	return ir
+}
+
+// keepFile writes ir's cache file, when records are kept in files.
+func (m *metaCache) keepFile(ir *instanceRecord) {
+	if m.dir == "" {
+		return
+	}
+	if err := m.writeFile(ir); err != nil {
+		m.log.Warn("cannot write metadata cache file", "sop_instance_uid", ir.SOPInstanceUID, "err", err)
+	}
 }
 
 // recordPath is where the record of one object version lives: a folder from the hash of
@@ -136,6 +185,12 @@ func (m *metaCache) readFile(sop, sha string) (*instanceRecord, error) {
 	if len(b) > maxRecordFile {
 		return nil, fmt.Errorf("cache file larger than %d bytes", maxRecordFile)
 	}
+	return decodeRecord(b, sop, sha)
+}
+
+// decodeRecord reads back a record (a cache file's or a shared one) and checks that it is
+// of this version of pacsd and of the object version asked for.
+func decodeRecord(b []byte, sop, sha string) (*instanceRecord, error) {
 	var ir instanceRecord
 	if err := json.Unmarshal(b, &ir); err != nil {
 		return nil, fmt.Errorf("decode cache file: %w", err)

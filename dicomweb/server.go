@@ -15,6 +15,7 @@ import (
 	"pacsd/internal/backlog"
 	"pacsd/internal/lru"
 	"pacsd/store"
+	"pacsd/store/derived"
 	"pacsd/thumbnail"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	// store.Origin.Site of what it stores (STOW-RS), admin lets its searches (QIDO-RS) find
 	// studies held in quarantine. nil: "county", not an administrator.
 	Asker func(r *http.Request) (site string, admin bool)
+	// Shared is where the nodes of a cluster share metadata records (store/derived, cache.go).
+	Shared derived.Store
 }
 
 const (
@@ -144,6 +147,7 @@ func Register(g *echo.Group, a *store.Archive, cfg Config) *Service {
 		fallback: cfg.FallbackCharset,
 		log:      s.log,
 		open:     a.Open,
+		shared:   cfg.Shared,
 	}
 
 	// routes registers a handler per method on path, each with CORS, plus an OPTIONS

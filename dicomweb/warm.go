@@ -49,6 +49,9 @@ type WarmStats struct {
 	Overflowed     int64 // objects that found the queue full and were left to their series
 	Queued         int64 // objects waiting now
 	SeriesQueued   int64 // series waiting to be gone through
+	// Records built from objects here (after ingest or on first request), and got from
+	// Config.Shared because another node of the cluster built them.
+	Built, Fetched int64
 }
 
 // Start subscribes to the archive's new objects and runs the worker until Close.
@@ -103,7 +106,8 @@ func (v *Service) Warm(in *store.Instance) {
 func (v *Service) Stats() WarmStats {
 	q := v.queue.Stats()
 	return WarmStats{Warmed: v.warmed.Load(), Failed: v.failed.Load(), Overflowed: q.Overflowed,
-		Queued: int64(q.Instances), SeriesQueued: int64(q.Series)}
+		Queued: int64(q.Instances), SeriesQueued: int64(q.Series),
+		Built: v.s.meta.builds.Load(), Fetched: v.s.meta.fetched.Load()}
 }
 
 // warm builds one record (backlog.Run has waited for ingest to pause).

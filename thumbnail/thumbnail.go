@@ -28,6 +28,7 @@ import (
 	"pacsd/internal/backlog"
 	"pacsd/internal/flight"
 	"pacsd/store"
+	"pacsd/store/derived"
 )
 
 // ErrNoImage: the instance (or every instance of the series or study) has no pixel data,
@@ -49,11 +50,16 @@ type Config struct {
 	// Pixels bounds decoding (frame size, memory of all decodes at once), shared with the
 	// server's other users of dicom/pixel. nil: the package's default budget.
 	Pixels *pixel.Budget
+	// Shared is where the nodes of a cluster share their thumbnails (store/derived): one
+	// made here is put there too, and a local miss is looked for there before one is made.
+	// nil: a single node, the local cache only.
+	Shared derived.Store
 }
 
 // Stats count the service's work since start.
 type Stats struct {
 	Made, Failed, Served int64
+	Fetched              int64 // got from Config.Shared (another node made them)
 	Overflowed           int64 // instances that found the queue full and were left to their series
 	Queued               int64 // instances waiting for a background thumbnail now
 	SeriesQueued         int64 // series waiting to be gone through (internal/backlog)
@@ -69,9 +75,9 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	flights flight.Group[struct{}] // by cache path: one render per thumbnail at a time
+	flights flight.Group[[]byte] // by cache path: one render per thumbnail at a time
 
-	made, failed, served atomic.Int64
+	made, failed, served, fetched atomic.Int64
 }
 
 // New builds a service over a; Start runs its background workers.
@@ -145,7 +151,7 @@ func (s *Service) Close() {
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
 	q := s.queue.Stats()
-	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Served: s.served.Load(),
+	return Stats{Made: s.made.Load(), Failed: s.failed.Load(), Served: s.served.Load(), Fetched: s.fetched.Load(),
 		Overflowed: q.Overflowed, Queued: int64(q.Instances), SeriesQueued: int64(q.Series)}
 }
 
@@ -275,58 +281,94 @@ func (s *Service) ofInstance(ctx context.Context, in *store.Instance) ([]byte, e
 		s.served.Add(1)
 		return b, nil
 	}
-	if _, _, err := s.flights.Do(ctx, p, func() (struct{}, error) {
-		return struct{}{}, s.make(ctx, in, p)
-	}); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(p)
+	b, _, err := s.flights.Do(ctx, p, func() ([]byte, error) { return s.fill(ctx, in, p) })
 	if err != nil {
-		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+		return nil, err
 	}
 	s.served.Add(1)
 	return b, nil
 }
 
-// make renders the middle frame, fitted to Size, and writes the cache file atomically.
-func (s *Service) make(ctx context.Context, in *store.Instance, dst string) error {
+// sharedKey names the thumbnail of in in Config.Shared: by SOP Instance UID and content,
+// as the local cache does.
+func sharedKey(in *store.Instance) string {
+	return derived.Key("thumbnails", in.SOPInstanceUID, in.SHA256, "jpg")
+}
+
+// fill makes the missing cache file dst: from Config.Shared when another node made the
+// thumbnail, otherwise rendered here (and put in Config.Shared for the other nodes).
+func (s *Service) fill(ctx context.Context, in *store.Instance, dst string) ([]byte, error) {
+	if s.cfg.Shared != nil {
+		b, err := s.cfg.Shared.Get(ctx, sharedKey(in))
+		switch {
+		case err == nil:
+			s.fetched.Add(1)
+			return b, s.writeLocal(in, dst, b)
+		case !derived.IsMissing(err):
+			// The bucket is unreachable: the thumbnail is made here rather than not shown.
+			s.log.Warn("cannot get a shared thumbnail; making it here", "sop_instance_uid", in.SOPInstanceUID, "err", err)
+		}
+	}
+	b, err := s.make(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writeLocal(in, dst, b); err != nil {
+		return nil, err
+	}
+	if s.cfg.Shared != nil {
+		// Another node missing at the same moment puts the same bytes: at most twice made.
+		if err := s.cfg.Shared.Put(ctx, sharedKey(in), b); err != nil {
+			s.log.Warn("cannot share a thumbnail; other nodes make their own", "sop_instance_uid", in.SOPInstanceUID, "err", err)
+		}
+	}
+	return b, nil
+}
+
+// make renders the middle frame, fitted to Size, as a JPEG.
+func (s *Service) make(ctx context.Context, in *store.Instance) ([]byte, error) {
 	_, rc, err := s.a.Open(ctx, in.SOPInstanceUID)
 	if err != nil {
-		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
 	defer rc.Close()
 	ra, ok := rc.(io.ReaderAt)
 	if !ok {
-		return fmt.Errorf("thumbnail %s: the blob store gives no random access", in.SOPInstanceUID)
+		return nil, fmt.Errorf("thumbnail %s: the blob store gives no random access", in.SOPInstanceUID)
 	}
 	hdr, err := dicom.ReadPart10(bufio.NewReaderSize(rc, 64<<10), dicom.ReadOptions{})
 	if err != nil {
-		return fmt.Errorf("thumbnail %s: read header: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: read header: %w", in.SOPInstanceUID, err)
 	}
 	if hdr.PixelDataOffset < 0 {
-		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
 	}
 	im, err := s.cfg.Pixels.Open(ra, in.Size, hdr)
 	if err != nil {
 		s.failed.Add(1)
-		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
 	fr, err := im.FrameFit(ctx, im.NumFrames()/2, s.cfg.Size, s.cfg.Size)
 	if err != nil {
 		s.failed.Add(1)
-		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
 	img, err := pixel.Render(fr, im.Info(), pixel.RenderOptions{Width: s.cfg.Size, Height: s.cfg.Size})
 	if err != nil {
 		s.failed.Add(1)
-		return fmt.Errorf("thumbnail %s: render: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: render: %w", in.SOPInstanceUID, err)
 	}
 	var buf bytes.Buffer
 	if err := pixel.EncodeJPEG(&buf, img, s.cfg.Quality); err != nil {
-		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
-	// A cache, not an archive: no fsync. A torn file after a crash would be served as a
-	// broken JPEG, so write aside and rename.
+	s.made.Add(1)
+	return buf.Bytes(), nil
+}
+
+// writeLocal writes the cache file dst atomically. A cache, not an archive: no fsync. A
+// torn file after a crash would be served as a broken JPEG, so write aside and rename.
+func (s *Service) writeLocal(in *store.Instance, dst string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
@@ -334,7 +376,7 @@ func (s *Service) make(ctx context.Context, in *store.Instance, dst string) erro
 	if err != nil {
 		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
-	_, werr := tmp.Write(buf.Bytes())
+	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(tmp.Name())
@@ -344,6 +386,5 @@ func (s *Service) make(ctx context.Context, in *store.Instance, dst string) erro
 		os.Remove(tmp.Name())
 		return fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, err)
 	}
-	s.made.Add(1)
 	return nil
 }

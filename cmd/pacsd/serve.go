@@ -29,6 +29,7 @@ import (
 	"pacsd/ohif"
 	"pacsd/qr"
 	"pacsd/store"
+	"pacsd/store/derived"
 	"pacsd/thumbnail"
 	"pacsd/viewer"
 )
@@ -72,7 +73,8 @@ type serveConfig struct {
 	forward         forwardFlags
 	hl7             hl7Flags
 	commit          commitFlags
-	replica         replicaFlags // restore_replicate.go
+	replica         replicaFlags  // restore_replicate.go
+	shared          derived.Store // --cluster: thumbnails and metadata shared through the bucket (derived.go)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -180,6 +182,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger, stderr io.Write
 		return err
 	}
 	defer trail.Close()
+	if c.shared, err = openDerived(c.archiveConfig, log); err != nil {
+		return err
+	}
 	thumbs, err := startThumbnails(ctx, c, archive, log)
 	if err != nil {
 		return err
@@ -289,7 +294,7 @@ func startArchive(ctx context.Context, c serveConfig, log *slog.Logger) (*opened
 
 // startThumbnails starts making thumbnails of what arrives (and of what lacks one).
 func startThumbnails(ctx context.Context, c serveConfig, archive *openedArchive, log *slog.Logger) (*thumbnail.Service, error) {
-	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log, Pixels: c.pixels})
+	thumbs, err := thumbnail.New(archive.Archive, thumbnail.Config{Dir: filepath.Join(c.dataDir, "cache", "thumbnails"), Logger: log, Pixels: c.pixels, Shared: c.shared})
 	if err != nil {
 		return nil, err
 	}
@@ -538,6 +543,7 @@ func newHTTPHandler(archive *store.Archive, rr *viewer.Viewer, thumbs *thumbnail
 		Asker:           rr.Asker, // STOW-RS's Origin.Site, QIDO-RS's quarantine (viewer/peers.go)
 		Pixels:          c.pixels,
 		Audit:           trail.rec,
+		Shared:          c.shared,
 	})
 	// No RemoveTrailingSlash middleware: /ohif redirects to ohif/, the two would loop.
 	ohifCfg := ohif.Config{Dir: c.ohifDir, DICOMwebPath: "/dicomweb", PublicURL: c.publicURL, Logger: log}
