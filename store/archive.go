@@ -211,6 +211,15 @@ func (a *Archive) put(ctx context.Context, r io.Reader, req PutRequest) (putResu
 	// together (a retry racing the original) must not interleave their decisions, blob
 	// writes and index writes, nor a Put a Restore or an eviction.
 	defer a.locks.lock(inst.SOPInstanceUID)()
+	// In cluster mode the other nodes too: the decision and the index write must not
+	// interleave with theirs (InstanceLocker).
+	if l, ok := a.idx.(InstanceLocker); ok {
+		unlock, err := l.LockInstance(ctx, inst.SOPInstanceUID)
+		if err != nil {
+			return putResult{inst: inst}, indexError("put "+inst.SOPInstanceUID+": lock", err)
+		}
+		defer unlock()
+	}
 
 	// 3. Same content already stored: nothing to write. Other content: the overwrite rule.
 	existing, same, err := a.decide(ctx, inst)

@@ -256,6 +256,15 @@ type Blobs interface {
 	List(ctx context.Context, fn func(BlobInfo) error) error
 }
 
+// InstanceLocker is implemented by an Index shared by several processes (PostgreSQL in
+// cluster mode): LockInstance holds a lock on one SOP Instance UID across all of them
+// until unlock is called, so that two nodes receiving the same instance at once do not
+// both pass the overwrite rule before either has recorded its version. It waits while
+// another holds the lock, until ctx ends. unlock must be called exactly once.
+type InstanceLocker interface {
+	LockInstance(ctx context.Context, sopInstanceUID string) (unlock func(), err error)
+}
+
 // FileAdopter is implemented by Blobs that can take ownership of a local, already written
 // file by renaming it into place (the folder backend), which avoids copying a spooled object.
 // AdoptFile must leave the object durable (fsync'd file, renamed, directory fsync'd).

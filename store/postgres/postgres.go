@@ -29,7 +29,8 @@ const migrationLock = 0x7061637364
 type Index struct {
 	db    *sql.DB
 	url   string
-	peers peerCache // the AE table in memory (peers.go)
+	peers peerCache     // the AE table in memory (peers.go)
+	locks instanceLocks // LockInstance's connections (lock.go)
 }
 
 // Reading is the reading room's repositories (reading.Repository) on the index's database.
@@ -110,7 +111,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 // Close closes the connections.
-func (x *Index) Close() error { return x.db.Close() }
+func (x *Index) Close() error { return errors.Join(x.db.Close(), x.locks.close()) }
 
 // inTx runs fn in a transaction and commits it. A serialization failure or deadlock (two
 // nodes writing one study at once) is retried a few times: fn must be safe to run again.
