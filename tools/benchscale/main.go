@@ -24,7 +24,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -157,11 +156,6 @@ func runEngine(ctx context.Context, o options, engine, dir, dbURL string) (engin
 		return r, nil
 	}
 	nd, err := startNode(o.pacsd, engine, dataDir, dbURL, dir)
-	if errors.Is(err, errNotWired) {
-		r.skipped = err.Error()
-		fmt.Printf("  %s: not measured: %v\n", engine, err)
-		return r, nil
-	}
 	if err != nil {
 		return r, err
 	}
