@@ -47,7 +47,7 @@ func TestIngestCost(t *testing.T) {
 			defer idx.Close()
 			var r *Replicator
 			if replicate {
-				r = start(t, folder, Config{Paths: []string{path}, Interval: time.Second})
+				r = start(t, folder, Config{Paths: []string{path}, Interval: time.Second, CheckpointFrames: ckptFrames()})
 			}
 			var maxWAL int64
 			stop := make(chan struct{})
@@ -124,4 +124,11 @@ func cpuTime(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ckptFrames lets a run compare checkpoint thresholds (PACSD_REPLICA_CKPT_FRAMES).
+func ckptFrames() uint32 {
+	var n uint32
+	fmt.Sscan(os.Getenv("PACSD_REPLICA_CKPT_FRAMES"), &n)
+	return n
 }
