@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 
 	"pacsd/internal/pgtest"
 	"pacsd/store"
+	"pacsd/store/derived"
 	"pacsd/store/postgres"
 	"pacsd/store/s3"
 	"pacsd/store/s3/miniotest"
@@ -60,6 +63,11 @@ func TestClusterTwoNodes(t *testing.T) {
 	if rows := n2.getWith(t, c2, "/api/worklist"); !strings.Contains(rows, study) {
 		t.Fatalf("node 2's worklist lacks study %s received by node 1", study)
 	}
+	// Node 1's work after ingest (thumbnails, metadata records) is done for these before
+	// phase 2, so that node 2 is sure to find them in the bucket after the kill.
+	waitMetrics(t, n1, 60*time.Second, func(m func(string) float64) bool {
+		return m("pacsd_thumbnails_made_total") >= float64(len(first)) && m("pacsd_metadata_made_total") >= float64(len(first))
+	})
 
 	// Phase 2: both nodes receive at once; node 1 is killed after a few acknowledgements.
 	var half1, half2 []string
@@ -138,6 +146,95 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	if unindexed > 1 {
 		t.Errorf("%d bucket objects are indexed nowhere; at most the one in flight at the kill may be", unindexed)
+	}
+
+	// Thumbnails and metadata records are made once across the nodes (store/derived): node
+	// 2, once its own work after ingest is done, makes one for a node-1 instance only when
+	// node 1 died before making it, and gets the others from the bucket.
+	waitMetrics(t, n2, 60*time.Second, func(m func(string) float64) bool {
+		return m("pacsd_thumbnails_queued")+m("pacsd_thumbnails_series_queued")+m("pacsd_metadata_queued")+m("pacsd_metadata_series_queued") == 0 &&
+			m("pacsd_thumbnails_made_total")+m("pacsd_thumbnail_failures_total") >= float64(len(acked2)) &&
+			m("pacsd_metadata_made_total") >= float64(len(acked2))
+	})
+	folder, err := remote.Reserved(derived.Folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node1 := append(append([]string{}, first...), acked1...)
+	madeOnce(ctx, t, n2, folder, "thumbnails", "pacsd_thumbnails", node1, first, "/thumbnail")
+	madeOnce(ctx, t, n2, folder, "metadata", "pacsd_metadata", node1, first, "/metadata")
+	// Node 2's own are served from its cache: nothing more made or fetched.
+	before := n2.metric(t, "pacsd_thumbnails_made_total") + n2.metric(t, "pacsd_thumbnails_fetched_total")
+	for _, f := range acked2 {
+		st, se, in := parseHeaderUIDs(t, f)
+		n2.getOK(t, fmt.Sprintf("/dicomweb/studies/%s/series/%s/instances/%s/thumbnail", st, se, in))
+	}
+	if after := n2.metric(t, "pacsd_thumbnails_made_total") + n2.metric(t, "pacsd_thumbnails_fetched_total"); after != before {
+		t.Errorf("node 2 made or fetched %v thumbnails of its own instances again", after-before)
+	}
+}
+
+// madeOnce requests from n (node 2) the artifact of kind (the DICOMweb path suffix) of
+// every file node 1 acknowledged and checks, against the bucket's listing taken before,
+// that n made exactly those node 1 had not put there and fetched the others; those of
+// waited (node 1 finished them before the kill) must all come from the bucket.
+func madeOnce(ctx context.Context, t *testing.T, n *node, folder *s3.Reserved, kind, metric string, node1, waited []string, suffix string) {
+	t.Helper()
+	shared := map[string]bool{} // SOP Instance UIDs with an artifact in the bucket
+	if err := folder.List(ctx, kind+"/", func(name string, _ int64) error {
+		rest := strings.TrimPrefix(name, kind+"/")
+		rest = rest[:strings.LastIndexByte(rest, '.')]         // the extension
+		shared[rest[:strings.LastIndexByte(rest, '.')]] = true // the content hash
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range waited {
+		if _, _, in := parseHeaderUIDs(t, f); !shared[in] {
+			t.Errorf("%s of %s, made by node 1 before the kill, is not in the bucket", kind, in)
+		}
+	}
+	absent := 0
+	for _, f := range node1 {
+		if _, _, in := parseHeaderUIDs(t, f); !shared[in] {
+			absent++
+		}
+	}
+	made0, fetched0 := n.metric(t, metric+"_made_total"), n.metric(t, metric+"_fetched_total")
+	for _, f := range node1 {
+		st, se, in := parseHeaderUIDs(t, f)
+		n.getOK(t, fmt.Sprintf("/dicomweb/studies/%s/series/%s/instances/%s%s", st, se, in, suffix))
+	}
+	made, fetched := n.metric(t, metric+"_made_total")-made0, n.metric(t, metric+"_fetched_total")-fetched0
+	t.Logf("%s of node 1's %d instances: %d in the bucket, node 2 made %v and fetched %v", kind, len(node1), len(node1)-absent, made, fetched)
+	if made != float64(absent) || fetched != float64(len(node1)-absent) {
+		t.Errorf("%s: node 2 made %v and fetched %v; want %d made (absent from the bucket) and %d fetched", kind, made, fetched, absent, len(node1)-absent)
+	}
+}
+
+// waitMetrics polls n's /metrics until done says so, failing the test after limit.
+func waitMetrics(t *testing.T, n *node, limit time.Duration, done func(m func(string) float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !done(func(name string) float64 { return n.metric(t, name) }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: background work not done after %v", n.baseURL, limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// getOK GETs a path of n without an account (--dicomweb-open) and wants 200.
+func (n *node) getOK(t *testing.T, path string) {
+	t.Helper()
+	resp, err := http.Get(n.baseURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d", path, resp.StatusCode)
 	}
 }
 
