@@ -1,12 +1,10 @@
 package postgres
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"pacsd/store"
-	"pacsd/store/sqldb"
 )
 
 // Patient-level search (store.LevelPatient, PS3.4 C.6.1.1.2), as store/sqlite's
@@ -75,24 +73,4 @@ func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 	}
 	sqlText += " ORDER BY s.patient_id, s.study_date DESC, s.study_time DESC, s.study_uid"
 	return sqlText, args, nil
-}
-
-// searchPatients runs a patient-level query: rows come grouped by Patient ID, so each
-// patient is complete when the ID changes, and reading stops once Offset+Limit patients
-// are complete.
-func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit, error) {
-	sqlText, args, err := buildSearch(q)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	rows, err := x.db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	defer rows.Close()
-	out, err := sqldb.ScanPatients(rows, q)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	return out, nil
 }

@@ -24,23 +24,7 @@ type query struct{ sqldb.Where }
 
 // Search answers q from the index alone. Each level's attributes come back as stored.
 func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
-	if q.Level == store.LevelPatient {
-		return x.searchPatients(ctx, q)
-	}
-	sqlText, args, err := buildSearch(q)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	rows, err := x.db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	defer rows.Close()
-	out, err := sqldb.ScanHits(rows, q.Level)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	return out, nil
+	return sqldb.RunSearch(ctx, x.db, dbErr, q, buildSearch)
 }
 
 // buildSearch turns a query into SQL ($n placeholders) and its arguments.
@@ -70,32 +54,19 @@ func buildSearch(q store.Query) (string, []any, error) {
 	return dollar(sqlText), args, nil
 }
 
-// searchWhere is the WHERE clause of a query: its scope, the UIDs it is limited to and its
-// matching keys.
+// searchWhere is the WHERE clause of a query (sqldb.SearchWhere) in this engine's SQL.
 func searchWhere(q store.Query) (query, error) {
-	var w query
-	w.scope(q)
-	if q.StudyInstanceUID != "" {
-		w.Add("s.study_uid = ?", q.StudyInstanceUID)
-	}
-	if q.SeriesInstanceUID != "" {
-		if q.Level <= store.LevelStudy {
-			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
-		}
-		w.Add("se.series_uid = ?", q.SeriesInstanceUID)
-	}
-	for _, m := range q.Matches {
-		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
-			return w, err
-		}
-	}
-	return w, nil
+	w, err := sqldb.SearchWhere(q, dialect{})
+	return query{w}, err
 }
 
-// scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined):
+// dialect is this engine's search SQL (sqldb.SearchDialect).
+type dialect struct{}
+
+// Scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined):
 // the reading room's assignment of studies to sites and its quarantine (reading_studies,
 // whose primary key is the study's).
-func (w *query) scope(q store.Query) {
+func (dialect) Scope(w *sqldb.Where, q store.Query) {
 	if q.SiteID != 0 {
 		w.Add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
 	}
@@ -108,79 +79,30 @@ func (w *query) scope(q store.Query) {
 	}
 }
 
-// finishSearch is the study, series or instance search with its WHERE clause
-// (sqldb.Where.Select).
-func finishSearch(q store.Query, w query) (string, []any) {
-	sqlText, args := w.Select(q.Level, "JOIN")
-	if q.Limit > 0 {
-		sqlText += " LIMIT ?"
-		args = append(args, q.Limit)
-	}
-	if q.Offset > 0 {
-		sqlText += " OFFSET ?"
-		args = append(args, q.Offset)
-	}
-	return sqlText, args
+func (dialect) NameSet(attr int, v string, fuzzy bool) (string, []any, bool, bool) {
+	return nameSet(attr, v, fuzzy)
 }
 
-// match adds the condition of one matching key.
-func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
-	v := strings.TrimSpace(m.Value)
-	if sqldb.IgnoredKeys[m.Tag] || v == "" || v == "*" {
-		return nil // universal matching, PS3.4 C.2.2.2.3
-	}
-	ck, ok := sqldb.ColKeys[m.Tag]
-	if !ok {
-		return w.jsonMatch(level, m.Tag, v)
-	}
-	if sqldb.KeyLevel(m.Tag, ck.Level) > level {
-		return sqldb.Unsupported(m.Tag, "below the query level")
-	}
-	switch ck.Kind {
-	case sqldb.KModalities:
-		cond, args, err := valuesCond(m.Tag, sqldb.KText, "m.modality", v)
-		if err != nil {
-			return err
-		}
-		w.Add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
-		return nil
-	case sqldb.KPN:
-		set, args, universal, ok := nameSet(sqldb.NameAttr[m.Tag], v, fuzzy)
-		if universal {
-			return nil
-		}
-		if ok {
-			w.Add("s.id IN ("+set+")", args...)
-			if w.Drive == 0 {
-				w.Drive, w.DriveSet, w.DriveArgs = len(w.Conds), set, args
-			}
-			return nil
-		}
-		// A value that matches empty names too: the columns answer.
-		cond, args := pnCond(ck.Col, ck.Groups, v)
-		w.Add(cond, args...)
-		return nil
-	}
-	cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
-	if err != nil {
-		return err
-	}
-	w.Add(cond, args...)
-	return nil
+// PNCond matches on the columns; fuzzy matching needs the name keys (NameSet), so a value
+// the columns must answer is matched literally.
+func (dialect) PNCond(ck sqldb.ColKey, v string, _ bool) (string, []any, error) {
+	cond, args := pnCond(ck.Col, ck.Groups, v)
+	return cond, args, nil
 }
 
-// jsonMatch matches a key the index keeps only in the level's DICOM JSON: any of the
+func (dialect) ValuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
+	return valuesCond(t, k, col, v)
+}
+
+// JSONMatch matches a key the index keeps only in the level's DICOM JSON: any of the
 // attribute's values must match.
-func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
-	kl, k, err := sqldb.JSONKey(level, t)
-	if err != nil {
-		return err
-	}
+func (dialect) JSONMatch(kl store.Level, k sqldb.Kind, t dicom.Tag, v string) (string, []any, error) {
 	// The tag's hex digits are safe to splice into the SQL.
 	src := fmt.Sprintf(`jsonb_array_elements((%s.attrs::jsonb) -> '%s' -> 'Value') j (value)`, sqldb.LevelAlias[kl], t.Hex())
 	var (
 		cond string
 		args []any
+		err  error
 	)
 	switch k {
 	case sqldb.KPN:
@@ -198,10 +120,24 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 		cond, args, err = valuesCond(t, k, "(j.value #>> '{}')", v)
 	}
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	w.Add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
-	return nil
+	return "EXISTS (SELECT 1 FROM " + src + " WHERE " + cond + ")", args, nil
+}
+
+// finishSearch is the study, series or instance search with its WHERE clause
+// (sqldb.Where.Select).
+func finishSearch(q store.Query, w query) (string, []any) {
+	sqlText, args := w.Select(q.Level, "JOIN")
+	if q.Limit > 0 {
+		sqlText += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	if q.Offset > 0 {
+		sqlText += " OFFSET ?"
+		args = append(args, q.Offset)
+	}
+	return sqlText, args
 }
 
 // valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
@@ -265,18 +201,7 @@ func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {
 		}
 		return col + " = ?", []any{strconv.FormatFloat(f, 'g', -1, 64)}, nil
 	case sqldb.KDate, sqldb.KTime, sqldb.KDateTime:
-		r, err := sqldb.ParseRange(k, v)
-		switch {
-		case err != nil:
-			return "", nil, err
-		case r.Eq != "":
-			return col + " = ?", []any{r.Eq}, nil
-		case r.Lo == "":
-			return "(" + col + " > '' AND " + col + " < ?)", []any{r.Below}, nil
-		case r.Below == "":
-			return col + " >= ?", []any{r.Lo}, nil
-		}
-		return "(" + col + " >= ? AND " + col + " < ?)", []any{r.Lo, r.Below}, nil
+		return sqldb.RangeCond(k, col, v)
 	}
 	return "", nil, fmt.Errorf("kind %d: %w", k, store.ErrInvalid)
 }

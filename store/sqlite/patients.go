@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"pacsd/store"
-	"pacsd/store/sqldb"
 )
 
 // Patient-level search (store.LevelPatient, PS3.4 C.6.1.1.2). The index keeps patients with
@@ -22,7 +20,7 @@ const issuerExpr = `coalesce(json_extract(s.attrs, '$."00100021".Value[0]'), '')
 // buildPatientSearch is the SQL of a patient-level query whose WHERE clause (scope and keys)
 // is w: every study in scope of each patient that has a matching study, by Patient ID (the
 // studies_patient_id index), newest study first within a patient; the last column says
-// whether the study matched. Patients are formed, paged and counted by searchPatients.
+// whether the study matched. Patients are formed, paged and counted by sqldb.ScanPatients.
 func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 	if q.StudyInstanceUID != "" || q.SeriesInstanceUID != "" {
 		return "", nil, fmt.Errorf("patient-level search scoped to a study or series: %w", store.ErrInvalid)
@@ -55,24 +53,4 @@ func buildPatientSearch(q store.Query, w query) (string, []any, error) {
 	}
 	sqlText += " ORDER BY s.patient_id, s.study_date DESC, s.study_time DESC, s.study_uid"
 	return sqlText, args, nil
-}
-
-// searchPatients runs a patient-level query: rows come grouped by Patient ID, so each
-// patient is complete when the ID changes, and reading stops once Offset+Limit patients
-// are complete.
-func (x *Index) searchPatients(ctx context.Context, q store.Query) ([]store.Hit, error) {
-	sqlText, args, err := buildSearch(q)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	rows, err := x.stmts.query(ctx, x.r, sqlText, args...)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	defer rows.Close()
-	out, err := sqldb.ScanPatients(rows, q)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	return out, nil
 }

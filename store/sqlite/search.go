@@ -19,23 +19,7 @@ type query struct{ sqldb.Where }
 // Search answers q from the index alone (see the package comment for the matching rules).
 // Each level's attributes come back as stored, undecoded.
 func (x *Index) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
-	if q.Level == store.LevelPatient {
-		return x.searchPatients(ctx, q)
-	}
-	sqlText, args, err := buildSearch(q)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	rows, err := x.stmts.query(ctx, x.r, sqlText, args...)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	defer rows.Close()
-	out, err := sqldb.ScanHits(rows, q.Level)
-	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	return out, nil
+	return sqldb.RunSearch(ctx, x.stmts.on(x.r), dbErr, q, buildSearch)
 }
 
 // buildSearch turns a query into SQL and its arguments.
@@ -56,30 +40,17 @@ func buildSearch(q store.Query) (string, []any, error) {
 	return finishSearch(q, w)
 }
 
-// searchWhere is the WHERE clause of a query: its scope, the UIDs it is limited to and its
-// matching keys.
+// searchWhere is the WHERE clause of a query (sqldb.SearchWhere) in this engine's SQL.
 func searchWhere(q store.Query) (query, error) {
-	var w query
-	w.scope(q)
-	if q.StudyInstanceUID != "" {
-		w.Add("s.study_uid = ?", q.StudyInstanceUID)
-	}
-	if q.SeriesInstanceUID != "" {
-		if q.Level <= store.LevelStudy {
-			return w, fmt.Errorf("study-level search scoped to a series: %w", store.ErrInvalid)
-		}
-		w.Add("se.series_uid = ?", q.SeriesInstanceUID)
-	}
-	for _, m := range q.Matches {
-		if err := w.match(q.Level, m, q.Fuzzy); err != nil {
-			return w, err
-		}
-	}
-	return w, nil
+	w, err := sqldb.SearchWhere(q, dialect{})
+	return query{w}, err
 }
 
-// scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined).
-func (w *query) scope(q store.Query) {
+// dialect is this engine's search SQL (sqldb.SearchDialect).
+type dialect struct{}
+
+// Scope adds the conditions of what the asker may see (store.Query.SiteID, WithQuarantined).
+func (dialect) Scope(w *sqldb.Where, q store.Query) {
 	if q.SiteID != 0 {
 		// The reading room's assignment of studies to sites; its primary key is the study's.
 		w.Add("EXISTS (SELECT 1 FROM reading_studies rs WHERE rs.study_pk = s.id AND rs.site_id = ?)", q.SiteID)
@@ -95,78 +66,27 @@ func (w *query) scope(q store.Query) {
 	}
 }
 
-// finishSearch is the study, series or instance search with its WHERE clause
-// (sqldb.Where.Select; CROSS JOIN keeps SQLite from walking studies_order instead of
-// starting from a name's studies, which it may prefer once it has statistics).
-func finishSearch(q store.Query, w query) (string, []any, error) {
-	sqlText, args := w.Select(q.Level, "CROSS JOIN")
-	limit := -1 // SQLite: no limit
-	if q.Limit > 0 {
-		limit = q.Limit
-	}
-	return sqlText + " LIMIT ? OFFSET ?", append(args, limit, q.Offset), nil
+func (dialect) NameSet(attr int, v string, fuzzy bool) (string, []any, bool, bool) {
+	return nameSet(attr, v, fuzzy)
 }
 
-// match adds the condition of one matching key.
-func (w *query) match(level store.Level, m store.Match, fuzzy bool) error {
-	v := strings.TrimSpace(m.Value)
-	if sqldb.IgnoredKeys[m.Tag] || v == "" || v == "*" {
-		return nil // universal matching, PS3.4 C.2.2.2.3
-	}
-	if ck, ok := sqldb.ColKeys[m.Tag]; ok {
-		if sqldb.KeyLevel(m.Tag, ck.Level) > level {
-			return sqldb.Unsupported(m.Tag, "below the query level")
-		}
-		if ck.Kind == sqldb.KModalities {
-			cond, args, err := valuesCond(m.Tag, sqldb.KText, "m.modality", v)
-			if err != nil {
-				return err
-			}
-			w.Add("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ("+cond+"))", args...)
-			return nil
-		}
-		if ck.Kind == sqldb.KPN {
-			set, args, universal, ok := nameSet(sqldb.NameAttr[m.Tag], v, fuzzy)
-			if universal {
-				return nil
-			}
-			if ok {
-				w.Add("s.id IN ("+set+")", args...)
-				if w.Drive == 0 {
-					w.Drive, w.DriveSet, w.DriveArgs = len(w.Conds), set, args
-				}
-				return nil
-			}
-			// A value that matches empty names too: the columns answer.
-			cond, args, err := pnCond(ck.Col, ck.Groups, ck.Fuzzy, v, fuzzy)
-			if err != nil {
-				return fmt.Errorf("key %s: %w", m.Tag, err)
-			}
-			w.Add(cond, args...)
-			return nil
-		}
-		cond, args, err := valuesCond(m.Tag, ck.Kind, ck.Col, v)
-		if err != nil {
-			return err
-		}
-		w.Add(cond, args...)
-		return nil
-	}
-	return w.jsonMatch(level, m.Tag, v)
+func (dialect) PNCond(ck sqldb.ColKey, v string, fuzzy bool) (string, []any, error) {
+	return pnCond(ck.Col, ck.Groups, ck.Fuzzy, v, fuzzy)
 }
 
-// jsonMatch matches a key the index keeps only in the level's DICOM JSON: any of the
+func (dialect) ValuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
+	return valuesCond(t, k, col, v)
+}
+
+// JSONMatch matches a key the index keeps only in the level's DICOM JSON: any of the
 // attribute's values (json_each) must match.
-func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
-	kl, k, err := sqldb.JSONKey(level, t)
-	if err != nil {
-		return err
-	}
+func (dialect) JSONMatch(kl store.Level, k sqldb.Kind, t dicom.Tag, v string) (string, []any, error) {
 	// The tag's hex digits are safe to splice into the JSON path.
 	src := fmt.Sprintf(`json_each(%s.attrs, '$."%s".Value') j`, sqldb.LevelAlias[kl], t.Hex())
 	var (
 		cond string
 		args []any
+		err  error
 	)
 	if k == sqldb.KPN {
 		groups := [3]string{"json_extract(j.value, '$.Alphabetic')", "json_extract(j.value, '$.Ideographic')",
@@ -181,10 +101,21 @@ func (w *query) jsonMatch(level store.Level, t dicom.Tag, v string) error {
 		cond, args, err = valuesCond(t, k, "j.value", v)
 	}
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	w.Add("EXISTS (SELECT 1 FROM "+src+" WHERE "+cond+")", args...)
-	return nil
+	return "EXISTS (SELECT 1 FROM " + src + " WHERE " + cond + ")", args, nil
+}
+
+// finishSearch is the study, series or instance search with its WHERE clause
+// (sqldb.Where.Select; CROSS JOIN keeps SQLite from walking studies_order instead of
+// starting from a name's studies, which it may prefer once it has statistics).
+func finishSearch(q store.Query, w query) (string, []any, error) {
+	sqlText, args := w.Select(q.Level, "CROSS JOIN")
+	limit := -1 // SQLite: no limit
+	if q.Limit > 0 {
+		limit = q.Limit
+	}
+	return sqlText + " LIMIT ? OFFSET ?", append(args, limit, q.Offset), nil
 }
 
 // valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
@@ -251,25 +182,9 @@ func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {
 		}
 		return col + " = ?", []any{f}, nil
 	case sqldb.KDate, sqldb.KTime, sqldb.KDateTime:
-		return rangeCond(k, col, v)
+		return sqldb.RangeCond(k, col, v)
 	}
 	return "", nil, fmt.Errorf("kind %d: %w", k, store.ErrInvalid)
-}
-
-// rangeCond implements single value and range matching for DA, TM and DT (sqldb.ParseRange).
-func rangeCond(k sqldb.Kind, col, v string) (string, []any, error) {
-	r, err := sqldb.ParseRange(k, v)
-	switch {
-	case err != nil:
-		return "", nil, err
-	case r.Eq != "":
-		return col + " = ?", []any{r.Eq}, nil
-	case r.Lo == "":
-		return "(" + col + " > '' AND " + col + " < ?)", []any{r.Below}, nil
-	case r.Below == "":
-		return col + " >= ?", []any{r.Lo}, nil
-	}
-	return "(" + col + " >= ? AND " + col + " < ?)", []any{r.Lo, r.Below}, nil
 }
 
 // pnCond matches a PN key on its columns (see the package comment).
@@ -391,6 +306,18 @@ func (c *stmtCache) query(ctx context.Context, db *sql.DB, sqlText string, args 
 	// Statements are closed only by close, after which queries fail anyway (the pool is
 	// closed with them).
 	return st.QueryContext(ctx, args...)
+}
+
+// on is the cache as a sqldb.Queryer on db.
+func (c *stmtCache) on(db *sql.DB) sqldb.Queryer { return cachedQueryer{c, db} }
+
+type cachedQueryer struct {
+	c  *stmtCache
+	db *sql.DB
+}
+
+func (q cachedQueryer) QueryContext(ctx context.Context, sqlText string, args ...any) (*sql.Rows, error) {
+	return q.c.query(ctx, q.db, sqlText, args...)
 }
 
 func (c *stmtCache) close() {
