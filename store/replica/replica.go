@@ -408,7 +408,7 @@ func (d *dbReplica) shipAll(ctx context.Context, now time.Time) (bool, error) {
 func (d *dbReplica) take(ctx context.Context, now time.Time) (bool, error) {
 	took := false
 	for {
-		c, restarted, err := readCommitted(d.walPath(), d.pos, maxSegment, true)
+		c, restarted, err := readCommitted(d.walPath(), d.pos, maxSegment, true, 0)
 		if err != nil {
 			return took, err
 		}
@@ -526,11 +526,23 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 		last     committed
 		reset    bool
 		unpinned bool
+		busy     bool // too much written while the lock was awaited
 	)
 	err := d.writeLocked(ctx, func() error {
 		var restarted bool
 		var err error
-		last, restarted, err = readCommitted(d.walPath(), d.pos, 1<<62, true)
+		// The owner's last transaction (up to 128 writes) may have committed while we
+		// waited for the lock: reading thousands of frames now would hold it off for all
+		// that time. Then this is left for next time.
+		var limit uint32 = 256
+		if d.pos.frames >= 16*d.r.cfg.CheckpointFrames {
+			limit = 0
+		}
+		last, restarted, err = readCommitted(d.walPath(), d.pos, 1<<62, true, limit)
+		if errors.Is(err, errTooMany) {
+			busy = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -564,6 +576,9 @@ func (d *dbReplica) checkpoint(ctx context.Context, now time.Time) error {
 		d.log.Warn("replica: " + errReset.Error() + "; new snapshot")
 		return d.snapshot(ctx, now)
 	}
+	if busy {
+		return d.uploadPending(ctx)
+	}
 	if last.frames > 0 {
 		d.pending = append(d.pending, d.newSegment(last, now))
 	}
@@ -593,7 +608,7 @@ func (d *dbReplica) passive(ctx context.Context, c *sql.Conn) (int, error) {
 func (d *dbReplica) snapshot(ctx context.Context, now time.Time) error {
 	var end walPos
 	err := d.writeLocked(ctx, func() error {
-		c, _, err := readCommitted(d.walPath(), walPos{}, 0, false)
+		c, _, err := readCommitted(d.walPath(), walPos{}, 0, false, 0)
 		if err != nil {
 			return err
 		}
