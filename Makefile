@@ -4,7 +4,7 @@ GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build build-deps test test-fresh deps minio ohif vet lint bench bench-scale fuzz testdata clean
+.PHONY: run build build-deps test test-fresh deps minio ohif vet lint bench bench-scale bench-cluster fuzz testdata clean
 
 # Installs the build's own needs (C compiler, pkg-config, OpenJPEG and CharLS -dev packages)
 # when missing, then runs pacsd: the README's run command on a fresh Debian machine.
@@ -78,6 +78,13 @@ bench: deps
 # Hours of loading on two cores: -keep resumes a stopped load (STUDIES=5000 for a short run).
 bench-scale: deps
 	$(GO) run ./tools/benchscale -keep -studies $${STUDIES:-100000}
+
+# Issue 20's scale-out benchmark: small objects over ASSOCS associations into one pacsd node in
+# cluster mode (durable PostgreSQL + MinIO, write-through), into two nodes (associations
+# alternating), and into one embedded node (SQLite): objects/s, two/one, CPU per object of
+# each process, RSS per node, and whether the machine's cores capped the ratio.
+bench-cluster: deps
+	$(GO) run ./tools/bench -cluster -small $${SMALL:-2000} -assocs $${ASSOCS:-8}
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 20s

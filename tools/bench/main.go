@@ -19,6 +19,10 @@
 //
 // Then it measures pacsd's peak RSS (VmHWM) while 8 associations each send a 100 MB US
 // multi-frame object to the S3-backed pacsd, uploads included.
+//
+// With -cluster it measures instead what issue 20 asks of pacsd's cluster mode: the
+// small-object rate of two nodes sharing one PostgreSQL and one MinIO bucket against one
+// node, each process's CPU and each node's memory (cluster.go; `make bench-cluster`).
 package main
 
 import (
@@ -26,11 +30,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -83,7 +89,19 @@ func main() {
 	flag.BoolVar(&withS3, "s3", true, "also measure pacsd writing back to S3 (MinIO)")
 	flag.IntVar(&rssAssocs, "rss-assocs", 8, "memory run: parallel associations, one multi-frame object each (0 skips)")
 	flag.IntVar(&rssMB, "rss-mb", 100, "memory run: size of each multi-frame object, MB")
+	cluster := flag.Bool("cluster", false, "instead: small-object ingest into one and two pacsd nodes in cluster mode (PostgreSQL + MinIO) and one on SQLite (-small objects each, -assocs associations)")
+	assocs := flag.Int("assocs", 8, "-cluster: parallel associations, alternating between the nodes")
 	flag.Parse()
+	if *cluster {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		_, err := runCluster(ctx, os.Stdout, clusterOptions{small: c.small, assocs: *assocs, work: *work, pacsd: *pacsd, gen: *gen})
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench -cluster:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(c, *work, *pacsd, *gen); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -113,28 +131,13 @@ func run(c corpusSize, work, pacsdBin, genBin string) error {
 		return err
 	}
 	work, _ = filepath.Abs(work)
-	if pacsdBin == "" {
-		pacsdBin = filepath.Join(work, "pacsd")
-		if err := goBuild(pacsdBin, "./cmd/pacsd"); err != nil {
-			return err
-		}
+	pacsdBin, genBin, err := buildTools(work, pacsdBin, genBin)
+	if err != nil {
+		return err
 	}
-	if genBin == "" {
-		genBin = filepath.Join(work, "gentestdata")
-		if err := goBuild(genBin, "./tools/gentestdata"); err != nil {
-			return err
-		}
-	}
-	corpus := filepath.Join(work, fmt.Sprintf("corpus-%d-%d-%d-%d", c.large, c.small, c.us, c.ct))
-	if _, err := os.Stat(corpus); err != nil {
-		fmt.Printf("generating corpus: %d DR, %d small, %d US, %d CT objects in %s\n", c.large, c.small, c.us, c.ct, corpus)
-		if out, err := exec.Command(genBin, "-bench", corpus+".tmp", "-large", fmt.Sprint(c.large),
-			"-small", fmt.Sprint(c.small), "-us", fmt.Sprint(c.us), "-ct", fmt.Sprint(c.ct), "-seed", "1").CombinedOutput(); err != nil {
-			return fmt.Errorf("gentestdata: %v\n%s", err, out)
-		}
-		if err := os.Rename(corpus+".tmp", corpus); err != nil {
-			return err
-		}
+	corpus, err := genCorpus(os.Stdout, genBin, work, c)
+	if err != nil {
+		return err
 	}
 	var loads []workload
 	for _, k := range []struct {
@@ -280,6 +283,41 @@ func run(c corpusSize, work, pacsdBin, genBin string) error {
 	return nil
 }
 
+// buildTools builds pacsd and gentestdata into work unless their binaries were given.
+func buildTools(work, pacsdBin, genBin string) (string, string, error) {
+	if pacsdBin == "" {
+		pacsdBin = filepath.Join(work, "pacsd")
+		if err := goBuild(pacsdBin, "pacsd/cmd/pacsd"); err != nil {
+			return "", "", err
+		}
+	}
+	if genBin == "" {
+		genBin = filepath.Join(work, "gentestdata")
+		if err := goBuild(genBin, "pacsd/tools/gentestdata"); err != nil {
+			return "", "", err
+		}
+	}
+	return pacsdBin, genBin, nil
+}
+
+// genCorpus writes the corpus of size c under work once (seed 1: the same files every run)
+// and returns its folder, which holds large/, small/, us/ and ct/.
+func genCorpus(w io.Writer, genBin, work string, c corpusSize) (string, error) {
+	corpus := filepath.Join(work, fmt.Sprintf("corpus-%d-%d-%d-%d", c.large, c.small, c.us, c.ct))
+	if _, err := os.Stat(corpus); err == nil {
+		return corpus, nil
+	}
+	fmt.Fprintf(w, "generating corpus: %d DR, %d small, %d US, %d CT objects in %s\n", c.large, c.small, c.us, c.ct, corpus)
+	if out, err := exec.Command(genBin, "-bench", corpus+".tmp", "-large", fmt.Sprint(c.large),
+		"-small", fmt.Sprint(c.small), "-us", fmt.Sprint(c.us), "-ct", fmt.Sprint(c.ct), "-seed", "1").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gentestdata: %v\n%s", err, out)
+	}
+	if err := os.Rename(corpus+".tmp", corpus); err != nil {
+		return "", fmt.Errorf("corpus: %w", err)
+	}
+	return corpus, nil
+}
+
 func goBuild(out, pkg string) error {
 	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
@@ -370,36 +408,17 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 		return result{}, fmt.Errorf("%s: %w", target, err)
 	}
 	cpu0 := cputime.Of(cmd.Process.Pid).Seconds()
-	groups := make([][]string, w.assocs)
-	for i, f := range w.files {
-		groups[i%w.assocs] = append(groups[i%w.assocs], f)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, w.assocs)
-	for _, g := range groups {
-		wg.Add(1)
-		go func(g []string) {
-			defer wg.Done()
-			args := append([]string{"-aec", "BENCH", "-R", "127.0.0.1", port}, g...)
-			scu := exec.CommandContext(ctx, "storescu", args...)
-			scu.Env = nodelay()
-			if out, err := scu.CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("storescu -> %s: %v\n%s", target, err, tail(out))
-			}
-		}(g)
-	}
-	wg.Wait()
+	_, sendErr := send(ctx, target, w.files, w.assocs, []string{port})
 	elapsed := time.Since(t0).Seconds()
 	r := result{target: target, seconds: elapsed, cpu: -1}
 	if srv.cpu {
 		r.cpu = cputime.Of(cmd.Process.Pid).Seconds() - cpu0
 	}
-	close(errs)
-	for err := range errs {
-		return result{}, err
+	if sendErr != nil {
+		return result{}, sendErr
 	}
 	if strings.HasSuffix(target, "+s3") {
 		for {
@@ -421,6 +440,49 @@ func timeTarget(work, target string, w workload, start func(dir, port string) (*
 		r.peakRSS = peakRSS(cmd.Process.Pid)
 	}
 	return r, nil
+}
+
+// send stores files with storescu over assocs parallel associations (file i on association
+// i mod assocs), association a to the loopback port ports[a mod len(ports)], and returns
+// when every storescu has ended, with the CPU time the storescu processes used.
+func send(ctx context.Context, target string, files []string, assocs int, ports []string) (time.Duration, error) {
+	groups := make([][]string, assocs)
+	for i, f := range files {
+		groups[i%assocs] = append(groups[i%assocs], f)
+	}
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		cpu time.Duration
+	)
+	errs := make(chan error, assocs)
+	for a, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append([]string{"-aec", "BENCH", "-R", "127.0.0.1", ports[a%len(ports)]}, g...)
+			scu := exec.CommandContext(ctx, "storescu", args...)
+			scu.Env = nodelay()
+			out, err := scu.CombinedOutput()
+			if scu.ProcessState != nil {
+				mu.Lock()
+				cpu += scu.ProcessState.UserTime() + scu.ProcessState.SystemTime()
+				mu.Unlock()
+			}
+			if err != nil {
+				errs <- fmt.Errorf("storescu -> %s: %v\n%s", target, err, tail(out))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return cpu, err
+	}
+	return cpu, nil
 }
 
 // metric reads one value from pacsd's /metrics.
