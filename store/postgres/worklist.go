@@ -22,22 +22,11 @@ var worklistSelect = `SELECT ` + sqldb.WorklistCols(`COALESCE((st.attrs::json)->
 	FROM reading_studies rs JOIN studies st ON st.id = rs.study_pk LEFT JOIN sites si ON si.id = rs.site_id `
 
 func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (reading.WorklistPage, error) {
-	b, err := sqldb.WorklistWhere(f, pgSQL, nameCond)
-	if err != nil {
-		return reading.WorklistPage{}, err
-	}
-	page, pks, err := sqldb.PageWorklist(f, func(after sqldb.WorklistCursor, limit int) ([]reading.WorklistRow, []int64, error) {
-		q, a := worklistQuery(b, after, limit)
-		return r.worklistRows(ctx, q, a...)
-	})
-	if err != nil {
-		return reading.WorklistPage{}, err
-	}
-	if err := r.attachSeries(ctx, page.Rows, pks); err != nil {
-		return reading.WorklistPage{}, err
-	}
-	return page, nil
+	return worklistSQL.Page(ctx, r.x.db, readingErr, f)
 }
+
+// worklistSQL is this engine's worklist SQL.
+var worklistSQL = sqldb.WorklistSQL{D: pgSQL, Select: worklistSelect, NameCond: nameCond, Part: worklistQuery, SeriesOf: seriesOf}
 
 // worklistQuery is the query of one part of a page (after.Urgent says which) from the
 // filter's conditions, after the cursor's key when it has one. The urgent unread part's
@@ -72,17 +61,14 @@ func nameCond(b *sqldb.Builder, q string) string {
 }
 
 func (r *Reading) Study(ctx context.Context, studyUID string) (reading.WorklistRow, error) {
-	rows, pks, err := r.worklistRows(ctx, worklistSelect+"WHERE rs.study_uid = $1", studyUID)
+	row, err := worklistSQL.First(ctx, r.x.db, readingErr, "WHERE rs.study_uid = $1", studyUID)
 	if err != nil {
 		return reading.WorklistRow{}, err
 	}
-	if len(rows) == 0 {
+	if row == nil {
 		return reading.WorklistRow{}, fmt.Errorf("study %s: %w", studyUID, reading.ErrNotFound)
 	}
-	if err := r.attachSeries(ctx, rows, pks); err != nil {
-		return reading.WorklistRow{}, err
-	}
-	return rows[0], nil
+	return *row, nil
 }
 
 // SetUrgent is one conditional statement: nodes setting it at once each write the flag
@@ -123,33 +109,19 @@ func (r *Reading) AssignStudy(ctx context.Context, studyUID string, siteID int64
 	return nil
 }
 
-// worklistRows runs a query of worklistSelect.
+// worklistRows runs a query of worklistSelect (priors too).
 func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
-	rs, err := r.x.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, nil, readingErr("worklist", err)
-	}
-	rows, pks, err := sqldb.ScanWorklistRows(rs)
-	if err != nil {
-		return nil, nil, readingErr("worklist", err)
-	}
-	return rows, pks, nil
+	return worklistSQL.Rows(ctx, r.x.db, readingErr, q, args...)
 }
 
 // attachSeries adds the series of a page's studies with one query.
 func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, pks []int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	rs, err := r.x.db.QueryContext(ctx, `SELECT `+sqldb.SeriesRefCols+` FROM series WHERE study_pk = ANY($1)
-		ORDER BY `+sqldb.SeriesRefOrder, pks)
-	if err != nil {
-		return readingErr("worklist series", err)
-	}
-	if err := sqldb.AttachSeries(rs, rows, pks); err != nil {
-		return readingErr("worklist series", err)
-	}
-	return nil
+	return worklistSQL.AttachSeries(ctx, r.x.db, readingErr, rows, pks)
+}
+
+// seriesOf is the query of the series of studies pks (sqldb.WorklistSQL.SeriesOf).
+func seriesOf(pks []int64) (string, []any) {
+	return `SELECT ` + sqldb.SeriesRefCols + ` FROM series WHERE study_pk = ANY($1) ORDER BY ` + sqldb.SeriesRefOrder, []any{pks}
 }
 
 // ---- dashboard ----
@@ -160,60 +132,19 @@ func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, 
 func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (reading.Turnaround, error) {
 	var out reading.Turnaround
 	mins := int(tz / time.Minute)
-	f, t := sqldb.FormatTime(from), sqldb.FormatTime(to)
-	days := sqldb.Days{}
-	for _, q := range []struct {
-		col                string
-		received, reported int
-	}{{"received_at", 1, 0}, {"final_at", 0, 1}} {
-		rows, err := r.x.db.QueryContext(ctx, `SELECT to_char(substr(`+q.col+`, 1, 19)::timestamp + make_interval(mins => $1),
-			'YYYY-MM-DD'), COALESCE(site_id, 0), count(*) FROM reading_studies
-			WHERE `+q.col+` >= $2 AND `+q.col+` < $3 AND `+q.col+` <> '' GROUP BY 1, 2`, mins, f, t)
-		if err != nil {
-			return out, readingErr("turnaround", err)
-		}
-		for rows.Next() {
-			var d string
-			var site int64
-			var n int
-			if err := rows.Scan(&d, &site, &n); err != nil {
-				rows.Close()
-				return out, readingErr("turnaround", err)
-			}
-			days.Add(d, site, n*q.received, n*q.reported)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, readingErr("turnaround", err)
-		}
-	}
-	out.Days = days.List()
-
-	pairs, err := queryAll(ctx, r.x.db, "turnaround", func(s sqldb.Scanner) ([2]string, error) {
-		var p [2]string
-		err := s.Scan(&p[0], &p[1])
-		return p, err
-	}, `SELECT received_at, final_at FROM reading_studies WHERE final_at >= $1 AND final_at < $2 AND final_at <> ''`, f, t)
+	err := sqldb.TurnaroundCounts(ctx, r.x.db, readingErr, pgSQL, &out, from, to, func(col string) (string, []any) {
+		return `SELECT to_char(substr(` + col + `, 1, 19)::timestamp + make_interval(mins => $1), 'YYYY-MM-DD'),
+			COALESCE(site_id, 0), count(*) FROM reading_studies
+			WHERE ` + col + ` >= $2 AND ` + col + ` < $3 AND ` + col + ` <> '' GROUP BY 1, 2`,
+			[]any{mins, sqldb.FormatTime(from), sqldb.FormatTime(to)}
+	})
 	if err != nil {
 		return out, err
 	}
-	sqldb.Turnarounds(&out, pairs)
-
-	// Studies held in quarantine are nobody's work until an administrator assigns them.
-	if err := r.x.db.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread' AND quarantined = 0`).
-		Scan(&out.UnreadCount); err != nil {
-		return out, readingErr("turnaround", err)
-	}
-	oldest, pks, err := r.worklistRows(ctx, worklistSelect+
+	out.OldestUnread, err = worklistSQL.First(ctx, r.x.db, readingErr,
 		`WHERE rs.status = 'unread' AND rs.quarantined = 0 ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
 	if err != nil {
 		return out, err
-	}
-	if len(oldest) == 1 {
-		if err := r.attachSeries(ctx, oldest, pks); err != nil {
-			return out, err
-		}
-		out.OldestUnread = &oldest[0]
 	}
 	return out, nil
 }

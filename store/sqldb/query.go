@@ -15,6 +15,7 @@ type ErrMapper func(op string, err error) error
 // Queryer runs a query: *sql.DB, *sql.Tx and *sql.Conn.
 type Queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // EachRow runs q and calls fn with every row scan makes of it, while the rows are read. An

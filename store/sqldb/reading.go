@@ -549,6 +549,58 @@ func Turnarounds(out *reading.Turnaround, pairs [][2]string) {
 	out.Median, out.P90 = Percentile(ds, 50), Percentile(ds, 90)
 }
 
+// TurnaroundCounts fills out's counts of received and first signed studies per local day
+// and site, the receipt-to-signature times (Turnarounds) and the unread backlog for
+// [from, to): the flow and queries of both engines but for the local day, which dayCounts
+// writes: the engine's query (with its arguments) of (day, site ID or 0, count) rows of the
+// studies whose col (received_at or final_at) falls in the period.
+func TurnaroundCounts(ctx context.Context, db Queryer, mapErr ErrMapper, d Dialect, out *reading.Turnaround,
+	from, to time.Time, dayCounts func(col string) (string, []any)) error {
+	type dayRow struct {
+		day  string
+		site int64
+		n    int
+	}
+	scanDay := func(r Scanner) (dayRow, error) {
+		var v dayRow
+		err := r.Scan(&v.day, &v.site, &v.n)
+		return v, err
+	}
+	days := Days{}
+	for _, q := range []struct {
+		col                string
+		received, reported int
+	}{{"received_at", 1, 0}, {"final_at", 0, 1}} {
+		sqlText, args := dayCounts(q.col)
+		err := EachRow(ctx, db, mapErr, "turnaround", sqlText, args, scanDay, func(v dayRow) error {
+			days.Add(v.day, v.site, v.n*q.received, v.n*q.reported)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	out.Days = days.List()
+
+	pairs, err := QueryAll(ctx, db, mapErr, "turnaround", func(s Scanner) ([2]string, error) {
+		var p [2]string
+		err := s.Scan(&p[0], &p[1])
+		return p, err
+	}, `SELECT received_at, final_at FROM reading_studies WHERE final_at >= `+d.Ph(1)+` AND final_at < `+d.Ph(2)+
+		` AND final_at <> ''`, FormatTime(from), FormatTime(to))
+	if err != nil {
+		return err
+	}
+	Turnarounds(out, pairs)
+
+	// Studies held in quarantine are nobody's work until an administrator assigns them.
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread' AND quarantined = 0`).
+		Scan(&out.UnreadCount); err != nil {
+		return mapErr("turnaround", err)
+	}
+	return nil
+}
+
 // Percentile is the nearest-rank percentile of sorted durations (0 for none).
 func Percentile(sorted []time.Duration, p int) time.Duration {
 	if len(sorted) == 0 {

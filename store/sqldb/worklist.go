@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -361,4 +362,84 @@ func IsDate(s string) bool {
 // LikePrefix is a LIKE pattern for values starting with s ('\' escapes).
 func LikePrefix(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
+}
+
+// WorklistSQL is one engine's worklist SQL; its methods are the flow both engines share
+// around it. Queries run on db, their errors go through mapErr.
+type WorklistSQL struct {
+	D Dialect
+	// Select is the SELECT of one row (WorklistCols over reading_studies rs, studies st
+	// and sites si), a WHERE clause to follow.
+	Select string
+	// NameCond is the condition of a name or patient ID prefix (WorklistWhere).
+	NameCond func(b *Builder, q string) string
+	// Part is the query of one part of a page (PageWorklist) after the cursor's key, from
+	// the filter's conditions.
+	Part func(where *Builder, after WorklistCursor, limit int) (string, []any)
+	// SeriesOf is the query of the series of the studies pks: SeriesRefCols in
+	// SeriesRefOrder.
+	SeriesOf func(pks []int64) (string, []any)
+}
+
+// Page answers one page of the worklist: the filter's conditions (WorklistWhere), paged
+// (PageWorklist), with the series of the page's studies.
+func (w WorklistSQL) Page(ctx context.Context, db Queryer, mapErr ErrMapper, f reading.WorklistFilter) (reading.WorklistPage, error) {
+	b, err := WorklistWhere(f, w.D, w.NameCond)
+	if err != nil {
+		return reading.WorklistPage{}, err
+	}
+	page, pks, err := PageWorklist(f, func(after WorklistCursor, limit int) ([]reading.WorklistRow, []int64, error) {
+		q, a := w.Part(b, after, limit)
+		return w.Rows(ctx, db, mapErr, q, a...)
+	})
+	if err != nil {
+		return reading.WorklistPage{}, err
+	}
+	if err := w.AttachSeries(ctx, db, mapErr, page.Rows, pks); err != nil {
+		return reading.WorklistPage{}, err
+	}
+	return page, nil
+}
+
+// First is the first row Select with where (and its arguments) reads, with its series; nil
+// when there is none.
+func (w WorklistSQL) First(ctx context.Context, db Queryer, mapErr ErrMapper, where string, args ...any) (*reading.WorklistRow, error) {
+	rows, pks, err := w.Rows(ctx, db, mapErr, w.Select+where, args...)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	if err := w.AttachSeries(ctx, db, mapErr, rows, pks); err != nil {
+		return nil, err
+	}
+	return &rows[0], nil
+}
+
+// Rows runs q, a query of Select, and reads its rows (ScanWorklistRows).
+func (w WorklistSQL) Rows(ctx context.Context, db Queryer, mapErr ErrMapper, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
+	rs, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, mapErr("worklist", err)
+	}
+	rows, pks, err := ScanWorklistRows(rs)
+	if err != nil {
+		return nil, nil, mapErr("worklist", err)
+	}
+	return rows, pks, nil
+}
+
+// AttachSeries adds the series of rows (their studies' primary keys pks) with one query
+// (SeriesOf); no rows, no query.
+func (w WorklistSQL) AttachSeries(ctx context.Context, db Queryer, mapErr ErrMapper, rows []reading.WorklistRow, pks []int64) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	q, args := w.SeriesOf(pks)
+	rs, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return mapErr("worklist series", err)
+	}
+	if err := AttachSeries(rs, rows, pks); err != nil {
+		return mapErr("worklist series", err)
+	}
+	return nil
 }

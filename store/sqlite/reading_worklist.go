@@ -34,22 +34,11 @@ var (
 // studies_order for the study order) and stops at the page size; a name or ID prefix is
 // looked up through the studies' name and ID indexes first.
 func (r *Reading) Worklist(ctx context.Context, f reading.WorklistFilter) (reading.WorklistPage, error) {
-	b, err := sqldb.WorklistWhere(f, sqliteSQL, nameCond)
-	if err != nil {
-		return reading.WorklistPage{}, err
-	}
-	page, pks, err := sqldb.PageWorklist(f, func(after sqldb.WorklistCursor, limit int) ([]reading.WorklistRow, []int64, error) {
-		q, a := worklistQuery(b, after, limit)
-		return r.worklistRows(ctx, q, a...)
-	})
-	if err != nil {
-		return reading.WorklistPage{}, err
-	}
-	if err := r.attachSeries(ctx, page.Rows, pks); err != nil {
-		return reading.WorklistPage{}, err
-	}
-	return page, nil
+	return worklistSQL.Page(ctx, r.x.r, readingErr, f)
 }
+
+// worklistSQL is this engine's worklist SQL.
+var worklistSQL = sqldb.WorklistSQL{D: sqliteSQL, Select: worklistSelect, NameCond: nameCond, Part: worklistQuery, SeriesOf: seriesOf}
 
 // worklistQuery is the query of one part of a page (after.Urgent says which) from the
 // filter's conditions, after the cursor's key when it has one.
@@ -85,17 +74,14 @@ func nameCond(b *sqldb.Builder, q string) string {
 }
 
 func (r *Reading) Study(ctx context.Context, studyUID string) (reading.WorklistRow, error) {
-	rows, pks, err := r.worklistRows(ctx, worklistSelect+"WHERE rs.study_uid = ?", studyUID)
+	row, err := worklistSQL.First(ctx, r.x.r, readingErr, "WHERE rs.study_uid = ?", studyUID)
 	if err != nil {
 		return reading.WorklistRow{}, err
 	}
-	if len(rows) == 0 {
+	if row == nil {
 		return reading.WorklistRow{}, fmt.Errorf("study %s: %w", studyUID, reading.ErrNotFound)
 	}
-	if err := r.attachSeries(ctx, rows, pks); err != nil {
-		return reading.WorklistRow{}, err
-	}
-	return rows[0], nil
+	return *row, nil
 }
 
 func (r *Reading) SetUrgent(ctx context.Context, studyUID string, urgent bool) error {
@@ -127,37 +113,25 @@ func (r *Reading) AssignStudy(ctx context.Context, studyUID string, siteID int64
 	return nil
 }
 
+// worklistRows runs a query of worklistSelect (priors too).
 func (r *Reading) worklistRows(ctx context.Context, q string, args ...any) ([]reading.WorklistRow, []int64, error) {
-	rs, err := r.x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, nil, readingErr("worklist", err)
-	}
-	rows, pks, err := sqldb.ScanWorklistRows(rs)
-	if err != nil {
-		return nil, nil, readingErr("worklist", err)
-	}
-	return rows, pks, nil
+	return worklistSQL.Rows(ctx, r.x.r, readingErr, q, args...)
 }
 
 // attachSeries adds the series of a page's studies with one query.
 func (r *Reading) attachSeries(ctx context.Context, rows []reading.WorklistRow, pks []int64) error {
-	if len(rows) == 0 {
-		return nil
-	}
+	return worklistSQL.AttachSeries(ctx, r.x.r, readingErr, rows, pks)
+}
+
+// seriesOf is the query of the series of studies pks (sqldb.WorklistSQL.SeriesOf).
+func seriesOf(pks []int64) (string, []any) {
 	ph := make([]string, len(pks))
 	args := make([]any, len(pks))
 	for i, pk := range pks {
 		ph[i], args[i] = "?", pk
 	}
-	rs, err := r.x.r.QueryContext(ctx, `SELECT `+sqldb.SeriesRefCols+` FROM series WHERE study_pk IN (`+
-		strings.Join(ph, ",")+`) ORDER BY `+sqldb.SeriesRefOrder, args...)
-	if err != nil {
-		return readingErr("worklist series", err)
-	}
-	if err := sqldb.AttachSeries(rs, rows, pks); err != nil {
-		return readingErr("worklist series", err)
-	}
-	return nil
+	return `SELECT ` + sqldb.SeriesRefCols + ` FROM series WHERE study_pk IN (` + strings.Join(ph, ",") +
+		`) ORDER BY ` + sqldb.SeriesRefOrder, args
 }
 
 // likePrefix is sqldb's: a LIKE pattern for values starting with s ('\' escapes).
@@ -173,70 +147,18 @@ const dayExpr = `date(substr(%s, 1, 19), ?)`
 func (r *Reading) Turnaround(ctx context.Context, from, to time.Time, tz time.Duration) (reading.Turnaround, error) {
 	var out reading.Turnaround
 	mod := fmt.Sprintf("%+d minutes", int(tz/time.Minute))
-	f, t := fmtTime(from), fmtTime(to)
-	days := sqldb.Days{}
-	for _, q := range []struct {
-		col                string
-		received, reported int
-	}{{"received_at", 1, 0}, {"final_at", 0, 1}} {
-		day := fmt.Sprintf(dayExpr, q.col)
-		rows, err := r.x.r.QueryContext(ctx, `SELECT `+day+`, COALESCE(site_id, 0), count(*) FROM reading_studies
-			WHERE `+q.col+` >= ? AND `+q.col+` < ? AND `+q.col+` <> '' GROUP BY 1, 2`, mod, f, t)
-		if err != nil {
-			return out, readingErr("turnaround", err)
-		}
-		for rows.Next() {
-			var d string
-			var site int64
-			var n int
-			if err := rows.Scan(&d, &site, &n); err != nil {
-				rows.Close()
-				return out, readingErr("turnaround", err)
-			}
-			days.Add(d, site, n*q.received, n*q.reported)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, readingErr("turnaround", err)
-		}
-	}
-	out.Days = days.List()
-
-	rows, err := r.x.r.QueryContext(ctx, `SELECT received_at, final_at FROM reading_studies
-		WHERE final_at >= ? AND final_at < ? AND final_at <> ''`, f, t)
-	if err != nil {
-		return out, readingErr("turnaround", err)
-	}
-	var pairs [][2]string
-	for rows.Next() {
-		var p [2]string
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
-			rows.Close()
-			return out, readingErr("turnaround", err)
-		}
-		pairs = append(pairs, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, readingErr("turnaround", err)
-	}
-	sqldb.Turnarounds(&out, pairs)
-
-	// Studies held in quarantine are nobody's work until an administrator assigns them.
-	if err := r.x.r.QueryRowContext(ctx, `SELECT count(*) FROM reading_studies WHERE status = 'unread' AND quarantined = 0`).
-		Scan(&out.UnreadCount); err != nil {
-		return out, readingErr("turnaround", err)
-	}
-	oldest, pks, err := r.worklistRows(ctx, worklistSelect+
-		`WHERE rs.status = 'unread' AND rs.quarantined = 0 ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
+	err := sqldb.TurnaroundCounts(ctx, r.x.r, readingErr, sqliteSQL, &out, from, to, func(col string) (string, []any) {
+		return `SELECT ` + fmt.Sprintf(dayExpr, col) + `, COALESCE(site_id, 0), count(*) FROM reading_studies
+			WHERE ` + col + ` >= ? AND ` + col + ` < ? AND ` + col + ` <> '' GROUP BY 1, 2`,
+			[]any{mod, fmtTime(from), fmtTime(to)}
+	})
 	if err != nil {
 		return out, err
 	}
-	if len(oldest) == 1 {
-		if err := r.attachSeries(ctx, oldest, pks); err != nil {
-			return out, err
-		}
-		out.OldestUnread = &oldest[0]
+	out.OldestUnread, err = worklistSQL.First(ctx, r.x.r, readingErr,
+		`WHERE rs.status = 'unread' AND rs.quarantined = 0 ORDER BY rs.received_at, rs.study_pk LIMIT 1`)
+	if err != nil {
+		return out, err
 	}
 	return out, nil
 }

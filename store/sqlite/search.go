@@ -320,6 +320,11 @@ func (q cachedQueryer) QueryContext(ctx context.Context, sqlText string, args ..
 	return q.c.query(ctx, q.db, sqlText, args...)
 }
 
+// QueryRowContext is not cached: the searches read rows.
+func (q cachedQueryer) QueryRowContext(ctx context.Context, sqlText string, args ...any) *sql.Row {
+	return q.db.QueryRowContext(ctx, sqlText, args...)
+}
+
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
