@@ -75,6 +75,12 @@ func startReplica(ctx context.Context, c archiveConfig, f replicaFlags, log *slo
 // replicaBucket opens the bucket's replica folder (keys from the environment, as for the
 // objects). It does not contact the server.
 func replicaBucket(cfg s3.Config, log *slog.Logger) (*s3.Reserved, error) {
+	return bucketFolder(cfg, replicaFolder, log)
+}
+
+// bucketFolder opens the bucket's reserved folder dir (store/s3 Reserved), with the keys
+// from the environment as for the objects. It does not contact the server.
+func bucketFolder(cfg s3.Config, dir string, log *slog.Logger) (*s3.Reserved, error) {
 	if err := s3Keys(&cfg, os.Getenv); err != nil {
 		return nil, err
 	}
@@ -83,9 +89,9 @@ func replicaBucket(cfg s3.Config, log *slog.Logger) (*s3.Reserved, error) {
 	if err != nil {
 		return nil, s3Error(err)
 	}
-	folder, err := b.Reserved(replicaFolder)
+	folder, err := b.Reserved(dir)
 	if err != nil {
-		return nil, fmt.Errorf("replica: %w", err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return folder, nil
 }

@@ -51,8 +51,11 @@ func Open(b *s3.Blobs) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derived: %w", err)
 	}
-	return &Bucket{r: r}, nil
+	return New(r), nil
 }
+
+// New returns the Store in r, a bucket's reserved Folder opened by the caller.
+func New(r *s3.Reserved) *Bucket { return &Bucket{r: r} }
 
 // String names the folder for logs.
 func (b *Bucket) String() string { return b.r.String() }
