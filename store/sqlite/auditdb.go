@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"pacsd/store/sqldb"
 )
 
 //go:embed audit_migrations/*.sql
@@ -39,89 +36,21 @@ type AuditDB struct {
 // OpenAudit opens (creating and migrating when needed) the audit trail's database at path.
 // Close it after the Recorder writing to it.
 func OpenAudit(ctx context.Context, path string) (*AuditDB, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("open audit trail %q: path must be non-empty without '?' or '#'", path)
-	}
-	// The index's settings (Open says why): WAL, FULL synchronous, one writer connection
+	// The index's settings (Open, openFile): WAL, FULL synchronous, one writer connection
 	// that begins immediate transactions. The readers serve only the audit pages: a few,
 	// with SQLite's default page cache.
-	common := "_busy_timeout=10000&_journal_mode=WAL&_stmt_cache_size=32"
-	w, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous=FULL&_txlock=immediate")
+	db, err := openFile(ctx, "audit trail", path, "_busy_timeout=10000&_journal_mode=WAL&_stmt_cache_size=32", "", 4,
+		func(ctx context.Context, w *sql.DB) error {
+			return migrateFS(ctx, w, auditMigrations, "audit_migrations")
+		})
 	if err != nil {
-		return nil, fmt.Errorf("open audit trail %s: %w", path, err)
+		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	if err := checkPragmas(ctx, w); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open audit trail %s: %w", path, err)
-	}
-	if err := migrateAudit(ctx, w); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open audit trail %s: %w", path, err)
-	}
-	r, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=true")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open audit trail %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
-	db := &Index{
-		w:       w,
-		r:       r,
-		reqs:    make(chan *writeReq),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}
-	go db.writer()
 	return &AuditDB{Audit: newAudit(db), db: db}, nil
 }
 
 // Close stops the writer (queued writes are committed first) and closes the database.
 func (a *AuditDB) Close() error { return a.db.Close() }
-
-// migrateAudit applies audit.db's migrations newer than the database, each in one
-// transaction, recording them in its schema_version table as the index does.
-func migrateAudit(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_version: %w", err)
-	}
-	var cur int
-	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&cur); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	ms, err := sqldb.Migrations(auditMigrations, "audit_migrations")
-	if err != nil {
-		return err
-	}
-	pending, err := sqldb.Pending(ms, cur)
-	if err != nil {
-		return err
-	}
-	for _, m := range pending {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-			m.Version, time.Now().UTC().Format(time.RFC3339)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: commit: %w", m.Name, err)
-		}
-	}
-	return nil
-}
 
 // OpenAudit opens the audit trail beside the index (AuditPath of its file) and imports, the
 // first time, the trail an older pacsd kept in the index's own tables (ImportIndex).

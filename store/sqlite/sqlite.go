@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,17 +50,34 @@ var errClosed = fmt.Errorf("index closed: %w", store.ErrUnavailable)
 
 // Open opens (creating and migrating when needed) the index at path.
 func Open(ctx context.Context, path string) (*Index, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("open index %q: path must be non-empty without '?' or '#'", path)
-	}
 	// busy_timeout only matters for a second process (e.g. the sqlite3 shell) holding a
 	// lock: inside pacsd the writer goroutine is the only writer. _stmt_cache_size keeps each
 	// connection's prepared statements: without it every Exec and Query is compiled again,
 	// which was a quarter of the server's CPU per small object ingested (issue 15).
-	common := "_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_stmt_cache_size=64"
+	// A 32 MiB page cache per reader (SQLite's default is 2 MiB) keeps the studies a
+	// search reads in the connection: a 10,000-study name search reads ~1 MB of rows.
+	return openFile(ctx, "index", path, "_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_stmt_cache_size=64",
+		"&_cache_size=-32768", 8, func(ctx context.Context, w *sql.DB) error {
+			if err := migrateFS(ctx, w, migrations, "migrations"); err != nil {
+				return err
+			}
+			return backfillNames(ctx, w)
+		})
+}
+
+// openFile opens a SQLite file with the index's machinery, the index's and audit.db's
+// alike: one writer connection (common parameters, FULL synchronous, transactions that
+// begin immediate; its pragmas checked) that prepare readies (migrations), then a pool of
+// readers read-only connections (common and readerParams), and the writer goroutine. what
+// names the database in errors.
+func openFile(ctx context.Context, what, path, common, readerParams string, readers int,
+	prepare func(ctx context.Context, w *sql.DB) error) (*Index, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open %s %q: path must be non-empty without '?' or '#'", what, path)
+	}
 	w, err := sql.Open("sqlite3", path+"?"+common+"&_synchronous=FULL&_txlock=immediate")
 	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -70,25 +85,19 @@ func Open(ctx context.Context, path string) (*Index, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := checkPragmas(ctx, w); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
-	if err := migrate(ctx, w); err != nil {
+	if err := prepare(ctx, w); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
-	if err := backfillNames(ctx, w); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open index %s: %w", path, err)
-	}
-	// A 32 MiB page cache per reader (SQLite's default is 2 MiB) keeps the studies a
-	// search reads in the connection: a 10,000-study name search reads ~1 MB of rows.
-	r, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=true&_cache_size=-32768")
+	r, err := sql.Open("sqlite3", path+"?"+common+"&_query_only=true"+readerParams)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
-	r.SetMaxOpenConns(8)
-	r.SetMaxIdleConns(8)
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
 	idx := &Index{
 		w:       w,
 		r:       r,
@@ -120,8 +129,9 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// migrate applies the embedded migrations newer than the database, each in one transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrateFS applies the migrations in dir of fsys (sqldb.Migrations) newer than the
+// database, each in one transaction, recording them in its schema_version table.
+func migrateFS(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_version: %w", err)
@@ -130,50 +140,30 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&cur); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	files, err := fs.Glob(migrations, "migrations/*.sql")
+	ms, err := sqldb.Migrations(fsys, dir)
 	if err != nil {
 		return err
 	}
-	type mig struct {
-		v    int
-		name string
+	pending, err := sqldb.Pending(ms, cur)
+	if err != nil {
+		return err
 	}
-	var ms []mig
-	for _, f := range files {
-		base := strings.TrimPrefix(f, "migrations/")
-		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with its number", base)
-		}
-		ms = append(ms, mig{n, f})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].v < ms[j].v })
-	if len(ms) > 0 && cur > ms[len(ms)-1].v {
-		return fmt.Errorf("database schema version %d is newer than this pacsd (%d)", cur, ms[len(ms)-1].v)
-	}
-	for _, m := range ms {
-		if m.v <= cur {
-			continue
-		}
-		body, err := migrations.ReadFile(m.name)
-		if err != nil {
-			return err
-		}
+	for _, m := range pending {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-			m.v, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			m.Version, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: commit: %w", m.name, err)
+			return fmt.Errorf("migration %s: commit: %w", m.Name, err)
 		}
 	}
 	return nil
