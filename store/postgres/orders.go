@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"pacsd/dicom"
 	"pacsd/reading"
 	"pacsd/store/sqldb"
 )
@@ -19,15 +18,10 @@ import (
 // indexed ties it in the same transaction.
 
 func (r *Reading) CreateOrder(ctx context.Context, o reading.Order) (reading.Order, error) {
-	o.ID, o.Status, o.ImageStudyUID = 0, reading.OrderScheduled, ""
-	if err := sqldb.CheckOrder(ctx, r, &o); err != nil {
-		return o, fmt.Errorf("create order: %w", err)
+	if err := sqldb.NewOrder(ctx, r, &o); err != nil {
+		return o, err
 	}
-	if o.StudyUID == "" {
-		o.StudyUID = dicom.NewUID()
-	}
-	now := time.Now().UTC()
-	o.CreatedAt, o.UpdatedAt = now, now
+	now := o.CreatedAt
 	err := r.x.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO orders (site_id, patient_id, patient_name, patient_sex, birth_date,
 			accession, requested_procedure_id, requested_procedure, procedure_code, modality, station_ae,
@@ -55,16 +49,10 @@ func orderTaken(o reading.Order, err error) error {
 }
 
 func (r *Reading) UpdateOrder(ctx context.Context, o reading.Order) (reading.Order, error) {
-	old, err := r.Order(ctx, o.ID)
-	if err != nil {
-		return o, fmt.Errorf("update order: %w", err)
+	if _, err := sqldb.UpdatingOrder(ctx, r, &o); err != nil {
+		return o, err
 	}
-	o.Status, o.StudyUID, o.ImageStudyUID, o.CreatedBy, o.CreatedAt = old.Status, old.StudyUID, old.ImageStudyUID, old.CreatedBy, old.CreatedAt
-	if err := sqldb.CheckOrder(ctx, r, &o); err != nil {
-		return o, fmt.Errorf("update order: %w", err)
-	}
-	o.UpdatedAt = time.Now().UTC()
-	err = r.x.inTx(ctx, func(tx *sql.Tx) error {
+	err := r.x.inTx(ctx, func(tx *sql.Tx) error {
 		// Conditional on the order being open: images tying it on another node meanwhile
 		// win, and this update is refused.
 		err := sqldb.ExecExisting(ctx, tx, fmt.Errorf("order %d is no longer open: %w", o.ID, reading.ErrConflict),
@@ -115,14 +103,6 @@ func (r *Reading) Order(ctx context.Context, id int64) (reading.Order, error) {
 }
 
 func (r *Reading) Orders(ctx context.Context, f reading.OrderFilter) ([]reading.Order, error) {
-	where, args := sqldb.OrderWhere(f, pgSQL.Ph)
-	q := `SELECT ` + sqldb.OrderCols + ` FROM orders`
-	if where != "" {
-		q += " WHERE " + where
-	}
-	q += " ORDER BY scheduled_date, scheduled_time, id"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+	q, args := sqldb.OrdersQuery(f, pgSQL)
 	return queryAll(ctx, r.x.db, "orders", sqldb.ScanOrder, q, args...)
 }

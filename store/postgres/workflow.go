@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"pacsd/reading"
@@ -35,12 +34,7 @@ func (r *Reading) FlagCritical(ctx context.Context, f reading.CriticalFinding) (
 }
 
 func (r *Reading) CriticalFindings(ctx context.Context, f reading.CriticalFilter) ([]reading.CriticalFinding, error) {
-	where, args := sqldb.CriticalWhere(f, func(int) string { return "?" })
-	q := sqldb.CriticalSelect
-	if where != "" {
-		q += "WHERE " + where
-	}
-	q += " ORDER BY cf.flagged_at DESC, cf.id DESC LIMIT " + strconv.Itoa(sqldb.CriticalLimit(f))
+	q, args := sqldb.CriticalQuery(f)
 	return queryAll(ctx, r.x.db, "critical findings", sqldb.ScanCritical, dollar(q), args...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -154,6 +155,16 @@ func CriticalWhere(f reading.CriticalFilter, ph func(n int) string) (string, []a
 		add("cf.flagged_at >= ", FormatTime(f.Since))
 	}
 	return strings.Join(where, " AND "), args
+}
+
+// CriticalQuery is the query of a findings list under f ('?' placeholders), newest first.
+func CriticalQuery(f reading.CriticalFilter) (string, []any) {
+	where, args := CriticalWhere(f, func(int) string { return "?" })
+	q := CriticalSelect
+	if where != "" {
+		q += "WHERE " + where
+	}
+	return q + " ORDER BY cf.flagged_at DESC, cf.id DESC LIMIT " + strconv.Itoa(CriticalLimit(f)), args
 }
 
 // CriticalLimit is the number of findings one CriticalFindings call lists: the filter's,

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mozillazg/go-pinyin"
 
+	"pacsd/dicom"
 	"pacsd/reading"
 )
 
@@ -334,6 +336,24 @@ func CheckText(findings, impression string) error {
 	return nil
 }
 
+// Amendment is the draft that amends cur, the latest report of studyUID as read in the
+// amending transaction (err: the read's error, sql.ErrNoRows when there is no report): a
+// conflict unless cur is signed.
+func Amendment(cur reading.Report, err error, studyUID, reason string, author reading.User, at time.Time) (reading.Report, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return reading.Report{}, fmt.Errorf("no report: %w", reading.ErrConflict)
+	}
+	if err != nil {
+		return reading.Report{}, err
+	}
+	if !cur.Status.Signed() {
+		return reading.Report{}, fmt.Errorf("version %d is still a draft: %w", cur.Version, reading.ErrConflict)
+	}
+	return reading.Report{StudyUID: studyUID, Version: cur.Version + 1, Status: reading.StatusDraft,
+		Findings: cur.Findings, Impression: cur.Impression, AuthorID: author.ID, AuthorName: author.Name(),
+		CreatedAt: at, UpdatedAt: at, AmendReason: reason}, nil
+}
+
 // AmendReason trims and checks the reason of an amendment: required, at most 1000
 // characters.
 func AmendReason(reason string) (string, error) {
@@ -419,6 +439,58 @@ func CheckOrder(ctx context.Context, r OrderRegistry, o *reading.Order) error {
 		}
 	}
 	return nil
+}
+
+// OrderReader is an OrderRegistry that reads orders too (UpdatingOrder).
+type OrderReader interface {
+	OrderRegistry
+	Order(ctx context.Context, id int64) (reading.Order, error)
+}
+
+// NewOrder readies o for CreateOrder's insert, as both engines do before it: a scheduled
+// order, checked (CheckOrder), with a Study Instance UID (a new one when none is given)
+// and its creation time.
+func NewOrder(ctx context.Context, r OrderRegistry, o *reading.Order) error {
+	o.ID, o.Status, o.ImageStudyUID = 0, reading.OrderScheduled, ""
+	if err := CheckOrder(ctx, r, o); err != nil {
+		return fmt.Errorf("create order: %w", err)
+	}
+	if o.StudyUID == "" {
+		o.StudyUID = dicom.NewUID()
+	}
+	now := time.Now().UTC()
+	o.CreatedAt, o.UpdatedAt = now, now
+	return nil
+}
+
+// UpdatingOrder readies o for UpdateOrder's write, as both engines do before it: what an
+// update cannot change is the stored order's (which it returns), the rest is checked
+// (CheckOrder), and the update time set.
+func UpdatingOrder(ctx context.Context, r OrderReader, o *reading.Order) (old reading.Order, err error) {
+	old, err = r.Order(ctx, o.ID)
+	if err != nil {
+		return old, fmt.Errorf("update order: %w", err)
+	}
+	o.Status, o.StudyUID, o.ImageStudyUID, o.CreatedBy, o.CreatedAt = old.Status, old.StudyUID, old.ImageStudyUID, old.CreatedBy, old.CreatedAt
+	if err := CheckOrder(ctx, r, o); err != nil {
+		return old, fmt.Errorf("update order: %w", err)
+	}
+	o.UpdatedAt = time.Now().UTC()
+	return old, nil
+}
+
+// OrdersQuery is the query of an order list in d's placeholders.
+func OrdersQuery(f reading.OrderFilter, d Dialect) (string, []any) {
+	where, args := OrderWhere(f, d.Ph)
+	q := `SELECT ` + OrderCols + ` FROM orders`
+	if where != "" {
+		q += " WHERE " + where
+	}
+	q += " ORDER BY scheduled_date, scheduled_time, id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	return q, args
 }
 
 // CheckOrderStatus checks the status SetOrderStatus may set: any but done (which only the

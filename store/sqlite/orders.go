@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"pacsd/dicom"
 	"pacsd/reading"
 	"pacsd/store/sqldb"
 )
@@ -17,15 +16,10 @@ import (
 // indexed ties it in the same transaction.
 
 func (r *Reading) CreateOrder(ctx context.Context, o reading.Order) (reading.Order, error) {
-	o.ID, o.Status, o.ImageStudyUID = 0, reading.OrderScheduled, ""
-	if err := sqldb.CheckOrder(ctx, r, &o); err != nil {
-		return o, fmt.Errorf("create order: %w", err)
+	if err := sqldb.NewOrder(ctx, r, &o); err != nil {
+		return o, err
 	}
-	if o.StudyUID == "" {
-		o.StudyUID = dicom.NewUID()
-	}
-	now := time.Now().UTC()
-	o.CreatedAt, o.UpdatedAt = now, now
+	now := o.CreatedAt
 	err := r.x.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO orders (site_id, patient_id, patient_name, patient_sex, birth_date,
 			accession, requested_procedure_id, requested_procedure, procedure_code, modality, station_ae,
@@ -56,15 +50,10 @@ func orderTaken(o reading.Order, err error) error {
 }
 
 func (r *Reading) UpdateOrder(ctx context.Context, o reading.Order) (reading.Order, error) {
-	old, err := r.Order(ctx, o.ID)
+	old, err := sqldb.UpdatingOrder(ctx, r, &o)
 	if err != nil {
-		return o, fmt.Errorf("update order: %w", err)
+		return o, err
 	}
-	o.Status, o.StudyUID, o.ImageStudyUID, o.CreatedBy, o.CreatedAt = old.Status, old.StudyUID, old.ImageStudyUID, old.CreatedBy, old.CreatedAt
-	if err := sqldb.CheckOrder(ctx, r, &o); err != nil {
-		return o, fmt.Errorf("update order: %w", err)
-	}
-	o.UpdatedAt = time.Now().UTC()
 	err = r.x.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE orders SET site_id = ?, patient_id = ?, patient_name = ?, patient_sex = ?,
 			birth_date = ?, accession = ?, requested_procedure_id = ?, requested_procedure = ?, procedure_code = ?,
@@ -114,14 +103,6 @@ func (r *Reading) Order(ctx context.Context, id int64) (reading.Order, error) {
 }
 
 func (r *Reading) Orders(ctx context.Context, f reading.OrderFilter) ([]reading.Order, error) {
-	where, args := sqldb.OrderWhere(f, sqliteSQL.Ph)
-	q := `SELECT ` + sqldb.OrderCols + ` FROM orders`
-	if where != "" {
-		q += " WHERE " + where
-	}
-	q += " ORDER BY scheduled_date, scheduled_time, id"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+	q, args := sqldb.OrdersQuery(f, sqliteSQL)
 	return queryAll(ctx, r.x.r, "orders", sqldb.ScanOrder, q, args...)
 }

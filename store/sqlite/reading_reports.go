@@ -135,18 +135,9 @@ func (r *Reading) Amend(ctx context.Context, studyUID, reason string, author rea
 	var out reading.Report
 	err = r.x.write(ctx, func(tx *sql.Tx) error {
 		cur, err := latest(tx, studyUID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("no report: %w", reading.ErrConflict)
-		}
-		if err != nil {
+		if out, err = sqldb.Amendment(cur, err, studyUID, reason, author, at); err != nil {
 			return err
 		}
-		if !cur.Status.Signed() {
-			return fmt.Errorf("version %d is still a draft: %w", cur.Version, reading.ErrConflict)
-		}
-		out = reading.Report{StudyUID: studyUID, Version: cur.Version + 1, Status: reading.StatusDraft,
-			Findings: cur.Findings, Impression: cur.Impression, AuthorID: author.ID, AuthorName: author.Name(),
-			CreatedAt: at, UpdatedAt: at, AmendReason: reason}
 		res, err := tx.Exec(`INSERT INTO reports (study_uid, version, status, findings, impression, author_id,
 			author_name, created_at, updated_at, amend_reason) VALUES (?,?,?,?,?,?,?,?,?,?)`, studyUID, out.Version,
 			"draft", out.Findings, out.Impression, author.ID, author.Name(), fmtTime(at), fmtTime(at), reason)
