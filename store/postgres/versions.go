@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -35,13 +34,7 @@ func keepVersion(ctx context.Context, tx *sql.Tx, prev, inst *store.Instance, at
 
 // Versions lists the kept versions of an instance, most recently replaced first.
 func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Version, error) {
-	out, err := sqldb.QueryAll(ctx, x.db, dbErr, "versions of "+sopInstanceUID, sqldb.ScanVersion,
-		`SELECT `+sqldb.VersionColumns+` FROM instance_versions WHERE sop_uid = $1
-		ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
-	if out == nil && err == nil {
-		out = []store.Version{}
-	}
-	return out, err
+	return sqldb.Versions(ctx, x.db, dbErr, dollar(sqldb.VersionsOf), sopInstanceUID)
 }
 
 // RestoreVersion makes v current again (see store.Index): PutInstance's write, after
@@ -52,16 +45,7 @@ func (x *Index) RestoreVersion(ctx context.Context, v *store.Version, at time.Ti
 	}
 	sop := v.SOPInstanceUID
 	check := func(tx *sql.Tx, current *store.Instance) error {
-		if current == nil {
-			return fmt.Errorf("instance %s: %w", sop, store.ErrNotFound)
-		}
-		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM instance_versions WHERE id = $1 AND sop_uid = $2 AND blob_key = $3",
-			v.ID, sop, v.BlobKey).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("version %d of %s: %w", v.ID, sop, store.ErrNotFound)
-		}
-		return err
+		return sqldb.CheckRestorable(ctx, tx, dollar(sqldb.VersionKept), v, current)
 	}
 	prev, err := x.putInstance(ctx, &v.Instance, at, by, check)
 	if err != nil {

@@ -1,6 +1,9 @@
 package sqldb
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -148,6 +151,40 @@ func ScanVersion(row Scanner) (store.Version, error) {
 	}
 	v.ReceivedAt, v.ReplacedAt = ParseTime(recv), ParseTime(replaced)
 	return v, nil
+}
+
+// VersionsOf lists the kept versions of an instance ('?' placeholders: its SOP Instance
+// UID), most recently replaced first.
+const VersionsOf = `SELECT ` + VersionColumns + ` FROM instance_versions WHERE sop_uid = ?
+	ORDER BY replaced_at DESC, id DESC`
+
+// Versions lists the kept versions of an instance with q, VersionsOf in the engine's
+// placeholders; none is an empty list, not nil.
+func Versions(ctx context.Context, db Queryer, mapErr ErrMapper, q, sopInstanceUID string) ([]store.Version, error) {
+	out, err := QueryAll(ctx, db, mapErr, "versions of "+sopInstanceUID, ScanVersion, q, sopInstanceUID)
+	if out == nil && err == nil {
+		out = []store.Version{}
+	}
+	return out, err
+}
+
+// VersionKept selects 1 when the version of an instance ('?' placeholders: version ID, SOP
+// Instance UID, blob key) is kept.
+const VersionKept = "SELECT 1 FROM instance_versions WHERE id = ? AND sop_uid = ? AND blob_key = ?"
+
+// CheckRestorable is RestoreVersion's check in its write transaction, before the write:
+// the instance is current and its version v kept. q is VersionKept in the engine's
+// placeholders.
+func CheckRestorable(ctx context.Context, tx *sql.Tx, q string, v *store.Version, current *store.Instance) error {
+	if current == nil {
+		return fmt.Errorf("instance %s: %w", v.SOPInstanceUID, store.ErrNotFound)
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, q, v.ID, v.SOPInstanceUID, v.BlobKey).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("version %d of %s: %w", v.ID, v.SOPInstanceUID, store.ErrNotFound)
+	}
+	return err
 }
 
 // KeptVersionInsert keeps a replaced record as a version ('?' placeholders; KeptVersionArgs).

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,13 +35,7 @@ func keepVersion(tx *sql.Tx, prev, inst *store.Instance, at time.Time, by string
 
 // Versions lists the kept versions of an instance, most recently replaced first.
 func (x *Index) Versions(ctx context.Context, sopInstanceUID string) ([]store.Version, error) {
-	out, err := sqldb.QueryAll(ctx, x.r, dbErr, "versions of "+sopInstanceUID, sqldb.ScanVersion,
-		`SELECT `+sqldb.VersionColumns+` FROM instance_versions WHERE sop_uid = ?
-		ORDER BY replaced_at DESC, id DESC`, sopInstanceUID)
-	if out == nil && err == nil {
-		out = []store.Version{}
-	}
-	return out, err
+	return sqldb.Versions(ctx, x.r, dbErr, sqldb.VersionsOf, sopInstanceUID)
 }
 
 // RestoreVersion makes v current again (see store.Index): PutInstance's write, after
@@ -53,16 +46,8 @@ func (x *Index) RestoreVersion(ctx context.Context, v *store.Version, at time.Ti
 	}
 	sop := v.SOPInstanceUID
 	check := func(tx *sql.Tx, current *store.Instance) error {
-		if current == nil {
-			return fmt.Errorf("instance %s: %w", sop, store.ErrNotFound)
-		}
-		var one int
-		err := tx.QueryRow("SELECT 1 FROM instance_versions WHERE id = ? AND sop_uid = ? AND blob_key = ?",
-			v.ID, sop, v.BlobKey).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("version %d of %s: %w", v.ID, sop, store.ErrNotFound)
-		}
-		return err
+		// Without the caller's context, as the rest of the writer's transaction (write).
+		return sqldb.CheckRestorable(context.Background(), tx, sqldb.VersionKept, v, current)
 	}
 	prev, err := x.putInstance(ctx, &v.Instance, at, by, check)
 	if err != nil {
