@@ -140,44 +140,17 @@ func finishSearch(q store.Query, w query) (string, []any) {
 	return sqlText, args
 }
 
-// valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
-// the values matches.
+// valuesCond is the condition for a possibly '\'-separated value on a non-PN column
+// (sqldb.ValuesCond): any of the values matches.
 func valuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
-	vals, err := sqldb.SplitValues(t, v)
-	if err != nil {
-		return "", nil, err
-	}
-	if k == sqldb.KUID {
-		uids, err := sqldb.UIDValues(t, vals)
-		if err != nil {
-			return "", nil, err
-		}
-		switch len(uids) {
-		case 0:
-			return "true", nil, nil
-		case 1:
-			return col + " = ?", []any{uids[0]}, nil
-		}
-		return col + " = ANY (?)", []any{uids}, nil
-	}
-	var conds []string
-	var args []any
-	for _, one := range vals {
-		one = strings.TrimSpace(one)
-		if one == "" || one == "*" {
-			return "true", nil, nil // one universal value makes the whole list universal
-		}
-		c, a, err := valueCond(k, col, one)
-		if err != nil {
-			return "", nil, fmt.Errorf("key %s: %w", t, err)
-		}
-		conds = append(conds, c)
-		args = append(args, a...)
-	}
-	if len(conds) == 1 {
-		return conds[0], args, nil
-	}
-	return "(" + strings.Join(conds, " OR ") + ")", args, nil
+	return sqldb.ValuesCond(t, k, col, v, valueSQL)
+}
+
+// valueSQL is this engine's conditions of values.
+var valueSQL = sqldb.ValueSQL{
+	True:   "true",
+	AnyUID: func(col string, uids []string) (string, []any) { return col + " = ANY (?)", []any{uids} },
+	One:    valueCond,
 }
 
 func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {

@@ -148,3 +148,52 @@ func RunSearch(ctx context.Context, db Queryer, mapErr ErrMapper, q store.Query,
 	}
 	return out, nil
 }
+
+// ValueSQL is how an engine writes the conditions ValuesCond combines.
+type ValueSQL struct {
+	True   string                                             // a condition always true
+	AnyUID func(col string, uids []string) (string, []any)    // col is one of two or more UIDs
+	One    func(k Kind, col, v string) (string, []any, error) // col matches one value of kind k
+}
+
+// ValuesCond is the condition for a possibly '\'-separated value on a non-PN column (or
+// expression) col, in e's SQL: any of the values matches; one universal value makes the
+// whole list universal.
+func ValuesCond(t dicom.Tag, k Kind, col, v string, e ValueSQL) (string, []any, error) {
+	vals, err := SplitValues(t, v)
+	if err != nil {
+		return "", nil, err
+	}
+	if k == KUID {
+		uids, err := UIDValues(t, vals)
+		if err != nil {
+			return "", nil, err
+		}
+		switch len(uids) {
+		case 0:
+			return e.True, nil, nil
+		case 1:
+			return col + " = ?", []any{uids[0]}, nil
+		}
+		cond, args := e.AnyUID(col, uids)
+		return cond, args, nil
+	}
+	var conds []string
+	var args []any
+	for _, one := range vals {
+		one = strings.TrimSpace(one)
+		if one == "" || one == "*" {
+			return e.True, nil, nil
+		}
+		c, a, err := e.One(k, col, one)
+		if err != nil {
+			return "", nil, fmt.Errorf("key %s: %w", t, err)
+		}
+		conds = append(conds, c)
+		args = append(args, a...)
+	}
+	if len(conds) == 1 {
+		return conds[0], args, nil
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args, nil
+}

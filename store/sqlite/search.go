@@ -118,48 +118,23 @@ func finishSearch(q store.Query, w query) (string, []any, error) {
 	return sqlText + " LIMIT ? OFFSET ?", append(args, limit, q.Offset), nil
 }
 
-// valuesCond is the condition for a possibly '\'-separated value on a non-PN column: any of
-// the values matches.
+// valuesCond is the condition for a possibly '\'-separated value on a non-PN column
+// (sqldb.ValuesCond): any of the values matches.
 func valuesCond(t dicom.Tag, k sqldb.Kind, col, v string) (string, []any, error) {
-	vals, err := sqldb.SplitValues(t, v)
-	if err != nil {
-		return "", nil, err
-	}
-	if k == sqldb.KUID {
-		uids, err := sqldb.UIDValues(t, vals)
-		if err != nil {
-			return "", nil, err
+	return sqldb.ValuesCond(t, k, col, v, valueSQL)
+}
+
+// valueSQL is this engine's conditions of values.
+var valueSQL = sqldb.ValueSQL{
+	True: "1",
+	AnyUID: func(col string, uids []string) (string, []any) {
+		args := make([]any, len(uids))
+		for i, u := range uids {
+			args[i] = u
 		}
-		var args []any
-		for _, u := range uids {
-			args = append(args, u)
-		}
-		if len(args) == 0 {
-			return "1", nil, nil
-		}
-		if len(args) == 1 {
-			return col + " = ?", args, nil
-		}
-		return col + " IN (?" + strings.Repeat(",?", len(args)-1) + ")", args, nil
-	}
-	var conds []string
-	var args []any
-	for _, one := range vals {
-		one = strings.TrimSpace(one)
-		if one == "" || one == "*" {
-			return "1", nil, nil // one universal value makes the whole list universal
-		}
-		c, a, err := valueCond(k, col, one)
-		if err != nil {
-			return "", nil, fmt.Errorf("key %s: %w", t, err)
-		}
-		conds = append(conds, c)
-		args = append(args, a...)
-	}
-	if len(conds) == 1 {
-		return conds[0], args, nil
-	}
-	return "(" + strings.Join(conds, " OR ") + ")", args, nil
+		return col + " IN (?" + strings.Repeat(",?", len(args)-1) + ")", args
+	},
+	One: valueCond,
 }
 
 func valueCond(k sqldb.Kind, col, v string) (string, []any, error) {
