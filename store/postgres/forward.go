@@ -284,22 +284,13 @@ func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string,
 	var n int64
 	nowS := sqldb.FormatTime(now)
 	err := f.x.inTx(ctx, func(tx *sql.Tx) error {
-		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM forward_destinations WHERE id = $1)`, destID).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("destination %d: %w", destID, forward.ErrNotFound)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at, manual)
+		var err error
+		n, err = sqldb.EnqueueStudy(ctx, tx, `SELECT EXISTS (SELECT 1 FROM forward_destinations WHERE id = $1)`,
+			`INSERT INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at, manual)
 			SELECT $1, i.sop_uid, s.study_uid, $2, $2, true FROM instances i
 			JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk
 			WHERE s.study_uid = $3 ORDER BY se.series_number, i.instance_number, i.sop_uid
-			ON CONFLICT (sop_uid, dest_id) WHERE state = 'pending' DO NOTHING`, destID, nowS, studyUID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+			ON CONFLICT (sop_uid, dest_id) WHERE state = 'pending' DO NOTHING`, destID, destID, nowS, studyUID)
 		return err
 	})
 	if err != nil {
@@ -313,17 +304,14 @@ func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string,
 func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (int, error) {
 	var n int64
 	err := f.x.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = $1,
+		var err error
+		n, err = sqldb.ExecCount(ctx, tx, `UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = $1,
 				done_at = '', owner = '', lease = 0
 			WHERE id IN (SELECT max(f.id) FROM forward_queue f
 				WHERE f.dest_id = $2 AND f.state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
 					WHERE p.dest_id = f.dest_id AND p.sop_uid = f.sop_uid AND p.state = 'pending')
 				GROUP BY f.sop_uid)`,
 			sqldb.FormatTime(now), destID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -109,4 +110,18 @@ func DestinationStatus(d Dialect, destID int64, destErr string, anyOK bool, now 
 			WHERE id = ` + d.Ph(2), []any{FormatTime(now), destID}
 	}
 	return "", nil
+}
+
+// EnqueueStudy is forward.Queue's Enqueue in its write transaction: destination destID must
+// exist (exists, the engine's query of whether it does, with destID its one argument), then
+// insert queues the study's instances (its arguments args); the number queued.
+func EnqueueStudy(ctx context.Context, tx *sql.Tx, exists, insert string, destID int64, args ...any) (int64, error) {
+	var ok bool
+	if err := tx.QueryRowContext(ctx, exists, destID).Scan(&ok); err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("destination %d: %w", destID, forward.ErrNotFound)
+	}
+	return ExecCount(ctx, tx, insert, args...)
 }

@@ -77,3 +77,12 @@ func ExecExisting(ctx context.Context, tx *sql.Tx, missing error, q string, args
 	}
 	return nil
 }
+
+// ExecCount runs a statement and says how many rows it changed.
+func ExecCount(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

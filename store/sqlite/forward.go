@@ -216,21 +216,13 @@ func (f *Forwarding) Enqueue(ctx context.Context, destID int64, studyUID string,
 	var n int64
 	nowS := fwdTime(now)
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
-		var exists bool
-		if err := tx.QueryRow("SELECT EXISTS (SELECT 1 FROM forward_destinations WHERE id = ?)", destID).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("destination %d: %w", destID, forward.ErrNotFound)
-		}
-		res, err := tx.Exec(`INSERT OR IGNORE INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at, manual)
+		// Without the caller's context, as the rest of the writer's transaction (write).
+		var err error
+		n, err = sqldb.EnqueueStudy(context.Background(), tx, "SELECT EXISTS (SELECT 1 FROM forward_destinations WHERE id = ?)",
+			`INSERT OR IGNORE INTO forward_queue (dest_id, sop_uid, study_uid, next_at, created_at, manual)
 			SELECT ?, i.sop_uid, s.study_uid, ?, ?, 1 FROM instances i
 			JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk
-			WHERE s.study_uid = ? ORDER BY se.series_number, i.instance_number, i.sop_uid`, destID, nowS, nowS, studyUID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+			WHERE s.study_uid = ? ORDER BY se.series_number, i.instance_number, i.sop_uid`, destID, destID, nowS, nowS, studyUID)
 		return err
 	})
 	if err != nil {
@@ -245,16 +237,13 @@ func (f *Forwarding) Retry(ctx context.Context, destID int64, now time.Time) (in
 	err := f.x.write(ctx, func(tx *sql.Tx) error {
 		// Of an instance that failed in several sends, the newest row: one pending row per
 		// instance and destination (forward_queue_pending).
-		res, err := tx.Exec(`UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = ?, done_at = '', owner = ''
+		var err error
+		n, err = sqldb.ExecCount(context.Background(), tx, `UPDATE forward_queue SET state = 'pending', attempts = 0, next_at = ?, done_at = '', owner = ''
 			WHERE id IN (SELECT max(f.id) FROM forward_queue f
 				WHERE f.dest_id = ? AND f.state = 'failed' AND NOT EXISTS (SELECT 1 FROM forward_queue p
 					WHERE p.dest_id = f.dest_id AND p.sop_uid = f.sop_uid AND p.state = 'pending')
 				GROUP BY f.sop_uid)`,
 			fwdTime(now), destID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
 		return err
 	})
 	if err != nil {
