@@ -199,7 +199,9 @@ func New(ctx context.Context, cfg Config) (*Viewer, error) {
 	}
 	// New objects refresh open worklists. The event names no study: a browser learns what
 	// changed by asking again, under its own user's scope.
-	cfg.Archive.OnStored(func(*store.Instance) { v.events.publish("studies") })
+	// The other nodes hear of it from the index, not from ShareEvents: one NOTIFY a study's
+	// transaction rather than one an object.
+	cfg.Archive.OnStored(func(*store.Instance) { v.events.deliver("studies") })
 	v.previews = backlog.New(previewQueueLen)
 	cfg.Archive.OnStored(v.queuePreview)
 	return v, nil
@@ -231,7 +233,7 @@ func (v *Viewer) Start(ctx context.Context) {
 
 // StudiesChanged tells the open live worklists that studies changed elsewhere (another
 // node sharing the database stored objects: postgres.Index.Listen), as a local Put does.
-func (v *Viewer) StudiesChanged() { v.events.publish("studies") }
+func (v *Viewer) StudiesChanged() { v.events.deliver("studies") }
 
 // CloseEvents ends the open event streams (live worklists), so an http.Server's Shutdown
 // is not held up by them: give it to http.Server.RegisterOnShutdown.

@@ -30,6 +30,7 @@ import (
 	"pacsd/qr"
 	"pacsd/store"
 	"pacsd/store/derived"
+	"pacsd/store/postgres"
 	"pacsd/thumbnail"
 	"pacsd/viewer"
 )
@@ -323,11 +324,17 @@ func startReadingRoom(ctx context.Context, c serveConfig, archive *openedArchive
 		return nil, fmt.Errorf("reading room: %w", err)
 	}
 	rr.Start(ctx)
-	if archive.db.pg != nil {
-		// Objects stored through the other nodes reach this node's live worklists.
+	if pg := archive.db.pg; pg != nil {
+		// Objects stored through the other nodes, and their reading rooms' events (claims,
+		// reports, critical findings), reach this node's live worklists; this node's events
+		// reach theirs. One LISTEN connection for both; a node's own events come back to it
+		// and are skipped by its id.
+		node := postgres.NewNodeID()
+		rr.ShareEvents(ctx, func(ctx context.Context, kind string) error { return pg.PublishEvent(ctx, node, kind) })
 		go func() {
-			if err := archive.db.pg.Listen(ctx, func(string) { rr.StudiesChanged() }); err != nil && ctx.Err() == nil {
-				log.Error("other nodes' stores no longer reach the live worklists", "component", "postgres", "err", err)
+			n := postgres.Notices{Node: node, Stored: func(string) { rr.StudiesChanged() }, Event: rr.EventElsewhere}
+			if err := pg.ListenAll(ctx, n); err != nil && ctx.Err() == nil {
+				log.Error("other nodes' changes no longer reach the live worklists", "component", "postgres", "err", err)
 			}
 		}()
 	}
