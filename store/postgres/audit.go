@@ -95,43 +95,18 @@ func (a *Audit) Purge(ctx context.Context, before time.Time) (int64, error) {
 		horizon, sqldb.FormatTime(time.Now())).Scan(&purge); err != nil {
 		return 0, dbErr("purge audit events", err)
 	}
-	var total int64
-	for {
-		var n int64
-		err := a.x.inTx(ctx, func(tx *sql.Tx) error {
-			// Events first: a name key goes only once its event has gone (the triggers).
-			rows, err := tx.QueryContext(ctx, `DELETE FROM audit_events WHERE id IN (
-				SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2) RETURNING id`, horizon, sqldb.AuditPurgeChunk)
-			if err != nil {
-				return err
-			}
-			var ids []int64
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil || len(ids) == 0 {
-				n = 0
-				return err
-			}
-			n = int64(len(ids))
-			if _, err := tx.ExecContext(ctx, `DELETE FROM audit_names WHERE event_id = ANY($1)`, ids); err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `UPDATE audit_retention SET deleted = deleted + $1 WHERE id = $2`, n, purge)
-			return err
-		})
-		if err != nil {
-			return total, dbErr("purge audit events", err)
+	return sqldb.PurgeChunks(func(fn func(*sql.Tx) error) error { return a.x.inTx(ctx, fn) }, dbErr, func(tx *sql.Tx) (int64, error) {
+		// Events first: a name key goes only once its event has gone (the triggers).
+		ids, err := sqldb.QueryAll(ctx, tx, nil, "", sqldb.ScanID, `DELETE FROM audit_events WHERE id IN (
+			SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2) RETURNING id`, horizon, sqldb.AuditPurgeChunk)
+		if err != nil || len(ids) == 0 {
+			return 0, err
 		}
-		total += n
-		if n < sqldb.AuditPurgeChunk {
-			return total, nil
+		n := int64(len(ids))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_names WHERE event_id = ANY($1)`, ids); err != nil {
+			return 0, err
 		}
-	}
+		_, err = tx.ExecContext(ctx, `UPDATE audit_retention SET deleted = deleted + $1 WHERE id = $2`, n, purge)
+		return n, err
+	})
 }

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -222,3 +223,33 @@ func (n *AuditNames) Keys(pn string) []string {
 // AuditPurgeChunk bounds the events one purge transaction removes, so that a first purge of
 // years of events never holds a writer (or row locks) for long.
 const AuditPurgeChunk = 1000
+
+// PurgeChunks runs chunk, which removes up to AuditPurgeChunk events and says how many, in
+// a write transaction of its own each time (inTx), until a chunk removes fewer: the
+// retention purge both engines run, each with its own SQL in chunk. The events removed in
+// all, also when a chunk fails.
+func PurgeChunks(inTx func(fn func(tx *sql.Tx) error) error, mapErr ErrMapper, chunk func(tx *sql.Tx) (int64, error)) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := inTx(func(tx *sql.Tx) error {
+			var err error
+			n, err = chunk(tx)
+			return err
+		})
+		if err != nil {
+			return total, mapErr("purge audit events", err)
+		}
+		total += n
+		if n < AuditPurgeChunk {
+			return total, nil
+		}
+	}
+}
+
+// ScanID reads a row of one integer.
+func ScanID(r Scanner) (int64, error) {
+	var id int64
+	err := r.Scan(&id)
+	return id, err
+}

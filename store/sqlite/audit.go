@@ -114,48 +114,29 @@ func (a *Audit) Purge(ctx context.Context, before time.Time) (int64, error) {
 	}); err != nil {
 		return 0, dbErr("purge audit events", err)
 	}
-	var total int64
-	for {
-		var n int64
-		err := a.x.write(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.Query(`SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?`, horizon, sqldb.AuditPurgeChunk)
-			if err != nil {
-				return err
-			}
-			var ids []any
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil || len(ids) == 0 {
-				return err
-			}
-			in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
-			// Events first: a name key goes only once its event has gone (the triggers).
-			res, err := tx.Exec(`DELETE FROM audit_events WHERE id IN `+in, ids...)
-			if err != nil {
-				return err
-			}
-			if n, err = res.RowsAffected(); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(`DELETE FROM audit_names WHERE event_id IN `+in, ids...); err != nil {
-				return err
-			}
-			_, err = tx.Exec(`UPDATE audit_retention SET deleted = deleted + ? WHERE id = ?`, n, purge)
-			return err
-		})
+	// The chunks run without the caller's context, as the rest of the writer's transactions
+	// (write).
+	bg := context.Background()
+	return sqldb.PurgeChunks(func(fn func(*sql.Tx) error) error { return a.x.write(ctx, fn) }, dbErr, func(tx *sql.Tx) (int64, error) {
+		found, err := sqldb.QueryAll(bg, tx, nil, "", sqldb.ScanID,
+			`SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?`, horizon, sqldb.AuditPurgeChunk)
+		if err != nil || len(found) == 0 {
+			return 0, err
+		}
+		ids := make([]any, len(found))
+		for i, id := range found {
+			ids[i] = id
+		}
+		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+		// Events first: a name key goes only once its event has gone (the triggers).
+		n, err := sqldb.ExecCount(bg, tx, `DELETE FROM audit_events WHERE id IN `+in, ids...)
 		if err != nil {
-			return total, dbErr("purge audit events", err)
+			return 0, err
 		}
-		total += n
-		if n < sqldb.AuditPurgeChunk {
-			return total, nil
+		if _, err := tx.Exec(`DELETE FROM audit_names WHERE event_id IN `+in, ids...); err != nil {
+			return 0, err
 		}
-	}
+		_, err = tx.Exec(`UPDATE audit_retention SET deleted = deleted + ? WHERE id = ?`, n, purge)
+		return n, err
+	})
 }
