@@ -39,7 +39,7 @@ func TestAuditPlans(t *testing.T) {
 			CASE WHEN i % 97 = 0 THEN 'failure' ELSE 'success' END
 		FROM generate_series(1, 20000) i`,
 		`INSERT INTO audit_names (key, event_id) SELECT 'zhang' || (id % 300), id FROM audit_events WHERE patient_id <> ''`,
-		`ANALYZE audit_events`, `ANALYZE audit_names`,
+		`VACUUM ANALYZE audit_events`, `VACUUM ANALYZE audit_names`,
 		`SET enable_seqscan = off`,
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {

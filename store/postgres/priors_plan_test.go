@@ -71,7 +71,7 @@ func TestPriorsPlan(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if _, err := x.db.ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := x.db.ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
 	// The priors themselves, as a check that the load is what the plans are read on.

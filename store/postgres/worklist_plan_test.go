@@ -124,7 +124,7 @@ func worklistIndex(tb testing.TB, n int) *Index {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := x.db.ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := x.db.ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
 		tb.Fatal(err)
 	}
 	return x
