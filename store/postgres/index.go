@@ -420,22 +420,9 @@ func (x *Index) EachInstanceVersion(ctx context.Context, studyUID, seriesUID str
 // BlobRefs calls fn for the references filter selects (see store.Index). The read runs in
 // one statement (a consistent snapshot); fn runs while its rows are read.
 func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int, fn func(store.BlobRef) error) error {
-	q := "SELECT " + sqldb.BlobRefColumns + " FROM instances"
-	switch filter {
-	case store.RefsAll:
-		// Kept versions' blobs are referenced too (store.Index).
-		q += " UNION ALL SELECT " + sqldb.BlobRefColumns + " FROM instance_versions"
-	case store.RefsPending:
-		q += " WHERE NOT uploaded ORDER BY received_at"
-	case store.RefsEvictable:
-		q += " WHERE uploaded AND NOT evicted ORDER BY received_at"
-	default:
-		return fmt.Errorf("blob refs: filter %d: %w", filter, store.ErrInvalid)
-	}
-	var args []any
-	if limit > 0 {
-		q += " LIMIT $1"
-		args = append(args, limit)
+	q, args, err := sqldb.BlobRefsQuery(filter, limit, "NOT uploaded", "uploaded AND NOT evicted", "$1")
+	if err != nil {
+		return err
 	}
 	return sqldb.EachRow(ctx, x.db, dbErr, "list blob refs", q, args, sqldb.ScanBlobRef, fn)
 }

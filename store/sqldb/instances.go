@@ -112,6 +112,30 @@ func ScanInstanceVersion(row Scanner) (InstanceVersion, error) {
 // BlobRefColumns are what ScanBlobRef reads, from instances or instance_versions.
 const BlobRefColumns = "sop_uid, blob_key, size, sha256, received_at, uploaded, evicted"
 
+// BlobRefsQuery is the query of the references filter selects (see store.Index), at most
+// limit of them (none: all), in the engine's SQL: pending and evictable are its conditions
+// on instances' flags (uploaded, evicted), ph its placeholder of the first argument.
+func BlobRefsQuery(filter store.RefFilter, limit int, pending, evictable, ph string) (string, []any, error) {
+	q := "SELECT " + BlobRefColumns + " FROM instances"
+	switch filter {
+	case store.RefsAll:
+		// Kept versions' blobs are referenced too (store.Index).
+		q += " UNION ALL SELECT " + BlobRefColumns + " FROM instance_versions"
+	case store.RefsPending:
+		q += " WHERE " + pending + " ORDER BY received_at"
+	case store.RefsEvictable:
+		q += " WHERE " + evictable + " ORDER BY received_at"
+	default:
+		return "", nil, fmt.Errorf("blob refs: filter %d: %w", filter, store.ErrInvalid)
+	}
+	var args []any
+	if limit > 0 {
+		q += " LIMIT " + ph
+		args = append(args, limit)
+	}
+	return q, args, nil
+}
+
 // ScanBlobRef reads one row of BlobRefColumns.
 func ScanBlobRef(row Scanner) (store.BlobRef, error) {
 	var (

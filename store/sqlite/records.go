@@ -315,22 +315,9 @@ func (x *Index) Instances(ctx context.Context, studyUID, seriesUID string) ([]*s
 // one transaction (a consistent snapshot) and fn runs while it is open, so fn must not wait
 // for this index's writes to become visible.
 func (x *Index) BlobRefs(ctx context.Context, filter store.RefFilter, limit int, fn func(store.BlobRef) error) error {
-	q := "SELECT " + sqldb.BlobRefColumns + " FROM instances"
-	switch filter {
-	case store.RefsAll:
-		// Kept versions' blobs are referenced too (store.Index).
-		q += " UNION ALL SELECT " + sqldb.BlobRefColumns + " FROM instance_versions"
-	case store.RefsPending:
-		q += " WHERE uploaded = 0 ORDER BY received_at"
-	case store.RefsEvictable:
-		q += " WHERE uploaded = 1 AND evicted = 0 ORDER BY received_at"
-	default:
-		return fmt.Errorf("blob refs: filter %d: %w", filter, store.ErrInvalid)
-	}
-	var args []any
-	if limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, limit)
+	q, args, err := sqldb.BlobRefsQuery(filter, limit, "uploaded = 0", "uploaded = 1 AND evicted = 0", "?")
+	if err != nil {
+		return err
 	}
 	return sqldb.EachRow(ctx, x.r, dbErr, "list blob refs", q, args, sqldb.ScanBlobRef, fn)
 }
