@@ -33,19 +33,8 @@ func TestClusterTwoNodes(t *testing.T) {
 	needTool(t, "storescu")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv := miniotest.Start(t)
-	t.Setenv(envS3AccessKey, srv.AccessKey)
-	t.Setenv(envS3SecretKey, srv.SecretKey)
-	const bucket = "city-platform"
-	dbURL := pgtest.DB(t)
-	args := []string{"--database", dbURL, "--cluster", "--s3-endpoint", srv.Endpoint, "--s3-bucket", bucket}
-	n1 := startPacsd(t, t.TempDir(), args...)
-	n2 := startPacsd(t, t.TempDir(), args...)
-
-	// The first node made the administrator; after the password change it logs in on node 2.
-	newAdminBrowser(t, n1)
-	user, _ := n1.initialAdmin(t)
-	c2 := n2.login(t, user, "county-admin-1")
+	cl := startCluster(t, "city-platform")
+	srv, dbURL, bucket, n1, n2, c2 := cl.srv, cl.dbURL, cl.bucket, cl.n1, cl.n2, cl.c2
 	events := openEvents(ctx, t, n2, c2)
 
 	files := genCorpus(t, 0, 48)
@@ -55,11 +44,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatalf("node 1 acknowledged %d of %d", got, len(first))
 	}
 	study, _, _ := parseHeaderUIDs(t, first[0])
-	select {
-	case <-events:
-	case <-time.After(15 * time.Second):
-		t.Fatal("node 2's event stream heard nothing of node 1's store")
-	}
+	waitKind(t, events, "studies", "node 1's store")
 	if rows := n2.getWith(t, c2, "/api/worklist"); !strings.Contains(rows, study) {
 		t.Fatalf("node 2's worklist lacks study %s received by node 1", study)
 	}
@@ -272,8 +257,35 @@ func storescuAcked(ctx context.Context, t *testing.T, n *node, files []string, o
 	return acked
 }
 
-// openEvents logs c into n's live worklist event stream and signals each "studies" event.
-func openEvents(ctx context.Context, t *testing.T, n *node, c *http.Client) <-chan struct{} {
+// cluster is two pacsd nodes over one PostgreSQL database and one MinIO bucket
+// (--cluster), the administrator node 1 made logged in on both.
+type cluster struct {
+	srv           *miniotest.Server
+	dbURL, bucket string
+	n1, n2        *node
+	admin         *adminBrowser // on node 1, password changed
+	c2            *http.Client  // the same administrator on node 2
+}
+
+func startCluster(t *testing.T, bucket string) *cluster {
+	t.Helper()
+	needTool(t, "storescu")
+	cl := &cluster{srv: miniotest.Start(t), dbURL: pgtest.DB(t), bucket: bucket}
+	t.Setenv(envS3AccessKey, cl.srv.AccessKey)
+	t.Setenv(envS3SecretKey, cl.srv.SecretKey)
+	args := []string{"--database", cl.dbURL, "--cluster", "--s3-endpoint", cl.srv.Endpoint, "--s3-bucket", bucket}
+	cl.n1 = startPacsd(t, t.TempDir(), args...)
+	cl.n2 = startPacsd(t, t.TempDir(), args...)
+	// The first node made the administrator; after the password change it logs in on node 2
+	// (users and sessions are in the shared database).
+	cl.admin = newAdminBrowser(t, cl.n1)
+	user, _ := cl.n1.initialAdmin(t)
+	cl.c2 = cl.n2.login(t, user, "county-admin-1")
+	return cl
+}
+
+// openEvents logs c into n's live worklist event stream and hands out each event's kind.
+func openEvents(ctx context.Context, t *testing.T, n *node, c *http.Client) <-chan string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.baseURL+"/api/events", nil)
 	resp, err := (&http.Client{Jar: c.Jar}).Do(req)
@@ -283,14 +295,14 @@ func openEvents(ctx context.Context, t *testing.T, n *node, c *http.Client) <-ch
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api/events: %d", resp.StatusCode)
 	}
-	ch := make(chan struct{}, 64)
+	ch := make(chan string, 64)
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if sc.Text() == "event: studies" {
+			if kind, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
 				select {
-				case ch <- struct{}{}:
+				case ch <- kind:
 				default:
 				}
 			}

@@ -29,8 +29,8 @@ import (
 
 	"pacsd/dicom"
 	"pacsd/internal/logtest"
-	"pacsd/internal/pgtest"
 	"pacsd/internal/peertest"
+	"pacsd/internal/pgtest"
 )
 
 var (
