@@ -5,10 +5,8 @@ import "pacsd/store/sqldb"
 // The derivation of name columns and keys is shared with PostgreSQL (store/sqldb); these
 // are its names in this package.
 var (
-	decodeJSON = sqldb.DecodeJSON
 	normPN     = sqldb.NormPN
 	fold       = sqldb.Fold
-	fuzzyWords = sqldb.FuzzyWords
 	fuzzyName  = sqldb.FuzzyName
 	splitWords = sqldb.SplitWords
 	givenNames = sqldb.GivenNames

@@ -50,11 +50,8 @@ func taken(field, value string, err error) error {
 	return err
 }
 
-// fmtTime and parseTime are sqldb's, the text form both engines keep times in.
-var (
-	fmtTime   = sqldb.FormatTime
-	parseTime = sqldb.ParseTime
-)
+// fmtTime is sqldb's, the text form both engines keep times in.
+var fmtTime = sqldb.FormatTime
 
 // queryAll runs a query and scans every row with scan; op names it in errors.
 func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(sqldb.Scanner) (T, error), q string, args ...any) ([]T, error) {
