@@ -40,9 +40,14 @@ func BenchmarkFindStudies(b *testing.B) {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// The audit trail as pacsd runs it: each query an event written to the same SQLite
-	// file, after which the index's readers start from a cold page cache.
-	rec := audit.New(x.Audit(), audit.Config{Logger: quiet})
+	// The audit trail as pacsd runs it: each query an event written to audit.db beside the
+	// index (its own file, so the index's readers keep their page cache).
+	trail, err := x.OpenAudit(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { trail.Close() })
+	rec := audit.New(trail, audit.Config{Logger: quiet})
 	go rec.Run()
 	b.Cleanup(func() { rec.Close() })
 	svc := qr.New(qr.Config{AETitle: "PACSD", Index: x, Audit: rec, Logger: quiet,
