@@ -13,6 +13,7 @@ import (
 	"pacsd/reading"
 	"pacsd/reading/readingtest"
 	"pacsd/store/sqldb"
+	"pacsd/store/storetest"
 )
 
 // TestPriorsPlan keeps the priors an index search at any archive size, as store/sqlite's
@@ -53,7 +54,7 @@ func TestPriorsPlan(t *testing.T) {
 			defer wg.Done()
 			for i := w; i < studies; i += workers {
 				p := i % 1000
-				in := readingtest.Instance(readingtest.Study{UID: fmt.Sprintf("40.%d", i), PatientID: fmt.Sprintf("P%04d", p),
+				in := storetest.ReadingInstance(readingtest.Study{UID: fmt.Sprintf("40.%d", i), PatientID: fmt.Sprintf("P%04d", p),
 					PatientName: surnames[p%len(surnames)] + given[p/len(surnames)%len(given)] + given[p%len(given)],
 					CallingAE:   []string{"TOWN_A", "TOWN_B"}[p%2], StudyDate: base.AddDate(0, 0, i%365).Format("20060102"),
 					Modality: "DX", ReceivedAt: base.Add(time.Duration(i) * time.Minute)})

@@ -12,6 +12,7 @@ import (
 	"pacsd/reading"
 	"pacsd/reading/readingtest"
 	"pacsd/store/postgres"
+	"pacsd/store/storetest"
 )
 
 // The reading room's features where several nodes share one database: each decision two
@@ -53,7 +54,7 @@ func winners(t *testing.T, what string, errs []error, lost func(error) bool) int
 
 func addStudy(t *testing.T, x *postgres.Index, s readingtest.Study) {
 	t.Helper()
-	if _, err := x.PutInstance(context.Background(), readingtest.Instance(s)); err != nil {
+	if _, err := x.PutInstance(context.Background(), storetest.ReadingInstance(s)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -216,7 +217,7 @@ func TestPriorsAcrossSites(t *testing.T) {
 		{"12.8", "TOWN_B", "A001", "李强", "M", "19790312", "20260114"},            // the same ID, another patient
 		{"12.9", "", "X1", "张伟", "M", "19790312", "20260115"},                    // an unknown sender
 	} {
-		in := readingtest.Instance(readingtest.Study{UID: s.uid, CallingAE: s.ae, PatientID: s.id, PatientName: s.name,
+		in := storetest.ReadingInstance(readingtest.Study{UID: s.uid, CallingAE: s.ae, PatientID: s.id, PatientName: s.name,
 			StudyDate: s.date, Modality: "DX", ReceivedAt: base.Add(time.Duration(i) * time.Minute)})
 		in.StudyAttrs[dicom.TagPatientSex.Hex()] = dicom.JSONAttribute{VR: "CS", Value: []any{s.sex}}
 		in.StudyAttrs[dicom.TagPatientBirthDate.Hex()] = dicom.JSONAttribute{VR: "DA", Value: []any{s.birth}}

@@ -12,6 +12,7 @@ import (
 	"pacsd/reading"
 	"pacsd/reading/readingtest"
 	"pacsd/store/postgres"
+	"pacsd/store/storetest"
 )
 
 // TestReadingContract runs the reading room's contract on *postgres.Reading; a study is
@@ -21,7 +22,7 @@ func TestReadingContract(t *testing.T) {
 		x := openIndex(t)
 		return readingtest.Env{Repo: x.Reading(), AddStudy: func(t testing.TB, s readingtest.Study) {
 			t.Helper()
-			if _, err := x.PutInstance(context.Background(), readingtest.Instance(s)); err != nil {
+			if _, err := x.PutInstance(context.Background(), storetest.ReadingInstance(s)); err != nil {
 				t.Fatal(err)
 			}
 		}}
@@ -104,7 +105,7 @@ func TestPeerLookupAcrossNodes(t *testing.T) {
 func TestSignAcrossNodes(t *testing.T) {
 	ctx := context.Background()
 	xs := nodes(t, 2)
-	if _, err := xs[0].PutInstance(ctx, readingtest.Instance(readingtest.Study{UID: "9.1", PatientID: "P9",
+	if _, err := xs[0].PutInstance(ctx, storetest.ReadingInstance(readingtest.Study{UID: "9.1", PatientID: "P9",
 		ReceivedAt: time.Now()})); err != nil {
 		t.Fatal(err)
 	}

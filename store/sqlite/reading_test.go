@@ -10,6 +10,7 @@ import (
 
 	"pacsd/reading/readingtest"
 	"pacsd/store/sqlite"
+	"pacsd/store/storetest"
 )
 
 func TestReadingContract(t *testing.T) {
@@ -75,5 +76,5 @@ func TestUpgradeKeepsPasswords(t *testing.T) {
 	}
 }
 
-// readingInstance is the index record of a contract-test study (readingtest.Instance).
-var readingInstance = readingtest.Instance
+// readingInstance is the index record of a contract-test study (storetest.ReadingInstance).
+var readingInstance = storetest.ReadingInstance

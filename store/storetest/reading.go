@@ -1,16 +1,19 @@
-package readingtest
+package storetest
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 
 	"pacsd/dicom"
+	"pacsd/reading/readingtest"
 	"pacsd/store"
 )
 
-// Instance is the index record of a contract-test study: one instance of one series, as
-// an implementation's Env.AddStudy puts it through its index.
-func Instance(s Study) *store.Instance {
+// ReadingInstance is the index record of a reading-room contract study
+// (readingtest.Study): one instance of one series, as an implementation's Env.AddStudy puts
+// it through its index. It lives here, not in readingtest, because reading never imports
+// store (DESIGN.md section 2).
+func ReadingInstance(s readingtest.Study) *store.Instance {
 	str := func(vr, v string) dicom.JSONAttribute {
 		if v == "" {
 			return dicom.JSONAttribute{VR: vr}
