@@ -235,8 +235,8 @@ func (e *clusterEnv) measure(ctx context.Context, i int, c clusterConfig) (clust
 	s2 := e.snapshot(nodes, c.cluster)
 	for k, n := range nodes {
 		r.nodes[k].cpu = s2.nodes[k] - s0.nodes[k]
-		r.nodes[k].peakRSS = benchkit.Memory(n.cmd.Process.Pid, "VmHWM")
-		r.nodes[k].rss = benchkit.Memory(n.cmd.Process.Pid, "VmRSS")
+		r.nodes[k].peakRSS = benchkit.Memory(n.Cmd.Process.Pid, "VmHWM")
+		r.nodes[k].rss = benchkit.Memory(n.Cmd.Process.Pid, "VmRSS")
 	}
 	r.postgres, r.minio = s2.postgres-s0.postgres, s2.minio-s0.minio
 	// Asked of the last node: with two, half of what it reports was received by the other.
@@ -269,7 +269,7 @@ func (s cpuSnapshot) total() time.Duration {
 func (e *clusterEnv) snapshot(nodes []*pacsdNode, cluster bool) cpuSnapshot {
 	var s cpuSnapshot
 	for _, n := range nodes {
-		s.nodes = append(s.nodes, cputime.Of(n.cmd.Process.Pid))
+		s.nodes = append(s.nodes, cputime.Of(n.Cmd.Process.Pid))
 	}
 	if cluster {
 		s.postgres = childrenCPU(e.postmaster)
@@ -368,9 +368,7 @@ func machineCPU() (busy, iowait, all uint64) {
 
 // pacsdNode is one pacsd process on loopback ports.
 type pacsdNode struct {
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	log       string
+	benchkit.Proc
 	dicomPort string
 	httpURL   string
 }
@@ -389,8 +387,8 @@ func startNode(ctx context.Context, bin, dir string, extra, env []string) (*pacs
 	if err != nil {
 		return nil, err
 	}
-	n := &pacsdNode{dicomPort: dp, httpURL: "http://127.0.0.1:" + hp, log: filepath.Join(dir, "pacsd.log"), exited: make(chan struct{})}
-	lf, err := os.Create(n.log)
+	n := &pacsdNode{dicomPort: dp, httpURL: "http://127.0.0.1:" + hp, Proc: benchkit.Proc{Log: filepath.Join(dir, "pacsd.log"), Exited: make(chan struct{})}}
+	lf, err := os.Create(n.Log)
 	if err != nil {
 		return nil, fmt.Errorf("node log: %w", err)
 	}
@@ -398,13 +396,13 @@ func startNode(ctx context.Context, bin, dir string, extra, env []string) (*pacs
 	args := append([]string{"serve", "--dicom-addr", "127.0.0.1:" + dp, "--http-addr", "127.0.0.1:" + hp,
 		"--data-dir", filepath.Join(dir, "data"), "--aet", "BENCH", "--log-level", "warn",
 		"--metrics-open", "--dicomweb-open"}, extra...)
-	n.cmd = exec.Command(bin, args...)
-	n.cmd.Env = append(os.Environ(), env...)
-	n.cmd.Stdout, n.cmd.Stderr = lf, lf
-	if err := n.cmd.Start(); err != nil {
+	n.Cmd = exec.Command(bin, args...)
+	n.Cmd.Env = append(os.Environ(), env...)
+	n.Cmd.Stdout, n.Cmd.Stderr = lf, lf
+	if err := n.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start pacsd: %w", err)
 	}
-	go func() { n.cmd.Wait(); close(n.exited) }()
+	go func() { n.Cmd.Wait(); close(n.Exited) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := n.queued(); err == nil {
@@ -414,8 +412,8 @@ func startNode(ctx context.Context, bin, dir string, extra, env []string) (*pacs
 			}
 		}
 		select {
-		case <-n.exited:
-			return nil, fmt.Errorf("pacsd exited at start:\n%s", n.logTail())
+		case <-n.Exited:
+			return nil, fmt.Errorf("pacsd exited at start:\n%s", n.LogTail())
 		case <-ctx.Done():
 			n.stop()
 			return nil, ctx.Err()
@@ -423,26 +421,13 @@ func startNode(ctx context.Context, bin, dir string, extra, env []string) (*pacs
 		}
 		if time.Now().After(deadline) {
 			n.stop()
-			return nil, fmt.Errorf("pacsd did not come up within 60 s:\n%s", n.logTail())
+			return nil, fmt.Errorf("pacsd did not come up within 60 s:\n%s", n.LogTail())
 		}
 	}
 }
 
 // stop ends the node: SIGINT (pacsd shuts down cleanly), SIGKILL after 30 s.
-func (n *pacsdNode) stop() {
-	n.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-n.exited:
-	case <-time.After(30 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
-
-func (n *pacsdNode) logTail() string {
-	b, _ := os.ReadFile(n.log)
-	return tail(b)
-}
+func (n *pacsdNode) stop() { n.Stop(30 * time.Second) }
 
 // backgroundQueues are the gauges of work a node does after acknowledging an object.
 var backgroundQueues = []string{"pacsd_thumbnails_queued", "pacsd_metadata_queued", "pacsd_spool_pending_objects", "pacsd_forward_queued"}

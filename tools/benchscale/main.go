@@ -166,7 +166,7 @@ func runEngine(ctx context.Context, o options, engine, dir, dbURL string) (engin
 	rows := specs(o.seed, sums, o.n)
 	r.rows, err = measure(ctx, nd, rows, o.n, o.warm)
 	if err != nil {
-		return r, fmt.Errorf("%w\npacsd log:\n%s", err, nd.logTail())
+		return r, fmt.Errorf("%w\npacsd log:\n%s", err, nd.LogTail())
 	}
 	r.rss = nd.rss()
 	return r, nil

@@ -19,10 +19,8 @@ import (
 
 // node is one `pacsd serve` process on a loaded data dir.
 type node struct {
-	engine    string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	log       string
+	engine string
+	benchkit.Proc
 	dicomAddr string
 	base      string
 	startup   time.Duration // from exec to the DIMSE port accepting and /readyz answering 200
@@ -44,7 +42,7 @@ func startNode(bin, engine, dataDir, dbURL, logDir string) (*node, error) {
 		return nil, err
 	}
 	n := &node{engine: engine, dicomAddr: "127.0.0.1:" + dp, base: "http://127.0.0.1:" + hp,
-		log: filepath.Join(logDir, "pacsd-"+engine+".log")}
+		Proc: benchkit.Proc{Log: filepath.Join(logDir, "pacsd-"+engine+".log")}}
 	peers := filepath.Join(logDir, "peers.json")
 	if err := os.WriteFile(peers, []byte(`[{"aeTitle": "BENCHSCALE", "mayStore": true, "mayQuery": true}]`), 0o644); err != nil {
 		return nil, err
@@ -54,19 +52,19 @@ func startNode(bin, engine, dataDir, dbURL, logDir string) (*node, error) {
 	if dbURL != "" {
 		args = append(args, "--database", dbURL)
 	}
-	n.cmd = exec.Command(bin, args...)
-	lf, err := os.Create(n.log)
+	n.Cmd = exec.Command(bin, args...)
+	lf, err := os.Create(n.Log)
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close() // the child has its own descriptor
-	n.cmd.Stdout, n.cmd.Stderr = lf, lf
+	n.Cmd.Stdout, n.Cmd.Stderr = lf, lf
 	t0 := time.Now()
-	if err := n.cmd.Start(); err != nil {
+	if err := n.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start pacsd: %w", err)
 	}
-	n.exited = make(chan struct{})
-	go func() { n.cmd.Wait(); close(n.exited) }()
+	n.Exited = make(chan struct{})
+	go func() { n.Cmd.Wait(); close(n.Exited) }()
 	client := &http.Client{Timeout: 2 * time.Second}
 	dicomUp := false
 	deadline := t0.Add(5 * time.Minute)
@@ -88,42 +86,23 @@ func startNode(bin, engine, dataDir, dbURL, logDir string) (*node, error) {
 			}
 		}
 		select {
-		case <-n.exited:
-			return nil, fmt.Errorf("pacsd (%s) exited at start:\n%s", engine, n.logTail())
+		case <-n.Exited:
+			return nil, fmt.Errorf("pacsd (%s) exited at start:\n%s", engine, n.LogTail())
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			n.stop()
-			return nil, fmt.Errorf("pacsd (%s) not ready within 5 min:\n%s", engine, n.logTail())
+			return nil, fmt.Errorf("pacsd (%s) not ready within 5 min:\n%s", engine, n.LogTail())
 		}
 	}
 }
 
 // stop ends the node: SIGINT (a clean shutdown), SIGKILL after 20 s.
-func (n *node) stop() {
-	if n == nil || n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	n.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-n.exited:
-	case <-time.After(20 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
-
-func (n *node) logTail() string {
-	b, _ := os.ReadFile(n.log)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
+func (n *node) stop() { n.Stop(20 * time.Second) }
 
 // rss is the node's resident set now (VmRSS), in bytes; 0 if unknown.
 func (n *node) rss() int64 {
-	return benchkit.Memory(n.cmd.Process.Pid, "VmRSS")
+	return benchkit.Memory(n.Cmd.Process.Pid, "VmRSS")
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -138,7 +117,7 @@ func (n *node) login() (*http.Client, error) {
 	}
 	c := &http.Client{Jar: jar, Timeout: time.Minute}
 	pw := benchPassword
-	initial := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.logTail())
+	initial := regexp.MustCompile(`initial administrator created: user "([^"]+)", password "([^"]+)"`).FindStringSubmatch(n.LogTail())
 	if initial != nil {
 		pw = initial[2]
 	}

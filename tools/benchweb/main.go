@@ -175,7 +175,7 @@ func benchmark(o options) error {
 		loadOne := func(s *server) error {
 			l0 := time.Now()
 			if err := load(ctx, c, s, o.assocs); err != nil {
-				return fmt.Errorf("%w\n%s log (%s):\n%s", err, s.name, s.log, s.logTail())
+				return fmt.Errorf("%w\n%s log (%s):\n%s", err, s.name, s.Log, s.LogTail())
 			}
 			how := "loads overlapped"
 			if o.serialLoad {
@@ -457,13 +457,13 @@ func measureAll(o options, c *corpus, p, orth *server) ([]row, error) {
 func cpuMeter(servers []*server) func(st []stats, warm int) string {
 	start := make([]time.Duration, len(servers))
 	for i, s := range servers {
-		start[i] = cputime.Of(s.cmd.Process.Pid)
+		start[i] = cputime.Of(s.Cmd.Process.Pid)
 	}
 	return func(st []stats, warm int) string {
 		var parts []string
 		for i, s := range servers {
 			if i < len(st) && st[i].n() > 0 {
-				per := (cputime.Of(s.cmd.Process.Pid) - start[i]) / time.Duration(st[i].n()+warm)
+				per := (cputime.Of(s.Cmd.Process.Pid) - start[i]) / time.Duration(st[i].n()+warm)
 				parts = append(parts, fmt.Sprintf("%s %.1f", s.name, ms(per)))
 			}
 		}

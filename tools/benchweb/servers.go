@@ -23,15 +23,13 @@ import (
 
 // server is one DICOMweb server under test, started as a real process.
 type server struct {
-	name      string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	dir       string // its data folder
-	log       string // its stdout/stderr
-	dicomAddr string // host:port of its DIMSE SCP
-	aet       string // its AE title
-	base      string // http://host:port
-	web       string // DICOMweb root URL, no trailing slash
+	name          string
+	benchkit.Proc        // its process; Log is its stdout/stderr
+	dir           string // its data folder
+	dicomAddr     string // host:port of its DIMSE SCP
+	aet           string // its AE title
+	base          string // http://host:port
+	web           string // DICOMweb root URL, no trailing slash
 }
 
 // startPacsd runs the real pacsd binary on a folder backend, on free loopback ports.
@@ -56,7 +54,7 @@ func startPacsd(bin, dir string) (*server, error) {
 	if err := os.WriteFile(peers, []byte(`[{"aeTitle": "BENCHWEB", "mayStore": true, "mayQuery": true}]`), 0o644); err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, "--peers-file", peers, "--dicom-addr", s.dicomAddr, "--http-addr", "127.0.0.1:"+hp,
+	s.Cmd = exec.Command(bin, "--peers-file", peers, "--dicom-addr", s.dicomAddr, "--http-addr", "127.0.0.1:"+hp,
 		"--data-dir", filepath.Join(dir, "data"), "--aet", s.aet, "--log-level", "warn",
 		// The benchmark queries as a script on loopback, without an account, as Orthanc's
 		// side does; authentication is a per-request cost neither server is measured on.
@@ -124,30 +122,30 @@ func startOrthanc(bin, plugin, dir string) (*server, error) {
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, conf)
+	s.Cmd = exec.Command(bin, conf)
 	if err := s.start(s.web + "/studies?limit=1"); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// start runs s.cmd with its output in a log file and waits until probe answers 200.
+// start runs s.Cmd with its output in a log file and waits until probe answers 200.
 func (s *server) start(probe string) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
-	s.log = filepath.Join(s.dir, "server.log")
-	lf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	s.Log = filepath.Join(s.dir, "server.log")
+	lf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer lf.Close() // the child has its own descriptor
-	s.cmd.Stdout, s.cmd.Stderr = lf, lf
-	if err := s.cmd.Start(); err != nil {
+	s.Cmd.Stdout, s.Cmd.Stderr = lf, lf
+	if err := s.Cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
-	s.exited = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.exited) }()
+	s.Exited = make(chan struct{})
+	go func() { s.Cmd.Wait(); close(s.Exited) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if resp, err := http.Get(probe); err == nil {
@@ -161,43 +159,24 @@ func (s *server) start(probe string) error {
 			}
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("%s exited at start:\n%s", s.name, s.logTail())
+		case <-s.Exited:
+			return fmt.Errorf("%s exited at start:\n%s", s.name, s.LogTail())
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return fmt.Errorf("%s did not come up within 60 s:\n%s", s.name, s.logTail())
+			return fmt.Errorf("%s did not come up within 60 s:\n%s", s.name, s.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 // stop ends the server: SIGINT first (pacsd shuts down cleanly), SIGKILL after 20 s.
-func (s *server) stop() {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
-func (s *server) logTail() string {
-	b, _ := os.ReadFile(s.log)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
+func (s *server) stop() { s.Stop(20 * time.Second) }
 
 // peakRSS is the server's resident set high-water mark (VmHWM), in bytes; 0 if unknown.
 func (s *server) peakRSS() int64 {
-	return benchkit.Memory(s.cmd.Process.Pid, "VmHWM")
+	return benchkit.Memory(s.Cmd.Process.Pid, "VmHWM")
 }
 
 // load sends every instance of the corpus to s's DIMSE SCP with pacsd's own SCU (the code
