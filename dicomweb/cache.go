@@ -66,6 +66,12 @@ func recordKey(sop, sha string) string { return "i:" + sop + "." + sha }
 // replaced since rec was read, the record describes what is stored now; callers use the
 // record's own UIDs and SHA-256.
 func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
+	return m.recordOf(ctx, rec, false)
+}
+
+// recordOf is record; stored says the caller is the warmer, after this node stored rec
+// (load does not ask the shared store first then).
+func (m *metaCache) recordOf(ctx context.Context, rec *store.Instance, stored bool) (*instanceRecord, error) {
 	key := recordKey(rec.SOPInstanceUID, rec.SHA256)
 	if ir, ok := m.mem.Get(key); ok {
 		return ir, nil
@@ -73,7 +79,7 @@ func (m *metaCache) record(ctx context.Context, rec *store.Instance) (*instanceR
 	ir, _, err := m.flights.Do(ctx, key, func() (*instanceRecord, error) {
 		// The build is short (headers only) and shared: it is not cut short because the
 		// client that started it went away while others wait for it.
-		ir, err := m.load(context.WithoutCancel(ctx), rec)
+		ir, err := m.load(context.WithoutCancel(ctx), rec, stored)
 		if err == nil {
 			m.mem.Add(recordKey(ir.SOPInstanceUID, ir.SHA256), ir, ir.cost())
 		}
@@ -95,7 +101,10 @@ func (m *metaCache) has(rec *store.Instance) bool {
 }
 
 // load reads the record's file, or builds the record from the object (and writes the file).
-func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRecord, error) {
+// In a cluster it first looks for the record another node built (shared), except after
+// this node stored rec (stored): the key names this content, which no other node can have
+// described before it was stored.
+func (m *metaCache) load(ctx context.Context, rec *store.Instance, stored bool) (*instanceRecord, error) {
 	if m.dir != "" {
 		if ir, err := m.readFile(rec.SOPInstanceUID, rec.SHA256); err == nil {
 			return ir, nil
@@ -103,10 +112,12 @@ func (m *metaCache) load(ctx context.Context, rec *store.Instance) (*instanceRec
 			m.log.Warn("metadata cache file unusable; rebuilding", "sop_instance_uid", rec.SOPInstanceUID, "err", err)
 		}
 	}
-	if ir := m.getShared(ctx, rec); ir != nil {
-		m.fetched.Add(1)
-		m.keepFile(ir)
-		return ir, nil
+	if !stored {
+		if ir := m.getShared(ctx, rec); ir != nil {
+			m.fetched.Add(1)
+			m.keepFile(ir)
+			return ir, nil
+		}
 	}
 	got, rc, err := m.open(ctx, rec.SOPInstanceUID)
 	if err != nil {

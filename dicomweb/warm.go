@@ -112,7 +112,7 @@ func (v *Service) Stats() WarmStats {
 
 // warm builds one record (backlog.Run has waited for ingest to pause).
 func (v *Service) warm(ctx context.Context, in *store.Instance) {
-	if _, err := v.s.meta.record(ctx, in); err != nil {
+	if _, err := v.s.meta.recordOf(ctx, in, true); err != nil {
 		if ctx.Err() != nil {
 			return
 		}

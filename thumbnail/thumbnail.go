@@ -163,7 +163,7 @@ func (s *Service) Add(in *store.Instance) { s.queue.Add(in) }
 // background makes one thumbnail (backlog.Run has waited for ingest to pause: a study
 // arriving is worth more than its thumbnails).
 func (s *Service) background(ctx context.Context, in *store.Instance) {
-	_, err := s.ofInstance(ctx, in)
+	_, err := s.ofInstance(ctx, in, true)
 	switch {
 	case err == nil || errors.Is(err, ErrNoImage) || ctx.Err() != nil:
 	case errors.Is(err, pixel.ErrUnsupported), errors.Is(err, pixel.ErrTooLarge):
@@ -181,7 +181,7 @@ func (s *Service) Instance(ctx context.Context, sopInstanceUID string) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("thumbnail %s: %w", sopInstanceUID, err)
 	}
-	return s.ofInstance(ctx, in)
+	return s.ofInstance(ctx, in, false)
 }
 
 // Series returns the thumbnail of the series' middle image instance.
@@ -213,7 +213,7 @@ func (s *Service) first(ctx context.Context, list []*store.Instance, what string
 		if !store.HasPixelData(in) || !pixel.Decodes(in.TransferSyntaxUID) {
 			continue
 		}
-		b, err := s.ofInstance(ctx, in)
+		b, err := s.ofInstance(ctx, in, false)
 		switch {
 		case err == nil:
 			return b, nil
@@ -272,7 +272,9 @@ func (s *Service) path(in *store.Instance) string {
 	return filepath.Join(s.cfg.Dir, hex.EncodeToString(h[:1]), in.SOPInstanceUID+"."+sum+".jpg")
 }
 
-func (s *Service) ofInstance(ctx context.Context, in *store.Instance) ([]byte, error) {
+// ofInstance returns in's thumbnail, from the local cache or made (fill). stored says the
+// caller is the work after this node stored in (background).
+func (s *Service) ofInstance(ctx context.Context, in *store.Instance, stored bool) ([]byte, error) {
 	if !store.HasPixelData(in) {
 		return nil, fmt.Errorf("thumbnail %s: %w", in.SOPInstanceUID, ErrNoImage)
 	}
@@ -281,7 +283,7 @@ func (s *Service) ofInstance(ctx context.Context, in *store.Instance) ([]byte, e
 		s.served.Add(1)
 		return b, nil
 	}
-	b, _, err := s.flights.Do(ctx, p, func() ([]byte, error) { return s.fill(ctx, in, p) })
+	b, _, err := s.flights.Do(ctx, p, func() ([]byte, error) { return s.fill(ctx, in, p, stored) })
 	if err != nil {
 		return nil, err
 	}
@@ -296,9 +298,13 @@ func sharedKey(in *store.Instance) string {
 }
 
 // fill makes the missing cache file dst: from Config.Shared when another node made the
-// thumbnail, otherwise rendered here (and put in Config.Shared for the other nodes).
-func (s *Service) fill(ctx context.Context, in *store.Instance, dst string) ([]byte, error) {
-	if s.cfg.Shared != nil {
+// thumbnail, otherwise rendered here (and put in Config.Shared for the other nodes). After
+// this node stored in, the bucket is not asked first: the key names this content, which no
+// other node can have thumbnailed before it was stored (an overflowed series listed from
+// the index may hold another node's instances: those are then made twice at most, as when
+// two nodes miss at once).
+func (s *Service) fill(ctx context.Context, in *store.Instance, dst string, stored bool) ([]byte, error) {
+	if s.cfg.Shared != nil && !stored {
 		b, err := s.cfg.Shared.Get(ctx, sharedKey(in))
 		switch {
 		case err == nil:
